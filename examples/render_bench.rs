@@ -1,0 +1,94 @@
+//! Measures how long one frame of the queue takes to render with a large queue.
+//!
+//! Loads the queue from an in-process sim through the real adapter, then renders frames into
+//! ratatui's TestBackend while moving the selection, and prints the median and p99.
+//! Run: `cargo run --release --example render_bench -- [CHANGES] [WIDTH] [HEIGHT]`
+
+use std::time::Instant;
+
+use chrono::{FixedOffset, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use signoff::backend::servicenow::ServiceNow;
+use signoff::backend::{Backend, Connection, Secret, parse_instance_url};
+use signoff::domain::Policy;
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimConfig, SimServer};
+use signoff::ui::{AppState, Msg, Theme, update, views};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let changes: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(30_000);
+    let width: u16 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(140);
+    let height: u16 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(45);
+
+    let server = SimServer::start(
+        SimConfig {
+            changes,
+            ..SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .expect("sim starts");
+    let sn = ServiceNow::new(Connection {
+        instance: parse_instance_url(&server.url()).unwrap(),
+        user: DEMO_USER.into(),
+        password: Secret::new(DEMO_PASSWORD),
+    })
+    .unwrap();
+    let user = sn.current_user().await.unwrap();
+    let approvals = sn
+        .pending_approvals(std::slice::from_ref(&user.sys_id))
+        .await
+        .unwrap();
+    let n = approvals.len();
+
+    let mut state = AppState::new(
+        server.url(),
+        DEMO_USER.into(),
+        Policy::default(),
+        FixedOffset::east_opt(0).unwrap(),
+    );
+    update(&mut state, Msg::Resize(width, height));
+    update(
+        &mut state,
+        Msg::Loaded {
+            user,
+            approvals,
+            at: Utc::now(),
+        },
+    );
+    let theme = Theme::named("dark", false).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let now = Utc::now();
+    let mut times = Vec::new();
+    for i in 0..2_000 {
+        // Move through the queue so every frame draws different rows.
+        let code = if i % 500 == 499 {
+            KeyCode::Char('g')
+        } else {
+            KeyCode::PageDown
+        };
+        update(
+            &mut state,
+            Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)),
+        );
+        let t = Instant::now();
+        terminal
+            .draw(|f| views::draw(f, &state, now, &theme))
+            .unwrap();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    let p99 = times[times.len() * 99 / 100];
+    println!(
+        "render: {n} approvals, {width}x{height}, {} frames: median {:.3} ms, p99 {:.3} ms",
+        times.len(),
+        median.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    server.shutdown().await;
+}

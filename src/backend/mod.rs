@@ -1,0 +1,220 @@
+//! The port to an ITSM system: `trait Backend`, and one module per system.
+//!
+//! Errors are typed here and rendered as one sentence each (what happened, what to do); the
+//! binary edge shows them as they are.
+
+pub mod servicenow;
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+
+use url::Url;
+
+use crate::domain::{Approval, User};
+
+/// What signoff needs from an ITSM backend.
+pub trait Backend: Send + Sync {
+    /// Where the backend is, for the screen (no credentials).
+    fn instance_label(&self) -> String;
+
+    /// The login name in use.
+    fn login(&self) -> String;
+
+    /// The user the credentials belong to.
+    fn current_user(&self) -> impl Future<Output = Result<User, BackendError>> + Send;
+
+    /// Every pending (`requested`) change approval whose approver is one of `approver_ids`,
+    /// with the change details the caller may read.
+    fn pending_approvals(
+        &self,
+        approver_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Approval>, BackendError>> + Send;
+}
+
+/// Everything that can go wrong talking to a backend, each with advice for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(
+        "The instance refused the user name or password (HTTP 401). Check the user and password (SIGNOFF_USER, SIGNOFF_PASSWORD), and that the instance allows basic authentication for this account."
+    )]
+    Unauthorized,
+    #[error(
+        "The instance denied access to {what} (HTTP 403: {message}). Ask your ServiceNow administrator for the approver role on this instance."
+    )]
+    Forbidden { what: String, message: String },
+    #[error("The instance has no {what} (HTTP 404). Check the instance URL and the user name.")]
+    NotFound { what: String },
+    #[error(
+        "The instance is rate-limiting requests (HTTP 429){}. Wait and try again; if it keeps happening, ask your administrator about the REST rate limit for your account.",
+        retry_after.map(|s| format!("; it asks to retry after {s} s")).unwrap_or_default()
+    )]
+    RateLimited { retry_after: Option<u64> },
+    #[error(
+        "The instance answered with a server error (HTTP {status}{}). Try again in a few minutes; if it persists, check the instance's status page.",
+        if message.is_empty() { String::new() } else { format!(": {message}") }
+    )]
+    Server { status: u16, message: String },
+    #[error(
+        "The instance rejected the request as invalid (HTTP {status}: {message}). This is likely a signoff bug; please report it with the log file."
+    )]
+    BadRequest { status: u16, message: String },
+    #[error(
+        "Could not reach {url}: {reason}. Check the instance URL and your network or VPN connection."
+    )]
+    Unreachable { url: String, reason: String },
+    #[error(
+        "{url} did not answer within {seconds} s. Check your network or VPN connection and try again."
+    )]
+    Timeout { url: String, seconds: u64 },
+    #[error("The instance sent a response signoff cannot read: {0}.")]
+    Protocol(String),
+    #[error(
+        "The instance sent a {table} record signoff cannot use ({sys_id}): {problem}. Ask your ServiceNow administrator to check that record."
+    )]
+    BadRecord {
+        table: &'static str,
+        sys_id: String,
+        problem: String,
+    },
+    #[error("The instance has no user named {0:?}. Check the user name (--user or SIGNOFF_USER).")]
+    UnknownUser(String),
+}
+
+impl BackendError {
+    /// Whether retrying later might help (network trouble, rate limits, server errors).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            BackendError::RateLimited { .. }
+                | BackendError::Server { .. }
+                | BackendError::Unreachable { .. }
+                | BackendError::Timeout { .. }
+        )
+    }
+}
+
+/// A password or token. Its Debug and Display never show the value.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub instance: Url,
+    pub user: String,
+    pub password: Secret,
+}
+
+/// Parses an instance address. `acme` becomes `https://acme.service-now.com`; a URL without a
+/// scheme gets `https://`. Plain http is accepted only for loopback addresses, so credentials
+/// never cross a network unencrypted.
+pub fn parse_instance_url(input: &str) -> Result<Url, String> {
+    let input = input.trim().trim_end_matches('/');
+    if input.is_empty() {
+        return Err(
+            "No instance given. Pass --instance URL or set SIGNOFF_INSTANCE, e.g. https://acme.service-now.com."
+                .into(),
+        );
+    }
+    let with_scheme = if input.contains("://") {
+        input.to_string()
+    } else if !input.contains(['.', ':', '/']) {
+        format!("https://{input}.service-now.com")
+    } else {
+        format!("https://{input}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|e| {
+        format!("The instance address {input:?} is not a valid URL ({e}). Use a form like https://acme.service-now.com.")
+    })?;
+    let host = url.host_str().unwrap_or("").to_string();
+    if host.is_empty() {
+        return Err(format!(
+            "The instance address {input:?} has no host name. Use a form like https://acme.service-now.com."
+        ));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&host) => {}
+        "http" => {
+            return Err(format!(
+                "Refusing plain http to {host}: credentials would cross the network unencrypted. Use https:// (plain http is allowed only for 127.0.0.1, ::1 and localhost)."
+            ));
+        }
+        other => {
+            return Err(format!(
+                "The instance address uses the scheme {other:?}; use https://."
+            ));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "The instance address {input:?} should not contain a query or fragment; give just the instance, e.g. https://acme.service-now.com."
+        ));
+    }
+    Ok(url)
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let trimmed = host.trim_start_matches('[').trim_end_matches(']');
+    trimmed.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_urls() {
+        assert_eq!(
+            parse_instance_url("acme").unwrap().as_str(),
+            "https://acme.service-now.com/"
+        );
+        assert_eq!(
+            parse_instance_url("acme.service-now.com/")
+                .unwrap()
+                .as_str(),
+            "https://acme.service-now.com/"
+        );
+        assert!(parse_instance_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_instance_url("http://127.9.0.1:8080").is_ok());
+        assert!(parse_instance_url("http://[::1]:8080").is_ok());
+        assert!(parse_instance_url("http://localhost:8080").is_ok());
+        let err = parse_instance_url("http://acme.service-now.com").unwrap_err();
+        assert!(err.contains("Refusing plain http"), "{err}");
+        assert!(parse_instance_url("http://10.0.0.1").is_err());
+        assert!(parse_instance_url("ftp://x.example").is_err());
+        assert!(parse_instance_url("").is_err());
+        assert!(parse_instance_url("https://acme.service-now.com/?x=1").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let c = Connection {
+            instance: parse_instance_url("acme").unwrap(),
+            user: "a".into(),
+            password: s,
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

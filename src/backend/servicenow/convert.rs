@@ -1,0 +1,315 @@
+//! Wire rows → domain types. Tolerates every shape the API uses; rejects values that make no
+//! sense (a date that is not a date, a risk of 9) with an error naming the record and field.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use super::wire::Row;
+use crate::backend::BackendError;
+use crate::domain::text::{cap_chars, sanitize_line, sanitize_multiline};
+use crate::domain::{
+    Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Risk, User, UserRef,
+};
+
+/// Longest single-line field kept for display.
+const MAX_LINE: usize = 300;
+/// Longest multi-line field kept (ServiceNow text fields hold up to 4,000 characters).
+const MAX_TEXT: usize = 8_000;
+
+/// Task-level fields: these resolve when dot-walked through the approval's `task` reference.
+pub(crate) const TASK_FIELDS: &[&str] = &[
+    "number",
+    "short_description",
+    "description",
+    "impact",
+    "urgency",
+    "state",
+    "assignment_group",
+    "cmdb_ci",
+    "opened_by",
+    "sys_updated_on",
+];
+
+/// Fields only on `change_request`; whether they resolve through the `task` reference varies
+/// between instances (reference §3.3), so both answers are handled.
+pub(crate) const CHANGE_ONLY_FIELDS: &[&str] = &[
+    "type",
+    "risk",
+    "requested_by",
+    "start_date",
+    "end_date",
+    "justification",
+    "implementation_plan",
+    "backout_plan",
+    "test_plan",
+    "risk_impact_analysis",
+    "on_hold",
+];
+
+pub(crate) const APPROVAL_FIELDS: &[&str] = &[
+    "sys_id",
+    "state",
+    "approver",
+    "sysapproval",
+    "document_id",
+    "source_table",
+    "group",
+    "due_date",
+    "sys_created_on",
+    "sys_updated_on",
+];
+
+pub(crate) fn user(row: &Row<'_>) -> Result<User, BackendError> {
+    let sys_id = required_id(row, "sys_id", "sys_user", "")?;
+    Ok(User {
+        user_name: sanitize_line(&row.value("user_name")),
+        name: sanitize_line(&row.display("name")),
+        email: sanitize_line(&row.value("email")),
+        sys_id,
+    })
+}
+
+/// Whether the approval row carries the change-only fields (the instance resolved them).
+pub(crate) fn has_change_fields(row: &Row<'_>) -> bool {
+    row.field("sysapproval.type").is_some() || row.field("sysapproval.risk").is_some()
+}
+
+/// An approval row with its dot-walked `sysapproval.*` fields.
+pub(crate) fn approval(row: &Row<'_>) -> Result<Approval, BackendError> {
+    let sys_id = required_id(row, "sys_id", "sysapproval_approver", "")?;
+    let bad = |problem: String| BackendError::BadRecord {
+        table: "sysapproval_approver",
+        sys_id: sys_id.clone(),
+        problem,
+    };
+    let requested_at = date_time(row, "sys_created_on")
+        .map_err(&bad)?
+        .ok_or_else(|| bad("it has no creation time (sys_created_on)".into()))?;
+    let mut change_id = row.value("sysapproval");
+    if change_id.is_empty() {
+        change_id = row.value("document_id");
+    }
+    if change_id.is_empty() {
+        return Err(bad("it does not say which change it approves".into()));
+    }
+    let mut change = change(row, "sysapproval.", change_id).map_err(&bad)?;
+    change.detail_source = if has_change_fields(row) {
+        DetailSource::Full
+    } else {
+        DetailSource::Summary
+    };
+    let group = row.display("group");
+    Ok(Approval {
+        state: ApprovalState::from_value(&row.value("state")),
+        approver: UserRef {
+            sys_id: row.value("approver"),
+            name: sanitize_line(&row.display("approver")),
+        },
+        requested_at,
+        due_date: date_time(row, "due_date").map_err(&bad)?,
+        group: (!group.is_empty()).then(|| cap_chars(&sanitize_line(&group), MAX_LINE)),
+        sys_updated_on: date_time(row, "sys_updated_on").map_err(&bad)?,
+        change,
+        sys_id,
+    })
+}
+
+/// A `change_request` row read directly.
+pub(crate) fn change_record(row: &Row<'_>) -> Result<Change, BackendError> {
+    let sys_id = required_id(row, "sys_id", "change_request", "")?;
+    let mut c = change(row, "", sys_id.clone()).map_err(|problem| BackendError::BadRecord {
+        table: "change_request",
+        sys_id,
+        problem,
+    })?;
+    c.detail_source = DetailSource::Full;
+    Ok(c)
+}
+
+/// The change fields under a prefix ("" on the change itself, "sysapproval." on an approval).
+fn change(row: &Row<'_>, prefix: &str, sys_id: String) -> Result<Change, String> {
+    let f = |name: &str| format!("{prefix}{name}");
+    let line = |name: &str| cap_chars(&sanitize_line(&row.display(&f(name))), MAX_LINE);
+    let text = |name: &str| cap_chars(&sanitize_multiline(&row.display(&f(name))), MAX_TEXT);
+    let type_value = row.value(&f("type"));
+    Ok(Change {
+        number: line("number"),
+        short_description: line("short_description"),
+        description: text("description"),
+        change_type: (!type_value.is_empty()).then(|| ChangeType::parse(&type_value)),
+        risk: Risk::from_value(&row.value(&f("risk")))
+            .map_err(|e| format!("{}: {e}", f("risk")))?,
+        impact: Level::from_value(&row.value(&f("impact")))
+            .map_err(|e| format!("{}: {e}", f("impact")))?,
+        urgency: Level::from_value(&row.value(&f("urgency")))
+            .map_err(|e| format!("{}: {e}", f("urgency")))?,
+        state: line("state"),
+        requested_by: {
+            let mut who = UserRef {
+                sys_id: row.value(&f("requested_by")),
+                name: line("requested_by"),
+            };
+            if who.sys_id.is_empty() && who.name.is_empty() {
+                who = UserRef {
+                    sys_id: row.value(&f("opened_by")),
+                    name: line("opened_by"),
+                };
+            }
+            who
+        },
+        assignment_group: line("assignment_group"),
+        configuration_item: line("cmdb_ci"),
+        start_date: date_time(row, &f("start_date"))?,
+        end_date: date_time(row, &f("end_date"))?,
+        justification: text("justification"),
+        implementation_plan: text("implementation_plan"),
+        backout_plan: text("backout_plan"),
+        test_plan: text("test_plan"),
+        risk_impact_analysis: text("risk_impact_analysis"),
+        on_hold: boolean(&row.value(&f("on_hold")))
+            .map_err(|e| format!("{}: {e}", f("on_hold")))?,
+        sys_updated_on: date_time(row, &f("sys_updated_on"))?,
+        detail_source: DetailSource::Summary,
+        sys_id,
+    })
+}
+
+fn required_id(
+    row: &Row<'_>,
+    name: &str,
+    table: &'static str,
+    context: &str,
+) -> Result<String, BackendError> {
+    let id = row.value(name);
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(id)
+    } else {
+        Err(BackendError::BadRecord {
+            table,
+            sys_id: if id.is_empty() {
+                "no sys_id".into()
+            } else {
+                cap_chars(&sanitize_line(&id), 40)
+            },
+            problem: format!("its {name} {context}is missing or not an identifier"),
+        })
+    }
+}
+
+/// Table API date-times are `YYYY-MM-DD HH:MM:SS` in UTC (value mode); date-only fields carry
+/// `YYYY-MM-DD`. RFC 3339 is accepted too. Empty means no value.
+fn date_time(row: &Row<'_>, name: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let raw = row.value(name);
+    let s = raw.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S") {
+        return Ok(Some(t.and_utc()));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()));
+    }
+    Err(format!(
+        "{name} is {:?}, which is not a date and time",
+        cap_chars(&sanitize_line(s), 40)
+    ))
+}
+
+fn boolean(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "true" | "1" => Ok(true),
+        "false" | "0" | "" => Ok(false),
+        other => Err(format!("{other:?} is not true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn approval_from_all_mode_row() {
+        let v = json!({
+            "sys_id": {"display_value": "a1", "value": "a1"},
+            "state": {"display_value": "Requested", "value": "requested"},
+            "approver": {"display_value": "Alice Moreno", "value": "u1"},
+            "sysapproval": {"display_value": "CHG0030001", "value": "c1"},
+            "sys_created_on": {"display_value": "2026-11-25 11:00:00", "value": "2026-11-25 10:00:00"},
+            "due_date": {"display_value": "", "value": ""},
+            "group": "",
+            "sysapproval.number": {"display_value": "CHG0030001", "value": "CHG0030001"},
+            "sysapproval.short_description": {"display_value": "Patch \u{1b}[31mrouter", "value": "x"},
+            "sysapproval.type": {"display_value": "Normal", "value": "normal"},
+            "sysapproval.risk": {"display_value": "High", "value": "2"},
+            "sysapproval.impact": {"display_value": "1 - High", "value": "1"},
+            "sysapproval.start_date": {"display_value": "x", "value": "2026-11-28 22:00:00"},
+            "sysapproval.on_hold": {"display_value": "false", "value": "false"},
+            "sysapproval.requested_by": {"display_value": "Ben Ishikawa", "value": "u2"},
+            "extra_field": {"display_value": "ignored", "value": "ignored"}
+        });
+        let a = approval(&Row(v.as_object().unwrap())).unwrap();
+        assert_eq!(a.sys_id, "a1");
+        assert_eq!(a.state, ApprovalState::Requested);
+        assert_eq!(a.approver.name, "Alice Moreno");
+        assert_eq!(a.requested_at.to_rfc3339(), "2026-11-25T10:00:00+00:00");
+        assert_eq!(a.change.sys_id, "c1");
+        assert_eq!(a.change.short_description, "Patch [31mrouter");
+        assert_eq!(a.change.risk, Some(Risk::High));
+        assert_eq!(a.change.impact, Some(Level::High));
+        assert_eq!(a.change.requested_by.name, "Ben Ishikawa");
+        assert_eq!(a.change.detail_source, DetailSource::Full);
+        assert!(a.due_date.is_none());
+    }
+
+    #[test]
+    fn summary_when_change_fields_missing() {
+        let v = json!({
+            "sys_id": "a1", "state": "requested", "sysapproval": {"link": "https://x/api/now/table/task/c1", "value": "c1"},
+            "sys_created_on": "2026-11-25 10:00:00",
+            "sysapproval.number": "CHG1",
+        });
+        let a = approval(&Row(v.as_object().unwrap())).unwrap();
+        assert_eq!(a.change.detail_source, DetailSource::Summary);
+        assert_eq!(a.change.number, "CHG1");
+        assert_eq!(a.change.risk, None);
+    }
+
+    #[test]
+    fn nonsense_is_rejected_with_the_field_named() {
+        let base = json!({"sys_id": "a1", "state": "requested", "sysapproval": "c1", "sys_created_on": "2026-11-25 10:00:00"});
+        let mut bad_date = base.clone();
+        bad_date["due_date"] = json!("next tuesday");
+        let err = approval(&Row(bad_date.as_object().unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("due_date") && err.contains("a1"), "{err}");
+
+        let mut bad_risk = base.clone();
+        bad_risk["sysapproval.risk"] = json!("9");
+        let err = approval(&Row(bad_risk.as_object().unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sysapproval.risk"), "{err}");
+
+        let mut no_id = base.clone();
+        no_id["sys_id"] = json!("");
+        assert!(approval(&Row(no_id.as_object().unwrap())).is_err());
+
+        let mut no_change = base.clone();
+        no_change["sysapproval"] = json!("");
+        assert!(approval(&Row(no_change.as_object().unwrap())).is_err());
+
+        let mut no_created = base;
+        no_created["sys_created_on"] = json!("");
+        assert!(approval(&Row(no_created.as_object().unwrap())).is_err());
+    }
+}

@@ -1,0 +1,574 @@
+//! The ServiceNow adapter: the Table API over reqwest (reference: servicenow-api.md §1, §3, §7).
+//!
+//! Every request asks for `sysparm_display_value=all` with reference links excluded, so each
+//! field is a `{display_value, value}` pair; the reader in `wire` still accepts every other
+//! shape. Lists are paged with `sysparm_limit`/`sysparm_offset`, following the `Link` header.
+
+mod convert;
+mod wire;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use serde_json::Value;
+use url::Url;
+
+use super::{Backend, BackendError, Connection};
+use crate::domain::{Approval, DetailSource, User};
+use wire::Row;
+
+/// Rows asked for per page. Instances may cap pages lower; the `Link` header tells us.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// Pages fetched at once once the total is known.
+const PARALLEL_PAGES: usize = 4;
+/// Change ids per `sys_idIN` query (keeps URLs well under common proxy limits).
+const IDS_PER_QUERY: usize = 100;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct ServiceNow {
+    http: reqwest::Client,
+    conn: Connection,
+    page_size: usize,
+}
+
+/// One page of a list answer.
+struct Page {
+    rows: Vec<serde_json::Map<String, Value>>,
+    total: Option<usize>,
+    next: Option<Url>,
+    had_link: bool,
+}
+
+impl ServiceNow {
+    pub fn new(conn: Connection) -> Result<ServiceNow, BackendError> {
+        crate::init_tls();
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("signoff/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| BackendError::Protocol(format!("could not set up HTTP: {e}")))?;
+        Ok(ServiceNow {
+            http,
+            conn,
+            page_size: DEFAULT_PAGE_SIZE,
+        })
+    }
+
+    pub fn with_page_size(mut self, n: usize) -> ServiceNow {
+        self.page_size = n.clamp(1, 10_000);
+        self
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn table_url(&self, table: &str, params: &[(&str, &str)]) -> Url {
+        let mut url = self.conn.instance.clone();
+        url.set_path(&format!("/api/now/table/{table}"));
+        url.query_pairs_mut().extend_pairs(params.iter().copied());
+        url
+    }
+
+    /// The same request on our own instance: the `Link` header is followed by its path and
+    /// query only, so credentials never go to another host whatever the header says.
+    fn rebase(&self, link: &Url) -> Url {
+        let mut url = self.conn.instance.clone();
+        url.set_path(link.path());
+        url.set_query(link.query());
+        url
+    }
+
+    async fn get_page(&self, url: Url, what: &str) -> Result<Page, BackendError> {
+        let started = std::time::Instant::now();
+        let resp = self
+            .http
+            .get(url.clone())
+            .basic_auth(&self.conn.user, Some(self.conn.password.expose()))
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        tracing::debug!(
+            path = url.path(),
+            status = status.as_u16(),
+            bytes = body.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "GET"
+        );
+        if !status.is_success() {
+            return Err(status_error(status, &headers, &body, what));
+        }
+        let json = parse_json(&headers, &body)?;
+        let rows = match json {
+            Value::Object(mut m) => match m.remove("result") {
+                Some(Value::Array(items)) => items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::Object(o) => Ok(o),
+                        _ => Err(BackendError::Protocol(
+                            "a result row is not a JSON object".into(),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(_) => {
+                    return Err(BackendError::Protocol(
+                        "the list answer's \"result\" is not an array".into(),
+                    ));
+                }
+                None => {
+                    return Err(BackendError::Protocol(
+                        "the answer has no \"result\" member".into(),
+                    ));
+                }
+            },
+            _ => {
+                return Err(BackendError::Protocol(
+                    "the answer is not a JSON object".into(),
+                ));
+            }
+        };
+        let total = header_str(&headers, "x-total-count").and_then(|s| s.trim().parse().ok());
+        let link = header_str(&headers, "link");
+        let next = link.as_deref().and_then(link_next).map(|u| self.rebase(&u));
+        Ok(Page {
+            rows,
+            total,
+            next,
+            had_link: link.is_some(),
+        })
+    }
+
+    /// Every row of a list query, across all pages.
+    ///
+    /// After the first page, when the `Link` header shows the instance's page size and
+    /// `X-Total-Count` the total, the remaining pages are fetched a few at a time. A page may
+    /// hold fewer rows than its limit (ACLs filter after the limit), so progress is always by
+    /// offset, never by rows received; rows are de-duplicated by sys_id in case the data
+    /// moved between pages.
+    async fn get_all(
+        &self,
+        table: &str,
+        query: &str,
+        fields: &str,
+        what: &str,
+    ) -> Result<Vec<serde_json::Map<String, Value>>, BackendError> {
+        let limit = self.page_size.to_string();
+        let first = self.table_url(
+            table,
+            &[
+                ("sysparm_query", query),
+                ("sysparm_fields", fields),
+                ("sysparm_display_value", "all"),
+                ("sysparm_exclude_reference_link", "true"),
+                ("sysparm_limit", &limit),
+                ("sysparm_offset", "0"),
+            ],
+        );
+        let mut page = self.get_page(first.clone(), what).await?;
+        let mut rows = std::mem::take(&mut page.rows);
+
+        // Fast path: the total and the server's page size are known, fetch the rest in parallel.
+        let mut follow = page.next.take();
+        if let (Some(next), Some(total)) = (&follow, page.total) {
+            let (Some(offset), Some(step)) = (
+                query_param(next, "sysparm_offset"),
+                query_param(next, "sysparm_limit"),
+            ) else {
+                return self.follow_links(rows, follow, what).await;
+            };
+            if step > 0 && offset < total {
+                let urls: Vec<Url> = (offset..total)
+                    .step_by(step)
+                    .map(|o| with_offset(next, o, step))
+                    .collect();
+                let pages: Vec<Page> = futures::stream::iter(urls)
+                    .map(|u| self.get_page(u, what))
+                    .buffered(PARALLEL_PAGES)
+                    .try_collect()
+                    .await?;
+                follow = None;
+                for mut p in pages {
+                    rows.append(&mut p.rows);
+                    follow = p.next.take();
+                }
+            }
+        } else if follow.is_none() && !page.had_link {
+            // No Link header at all (suppressed, or a proxy dropped it): page by offset until
+            // the total is reached. A short page may be a server cap or ACL filtering; stepping
+            // by the rows received can only overlap (de-duplicated below), never skip.
+            let mut offset = 0usize;
+            let mut last_len = rows.len();
+            while let Some(total) = page.total {
+                offset += if last_len == 0 {
+                    self.page_size
+                } else {
+                    last_len.min(self.page_size)
+                };
+                if offset >= total {
+                    break;
+                }
+                let url = with_offset(&first, offset, self.page_size);
+                page = self.get_page(url, what).await?;
+                last_len = page.rows.len();
+                rows.append(&mut page.rows);
+            }
+        }
+        self.follow_links(rows, follow, what).await
+    }
+
+    /// Follows `rel="next"` until there is none (also picks up rows added while paging).
+    async fn follow_links(
+        &self,
+        mut rows: Vec<serde_json::Map<String, Value>>,
+        mut next: Option<Url>,
+        what: &str,
+    ) -> Result<Vec<serde_json::Map<String, Value>>, BackendError> {
+        let mut seen_urls = HashSet::new();
+        while let Some(url) = next {
+            if !seen_urls.insert(url.to_string()) || seen_urls.len() > 100_000 {
+                return Err(BackendError::Protocol(
+                    "the instance's paging links go round in a circle".into(),
+                ));
+            }
+            let mut page = self.get_page(url, what).await?;
+            rows.append(&mut page.rows);
+            next = page.next;
+        }
+        let mut ids = HashSet::with_capacity(rows.len());
+        rows.retain(|r| {
+            let id = Row(r).value("sys_id");
+            id.is_empty() || ids.insert(id)
+        });
+        Ok(rows)
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> BackendError {
+        let url = self
+            .conn
+            .instance
+            .as_str()
+            .trim_end_matches('/')
+            .to_string();
+        if e.is_timeout() {
+            return BackendError::Timeout {
+                url,
+                seconds: REQUEST_TIMEOUT.as_secs(),
+            };
+        }
+        BackendError::Unreachable {
+            url,
+            reason: root_cause(&e),
+        }
+    }
+
+    /// Full change records for changes whose details the approval rows did not carry.
+    /// Returns `None` when the user may not read `change_request` (common for approvers).
+    async fn change_records(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<Option<HashMap<String, crate::domain::Change>>, BackendError> {
+        let mut fields: Vec<&str> = vec!["sys_id"];
+        fields.extend(convert::TASK_FIELDS);
+        fields.extend(convert::CHANGE_ONLY_FIELDS);
+        let fields = fields.join(",");
+        let chunks: Vec<String> = ids
+            .chunks(IDS_PER_QUERY)
+            .map(|c| format!("sys_idIN{}", c.join(",")))
+            .collect();
+        let results: Vec<Result<_, BackendError>> = futures::stream::iter(chunks)
+            .map(|q| {
+                let fields = fields.clone();
+                async move {
+                    self.get_all("change_request", &q, &fields, "change requests")
+                        .await
+                }
+            })
+            .buffered(PARALLEL_PAGES)
+            .collect()
+            .await;
+        let mut out = HashMap::new();
+        for r in results {
+            match r {
+                Ok(rows) => {
+                    for row in &rows {
+                        let c = convert::change_record(&Row(row))?;
+                        out.insert(c.sys_id.clone(), c);
+                    }
+                }
+                Err(BackendError::Forbidden { .. } | BackendError::NotFound { .. }) => {
+                    tracing::info!(
+                        "change_request is not readable for this user; showing approval summaries"
+                    );
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+impl Backend for ServiceNow {
+    fn instance_label(&self) -> String {
+        self.conn
+            .instance
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    fn login(&self) -> String {
+        self.conn.user.clone()
+    }
+
+    async fn current_user(&self) -> Result<User, BackendError> {
+        let login = self.conn.user.trim();
+        if login.is_empty() || login.contains('^') || login.contains(',') {
+            return Err(BackendError::UnknownUser(login.to_string()));
+        }
+        let url = self.table_url(
+            "sys_user",
+            &[
+                ("sysparm_query", &format!("user_name={login}")),
+                ("sysparm_fields", "sys_id,user_name,name,email"),
+                ("sysparm_display_value", "all"),
+                ("sysparm_exclude_reference_link", "true"),
+                ("sysparm_limit", "1"),
+            ],
+        );
+        let page = match self.get_page(url, "your user record").await {
+            // v1 of the API answers 404 for an empty list.
+            Err(BackendError::NotFound { .. }) => {
+                return Err(BackendError::UnknownUser(login.into()));
+            }
+            other => other?,
+        };
+        let row = page
+            .rows
+            .first()
+            .ok_or_else(|| BackendError::UnknownUser(login.into()))?;
+        convert::user(&Row(row))
+    }
+
+    async fn pending_approvals(
+        &self,
+        approver_ids: &[String],
+    ) -> Result<Vec<Approval>, BackendError> {
+        if approver_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut fields: Vec<String> = convert::APPROVAL_FIELDS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for f in convert::TASK_FIELDS
+            .iter()
+            .chain(convert::CHANGE_ONLY_FIELDS)
+        {
+            fields.push(format!("sysapproval.{f}"));
+        }
+        let query = format!(
+            "approverIN{}^state=requested^source_table=change_request^ORDERBYsys_created_on^ORDERBYsys_id",
+            approver_ids.join(",")
+        );
+        let rows = match self
+            .get_all(
+                "sysapproval_approver",
+                &query,
+                &fields.join(","),
+                "your approvals",
+            )
+            .await
+        {
+            Err(BackendError::NotFound { .. }) => Vec::new(), // v1: an empty list is a 404
+            other => other?,
+        };
+        let mut approvals = Vec::with_capacity(rows.len());
+        for row in &rows {
+            approvals.push(convert::approval(&Row(row))?);
+        }
+        drop(rows);
+
+        let missing: Vec<String> = approvals
+            .iter()
+            .filter(|a| a.change.detail_source == DetailSource::Summary)
+            .map(|a| a.change.sys_id.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if !missing.is_empty()
+            && let Some(mut changes) = self.change_records(missing).await?
+        {
+            for a in &mut approvals {
+                if a.change.detail_source == DetailSource::Summary
+                    && let Some(c) = changes.get(&a.change.sys_id)
+                {
+                    a.change = c.clone();
+                }
+            }
+            changes.clear();
+        }
+        Ok(approvals)
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The `rel="next"` target of a `Link` header (reference §1.5: no spaces on real instances,
+/// but spaces are tolerated).
+fn link_next(header: &str) -> Option<Url> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|p| {
+            p.trim()
+                .replace(' ', "")
+                .eq_ignore_ascii_case("rel=\"next\"")
+        });
+        if !is_next {
+            return None;
+        }
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        Url::parse(target).ok()
+    })
+}
+
+fn query_param(url: &Url, name: &str) -> Option<usize> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+fn with_offset(url: &Url, offset: usize, limit: usize) -> Url {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "sysparm_offset" && k != "sysparm_limit")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut out = url.clone();
+    out.query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs)
+        .append_pair("sysparm_limit", &limit.to_string())
+        .append_pair("sysparm_offset", &offset.to_string());
+    out
+}
+
+fn parse_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, BackendError> {
+    let ct = header_str(headers, CONTENT_TYPE.as_str()).unwrap_or_default();
+    if !ct.to_ascii_lowercase().contains("json") {
+        let kind = if ct.is_empty() {
+            "no content type".to_string()
+        } else {
+            ct
+        };
+        return Err(BackendError::Protocol(format!(
+            "it answered with {kind} instead of JSON (a hibernating developer instance answers with a web page: open the instance in a browser to wake it, and check the URL)"
+        )));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        BackendError::Protocol(format!(
+            "the JSON is malformed ({e}); if this repeats, check for a proxy between you and the instance"
+        ))
+    })
+}
+
+/// The message of a ServiceNow error envelope `{"error":{"message","detail"},"status":"failure"}`.
+fn envelope_message(body: &[u8]) -> String {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return String::new();
+    };
+    let err = &v["error"];
+    let msg = err["message"].as_str().unwrap_or("");
+    let detail = err["detail"].as_str().unwrap_or("");
+    let text = match (msg.is_empty(), detail.is_empty()) {
+        (false, false) if msg != detail => format!("{msg} — {detail}"),
+        (false, _) => msg.to_string(),
+        (true, _) => detail.to_string(),
+    };
+    crate::domain::text::cap_chars(&crate::domain::text::sanitize_line(&text), 200)
+}
+
+fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8], what: &str) -> BackendError {
+    let message = envelope_message(body);
+    match status.as_u16() {
+        401 => BackendError::Unauthorized,
+        403 => BackendError::Forbidden {
+            what: what.to_string(),
+            message: if message.is_empty() {
+                "access denied".into()
+            } else {
+                message
+            },
+        },
+        404 => BackendError::NotFound {
+            what: what.to_string(),
+        },
+        429 => BackendError::RateLimited {
+            retry_after: header_str(headers, RETRY_AFTER.as_str())
+                .and_then(|s| s.trim().parse().ok()),
+        },
+        s @ 500..=599 => BackendError::Server { status: s, message },
+        s => BackendError::BadRequest {
+            status: s,
+            message: if message.is_empty() {
+                status.canonical_reason().unwrap_or("").to_string()
+            } else {
+                message
+            },
+        },
+    }
+}
+
+/// The innermost error message ("Connection refused (os error 111)"), without the URL.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let s = cur.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+    if s.is_empty() {
+        e.to_string()
+    } else {
+        s.to_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_next() {
+        let h = r#"<https://dev1.service-now.com/api/now/table/sys_user?sysparm_limit=5&sysparm_offset=0>;rel="first",<https://dev1.service-now.com/api/now/table/sys_user?sysparm_limit=5&sysparm_offset=595>;rel="prev",<https://dev1.service-now.com/api/now/table/sys_user?sysparm_limit=5&sysparm_offset=605>;rel="next",<https://dev1.service-now.com/api/now/table/sys_user?sysparm_limit=5&sysparm_offset=610>;rel="last""#;
+        let next = link_next(h).unwrap();
+        assert_eq!(query_param(&next, "sysparm_offset"), Some(605));
+        assert_eq!(query_param(&next, "sysparm_limit"), Some(5));
+        let last_page = r#"<https://x/a?sysparm_offset=0>;rel="first", <https://x/a?sysparm_offset=5>; rel="prev""#;
+        assert!(link_next(last_page).is_none());
+    }
+
+    #[test]
+    fn offsets_are_replaced() {
+        let u = Url::parse("https://x/api?sysparm_query=a%5Eb&sysparm_limit=5&sysparm_offset=10")
+            .unwrap();
+        let v = with_offset(&u, 20, 7);
+        assert_eq!(query_param(&v, "sysparm_offset"), Some(20));
+        assert_eq!(query_param(&v, "sysparm_limit"), Some(7));
+        assert!(v.query().unwrap().contains("sysparm_query=a%5Eb"));
+    }
+}

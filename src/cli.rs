@@ -1,0 +1,319 @@
+//! Command-line interface: argument parsing and the commands behind it.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::{Offset, Utc};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::backend::servicenow::ServiceNow;
+use crate::backend::{Backend, BackendError, Connection, Secret, parse_instance_url};
+use crate::config::{Config, Paths};
+use crate::domain::{Clock, Policy, SystemClock, build_queue};
+use crate::sim;
+use crate::ui::{self, AppState, Theme};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "signoff",
+    version,
+    about = "A terminal console for people who approve IT changes.",
+    after_help = "Run `signoff demo` to try it against a built-in demo instance.\nThe password comes from SIGNOFF_PASSWORD, or signoff asks for it."
+)]
+pub struct Cli {
+    /// The ServiceNow instance, e.g. https://acme.service-now.com (or just `acme`).
+    #[arg(long, env = "SIGNOFF_INSTANCE", global = true)]
+    pub instance: Option<String>,
+    /// Your login name on the instance.
+    #[arg(long, env = "SIGNOFF_USER", global = true)]
+    pub user: Option<String>,
+    /// Colour theme: dark, light or high-contrast. NO_COLOR turns colour off.
+    #[arg(long, env = "SIGNOFF_THEME", global = true)]
+    pub theme: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the approval console (the default).
+    Tui,
+    /// Open the console against a built-in demo instance; nothing else needed.
+    Demo {
+        /// Seed of the demo data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of changes on the demo instance.
+        #[arg(long, default_value_t = 300)]
+        changes: usize,
+    },
+    /// Run the built-in ServiceNow-compatible server for other clients and tests.
+    Sim {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 300)]
+        changes: usize,
+        /// Most rows the server returns per page.
+        #[arg(long, default_value_t = 100)]
+        page_cap: usize,
+        /// Delay added to every response, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
+    /// Print your pending approvals, in queue order.
+    Queue {
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error at the edge: a sentence for the user and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    /// Bad input or configuration: exit 2.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 2,
+        }
+    }
+    pub fn other(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<BackendError> for Failure {
+    fn from(e: BackendError) -> Failure {
+        Failure::other(e.to_string())
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
+    let config = Config::load(&paths.config_file()).map_err(Failure::usage)?;
+    let theme_name = cli
+        .theme
+        .clone()
+        .or_else(|| config.theme.clone())
+        .unwrap_or_else(|| "dark".into());
+    let theme =
+        Theme::named(&theme_name, ui::theme::no_color_requested()).map_err(Failure::usage)?;
+    match cli.command {
+        None | Some(Command::Tui) => {
+            let backend = connect(&cli, &config)?;
+            tui(backend, config.policy, theme).await?;
+        }
+        Some(Command::Demo { seed, changes }) => {
+            let server = start_sim(seed, changes, 100, 0, 0).await?;
+            let conn = Connection {
+                instance: parse_instance_url(&server.url()).map_err(Failure::other)?,
+                user: sim::DEMO_USER.to_string(),
+                password: Secret::new(sim::DEMO_PASSWORD),
+            };
+            let backend = ServiceNow::new(conn)?;
+            let result = tui(backend, config.policy, theme).await;
+            server.shutdown().await;
+            result?;
+        }
+        Some(Command::Sim {
+            port,
+            seed,
+            changes,
+            page_cap,
+            latency_ms,
+        }) => {
+            let cfg = sim_config(seed, changes, page_cap, latency_ms)?;
+            sim::run_standalone(cfg, port).await.map_err(|e| {
+                Failure::other(format!(
+                    "Could not start the server on 127.0.0.1:{port}: {e}. Choose another --port."
+                ))
+            })?;
+        }
+        Some(Command::Queue { json }) => {
+            let backend = connect(&cli, &config)?;
+            print_queue(&backend, &config.policy, json).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sim_config(
+    seed: u64,
+    changes: usize,
+    page_cap: usize,
+    latency_ms: u64,
+) -> Result<sim::SimConfig, Failure> {
+    if changes > 100_000 {
+        return Err(Failure::usage(
+            "--changes can be at most 100000. Choose a smaller number.",
+        ));
+    }
+    if page_cap == 0 {
+        return Err(Failure::usage("--page-cap must be at least 1."));
+    }
+    Ok(sim::SimConfig {
+        seed,
+        changes,
+        page_cap,
+        latency: std::time::Duration::from_millis(latency_ms),
+        ..sim::SimConfig::default()
+    })
+}
+
+async fn start_sim(
+    seed: u64,
+    changes: usize,
+    page_cap: usize,
+    latency_ms: u64,
+    port: u16,
+) -> Result<sim::SimServer, Failure> {
+    let cfg = sim_config(seed, changes, page_cap, latency_ms)?;
+    sim::SimServer::start(cfg, ([127, 0, 0, 1], port).into())
+        .await
+        .map_err(|e| Failure::other(format!("Could not start the demo instance: {e}.")))
+}
+
+/// Builds the backend from flags, environment and config, asking for the password if needed.
+fn connect(cli: &Cli, config: &Config) -> Result<ServiceNow, Failure> {
+    let instance = cli.instance.clone().or_else(|| config.instance.clone()).ok_or_else(|| {
+        Failure::usage(
+            "No instance configured. Pass --instance URL or set SIGNOFF_INSTANCE (or try `signoff demo`).",
+        )
+    })?;
+    let instance = parse_instance_url(&instance).map_err(Failure::usage)?;
+    let user = cli
+        .user
+        .clone()
+        .or_else(|| config.user.clone())
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| Failure::usage("No user name. Pass --user NAME or set SIGNOFF_USER."))?;
+    let password = match std::env::var("SIGNOFF_PASSWORD") {
+        Ok(p) if !p.is_empty() => Secret::new(p),
+        _ if std::io::stdin().is_terminal() => {
+            let host = instance.host_str().unwrap_or_default().to_string();
+            let p = rpassword::prompt_password(format!("Password for {user} at {host}: "))
+                .map_err(|e| Failure::usage(format!("Could not read the password: {e}.")))?;
+            Secret::new(p)
+        }
+        _ => {
+            return Err(Failure::usage(
+                "No password: set SIGNOFF_PASSWORD, or run signoff in a terminal to be asked for it.",
+            ));
+        }
+    };
+    let mut backend = ServiceNow::new(Connection {
+        instance,
+        user: user.trim().to_string(),
+        password,
+    })?;
+    if let Some(n) = config.page_size {
+        backend = backend.with_page_size(n);
+    }
+    Ok(backend)
+}
+
+async fn tui<B: Backend + 'static>(
+    backend: B,
+    policy: Policy,
+    theme: Theme,
+) -> Result<(), Failure> {
+    let tz = chrono::Local::now().offset().fix();
+    let state = AppState::new(backend.instance_label(), backend.login(), policy, tz);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    ui::run::run(Arc::new(backend), state, theme, clock)
+        .await
+        .map_err(|e| Failure::other(format!("The terminal failed: {e}.")))
+}
+
+/// One queue row for scripts.
+#[derive(Serialize)]
+struct QueueRow<'a> {
+    number: &'a str,
+    approval_sys_id: &'a str,
+    change_sys_id: &'a str,
+    tier: crate::domain::RiskTier,
+    tier_reason: &'a str,
+    state: &'a str,
+    sla_deadline: String,
+    sla_status: crate::domain::SlaStatus,
+    escalation_level: u8,
+    window_start: Option<String>,
+    requested_by: &'a str,
+    approver: &'a str,
+    short_description: &'a str,
+}
+
+async fn print_queue<B: Backend>(backend: &B, policy: &Policy, json: bool) -> Result<(), Failure> {
+    let user = backend.current_user().await?;
+    let approvals = backend
+        .pending_approvals(std::slice::from_ref(&user.sys_id))
+        .await?;
+    let now = Utc::now();
+    let queue = build_queue(policy, approvals);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written = if json {
+        let rows: Vec<QueueRow<'_>> = queue
+            .iter()
+            .map(|e| QueueRow {
+                number: &e.approval.change.number,
+                approval_sys_id: &e.approval.sys_id,
+                change_sys_id: &e.approval.change.sys_id,
+                tier: e.tier.tier,
+                tier_reason: &e.tier.reason,
+                state: e.approval.state.value(),
+                sla_deadline: e.sla.deadline.to_rfc3339(),
+                sla_status: e.sla.status(now),
+                escalation_level: e.sla.escalation_level(now),
+                window_start: e.approval.change.start_date.map(|t| t.to_rfc3339()),
+                requested_by: e.approval.change.requested_by.label(),
+                approver: e.approval.approver.label(),
+                short_description: &e.approval.change.short_description,
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &rows)
+            .map_err(std::io::Error::from)
+            .and_then(|_| writeln!(out))
+    } else {
+        (|| {
+            writeln!(
+                out,
+                "{:<11} {:<10} {:<18} {:<16} DESCRIPTION",
+                "NUMBER", "TIER", "SLA", "WINDOW"
+            )?;
+            for e in &queue {
+                let c = &e.approval.change;
+                writeln!(
+                    out,
+                    "{:<11} {:<10} {:<18} {:<16} {}",
+                    c.number,
+                    e.tier.tier.label(),
+                    ui::format::countdown(e.sla.remaining(now)),
+                    ui::format::window(c.start_date, now),
+                    c.short_description
+                )?;
+            }
+            writeln!(out, "{} pending", queue.len())
+        })()
+    };
+    match written.and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        // `signoff queue | head` closes the pipe early; that is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::other(format!("Could not write the queue: {e}."))),
+    }
+}

@@ -1,0 +1,225 @@
+//! Changes and approvals as signoff understands them, independent of any backend's wire shape.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A person in the ITSM system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub sys_id: String,
+    pub user_name: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// A reference to a record: its id and what to show for it. Either part may be empty when the
+/// backend did not say.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UserRef {
+    pub sys_id: String,
+    pub name: String,
+}
+
+impl UserRef {
+    pub fn label(&self) -> &str {
+        if self.name.is_empty() {
+            &self.sys_id
+        } else {
+            &self.name
+        }
+    }
+}
+
+/// The change type. Customers may configure more types than the three shipped ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeType {
+    Standard,
+    Normal,
+    Emergency,
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl ChangeType {
+    pub fn parse(value: &str) -> ChangeType {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "standard" => ChangeType::Standard,
+            "normal" => ChangeType::Normal,
+            "emergency" => ChangeType::Emergency,
+            _ => ChangeType::Other(value.trim().to_string()),
+        }
+    }
+
+    pub fn label(&self) -> &str {
+        match self {
+            ChangeType::Standard => "Standard",
+            ChangeType::Normal => "Normal",
+            ChangeType::Emergency => "Emergency",
+            ChangeType::Other(s) if s.is_empty() => "—",
+            ChangeType::Other(s) => s,
+        }
+    }
+}
+
+/// Change risk. Stored values follow ServiceNow: 1 Very High, 2 High, 3 Moderate, 4 Low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    VeryHigh,
+    High,
+    Moderate,
+    Low,
+}
+
+impl Risk {
+    /// From the stored value; `None` for empty ("-- None --"). Unknown numbers are an error.
+    pub fn from_value(value: &str) -> Result<Option<Risk>, String> {
+        match value.trim() {
+            "" => Ok(None),
+            "1" => Ok(Some(Risk::VeryHigh)),
+            "2" => Ok(Some(Risk::High)),
+            "3" => Ok(Some(Risk::Moderate)),
+            "4" => Ok(Some(Risk::Low)),
+            other => Err(format!("unknown risk value {other:?} (expected 1 to 4)")),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Risk::VeryHigh => "Very High",
+            Risk::High => "High",
+            Risk::Moderate => "Moderate",
+            Risk::Low => "Low",
+        }
+    }
+}
+
+/// Impact and urgency: 1 High, 2 Medium, 3 Low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    High,
+    Medium,
+    Low,
+}
+
+impl Level {
+    pub fn from_value(value: &str) -> Result<Option<Level>, String> {
+        match value.trim() {
+            "" => Ok(None),
+            "1" => Ok(Some(Level::High)),
+            "2" => Ok(Some(Level::Medium)),
+            "3" => Ok(Some(Level::Low)),
+            other => Err(format!(
+                "unknown impact/urgency value {other:?} (expected 1 to 3)"
+            )),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::High => "High",
+            Level::Medium => "Medium",
+            Level::Low => "Low",
+        }
+    }
+}
+
+/// How complete the change details are: `Full` when the change's own fields were readable
+/// (directly or through the approval's reference), `Summary` when only the task-level fields on
+/// the approval row came through (plain approvers often cannot read `change_request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DetailSource {
+    Full,
+    #[default]
+    Summary,
+}
+
+/// A change request as an approver needs to see it. Text fields are already sanitised.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Change {
+    pub sys_id: String,
+    pub number: String,
+    pub short_description: String,
+    pub description: String,
+    pub change_type: Option<ChangeType>,
+    pub risk: Option<Risk>,
+    pub impact: Option<Level>,
+    pub urgency: Option<Level>,
+    /// The state's label as the instance shows it ("Authorize").
+    pub state: String,
+    pub requested_by: UserRef,
+    pub assignment_group: String,
+    pub configuration_item: String,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub justification: String,
+    pub implementation_plan: String,
+    pub backout_plan: String,
+    pub test_plan: String,
+    pub risk_impact_analysis: String,
+    pub on_hold: bool,
+    pub sys_updated_on: Option<DateTime<Utc>>,
+    pub detail_source: DetailSource,
+}
+
+/// The state of one approval row. Stored values follow ServiceNow exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    NotRequested,
+    Requested,
+    Approved,
+    Rejected,
+    Cancelled,
+    NotRequired,
+    Skipped,
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl ApprovalState {
+    pub fn from_value(value: &str) -> ApprovalState {
+        match value.trim() {
+            "not requested" => ApprovalState::NotRequested,
+            "requested" => ApprovalState::Requested,
+            "approved" => ApprovalState::Approved,
+            "rejected" => ApprovalState::Rejected,
+            "cancelled" => ApprovalState::Cancelled,
+            "not_required" => ApprovalState::NotRequired,
+            "skipped" => ApprovalState::Skipped,
+            other => ApprovalState::Other(other.to_string()),
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        match self {
+            ApprovalState::NotRequested => "not requested",
+            ApprovalState::Requested => "requested",
+            ApprovalState::Approved => "approved",
+            ApprovalState::Rejected => "rejected",
+            ApprovalState::Cancelled => "cancelled",
+            ApprovalState::NotRequired => "not_required",
+            ApprovalState::Skipped => "skipped",
+            ApprovalState::Other(s) => s,
+        }
+    }
+}
+
+/// One person's sign-off on one change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Approval {
+    pub sys_id: String,
+    pub state: ApprovalState,
+    pub approver: UserRef,
+    /// When the approval was requested (the row's creation time).
+    pub requested_at: DateTime<Utc>,
+    /// The approval's own due date, where the backend sets one.
+    pub due_date: Option<DateTime<Utc>>,
+    /// Set when the approval belongs to a group approval.
+    pub group: Option<String>,
+    pub sys_updated_on: Option<DateTime<Utc>>,
+    pub change: Change,
+}

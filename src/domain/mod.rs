@@ -1,0 +1,20 @@
+//! Pure domain types and rules: no IO, no async, no clock reads (time is passed in).
+//!
+//! The words here are the ones in DESIGN.md: an *approval* is one person's pending sign-off on
+//! one *change*; the *policy* turns a change into a *risk tier* (with the reason) and an SLA
+//! *clock* into a status.
+
+pub mod change;
+pub mod clock;
+pub mod policy;
+pub mod queue;
+pub mod sla;
+pub mod text;
+
+pub use change::{
+    Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Risk, User, UserRef,
+};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use policy::{Policy, RiskTier, TierAssessment};
+pub use queue::{QueueEntry, build_queue};
+pub use sla::{SlaClock, SlaStatus};

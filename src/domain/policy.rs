@@ -1,0 +1,299 @@
+//! The approval policy: how a change maps to a risk tier, and each tier's response time.
+//!
+//! Defaults follow common CAB practice; an organisation overrides them in its policy file.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::change::{Change, ChangeType, Level, Risk};
+
+/// Risk tiers in queue order: emergency changes always come first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskTier {
+    Emergency,
+    Critical,
+    High,
+    Moderate,
+    Low,
+}
+
+impl RiskTier {
+    pub const ALL: [RiskTier; 5] = [
+        RiskTier::Emergency,
+        RiskTier::Critical,
+        RiskTier::High,
+        RiskTier::Moderate,
+        RiskTier::Low,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RiskTier::Emergency => "Emergency",
+            RiskTier::Critical => "Critical",
+            RiskTier::High => "High",
+            RiskTier::Moderate => "Moderate",
+            RiskTier::Low => "Low",
+        }
+    }
+
+    /// A four-letter form for narrow screens.
+    pub fn short_label(self) -> &'static str {
+        match self {
+            RiskTier::Emergency => "Emer",
+            RiskTier::Critical => "Crit",
+            RiskTier::High => "High",
+            RiskTier::Moderate => "Mod",
+            RiskTier::Low => "Low",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The tier of a change and the reason for it, in words an approver reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TierAssessment {
+    pub tier: RiskTier,
+    pub reason: String,
+}
+
+/// Response time per tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlaHours {
+    pub emergency: f64,
+    pub critical: f64,
+    pub high: f64,
+    pub moderate: f64,
+    pub low: f64,
+}
+
+impl Default for SlaHours {
+    fn default() -> Self {
+        SlaHours {
+            emergency: 1.0,
+            critical: 4.0,
+            high: 8.0,
+            moderate: 24.0,
+            low: 72.0,
+        }
+    }
+}
+
+/// The approval policy. Deserialises from the `[policy]` table of the config file; every field
+/// has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Hours from the request to the response deadline, per tier.
+    pub sla_hours: SlaHours,
+    /// Fraction of the response time after which an approval is in warning (0..1).
+    pub warning_at: f64,
+    /// After a breach, the escalation level rises by one for every this many hours past the
+    /// deadline (level 1 at the breach itself).
+    pub escalation_step_hours: f64,
+    /// The highest escalation level.
+    pub max_escalation_level: u8,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            sla_hours: SlaHours::default(),
+            warning_at: 0.75,
+            escalation_step_hours: 1.0,
+            max_escalation_level: 3,
+        }
+    }
+}
+
+impl Policy {
+    /// Checks the numbers make sense; returns a sentence naming the bad setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let h = &self.sla_hours;
+        for (name, v) in [
+            ("emergency", h.emergency),
+            ("critical", h.critical),
+            ("high", h.high),
+            ("moderate", h.moderate),
+            ("low", h.low),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v <= 24.0 * 365.0) {
+                return Err(format!(
+                    "policy.sla_hours.{name} is {v}; it must be a number of hours above 0 and at most a year"
+                ));
+            }
+        }
+        if !(self.warning_at > 0.0 && self.warning_at < 1.0) {
+            return Err(format!(
+                "policy.warning_at is {}; it must be a fraction between 0 and 1, such as 0.75",
+                self.warning_at
+            ));
+        }
+        if !(self.escalation_step_hours.is_finite() && self.escalation_step_hours > 0.0) {
+            return Err("policy.escalation_step_hours must be a number of hours above 0".into());
+        }
+        Ok(())
+    }
+
+    /// The response time allowed for a tier.
+    pub fn response_time(&self, tier: RiskTier) -> Duration {
+        let h = &self.sla_hours;
+        let hours = match tier {
+            RiskTier::Emergency => h.emergency,
+            RiskTier::Critical => h.critical,
+            RiskTier::High => h.high,
+            RiskTier::Moderate => h.moderate,
+            RiskTier::Low => h.low,
+        };
+        hours_to_duration(hours)
+    }
+
+    pub fn escalation_step(&self) -> Duration {
+        hours_to_duration(self.escalation_step_hours)
+    }
+
+    /// Derives the tier from the change's type, risk, impact and urgency.
+    ///
+    /// Emergency changes come first whatever their risk. Otherwise the assessed risk decides,
+    /// raised one tier when impact is also High; with no risk assessed, impact and urgency do.
+    pub fn classify(&self, change: &Change) -> TierAssessment {
+        use RiskTier as T;
+        if change.change_type == Some(ChangeType::Emergency) {
+            return TierAssessment {
+                tier: T::Emergency,
+                reason: "emergency change".into(),
+            };
+        }
+        let impact_high = change.impact == Some(Level::High);
+        let (tier, reason) = match change.risk {
+            Some(Risk::VeryHigh) => (T::Critical, "risk Very High".to_string()),
+            Some(Risk::High) if impact_high => (T::Critical, "risk High, impact High".into()),
+            Some(Risk::High) => (T::High, "risk High".into()),
+            Some(Risk::Moderate) if impact_high => (T::High, "risk Moderate, impact High".into()),
+            Some(Risk::Moderate) => (T::Moderate, "risk Moderate".into()),
+            Some(Risk::Low) if change.change_type == Some(ChangeType::Standard) => {
+                (T::Low, "standard change, risk Low".into())
+            }
+            Some(Risk::Low) => (T::Low, "risk Low".into()),
+            None => {
+                let label = |l: Option<Level>| l.map(Level::label).unwrap_or("unset");
+                let tier = match (change.impact, change.urgency) {
+                    (Some(Level::High), Some(Level::High)) => T::High,
+                    (Some(Level::High), _) | (_, Some(Level::High)) => T::Moderate,
+                    (Some(Level::Medium), _) | (_, Some(Level::Medium)) => T::Moderate,
+                    _ => T::Low,
+                };
+                (
+                    tier,
+                    format!(
+                        "risk not assessed; impact {}, urgency {}",
+                        label(change.impact),
+                        label(change.urgency)
+                    ),
+                )
+            }
+        };
+        TierAssessment { tier, reason }
+    }
+}
+
+fn hours_to_duration(hours: f64) -> Duration {
+    Duration::seconds((hours * 3600.0).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(t: &str, risk: &str, impact: &str, urgency: &str) -> Change {
+        Change {
+            change_type: Some(ChangeType::parse(t)),
+            risk: Risk::from_value(risk).unwrap(),
+            impact: Level::from_value(impact).unwrap(),
+            urgency: Level::from_value(urgency).unwrap(),
+            ..Change::default()
+        }
+    }
+
+    #[test]
+    fn tier_classification_table() {
+        use RiskTier::*;
+        let p = Policy::default();
+        let table = [
+            // type, risk, impact, urgency => tier, reason
+            ("emergency", "4", "3", "3", Emergency, "emergency change"),
+            ("emergency", "", "", "", Emergency, "emergency change"),
+            ("normal", "1", "3", "3", Critical, "risk Very High"),
+            ("normal", "2", "1", "3", Critical, "risk High, impact High"),
+            ("normal", "2", "2", "1", High, "risk High"),
+            ("normal", "3", "1", "2", High, "risk Moderate, impact High"),
+            ("normal", "3", "2", "1", Moderate, "risk Moderate"),
+            ("standard", "4", "3", "3", Low, "standard change, risk Low"),
+            ("normal", "4", "1", "1", Low, "risk Low"),
+            (
+                "normal",
+                "",
+                "1",
+                "1",
+                High,
+                "risk not assessed; impact High, urgency High",
+            ),
+            (
+                "normal",
+                "",
+                "3",
+                "1",
+                Moderate,
+                "risk not assessed; impact Low, urgency High",
+            ),
+            (
+                "normal",
+                "",
+                "",
+                "",
+                Low,
+                "risk not assessed; impact unset, urgency unset",
+            ),
+            ("custom", "2", "3", "3", High, "risk High"),
+        ];
+        for (t, r, i, u, tier, reason) in table {
+            let got = p.classify(&change(t, r, i, u));
+            assert_eq!(got.tier, tier, "{t} risk={r} impact={i} urgency={u}");
+            assert_eq!(got.reason, reason, "{t} risk={r} impact={i} urgency={u}");
+        }
+    }
+
+    #[test]
+    fn default_response_times() {
+        let p = Policy::default();
+        assert_eq!(p.response_time(RiskTier::Emergency), Duration::hours(1));
+        assert_eq!(p.response_time(RiskTier::Critical), Duration::hours(4));
+        assert_eq!(p.response_time(RiskTier::High), Duration::hours(8));
+        assert_eq!(p.response_time(RiskTier::Moderate), Duration::hours(24));
+        assert_eq!(p.response_time(RiskTier::Low), Duration::hours(72));
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_policies_are_named() {
+        let mut p = Policy::default();
+        p.sla_hours.high = 0.0;
+        assert!(p.validate().unwrap_err().contains("sla_hours.high"));
+        let p = Policy {
+            warning_at: 1.5,
+            ..Policy::default()
+        };
+        assert!(p.validate().unwrap_err().contains("warning_at"));
+    }
+
+    #[test]
+    fn tiers_sort_emergency_first() {
+        let mut v = vec![RiskTier::Low, RiskTier::Emergency, RiskTier::High];
+        v.sort();
+        assert_eq!(v, [RiskTier::Emergency, RiskTier::High, RiskTier::Low]);
+    }
+}

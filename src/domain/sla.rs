@@ -1,0 +1,221 @@
+//! The SLA clock of one approval: when a response is due and how late it is.
+//!
+//! ServiceNow has no native approval SLA (see the domain reference, §2.3), so the clock is
+//! computed client-side: the tier's response time from the request, or the approval's own due
+//! date where the backend sets one, and never later than the change window start (approving
+//! after the work started is pointless).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::change::Approval;
+use super::policy::{Policy, RiskTier};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaStatus {
+    OnTrack,
+    Warning,
+    Breached,
+}
+
+impl SlaStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            SlaStatus::OnTrack => "on track",
+            SlaStatus::Warning => "warning",
+            SlaStatus::Breached => "breached",
+        }
+    }
+}
+
+/// What set the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineSource {
+    TierPolicy,
+    DueDate,
+    WindowStart,
+}
+
+impl DeadlineSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            DeadlineSource::TierPolicy => "tier response time",
+            DeadlineSource::DueDate => "approval due date",
+            DeadlineSource::WindowStart => "change window start",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SlaClock {
+    pub requested_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub source: DeadlineSource,
+    warning_at: DateTime<Utc>,
+    escalation_step: Duration,
+    max_escalation_level: u8,
+}
+
+impl SlaClock {
+    /// The clock for an approval in a tier under a policy.
+    pub fn for_approval(policy: &Policy, tier: RiskTier, approval: &Approval) -> SlaClock {
+        let requested_at = approval.requested_at;
+        let (mut deadline, mut source) = match approval.due_date {
+            Some(due) => (due, DeadlineSource::DueDate),
+            None => (
+                requested_at + policy.response_time(tier),
+                DeadlineSource::TierPolicy,
+            ),
+        };
+        if let Some(start) = approval.change.start_date
+            && start < deadline
+        {
+            deadline = start;
+            source = DeadlineSource::WindowStart;
+        }
+        let span = (deadline - requested_at).max(Duration::zero());
+        let warning_ms = (span.num_milliseconds() as f64 * policy.warning_at).round() as i64;
+        SlaClock {
+            requested_at,
+            deadline,
+            source,
+            warning_at: requested_at + Duration::milliseconds(warning_ms),
+            escalation_step: policy.escalation_step(),
+            max_escalation_level: policy.max_escalation_level,
+        }
+    }
+
+    /// On track before the warning point, warning from it, breached from the deadline on.
+    pub fn status(&self, now: DateTime<Utc>) -> SlaStatus {
+        if now >= self.deadline {
+            SlaStatus::Breached
+        } else if now >= self.warning_at {
+            SlaStatus::Warning
+        } else {
+            SlaStatus::OnTrack
+        }
+    }
+
+    /// Time left until the deadline; negative once breached.
+    pub fn remaining(&self, now: DateTime<Utc>) -> Duration {
+        self.deadline - now
+    }
+
+    /// 0 before the deadline; 1 at the breach, one more per escalation step past it.
+    pub fn escalation_level(&self, now: DateTime<Utc>) -> u8 {
+        if now < self.deadline {
+            return 0;
+        }
+        let over = (now - self.deadline).num_seconds();
+        let step = self.escalation_step.num_seconds().max(1);
+        let level = 1 + over / step;
+        level.min(i64::from(self.max_escalation_level)) as u8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::change::{ApprovalState, Change, UserRef};
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, m, s).unwrap()
+    }
+
+    fn approval(requested: DateTime<Utc>, due: Option<DateTime<Utc>>) -> Approval {
+        Approval {
+            sys_id: "a".into(),
+            state: ApprovalState::Requested,
+            approver: UserRef::default(),
+            requested_at: requested,
+            due_date: due,
+            group: None,
+            sys_updated_on: None,
+            change: Change::default(),
+        }
+    }
+
+    #[test]
+    fn status_at_and_around_each_threshold() {
+        let p = Policy::default();
+        // High tier: 8 h, warning at 6 h.
+        let clock = SlaClock::for_approval(&p, RiskTier::High, &approval(t(0, 0, 0), None));
+        assert_eq!(clock.deadline, t(8, 0, 0));
+        assert_eq!(clock.source, DeadlineSource::TierPolicy);
+        assert_eq!(clock.status(t(0, 0, 0)), SlaStatus::OnTrack);
+        assert_eq!(clock.status(t(5, 59, 59)), SlaStatus::OnTrack);
+        assert_eq!(clock.status(t(6, 0, 0)), SlaStatus::Warning);
+        assert_eq!(clock.status(t(7, 59, 59)), SlaStatus::Warning);
+        assert_eq!(clock.status(t(8, 0, 0)), SlaStatus::Breached);
+        assert_eq!(clock.remaining(t(7, 0, 1)), Duration::seconds(3599));
+        assert_eq!(clock.remaining(t(8, 5, 0)), Duration::minutes(-5));
+    }
+
+    #[test]
+    fn every_tier_uses_its_response_time() {
+        let p = Policy::default();
+        for (tier, hours) in [
+            (RiskTier::Emergency, 1),
+            (RiskTier::Critical, 4),
+            (RiskTier::High, 8),
+            (RiskTier::Moderate, 24),
+            (RiskTier::Low, 72),
+        ] {
+            let c = SlaClock::for_approval(&p, tier, &approval(t(0, 0, 0), None));
+            assert_eq!(
+                c.deadline - c.requested_at,
+                Duration::hours(hours),
+                "{tier:?}"
+            );
+            let warn = c.requested_at + Duration::minutes(hours * 45);
+            assert_eq!(c.status(warn - Duration::seconds(1)), SlaStatus::OnTrack);
+            assert_eq!(c.status(warn), SlaStatus::Warning);
+        }
+    }
+
+    #[test]
+    fn due_date_replaces_the_tier_time() {
+        let p = Policy::default();
+        let a = approval(t(0, 0, 0), Some(t(20, 0, 0)));
+        let c = SlaClock::for_approval(&p, RiskTier::High, &a);
+        assert_eq!(c.deadline, t(20, 0, 0));
+        assert_eq!(c.source, DeadlineSource::DueDate);
+        assert_eq!(c.status(t(15, 0, 0)), SlaStatus::Warning);
+    }
+
+    #[test]
+    fn window_start_caps_the_deadline() {
+        let p = Policy::default();
+        let mut a = approval(t(0, 0, 0), None);
+        a.change.start_date = Some(t(2, 0, 0));
+        let c = SlaClock::for_approval(&p, RiskTier::Low, &a);
+        assert_eq!(c.deadline, t(2, 0, 0));
+        assert_eq!(c.source, DeadlineSource::WindowStart);
+        assert_eq!(c.status(t(1, 29, 59)), SlaStatus::OnTrack);
+        assert_eq!(c.status(t(1, 30, 0)), SlaStatus::Warning);
+    }
+
+    #[test]
+    fn window_already_started_is_breached_at_once() {
+        let p = Policy::default();
+        let mut a = approval(t(3, 0, 0), None);
+        a.change.start_date = Some(t(1, 0, 0));
+        let c = SlaClock::for_approval(&p, RiskTier::Moderate, &a);
+        assert_eq!(c.status(t(3, 0, 0)), SlaStatus::Breached);
+        assert_eq!(c.escalation_level(t(3, 0, 0)), 3);
+    }
+
+    #[test]
+    fn escalation_rises_per_step_and_caps() {
+        let p = Policy::default();
+        let c = SlaClock::for_approval(&p, RiskTier::Emergency, &approval(t(0, 0, 0), None));
+        assert_eq!(c.escalation_level(t(0, 59, 59)), 0);
+        assert_eq!(c.escalation_level(t(1, 0, 0)), 1);
+        assert_eq!(c.escalation_level(t(1, 59, 59)), 1);
+        assert_eq!(c.escalation_level(t(2, 0, 0)), 2);
+        assert_eq!(c.escalation_level(t(9, 0, 0)), 3);
+    }
+}

@@ -1,0 +1,21 @@
+//! signoff: a terminal console for people who approve IT changes.
+//!
+//! Layers (see DESIGN.md): `domain` is pure; `backend` talks to the ITSM system; `ui` is
+//! ratatui state, update and views with no IO; `sim` is an independent ServiceNow-compatible
+//! server used by `signoff demo` and the tests.
+
+pub mod backend;
+pub mod domain;
+
+/// Installs the TLS crypto provider (ring) once. reqwest is built without a default provider
+/// to keep builds lean; building a client without one would panic.
+pub fn init_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+pub mod cli;
+pub mod config;
+pub mod sim;
+pub mod ui;

@@ -1,0 +1,60 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use signoff::cli::{Cli, Command, run};
+use signoff::config::{Paths, ensure_private_dir};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let paths = match Paths::from_env() {
+        Ok(p) => p,
+        Err(e) => return fail(&e, 2),
+    };
+    // Logs go to a file in the state directory, never to the screen.
+    let _log_guard = match init_logging(&paths, matches!(cli.command, Some(Command::Sim { .. }))) {
+        Ok(g) => g,
+        Err(e) => return fail(&e, 1),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("Could not start the async runtime: {e}."), 1),
+    };
+    match runtime.block_on(run(cli, paths)) {
+        Ok(code) => code,
+        Err(f) => {
+            tracing::error!(message = %f.message, "exiting with an error");
+            fail(&f.message, f.code)
+        }
+    }
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("signoff: {message}");
+    ExitCode::from(code)
+}
+
+fn init_logging(
+    paths: &Paths,
+    is_sim: bool,
+) -> Result<tracing_appender::non_blocking::WorkerGuard, String> {
+    use tracing_subscriber::EnvFilter;
+    ensure_private_dir(&paths.state_dir).map_err(|e| {
+        format!(
+            "Could not create the state directory {}: {e}. Set SIGNOFF_HOME to a writable folder.",
+            paths.state_dir.display()
+        )
+    })?;
+    let name = if is_sim { "sim.log" } else { "signoff.log" };
+    let appender = tracing_appender::rolling::never(&paths.state_dir, name);
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = EnvFilter::try_from_env("SIGNOFF_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
+    Ok(guard)
+}

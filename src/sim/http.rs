@@ -1,0 +1,580 @@
+//! HTTP front end: the Table API routes (`servicenow-api.md` §1.1), Basic auth (§2.1), list and
+//! single-record reads with display modes, field lists and paging headers (§1.2, §1.4, §1.5),
+//! PATCH/PUT/POST writes (§1.6, §3.4), row ACLs for plain approvers (§3.3), the error envelope
+//! (§1.7) and injected faults (§1.7, §1.8).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use super::faults::{Fault, HIBERNATING_HTML, MALFORMED_JSON};
+use super::query::{Query, QueryEnv};
+use super::table::{Db, Mode, Path, RenderCtx, fmt_ts};
+use super::{Actor, DEMO_PASSWORD, Inner, SimUser, apply_update, insert_record};
+
+fn lock_err() -> Response {
+    error(500, "Internal Server Error", None)
+}
+
+/// A JSON response.
+fn json_response(status: u16, body: &Value, extra: HeaderMap) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    r.headers_mut().extend(extra);
+    r
+}
+
+/// The error envelope `{"error":{"message","detail"},"status":"failure"}` (§1.7).
+pub fn error(status: u16, message: &str, detail: Option<&str>) -> Response {
+    json_response(
+        status,
+        &json!({"error": {"message": message, "detail": detail}, "status": "failure"}),
+        HeaderMap::new(),
+    )
+}
+
+fn unauthorized() -> Response {
+    error(
+        401,
+        "User Not Authenticated",
+        Some("Required to provide Auth information"),
+    )
+}
+fn not_found() -> Response {
+    error(
+        404,
+        "No Record found",
+        Some("Record doesn't exist or ACL restricts the record retrieval"),
+    )
+}
+fn forbidden_update() -> Response {
+    error(
+        403,
+        "Operation Failed",
+        Some("ACL Exception Update Failed due to security constraints"),
+    )
+}
+fn bad_body() -> Response {
+    error(
+        400,
+        "Exception while reading request",
+        Some("The payload is not valid JSON."),
+    )
+}
+
+/// Response for an injected fault.
+pub fn fault_response(f: &Fault) -> Response {
+    match f {
+        Fault::Status(code) => {
+            let code = if (100..=999).contains(code) && StatusCode::from_u16(*code).is_ok() {
+                *code
+            } else {
+                500
+            };
+            let (msg, detail): (&str, Option<&str>) = match code {
+                401 => (
+                    "User Not Authenticated",
+                    Some("Required to provide Auth information"),
+                ),
+                403 => ("Insufficient rights to query records", None),
+                404 => (
+                    "No Record found",
+                    Some("Record doesn't exist or ACL restricts the record retrieval"),
+                ),
+                429 => (
+                    "Rate limit exceeded",
+                    Some("Rate limit of 100 requests per hour for Table API exceeded"),
+                ),
+                _ => (
+                    StatusCode::from_u16(code)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("Error"),
+                    None,
+                ),
+            };
+            error(code, msg, detail)
+        }
+        Fault::RateLimited { retry_after_secs } => {
+            let mut h = HeaderMap::new();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            h.insert("X-RateLimit-Limit", HeaderValue::from_static("100"));
+            let reset = chrono::Utc::now().timestamp() + *retry_after_secs as i64;
+            h.insert("X-RateLimit-Reset", HeaderValue::from(reset));
+            json_response(
+                429,
+                &json!({"error": {"message": "Rate limit exceeded",
+                    "detail": "Rate limit of 100 requests per hour for Table API exceeded"},
+                    "status": "failure"}),
+                h,
+            )
+        }
+        Fault::MalformedJson => {
+            let mut r = Response::new(Body::from(MALFORMED_JSON));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json;charset=UTF-8"),
+            );
+            r
+        }
+        Fault::HibernatingHtml => {
+            let mut r = Response::new(Body::from(HIBERNATING_HTML));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html;charset=UTF-8"),
+            );
+            r
+        }
+    }
+}
+
+/// Entry point for every request (axum fallback handler).
+pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let resp = match inner.faults.on_request() {
+        Some(f) => fault_response(&f),
+        None => serve(&inner, req).await,
+    };
+    if !inner.config.latency.is_zero() {
+        tokio::time::sleep(inner.config.latency).await;
+    }
+    resp
+}
+
+fn authenticate<'a>(inner: &'a Inner, headers: &HeaderMap) -> Option<&'a SimUser> {
+    let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, cred) = h.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(cred.trim())
+        .ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let (user, pass) = s.split_once(':')?;
+    if pass != DEMO_PASSWORD {
+        return None;
+    }
+    inner.users.iter().find(|u| u.user_name == user)
+}
+
+/// Request-wide options shared by list, single-record and write responses.
+struct Opts {
+    params: Vec<(String, String)>,
+    base: String,
+    mode: Mode,
+    exclude_links: bool,
+}
+
+impl Opts {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+    fn flag(&self, k: &str) -> bool {
+        self.get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+    fn ctx(&self) -> RenderCtx<'_> {
+        RenderCtx {
+            mode: self.mode,
+            exclude_links: self.exclude_links,
+            base: &self.base,
+        }
+    }
+    /// `sysparm_fields`, resolved; unknown names dropped (§1.2).
+    fn fields(&self, db: &Db, t: usize, change_fields: bool) -> Option<Vec<(String, Path)>> {
+        let raw = self.get("sysparm_fields")?;
+        if raw.trim().is_empty() {
+            return None;
+        }
+        Some(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .filter_map(|n| db.resolve(t, n, change_fields).map(|p| (n.to_string(), p)))
+                .collect(),
+        )
+    }
+}
+
+fn privileged(u: &SimUser) -> bool {
+    u.roles.iter().any(|r| r == "itil" || r == "admin")
+}
+fn is_admin(u: &SimUser) -> bool {
+    u.roles.iter().any(|r| r == "admin")
+}
+
+/// Row-level read ACL (§3.3): approver-only users cannot read changes and only see their own
+/// approval rows.
+fn can_read(db: &Db, t: usize, row: u32, u: &SimUser) -> bool {
+    if privileged(u) {
+        return true;
+    }
+    match db.tables[t].name {
+        "change_request" => false,
+        "sysapproval_approver" => {
+            let f = db.tables[t].field("approver").expect("approver field");
+            db.get(t, row, f) == u.sys_id
+        }
+        _ => true,
+    }
+}
+
+/// Write ACL (§3.4): approval rows by their approver or an admin; changes by itil/admin;
+/// everything else by admin.
+fn can_write(db: &Db, t: usize, row: u32, u: &SimUser) -> bool {
+    if is_admin(u) {
+        return true;
+    }
+    match db.tables[t].name {
+        "sysapproval_approver" => {
+            let f = db.tables[t].field("approver").expect("approver field");
+            db.get(t, row, f) == u.sys_id
+        }
+        "change_request" => privileged(u),
+        _ => false,
+    }
+}
+
+async fn serve(inner: &Inner, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Some(user) = authenticate(inner, &parts.headers) else {
+        return unauthorized();
+    };
+    let bytes = match axum::body::to_bytes(body, 16 << 20).await {
+        Ok(b) => b,
+        Err(_) => return bad_body(),
+    };
+    let path = parts.uri.path().to_string();
+    let rest = path.strip_prefix("/api/now/").map(|p| {
+        p.strip_prefix("v1/")
+            .or_else(|| p.strip_prefix("v2/"))
+            .unwrap_or(p)
+    });
+    let Some(rest) = rest.and_then(|p| p.strip_prefix("table/")) else {
+        return error(400, "Requested URI does not represent any resource", None);
+    };
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    if segs.is_empty() || segs.len() > 2 || segs[0].is_empty() {
+        return error(400, "Requested URI does not represent any resource", None);
+    }
+    let table = segs[0];
+    let id = segs.get(1).copied();
+    let params: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| inner.addr.to_string());
+    let mut opts = Opts {
+        params,
+        base: format!("http://{host}"),
+        mode: Mode::Value,
+        exclude_links: false,
+    };
+    opts.mode = match opts
+        .get("sysparm_display_value")
+        .map(str::to_ascii_lowercase)
+    {
+        Some(v) if v == "true" => Mode::Display,
+        Some(v) if v == "all" => Mode::All,
+        _ => Mode::Value,
+    };
+    opts.exclude_links = opts.flag("sysparm_exclude_reference_link");
+
+    let method = parts.method.as_str().to_ascii_uppercase();
+    let method = parts
+        .headers
+        .get("X-HTTP-Method-Override")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_uppercase)
+        .unwrap_or(method);
+    match (method.as_str(), id) {
+        ("GET" | "HEAD", None) => {
+            let Ok(db) = inner.db.read() else {
+                return lock_err();
+            };
+            list(inner, &db, table, user, &opts, &path)
+        }
+        ("GET" | "HEAD", Some(id)) => {
+            let Ok(db) = inner.db.read() else {
+                return lock_err();
+            };
+            get_one(inner, &db, table, id, user, &opts)
+        }
+        ("PATCH" | "PUT", Some(id)) => {
+            let Ok(mut db) = inner.db.write() else {
+                return lock_err();
+            };
+            update(inner, &mut db, table, id, user, &opts, &bytes)
+        }
+        ("POST", None) => {
+            let Ok(mut db) = inner.db.write() else {
+                return lock_err();
+            };
+            create(inner, &mut db, table, user, &opts, &bytes, &path)
+        }
+        _ => error(405, "Method not Supported", None),
+    }
+}
+
+fn invalid_table(table: &str) -> Response {
+    error(
+        400,
+        &format!("Invalid table {table}"),
+        Some(&format!("Table {table} does not exist")),
+    )
+}
+
+/// Parse a numeric parameter; `Err` is the 400 response.
+fn parse_num(opts: &Opts, k: &str, default: i64) -> Result<i64, Box<Response>> {
+    match opts.get(k) {
+        None => Ok(default),
+        Some(v) if v.trim().is_empty() => Ok(default),
+        Some(v) => v.trim().parse::<i64>().map_err(|_| {
+            Box::new(error(
+                400,
+                &format!("Invalid {k}"),
+                Some(&format!("{k} must be a number: {v}")),
+            ))
+        }),
+    }
+}
+
+fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: &str) -> Response {
+    let Some(t) = db.table(table) else {
+        return invalid_table(table);
+    };
+    if db.tables[t].name == "change_request" && !privileged(user) {
+        return error(403, "Insufficient rights to query records", None);
+    }
+    let limit = match parse_num(opts, "sysparm_limit", 10_000) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let offset = match parse_num(opts, "sysparm_offset", 0) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    if offset < 0 {
+        return error(
+            400,
+            "Invalid sysparm_offset",
+            Some("sysparm_offset must not be negative"),
+        );
+    }
+    let limit = limit.clamp(1, inner.config.page_cap.max(1) as i64) as usize;
+    let offset = offset as usize;
+    let now = fmt_ts(inner.now());
+    let env = QueryEnv {
+        user_sys_id: &user.sys_id,
+        now: &now,
+        change_fields: inner.config.dotwalk_change_fields,
+    };
+    // name=value pairs (§1.2) are ANDed with sysparm_query; names that are not fields of the
+    // table (other parameters) are ignored.
+    let mut encoded = opts.get("sysparm_query").unwrap_or("").to_string();
+    for (k, v) in &opts.params {
+        if !k.starts_with("sysparm_")
+            && db
+                .resolve(t, k, inner.config.dotwalk_change_fields)
+                .is_some()
+        {
+            encoded.push_str(&format!("^{k}={v}"));
+        }
+    }
+    let query = match Query::parse(db, t, &encoded, &env) {
+        Ok(q) => q,
+        Err(detail) => return error(400, "Invalid query", Some(&detail)),
+    };
+    let mut rows: Vec<u32> = (0..db.tables[t].rows.len() as u32)
+        .filter(|&r| query.matches(db, r))
+        .collect();
+    query.sort(db, &mut rows);
+    let total = rows.len();
+    let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
+    let ctx = opts.ctx();
+    let result: Vec<Value> = rows
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .filter(|&&r| can_read(db, t, r, user))
+        .map(|&r| db.render_row(&ctx, t, r, fields.as_deref()))
+        .collect();
+    let mut h = HeaderMap::new();
+    if !opts.flag("sysparm_no_count") {
+        h.insert("X-Total-Count", HeaderValue::from(total as u64));
+    }
+    if !opts.flag("sysparm_suppress_pagination_header") {
+        let link = link_header(&opts.base, path, &opts.params, limit, offset, total);
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            h.insert(header::LINK, v);
+        }
+    }
+    json_response(200, &json!({ "result": result }), h)
+}
+
+/// `Link` header without spaces (§1.5): first, prev (offset > 0), next (more rows), last.
+fn link_header(
+    base: &str,
+    path: &str,
+    params: &[(String, String)],
+    limit: usize,
+    offset: usize,
+    total: usize,
+) -> String {
+    let url = |off: usize| {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            if k != "sysparm_limit" && k != "sysparm_offset" {
+                ser.append_pair(k, v);
+            }
+        }
+        ser.append_pair("sysparm_limit", &limit.to_string());
+        ser.append_pair("sysparm_offset", &off.to_string());
+        format!("<{base}{path}?{}>", ser.finish())
+    };
+    let last = if total == 0 {
+        0
+    } else {
+        (total - 1) / limit * limit
+    };
+    let mut parts = vec![format!("{};rel=\"first\"", url(0))];
+    if offset > 0 {
+        parts.push(format!(
+            "{};rel=\"prev\"",
+            url(offset.saturating_sub(limit))
+        ));
+    }
+    if offset + limit < total {
+        parts.push(format!("{};rel=\"next\"", url(offset + limit)));
+    }
+    parts.push(format!("{};rel=\"last\"", url(last)));
+    parts.join(",")
+}
+
+fn get_one(inner: &Inner, db: &Db, table: &str, id: &str, user: &SimUser, opts: &Opts) -> Response {
+    let Some(t) = db.table(table) else {
+        return invalid_table(table);
+    };
+    let Some(row) = db.find(t, id) else {
+        return not_found();
+    };
+    if !can_read(db, t, row, user) {
+        return not_found();
+    }
+    let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
+    let rec = db.render_row(&opts.ctx(), t, row, fields.as_deref());
+    json_response(200, &json!({ "result": rec }), HeaderMap::new())
+}
+
+fn parse_body(bytes: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Some(m),
+        // Only the first record of an array is processed (§1.1).
+        Ok(Value::Array(a)) => match a.into_iter().next() {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn update(
+    inner: &Inner,
+    db: &mut Db,
+    table: &str,
+    id: &str,
+    user: &SimUser,
+    opts: &Opts,
+    bytes: &[u8],
+) -> Response {
+    let Some(t) = db.table(table) else {
+        return invalid_table(table);
+    };
+    let Some(row) = db.find(t, id) else {
+        return not_found();
+    };
+    if !can_read(db, t, row, user) {
+        return not_found();
+    }
+    if !can_write(db, t, row, user) {
+        return forbidden_update();
+    }
+    let Some(body) = parse_body(bytes) else {
+        return bad_body();
+    };
+    let actor = Actor {
+        user_name: user.user_name.clone(),
+        name: user.name.clone(),
+    };
+    apply_update(db, t, row, &body, &actor, inner.now());
+    let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
+    let rec = db.render_row(&opts.ctx(), t, row, fields.as_deref());
+    json_response(200, &json!({ "result": rec }), HeaderMap::new())
+}
+
+fn create(
+    inner: &Inner,
+    db: &mut Db,
+    table: &str,
+    user: &SimUser,
+    opts: &Opts,
+    bytes: &[u8],
+    path: &str,
+) -> Response {
+    let Some(t) = db.table(table) else {
+        return invalid_table(table);
+    };
+    let allowed = is_admin(user)
+        || (privileged(user)
+            && matches!(db.tables[t].name, "change_request" | "sysapproval_approver"));
+    if !allowed {
+        return error(
+            403,
+            "Operation Failed",
+            Some("ACL Exception Insert Failed due to security constraints"),
+        );
+    }
+    let Some(body) = parse_body(bytes) else {
+        return bad_body();
+    };
+    let actor = Actor {
+        user_name: user.user_name.clone(),
+        name: user.name.clone(),
+    };
+    let row = insert_record(inner, db, t, &body, &actor);
+    let id = db.get(t, row, 0).to_string();
+    let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
+    let rec = db.render_row(&opts.ctx(), t, row, fields.as_deref());
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{}{}/{}",
+        opts.base,
+        path.trim_end_matches('/'),
+        id
+    )) {
+        h.insert(header::LOCATION, v);
+    }
+    json_response(201, &json!({ "result": rec }), h)
+}

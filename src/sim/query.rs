@@ -1,0 +1,296 @@
+//! Encoded-query parser and evaluator (`sysparm_query`, `servicenow-api.md` §1.3).
+//!
+//! Grammar: conditions `<field><OP><value>` joined by `^` (AND) and `^OR` (OR with the condition
+//! before it); `^NQ` starts a new query ORed with everything before; `ORDERBY<field>` and
+//! `ORDERBYDESC<field>` sort (stable, several allowed). Fields may be dot-walked
+//! (`sysapproval.number`). Unknown fields drop their condition silently (the platform default,
+//! §1.3); an unknown operator after a field name is a 400 error (never match-everything).
+//! Comparisons are typed: integers and integer choices numerically, date-times as instants,
+//! references on sys_id, booleans on `"true"`/`"false"`.
+
+use std::cmp::Ordering;
+
+use super::table::{Db, Path, parse_ts};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    NotIn,
+    StartsWith,
+    EndsWith,
+    Like,
+    NotLike,
+    IsEmpty,
+    IsNotEmpty,
+    Anything,
+    EmptyString,
+    Between,
+    SameAs,
+    NSameAs,
+    /// `VALCHANGES`, `CHANGESFROM`, `CHANGESTO`: only meaningful inside business rules; a read
+    /// never sees a change in progress, so they match nothing.
+    Never,
+}
+
+/// Operators, longest spelling first where one is a prefix of another.
+const OPS: &[(&str, Op)] = &[
+    ("NOT IN", Op::NotIn),
+    ("NOTLIKE", Op::NotLike),
+    ("STARTSWITH", Op::StartsWith),
+    ("ENDSWITH", Op::EndsWith),
+    ("LIKE", Op::Like),
+    ("ISEMPTY", Op::IsEmpty),
+    ("ISNOTEMPTY", Op::IsNotEmpty),
+    ("ANYTHING", Op::Anything),
+    ("EMPTYSTRING", Op::EmptyString),
+    ("BETWEEN", Op::Between),
+    ("NSAMEAS", Op::NSameAs),
+    ("SAMEAS", Op::SameAs),
+    ("VALCHANGES", Op::Never),
+    ("CHANGESFROM", Op::Never),
+    ("CHANGESTO", Op::Never),
+    ("IN", Op::In),
+    ("!=", Op::Ne),
+    ("<=", Op::Le),
+    (">=", Op::Ge),
+    ("=", Op::Eq),
+    ("<", Op::Lt),
+    (">", Op::Gt),
+];
+
+#[derive(Clone, Debug)]
+struct Cond {
+    path: Path,
+    op: Op,
+    values: Vec<String>,
+    other: Option<Path>,
+    numeric: bool,
+    time: bool,
+}
+
+/// Values substituted for `javascript:` expressions (§1.3, §7.1).
+pub struct QueryEnv<'a> {
+    pub user_sys_id: &'a str,
+    pub now: &'a str,
+    pub change_fields: bool,
+}
+
+/// A parsed encoded query.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// OR of groups (`^NQ`); each group is an AND of clauses; each clause an OR of conditions.
+    /// An empty clause (all its conditions dropped) is true.
+    groups: Vec<Vec<Vec<Cond>>>,
+    order: Vec<(Path, bool)>,
+}
+
+fn subst(v: &str, env: &QueryEnv) -> String {
+    match v.trim() {
+        "javascript:gs.getUserID()" | "javascript:gs.getUser().getID()" => {
+            env.user_sys_id.to_string()
+        }
+        "javascript:gs.nowDateTime()" | "javascript:gs.nowNoTZ()" => env.now.to_string(),
+        _ => v.to_string(),
+    }
+}
+
+fn parse_cond(db: &Db, t: usize, part: &str, env: &QueryEnv) -> Result<Option<Cond>, String> {
+    let fend = part
+        .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'))
+        .unwrap_or(part.len());
+    let field = &part[..fend];
+    let rest = &part[fend..];
+    if field.is_empty() {
+        return Err(format!("Invalid condition '{part}'"));
+    }
+    let Some(&(spelling, op)) = OPS.iter().find(|(s, _)| rest.starts_with(s)) else {
+        return Err(format!(
+            "Invalid operator in condition '{part}' for field '{field}'"
+        ));
+    };
+    let raw = &rest[spelling.len()..];
+    let Some(path) = db.resolve(t, field, env.change_fields) else {
+        return Ok(None);
+    };
+    let &(lt, lf) = path.steps.last().expect("non-empty path");
+    let fd = &db.tables[lt].fields[lf];
+    let values = match op {
+        Op::In | Op::NotIn => {
+            let v = subst(raw, env);
+            v.split(',').map(|x| subst(x, env)).collect()
+        }
+        Op::Between => {
+            let mut it = raw.splitn(2, '@');
+            let a = subst(it.next().unwrap_or(""), env);
+            let b = subst(it.next().unwrap_or(""), env);
+            vec![a, b]
+        }
+        _ => vec![subst(raw, env)],
+    };
+    let other = match op {
+        Op::SameAs | Op::NSameAs => Some(
+            db.resolve(t, raw, env.change_fields)
+                .ok_or_else(|| format!("Invalid field '{raw}' in condition '{part}'"))?,
+        ),
+        _ => None,
+    };
+    Ok(Some(Cond {
+        path,
+        op,
+        values,
+        other,
+        numeric: fd.numeric(),
+        time: fd.is_time(),
+    }))
+}
+
+impl Query {
+    /// Parse an encoded query against table `t`. `Err` carries the 400 detail.
+    pub fn parse(db: &Db, t: usize, q: &str, env: &QueryEnv) -> Result<Query, String> {
+        let mut query = Query::default();
+        let mut group: Vec<Vec<Cond>> = Vec::new();
+        for part in q.split('^') {
+            if part.is_empty() || part == "EQ" {
+                continue;
+            }
+            if let Some(f) = part.strip_prefix("ORDERBYDESC") {
+                if let Some(p) = db.resolve(t, f, env.change_fields) {
+                    query.order.push((p, true));
+                }
+            } else if let Some(f) = part.strip_prefix("ORDERBY") {
+                if let Some(p) = db.resolve(t, f, env.change_fields) {
+                    query.order.push((p, false));
+                }
+            } else if let Some(rest) = part.strip_prefix("NQ") {
+                query.groups.push(std::mem::take(&mut group));
+                if !rest.is_empty() {
+                    let c = parse_cond(db, t, rest, env)?;
+                    group.push(c.into_iter().collect());
+                }
+            } else if let Some(rest) = part.strip_prefix("OR") {
+                let c = parse_cond(db, t, rest, env)?;
+                match group.last_mut() {
+                    Some(clause) => clause.extend(c),
+                    None => group.push(c.into_iter().collect()),
+                }
+            } else {
+                let c = parse_cond(db, t, part, env)?;
+                group.push(c.into_iter().collect());
+            }
+        }
+        query.groups.push(group);
+        // A group that is entirely empty matches everything; keep the semantics simple.
+        Ok(query)
+    }
+
+    /// Does `row` of the query's table match?
+    pub fn matches(&self, db: &Db, row: u32) -> bool {
+        self.groups.iter().any(|g| {
+            g.iter()
+                .all(|clause| clause.is_empty() || clause.iter().any(|c| eval(db, c, row)))
+        })
+    }
+
+    /// Sort rows by the ORDERBY list (stable; empty values first in ascending order).
+    pub fn sort(&self, db: &Db, rows: &mut [u32]) {
+        if self.order.is_empty() {
+            return;
+        }
+        let keys: Vec<(bool, bool, bool)> = self
+            .order
+            .iter()
+            .map(|(p, desc)| {
+                let &(t, f) = p.steps.last().expect("path");
+                let fd = &db.tables[t].fields[f];
+                (fd.numeric(), fd.is_time(), *desc)
+            })
+            .collect();
+        rows.sort_by(|&a, &b| {
+            for ((p, _), &(numeric, time, desc)) in self.order.iter().zip(&keys) {
+                let va = db.value_at(p, a);
+                let vb = db.value_at(p, b);
+                let o = cmp_values(va, vb, numeric, time).unwrap_or_else(|| va.cmp(vb));
+                let o = if desc { o.reverse() } else { o };
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        });
+    }
+}
+
+/// Typed comparison; `None` when either side does not parse as the field's type.
+fn cmp_values(a: &str, b: &str, numeric: bool, time: bool) -> Option<Ordering> {
+    if a.is_empty() || b.is_empty() {
+        return Some(a.len().cmp(&b.len()).then(Ordering::Equal));
+    }
+    if numeric {
+        let x: f64 = a.trim().parse().ok()?;
+        let y: f64 = b.trim().parse().ok()?;
+        return x.partial_cmp(&y);
+    }
+    if time {
+        return Some(parse_ts(a)?.cmp(&parse_ts(b)?));
+    }
+    Some(a.cmp(b))
+}
+
+fn typed_eq(v: &str, x: &str, c: &Cond) -> bool {
+    if v == x {
+        return true;
+    }
+    if (c.numeric || c.time) && !v.is_empty() && !x.is_empty() {
+        return cmp_values(v, x, c.numeric, c.time) == Some(Ordering::Equal);
+    }
+    false
+}
+
+fn ordered(v: &str, x: &str, c: &Cond, want: fn(Ordering) -> bool) -> bool {
+    if v.is_empty() || x.is_empty() {
+        return false;
+    }
+    match cmp_values(v, x, c.numeric, c.time) {
+        Some(o) => want(o),
+        None => false,
+    }
+}
+
+fn eval(db: &Db, c: &Cond, row: u32) -> bool {
+    let v = db.value_at(&c.path, row);
+    let x = c.values.first().map(String::as_str).unwrap_or("");
+    let lower = || v.to_lowercase();
+    match c.op {
+        Op::Eq => typed_eq(v, x, c),
+        Op::Ne => !typed_eq(v, x, c),
+        Op::Lt => ordered(v, x, c, |o| o == Ordering::Less),
+        Op::Le => ordered(v, x, c, |o| o != Ordering::Greater),
+        Op::Gt => ordered(v, x, c, |o| o == Ordering::Greater),
+        Op::Ge => ordered(v, x, c, |o| o != Ordering::Less),
+        Op::In => c.values.iter().any(|x| typed_eq(v, x, c)),
+        Op::NotIn => !c.values.iter().any(|x| typed_eq(v, x, c)),
+        Op::StartsWith => lower().starts_with(&x.to_lowercase()),
+        Op::EndsWith => lower().ends_with(&x.to_lowercase()),
+        Op::Like => lower().contains(&x.to_lowercase()),
+        Op::NotLike => !lower().contains(&x.to_lowercase()),
+        Op::IsEmpty | Op::EmptyString => v.is_empty(),
+        Op::IsNotEmpty => !v.is_empty(),
+        Op::Anything => true,
+        Op::Between => {
+            let hi = c.values.get(1).map(String::as_str).unwrap_or("");
+            ordered(v, x, c, |o| o != Ordering::Less)
+                && ordered(v, hi, c, |o| o != Ordering::Greater)
+        }
+        Op::SameAs | Op::NSameAs => {
+            let o = c.other.as_ref().map(|p| db.value_at(p, row)).unwrap_or("");
+            (v == o) == (c.op == Op::SameAs)
+        }
+        Op::Never => false,
+    }
+}

@@ -1,0 +1,737 @@
+//! Table storage and field schema of the simulated instance.
+//!
+//! Models the Table API dictionary facts of `servicenow-api.md`: every value is stored as the
+//! string the API returns in value mode (§0.1, §1.4, §1.9), fields have a type that decides how
+//! display values are produced (choice labels §3.2/§4.2, reference display values, journals
+//! §3.5/§7.2), and `change_request` extends `task` (§4.1), so change-only fields can be told apart
+//! from task-level ones when dot-walking through a `task`-typed reference (§3.3).
+//!
+//! Storage is compact: every table keeps a `Vec` of rows, each row a boxed slice of `u32`
+//! handles into one shared string pool ([`Interner`]); repeated strings (states, templates,
+//! references) are stored once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+/// Choice list: stored value → label.
+pub type Choices = &'static [(&'static str, &'static str)];
+
+/// Field type, as far as the wire format depends on it (§1.4).
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Str,
+    Int,
+    Bool,
+    DateTime,
+    /// `glide_date` (`YYYY-MM-DD`, §1.9).
+    Date,
+    Choice(Choices),
+    /// Reference. `link` is the table named in the `link` URL (`task` for
+    /// `sysapproval_approver.sysapproval`, §3.6); `target` is the table the record lives in.
+    Ref {
+        link: &'static str,
+        target: &'static str,
+    },
+    /// `journal_input` (`comments`, `work_notes`, `approval_history`): write-only in value mode.
+    Journal,
+}
+
+/// One dictionary entry.
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub name: &'static str,
+    /// Label used in journal headers (`<time> - <user> (<label>)`, §7.2).
+    pub label: &'static str,
+    pub kind: Kind,
+    /// Defined on `task` (true) or only on the extending table (false, §4.1).
+    pub task: bool,
+}
+
+impl Field {
+    /// True when values compare numerically (integers and integer-valued choices, §1.3).
+    pub fn numeric(&self) -> bool {
+        match self.kind {
+            Kind::Int => true,
+            Kind::Choice(c) => c.iter().all(|(v, _)| v.parse::<i64>().is_ok()),
+            _ => false,
+        }
+    }
+    pub fn is_time(&self) -> bool {
+        matches!(self.kind, Kind::DateTime | Kind::Date)
+    }
+}
+
+/// Shared string pool. Handle 0 is always `""`.
+#[derive(Default)]
+pub struct Interner {
+    list: Vec<Arc<str>>,
+    map: HashMap<Arc<str>, u32>,
+}
+
+impl Interner {
+    pub fn new() -> Self {
+        let mut s = Self::default();
+        s.intern("");
+        s
+    }
+    /// Store a string that is likely to repeat (deduplicated).
+    pub fn intern(&mut self, v: &str) -> u32 {
+        if let Some(&i) = self.map.get(v) {
+            return i;
+        }
+        let a: Arc<str> = Arc::from(v);
+        let i = self.list.len() as u32;
+        self.list.push(a.clone());
+        self.map.insert(a, i);
+        i
+    }
+    /// Store a string that is (nearly) unique, e.g. a sys_id or a timestamp (no dedup map entry).
+    pub fn push_unique(&mut self, v: &str) -> u32 {
+        if v.is_empty() {
+            return 0;
+        }
+        let i = self.list.len() as u32;
+        self.list.push(Arc::from(v));
+        i
+    }
+    pub fn get(&self, i: u32) -> &str {
+        &self.list[i as usize]
+    }
+    pub fn arc(&self, i: u32) -> Arc<str> {
+        self.list[i as usize].clone()
+    }
+}
+
+/// A table: dictionary plus rows.
+pub struct Table {
+    pub name: &'static str,
+    pub fields: Vec<Field>,
+    pub index: HashMap<&'static str, usize>,
+    /// Field whose value is the record's display value (name, number, ...).
+    pub display: usize,
+    pub rows: Vec<Box<[u32]>>,
+    pub by_id: HashMap<Arc<str>, u32>,
+}
+
+impl Table {
+    pub fn new(name: &'static str, fields: Vec<Field>, display: &str) -> Table {
+        let index: HashMap<&'static str, usize> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name, i))
+            .collect();
+        let display = index[display];
+        Table {
+            name,
+            fields,
+            index,
+            display,
+            rows: Vec::new(),
+            by_id: HashMap::new(),
+        }
+    }
+    pub fn field(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+}
+
+/// One journal entry (§3.5, §7.2).
+#[derive(Clone, Debug)]
+pub struct JournalEntry {
+    pub field: usize,
+    pub at: String,
+    pub author: String,
+    pub text: String,
+}
+
+/// A resolved (possibly dot-walked) field path: `(table, field)` per step; every step but the
+/// last is a reference.
+#[derive(Clone, Debug)]
+pub struct Path {
+    pub steps: Vec<(usize, usize)>,
+}
+
+/// Display mode of `sysparm_display_value` (§1.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Value,
+    Display,
+    All,
+}
+
+/// Per-request rendering options.
+pub struct RenderCtx<'a> {
+    pub mode: Mode,
+    pub exclude_links: bool,
+    /// `http://host:port` used in reference links.
+    pub base: &'a str,
+}
+
+/// The whole database.
+pub struct Db {
+    pub strings: Interner,
+    pub tables: Vec<Table>,
+    pub journals: HashMap<(usize, u32), Vec<JournalEntry>>,
+}
+
+pub const SYS_ID: usize = 0;
+
+impl Db {
+    pub fn new(tables: Vec<Table>) -> Db {
+        Db {
+            strings: Interner::new(),
+            tables,
+            journals: HashMap::new(),
+        }
+    }
+    pub fn table(&self, name: &str) -> Option<usize> {
+        self.tables.iter().position(|t| t.name == name)
+    }
+    pub fn get(&self, t: usize, row: u32, f: usize) -> &str {
+        self.strings.get(self.tables[t].rows[row as usize][f])
+    }
+    pub fn find(&self, t: usize, sys_id: &str) -> Option<u32> {
+        self.tables[t].by_id.get(sys_id).copied()
+    }
+    /// Set one field (no side effects, no stamping).
+    pub fn set(&mut self, t: usize, row: u32, f: usize, v: &str) {
+        let h = if v.len() > 40 || self.tables[t].fields[f].is_time() || f == SYS_ID {
+            self.strings.push_unique(v)
+        } else {
+            self.strings.intern(v)
+        };
+        self.tables[t].rows[row as usize][f] = h;
+    }
+    /// Insert a row from name/value pairs (unknown names ignored). `sys_id` must be among them.
+    pub fn insert(&mut self, t: usize, vals: &[(&str, &str)]) -> u32 {
+        let n = self.tables[t].fields.len();
+        let mut row = vec![0u32; n].into_boxed_slice();
+        for (name, v) in vals {
+            if let Some(f) = self.tables[t].field(name) {
+                row[f] = if f == SYS_ID || self.tables[t].fields[f].is_time() {
+                    self.strings.push_unique(v)
+                } else {
+                    self.strings.intern(v)
+                };
+            }
+        }
+        let id = self.strings.arc(row[SYS_ID]);
+        let tab = &mut self.tables[t];
+        let r = tab.rows.len() as u32;
+        tab.rows.push(row);
+        tab.by_id.insert(id, r);
+        r
+    }
+    pub fn add_journal(&mut self, t: usize, row: u32, e: JournalEntry) {
+        self.journals.entry((t, row)).or_default().push(e);
+    }
+
+    /// Resolve a field name, possibly dot-walked (`sysapproval.number`, §1.2/§1.3). Unknown
+    /// names give `None`. Through a `task`-typed reference, change-only fields resolve only
+    /// when `change_fields` is set (§3.3, UNVERIFIED behaviour → config switch).
+    pub fn resolve(&self, t: usize, name: &str, change_fields: bool) -> Option<Path> {
+        let mut steps = Vec::new();
+        let mut cur = t;
+        let mut via_task = false;
+        let parts: Vec<&str> = name.split('.').collect();
+        for (i, p) in parts.iter().enumerate() {
+            let f = self.tables[cur].field(p)?;
+            let fd = &self.tables[cur].fields[f];
+            if via_task && !change_fields && !fd.task {
+                return None;
+            }
+            steps.push((cur, f));
+            if i + 1 < parts.len() {
+                match fd.kind {
+                    Kind::Ref { link, target } => {
+                        via_task = link == "task";
+                        cur = self.table(target)?;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(Path { steps })
+    }
+
+    /// Follow a path from `row` of its first table: the record and field holding the final value.
+    pub fn walk(&self, path: &Path, row: u32) -> Option<(usize, u32, usize)> {
+        let mut row = row;
+        let last = path.steps.len() - 1;
+        for (i, &(t, f)) in path.steps.iter().enumerate() {
+            if i == last {
+                return Some((t, row, f));
+            }
+            let id = self.get(t, row, f);
+            if id.is_empty() {
+                return None;
+            }
+            let next = path.steps[i + 1].0;
+            row = self.find(next, id)?;
+        }
+        None
+    }
+
+    /// Value-mode string at a path (`""` when a reference on the way is empty).
+    pub fn value_at(&self, path: &Path, row: u32) -> &str {
+        match self.walk(path, row) {
+            Some((t, r, f)) => {
+                if matches!(self.tables[t].fields[f].kind, Kind::Journal) {
+                    ""
+                } else {
+                    self.get(t, r, f)
+                }
+            }
+            None => "",
+        }
+    }
+
+    /// Display value of a whole record (name, number, ...).
+    pub fn record_display(&self, t: usize, row: u32) -> String {
+        let f = self.tables[t].display;
+        self.display_of(t, row, f)
+    }
+
+    /// Display string of one field (choice label, reference display value, journal history).
+    pub fn display_of(&self, t: usize, row: u32, f: usize) -> String {
+        let fd = &self.tables[t].fields[f];
+        let v = self.get(t, row, f);
+        match fd.kind {
+            Kind::Choice(c) => c
+                .iter()
+                .find(|(cv, _)| *cv == v)
+                .map(|(_, l)| l.to_string())
+                .unwrap_or_else(|| v.to_string()),
+            Kind::Ref { target, .. } => {
+                if v.is_empty() {
+                    return String::new();
+                }
+                match self
+                    .table(target)
+                    .and_then(|tt| Some((tt, self.find(tt, v)?)))
+                {
+                    Some((tt, r)) => {
+                        let df = self.tables[tt].display;
+                        if matches!(self.tables[tt].fields[df].kind, Kind::Ref { .. }) {
+                            self.get(tt, r, df).to_string()
+                        } else {
+                            self.display_of(tt, r, df)
+                        }
+                    }
+                    None => String::new(),
+                }
+            }
+            Kind::Journal => self.journal_text(t, row, f),
+            _ => v.to_string(),
+        }
+    }
+
+    /// Concatenated journal history, newest first, entries separated by a blank line (§7.2).
+    pub fn journal_text(&self, t: usize, row: u32, f: usize) -> String {
+        let mut out = String::new();
+        if let Some(list) = self.journals.get(&(t, row)) {
+            let label = self.tables[t].fields[f].label;
+            for e in list.iter().rev().filter(|e| e.field == f) {
+                out.push_str(&format!(
+                    "{} - {} ({})\n{}\n\n",
+                    e.at, e.author, label, e.text
+                ));
+            }
+        }
+        out
+    }
+
+    /// Render one field of one record in the requested display mode (§1.4 table).
+    pub fn render_field(&self, ctx: &RenderCtx, t: usize, row: u32, f: usize) -> Value {
+        let fd = &self.tables[t].fields[f];
+        let v = self.get(t, row, f);
+        match fd.kind {
+            Kind::Ref { link, .. } => {
+                if v.is_empty() {
+                    return match ctx.mode {
+                        Mode::All => json!({"display_value": "", "value": ""}),
+                        _ => json!(""),
+                    };
+                }
+                let url = format!("{}/api/now/table/{}/{}", ctx.base, link, v);
+                let dv = || self.display_of(t, row, f);
+                match (ctx.mode, ctx.exclude_links) {
+                    (Mode::Value, true) => json!(v),
+                    (Mode::Value, false) => json!({"link": url, "value": v}),
+                    (Mode::Display, true) => json!(dv()),
+                    (Mode::Display, false) => json!({"display_value": dv(), "link": url}),
+                    (Mode::All, true) => json!({"display_value": dv(), "value": v}),
+                    (Mode::All, false) => {
+                        json!({"display_value": dv(), "link": url, "value": v})
+                    }
+                }
+            }
+            Kind::Journal => match ctx.mode {
+                Mode::Value => json!(""),
+                Mode::Display => json!(self.journal_text(t, row, f)),
+                Mode::All => json!({"display_value": self.journal_text(t, row, f), "value": ""}),
+            },
+            _ => match ctx.mode {
+                Mode::Value => json!(v),
+                Mode::Display => json!(self.display_of(t, row, f)),
+                Mode::All => json!({"display_value": self.display_of(t, row, f), "value": v}),
+            },
+        }
+    }
+
+    /// Render a path (dot-walked or not); an empty reference on the way renders as empty.
+    pub fn render_path(&self, ctx: &RenderCtx, path: &Path, row: u32) -> Value {
+        match self.walk(path, row) {
+            Some((t, r, f)) => self.render_field(ctx, t, r, f),
+            None => match ctx.mode {
+                Mode::All => json!({"display_value": "", "value": ""}),
+                _ => json!(""),
+            },
+        }
+    }
+
+    /// Render a record: every field, or the `sysparm_fields` list (unknown names dropped,
+    /// dotted names under their literal key, §1.2).
+    pub fn render_row(
+        &self,
+        ctx: &RenderCtx,
+        t: usize,
+        row: u32,
+        fields: Option<&[(String, Path)]>,
+    ) -> Value {
+        let mut m = Map::new();
+        match fields {
+            None => {
+                for f in 0..self.tables[t].fields.len() {
+                    m.insert(
+                        self.tables[t].fields[f].name.to_string(),
+                        self.render_field(ctx, t, row, f),
+                    );
+                }
+            }
+            Some(list) => {
+                for (name, path) in list {
+                    m.insert(name.clone(), self.render_path(ctx, path, row));
+                }
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dictionary (§3.1, §4.1, §7.1)
+// ---------------------------------------------------------------------------------------------
+
+/// `sysapproval_approver.state` and `task.approval` choices (§3.2, §4.2).
+pub const APPROVAL_STATES: Choices = &[
+    ("not requested", "Not Yet Requested"),
+    ("requested", "Requested"),
+    ("approved", "Approved"),
+    ("rejected", "Rejected"),
+    ("cancelled", "Cancelled"),
+    ("not_required", "No Longer Required"),
+    ("skipped", "Skipped"),
+    ("duplicate", "Duplicate"),
+];
+/// `change_request.state` (§4.2).
+pub const CHANGE_STATES: Choices = &[
+    ("-5", "New"),
+    ("-4", "Assess"),
+    ("-3", "Authorize"),
+    ("-2", "Scheduled"),
+    ("-1", "Implement"),
+    ("0", "Review"),
+    ("3", "Closed"),
+    ("4", "Canceled"),
+];
+/// `change_request.risk` (§4.2; domain §5.1).
+pub const RISK: Choices = &[
+    ("1", "Very High"),
+    ("2", "High"),
+    ("3", "Moderate"),
+    ("4", "Low"),
+];
+/// `impact` / `urgency` (§4.2).
+pub const IMPACT: Choices = &[("1", "1 - High"), ("2", "2 - Medium"), ("3", "3 - Low")];
+/// `priority` (§4.2).
+pub const PRIORITY: Choices = &[
+    ("1", "1 - Critical"),
+    ("2", "2 - High"),
+    ("3", "3 - Moderate"),
+    ("4", "4 - Low"),
+    ("5", "5 - Planning"),
+];
+pub const CHANGE_TYPES: Choices = &[
+    ("standard", "Standard"),
+    ("normal", "Normal"),
+    ("emergency", "Emergency"),
+];
+pub const CLOSE_CODES: Choices = &[
+    ("successful", "Successful"),
+    ("successful_issues", "Successful with issues"),
+    ("unsuccessful", "Unsuccessful"),
+];
+pub const UPON_APPROVAL: Choices = &[
+    ("proceed", "Proceed to Next Task"),
+    ("do_nothing", "Wait for a User to Close this task"),
+];
+pub const UPON_REJECT: Choices = &[
+    ("cancel", "Cancel all future Tasks"),
+    ("goto", "Go to a previous Task"),
+];
+pub const OPERATIONAL_STATUS: Choices = &[
+    ("1", "Operational"),
+    ("2", "Non-Operational"),
+    ("3", "Repair in Progress"),
+    ("6", "Retired"),
+];
+
+fn f(name: &'static str, label: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        label,
+        kind,
+        task: true,
+    }
+}
+/// A field defined on `change_request` only (not on `task`).
+fn c(name: &'static str, label: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        label,
+        kind,
+        task: false,
+    }
+}
+const fn r(target: &'static str) -> Kind {
+    Kind::Ref {
+        link: target,
+        target,
+    }
+}
+
+fn with_sys(mut v: Vec<Field>) -> Vec<Field> {
+    v.insert(0, f("sys_id", "Sys ID", Kind::Str));
+    v.extend([
+        f("sys_created_on", "Created", Kind::DateTime),
+        f("sys_created_by", "Created by", Kind::Str),
+        f("sys_updated_on", "Updated", Kind::DateTime),
+        f("sys_updated_by", "Updated by", Kind::Str),
+        f("sys_mod_count", "Updates", Kind::Int),
+    ]);
+    v
+}
+
+/// All simulated tables, in a fixed order.
+pub fn schema() -> Vec<Table> {
+    use Kind::*;
+    let sys_user = with_sys(vec![
+        f("user_name", "User ID", Str),
+        f("name", "Name", Str),
+        f("first_name", "First name", Str),
+        f("last_name", "Last name", Str),
+        f("email", "Email", Str),
+        f("title", "Title", Str),
+        f("active", "Active", Bool),
+        f("locked_out", "Locked out", Bool),
+        f("manager", "Manager", r("sys_user")),
+        f("time_zone", "Time zone", Str),
+        f("date_format", "Date format", Str),
+        f("time_format", "Time format", Str),
+        f("roles", "Roles", Str),
+        f("web_service_access_only", "Web service access only", Bool),
+    ]);
+    let sys_user_group = with_sys(vec![
+        f("name", "Name", Str),
+        f("description", "Description", Str),
+        f("manager", "Manager", r("sys_user")),
+        f("email", "Group email", Str),
+        f("active", "Active", Bool),
+    ]);
+    let cmdb_ci = with_sys(vec![
+        f("name", "Name", Str),
+        f("sys_class_name", "Class", Str),
+        f(
+            "operational_status",
+            "Operational status",
+            Choice(OPERATIONAL_STATUS),
+        ),
+        f("environment", "Environment", Str),
+    ]);
+    let task_ref = Ref {
+        link: "task",
+        target: "change_request",
+    };
+    let change_request = with_sys(vec![
+        f("number", "Number", Str),
+        f("short_description", "Short description", Str),
+        f("description", "Description", Str),
+        f("state", "State", Choice(CHANGE_STATES)),
+        f("approval", "Approval", Choice(APPROVAL_STATES)),
+        f("impact", "Impact", Choice(IMPACT)),
+        f("urgency", "Urgency", Choice(IMPACT)),
+        f("priority", "Priority", Choice(PRIORITY)),
+        f("active", "Active", Bool),
+        f("assignment_group", "Assignment group", r("sys_user_group")),
+        f("assigned_to", "Assigned to", r("sys_user")),
+        f("cmdb_ci", "Configuration item", r("cmdb_ci")),
+        f("opened_by", "Opened by", r("sys_user")),
+        f("opened_at", "Opened", DateTime),
+        f("closed_at", "Closed", DateTime),
+        f("sys_class_name", "Task type", Str),
+        f("upon_approval", "Upon approval", Choice(UPON_APPROVAL)),
+        f("upon_reject", "Upon reject", Choice(UPON_REJECT)),
+        f("comments", "Additional comments", Journal),
+        f("work_notes", "Work notes", Journal),
+        f("approval_history", "Approval history", Journal),
+        c("type", "Type", Choice(CHANGE_TYPES)),
+        c("requested_by", "Requested by", r("sys_user")),
+        c("start_date", "Planned start date", DateTime),
+        c("end_date", "Planned end date", DateTime),
+        c("implementation_plan", "Implementation plan", Str),
+        c("backout_plan", "Backout plan", Str),
+        c("test_plan", "Test plan", Str),
+        c("justification", "Justification", Str),
+        c("risk_impact_analysis", "Risk and impact analysis", Str),
+        c("risk", "Risk", Choice(RISK)),
+        c("category", "Category", Str),
+        c("cab_required", "CAB required", Bool),
+        c("cab_date", "CAB date", Date),
+        c("conflict_status", "Conflict status", Str),
+        c("on_hold", "On hold", Bool),
+        c("on_hold_reason", "On hold reason", Str),
+        c("close_code", "Close code", Choice(CLOSE_CODES)),
+        c("close_notes", "Close notes", Str),
+    ]);
+    let sysapproval_group = with_sys(vec![
+        f("number", "Number", Str),
+        f("short_description", "Short description", Str),
+        f("parent", "Parent", task_ref),
+        f("assignment_group", "Assignment group", r("sys_user_group")),
+        f("approval", "Approval", Choice(APPROVAL_STATES)),
+        f("active", "Active", Bool),
+    ]);
+    let sysapproval_approver = with_sys(vec![
+        f("approver", "Approver", r("sys_user")),
+        f("state", "State", Choice(APPROVAL_STATES)),
+        f("sysapproval", "Approval for", task_ref),
+        f("document_id", "Approving", r("change_request")),
+        f("source_table", "Source table", Str),
+        f("group", "Group", r("sysapproval_group")),
+        f("comments", "Comments", Journal),
+        f("due_date", "Due date", DateTime),
+        f("expected_start", "Expected start", DateTime),
+        f("approval_column", "Approval column", Str),
+        f("approval_journal_column", "Approval journal column", Str),
+        f("approval_source", "Approval source", Str),
+        f("iteration", "Iteration", Int),
+        f("order", "Order", Int),
+    ]);
+    vec![
+        Table::new("sys_user", sys_user, "name"),
+        Table::new("sys_user_group", sys_user_group, "name"),
+        Table::new("cmdb_ci", cmdb_ci, "name"),
+        Table::new("change_request", change_request, "number"),
+        Table::new("sysapproval_group", sysapproval_group, "number"),
+        Table::new("sysapproval_approver", sysapproval_approver, "sysapproval"),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time helpers (value format `YYYY-MM-DD HH:MM:SS` UTC, §1.9), allocation-light for big N.
+// ---------------------------------------------------------------------------------------------
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Format UNIX seconds as `YYYY-MM-DD HH:MM:SS`.
+pub fn fmt_ts(secs: i64) -> String {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        y,
+        m,
+        d,
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Format UNIX seconds as `YYYY-MM-DD`.
+pub fn fmt_date(secs: i64) -> String {
+    fmt_ts(secs)[..10].to_string()
+}
+
+/// Parse `YYYY-MM-DD HH:MM:SS` (or `YYYY-MM-DD`, midnight) as UNIX seconds.
+pub fn parse_ts(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.len() != 10 && b.len() != 19 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    if b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut secs = days_from_civil(y, m, d) * 86400;
+    if b.len() == 19 {
+        if b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        secs += h * 3600 + mi * 60 + se;
+    }
+    Some(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn ts_roundtrip() {
+        let s = "2026-11-25 10:00:00";
+        assert_eq!(fmt_ts(parse_ts(s).unwrap()), s);
+        assert_eq!(parse_ts("1970-01-01"), Some(0));
+        assert_eq!(parse_ts("2024-02-30 1:00:00"), None);
+    }
+}

@@ -1,0 +1,92 @@
+//! Human text for times: countdowns, window starts, local timestamps. Pure functions.
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+
+/// `1h 12m left`, `3d 04h left`, `BREACHED 0h 05m`, `BREACHED 2d 01h`.
+pub fn countdown(remaining: Duration) -> String {
+    if remaining > Duration::zero() {
+        format!("{} left", span(remaining))
+    } else {
+        format!("BREACHED {}", span(-remaining))
+    }
+}
+
+/// Hours and minutes below two days, days and hours above; minutes are floored.
+pub fn span(d: Duration) -> String {
+    let mins = d.num_minutes().max(0);
+    if mins >= 48 * 60 {
+        format!("{}d {:02}h", mins / (24 * 60), (mins / 60) % 24)
+    } else {
+        format!("{}h {:02}m", mins / 60, mins % 60)
+    }
+}
+
+/// `starts in 3h`, `starts in 45m`, `starts in 2d 4h`, `started 2h ago`, `no window`.
+pub fn window(start: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(start) = start else {
+        return "no window".into();
+    };
+    let d = start - now;
+    if d > Duration::zero() {
+        format!("starts in {}", rough(d))
+    } else {
+        format!("started {} ago", rough(-d))
+    }
+}
+
+fn rough(d: Duration) -> String {
+    let mins = d.num_minutes();
+    if mins < 60 {
+        format!("{}m", mins.max(0))
+    } else if mins < 48 * 60 {
+        format!("{}h", mins / 60)
+    } else {
+        format!("{}d {}h", mins / (24 * 60), (mins / 60) % 24)
+    }
+}
+
+/// `Wed 25 Nov 14:05` in the viewer's time zone.
+pub fn local(t: DateTime<Utc>, tz: FixedOffset) -> String {
+    t.with_timezone(&tz).format("%a %d %b %H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn countdowns() {
+        assert_eq!(
+            countdown(Duration::minutes(72) + Duration::seconds(30)),
+            "1h 12m left"
+        );
+        assert_eq!(countdown(Duration::seconds(59)), "0h 00m left");
+        assert_eq!(countdown(Duration::zero()), "BREACHED 0h 00m");
+        assert_eq!(countdown(Duration::minutes(-5)), "BREACHED 0h 05m");
+        assert_eq!(countdown(Duration::hours(50)), "2d 02h left");
+        assert_eq!(countdown(Duration::hours(-47)), "BREACHED 47h 00m");
+    }
+
+    #[test]
+    fn windows() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        assert_eq!(window(None, now), "no window");
+        assert_eq!(
+            window(Some(now + Duration::minutes(200)), now),
+            "starts in 3h"
+        );
+        assert_eq!(
+            window(Some(now + Duration::minutes(45)), now),
+            "starts in 45m"
+        );
+        assert_eq!(
+            window(Some(now + Duration::hours(52)), now),
+            "starts in 2d 4h"
+        );
+        assert_eq!(
+            window(Some(now - Duration::hours(2)), now),
+            "started 2h ago"
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! Drawing: pure functions of the state, the current time and the theme.
+
+mod detail;
+mod help;
+mod queue;
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::app::{AppState, Load, Mode};
+use super::format;
+use super::keymap;
+use super::layout;
+use super::theme::Theme;
+use crate::domain::RiskTier;
+
+pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &Theme) {
+    let area = frame.area();
+    if layout::too_small(area) {
+        too_small(frame, area, theme);
+        return;
+    }
+    let areas = layout::areas(area);
+    header(frame, areas.header, state, theme);
+    status_bar(frame, areas.status, state, now, theme);
+
+    let body = Rect {
+        y: areas.header.y + 1,
+        height: area.height.saturating_sub(2),
+        ..area
+    };
+    match (&state.load, state.items.is_empty()) {
+        (Load::Loading, true) => message(
+            frame,
+            body,
+            theme,
+            "Loading",
+            vec![Line::from(format!(
+                "Loading your queue from {}…",
+                state.instance
+            ))],
+        ),
+        (Load::Failed { error, .. }, true) => message(
+            frame,
+            body,
+            theme,
+            "Could not load the queue",
+            vec![
+                Line::styled(error.clone(), theme.style("error")),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled("r", theme.style("key")),
+                    Span::raw(" try again   "),
+                    Span::styled("q", theme.style("key")),
+                    Span::raw(" quit"),
+                ]),
+            ],
+        ),
+        (Load::Ready { .. }, true) => message(
+            frame,
+            body,
+            theme,
+            "Queue",
+            vec![Line::from(
+                "Nothing is waiting for your approval. Press r to refresh.",
+            )],
+        ),
+        _ if state.mode == Mode::Detail && areas.detail.is_none() => {
+            detail::draw(frame, body, state, now, theme, true);
+        }
+        _ => {
+            queue::draw(frame, areas.list, state, now, theme);
+            if let Some(d) = areas.detail {
+                detail::draw(frame, d, state, now, theme, state.mode == Mode::Detail);
+            }
+        }
+    }
+    if state.mode == Mode::Help {
+        help::draw(frame, area, theme);
+    }
+}
+
+fn header(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let who = match &state.user {
+        Some(u) if !u.name.is_empty() => format!("{} ({})", u.user_name, u.name),
+        _ => state.login.clone(),
+    };
+    let mut spans = vec![
+        Span::styled(" signoff ", theme.style("title")),
+        Span::styled("· approval queue · ", theme.style("muted")),
+        Span::raw(who),
+    ];
+    // Tier counts at the right: full names when they fit, abbreviated otherwise.
+    let counts = |short: bool| {
+        let mut v = Vec::new();
+        for tier in RiskTier::ALL {
+            let name = if short {
+                tier.short_label()
+            } else {
+                tier.label()
+            };
+            v.push(Span::styled(name, theme.tier(tier)));
+            v.push(Span::raw(format!(" {}  ", state.count(tier))));
+        }
+        v
+    };
+    let long = counts(false);
+    let fitting = if fits(&spans, &long, area.width) {
+        Some(long)
+    } else {
+        Some(counts(true)).filter(|c| fits(&spans, c, area.width))
+    };
+    if let Some(right) = fitting {
+        push_right(&mut spans, right, area.width);
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>, theme: &Theme) {
+    let mut spans = vec![Span::raw(" ")];
+    match &state.load {
+        Load::Loading => spans.push(Span::styled("◌ loading…", theme.style("status.busy"))),
+        Load::Ready { at } => {
+            spans.push(Span::styled("● online", theme.style("status.online")));
+            spans.push(Span::styled(
+                format!(" · synced {}", ago(now, *at)),
+                theme.style("muted"),
+            ));
+        }
+        Load::Failed { at, .. } => {
+            spans.push(Span::styled("✖ OFFLINE", theme.style("status.offline")));
+            spans.push(Span::styled(
+                format!(" — last attempt {}", ago(now, *at)),
+                theme.style("muted"),
+            ));
+        }
+    }
+    let (breached, warning) = state.status_counts(now);
+    spans.push(Span::raw(format!(" · {} pending", state.items.len())));
+    if breached > 0 {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(
+            format!("{breached} breached"),
+            theme.sla(crate::domain::SlaStatus::Breached),
+        ));
+    }
+    if warning > 0 {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(
+            format!("{warning} warning"),
+            theme.sla(crate::domain::SlaStatus::Warning),
+        ));
+    }
+    // Key hints at the right, as many as fit (the most important come first).
+    let mut hints: Vec<Span> = Vec::new();
+    for (key, label) in keymap::footer_hints() {
+        let pair = [
+            Span::styled(key, theme.style("key")),
+            Span::styled(format!(" {label}  "), theme.style("muted")),
+        ];
+        let mut candidate = hints.clone();
+        candidate.extend(pair);
+        if !fits(&spans, &candidate, area.width) {
+            break;
+        }
+        hints = candidate;
+    }
+    push_right(&mut spans, hints, area.width);
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn width(spans: &[Span<'_>]) -> usize {
+    spans.iter().map(|s| s.width()).sum()
+}
+
+fn fits(left: &[Span<'_>], right: &[Span<'_>], total: u16) -> bool {
+    width(left) + width(right) < total as usize
+}
+
+/// Appends `right` to `line`, padded so it ends at the right edge.
+fn push_right<'a>(line: &mut Vec<Span<'a>>, right: Vec<Span<'a>>, total: u16) {
+    if right.is_empty() {
+        return;
+    }
+    let pad = (total as usize).saturating_sub(width(line) + width(&right));
+    line.push(Span::raw(" ".repeat(pad)));
+    line.extend(right);
+}
+
+fn ago(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
+    let mins = (now - then).num_minutes();
+    match mins {
+        ..1 => "just now".into(),
+        1..60 => format!("{mins}m ago"),
+        _ => format!("{} ago", format::span(now - then)),
+    }
+}
+
+fn message(frame: &mut Frame, area: Rect, theme: &Theme, title: &str, lines: Vec<Line<'_>>) {
+    let block = Block::bordered()
+        .title(format!(" {title} "))
+        .border_style(theme.style("border"));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .alignment(Alignment::Left),
+        area,
+    );
+}
+
+fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    frame.render_widget(Clear, area);
+    let text = vec![
+        Line::styled("Terminal too small", theme.style("error")),
+        Line::from(format!(
+            "signoff needs {}×{}; this one is {}×{}.",
+            layout::MIN_WIDTH,
+            layout::MIN_HEIGHT,
+            area.width,
+            area.height
+        )),
+        Line::from("Enlarge the window, or press q to quit."),
+    ];
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+}

@@ -1,0 +1,174 @@
+//! The queue list: one section per risk tier, a row per approval. Only the visible rows are
+//! built, so a queue of 10,000 costs the same to draw as one of 40.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use unicode_width::UnicodeWidthStr;
+
+use crate::domain::SlaStatus;
+use crate::ui::app::{AppState, Mode};
+use crate::ui::format;
+use crate::ui::theme::Theme;
+
+struct Columns {
+    number: usize,
+    sla: usize,
+    window: usize,
+    kind: usize,
+    requester: usize,
+}
+
+impl Columns {
+    fn for_width(w: usize) -> Columns {
+        Columns {
+            number: 11,
+            sla: 18,
+            window: if w >= 70 { 16 } else { 0 },
+            kind: if w >= 100 { 10 } else { 0 },
+            requester: if w >= 88 { 17 } else { 0 },
+        }
+    }
+    fn fixed(&self) -> usize {
+        2 + self.number + self.sla + self.window + self.kind + self.requester
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>, theme: &Theme) {
+    let focused = state.mode == Mode::Queue;
+    let block = Block::bordered()
+        .title(Line::from(vec![
+            Span::styled(" Queue ", theme.style("heading")),
+            Span::styled(format!("({}) ", state.items.len()), theme.style("muted")),
+        ]))
+        .border_style(theme.style(if focused { "border_focus" } else { "border" }));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let width = inner.width as usize;
+    let cols = Columns::for_width(width);
+    let desc_w = width.saturating_sub(cols.fixed());
+    let rows = inner.height as usize;
+    let mut lines = Vec::with_capacity(rows);
+
+    // Walk sections to find the first visible line without touching the others.
+    let mut line_no = 0usize;
+    'sections: for section in &state.sections {
+        let section_lines = section.len + 1;
+        if line_no + section_lines <= state.scroll {
+            line_no += section_lines;
+            continue;
+        }
+        if line_no >= state.scroll {
+            lines.push(tier_header(section.tier, section.len, width, theme));
+            if lines.len() == rows {
+                break;
+            }
+        }
+        line_no += 1;
+        let first = state.scroll.saturating_sub(line_no);
+        line_no += first;
+        for i in section.start + first..section.start + section.len {
+            lines.push(row(state, i, now, &cols, desc_w, theme));
+            line_no += 1;
+            if lines.len() == rows {
+                break 'sections;
+            }
+        }
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn tier_header<'a>(
+    tier: crate::domain::RiskTier,
+    count: usize,
+    width: usize,
+    theme: &Theme,
+) -> Line<'a> {
+    let label = format!("── {} · {} ", tier.label().to_uppercase(), count);
+    let fill = width.saturating_sub(label.width());
+    Line::from(vec![
+        Span::styled(label, theme.tier(tier)),
+        Span::styled("─".repeat(fill), theme.style("border")),
+    ])
+}
+
+fn row<'a>(
+    state: &AppState,
+    i: usize,
+    now: DateTime<Utc>,
+    cols: &Columns,
+    desc_w: usize,
+    theme: &Theme,
+) -> Line<'a> {
+    let item = &state.items[i];
+    let a = &item.approval;
+    let c = &a.change;
+    let selected = i == state.selected;
+    let status = item.sla.status(now);
+    let countdown = format::countdown(item.sla.remaining(now));
+    let sla_text = match status {
+        SlaStatus::Warning => format!("! {countdown}"),
+        _ => countdown,
+    };
+    let base = if selected {
+        theme.style("selection")
+    } else {
+        Style::default()
+    };
+    let mut spans = vec![
+        Span::styled(if selected { "▶ " } else { "  " }, base),
+        Span::styled(fit(&c.number, cols.number), base.patch(theme.style("text"))),
+        Span::styled(fit(&sla_text, cols.sla), base.patch(theme.sla(status))),
+    ];
+    if cols.window > 0 {
+        spans.push(Span::styled(
+            fit(&format::window(c.start_date, now), cols.window),
+            base.patch(theme.style("muted")),
+        ));
+    }
+    if cols.kind > 0 {
+        let kind = c.change_type.as_ref().map_or("—", |t| t.label());
+        spans.push(Span::styled(fit(kind, cols.kind), base));
+    }
+    if cols.requester > 0 {
+        spans.push(Span::styled(
+            fit(c.requested_by.label(), cols.requester),
+            base.patch(theme.style("muted")),
+        ));
+    }
+    if desc_w > 0 {
+        spans.push(Span::styled(fit(&c.short_description, desc_w), base));
+    }
+    Line::from(spans)
+}
+
+/// Pads or truncates to exactly `width` display columns, keeping one space of gutter.
+fn fit(s: &str, width: usize) -> String {
+    if width == 0 {
+        return String::new();
+    }
+    let room = width - 1;
+    let mut out = String::with_capacity(width + 4);
+    let mut used = 0;
+    if s.width() <= room {
+        out.push_str(s);
+        used = s.width();
+    } else {
+        for ch in s.chars() {
+            let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+            if used + w > room.saturating_sub(1) {
+                break;
+            }
+            out.push(ch);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
+    }
+    out.push_str(&" ".repeat(width.saturating_sub(used)));
+    out
+}

@@ -1,0 +1,274 @@
+//! The ServiceNow adapter against the built-in server on 127.0.0.1:0, over real HTTP.
+
+use chrono::{TimeZone, Utc};
+use signoff::backend::servicenow::ServiceNow;
+use signoff::backend::{Backend, BackendError, Connection, Secret, parse_instance_url};
+use signoff::domain::{ApprovalState, DetailSource};
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimConfig, SimServer};
+
+fn config(changes: usize, page_cap: usize) -> SimConfig {
+    SimConfig {
+        seed: 7,
+        changes,
+        page_cap,
+        now: Some(Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()),
+        ..SimConfig::default()
+    }
+}
+
+async fn start(cfg: SimConfig) -> SimServer {
+    SimServer::start(cfg, ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("sim starts")
+}
+
+fn client(server: &SimServer, user: &str, password: &str) -> ServiceNow {
+    ServiceNow::new(Connection {
+        instance: parse_instance_url(&server.url()).unwrap(),
+        user: user.into(),
+        password: Secret::new(password),
+    })
+    .unwrap()
+}
+
+fn user_id(server: &SimServer, login: &str) -> String {
+    server
+        .users()
+        .into_iter()
+        .find(|u| u.user_name == login)
+        .expect("seeded user")
+        .sys_id
+}
+
+fn expected_ids(server: &SimServer, approver: &str) -> Vec<String> {
+    let mut ids = server
+        .query_ids(
+            "sysapproval_approver",
+            &format!("approver={approver}^state=requested^source_table=change_request"),
+        )
+        .unwrap();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn every_page_is_fetched_when_the_queue_exceeds_the_page_cap() {
+    let server = start(config(300, 7)).await;
+    let sn = client(&server, DEMO_USER, DEMO_PASSWORD);
+    let me = sn.current_user().await.unwrap();
+    assert_eq!(me.user_name, DEMO_USER);
+    assert_eq!(me.sys_id, user_id(&server, DEMO_USER));
+
+    let approvals = sn
+        .pending_approvals(std::slice::from_ref(&me.sys_id))
+        .await
+        .unwrap();
+    let mut got: Vec<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
+    got.sort();
+    let want = expected_ids(&server, &me.sys_id);
+    assert!(
+        want.len() > 7 * 5,
+        "the queue spans many pages ({})",
+        want.len()
+    );
+    assert_eq!(got, want, "every pending approval exactly once");
+    assert!(
+        approvals
+            .iter()
+            .all(|a| a.state == ApprovalState::Requested)
+    );
+    // Field shapes converted: numbers, references, dates, and the change's own fields.
+    let a = &approvals[0];
+    assert!(a.change.number.starts_with("CHG"), "{:?}", a.change.number);
+    assert!(!a.change.short_description.is_empty());
+    assert_eq!(a.approver.name, "Alice Moreno");
+    assert_eq!(a.change.detail_source, DetailSource::Full);
+    assert!(approvals.iter().any(|a| a.change.risk.is_some()));
+    assert!(approvals.iter().any(|a| a.change.start_date.is_some()));
+    assert!(
+        approvals
+            .iter()
+            .any(|a| !a.change.implementation_plan.is_empty())
+    );
+    assert!(
+        approvals
+            .iter()
+            .any(|a| !a.change.requested_by.name.is_empty())
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn change_fields_come_from_change_request_when_dot_walking_stops_at_task() {
+    let mut cfg = config(120, 10);
+    cfg.dotwalk_change_fields = false;
+    let server = start(cfg).await;
+    let sn = client(&server, DEMO_USER, DEMO_PASSWORD);
+    let me = sn.current_user().await.unwrap();
+    let approvals = sn.pending_approvals(&[me.sys_id]).await.unwrap();
+    assert!(!approvals.is_empty());
+    for a in &approvals {
+        assert_eq!(
+            a.change.detail_source,
+            DetailSource::Full,
+            "{}",
+            a.change.number
+        );
+        let rec = server.record("change_request", &a.change.sys_id).unwrap();
+        assert_eq!(a.change.number, rec["number"]);
+        assert_eq!(
+            a.change
+                .risk
+                .map(|r| r as u8 + 1)
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            rec["risk"]
+        );
+        assert_eq!(
+            a.change.implementation_plan.is_empty(),
+            rec["implementation_plan"].is_empty()
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_approver_gets_every_row_despite_short_pages_and_no_change_access() {
+    let mut cfg = config(200, 5);
+    cfg.dotwalk_change_fields = false;
+    let server = start(cfg).await;
+    let sn = client(&server, "ben.ishikawa", DEMO_PASSWORD);
+    let me = sn.current_user().await.unwrap();
+    let approvals = sn
+        .pending_approvals(std::slice::from_ref(&me.sys_id))
+        .await
+        .unwrap();
+    let mut got: Vec<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
+    got.sort();
+    assert!(!got.is_empty());
+    assert_eq!(got, expected_ids(&server, &me.sys_id));
+    // change_request is forbidden for this user: the queue still shows the approval's fields.
+    for a in &approvals {
+        assert_eq!(a.change.detail_source, DetailSource::Summary);
+        assert!(a.change.number.starts_with("CHG"));
+        assert!(!a.change.short_description.is_empty());
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_approver_sees_full_details_when_dot_walking_reaches_the_change() {
+    let server = start(config(200, 50)).await;
+    let sn = client(&server, "ben.ishikawa", DEMO_PASSWORD);
+    let me = sn.current_user().await.unwrap();
+    let approvals = sn.pending_approvals(&[me.sys_id]).await.unwrap();
+    assert!(!approvals.is_empty());
+    assert!(
+        approvals
+            .iter()
+            .all(|a| a.change.detail_source == DetailSource::Full)
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_are_mapped_to_sentences() {
+    let server = start(config(30, 100)).await;
+
+    let err = client(&server, DEMO_USER, "wrong")
+        .current_user()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackendError::Unauthorized), "{err:?}");
+    assert!(err.to_string().contains("SIGNOFF_PASSWORD"));
+
+    let sn = client(&server, DEMO_USER, DEMO_PASSWORD);
+    let me = sn.current_user().await.unwrap();
+    let ids = [me.sys_id.clone()];
+
+    server.faults().push(Fault::Status(500));
+    let err = sn.pending_approvals(&ids).await.unwrap_err();
+    assert!(
+        matches!(err, BackendError::Server { status: 500, .. }),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+
+    server.faults().push(Fault::RateLimited {
+        retry_after_secs: 7,
+    });
+    let err = sn.pending_approvals(&ids).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackendError::RateLimited {
+                retry_after: Some(7)
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("retry after 7 s"));
+
+    server.faults().push(Fault::MalformedJson);
+    let err = sn.pending_approvals(&ids).await.unwrap_err();
+    assert!(matches!(err, BackendError::Protocol(_)), "{err:?}");
+    assert!(err.to_string().contains("malformed"), "{err}");
+
+    server.faults().push(Fault::HibernatingHtml);
+    let err = sn.current_user().await.unwrap_err();
+    assert!(err.to_string().contains("hibernating"), "{err}");
+
+    let err = client(&server, "nobody.here", DEMO_PASSWORD)
+        .current_user()
+        .await
+        .unwrap_err();
+    // Unknown users cannot authenticate on the sim; a real instance answers 401 too.
+    assert!(
+        matches!(
+            err,
+            BackendError::Unauthorized | BackendError::UnknownUser(_)
+        ),
+        "{err:?}"
+    );
+
+    // After the faults, the same client works again.
+    assert!(!sn.pending_approvals(&ids).await.unwrap().is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unreachable_instance() {
+    // Bind and release a port so nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sn = ServiceNow::new(Connection {
+        instance: parse_instance_url(&format!("http://127.0.0.1:{port}")).unwrap(),
+        user: "a".into(),
+        password: Secret::new("b"),
+    })
+    .unwrap();
+    let err = sn.current_user().await.unwrap_err();
+    assert!(matches!(err, BackendError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("Could not reach"), "{err}");
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn nonsense_in_a_record_is_refused_with_its_name() {
+    let server = start(config(60, 100)).await;
+    let sn = client(&server, DEMO_USER, DEMO_PASSWORD);
+    let me = sn.current_user().await.unwrap();
+    let ids = expected_ids(&server, &me.sys_id);
+    assert!(server.update_record("sysapproval_approver", &ids[0], &[("due_date", "soon-ish")]));
+    let err = sn.pending_approvals(&[me.sys_id]).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, BackendError::BadRecord { .. }), "{err:?}");
+    assert!(
+        text.contains(&ids[0]) && text.contains("due_date"),
+        "{text}"
+    );
+    server.shutdown().await;
+}

@@ -1,0 +1,222 @@
+//! The `signoff` binary as scripts use it: real process, real sim over HTTP, temp SIGNOFF_HOME.
+
+use std::process::Output;
+
+use chrono::{TimeZone, Utc};
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimConfig, SimServer};
+
+async fn start(changes: usize) -> SimServer {
+    SimServer::start(
+        SimConfig {
+            seed: 11,
+            changes,
+            page_cap: 25,
+            now: Some(Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()),
+            ..SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Runs the binary with a clean environment apart from the given variables.
+async fn signoff(args: &[&str], env: &[(&str, &str)]) -> Output {
+    signoff_with_log(args, env).await.0
+}
+
+/// Same, also returning what the run wrote to its log file.
+async fn signoff_with_log(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SIGNOFF_HOME", home.path())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.unwrap();
+    let log = std::fs::read_to_string(home.path().join("state/signoff.log")).unwrap_or_default();
+    (out, log)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn queue_json_lists_every_pending_approval() {
+    let server = start(150).await;
+    let url = server.url();
+    let out = signoff(
+        &["queue", "--json"],
+        &[
+            ("SIGNOFF_INSTANCE", &url),
+            ("SIGNOFF_USER", DEMO_USER),
+            ("SIGNOFF_PASSWORD", DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let alice = server
+        .users()
+        .into_iter()
+        .find(|u| u.user_name == DEMO_USER)
+        .unwrap();
+    let want = server
+        .query_ids(
+            "sysapproval_approver",
+            &format!(
+                "approver={}^state=requested^source_table=change_request",
+                alice.sys_id
+            ),
+        )
+        .unwrap();
+    assert_eq!(rows.len(), want.len());
+    let tiers = ["emergency", "critical", "high", "moderate", "low"];
+    let mut last_tier = 0;
+    for r in &rows {
+        for key in [
+            "number",
+            "approval_sys_id",
+            "tier",
+            "tier_reason",
+            "state",
+            "sla_deadline",
+            "sla_status",
+            "window_start",
+            "requested_by",
+            "short_description",
+        ] {
+            assert!(r.get(key).is_some(), "{key} missing in {r}");
+        }
+        assert_eq!(r["state"], "requested");
+        let deadline = r["sla_deadline"].as_str().unwrap();
+        chrono::DateTime::parse_from_rfc3339(deadline).unwrap();
+        assert!(["on_track", "warning", "breached"].contains(&r["sla_status"].as_str().unwrap()));
+        let t = tiers.iter().position(|t| *t == r["tier"]).unwrap();
+        assert!(t >= last_tier, "queue order is by tier");
+        last_tier = t;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_ends_in_one_sentence_and_a_non_zero_exit() {
+    let server = start(20).await;
+    let url = server.url();
+    let base = |pw: &'static str| {
+        vec![
+            ("SIGNOFF_INSTANCE", url.clone()),
+            ("SIGNOFF_USER", DEMO_USER.to_string()),
+            ("SIGNOFF_PASSWORD", pw.to_string()),
+        ]
+    };
+    let run = |env: Vec<(&'static str, String)>| async move {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        signoff(&["queue", "--json"], &env).await
+    };
+
+    let (out, log) = signoff_with_log(
+        &["queue", "--json", "--user", DEMO_USER, "--instance", &url],
+        &[
+            ("SIGNOFF_PASSWORD", "hunter2-secret"),
+            ("SIGNOFF_LOG", "trace"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("refused the user name or password"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("hunter2"),
+        "the password is not echoed"
+    );
+    assert!(
+        log.contains("exiting with an error"),
+        "the log is written: {log}"
+    );
+    assert!(
+        !log.contains("hunter2"),
+        "the password never reaches the log"
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+
+    server.faults().push(Fault::Status(500));
+    let out = run(base(DEMO_PASSWORD)).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("server error (HTTP 500"),
+        "{}",
+        stderr(&out)
+    );
+
+    server.faults().push(Fault::RateLimited {
+        retry_after_secs: 30,
+    });
+    let out = run(base(DEMO_PASSWORD)).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rate-limiting"), "{}", stderr(&out));
+
+    server.faults().push(Fault::MalformedJson);
+    let out = run(base(DEMO_PASSWORD)).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing half-printed");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut env = base(DEMO_PASSWORD);
+    env[0].1 = format!("http://127.0.0.1:{port}");
+    let out = run(env).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Could not reach"), "{}", stderr(&out));
+
+    let mut env = base(DEMO_PASSWORD);
+    env[0].1 = "http://acme.service-now.com".into();
+    let out = run(env).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("https://"), "{}", stderr(&out));
+
+    let out = run(vec![
+        ("SIGNOFF_INSTANCE", url.clone()),
+        ("SIGNOFF_USER", DEMO_USER.to_string()),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("SIGNOFF_PASSWORD"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(vec![]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("signoff demo"), "{}", stderr(&out));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_broken_config_file_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    std::fs::write(home.path().join("config/config.toml"), "theme = [\n").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"))
+        .args(["queue"])
+        .env("SIGNOFF_HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("config.toml"), "{}", stderr(&out));
+}

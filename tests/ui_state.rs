@@ -1,0 +1,354 @@
+//! UI state driven by messages, and views rendered into ratatui's TestBackend.
+//! No network and no wall clock: approvals are built here and time is fixed.
+
+use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
+
+use signoff::domain::{
+    Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Policy, Risk, User, UserRef,
+};
+use signoff::ui::{AppState, Effect, Load, Mode, Msg, Theme, update, views};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+}
+
+fn approval(n: usize, ty: &str, risk: &str, impact: &str, age_min: i64) -> Approval {
+    Approval {
+        sys_id: format!("appr{n:04}"),
+        state: ApprovalState::Requested,
+        approver: UserRef {
+            sys_id: "u1".into(),
+            name: "Alice Moreno".into(),
+        },
+        requested_at: now() - Duration::minutes(age_min),
+        due_date: None,
+        group: None,
+        sys_updated_on: None,
+        change: Change {
+            sys_id: format!("chg{n:04}"),
+            number: format!("CHG{:07}", 30000 + n),
+            short_description: format!("Change number {n} with a reasonably long title"),
+            description: "Line one\nLine two".into(),
+            change_type: Some(ChangeType::parse(ty)),
+            risk: Risk::from_value(risk).unwrap(),
+            impact: Level::from_value(impact).unwrap(),
+            urgency: Some(Level::Medium),
+            state: "Authorize".into(),
+            requested_by: UserRef {
+                sys_id: "u2".into(),
+                name: "Ben Ishikawa".into(),
+            },
+            assignment_group: "Network Operations".into(),
+            configuration_item: "edge-router-ams-2".into(),
+            start_date: Some(now() + Duration::hours(30)),
+            end_date: Some(now() + Duration::hours(32)),
+            implementation_plan: "1. Drain\n2. Upgrade".into(),
+            detail_source: DetailSource::Full,
+            ..Change::default()
+        },
+    }
+}
+
+/// 2 emergency, 3 high, 30 moderate, 5 low.
+fn fixture() -> Vec<Approval> {
+    let mut v = vec![
+        approval(1, "emergency", "3", "2", 70), // breached (1 h)
+        approval(2, "emergency", "3", "2", 50), // warning
+        approval(3, "normal", "2", "2", 60),
+        approval(4, "normal", "2", "2", 400),
+        approval(5, "normal", "2", "2", 500), // breached (8 h)
+    ];
+    for n in 6..36 {
+        v.push(approval(n, "normal", "3", "2", (n as i64) * 30));
+    }
+    for n in 36..41 {
+        v.push(approval(n, "standard", "4", "3", 60));
+    }
+    v
+}
+
+fn user() -> User {
+    User {
+        sys_id: "u1".into(),
+        user_name: "alice.moreno".into(),
+        name: "Alice Moreno".into(),
+        email: "alice@example.com".into(),
+    }
+}
+
+fn loaded(w: u16, h: u16) -> AppState {
+    let mut s = AppState::new(
+        "http://127.0.0.1:9".into(),
+        "alice.moreno".into(),
+        Policy::default(),
+        FixedOffset::east_opt(0).unwrap(),
+    );
+    update(&mut s, Msg::Resize(w, h));
+    update(
+        &mut s,
+        Msg::Loaded {
+            user: user(),
+            approvals: fixture(),
+            at: now() - Duration::minutes(3),
+        },
+    );
+    s
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn render(s: &AppState, w: u16, h: u16, theme: &Theme) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| views::draw(f, s, now(), theme)).unwrap();
+    t
+}
+
+fn screen(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn queue_is_grouped_by_tier_in_order() {
+    let s = loaded(140, 45);
+    let tiers: Vec<_> = s.sections.iter().map(|x| (x.tier, x.len)).collect();
+    use signoff::domain::RiskTier::*;
+    assert_eq!(
+        tiers,
+        vec![(Emergency, 2), (High, 3), (Moderate, 30), (Low, 5)]
+    );
+    // Within a tier the nearest deadline comes first.
+    assert_eq!(s.items[0].approval.change.number, "CHG0030001");
+    assert_eq!(s.items[2].approval.change.number, "CHG0030005");
+}
+
+#[test]
+fn navigation_keys_move_the_selection() {
+    let mut s = loaded(140, 30);
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Char('j')));
+    assert_eq!(s.selected, 2);
+    update(&mut s, key(KeyCode::Up));
+    assert_eq!(s.selected, 1);
+    update(&mut s, key(KeyCode::Char('k')));
+    update(&mut s, key(KeyCode::Char('k')));
+    assert_eq!(s.selected, 0, "stops at the top");
+
+    update(&mut s, key(KeyCode::Char('G')));
+    assert_eq!(s.selected, 39);
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.selected, 39, "stops at the bottom");
+    update(&mut s, key(KeyCode::Char('g')));
+    assert_eq!(s.selected, 0);
+
+    // Tab jumps from tier to tier, wrapping; Shift-Tab goes back.
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.selected, 2);
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.selected, 5);
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.selected, 35);
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.selected, 0);
+    update(&mut s, key(KeyCode::BackTab));
+    assert_eq!(s.selected, 35);
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::BackTab));
+    assert_eq!(
+        s.selected, 35,
+        "first Shift-Tab goes to the top of the tier"
+    );
+
+    // Paging moves by a screenful and keeps the selection visible.
+    update(&mut s, key(KeyCode::Char('g')));
+    update(&mut s, key(KeyCode::PageDown));
+    let rows = s.list_rows();
+    assert_eq!(s.selected, rows - 1);
+    let line = s.line_of(s.selected);
+    assert!(line >= s.scroll && line < s.scroll + rows);
+    update(&mut s, key(KeyCode::PageUp));
+    assert_eq!(s.selected, 0);
+    assert_eq!(s.scroll, 0);
+}
+
+#[test]
+fn detail_help_and_quit() {
+    let mut s = loaded(100, 30);
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.mode, Mode::Detail);
+    update(&mut s, key(KeyCode::Char('j')));
+    assert_eq!(s.detail_scroll, 1);
+    assert_eq!(s.selected, 0, "j scrolls the detail, not the queue");
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.mode, Mode::Queue);
+    update(&mut s, key(KeyCode::Char('?')));
+    assert_eq!(s.mode, Mode::Help);
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.selected, 0, "keys do not leak through the help");
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.mode, Mode::Queue);
+    assert_eq!(
+        update(&mut s, key(KeyCode::Char('r'))),
+        vec![Effect::Refresh]
+    );
+    assert_eq!(s.load, Load::Loading);
+    assert_eq!(update(&mut s, key(KeyCode::Char('q'))), vec![Effect::Quit]);
+    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(update(&mut s, ctrl_c), vec![Effect::Quit]);
+}
+
+#[test]
+fn reload_keeps_the_selected_change() {
+    let mut s = loaded(140, 30);
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Tab));
+    update(&mut s, key(KeyCode::Down));
+    let chosen = s.selected_item().unwrap().approval.sys_id.clone();
+    // The next sync brings the same approvals plus one new emergency at the top.
+    let mut next = fixture();
+    next.push(approval(99, "emergency", "2", "1", 5));
+    update(
+        &mut s,
+        Msg::Loaded {
+            user: user(),
+            approvals: next,
+            at: now(),
+        },
+    );
+    assert_eq!(s.selected_item().unwrap().approval.sys_id, chosen);
+}
+
+#[test]
+fn ticks_redraw_only_when_the_screen_changes() {
+    let mut s = loaded(140, 30);
+    s.dirty = false;
+    // The fixture's deadlines fall on whole minutes of `now()`, so countdowns step at +1 s.
+    update(&mut s, Msg::Tick(now() + Duration::seconds(1)));
+    assert!(s.dirty, "first tick establishes the countdown texts");
+    s.dirty = false;
+    update(&mut s, Msg::Tick(now() + Duration::seconds(2)));
+    update(&mut s, Msg::Tick(now() + Duration::seconds(30)));
+    assert!(!s.dirty, "nothing visible changes within the same minute");
+    update(&mut s, Msg::Tick(now() + Duration::seconds(61)));
+    assert!(s.dirty, "countdowns moved a minute");
+}
+
+#[test]
+fn rows_show_countdowns_windows_and_status_words() {
+    let s = loaded(140, 45);
+    let theme = Theme::named("dark", false).unwrap();
+    let text = screen(&render(&s, 140, 45, &theme));
+    assert!(text.contains("── EMERGENCY · 2"), "{text}");
+    assert!(text.contains("BREACHED 0h 10m"), "{text}");
+    assert!(text.contains("! 0h 10m left"), "{text}");
+    assert!(text.contains("starts in 30h"), "{text}");
+    assert!(text.contains("Ben Ishikawa"));
+    assert!(
+        text.contains("▶ CHG0030001"),
+        "selection is marked without colour"
+    );
+    assert!(text.contains("2 breached"), "{text}");
+}
+
+#[test]
+fn tier_and_sla_styles_come_from_the_theme() {
+    let s = loaded(140, 45);
+    let theme = Theme::named("dark", false).unwrap();
+    let t = render(&s, 140, 45, &theme);
+    let buf = t.backend().buffer();
+    let find = |needle: &str| -> (u16, u16) {
+        for y in 0..buf.area.height {
+            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+            if let Some(b) = line.find(needle) {
+                let x = line[..b].chars().count() as u16;
+                return (x, y);
+            }
+        }
+        panic!("{needle} not on screen");
+    };
+    let (x, y) = find("BREACHED");
+    assert_eq!(buf[(x, y)].style().fg, theme.style("sla.breached").fg);
+    assert!(buf[(x, y)].style().add_modifier.contains(Modifier::BOLD));
+    let (x, y) = find("── EMERGENCY");
+    assert_eq!(buf[(x + 3, y)].style().fg, theme.style("tier.emergency").fg);
+
+    let plain = Theme::named("dark", true).unwrap();
+    let t = render(&s, 140, 45, &plain);
+    let buf = t.backend().buffer();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let st = buf[(x, y)].style();
+            assert!(
+                st.fg.is_none() || st.fg == Some(ratatui::style::Color::Reset),
+                "NO_COLOR leaves no colour at {x},{y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn small_terminal_gets_a_message_not_a_broken_frame() {
+    let mut s = loaded(140, 45);
+    update(&mut s, Msg::Resize(50, 10));
+    let theme = Theme::named("dark", false).unwrap();
+    let text = screen(&render(&s, 50, 10, &theme));
+    assert!(text.contains("Terminal too small"), "{text}");
+    assert!(text.contains("50×10"), "{text}");
+    // Growing again brings the queue back.
+    update(&mut s, Msg::Resize(80, 24));
+    let text = screen(&render(&s, 80, 24, &theme));
+    assert!(text.contains("CHG0030001"), "{text}");
+}
+
+#[test]
+fn load_failure_is_a_sentence_with_a_way_out() {
+    let mut s = AppState::new(
+        "https://acme.service-now.com".into(),
+        "alice".into(),
+        Policy::default(),
+        FixedOffset::east_opt(0).unwrap(),
+    );
+    update(&mut s, Msg::Resize(100, 20));
+    update(
+        &mut s,
+        Msg::LoadFailed {
+            error: "The instance refused the user name or password (HTTP 401).".into(),
+            at: now(),
+        },
+    );
+    let theme = Theme::named("dark", false).unwrap();
+    let text = screen(&render(&s, 100, 20, &theme));
+    assert!(text.contains("Could not load the queue"), "{text}");
+    assert!(text.contains("refused the user name"), "{text}");
+    assert!(text.contains("r try again"), "{text}");
+    assert!(text.contains("OFFLINE"), "{text}");
+}
+
+#[test]
+fn snapshot_queue_with_side_detail() {
+    let mut s = loaded(180, 40);
+    update(&mut s, key(KeyCode::Tab));
+    let theme = Theme::named("dark", false).unwrap();
+    insta::assert_snapshot!(render(&s, 180, 40, &theme).backend());
+}
+
+#[test]
+fn snapshot_help() {
+    let mut s = loaded(100, 30);
+    update(&mut s, key(KeyCode::Char('?')));
+    let theme = Theme::named("dark", false).unwrap();
+    insta::assert_snapshot!(render(&s, 100, 30, &theme).backend());
+}
