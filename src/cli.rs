@@ -64,6 +64,12 @@ pub enum Command {
         /// Delay added to every response, in milliseconds.
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
+        /// Fraction of requests (0 to 1) that fail with HTTP 500, e.g. 0.1.
+        #[arg(long, default_value_t = 0.0)]
+        fail_rate: f64,
+        /// Requests allowed per minute per user; beyond that HTTP 429 with Retry-After.
+        #[arg(long)]
+        rate_limit: Option<u32>,
     },
     /// Print your pending approvals, in queue order.
     Queue {
@@ -104,6 +110,11 @@ impl From<BackendError> for Failure {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        command = ?cli.command,
+        "signoff starting"
+    );
     let config = Config::load(&paths.config_file()).map_err(Failure::usage)?;
     let theme_name = cli
         .theme
@@ -135,8 +146,11 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             changes,
             page_cap,
             latency_ms,
+            fail_rate,
+            rate_limit,
         }) => {
-            let cfg = sim_config(seed, changes, page_cap, latency_ms)?;
+            let mut cfg = sim_config(seed, changes, page_cap, latency_ms)?;
+            sim_faults(&mut cfg, fail_rate, rate_limit)?;
             sim::run_standalone(cfg, port).await.map_err(|e| {
                 Failure::other(format!(
                     "Could not start the server on 127.0.0.1:{port}: {e}. Choose another --port."
@@ -172,6 +186,28 @@ fn sim_config(
         latency: std::time::Duration::from_millis(latency_ms),
         ..sim::SimConfig::default()
     })
+}
+
+/// Validates and applies the fault switches of `signoff sim`.
+fn sim_faults(
+    cfg: &mut sim::SimConfig,
+    fail_rate: f64,
+    rate_limit: Option<u32>,
+) -> Result<(), Failure> {
+    if !(0.0..=1.0).contains(&fail_rate) {
+        return Err(Failure::usage(format!(
+            "--fail-rate must be a fraction from 0 to 1 (e.g. 0.1 fails one request in ten), not {fail_rate}."
+        )));
+    }
+    if rate_limit == Some(0) {
+        return Err(Failure::usage(
+            "--rate-limit must be at least 1 request per minute. Leave it out for no limit.",
+        ));
+    }
+    cfg.fail_rate = fail_rate;
+    cfg.rate_limit = rate_limit;
+    cfg.rate_window = std::time::Duration::from_secs(60);
+    Ok(())
 }
 
 async fn start_sim(

@@ -1179,3 +1179,245 @@ async fn odd_inputs_never_crash() {
     );
     s.shutdown().await;
 }
+
+/// Statuses of `n` sequential cheap GETs.
+async fn statuses(s: &SimServer, n: usize) -> Vec<u16> {
+    let c = client();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = c
+            .get(url(s, "/api/now/table/sys_user", &[("sysparm_limit", "1")]))
+            .basic_auth("alice.moreno", Some(sim::DEMO_PASSWORD))
+            .send()
+            .await
+            .expect("request");
+        out.push(r.status().as_u16());
+    }
+    out
+}
+
+#[tokio::test]
+async fn fail_rate() {
+    let s = start(SimConfig {
+        fail_rate: 1.0,
+        ..config(10)
+    })
+    .await;
+    for _ in 0..3 {
+        let r = get(&s, "alice.moreno", "/api/now/table/sys_user", &[]).await;
+        assert_envelope(&r, 500, "Internal Server Error");
+    }
+    s.set_fail_rate(0.0);
+    assert_eq!(
+        get(&s, "alice.moreno", "/api/now/table/sys_user", &[])
+            .await
+            .status,
+        200
+    );
+    s.shutdown().await;
+
+    let cfg = SimConfig {
+        fail_rate: 0.3,
+        ..config(10)
+    };
+    let a = start(cfg.clone()).await;
+    let b = start(cfg).await;
+    let c = start(SimConfig {
+        seed: 43,
+        fail_rate: 0.3,
+        ..config(10)
+    })
+    .await;
+    let (sa, sb, sc) = tokio::join!(statuses(&a, 200), statuses(&b, 200), statuses(&c, 200));
+    assert!(sa.iter().all(|&x| x == 200 || x == 500));
+    let fails = sa.iter().filter(|&&x| x == 500).count();
+    assert!((40..=80).contains(&fails), "{fails} of 200 failed");
+    assert_eq!(sa, sb, "same seed, same sequence");
+    assert_ne!(sa, sc, "another seed, another sequence");
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn rate_limit() {
+    let s = start(SimConfig {
+        rate_limit: Some(5),
+        ..config(10)
+    })
+    .await;
+    let path = "/api/now/table/sys_user";
+    for _ in 0..5 {
+        let r = get(&s, "alice.moreno", path, &[]).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-ratelimit-limit"), Some("5"));
+        assert!(r.header("x-ratelimit-reset").is_some());
+    }
+    let r = get(&s, "alice.moreno", path, &[]).await;
+    assert_envelope(&r, 429, "Rate limit exceeded");
+    assert_eq!(
+        r.body["error"]["detail"],
+        "Rate limit of 5 requests per minute for Table API exceeded"
+    );
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(r.header("x-ratelimit-limit"), Some("5"));
+    let reset: i64 = r.header("x-ratelimit-reset").unwrap().parse().unwrap();
+    let now = Utc::now().timestamp();
+    assert!(reset > now - 2 && reset <= now + 61, "{reset} vs {now}");
+    // Per user: another user still passes.
+    assert_eq!(get(&s, "admin", path, &[]).await.status, 200);
+    // A short window resets.
+    s.set_rate_limit(Some(1), std::time::Duration::from_millis(300));
+    assert_eq!(get(&s, "alice.moreno", path, &[]).await.status, 200);
+    let r = get(&s, "alice.moreno", path, &[]).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    assert_eq!(get(&s, "alice.moreno", path, &[]).await.status, 200);
+    // Off: passes, no headers.
+    s.set_rate_limit(None, std::time::Duration::from_secs(60));
+    for _ in 0..3 {
+        let r = get(&s, "alice.moreno", path, &[]).await;
+        assert_eq!(r.status, 200);
+        assert!(r.header("x-ratelimit-limit").is_none());
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_and_start_accepting() {
+    let s = start(config(10)).await;
+    let base = s.url();
+    let path = "/api/now/table/change_request";
+    let id = get(&s, "admin", path, &[("sysparm_limit", "1")])
+        .await
+        .result()[0]["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(s.update_record("change_request", &id, &[("short_description", "kept")]));
+    // A keep-alive client with a pooled connection.
+    let c = client();
+    let one = format!("{base}{path}/{id}");
+    let ok = c
+        .get(&one)
+        .basic_auth("admin", Some(sim::DEMO_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let _ = ok.text().await;
+    assert!(s.is_accepting());
+    let t = std::time::Instant::now();
+    s.stop_accepting().await;
+    assert!(!s.is_accepting());
+    assert!(t.elapsed() < std::time::Duration::from_millis(900));
+    for client in [c.clone(), client()] {
+        let e = client
+            .get(&one)
+            .basic_auth("admin", Some(sim::DEMO_PASSWORD))
+            .send()
+            .await
+            .expect_err("server is down");
+        assert!(e.is_connect() || e.is_request(), "{e:?}");
+    }
+    s.stop_accepting().await; // idempotent
+    s.start_accepting().await.expect("rebinds");
+    assert!(s.is_accepting());
+    assert_eq!(s.url(), base);
+    let r = send(c.get(&one).basic_auth("admin", Some(sim::DEMO_PASSWORD))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["result"]["short_description"], "kept");
+    s.start_accepting().await.expect("no-op");
+    // Shutdown works in both states.
+    s.shutdown().await;
+    let s = start(config(5)).await;
+    s.stop_accepting().await;
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn sync_helpers() {
+    let s = start(config(30)).await;
+    let alice = user_id(&s, "alice.moreno");
+    let pending = rows(
+        &s,
+        "sysapproval_approver",
+        &format!("approver={alice}^state=requested"),
+        "sys_id,sysapproval,sys_updated_on,sys_mod_count",
+    )
+    .await;
+    assert!(!pending.is_empty());
+    let first = &pending[0];
+    let appr = first["sys_id"].as_str().unwrap().to_string();
+    let before = first["sys_updated_on"].as_str().unwrap().to_string();
+    let mods: u64 = first["sys_mod_count"].as_str().unwrap().parse().unwrap();
+    let t0 = s.now();
+    s.advance_clock(std::time::Duration::from_secs(3600));
+    let t1 = s.now();
+    assert!(t1 > t0);
+    assert!(s.decide_as(
+        &appr,
+        "alice.moreno",
+        "approved",
+        "Looks fine (from mobile)."
+    ));
+    assert!(!s.decide_as("nope", "alice.moreno", "approved", ""));
+    assert!(!s.decide_as(&appr, "nobody", "approved", ""));
+    let r = get(
+        &s,
+        "alice.moreno",
+        &format!("/api/now/table/sysapproval_approver/{appr}"),
+        &[],
+    )
+    .await;
+    let rec = &r.body["result"];
+    assert_eq!(rec["state"], "approved");
+    assert_eq!(rec["sys_updated_by"], "alice.moreno");
+    let after = rec["sys_updated_on"].as_str().unwrap();
+    assert!(after > before.as_str() && after >= t1.as_str(), "{after}");
+    assert_eq!(rec["sys_mod_count"], (mods + 1).to_string());
+    let still: Vec<String> = rows(
+        &s,
+        "sysapproval_approver",
+        &format!("approver={alice}^state=requested"),
+        "sys_id",
+    )
+    .await
+    .iter()
+    .map(|v| v["sys_id"].as_str().unwrap().to_string())
+    .collect();
+    assert!(!still.contains(&appr));
+    let since = rows(
+        &s,
+        "sysapproval_approver",
+        &format!("sys_updated_on>={t1}"),
+        "sys_id",
+    )
+    .await;
+    assert!(since.iter().any(|v| v["sys_id"] == appr.as_str()));
+
+    // A new approver on a change.
+    s.advance_clock(std::time::Duration::from_millis(1500));
+    let t2 = s.now();
+    assert!(t2 > t1);
+    let chg = first["sysapproval"]["value"].as_str().unwrap().to_string();
+    let new = s.add_approval(&chg, "alice.moreno").expect("inserted");
+    assert!(s.add_approval("nope", "alice.moreno").is_none());
+    assert!(s.add_approval(&chg, "nobody").is_none());
+    let got = rows(
+        &s,
+        "sysapproval_approver",
+        &format!("approver={alice}^state=requested^sys_updated_on>={t2}"),
+        "sys_id,sysapproval,state,sys_mod_count,source_table",
+    )
+    .await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["sys_id"], new.as_str());
+    assert_eq!(got[0]["sysapproval"]["value"], chg.as_str());
+    assert_eq!(got[0]["source_table"], "change_request");
+    let change = s.record("change_request", &chg).unwrap();
+    assert_eq!(change["approval"], "requested");
+    s.shutdown().await;
+}

@@ -2,9 +2,10 @@
 //! §8 item 6): error statuses with the standard envelope, 429 with `Retry-After`, a 200 whose
 //! JSON body is broken, and the 200 HTML "Instance Hibernating" page of a sleeping PDI.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// One injected failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,49 @@ struct FaultState {
     queue: Mutex<VecDeque<Fault>>,
     persistent: Mutex<Option<Fault>>,
     served: AtomicU64,
+    /// `f64` bits of the random 500 fraction (0.0 = off).
+    fail_rate: AtomicU64,
+    rate: Mutex<RateState>,
+}
+
+/// Per-user fixed-window request counting (§1.8; the real platform counts per user per hour,
+/// the sim per `window`).
+struct RateState {
+    limit: Option<u32>,
+    window: Duration,
+    /// user_name → (window start, requests admitted in that window)
+    users: HashMap<String, (Instant, u32)>,
+}
+
+impl Default for RateState {
+    fn default() -> Self {
+        RateState {
+            limit: None,
+            window: DEFAULT_RATE_WINDOW,
+            users: HashMap::new(),
+        }
+    }
+}
+
+/// Default rate-limit window.
+pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Sys_id reported in `X-RateLimit-Rule` (a made-up `sys_rate_limit_rules` row).
+pub const RATE_LIMIT_RULE: &str = "5a1e7f00c0ffee00d15ea5e5a11ce0ff";
+
+/// Outcome of the rate-limit check for one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RateDecision {
+    /// No rule applies: no headers.
+    Unlimited,
+    /// Admitted; headers carry the limit and the window reset.
+    Allowed { limit: u32, reset_in: Duration },
+    /// Over the limit: 429.
+    Denied {
+        limit: u32,
+        reset_in: Duration,
+        window: Duration,
+    },
 }
 
 /// Cheap cloneable handle to the server's fault injector.
@@ -45,6 +89,58 @@ impl FaultControl {
     pub fn requests_served(&self) -> u64 {
         self.inner.served.load(Ordering::SeqCst)
     }
+    /// Fraction (0.0..=1.0) of requests that answer 500 with the error envelope; which ones is
+    /// decided by the server's seeded PRNG, so a given seed gives the same sequence. Values
+    /// outside the range are clamped (NaN = 0).
+    pub fn set_fail_rate(&self, rate: f64) {
+        let r = if rate.is_nan() {
+            0.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
+        self.inner.fail_rate.store(r.to_bits(), Ordering::SeqCst);
+    }
+    /// The current random-500 fraction.
+    pub fn fail_rate(&self) -> f64 {
+        f64::from_bits(self.inner.fail_rate.load(Ordering::SeqCst))
+    }
+    /// At most `limit` requests per user per `window` (`None` = no limit); beyond that 429
+    /// with `Retry-After`. Changing the setting starts fresh windows for everyone. A zero
+    /// window counts as one millisecond.
+    pub fn set_rate_limit(&self, limit: Option<u32>, window: Duration) {
+        let mut r = lock(&self.inner.rate);
+        r.limit = limit;
+        r.window = window.max(Duration::from_millis(1));
+        r.users.clear();
+    }
+    /// The current rate limit and window.
+    pub fn rate_limit(&self) -> (Option<u32>, Duration) {
+        let r = lock(&self.inner.rate);
+        (r.limit, r.window)
+    }
+    /// Count `user`'s request against the rate limit.
+    pub(crate) fn check_rate(&self, user: &str) -> RateDecision {
+        let mut r = lock(&self.inner.rate);
+        let Some(limit) = r.limit else {
+            return RateDecision::Unlimited;
+        };
+        let window = r.window;
+        let now = Instant::now();
+        let slot = r.users.entry(user.to_string()).or_insert((now, 0));
+        if now.duration_since(slot.0) >= window {
+            *slot = (now, 0);
+        }
+        let reset_in = window.saturating_sub(now.duration_since(slot.0));
+        if slot.1 >= limit {
+            return RateDecision::Denied {
+                limit,
+                reset_in,
+                window,
+            };
+        }
+        slot.1 += 1;
+        RateDecision::Allowed { limit, reset_in }
+    }
     /// Count a request and take the fault it must get, if any.
     pub(crate) fn on_request(&self) -> Option<Fault> {
         self.inner.served.fetch_add(1, Ordering::SeqCst);
@@ -57,6 +153,37 @@ impl FaultControl {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whole seconds until `d` has passed, at least 1 (for `Retry-After`).
+pub(crate) fn whole_secs_ceil(d: Duration) -> u64 {
+    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    s.max(1)
+}
+
+/// A window as the rate-limit detail names it: "hour", "minute", "5 minutes", "30 seconds".
+pub fn describe_window(w: Duration) -> String {
+    let s = w.as_secs();
+    let unit = |n: u64, one: &str| {
+        if n == 1 {
+            one.to_string()
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    if s == 0 {
+        format!("{} ms", w.as_millis())
+    } else if w.subsec_nanos() != 0 {
+        format!("{:.3} seconds", w.as_secs_f64())
+    } else if s.is_multiple_of(86_400) {
+        unit(s / 86_400, "day")
+    } else if s.is_multiple_of(3600) {
+        unit(s / 3600, "hour")
+    } else if s.is_multiple_of(60) {
+        unit(s / 60, "minute")
+    } else {
+        unit(s, "second")
+    }
 }
 
 /// Body of the hibernating-instance page.

@@ -12,7 +12,10 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use super::faults::{Fault, HIBERNATING_HTML, MALFORMED_JSON};
+use super::faults::{
+    Fault, HIBERNATING_HTML, MALFORMED_JSON, RATE_LIMIT_RULE, RateDecision, describe_window,
+    whole_secs_ceil,
+};
 use super::query::{Query, QueryEnv};
 use super::table::{Db, Mode, Path, RenderCtx, fmt_ts};
 use super::{Actor, DEMO_PASSWORD, Inner, SimUser, apply_update, insert_record};
@@ -137,11 +140,74 @@ pub fn fault_response(f: &Fault) -> Response {
     }
 }
 
-/// Entry point for every request (axum fallback handler).
+/// `X-RateLimit-*` headers (§1.8): the limit, the UNIX time the window resets (wall clock),
+/// and the matching rule.
+fn rate_headers(limit: u32, reset_in: std::time::Duration) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("X-RateLimit-Limit", HeaderValue::from(limit));
+    let reset = chrono::Utc::now().timestamp() + whole_secs_ceil(reset_in) as i64;
+    h.insert("X-RateLimit-Reset", HeaderValue::from(reset));
+    h.insert(
+        "X-RateLimit-Rule",
+        HeaderValue::from_static(RATE_LIMIT_RULE),
+    );
+    h
+}
+
+/// The 429 of the per-user rate limit (§1.7, §1.8).
+fn rate_limited(
+    limit: u32,
+    reset_in: std::time::Duration,
+    window: std::time::Duration,
+) -> Response {
+    let mut h = rate_headers(limit, reset_in);
+    h.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(whole_secs_ceil(reset_in)),
+    );
+    json_response(
+        429,
+        &json!({"error": {"message": "Rate limit exceeded",
+            "detail": format!("Rate limit of {limit} requests per {} for Table API exceeded",
+                describe_window(window))},
+            "status": "failure"}),
+        h,
+    )
+}
+
+/// Entry point for every request (axum fallback handler). Order: queued/persistent faults,
+/// then the per-user rate limit (authenticated users only), then the random 500s of
+/// `fail_rate`, then the Table API itself. The fail PRNG advances once per request whatever
+/// happens, so a seed fixes the sequence.
 pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
-    let resp = match inner.faults.on_request() {
+    let injected = inner.faults.on_request();
+    let draw = inner.fail_draw();
+    let resp = match injected {
         Some(f) => fault_response(&f),
-        None => serve(&inner, req).await,
+        None => {
+            let decision = match authenticate(&inner, req.headers()) {
+                Some(u) => inner.faults.check_rate(&u.user_name),
+                None => RateDecision::Unlimited,
+            };
+            match decision {
+                RateDecision::Denied {
+                    limit,
+                    reset_in,
+                    window,
+                } => rate_limited(limit, reset_in, window),
+                _ => {
+                    let mut resp = if draw < inner.faults.fail_rate() {
+                        fault_response(&Fault::Status(500))
+                    } else {
+                        serve(&inner, req).await
+                    };
+                    if let RateDecision::Allowed { limit, reset_in } = decision {
+                        resp.headers_mut().extend(rate_headers(limit, reset_in));
+                    }
+                    resp
+                }
+            }
+        }
     };
     if !inner.config.latency.is_zero() {
         tokio::time::sleep(inner.config.latency).await;

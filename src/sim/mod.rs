@@ -1,7 +1,7 @@
 //! The built-in ServiceNow-compatible server ("the sim").
 //!
 //! An independent reading of the ServiceNow Table API as described in
-//! `/work/shared/reference/servicenow-api.md` (§0, §1, §3, §4, §7.1, checklist §8): it serves
+//! `shared/reference/servicenow-api.md` (§0, §1, §3, §4, §7.1, checklist §8): it serves
 //! `/api/now/[v1/|v2/]table/{table}[/{sys_id}]` for `sys_user`, `sys_user_group`, `cmdb_ci`,
 //! `change_request`, `sysapproval_group` and `sysapproval_approver`, over HTTP Basic auth, with
 //! deterministic generated demo data, encoded queries, display modes, offset paging, row ACLs,
@@ -18,6 +18,7 @@ pub mod table;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,14 @@ pub struct SimConfig {
     pub dotwalk_change_fields: bool,
     /// Delay added to every response (default zero).
     pub latency: Duration,
+    /// Fraction (0.0..=1.0) of requests answered 500 with the error envelope, chosen by a PRNG
+    /// seeded from `seed` and advanced per request (default 0.0 = never).
+    pub fail_rate: f64,
+    /// At most this many requests per user per `rate_window`; beyond that 429 with
+    /// `Retry-After` (§1.8). `None` (default) = no limit and no `X-RateLimit-*` headers.
+    pub rate_limit: Option<u32>,
+    /// Window of `rate_limit` (default 60 s).
+    pub rate_window: Duration,
 }
 
 impl Default for SimConfig {
@@ -59,6 +68,9 @@ impl Default for SimConfig {
             now: None,
             dotwalk_change_fields: true,
             latency: Duration::ZERO,
+            fail_rate: 0.0,
+            rate_limit: None,
+            rate_window: faults::DEFAULT_RATE_WINDOW,
         }
     }
 }
@@ -82,13 +94,25 @@ pub struct Inner {
     pub(crate) addr: SocketAddr,
     anchor: i64,
     started: Instant,
+    /// Seconds added by [`SimServer::advance_clock`].
+    skew: AtomicI64,
     ids: Mutex<data::Rng>,
+    fail_rng: Mutex<data::Rng>,
 }
 
 impl Inner {
-    /// Server clock: the `now` anchor advanced by the real time elapsed since start.
+    /// Server clock: the `now` anchor advanced by the real time elapsed since start and by
+    /// [`SimServer::advance_clock`].
     pub(crate) fn now(&self) -> i64 {
-        self.anchor + self.started.elapsed().as_secs() as i64
+        self.anchor + self.started.elapsed().as_secs() as i64 + self.skew.load(Ordering::SeqCst)
+    }
+
+    /// Next value in [0, 1) of the per-request fail PRNG.
+    pub(crate) fn fail_draw(&self) -> f64 {
+        match self.fail_rng.lock() {
+            Ok(mut r) => r.unit(),
+            Err(e) => e.into_inner().unit(),
+        }
     }
 }
 
@@ -98,12 +122,62 @@ pub struct Actor {
     pub name: String,
 }
 
+/// The accept loop currently serving (absent while stopped).
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 /// A running simulator.
 pub struct SimServer {
     inner: Arc<Inner>,
     addr: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    running: Mutex<Option<Running>>,
+}
+
+/// Bind with `SO_REUSEADDR`, so a re-bind right after [`SimServer::stop_accepting`] is not
+/// refused because of connections in TIME_WAIT.
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Serve `listener` in a task until the returned sender fires. On stop, axum closes the
+/// listener first, then shuts down every connection (idle keep-alive ones at once).
+fn serve(inner: &Arc<Inner>, listener: tokio::net::TcpListener) -> Running {
+    let app = axum::Router::new()
+        .fallback(http::handle)
+        .with_state(inner.clone());
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Running { stop, task }
+}
+
+/// Signal the accept loop to stop and wait (briefly) for it; aborting it drops whatever is
+/// left.
+async fn halt(r: Running, wait: Duration) {
+    let _ = r.stop.send(());
+    let mut task = r.task;
+    if tokio::time::timeout(wait, &mut task).await.is_err() {
+        task.abort();
+        let _ = task.await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl SimServer {
@@ -115,35 +189,95 @@ impl SimServer {
             tokio::task::spawn_blocking(move || data::generate(seed, changes, anchor))
                 .await
                 .map_err(std::io::Error::other)?;
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = bind(addr)?;
         let addr = listener.local_addr()?;
+        let faults = FaultControl::default();
+        faults.set_fail_rate(config.fail_rate);
+        faults.set_rate_limit(config.rate_limit, config.rate_window);
         let inner = Arc::new(Inner {
             ids: Mutex::new(data::Rng::new(config.seed ^ 0xC0FF_EE00_D15E_A5E5)),
+            fail_rng: Mutex::new(data::Rng::new(config.seed ^ 0xFA11_0FF5_E7B0_0B00)),
             config,
             db: RwLock::new(db),
             users,
-            faults: FaultControl::default(),
+            faults,
             addr,
             anchor,
             started: Instant::now(),
+            skew: AtomicI64::new(0),
         });
-        let app = axum::Router::new()
-            .fallback(http::handle)
-            .with_state(inner.clone());
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let running = serve(&inner, listener);
         Ok(SimServer {
             inner,
             addr,
-            stop,
-            task,
+            running: Mutex::new(Some(running)),
         })
+    }
+
+    /// Close the listener and every open connection (keep-alive ones included), so clients
+    /// see connection refused/reset, as during an outage. Data and settings are kept; a no-op
+    /// if already stopped. In-flight requests get up to a second to finish.
+    pub async fn stop_accepting(&self) {
+        let running = lock(&self.running).take();
+        if let Some(r) = running {
+            halt(r, Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Bind the same address again and serve the same data. Retries for about two seconds
+    /// while the port is still in use; a no-op if already serving.
+    pub async fn start_accepting(&self) -> std::io::Result<()> {
+        if self.is_accepting() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let listener = loop {
+            match bind(self.addr) {
+                Ok(l) => break l,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut slot = lock(&self.running);
+        if slot.is_none() {
+            *slot = Some(serve(&self.inner, listener));
+        }
+        Ok(())
+    }
+
+    /// Whether the server is accepting connections.
+    pub fn is_accepting(&self) -> bool {
+        lock(&self.running).is_some()
+    }
+
+    /// Runtime switch for [`SimConfig::fail_rate`].
+    pub fn set_fail_rate(&self, rate: f64) {
+        self.inner.faults.set_fail_rate(rate);
+    }
+
+    /// Runtime switch for [`SimConfig::rate_limit`] / [`SimConfig::rate_window`]; counting
+    /// starts afresh.
+    pub fn set_rate_limit(&self, limit: Option<u32>, window: Duration) {
+        self.inner.faults.set_rate_limit(limit, window);
+    }
+
+    /// Move the server clock forward by `by` (rounded up to whole seconds), so later writes
+    /// get strictly later `sys_updated_on` values.
+    pub fn advance_clock(&self, by: Duration) {
+        let secs = by.as_secs() + u64::from(by.subsec_nanos() > 0);
+        self.inner.skew.fetch_add(
+            i64::try_from(secs).unwrap_or(i64::MAX / 4),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// The server clock as a stored-format UTC timestamp (`YYYY-MM-DD HH:MM:SS`).
+    pub fn now(&self) -> String {
+        fmt_ts(self.inner.now())
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash).
@@ -212,6 +346,78 @@ impl SimServer {
         true
     }
 
+    /// Decide an approval as `user_name` would with a PATCH of `state` and `comments`
+    /// (another approver or a delegate acting elsewhere): journal entry, stamps, roll-up onto
+    /// the change. No ACL check. Returns false if the approval or the user is unknown.
+    pub fn decide_as(
+        &self,
+        approval_sys_id: &str,
+        user_name: &str,
+        state: &str,
+        comment: &str,
+    ) -> bool {
+        let Some(user) = self.inner.users.iter().find(|u| u.user_name == user_name) else {
+            return false;
+        };
+        let Ok(mut db) = self.inner.db.write() else {
+            return false;
+        };
+        let Some(t) = db.table("sysapproval_approver") else {
+            return false;
+        };
+        let Some(row) = db.find(t, approval_sys_id) else {
+            return false;
+        };
+        let mut body = Map::new();
+        body.insert("state".into(), Value::String(state.into()));
+        body.insert("comments".into(), Value::String(comment.into()));
+        let actor = Actor {
+            user_name: user.user_name.clone(),
+            name: user.name.clone(),
+        };
+        apply_update(&mut db, t, row, &body, &actor, self.inner.now());
+        true
+    }
+
+    /// Insert a `requested` approval of `change_sys_id` for `approver_user_name`, as a workflow
+    /// adding an approver would (created and updated now by `system`, then the change's
+    /// approval rolls up). Returns the new sys_id, or `None` if the change or user is unknown.
+    pub fn add_approval(&self, change_sys_id: &str, approver_user_name: &str) -> Option<String> {
+        let user = self
+            .inner
+            .users
+            .iter()
+            .find(|u| u.user_name == approver_user_name)?;
+        let mut db = self.inner.db.write().ok()?;
+        let tc = db.table("change_request")?;
+        let crow = db.find(tc, change_sys_id)?;
+        let ta = db.table("sysapproval_approver")?;
+        let start = db.tables[tc]
+            .field("start_date")
+            .map(|f| db.get(tc, crow, f).to_string())
+            .unwrap_or_default();
+        let body: Map<String, Value> = [
+            ("approver", user.sys_id.as_str()),
+            ("state", "requested"),
+            ("sysapproval", change_sys_id),
+            ("document_id", change_sys_id),
+            ("source_table", "change_request"),
+            ("expected_start", start.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+        let actor = Actor {
+            user_name: "system".into(),
+            name: "System".into(),
+        };
+        let row = insert_record(&self.inner, &mut db, ta, &body, &actor);
+        let id = db.get(ta, row, SYS_ID).to_string();
+        let at = fmt_ts(self.inner.now());
+        rollup(&mut db, tc, crow, "system", &at);
+        Some(id)
+    }
+
     /// sys_ids of `table` matching an encoded query, as the admin sees them.
     pub fn query_ids(&self, table: &str, encoded_query: &str) -> Result<Vec<String>, String> {
         let db = self.inner.db.read().map_err(|e| e.to_string())?;
@@ -242,15 +448,12 @@ impl SimServer {
             .collect())
     }
 
-    /// Stop serving and wait (briefly) for the server task.
+    /// Stop serving and wait (briefly) for the server task; works whether or not the server
+    /// is accepting.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let mut task = self.task;
-        if tokio::time::timeout(Duration::from_secs(2), &mut task)
-            .await
-            .is_err()
-        {
-            task.abort();
+        let running = lock(&self.running).take();
+        if let Some(r) = running {
+            halt(r, Duration::from_secs(2)).await;
         }
     }
 }
@@ -275,10 +478,40 @@ pub async fn run_standalone(config: SimConfig, port: u16) -> std::io::Result<()>
             marker
         );
     }
+    for line in fault_summary(&server.inner.config) {
+        println!("{line}");
+    }
     println!("Press Ctrl-C to stop.");
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     Ok(())
+}
+
+/// One sentence per active fault switch of `config`, or a single "none" line.
+pub fn fault_summary(config: &SimConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.fail_rate > 0.0 {
+        out.push(format!(
+            "Fault: {:.1}% of requests answer 500 (seeded by --seed).",
+            config.fail_rate * 100.0
+        ));
+    }
+    if let Some(n) = config.rate_limit {
+        out.push(format!(
+            "Fault: rate limit of {n} requests per {} per user; beyond that 429 with Retry-After.",
+            faults::describe_window(config.rate_window)
+        ));
+    }
+    if !config.latency.is_zero() {
+        out.push(format!(
+            "Fault: every response is delayed by {} ms.",
+            config.latency.as_millis()
+        ));
+    }
+    if out.is_empty() {
+        out.push("Faults: none (see --fail-rate, --rate-limit, --latency-ms).".into());
+    }
+    out
 }
 
 fn json_to_string(v: &Value) -> Option<String> {
