@@ -18,4 +18,5 @@ pub fn init_tls() {
 pub mod cli;
 pub mod config;
 pub mod sim;
+pub mod store;
 pub mod ui;

@@ -1,10 +1,10 @@
 //! Changes and approvals as signoff understands them, independent of any backend's wire shape.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A person in the ITSM system.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub sys_id: String,
     pub user_name: String,
@@ -14,7 +14,7 @@ pub struct User {
 
 /// A reference to a record: its id and what to show for it. Either part may be empty when the
 /// backend did not say.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRef {
     pub sys_id: String,
     pub name: String,
@@ -31,7 +31,7 @@ impl UserRef {
 }
 
 /// The change type. Customers may configure more types than the three shipped ones.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeType {
     Standard,
@@ -63,7 +63,7 @@ impl ChangeType {
 }
 
 /// Change risk. Stored values follow ServiceNow: 1 Very High, 2 High, 3 Moderate, 4 Low.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Risk {
     VeryHigh,
@@ -96,7 +96,7 @@ impl Risk {
 }
 
 /// Impact and urgency: 1 High, 2 Medium, 3 Low.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     High,
@@ -129,7 +129,7 @@ impl Level {
 /// How complete the change details are: `Full` when the change's own fields were readable
 /// (directly or through the approval's reference), `Summary` when only the task-level fields on
 /// the approval row came through (plain approvers often cannot read `change_request`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DetailSource {
     Full,
@@ -138,7 +138,7 @@ pub enum DetailSource {
 }
 
 /// A change request as an approver needs to see it. Text fields are already sanitised.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Change {
     pub sys_id: String,
     pub number: String,
@@ -166,7 +166,7 @@ pub struct Change {
 }
 
 /// The state of one approval row. Stored values follow ServiceNow exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalState {
     NotRequested,
@@ -209,7 +209,7 @@ impl ApprovalState {
 }
 
 /// One person's sign-off on one change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     pub sys_id: String,
     pub state: ApprovalState,

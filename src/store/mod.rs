@@ -1,0 +1,524 @@
+//! The local store: one SQLite file per profile holding the last synced queue (so signoff opens
+//! instantly and reads offline), sync metadata, the outbox of decisions and the audit journal.
+//!
+//! Every write is one transaction, so a crash or a kill leaves either the old state or the new
+//! one, never a mix. The file is recognised by `PRAGMA application_id` and versioned with
+//! `PRAGMA user_version`; a file that is not a signoff store, or was written by a newer signoff,
+//! is refused before anything is written to it.
+
+mod error;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use crate::domain::{Approval, User};
+
+pub use error::StoreError;
+pub use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
+
+/// How long a statement waits for another process's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Meta keys the store itself uses. Other keys are free for callers of `get_meta`/`set_meta`.
+const META_USER: &str = "snapshot.user";
+const META_SYNCED_AT: &str = "snapshot.synced_at";
+const META_HIGH_WATER: &str = "snapshot.high_water";
+
+/// The cached queue as of the last successful sync.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub user: Option<User>,
+    /// Ordered by `requested_at`, then `sys_id`; callers re-sort as they need.
+    pub approvals: Vec<Approval>,
+    /// When the last successful sync finished.
+    pub synced_at: Option<DateTime<Utc>>,
+    /// The largest `sys_updated_on` seen, for incremental sync.
+    pub high_water: Option<DateTime<Utc>>,
+}
+
+/// An open signoff store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Formats a time the way the store keeps it: RFC 3339, UTC, nanoseconds (fixed width, so
+/// text order is time order).
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// Reads a time written by `format_time` (any RFC 3339 time is accepted).
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// Opens or creates the store file: parent folder created (0700), file mode 0600, WAL
+    /// journal mode, busy timeout, foreign keys on, migrations run in one transaction.
+    ///
+    /// A file that is not a signoff store (not SQLite, another application's database, or an
+    /// unmarked database that already has tables) or that a newer signoff wrote is refused and
+    /// left byte-for-byte untouched. An empty file or a new path becomes a new store.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_dir(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => return Err(StoreError::IsDirectory { path }),
+            Ok(_) => schema::check_header(&path, schema::read_header(&path)?)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match create_private_file(&path) {
+                    Ok(()) => {}
+                    // Another process created it meanwhile: check it like any existing file.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        schema::check_header(&path, schema::read_header(&path)?)?
+                    }
+                    Err(e) => return Err(io(e)),
+                }
+            }
+            Err(e) => return Err(io(e)),
+        }
+
+        let sql = |action| {
+            let path = path.clone();
+            move |e| StoreError::sqlite(&path, action, e)
+        };
+        // Look before writing: a read-only connection that never checkpoints on close, so a
+        // file that turns out not to be ours (even one with a -wal left by a crash) is not
+        // modified. `migrate` checks again inside its write transaction.
+        {
+            let probe = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql("open the database"))?;
+            probe
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+                .map_err(sql("open the database"))?;
+            probe
+                .busy_timeout(BUSY_TIMEOUT)
+                .map_err(sql("set the busy timeout"))?;
+            let found = schema::inspect(&probe).map_err(sql("read the schema"))?;
+            schema::classify(&path, found)?;
+        }
+
+        let mut conn = Connection::open(&path).map_err(sql("open the database"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql("set the busy timeout"))?;
+
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(sql("switch to WAL journal mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "the store could not use WAL journal mode");
+        }
+        // FULL: a committed decision survives power loss, not only a crash of signoff.
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(sql("configure the database"))?;
+
+        migrate(&mut conn, &path)?;
+        restrict_permissions(&path).map_err(io)?;
+
+        Ok(Store { conn, path })
+    }
+
+    /// `<data_dir>/<profile>.sqlite3`. Profile names are 1 to 64 of `[A-Za-z0-9_-]`.
+    pub fn path_for(data_dir: &Path, profile: &str) -> Result<PathBuf, StoreError> {
+        let valid = (1..=64).contains(&profile.len())
+            && profile
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(StoreError::InvalidProfile {
+                profile: profile.to_string(),
+            });
+        }
+        Ok(data_dir.join(format!("{profile}.sqlite3")))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open file (`SCHEMA_VERSION` once open succeeded).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let v: i32 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err("read the schema version", e))?;
+        Ok(v as u32)
+    }
+
+    /// The cached queue, read in one transaction so it is always one sync's result.
+    pub fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let action = "read the cached queue";
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.err(action, e))?;
+
+        let user = match meta_get(&tx, META_USER).map_err(|e| self.err(action, e))? {
+            Some(json) => Some(
+                serde_json::from_str::<User>(&json)
+                    .map_err(|e| self.corrupt(format!("the cached user is unreadable: {e}")))?,
+            ),
+            None => None,
+        };
+        let synced_at = self.meta_time(&tx, META_SYNCED_AT)?;
+        let high_water = self.meta_time(&tx, META_HIGH_WATER)?;
+
+        let mut stmt = tx
+            .prepare("SELECT sys_id, data FROM approvals ORDER BY requested_at, sys_id")
+            .map_err(|e| self.err(action, e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(action, e))?;
+        let mut approvals = Vec::new();
+        for row in rows {
+            let (sys_id, data) = row.map_err(|e| self.err(action, e))?;
+            let approval = serde_json::from_str::<Approval>(&data).map_err(|e| {
+                self.corrupt(format!("the cached approval {sys_id} is unreadable: {e}"))
+            })?;
+            approvals.push(approval);
+        }
+        drop(stmt);
+        tx.finish().map_err(|e| self.err(action, e))?;
+
+        Ok(Snapshot {
+            user,
+            approvals,
+            synced_at,
+            high_water,
+        })
+    }
+
+    /// Replaces the whole cached queue in one transaction: a crash mid-write leaves the
+    /// previous snapshot intact.
+    pub fn replace_snapshot(
+        &mut self,
+        user: &User,
+        approvals: &[Approval],
+        synced_at: DateTime<Utc>,
+        high_water: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let action = "save the synced queue";
+        let rows = encode_all(&self.path, approvals)?;
+        let user_json = encode_user(&self.path, user)?;
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, action, e);
+
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute("DELETE FROM approvals", []).map_err(err)?;
+        upsert_rows(&tx, &rows).map_err(err)?;
+        write_sync_meta(&tx, &user_json, synced_at, high_water).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Applies an incremental sync in one transaction: upserts `upserts`, deletes the approvals
+    /// whose sys_ids are in `removed`, and records `synced_at` and `high_water`.
+    ///
+    /// Refused when the cached queue belongs to another user (a full sync must replace it).
+    pub fn apply_changes(
+        &mut self,
+        user: &User,
+        upserts: &[Approval],
+        removed: &[String],
+        synced_at: DateTime<Utc>,
+        high_water: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let action = "save the synced changes";
+        let rows = encode_all(&self.path, upserts)?;
+        let user_json = encode_user(&self.path, user)?;
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, action, e);
+
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        if let Some(json) = meta_get(&tx, META_USER).map_err(err)? {
+            let cached = serde_json::from_str::<User>(&json).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: format!("the cached user is unreadable: {e}"),
+            })?;
+            if cached.sys_id != user.sys_id {
+                return Err(StoreError::UserMismatch {
+                    path: path.clone(),
+                    cached: cached.user_name,
+                    given: user.user_name.clone(),
+                });
+            }
+        }
+        upsert_rows(&tx, &rows).map_err(err)?;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM approvals WHERE sys_id = ?1")
+                .map_err(err)?;
+            for sys_id in removed {
+                delete.execute([sys_id]).map_err(err)?;
+            }
+        }
+        write_sync_meta(&tx, &user_json, synced_at, high_water).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// The sys_ids of all cached approvals, sorted.
+    pub fn approval_ids(&self) -> Result<Vec<String>, StoreError> {
+        let action = "list the cached approvals";
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT sys_id FROM approvals ORDER BY sys_id")
+            .map_err(|e| self.err(action, e))?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(action, e))?;
+        Ok(ids)
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        meta_get(&self.conn, key).map_err(|e| self.err("read a setting", e))
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        meta_set(&self.conn, key, value).map_err(|e| self.err("save a setting", e))
+    }
+
+    /// Decisions not yet delivered: outbox entries that are queued or being sent.
+    pub fn outbox_pending(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("count the queued decisions", e))?;
+        Ok(n.max(0) as usize)
+    }
+
+    fn err(&self, action: &'static str, e: rusqlite::Error) -> StoreError {
+        StoreError::sqlite(&self.path, action, e)
+    }
+
+    fn corrupt(&self, detail: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+
+    fn meta_time(&self, conn: &Connection, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match meta_get(conn, key).map_err(|e| self.err("read the sync times", e))? {
+            None => Ok(None),
+            Some(s) => parse_time(&s)
+                .map(Some)
+                .ok_or_else(|| self.corrupt(format!("the time {key} is not RFC 3339: {s:?}"))),
+        }
+    }
+}
+
+/// Runs the missing migration steps in one IMMEDIATE transaction, re-checking the file inside
+/// it (another signoff process may have migrated it meanwhile).
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let sql = |action| move |e| StoreError::sqlite(path, action, e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql("start the schema upgrade"))?;
+    let found = schema::inspect(&tx).map_err(sql("read the schema"))?;
+    let from = schema::classify(path, found)?;
+    if from == SCHEMA_VERSION && found.application_id == APPLICATION_ID {
+        return Ok(());
+    }
+    for step in &MIGRATIONS[from as usize..] {
+        tx.execute_batch(step).map_err(sql("upgrade the schema"))?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION as i32)
+        .map_err(sql("upgrade the schema"))?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID as i32)
+        .map_err(sql("upgrade the schema"))?;
+    tx.commit().map_err(sql("upgrade the schema"))
+}
+
+/// An approval ready to write: the indexed columns and the JSON of the whole thing.
+struct Row<'a> {
+    approval: &'a Approval,
+    requested_at: String,
+    sys_updated_on: Option<String>,
+    data: String,
+}
+
+fn encode_all<'a>(path: &Path, approvals: &'a [Approval]) -> Result<Vec<Row<'a>>, StoreError> {
+    approvals
+        .iter()
+        .map(|a| {
+            let data = serde_json::to_string(a).map_err(|e| StoreError::Encode {
+                path: path.to_path_buf(),
+                what: format!("approval {}", a.sys_id),
+                detail: e.to_string(),
+            })?;
+            Ok(Row {
+                approval: a,
+                requested_at: format_time(a.requested_at),
+                sys_updated_on: a.sys_updated_on.map(format_time),
+                data,
+            })
+        })
+        .collect()
+}
+
+fn encode_user(path: &Path, user: &User) -> Result<String, StoreError> {
+    serde_json::to_string(user).map_err(|e| StoreError::Encode {
+        path: path.to_path_buf(),
+        what: format!("user {}", user.user_name),
+        detail: e.to_string(),
+    })
+}
+
+fn upsert_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO approvals
+             (sys_id, approver_sys_id, change_sys_id, change_number, state,
+              requested_at, sys_updated_on, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (sys_id) DO UPDATE SET
+             approver_sys_id = excluded.approver_sys_id,
+             change_sys_id = excluded.change_sys_id,
+             change_number = excluded.change_number,
+             state = excluded.state,
+             requested_at = excluded.requested_at,
+             sys_updated_on = excluded.sys_updated_on,
+             data = excluded.data",
+    )?;
+    for row in rows {
+        let a = row.approval;
+        stmt.execute(params![
+            a.sys_id,
+            a.approver.sys_id,
+            a.change.sys_id,
+            a.change.number,
+            a.state.value(),
+            row.requested_at,
+            row.sys_updated_on,
+            row.data,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Records whose queue this is and when it was synced.
+fn write_sync_meta(
+    conn: &Connection,
+    user_json: &str,
+    synced_at: DateTime<Utc>,
+    high_water: Option<DateTime<Utc>>,
+) -> rusqlite::Result<()> {
+    meta_set(conn, META_USER, user_json)?;
+    meta_set(conn, META_SYNCED_AT, &format_time(synced_at))?;
+    match high_water {
+        Some(t) => meta_set(conn, META_HIGH_WATER, &format_time(t)),
+        None => meta_delete(conn, META_HIGH_WATER),
+    }
+}
+
+fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([key, value])?;
+    Ok(())
+}
+
+fn meta_delete(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?
+        .execute([key])?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
+}
+
+/// The store holds change details and decisions: owner-only, whatever the umask or an older
+/// copy said. Runs only once the file is known to be ours.
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode != 0o600 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,208 @@
+//! The store's schema: an ordered list of migration steps, and the checks that tell a signoff
+//! store from any other file before anything is written to it.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// `PRAGMA application_id` of every signoff store: "SIGN" in ASCII.
+pub const APPLICATION_ID: u32 = 0x5349_474E;
+
+/// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
+/// a step that has shipped; add a new one.
+pub const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Version 1: sync metadata and the cached queue. `data` is the whole domain `Approval`
+/// (including its `Change`) as JSON; the other columns are copies for lookups and ordering.
+/// Times are RFC 3339 in UTC with nanoseconds, so they sort as text.
+const V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE TABLE approvals (
+    sys_id          TEXT PRIMARY KEY NOT NULL,
+    approver_sys_id TEXT NOT NULL,
+    change_sys_id   TEXT NOT NULL,
+    change_number   TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    requested_at    TEXT NOT NULL,
+    sys_updated_on  TEXT,
+    data            TEXT NOT NULL
+);
+CREATE INDEX approvals_by_requested ON approvals (requested_at, sys_id);
+CREATE INDEX approvals_by_change ON approvals (change_sys_id);
+CREATE INDEX approvals_by_approver ON approvals (approver_sys_id);
+";
+
+/// Version 2: the outbox of decisions (written before any network call) and the hash-chained
+/// audit journal (append-only: the triggers refuse edits and deletions).
+const V2: &str = "
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    client_id       TEXT NOT NULL UNIQUE,
+    approval_sys_id TEXT NOT NULL,
+    change_sys_id   TEXT NOT NULL,
+    decision        TEXT NOT NULL,
+    justification   TEXT NOT NULL,
+    acting_user     TEXT NOT NULL,
+    on_behalf_of    TEXT,
+    created_at      TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'sending', 'applied', 'conflict', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    server_answer   TEXT,
+    updated_at      TEXT NOT NULL
+);
+CREATE INDEX outbox_by_status ON outbox (status, id);
+CREATE INDEX outbox_by_approval ON outbox (approval_sys_id);
+CREATE TABLE journal (
+    seq        INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    entry      TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL UNIQUE
+);
+CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
+CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
+";
+
+/// What the first 100 bytes of an existing file say, read without SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Header {
+    /// The file is empty: SQLite treats it as a new database.
+    Empty,
+    Sqlite {
+        user_version: u32,
+        application_id: u32,
+    },
+}
+
+const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Reads the database header of `path` with plain file IO, so that a file which is not ours is
+/// refused before SQLite opens it (opening can roll back a hot journal, which writes).
+pub(crate) fn read_header(path: &Path) -> Result<Header, StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut buf = Vec::with_capacity(100);
+    file.by_ref().take(100).read_to_end(&mut buf).map_err(io)?;
+    parse_header(&buf).ok_or_else(|| StoreError::NotSqlite {
+        path: path.to_path_buf(),
+    })
+}
+
+/// `None` when the bytes are not the start of an SQLite database.
+pub(crate) fn parse_header(bytes: &[u8]) -> Option<Header> {
+    if bytes.is_empty() {
+        return Some(Header::Empty);
+    }
+    if bytes.len() < 100 || &bytes[..16] != MAGIC {
+        return None;
+    }
+    let be =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    Some(Header::Sqlite {
+        user_version: be(60),
+        application_id: be(68),
+    })
+}
+
+/// What SQLite says about an open database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inspection {
+    pub application_id: u32,
+    pub user_version: u32,
+    /// Tables, indexes, views and triggers in `sqlite_schema`.
+    pub objects: u64,
+}
+
+pub(crate) fn inspect(conn: &Connection) -> rusqlite::Result<Inspection> {
+    // Both pragmas are signed 32-bit integers in SQLite; the header stores them as raw bits.
+    let application_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let user_version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    Ok(Inspection {
+        application_id: application_id as u32,
+        user_version: user_version as u32,
+        objects: objects.max(0) as u64,
+    })
+}
+
+/// Decides whether the database may be used, and from which schema version it must be
+/// migrated. Refuses anything that is not a signoff store or is newer than this build.
+pub(crate) fn classify(path: &Path, found: Inspection) -> Result<u32, StoreError> {
+    let path = path.to_path_buf();
+    match found.application_id {
+        APPLICATION_ID => {
+            if found.user_version > SCHEMA_VERSION {
+                Err(StoreError::NewerSchema {
+                    path,
+                    found: found.user_version,
+                    known: SCHEMA_VERSION,
+                })
+            } else if found.user_version == 0 && found.objects > 0 {
+                Err(StoreError::Corrupt {
+                    path,
+                    detail: "it carries signoff's mark but no schema version".to_string(),
+                })
+            } else {
+                Ok(found.user_version)
+            }
+        }
+        0 if found.objects > 0 => Err(StoreError::Unrecognised {
+            path,
+            reason: format!("it already holds {} tables or indexes", found.objects),
+        }),
+        0 if found.user_version != 0 => Err(StoreError::Unrecognised {
+            path,
+            reason: format!("its user_version is {}", found.user_version),
+        }),
+        0 => Ok(0),
+        other => Err(StoreError::OtherApplication {
+            path,
+            application_id: other,
+        }),
+    }
+}
+
+/// The same checks on the raw header, before SQLite touches the file. The schema count is not
+/// in the header, so this cannot catch everything; `classify` runs again once open.
+pub(crate) fn check_header(path: &Path, header: Header) -> Result<(), StoreError> {
+    match header {
+        Header::Empty => Ok(()),
+        Header::Sqlite {
+            user_version,
+            application_id,
+        } => match application_id {
+            APPLICATION_ID | 0 => {
+                if application_id == APPLICATION_ID && user_version > SCHEMA_VERSION {
+                    Err(StoreError::NewerSchema {
+                        path: path.to_path_buf(),
+                        found: user_version,
+                        known: SCHEMA_VERSION,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            other => Err(StoreError::OtherApplication {
+                path: path.to_path_buf(),
+                application_id: other,
+            }),
+        },
+    }
+}
