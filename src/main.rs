@@ -15,10 +15,14 @@ fn main() -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail(&e, 1),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // One-shot commands are IO-bound: a single-threaded runtime keeps their memory small
+    // (no per-thread allocator arenas). The TUI, demo and sim get worker threads.
+    let mut builder = if matches!(cli.command, Some(Command::Queue { .. })) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(&format!("Could not start the async runtime: {e}."), 1),
     };

@@ -93,6 +93,7 @@ fn spawn_load<B: Backend + 'static>(
     tx: mpsc::UnboundedSender<Msg>,
 ) {
     tokio::spawn(async move {
+        let started = std::time::Instant::now();
         let result = async {
             let user = match known_user {
                 Some(u) => u,
@@ -106,11 +107,18 @@ fn spawn_load<B: Backend + 'static>(
         .await;
         let at = clock.now();
         let msg = match result {
-            Ok((user, approvals)) => Msg::Loaded {
-                user,
-                approvals,
-                at,
-            },
+            Ok((user, approvals)) => {
+                tracing::info!(
+                    approvals = approvals.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "queue loaded"
+                );
+                Msg::Loaded {
+                    user,
+                    approvals,
+                    at,
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "loading the queue failed");
                 Msg::LoadFailed {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::{Backend, BackendError, Connection};
-use crate::domain::{Approval, DetailSource, User};
+use crate::domain::{Approval, Change, DetailSource, User};
 use wire::Row;
 
 /// Rows asked for per page. Instances may cap pages lower; the `Link` header tells us.
@@ -35,9 +35,13 @@ pub struct ServiceNow {
     page_size: usize,
 }
 
-/// One page of a list answer.
-struct Page {
-    rows: Vec<serde_json::Map<String, Value>>,
+/// Turns one wire row into a domain value; runs as each page arrives, so the JSON of a large
+/// queue is never held all at once.
+type Convert<'c, T> = &'c (dyn Fn(&Row<'_>) -> Result<T, BackendError> + Sync);
+
+/// One page of a list answer, already converted: `(sys_id, item)` pairs.
+struct Page<T> {
+    rows: Vec<(String, T)>,
     total: Option<usize>,
     next: Option<Url>,
     had_link: bool,
@@ -84,7 +88,12 @@ impl ServiceNow {
         url
     }
 
-    async fn get_page(&self, url: Url, what: &str) -> Result<Page, BackendError> {
+    async fn get_page<T>(
+        &self,
+        url: Url,
+        what: &str,
+        convert: Convert<'_, T>,
+    ) -> Result<Page<T>, BackendError> {
         let started = std::time::Instant::now();
         let resp = self
             .http
@@ -111,9 +120,12 @@ impl ServiceNow {
         let rows = match json {
             Value::Object(mut m) => match m.remove("result") {
                 Some(Value::Array(items)) => items
-                    .into_iter()
+                    .iter()
                     .map(|v| match v {
-                        Value::Object(o) => Ok(o),
+                        Value::Object(o) => {
+                            let row = Row(o);
+                            Ok((row.value("sys_id"), convert(&row)?))
+                        }
                         _ => Err(BackendError::Protocol(
                             "a result row is not a JSON object".into(),
                         )),
@@ -154,13 +166,14 @@ impl ServiceNow {
     /// hold fewer rows than its limit (ACLs filter after the limit), so progress is always by
     /// offset, never by rows received; rows are de-duplicated by sys_id in case the data
     /// moved between pages.
-    async fn get_all(
+    async fn get_all<T: Send>(
         &self,
         table: &str,
         query: &str,
         fields: &str,
         what: &str,
-    ) -> Result<Vec<serde_json::Map<String, Value>>, BackendError> {
+        convert: Convert<'_, T>,
+    ) -> Result<Vec<T>, BackendError> {
         let limit = self.page_size.to_string();
         let first = self.table_url(
             table,
@@ -173,7 +186,7 @@ impl ServiceNow {
                 ("sysparm_offset", "0"),
             ],
         );
-        let mut page = self.get_page(first.clone(), what).await?;
+        let mut page = self.get_page(first.clone(), what, convert).await?;
         let mut rows = std::mem::take(&mut page.rows);
 
         // Fast path: the total and the server's page size are known, fetch the rest in parallel.
@@ -183,15 +196,15 @@ impl ServiceNow {
                 query_param(next, "sysparm_offset"),
                 query_param(next, "sysparm_limit"),
             ) else {
-                return self.follow_links(rows, follow, what).await;
+                return self.follow_links(rows, follow, what, convert).await;
             };
             if step > 0 && offset < total {
                 let urls: Vec<Url> = (offset..total)
                     .step_by(step)
                     .map(|o| with_offset(next, o, step))
                     .collect();
-                let pages: Vec<Page> = futures::stream::iter(urls)
-                    .map(|u| self.get_page(u, what))
+                let pages: Vec<Page<T>> = futures::stream::iter(urls)
+                    .map(|u| self.get_page(u, what, convert))
                     .buffered(PARALLEL_PAGES)
                     .try_collect()
                     .await?;
@@ -217,21 +230,22 @@ impl ServiceNow {
                     break;
                 }
                 let url = with_offset(&first, offset, self.page_size);
-                page = self.get_page(url, what).await?;
+                page = self.get_page(url, what, convert).await?;
                 last_len = page.rows.len();
                 rows.append(&mut page.rows);
             }
         }
-        self.follow_links(rows, follow, what).await
+        self.follow_links(rows, follow, what, convert).await
     }
 
     /// Follows `rel="next"` until there is none (also picks up rows added while paging).
-    async fn follow_links(
+    async fn follow_links<T>(
         &self,
-        mut rows: Vec<serde_json::Map<String, Value>>,
+        mut rows: Vec<(String, T)>,
         mut next: Option<Url>,
         what: &str,
-    ) -> Result<Vec<serde_json::Map<String, Value>>, BackendError> {
+        convert: Convert<'_, T>,
+    ) -> Result<Vec<T>, BackendError> {
         let mut seen_urls = HashSet::new();
         while let Some(url) = next {
             if !seen_urls.insert(url.to_string()) || seen_urls.len() > 100_000 {
@@ -239,16 +253,16 @@ impl ServiceNow {
                     "the instance's paging links go round in a circle".into(),
                 ));
             }
-            let mut page = self.get_page(url, what).await?;
+            let mut page = self.get_page(url, what, convert).await?;
             rows.append(&mut page.rows);
             next = page.next;
         }
         let mut ids = HashSet::with_capacity(rows.len());
-        rows.retain(|r| {
-            let id = Row(r).value("sys_id");
-            id.is_empty() || ids.insert(id)
-        });
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .filter(|(id, _)| id.is_empty() || ids.insert(id.clone()))
+            .map(|(_, item)| item)
+            .collect())
     }
 
     fn transport_error(&self, e: reqwest::Error) -> BackendError {
@@ -275,7 +289,7 @@ impl ServiceNow {
     async fn change_records(
         &self,
         ids: Vec<String>,
-    ) -> Result<Option<HashMap<String, crate::domain::Change>>, BackendError> {
+    ) -> Result<Option<HashMap<String, Change>>, BackendError> {
         let mut fields: Vec<&str> = vec!["sys_id"];
         fields.extend(convert::TASK_FIELDS);
         fields.extend(convert::CHANGE_ONLY_FIELDS);
@@ -284,11 +298,12 @@ impl ServiceNow {
             .chunks(IDS_PER_QUERY)
             .map(|c| format!("sys_idIN{}", c.join(",")))
             .collect();
-        let results: Vec<Result<_, BackendError>> = futures::stream::iter(chunks)
+        let convert: Convert<'_, Change> = &|row| convert::change_record(row);
+        let results: Vec<Result<Vec<Change>, BackendError>> = futures::stream::iter(chunks)
             .map(|q| {
                 let fields = fields.clone();
                 async move {
-                    self.get_all("change_request", &q, &fields, "change requests")
+                    self.get_all("change_request", &q, &fields, "change requests", convert)
                         .await
                 }
             })
@@ -298,9 +313,8 @@ impl ServiceNow {
         let mut out = HashMap::new();
         for r in results {
             match r {
-                Ok(rows) => {
-                    for row in &rows {
-                        let c = convert::change_record(&Row(row))?;
+                Ok(changes) => {
+                    for c in changes {
                         out.insert(c.sys_id.clone(), c);
                     }
                 }
@@ -345,18 +359,21 @@ impl Backend for ServiceNow {
                 ("sysparm_limit", "1"),
             ],
         );
-        let page = match self.get_page(url, "your user record").await {
+        let page = match self
+            .get_page(url, "your user record", &|row| convert::user(row))
+            .await
+        {
             // v1 of the API answers 404 for an empty list.
             Err(BackendError::NotFound { .. }) => {
                 return Err(BackendError::UnknownUser(login.into()));
             }
             other => other?,
         };
-        let row = page
-            .rows
-            .first()
-            .ok_or_else(|| BackendError::UnknownUser(login.into()))?;
-        convert::user(&Row(row))
+        page.rows
+            .into_iter()
+            .next()
+            .map(|(_, user)| user)
+            .ok_or_else(|| BackendError::UnknownUser(login.into()))
     }
 
     async fn pending_approvals(
@@ -380,23 +397,19 @@ impl Backend for ServiceNow {
             "approverIN{}^state=requested^source_table=change_request^ORDERBYsys_created_on^ORDERBYsys_id",
             approver_ids.join(",")
         );
-        let rows = match self
+        let mut approvals = match self
             .get_all(
                 "sysapproval_approver",
                 &query,
                 &fields.join(","),
                 "your approvals",
+                &|row| convert::approval(row),
             )
             .await
         {
             Err(BackendError::NotFound { .. }) => Vec::new(), // v1: an empty list is a 404
             other => other?,
         };
-        let mut approvals = Vec::with_capacity(rows.len());
-        for row in &rows {
-            approvals.push(convert::approval(&Row(row))?);
-        }
-        drop(rows);
 
         let missing: Vec<String> = approvals
             .iter()

@@ -41,7 +41,7 @@ pub fn draw(
     let label = |s: &'static str| Span::styled(s, theme.style("muted"));
     let status = item.sla.status(now);
     let mut sla = vec![
-        label("SLA      "),
+        label("SLA       "),
         Span::styled(
             format::countdown(item.sla.remaining(now)),
             theme.sla(status),
@@ -84,14 +84,14 @@ pub fn draw(
         Line::styled(c.short_description.clone(), theme.style("title")),
         Line::from(""),
         Line::from(vec![
-            label("Tier     "),
+            label("Tier      "),
             Span::styled(item.tier.tier.label(), theme.tier(item.tier.tier)),
             Span::raw(format!(" — {}", item.tier.reason)),
         ]),
         Line::from(sla),
-        Line::from(vec![label("Window   "), Span::raw(window)]),
+        Line::from(vec![label("Window    "), Span::raw(window)]),
         Line::from(vec![
-            label("Type     "),
+            label("Type      "),
             Span::raw(
                 c.change_type
                     .as_ref()
@@ -111,15 +111,15 @@ pub fn draw(
             Span::raw(opt(c.requested_by.label())),
         ]),
         Line::from(vec![
-            label("Group    "),
+            label("Group     "),
             Span::raw(opt(&c.assignment_group)),
         ]),
         Line::from(vec![
-            label("CI       "),
+            label("CI        "),
             Span::raw(opt(&c.configuration_item)),
         ]),
         Line::from(vec![
-            label("Approver "),
+            label("Approver  "),
             Span::raw(opt(a.approver.label())),
             Span::raw(
                 a.group

@@ -27,7 +27,7 @@ impl Columns {
         Columns {
             number: 11,
             sla: 18,
-            window: if w >= 70 { 16 } else { 0 },
+            window: if w >= 70 { 18 } else { 0 },
             kind: if w >= 100 { 10 } else { 0 },
             requester: if w >= 88 { 17 } else { 0 },
         }
