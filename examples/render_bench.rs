@@ -11,7 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use signoff::backend::servicenow::ServiceNow;
-use signoff::backend::{Backend, Connection, Secret, parse_instance_url};
+use signoff::backend::{Backend, Connection, Scope, Secret, no_progress, parse_instance_url};
 use signoff::domain::Policy;
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimConfig, SimServer};
 use signoff::ui::{AppState, Msg, Theme, update, views};
@@ -40,7 +40,7 @@ async fn main() {
     .unwrap();
     let user = sn.current_user().await.unwrap();
     let approvals = sn
-        .pending_approvals(std::slice::from_ref(&user.sys_id))
+        .pending_approvals(std::slice::from_ref(&user.sys_id), Scope::All, &no_progress)
         .await
         .unwrap();
     let n = approvals.len();
@@ -54,10 +54,11 @@ async fn main() {
     update(&mut state, Msg::Resize(width, height));
     update(
         &mut state,
-        Msg::Loaded {
-            user,
+        Msg::Cached {
+            user: Some(user),
             approvals,
-            at: Utc::now(),
+            synced_at: Some(Utc::now()),
+            outbox_pending: 0,
         },
     );
     let theme = Theme::named("dark", false).unwrap();

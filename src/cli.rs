@@ -3,16 +3,19 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{Offset, Utc};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use crate::backend::servicenow::ServiceNow;
-use crate::backend::{Backend, BackendError, Connection, Secret, parse_instance_url};
-use crate::config::{Config, Paths};
-use crate::domain::{Clock, Policy, SystemClock, build_queue};
+use crate::backend::{Backend, BackendError, Connection, Secret, no_progress, parse_instance_url};
+use crate::config::{Config, Paths, Profile};
+use crate::domain::{Approval, Clock, Policy, SystemClock, build_queue};
 use crate::sim;
+use crate::store::Store;
+use crate::sync::{EngineConfig, SyncError, run_engine, sync_once};
 use crate::ui::{self, AppState, Theme};
 
 #[derive(Debug, Parser)]
@@ -32,6 +35,12 @@ pub struct Cli {
     /// Colour theme: dark, light or high-contrast. NO_COLOR turns colour off.
     #[arg(long, env = "SIGNOFF_THEME", global = true)]
     pub theme: Option<String>,
+    /// Which configured connection (and cache) to use; see [profiles.NAME] in config.toml.
+    #[arg(long, env = "SIGNOFF_PROFILE", global = true)]
+    pub profile: Option<String>,
+    /// Never touch the network: work from the local cache only.
+    #[arg(long, global = true)]
+    pub offline: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -71,12 +80,14 @@ pub enum Command {
         #[arg(long)]
         rate_limit: Option<u32>,
     },
-    /// Print your pending approvals, in queue order.
+    /// Sync, then print your pending approvals in queue order (--offline: from the cache).
     Queue {
         /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Sync the local cache once and report what changed.
+    Sync,
 }
 
 /// An error at the edge: a sentence for the user and the exit code.
@@ -123,12 +134,30 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         .unwrap_or_else(|| "dark".into());
     let theme =
         Theme::named(&theme_name, ui::theme::no_color_requested()).map_err(Failure::usage)?;
+    let (profile_name, profile) = config
+        .profile(cli.profile.as_deref())
+        .map_err(Failure::usage)?;
+    let interval = Duration::from_secs(profile.sync_interval_secs.unwrap_or(60));
     match cli.command {
         None | Some(Command::Tui) => {
-            let backend = connect(&cli, &config)?;
-            tui(backend, config.policy, theme).await?;
+            let store = open_store(&paths, &profile_name)?;
+            let tui = Tui {
+                policy: config.policy,
+                theme,
+                interval,
+            };
+            if cli.offline {
+                let instance = profile.instance.clone().unwrap_or_default();
+                let login = profile.user.clone().unwrap_or_default();
+                tui.run::<ServiceNow>(store, instance, login, None).await?;
+            } else {
+                let backend = connect(&cli, &profile)?;
+                let (instance, login) = (backend.instance_label(), backend.login());
+                tui.run(store, instance, login, Some(backend)).await?;
+            }
         }
         Some(Command::Demo { seed, changes }) => {
+            let store = open_store(&paths, "demo")?;
             let server = start_sim(seed, changes, 100, 0, 0).await?;
             let conn = Connection {
                 instance: parse_instance_url(&server.url()).map_err(Failure::other)?,
@@ -136,7 +165,14 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
                 password: Secret::new(sim::DEMO_PASSWORD),
             };
             let backend = ServiceNow::new(conn)?;
-            let result = tui(backend, config.policy, theme).await;
+            let (instance, login) = (backend.instance_label(), backend.login());
+            let tui = Tui {
+                policy: config.policy,
+                theme,
+                interval,
+            };
+            let backend = (!cli.offline).then_some(backend);
+            let result = tui.run(store, instance, login, backend).await;
             server.shutdown().await;
             result?;
         }
@@ -158,11 +194,125 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             })?;
         }
         Some(Command::Queue { json }) => {
-            let backend = connect(&cli, &config)?;
-            print_queue(&backend, &config.policy, json).await?;
+            let mut store = open_store(&paths, &profile_name)?;
+            if !cli.offline {
+                let backend = connect(&cli, &profile)?;
+                sync_once(&backend, &mut store, Utc::now(), &no_progress)
+                    .await
+                    .map_err(sync_failure)?;
+            }
+            let snapshot = store
+                .load_snapshot()
+                .map_err(|e| Failure::other(e.to_string()))?;
+            if snapshot.synced_at.is_none() {
+                return Err(Failure::other(format!(
+                    "There is no cached queue for profile {profile_name:?} yet. Run `signoff sync` (or leave out --offline) first."
+                )));
+            }
+            print_queue(snapshot.approvals, &config.policy, json)?;
+        }
+        Some(Command::Sync) => {
+            if cli.offline {
+                return Err(Failure::usage(
+                    "`signoff sync` needs the network; leave out --offline.",
+                ));
+            }
+            let mut store = open_store(&paths, &profile_name)?;
+            let backend = connect(&cli, &profile)?;
+            let started = std::time::Instant::now();
+            let outcome = sync_once(&backend, &mut store, Utc::now(), &no_progress)
+                .await
+                .map_err(sync_failure)?;
+            println!(
+                "Synced {} as {}: {} pending — {}, in {:.1} s.",
+                backend.instance_label(),
+                outcome.user.user_name,
+                outcome.total,
+                outcome.summary(),
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn sync_failure(e: SyncError) -> Failure {
+    Failure::other(e.to_string())
+}
+
+fn open_store(paths: &Paths, profile: &str) -> Result<Store, Failure> {
+    let path =
+        Store::path_for(&paths.data_dir, profile).map_err(|e| Failure::usage(e.to_string()))?;
+    Store::open(&path).map_err(|e| Failure::other(e.to_string()))
+}
+
+/// Everything the console needs besides the store and the backend.
+struct Tui {
+    policy: Policy,
+    theme: Theme,
+    interval: Duration,
+}
+
+impl Tui {
+    /// Shows the cached queue at once, then (with a backend) starts the sync engine.
+    async fn run<B: Backend + 'static>(
+        self,
+        store: Store,
+        instance: String,
+        login: String,
+        backend: Option<B>,
+    ) -> Result<(), Failure> {
+        let snapshot = store
+            .load_snapshot()
+            .map_err(|e| Failure::other(e.to_string()))?;
+        let outbox_pending = store
+            .outbox_pending()
+            .map_err(|e| Failure::other(e.to_string()))?;
+        let tz = chrono::Local::now().offset().fix();
+        let mut state = AppState::new(instance, login, self.policy, tz);
+        ui::update(
+            &mut state,
+            ui::Msg::Cached {
+                user: snapshot.user,
+                approvals: snapshot.approvals,
+                synced_at: snapshot.synced_at,
+                outbox_pending,
+            },
+        );
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let start_sync: Option<ui::run::StartSync> = match backend {
+            None => {
+                state.net = ui::Net::OfflineMode;
+                None
+            }
+            Some(backend) => {
+                let clock = clock.clone();
+                let config = EngineConfig {
+                    interval: self.interval,
+                    ..EngineConfig::default()
+                };
+                Some(Box::new(move || {
+                    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+                    let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+                    tokio::spawn(run_engine(
+                        Arc::new(backend),
+                        store,
+                        config,
+                        clock,
+                        cmd_rx,
+                        ev_tx,
+                    ));
+                    ui::run::SyncLink {
+                        commands: cmd_tx,
+                        events: ev_rx,
+                    }
+                }))
+            }
+        };
+        ui::run::run(state, self.theme, clock, start_sync)
+            .await
+            .map_err(|e| Failure::other(format!("The terminal failed: {e}.")))
+    }
 }
 
 fn sim_config(
@@ -224,7 +374,7 @@ async fn start_sim(
 }
 
 /// Builds the backend from flags, environment and config, asking for the password if needed.
-fn connect(cli: &Cli, config: &Config) -> Result<ServiceNow, Failure> {
+fn connect(cli: &Cli, config: &Profile) -> Result<ServiceNow, Failure> {
     let instance = cli.instance.clone().or_else(|| config.instance.clone()).ok_or_else(|| {
         Failure::usage(
             "No instance configured. Pass --instance URL or set SIGNOFF_INSTANCE (or try `signoff demo`).",
@@ -262,19 +412,6 @@ fn connect(cli: &Cli, config: &Config) -> Result<ServiceNow, Failure> {
     Ok(backend)
 }
 
-async fn tui<B: Backend + 'static>(
-    backend: B,
-    policy: Policy,
-    theme: Theme,
-) -> Result<(), Failure> {
-    let tz = chrono::Local::now().offset().fix();
-    let state = AppState::new(backend.instance_label(), backend.login(), policy, tz);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    ui::run::run(Arc::new(backend), state, theme, clock)
-        .await
-        .map_err(|e| Failure::other(format!("The terminal failed: {e}.")))
-}
-
 /// One queue row for scripts.
 #[derive(Serialize)]
 struct QueueRow<'a> {
@@ -293,11 +430,7 @@ struct QueueRow<'a> {
     short_description: &'a str,
 }
 
-async fn print_queue<B: Backend>(backend: &B, policy: &Policy, json: bool) -> Result<(), Failure> {
-    let user = backend.current_user().await?;
-    let approvals = backend
-        .pending_approvals(std::slice::from_ref(&user.sys_id))
-        .await?;
+fn print_queue(approvals: Vec<Approval>, policy: &Policy, json: bool) -> Result<(), Failure> {
     let now = Utc::now();
     let queue = build_queue(policy, approvals);
     let stdout = std::io::stdout();

@@ -3,6 +3,7 @@
 //! Locations come from `directories` (XDG on Linux), or all under SIGNOFF_HOME when it is set
 //! (tests and portable installs use it). The config file holds no secrets.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -59,7 +60,8 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `config.toml`. Every key is optional.
+/// `config.toml`. Every key is optional. Top-level connection keys form the `default`
+/// profile; `[profiles.NAME]` tables add more (each with its own cache).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -71,8 +73,25 @@ pub struct Config {
     pub theme: Option<String>,
     /// Rows asked for per page.
     pub page_size: Option<usize>,
+    /// Seconds between background syncs (default 60).
+    pub sync_interval_secs: Option<u64>,
+    /// The profile used when --profile is not given (default: "default").
+    pub default_profile: Option<String>,
+    pub profiles: BTreeMap<String, Profile>,
     pub policy: Policy,
 }
+
+/// One backend connection with its own cache.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Profile {
+    pub instance: Option<String>,
+    pub user: Option<String>,
+    pub page_size: Option<usize>,
+    pub sync_interval_secs: Option<u64>,
+}
+
+pub const DEFAULT_PROFILE: &str = "default";
 
 impl Config {
     /// Reads the config file if there is one.
@@ -98,7 +117,53 @@ impl Config {
             .policy
             .validate()
             .map_err(|e| format!("The config file {}: {e}.", path.display()))?;
+        for secs in std::iter::once(config.sync_interval_secs)
+            .chain(config.profiles.values().map(|p| p.sync_interval_secs))
+            .flatten()
+        {
+            if secs < 5 {
+                return Err(format!(
+                    "The config file {}: sync_interval_secs is {secs}; use at least 5 seconds.",
+                    path.display()
+                ));
+            }
+        }
         Ok(config)
+    }
+
+    /// The named profile (`None`: the configured default). The `default` profile is the
+    /// top-level keys, overridden by a `[profiles.default]` table if there is one.
+    pub fn profile(&self, name: Option<&str>) -> Result<(String, Profile), String> {
+        let name = name
+            .map(str::to_string)
+            .or_else(|| self.default_profile.clone())
+            .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+        let top = Profile {
+            instance: self.instance.clone(),
+            user: self.user.clone(),
+            page_size: self.page_size,
+            sync_interval_secs: self.sync_interval_secs,
+        };
+        match self.profiles.get(&name) {
+            Some(p) => Ok((
+                name,
+                Profile {
+                    instance: p.instance.clone().or(top.instance),
+                    user: p.user.clone().or(top.user),
+                    page_size: p.page_size.or(top.page_size),
+                    sync_interval_secs: p.sync_interval_secs.or(top.sync_interval_secs),
+                },
+            )),
+            None if name == DEFAULT_PROFILE || name == "demo" => Ok((name, top)),
+            None => {
+                let mut known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+                known.insert(0, DEFAULT_PROFILE);
+                Err(format!(
+                    "There is no profile {name:?} in the config file. Known profiles: {}. Add a [profiles.{name}] table to config.toml.",
+                    known.join(", ")
+                ))
+            }
+        }
     }
 }
 
@@ -132,5 +197,33 @@ mod tests {
 
         std::fs::write(&path, "[policy]\nwarning_at = 2\n").unwrap();
         assert!(Config::load(&path).unwrap_err().contains("warning_at"));
+    }
+
+    #[test]
+    fn profiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "user = \"alice\"\ninstance = \"prod\"\n[profiles.test]\ninstance = \"https://test.example.com\"\nsync_interval_secs = 30\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        let (name, p) = c.profile(None).unwrap();
+        assert_eq!(name, "default");
+        assert_eq!(p.instance.as_deref(), Some("prod"));
+        let (_, p) = c.profile(Some("test")).unwrap();
+        assert_eq!(p.instance.as_deref(), Some("https://test.example.com"));
+        assert_eq!(
+            p.user.as_deref(),
+            Some("alice"),
+            "inherits the top-level user"
+        );
+        assert_eq!(p.sync_interval_secs, Some(30));
+        let err = c.profile(Some("staging")).unwrap_err();
+        assert!(err.contains("staging") && err.contains("test"), "{err}");
+
+        std::fs::write(&path, "sync_interval_secs = 1\n").unwrap();
+        assert!(Config::load(&path).unwrap_err().contains("at least 5"));
     }
 }

@@ -19,4 +19,5 @@ pub mod cli;
 pub mod config;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod ui;

@@ -2,7 +2,9 @@
 
 use chrono::{TimeZone, Utc};
 use signoff::backend::servicenow::ServiceNow;
-use signoff::backend::{Backend, BackendError, Connection, Secret, parse_instance_url};
+use signoff::backend::{
+    Backend, BackendError, Connection, Scope, Secret, no_progress, parse_instance_url,
+};
 use signoff::domain::{ApprovalState, DetailSource};
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimConfig, SimServer};
 
@@ -60,7 +62,7 @@ async fn every_page_is_fetched_when_the_queue_exceeds_the_page_cap() {
     assert_eq!(me.sys_id, user_id(&server, DEMO_USER));
 
     let approvals = sn
-        .pending_approvals(std::slice::from_ref(&me.sys_id))
+        .pending_approvals(std::slice::from_ref(&me.sys_id), Scope::All, &no_progress)
         .await
         .unwrap();
     let mut got: Vec<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
@@ -105,7 +107,10 @@ async fn change_fields_come_from_change_request_when_dot_walking_stops_at_task()
     let server = start(cfg).await;
     let sn = client(&server, DEMO_USER, DEMO_PASSWORD);
     let me = sn.current_user().await.unwrap();
-    let approvals = sn.pending_approvals(&[me.sys_id]).await.unwrap();
+    let approvals = sn
+        .pending_approvals(&[me.sys_id], Scope::All, &no_progress)
+        .await
+        .unwrap();
     assert!(!approvals.is_empty());
     for a in &approvals {
         assert_eq!(
@@ -140,7 +145,7 @@ async fn plain_approver_gets_every_row_despite_short_pages_and_no_change_access(
     let sn = client(&server, "ben.ishikawa", DEMO_PASSWORD);
     let me = sn.current_user().await.unwrap();
     let approvals = sn
-        .pending_approvals(std::slice::from_ref(&me.sys_id))
+        .pending_approvals(std::slice::from_ref(&me.sys_id), Scope::All, &no_progress)
         .await
         .unwrap();
     let mut got: Vec<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
@@ -161,7 +166,10 @@ async fn plain_approver_sees_full_details_when_dot_walking_reaches_the_change() 
     let server = start(config(200, 50)).await;
     let sn = client(&server, "ben.ishikawa", DEMO_PASSWORD);
     let me = sn.current_user().await.unwrap();
-    let approvals = sn.pending_approvals(&[me.sys_id]).await.unwrap();
+    let approvals = sn
+        .pending_approvals(&[me.sys_id], Scope::All, &no_progress)
+        .await
+        .unwrap();
     assert!(!approvals.is_empty());
     assert!(
         approvals
@@ -187,7 +195,10 @@ async fn errors_are_mapped_to_sentences() {
     let ids = [me.sys_id.clone()];
 
     server.faults().push(Fault::Status(500));
-    let err = sn.pending_approvals(&ids).await.unwrap_err();
+    let err = sn
+        .pending_approvals(&ids, Scope::All, &no_progress)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, BackendError::Server { status: 500, .. }),
         "{err:?}"
@@ -197,7 +208,10 @@ async fn errors_are_mapped_to_sentences() {
     server.faults().push(Fault::RateLimited {
         retry_after_secs: 7,
     });
-    let err = sn.pending_approvals(&ids).await.unwrap_err();
+    let err = sn
+        .pending_approvals(&ids, Scope::All, &no_progress)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -210,7 +224,10 @@ async fn errors_are_mapped_to_sentences() {
     assert!(err.to_string().contains("retry after 7 s"));
 
     server.faults().push(Fault::MalformedJson);
-    let err = sn.pending_approvals(&ids).await.unwrap_err();
+    let err = sn
+        .pending_approvals(&ids, Scope::All, &no_progress)
+        .await
+        .unwrap_err();
     assert!(matches!(err, BackendError::Protocol(_)), "{err:?}");
     assert!(err.to_string().contains("malformed"), "{err}");
 
@@ -232,7 +249,12 @@ async fn errors_are_mapped_to_sentences() {
     );
 
     // After the faults, the same client works again.
-    assert!(!sn.pending_approvals(&ids).await.unwrap().is_empty());
+    assert!(
+        !sn.pending_approvals(&ids, Scope::All, &no_progress)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     server.shutdown().await;
 }
 
@@ -263,7 +285,10 @@ async fn nonsense_in_a_record_is_refused_with_its_name() {
     let me = sn.current_user().await.unwrap();
     let ids = expected_ids(&server, &me.sys_id);
     assert!(server.update_record("sysapproval_approver", &ids[0], &[("due_date", "soon-ish")]));
-    let err = sn.pending_approvals(&[me.sys_id]).await.unwrap_err();
+    let err = sn
+        .pending_approvals(&[me.sys_id], Scope::All, &no_progress)
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, BackendError::BadRecord { .. }), "{err:?}");
     assert!(

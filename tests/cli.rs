@@ -220,3 +220,82 @@ async fn a_broken_config_file_is_named() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("config.toml"), "{}", stderr(&out));
 }
+
+/// Runs the binary with SIGNOFF_HOME at `home`.
+async fn signoff_at(home: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SIGNOFF_HOME", home)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.unwrap()
+}
+
+#[tokio::test]
+async fn sync_reports_changes_and_the_cache_answers_offline() {
+    let server = start(80).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let env = [
+        ("SIGNOFF_INSTANCE", url.as_str()),
+        ("SIGNOFF_USER", DEMO_USER),
+        ("SIGNOFF_PASSWORD", DEMO_PASSWORD),
+    ];
+    let out = signoff_at(home.path(), &["sync"], &env).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("full pull") && text.contains("pending"),
+        "{text}"
+    );
+
+    let out = signoff_at(home.path(), &["sync"], &env).await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("0 added, 0 updated, 0 removed (incremental)"),
+        "{text}"
+    );
+
+    let online = signoff_at(home.path(), &["queue", "--json"], &env).await;
+    assert!(online.status.success(), "{}", stderr(&online));
+    server.shutdown().await;
+
+    // The server is gone: --offline answers from the cache without touching the network.
+    let offline = signoff_at(home.path(), &["queue", "--json", "--offline"], &env).await;
+    assert!(offline.status.success(), "{}", stderr(&offline));
+    let a: Vec<serde_json::Value> = serde_json::from_slice(&online.stdout).unwrap();
+    let b: Vec<serde_json::Value> = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(a.len(), b.len());
+    let numbers = |v: &[serde_json::Value]| -> Vec<String> {
+        v.iter().map(|r| r["number"].to_string()).collect()
+    };
+    assert_eq!(numbers(&a), numbers(&b));
+
+    // Without --offline the same command says the instance is unreachable.
+    let out = signoff_at(home.path(), &["queue", "--json"], &env).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Could not reach"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn offline_without_a_cache_and_unknown_profiles_are_explained() {
+    let home = tempfile::tempdir().unwrap();
+    let out = signoff_at(home.path(), &["queue", "--offline"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no cached queue"), "{}", stderr(&out));
+
+    let out = signoff_at(home.path(), &["queue", "--profile", "staging"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no profile \"staging\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = signoff_at(home.path(), &["sync", "--offline"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -10,7 +10,8 @@ use ratatui::style::Modifier;
 use signoff::domain::{
     Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Policy, Risk, User, UserRef,
 };
-use signoff::ui::{AppState, Effect, Load, Mode, Msg, Theme, update, views};
+use signoff::sync::{SyncEvent, SyncOutcome};
+use signoff::ui::{AppState, Effect, Mode, Msg, Theme, update, views};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
@@ -90,13 +91,25 @@ fn loaded(w: u16, h: u16) -> AppState {
     update(&mut s, Msg::Resize(w, h));
     update(
         &mut s,
-        Msg::Loaded {
-            user: user(),
+        Msg::Sync(SyncEvent::Synced {
+            outcome: outcome(now() - Duration::minutes(3)),
             approvals: fixture(),
-            at: now() - Duration::minutes(3),
-        },
+            outbox_pending: 0,
+        }),
     );
     s
+}
+
+fn outcome(at: DateTime<Utc>) -> SyncOutcome {
+    SyncOutcome {
+        user: user(),
+        full: true,
+        added: 0,
+        updated: 0,
+        removed: 0,
+        total: 0,
+        at,
+    }
 }
 
 fn key(code: KeyCode) -> Msg {
@@ -204,7 +217,6 @@ fn detail_help_and_quit() {
         update(&mut s, key(KeyCode::Char('r'))),
         vec![Effect::Refresh]
     );
-    assert_eq!(s.load, Load::Loading);
     assert_eq!(update(&mut s, key(KeyCode::Char('q'))), vec![Effect::Quit]);
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert_eq!(update(&mut s, ctrl_c), vec![Effect::Quit]);
@@ -222,11 +234,11 @@ fn reload_keeps_the_selected_change() {
     next.push(approval(99, "emergency", "2", "1", 5));
     update(
         &mut s,
-        Msg::Loaded {
-            user: user(),
+        Msg::Sync(SyncEvent::Synced {
+            outcome: outcome(now()),
             approvals: next,
-            at: now(),
-        },
+            outbox_pending: 0,
+        }),
     );
     assert_eq!(s.selected_item().unwrap().approval.sys_id, chosen);
 }
@@ -324,17 +336,16 @@ fn load_failure_is_a_sentence_with_a_way_out() {
     update(&mut s, Msg::Resize(100, 20));
     update(
         &mut s,
-        Msg::LoadFailed {
+        Msg::Sync(SyncEvent::AuthFailed {
             error: "The instance refused the user name or password (HTTP 401).".into(),
-            at: now(),
-        },
+        }),
     );
     let theme = Theme::named("dark", false).unwrap();
     let text = screen(&render(&s, 100, 20, &theme));
     assert!(text.contains("Could not load the queue"), "{text}");
     assert!(text.contains("refused the user name"), "{text}");
     assert!(text.contains("r try again"), "{text}");
-    assert!(text.contains("OFFLINE"), "{text}");
+    assert!(text.contains("SIGN-IN REFUSED"), "{text}");
 }
 
 #[test]

@@ -24,13 +24,40 @@ pub trait Backend: Send + Sync {
     /// The user the credentials belong to.
     fn current_user(&self) -> impl Future<Output = Result<User, BackendError>> + Send;
 
-    /// Every pending (`requested`) change approval whose approver is one of `approver_ids`,
-    /// with the change details the caller may read.
+    /// Pending (`requested`) change approvals whose approver is one of `approver_ids`, with
+    /// the change details the caller may read: all of them, those updated (approval or change)
+    /// since a time, or those with the given approval ids. `progress` hears (rows so far,
+    /// total when known) as pages arrive.
     fn pending_approvals(
         &self,
         approver_ids: &[String],
+        scope: Scope,
+        progress: Progress<'_>,
     ) -> impl Future<Output = Result<Vec<Approval>, BackendError>> + Send;
+
+    /// The sys_ids of every pending approval of `approver_ids`: a cheap way to notice
+    /// approvals that left the queue without downloading the queue again.
+    fn pending_approval_ids(
+        &self,
+        approver_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, BackendError>> + Send;
 }
+
+/// Which pending approvals to fetch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    All,
+    /// Approvals whose own row or whose change was updated at or after this time.
+    UpdatedSince(chrono::DateTime<chrono::Utc>),
+    /// These approval sys_ids (those still pending).
+    Ids(Vec<String>),
+}
+
+/// Progress of a long fetch: rows so far, and the total when the server said.
+pub type Progress<'a> = &'a (dyn Fn(usize, Option<usize>) + Sync);
+
+/// A progress callback that ignores progress.
+pub fn no_progress(_: usize, _: Option<usize>) {}
 
 /// Everything that can go wrong talking to a backend, each with advice for the user.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +110,11 @@ pub enum BackendError {
 
 impl BackendError {
     /// Whether retrying later might help (network trouble, rate limits, server errors).
+    /// Whether the credentials were refused: retrying cannot help until the user acts.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, BackendError::Unauthorized)
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(
             self,

@@ -25,6 +25,8 @@ struct FaultState {
     queue: Mutex<VecDeque<Fault>>,
     persistent: Mutex<Option<Fault>>,
     served: AtomicU64,
+    /// Response body bytes sent.
+    bytes: AtomicU64,
     /// `f64` bits of the random 500 fraction (0.0 = off).
     fail_rate: AtomicU64,
     rate: Mutex<RateState>,
@@ -84,6 +86,13 @@ impl FaultControl {
     /// Every request gets `fault` until cleared with `None` (one-shot faults go first).
     pub fn set_persistent(&self, fault: Option<Fault>) {
         *lock(&self.inner.persistent) = fault;
+    }
+    /// Response body bytes sent so far (for tests comparing how much a client downloads).
+    pub fn bytes_served(&self) -> u64 {
+        self.inner.bytes.load(Ordering::SeqCst)
+    }
+    pub(crate) fn count_bytes(&self, n: u64) {
+        self.inner.bytes.fetch_add(n, Ordering::SeqCst);
     }
     /// Number of HTTP requests received so far.
     pub fn requests_served(&self) -> u64 {

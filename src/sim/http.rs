@@ -209,6 +209,9 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             }
         }
     };
+    if let Some(n) = axum::body::HttpBody::size_hint(resp.body()).exact() {
+        inner.faults.count_bytes(n);
+    }
     if !inner.config.latency.is_zero() {
         tokio::time::sleep(inner.config.latency).await;
     }

@@ -42,6 +42,14 @@ pub struct Snapshot {
 }
 
 /// An open signoff store.
+/// What the last sync left behind, apart from the approvals themselves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncState {
+    pub user: Option<User>,
+    pub synced_at: Option<DateTime<Utc>>,
+    pub high_water: Option<DateTime<Utc>>,
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -173,6 +181,22 @@ impl Store {
         Ok(v as u32)
     }
 
+    /// The sync bookkeeping (user, last sync, high-water mark) without reading the approvals.
+    pub fn sync_state(&self) -> Result<SyncState, StoreError> {
+        let user = match self.get_meta(META_USER)? {
+            Some(json) => Some(
+                serde_json::from_str::<User>(&json)
+                    .map_err(|e| self.corrupt(format!("the cached user is unreadable: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(SyncState {
+            user,
+            synced_at: self.meta_time(&self.conn, META_SYNCED_AT)?,
+            high_water: self.meta_time(&self.conn, META_HIGH_WATER)?,
+        })
+    }
+
     /// The cached queue, read in one transaction so it is always one sync's result.
     pub fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         let action = "read the cached queue";
@@ -301,6 +325,28 @@ impl Store {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.err(action, e))?;
         Ok(ids)
+    }
+
+    /// The cached approvals with these sys_ids (those not cached are left out).
+    pub fn approvals_by_id(&self, ids: &[String]) -> Result<Vec<Approval>, StoreError> {
+        let action = "read cached approvals";
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT data FROM approvals WHERE sys_id = ?1")
+            .map_err(|e| self.err(action, e))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let data: Option<String> = stmt
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(action, e))?;
+            if let Some(data) = data {
+                out.push(serde_json::from_str::<Approval>(&data).map_err(|e| {
+                    self.corrupt(format!("the cached approval {id} is unreadable: {e}"))
+                })?);
+            }
+        }
+        Ok(out)
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {

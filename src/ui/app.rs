@@ -12,6 +12,7 @@ use super::format;
 use super::keymap::{Action, action_for};
 use super::layout;
 use crate::domain::{Approval, Policy, QueueEntry, RiskTier, SlaStatus, User, build_queue};
+use crate::sync::SyncEvent;
 
 /// One row of the queue.
 pub type QueueItem = QueueEntry;
@@ -25,11 +26,28 @@ pub enum Mode {
     Help,
 }
 
+/// What we know of the connection to the backend.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Load {
-    Loading,
-    Ready { at: DateTime<Utc> },
-    Failed { error: String, at: DateTime<Utc> },
+pub enum Net {
+    /// No sync has finished in this session yet.
+    Connecting,
+    Online,
+    /// The last sync failed; the engine retries by itself.
+    Offline {
+        since: DateTime<Utc>,
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+    /// The credentials were refused: nothing is retried until the user presses r.
+    AuthFailed {
+        error: String,
+    },
+    /// The local store failed.
+    StoreFailed {
+        error: String,
+    },
+    /// Started with --offline: the network is never touched.
+    OfflineMode,
 }
 
 #[derive(Debug)]
@@ -37,15 +55,14 @@ pub enum Msg {
     Key(KeyEvent),
     Resize(u16, u16),
     Tick(DateTime<Utc>),
-    Loaded {
-        user: User,
+    /// The queue as last synced, read from the store at start (before any network call).
+    Cached {
+        user: Option<User>,
         approvals: Vec<Approval>,
-        at: DateTime<Utc>,
+        synced_at: Option<DateTime<Utc>>,
+        outbox_pending: usize,
     },
-    LoadFailed {
-        error: String,
-        at: DateTime<Utc>,
-    },
+    Sync(SyncEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +96,13 @@ pub struct AppState {
     pub size: Rect,
     pub mode: Mode,
     pub detail_scroll: u16,
-    pub load: Load,
+    pub net: Net,
+    /// A sync is running: rows fetched so far and the total when known.
+    pub syncing: Option<(usize, Option<usize>)>,
+    /// When the queue on screen was last synced (from the store at start).
+    pub last_sync: Option<DateTime<Utc>>,
+    /// Decisions waiting in the outbox.
+    pub outbox_pending: usize,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     tick_fingerprint: u64,
@@ -100,7 +123,10 @@ impl AppState {
             size: Rect::new(0, 0, 80, 24),
             mode: Mode::Queue,
             detail_scroll: 0,
-            load: Load::Loading,
+            net: Net::Connecting,
+            syncing: None,
+            last_sync: None,
+            outbox_pending: 0,
             dirty: true,
             tick_fingerprint: 0,
         }
@@ -113,13 +139,15 @@ impl AppState {
     /// Replaces the queue, keeping the selected change selected if it is still there.
     pub fn set_queue(&mut self, approvals: Vec<Approval>) {
         let keep = self.selected_item().map(|i| i.approval.sys_id.clone());
-        let items = build_queue(&self.policy, approvals);
-        self.items = items;
+        // The selected row stays on the same screen line when rows arrive or leave above it.
+        let screen_row = self.line_of(self.selected).saturating_sub(self.scroll);
+        self.items = build_queue(&self.policy, approvals);
         self.sections = sections(&self.items);
         self.selected = keep
             .and_then(|id| self.items.iter().position(|i| i.approval.sys_id == id))
             .unwrap_or(self.selected)
             .min(self.items.len().saturating_sub(1));
+        self.scroll = self.line_of(self.selected).saturating_sub(screen_row);
         self.ensure_visible();
         self.dirty = true;
     }
@@ -213,7 +241,7 @@ impl AppState {
             item.sla.escalation_level(now).hash(&mut h);
         }
         self.status_counts(now).hash(&mut h);
-        if let Load::Ready { at } | Load::Failed { at, .. } = self.load {
+        if let Some(at) = self.last_sync {
             (now - at).num_minutes().hash(&mut h);
         }
         h.finish()
@@ -226,8 +254,8 @@ impl AppState {
             (Mode::Help, Action::Help | Action::Back) => self.mode = Mode::Queue,
             (Mode::Help, _) => return vec![],
             (_, Action::Help) => self.mode = Mode::Help,
+            (_, Action::Refresh) if self.net == Net::OfflineMode => return vec![],
             (_, Action::Refresh) => {
-                self.load = Load::Loading;
                 self.dirty = true;
                 return vec![Effect::Refresh];
             }
@@ -314,20 +342,58 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-        Msg::Loaded {
+        Msg::Cached {
             user,
             approvals,
-            at,
+            synced_at,
+            outbox_pending,
         } => {
-            state.user = Some(user);
+            state.user = user;
+            state.last_sync = synced_at;
+            state.outbox_pending = outbox_pending;
             state.set_queue(approvals);
-            state.load = Load::Ready { at };
-            state.dirty = true;
             vec![]
         }
-        Msg::LoadFailed { error, at } => {
-            state.load = Load::Failed { error, at };
+        Msg::Sync(event) => {
             state.dirty = true;
+            match event {
+                SyncEvent::Started => state.syncing = Some((0, None)),
+                SyncEvent::Progress { fetched, total } => {
+                    state.syncing = Some((fetched, total));
+                }
+                SyncEvent::Synced {
+                    outcome,
+                    approvals,
+                    outbox_pending,
+                } => {
+                    state.syncing = None;
+                    state.net = Net::Online;
+                    state.user = Some(outcome.user);
+                    state.last_sync = Some(outcome.at);
+                    state.outbox_pending = outbox_pending;
+                    state.set_queue(approvals);
+                }
+                SyncEvent::Offline {
+                    since,
+                    error,
+                    retry_at,
+                } => {
+                    state.syncing = None;
+                    state.net = Net::Offline {
+                        since,
+                        error,
+                        retry_at,
+                    };
+                }
+                SyncEvent::AuthFailed { error } => {
+                    state.syncing = None;
+                    state.net = Net::AuthFailed { error };
+                }
+                SyncEvent::StoreFailed { error } => {
+                    state.syncing = None;
+                    state.net = Net::StoreFailed { error };
+                }
+            }
             vec![]
         }
     }

@@ -8,5 +8,5 @@ pub mod run;
 pub mod theme;
 pub mod views;
 
-pub use app::{AppState, Effect, Load, Mode, Msg, update};
+pub use app::{AppState, Effect, Mode, Msg, Net, update};
 pub use theme::Theme;

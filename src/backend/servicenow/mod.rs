@@ -10,13 +10,13 @@ mod wire;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use url::Url;
 
-use super::{Backend, BackendError, Connection};
+use super::{Backend, BackendError, Connection, Progress, Scope};
 use crate::domain::{Approval, Change, DetailSource, User};
 use wire::Row;
 
@@ -166,6 +166,7 @@ impl ServiceNow {
     /// hold fewer rows than its limit (ACLs filter after the limit), so progress is always by
     /// offset, never by rows received; rows are de-duplicated by sys_id in case the data
     /// moved between pages.
+    #[allow(clippy::too_many_arguments)]
     async fn get_all<T: Send>(
         &self,
         table: &str,
@@ -173,6 +174,7 @@ impl ServiceNow {
         fields: &str,
         what: &str,
         convert: Convert<'_, T>,
+        progress: Progress<'_>,
     ) -> Result<Vec<T>, BackendError> {
         let limit = self.page_size.to_string();
         let first = self.table_url(
@@ -188,6 +190,7 @@ impl ServiceNow {
         );
         let mut page = self.get_page(first.clone(), what, convert).await?;
         let mut rows = std::mem::take(&mut page.rows);
+        progress(rows.len(), page.total);
 
         // Fast path: the total and the server's page size are known, fetch the rest in parallel.
         let mut follow = page.next.take();
@@ -196,22 +199,24 @@ impl ServiceNow {
                 query_param(next, "sysparm_offset"),
                 query_param(next, "sysparm_limit"),
             ) else {
-                return self.follow_links(rows, follow, what, convert).await;
+                return self
+                    .follow_links(rows, follow, what, convert, progress)
+                    .await;
             };
             if step > 0 && offset < total {
                 let urls: Vec<Url> = (offset..total)
                     .step_by(step)
                     .map(|o| with_offset(next, o, step))
                     .collect();
-                let pages: Vec<Page<T>> = futures::stream::iter(urls)
+                let mut pages = futures::stream::iter(urls)
                     .map(|u| self.get_page(u, what, convert))
-                    .buffered(PARALLEL_PAGES)
-                    .try_collect()
-                    .await?;
+                    .buffered(PARALLEL_PAGES);
                 follow = None;
-                for mut p in pages {
+                while let Some(p) = pages.next().await {
+                    let mut p = p?;
                     rows.append(&mut p.rows);
                     follow = p.next.take();
+                    progress(rows.len(), Some(total));
                 }
             }
         } else if follow.is_none() && !page.had_link {
@@ -233,9 +238,11 @@ impl ServiceNow {
                 page = self.get_page(url, what, convert).await?;
                 last_len = page.rows.len();
                 rows.append(&mut page.rows);
+                progress(rows.len(), Some(total));
             }
         }
-        self.follow_links(rows, follow, what, convert).await
+        self.follow_links(rows, follow, what, convert, progress)
+            .await
     }
 
     /// Follows `rel="next"` until there is none (also picks up rows added while paging).
@@ -245,6 +252,7 @@ impl ServiceNow {
         mut next: Option<Url>,
         what: &str,
         convert: Convert<'_, T>,
+        progress: Progress<'_>,
     ) -> Result<Vec<T>, BackendError> {
         let mut seen_urls = HashSet::new();
         while let Some(url) = next {
@@ -255,6 +263,7 @@ impl ServiceNow {
             }
             let mut page = self.get_page(url, what, convert).await?;
             rows.append(&mut page.rows);
+            progress(rows.len(), page.total);
             next = page.next;
         }
         let mut ids = HashSet::with_capacity(rows.len());
@@ -303,8 +312,15 @@ impl ServiceNow {
             .map(|q| {
                 let fields = fields.clone();
                 async move {
-                    self.get_all("change_request", &q, &fields, "change requests", convert)
-                        .await
+                    self.get_all(
+                        "change_request",
+                        &q,
+                        &fields,
+                        "change requests",
+                        convert,
+                        &super::no_progress,
+                    )
+                    .await
                 }
             })
             .buffered(PARALLEL_PAGES)
@@ -379,6 +395,8 @@ impl Backend for ServiceNow {
     async fn pending_approvals(
         &self,
         approver_ids: &[String],
+        scope: Scope,
+        progress: Progress<'_>,
     ) -> Result<Vec<Approval>, BackendError> {
         if approver_ids.is_empty() {
             return Ok(Vec::new());
@@ -393,23 +411,39 @@ impl Backend for ServiceNow {
         {
             fields.push(format!("sysapproval.{f}"));
         }
-        let query = format!(
-            "approverIN{}^state=requested^source_table=change_request^ORDERBYsys_created_on^ORDERBYsys_id",
-            approver_ids.join(",")
-        );
-        let mut approvals = match self
-            .get_all(
-                "sysapproval_approver",
-                &query,
-                &fields.join(","),
-                "your approvals",
-                &|row| convert::approval(row),
-            )
-            .await
-        {
-            Err(BackendError::NotFound { .. }) => Vec::new(), // v1: an empty list is a 404
-            other => other?,
+        let fields = fields.join(",");
+        let base = pending_query(approver_ids);
+        let queries: Vec<String> = match &scope {
+            Scope::All => vec![format!("{base}{ORDER}")],
+            Scope::UpdatedSince(t) => {
+                let t = t.format("%Y-%m-%d %H:%M:%S");
+                // ^OR binds to the condition before it: (approval updated OR change updated).
+                vec![format!(
+                    "{base}^sys_updated_on>={t}^ORsysapproval.sys_updated_on>={t}{ORDER}"
+                )]
+            }
+            Scope::Ids(ids) => ids
+                .chunks(IDS_PER_QUERY)
+                .map(|c| format!("{base}^sys_idIN{}{ORDER}", c.join(",")))
+                .collect(),
         };
+        let mut approvals = Vec::new();
+        for q in queries {
+            match self
+                .get_all(
+                    "sysapproval_approver",
+                    &q,
+                    &fields,
+                    "your approvals",
+                    &|row| convert::approval(row),
+                    progress,
+                )
+                .await
+            {
+                Err(BackendError::NotFound { .. }) => {} // v1: an empty list is a 404
+                other => approvals.append(&mut other?),
+            }
+        }
 
         let missing: Vec<String> = approvals
             .iter()
@@ -432,6 +466,40 @@ impl Backend for ServiceNow {
         }
         Ok(approvals)
     }
+
+    async fn pending_approval_ids(
+        &self,
+        approver_ids: &[String],
+    ) -> Result<Vec<String>, BackendError> {
+        if approver_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = format!("{}{ORDER}", pending_query(approver_ids));
+        match self
+            .get_all(
+                "sysapproval_approver",
+                &query,
+                "sys_id",
+                "your approvals",
+                &|row| Ok(row.value("sys_id")),
+                &super::no_progress,
+            )
+            .await
+        {
+            Err(BackendError::NotFound { .. }) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+}
+
+/// Stable paging order (offset paging can otherwise skip or repeat rows).
+const ORDER: &str = "^ORDERBYsys_created_on^ORDERBYsys_id";
+
+fn pending_query(approver_ids: &[String]) -> String {
+    format!(
+        "approverIN{}^state=requested^source_table=change_request",
+        approver_ids.join(",")
+    )
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -10,7 +10,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::app::{AppState, Load, Mode};
+use super::app::{AppState, Mode, Net};
 use super::format;
 use super::keymap;
 use super::layout;
@@ -32,8 +32,39 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
         height: area.height.saturating_sub(2),
         ..area
     };
-    match (&state.load, state.items.is_empty()) {
-        (Load::Loading, true) => message(
+    let key_line = |keys: &[(&'static str, &'static str)]| {
+        let mut spans = Vec::new();
+        for (k, label) in keys {
+            spans.push(Span::styled(*k, theme.style("key")));
+            spans.push(Span::raw(format!(" {label}   ")));
+        }
+        Line::from(spans)
+    };
+    match (&state.net, state.items.is_empty()) {
+        (
+            Net::Offline { error, .. } | Net::AuthFailed { error } | Net::StoreFailed { error },
+            true,
+        ) => message(
+            frame,
+            body,
+            theme,
+            "Could not load the queue",
+            vec![
+                Line::styled(error.clone(), theme.style("error")),
+                Line::from(""),
+                key_line(&[("r", "try again"), ("q", "quit")]),
+            ],
+        ),
+        (Net::OfflineMode, true) if state.last_sync.is_none() => message(
+            frame,
+            body,
+            theme,
+            "Offline",
+            vec![Line::from(
+                "No cached queue for this profile yet. Run signoff once without --offline to sync it.",
+            )],
+        ),
+        (Net::Connecting, true) => message(
             frame,
             body,
             theme,
@@ -43,23 +74,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
                 state.instance
             ))],
         ),
-        (Load::Failed { error, .. }, true) => message(
-            frame,
-            body,
-            theme,
-            "Could not load the queue",
-            vec![
-                Line::styled(error.clone(), theme.style("error")),
-                Line::from(""),
-                Line::from(vec![
-                    Span::styled("r", theme.style("key")),
-                    Span::raw(" try again   "),
-                    Span::styled("q", theme.style("key")),
-                    Span::raw(" quit"),
-                ]),
-            ],
-        ),
-        (Load::Ready { .. }, true) => message(
+        (_, true) => message(
             frame,
             body,
             theme,
@@ -121,20 +136,60 @@ fn header(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
 
 fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>, theme: &Theme) {
     let mut spans = vec![Span::raw(" ")];
-    match &state.load {
-        Load::Loading => spans.push(Span::styled("◌ loading…", theme.style("status.busy"))),
-        Load::Ready { at } => {
-            spans.push(Span::styled("● online", theme.style("status.online")));
+    let last = match state.last_sync {
+        Some(at) => format!("last sync {}", ago(now, at)),
+        None => "never synced".into(),
+    };
+    match (&state.net, state.syncing) {
+        (_, Some((fetched, total))) => {
+            let progress = match total {
+                Some(t) if t > 0 => format!(" {fetched}/{t}"),
+                _ if fetched > 0 => format!(" {fetched}"),
+                _ => "…".into(),
+            };
             spans.push(Span::styled(
-                format!(" · synced {}", ago(now, *at)),
-                theme.style("muted"),
+                format!("⟳ syncing{progress}"),
+                theme.style("status.busy"),
             ));
+            spans.push(Span::styled(format!(" · {last}"), theme.style("muted")));
         }
-        Load::Failed { at, .. } => {
-            spans.push(Span::styled("✖ OFFLINE", theme.style("status.offline")));
+        (Net::Connecting, None) => {
+            spans.push(Span::styled("◌ connecting…", theme.style("status.busy")));
+            spans.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+        }
+        (Net::Online, None) => {
+            spans.push(Span::styled("● online", theme.style("status.online")));
+            let synced = match state.last_sync {
+                Some(at) => format!(" · synced {}", ago(now, at)),
+                None => String::new(),
+            };
+            spans.push(Span::styled(synced, theme.style("muted")));
+        }
+        (Net::Offline { .. }, None) => {
             spans.push(Span::styled(
-                format!(" — last attempt {}", ago(now, *at)),
-                theme.style("muted"),
+                format!("✖ OFFLINE — {last}"),
+                theme.style("status.offline"),
+            ));
+            spans.push(Span::styled(" · retrying", theme.style("muted")));
+        }
+        (Net::AuthFailed { .. }, None) => {
+            spans.push(Span::styled(
+                "✖ SIGN-IN REFUSED — r to retry",
+                theme.style("status.offline"),
+            ));
+            spans.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+        }
+        (Net::StoreFailed { .. }, None) => {
+            spans.push(Span::styled(
+                "✖ LOCAL STORE FAILED",
+                theme.style("status.offline"),
+            ));
+            spans.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+        }
+        (Net::OfflineMode, None) => {
+            spans.push(Span::styled(
+                format!("◌ OFFLINE (--offline) — {last}"),
+                theme.style("status.busy"),
             ));
         }
     }
@@ -154,6 +209,10 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
             theme.sla(crate::domain::SlaStatus::Warning),
         ));
     }
+    spans.push(Span::styled(
+        format!(" · outbox {}", state.outbox_pending),
+        theme.style("muted"),
+    ));
     // Key hints at the right, as many as fit (the most important come first).
     let mut hints: Vec<Span> = Vec::new();
     for (key, label) in keymap::footer_hints() {

@@ -1,0 +1,335 @@
+//! The sync engine: pulls the queue into the store, and tells the UI what happened.
+//!
+//! One tokio task owns the backend and the store. It syncs at start, every `interval`, and
+//! when asked; there is never more than one sync in flight. Failures back off exponentially
+//! with jitter (or as long as the server's Retry-After says); refused credentials stop the
+//! retries until the user asks again. The first sync of a cache is a full pull; later ones ask
+//! only for approvals (or their changes) updated since the last high-water mark, plus the list
+//! of pending ids to notice removals.
+
+mod backoff;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use crate::backend::{Backend, BackendError, Progress, Scope};
+use crate::domain::{Approval, Clock, User};
+use crate::store::{Store, StoreError};
+pub use backoff::Backoff;
+
+/// Updates older than the high-water mark by this much are asked for again, so a row written
+/// while the last sync ran (or stamped by a skewed node) is not missed.
+pub const OVERLAP: chrono::Duration = chrono::Duration::minutes(2);
+/// A full pull replaces the cache at least this often, whatever incremental syncs did.
+pub const FULL_EVERY: chrono::Duration = chrono::Duration::hours(6);
+const META_SOURCE: &str = "sync.source";
+const META_LAST_FULL: &str = "sync.last_full";
+
+/// What one sync did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncOutcome {
+    pub user: User,
+    pub full: bool,
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+    /// Approvals in the queue after the sync.
+    pub total: usize,
+    pub at: DateTime<Utc>,
+}
+
+impl SyncOutcome {
+    /// `2 added, 1 updated, 0 removed (incremental)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} added, {} updated, {} removed ({})",
+            self.added,
+            self.updated,
+            self.removed,
+            if self.full {
+                "full pull"
+            } else {
+                "incremental"
+            }
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs one sync: full the first time (or when the cache belongs to another instance or user,
+/// or is older than `FULL_EVERY`), incremental after.
+pub async fn sync_once<B: Backend>(
+    backend: &B,
+    store: &mut Store,
+    now: DateTime<Utc>,
+    progress: Progress<'_>,
+) -> Result<SyncOutcome, SyncError> {
+    let source = format!("{}|{}", backend.instance_label(), backend.login());
+    let state = store.sync_state()?;
+    let same_source = store.get_meta(META_SOURCE)?.as_deref() == Some(source.as_str());
+    let last_full = store
+        .get_meta(META_LAST_FULL)?
+        .and_then(|s| crate::store::parse_time(&s));
+    let user = match (&state.user, same_source) {
+        (Some(u), true) => u.clone(),
+        _ => backend.current_user().await?,
+    };
+    let ids = [user.sys_id.clone()];
+    let incremental_from = match (state.high_water, last_full) {
+        (Some(hw), Some(full)) if same_source && now - full < FULL_EVERY => Some(hw),
+        _ => None,
+    };
+    let cached: HashSet<String> = store.approval_ids()?.into_iter().collect();
+
+    let Some(high_water) = incremental_from else {
+        let approvals = backend
+            .pending_approvals(&ids, Scope::All, progress)
+            .await?;
+        let fresh: HashSet<&str> = approvals.iter().map(|a| a.sys_id.as_str()).collect();
+        let added = fresh.iter().filter(|id| !cached.contains(**id)).count();
+        let removed = cached
+            .iter()
+            .filter(|id| !fresh.contains(id.as_str()))
+            .count();
+        let outcome = SyncOutcome {
+            user: user.clone(),
+            full: true,
+            added,
+            updated: approvals.len() - added,
+            removed,
+            total: approvals.len(),
+            at: now,
+        };
+        store.replace_snapshot(&user, &approvals, now, high_water_of(&approvals, None))?;
+        store.set_meta(META_SOURCE, &source)?;
+        store.set_meta(META_LAST_FULL, &crate::store::format_time(now))?;
+        return Ok(outcome);
+    };
+
+    let since = high_water - OVERLAP;
+    let mut upserts = backend
+        .pending_approvals(&ids, Scope::UpdatedSince(since), progress)
+        .await?;
+    let current: HashSet<String> = backend
+        .pending_approval_ids(&ids)
+        .await?
+        .into_iter()
+        .collect();
+    // Updated rows that left the queue between the two requests stay out.
+    upserts.retain(|a| current.contains(&a.sys_id));
+    let got: HashSet<String> = upserts.iter().map(|a| a.sys_id.clone()).collect();
+    // Pending on the server, unknown here and not in the update: fetch them by id.
+    let missing: Vec<String> = current
+        .iter()
+        .filter(|id| !cached.contains(*id) && !got.contains(*id))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let mut extra = backend
+            .pending_approvals(&ids, Scope::Ids(missing), progress)
+            .await?;
+        upserts.append(&mut extra);
+    }
+    let removed: Vec<String> = cached
+        .iter()
+        .filter(|id| !current.contains(*id))
+        .cloned()
+        .collect();
+    // The overlap window brings back rows we already have: keep only real changes.
+    let known: Vec<String> = upserts
+        .iter()
+        .filter(|a| cached.contains(&a.sys_id))
+        .map(|a| a.sys_id.clone())
+        .collect();
+    let before: std::collections::HashMap<String, Approval> = store
+        .approvals_by_id(&known)?
+        .into_iter()
+        .map(|a| (a.sys_id.clone(), a))
+        .collect();
+    upserts.retain(|a| before.get(&a.sys_id) != Some(a));
+    let added = upserts
+        .iter()
+        .filter(|a| !cached.contains(&a.sys_id))
+        .count();
+    let outcome = SyncOutcome {
+        user: user.clone(),
+        full: false,
+        added,
+        updated: upserts.len() - added,
+        removed: removed.len(),
+        total: current.len(),
+        at: now,
+    };
+    let hw = high_water_of(&upserts, Some(high_water));
+    store.apply_changes(&user, &upserts, &removed, now, hw)?;
+    Ok(outcome)
+}
+
+/// The newest server update time among the approvals and their changes.
+fn high_water_of(approvals: &[Approval], floor: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    approvals
+        .iter()
+        .flat_map(|a| [a.sys_updated_on, a.change.sys_updated_on])
+        .flatten()
+        .chain(floor)
+        .max()
+}
+
+/// What the engine tells the UI.
+#[derive(Debug, Clone)]
+pub enum SyncEvent {
+    Started,
+    Progress {
+        fetched: usize,
+        total: Option<usize>,
+    },
+    /// A sync finished; the store holds the new queue.
+    Synced {
+        outcome: SyncOutcome,
+        approvals: Vec<Approval>,
+        outbox_pending: usize,
+    },
+    /// The backend could not be reached (or answered with an error); retrying at `retry_at`.
+    Offline {
+        since: DateTime<Utc>,
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+    /// The credentials were refused; no retries until the user asks.
+    AuthFailed {
+        error: String,
+    },
+    /// The local store failed; shown to the user, retried like a network failure.
+    StoreFailed {
+        error: String,
+    },
+}
+
+/// What the UI can ask of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncCommand {
+    /// Sync now (the `r` key).
+    Now,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub interval: Duration,
+    pub backoff: Backoff,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            interval: Duration::from_secs(60),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// Runs the engine until the command channel closes.
+pub async fn run_engine<B: Backend + 'static>(
+    backend: Arc<B>,
+    mut store: Store,
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    mut commands: mpsc::UnboundedReceiver<SyncCommand>,
+    events: mpsc::UnboundedSender<SyncEvent>,
+) {
+    let mut failures: u32 = 0;
+    let mut offline_since: Option<DateTime<Utc>> = None;
+    let mut next = Some(tokio::time::Instant::now());
+    loop {
+        let wait = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(SyncCommand::Now) => next = Some(tokio::time::Instant::now()),
+                None => return,
+            },
+            _ = wait => {
+                let _ = events.send(SyncEvent::Started);
+                let tx = events.clone();
+                let progress = move |fetched: usize, total: Option<usize>| {
+                    let _ = tx.send(SyncEvent::Progress { fetched, total });
+                };
+                let result = sync_once(backend.as_ref(), &mut store, clock.now(), &progress).await;
+                // Requests made while this sync ran are answered by it.
+                while commands.try_recv().is_ok() {}
+                let event = match result {
+                    Ok(outcome) => {
+                        failures = 0;
+                        offline_since = None;
+                        next = Some(tokio::time::Instant::now() + config.interval);
+                        tracing::info!(total = outcome.total, "{}", outcome.summary());
+                        match (store.load_snapshot(), store.outbox_pending()) {
+                            (Ok(snapshot), Ok(outbox_pending)) => SyncEvent::Synced {
+                                outcome,
+                                approvals: snapshot.approvals,
+                                outbox_pending,
+                            },
+                            (Err(e), _) | (_, Err(e)) => SyncEvent::StoreFailed { error: e.to_string() },
+                        }
+                    }
+                    Err(SyncError::Backend(e)) if e.is_auth() => {
+                        tracing::warn!(error = %e, "credentials refused; not retrying");
+                        next = None;
+                        SyncEvent::AuthFailed { error: e.to_string() }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        let now = clock.now();
+                        let since = *offline_since.get_or_insert(now);
+                        let retry_after = match &e {
+                            SyncError::Backend(BackendError::RateLimited { retry_after }) => {
+                                retry_after.map(Duration::from_secs)
+                            }
+                            _ => None,
+                        };
+                        let delay = config.backoff.delay(failures, retry_after, jitter());
+                        next = Some(tokio::time::Instant::now() + delay);
+                        tracing::warn!(error = %e, failures, delay_ms = delay.as_millis() as u64, "sync failed");
+                        let retry_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                        match e {
+                            SyncError::Store(e) => SyncEvent::StoreFailed { error: e.to_string() },
+                            SyncError::Backend(e) => SyncEvent::Offline { since, error: e.to_string(), retry_at },
+                        }
+                    }
+                };
+                if events.send(event).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A jitter fraction in [0, 1) from the system clock's nanoseconds: spreads retries of many
+/// clients without needing a random number generator.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // Mix the bits so consecutive calls are not correlated.
+    let mut x = u64::from(nanos) ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}

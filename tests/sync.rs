@@ -1,0 +1,414 @@
+//! The sync engine against the built-in server over HTTP, with real SQLite files.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::sync::mpsc;
+
+use signoff::backend::servicenow::ServiceNow;
+use signoff::backend::{Connection, Secret, no_progress, parse_instance_url};
+use signoff::domain::{Clock, FixedClock, Policy};
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimConfig, SimServer};
+use signoff::store::Store;
+use signoff::sync::{Backoff, EngineConfig, SyncCommand, SyncEvent, run_engine, sync_once};
+use signoff::ui::{AppState, Msg, Theme, update, views};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+}
+
+async fn start(changes: usize) -> SimServer {
+    SimServer::start(
+        SimConfig {
+            seed: 5,
+            changes,
+            page_cap: 20,
+            now: Some(t0()),
+            ..SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap()
+}
+
+fn client(server: &SimServer, password: &str) -> ServiceNow {
+    ServiceNow::new(Connection {
+        instance: parse_instance_url(&server.url()).unwrap(),
+        user: DEMO_USER.into(),
+        password: Secret::new(password),
+    })
+    .unwrap()
+}
+
+fn alice(server: &SimServer) -> String {
+    server
+        .users()
+        .into_iter()
+        .find(|u| u.user_name == DEMO_USER)
+        .unwrap()
+        .sys_id
+}
+
+fn server_ids(server: &SimServer) -> Vec<String> {
+    let mut ids = server
+        .query_ids(
+            "sysapproval_approver",
+            &format!(
+                "approver={}^state=requested^source_table=change_request",
+                alice(server)
+            ),
+        )
+        .unwrap();
+    ids.sort();
+    ids
+}
+
+fn store_in(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("test.sqlite3")).unwrap()
+}
+
+#[tokio::test]
+async fn full_then_incremental_sync_tracks_the_server() {
+    let server = start(150).await;
+    let sn = client(&server, DEMO_PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+
+    let first = sync_once(&sn, &mut store, t0(), &no_progress)
+        .await
+        .unwrap();
+    assert!(first.full);
+    assert_eq!(first.total, server_ids(&server).len());
+    assert_eq!(first.added, first.total);
+    assert_eq!(store.approval_ids().unwrap(), server_ids(&server));
+
+    // Nothing changed: an incremental sync with nothing to do.
+    let quiet = sync_once(&sn, &mut store, t0(), &no_progress)
+        .await
+        .unwrap();
+    assert!(!quiet.full);
+    assert_eq!((quiet.added, quiet.removed), (0, 0));
+
+    // Another approver decides one of ours, one approval is added, one change is retitled.
+    server.advance_clock(Duration::from_secs(600));
+    let ids = server_ids(&server);
+    assert!(server.decide_as(&ids[0], DEMO_USER, "approved", "fine by me"));
+    let snapshot = store.load_snapshot().unwrap();
+    let retitled = snapshot
+        .approvals
+        .iter()
+        .find(|a| a.sys_id == ids[1])
+        .unwrap()
+        .change
+        .sys_id
+        .clone();
+    assert!(server.update_record(
+        "change_request",
+        &retitled,
+        &[("short_description", "Retitled while you were away")]
+    ));
+    let other_change = server
+        .query_ids("change_request", "state=-3")
+        .unwrap()
+        .into_iter()
+        .find(|c| !snapshot.approvals.iter().any(|a| &a.change.sys_id == c))
+        .expect("a change alice does not approve yet");
+    let new_id = server.add_approval(&other_change, DEMO_USER).unwrap();
+
+    let second = sync_once(&sn, &mut store, t0(), &no_progress)
+        .await
+        .unwrap();
+    assert!(!second.full, "incremental after the first pull");
+    assert_eq!(second.removed, 1);
+    assert_eq!(second.added, 1);
+    assert!(second.updated >= 1, "{second:?}");
+    assert_eq!(store.approval_ids().unwrap(), server_ids(&server));
+    let snapshot = store.load_snapshot().unwrap();
+    assert!(snapshot.approvals.iter().any(|a| a.sys_id == new_id));
+    assert!(
+        snapshot
+            .approvals
+            .iter()
+            .any(|a| a.change.short_description == "Retitled while you were away")
+    );
+    assert!(snapshot.high_water.is_some());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn incremental_sync_downloads_far_less_than_a_full_pull() {
+    let server = start(300).await;
+    let sn = client(&server, DEMO_PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let before = server.faults().bytes_served();
+    sync_once(&sn, &mut store, t0(), &no_progress)
+        .await
+        .unwrap();
+    let full_bytes = server.faults().bytes_served() - before;
+
+    server.advance_clock(Duration::from_secs(600));
+    let ids = server_ids(&server);
+    assert!(server.update_record("sysapproval_approver", &ids[3], &[("comments", "ping")]));
+    let before = server.faults().bytes_served();
+    let inc = sync_once(&sn, &mut store, t0(), &no_progress)
+        .await
+        .unwrap();
+    let inc_bytes = server.faults().bytes_served() - before;
+    assert!(!inc.full);
+    assert_eq!((inc.added, inc.updated, inc.removed), (0, 1, 0), "{inc:?}");
+    // The ids of the queue plus the one updated approval: a small fraction of a full pull.
+    assert!(
+        inc_bytes * 10 < full_bytes,
+        "incremental {inc_bytes} bytes vs full {full_bytes}"
+    );
+    server.shutdown().await;
+}
+
+/// Collects engine events until `until` says stop or the deadline passes.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<SyncEvent>,
+    within: Duration,
+    mut until: impl FnMut(&SyncEvent) -> bool,
+) -> Vec<(Instant, SyncEvent)> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut out = Vec::new();
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        let stop = until(&ev);
+        out.push((Instant::now(), ev));
+        if stop {
+            break;
+        }
+    }
+    out
+}
+
+fn engine(
+    server: &SimServer,
+    password: &str,
+    dir: &tempfile::TempDir,
+    interval: Duration,
+) -> (
+    mpsc::UnboundedSender<SyncCommand>,
+    mpsc::UnboundedReceiver<SyncEvent>,
+) {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let clock: Arc<dyn Clock> = Arc::new(signoff::domain::SystemClock);
+    tokio::spawn(run_engine(
+        Arc::new(client(server, password)),
+        store_in(dir),
+        EngineConfig {
+            interval,
+            backoff: Backoff {
+                base: Duration::from_millis(50),
+                max: Duration::from_millis(400),
+                jitter: 0.0,
+            },
+        },
+        clock,
+        cmd_rx,
+        ev_tx,
+    ));
+    (cmd_tx, ev_rx)
+}
+
+#[tokio::test]
+async fn engine_backs_off_under_server_errors_and_recovers() {
+    let server = start(40).await;
+    server.set_fail_rate(1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let (_cmd, mut rx) = engine(&server, DEMO_PASSWORD, &dir, Duration::from_secs(60));
+
+    let before = server.faults().requests_served();
+    let events = collect(&mut rx, Duration::from_millis(1300), |_| false).await;
+    let attempts: Vec<Instant> = events
+        .iter()
+        .filter(|(_, e)| matches!(e, SyncEvent::Started))
+        .map(|(t, _)| *t)
+        .collect();
+    // 50, 100, 200, 400, 400 ms…: a handful of attempts, not a busy loop.
+    assert!(
+        (3..=7).contains(&attempts.len()),
+        "{} attempts",
+        attempts.len()
+    );
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[1] > gaps[0], "delays grow: {gaps:?}");
+    assert!(server.faults().requests_served() - before < 20);
+    let offline = events
+        .iter()
+        .find_map(|(_, e)| match e {
+            SyncEvent::Offline { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(offline.contains("HTTP 500"), "{offline}");
+
+    server.set_fail_rate(0.0);
+    let events = collect(&mut rx, Duration::from_secs(3), |e| {
+        matches!(e, SyncEvent::Synced { .. })
+    })
+    .await;
+    assert!(
+        matches!(events.last(), Some((_, SyncEvent::Synced { .. }))),
+        "recovers by itself"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn engine_honours_retry_after() {
+    let server = start(40).await;
+    server.faults().push(Fault::RateLimited {
+        retry_after_secs: 1,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (_cmd, mut rx) = engine(&server, DEMO_PASSWORD, &dir, Duration::from_secs(60));
+    let events = collect(&mut rx, Duration::from_secs(4), |e| {
+        matches!(e, SyncEvent::Synced { .. })
+    })
+    .await;
+    let limited = events
+        .iter()
+        .find(|(_, e)| matches!(e, SyncEvent::Offline { .. }))
+        .expect("the 429 is reported")
+        .0;
+    let retried = events
+        .iter()
+        .filter(|(t, e)| matches!(e, SyncEvent::Started) && *t > limited)
+        .map(|(t, _)| *t)
+        .next()
+        .expect("it retries");
+    // The backoff alone would retry after 50 ms; Retry-After asks for a second.
+    assert!(
+        retried - limited >= Duration::from_millis(950),
+        "{:?}",
+        retried - limited
+    );
+    assert!(matches!(events.last(), Some((_, SyncEvent::Synced { .. }))));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn engine_goes_offline_when_the_server_stops_and_back_when_it_returns() {
+    let server = start(40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cmd, mut rx) = engine(&server, DEMO_PASSWORD, &dir, Duration::from_millis(150));
+    let events = collect(&mut rx, Duration::from_secs(3), |e| {
+        matches!(e, SyncEvent::Synced { .. })
+    })
+    .await;
+    assert!(matches!(events.last(), Some((_, SyncEvent::Synced { .. }))));
+
+    server.stop_accepting().await;
+    let events = collect(&mut rx, Duration::from_secs(3), |e| {
+        matches!(e, SyncEvent::Offline { .. })
+    })
+    .await;
+    match &events.last().unwrap().1 {
+        SyncEvent::Offline { error, .. } => assert!(error.contains("Could not reach"), "{error}"),
+        other => panic!("expected offline, got {other:?}"),
+    }
+
+    server.start_accepting().await.unwrap();
+    cmd.send(SyncCommand::Now).unwrap();
+    let events = collect(&mut rx, Duration::from_secs(3), |e| {
+        matches!(e, SyncEvent::Synced { .. })
+    })
+    .await;
+    assert!(
+        matches!(events.last(), Some((_, SyncEvent::Synced { .. }))),
+        "back online: {events:?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn refused_credentials_stop_the_retries_until_asked() {
+    let server = start(20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cmd, mut rx) = engine(&server, "wrong", &dir, Duration::from_millis(100));
+    let events = collect(&mut rx, Duration::from_secs(2), |e| {
+        matches!(e, SyncEvent::AuthFailed { .. })
+    })
+    .await;
+    assert!(matches!(
+        events.last(),
+        Some((_, SyncEvent::AuthFailed { .. }))
+    ));
+    let quiet = collect(&mut rx, Duration::from_millis(500), |_| false).await;
+    assert!(quiet.is_empty(), "no retries on its own: {quiet:?}");
+    cmd.send(SyncCommand::Now).unwrap();
+    let again = collect(&mut rx, Duration::from_secs(2), |e| {
+        matches!(e, SyncEvent::AuthFailed { .. })
+    })
+    .await;
+    assert!(matches!(again.first(), Some((_, SyncEvent::Started))));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_queue_renders_from_the_cache_with_the_server_gone() {
+    let server = start(120).await;
+    let sn = client(&server, DEMO_PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    sync_once(&sn, &mut store, t0(), &no_progress)
+        .await
+        .unwrap();
+    let expected = server_ids(&server).len();
+    server.shutdown().await;
+    drop(store);
+
+    // A new process: open the store, draw from it; no server exists any more.
+    let store = store_in(&dir);
+    let snapshot = store.load_snapshot().unwrap();
+    let mut state = AppState::new(
+        "http://127.0.0.1:1".into(),
+        DEMO_USER.into(),
+        Policy::default(),
+        FixedOffset::east_opt(0).unwrap(),
+    );
+    update(&mut state, Msg::Resize(140, 40));
+    update(
+        &mut state,
+        Msg::Cached {
+            user: snapshot.user,
+            approvals: snapshot.approvals,
+            synced_at: snapshot.synced_at,
+            outbox_pending: 0,
+        },
+    );
+    update(
+        &mut state,
+        Msg::Sync(SyncEvent::Offline {
+            since: t0(),
+            error: "Could not reach http://127.0.0.1:1: connection refused.".into(),
+            retry_at: t0(),
+        }),
+    );
+    assert_eq!(state.items.len(), expected);
+    let now = t0() + chrono::Duration::minutes(12);
+    let clock = FixedClock(now);
+    let theme = Theme::named("dark", false).unwrap();
+    let mut term = Terminal::new(TestBackend::new(140, 40)).unwrap();
+    term.draw(|f| views::draw(f, &state, clock.now(), &theme))
+        .unwrap();
+    let buf = term.backend().buffer();
+    let text: String = (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("OFFLINE — last sync 12m ago"), "{text}");
+    assert!(text.contains(&format!("{expected} pending")), "{text}");
+    assert!(text.contains("CHG00"), "{text}");
+}
