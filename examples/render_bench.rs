@@ -40,7 +40,11 @@ async fn main() {
     .unwrap();
     let user = sn.current_user().await.unwrap();
     let approvals = sn
-        .pending_approvals(std::slice::from_ref(&user.sys_id), Scope::All, &no_progress)
+        .approvals(
+            std::slice::from_ref(&user.sys_id),
+            Scope::Pending,
+            &no_progress,
+        )
         .await
         .unwrap();
     let n = approvals.len();
@@ -59,6 +63,7 @@ async fn main() {
             approvals,
             synced_at: Some(Utc::now()),
             outbox_pending: 0,
+            complete: true,
         },
     );
     let theme = Theme::named("dark", false).unwrap();

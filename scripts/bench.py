@@ -1,16 +1,28 @@
 #!/usr/bin/env python3
-"""signoff benchmark: queue fetch vs curl, frame render time, peak memory.
+"""signoff benchmark: queue fetch vs curl, frame render time, peak memory, start-up from the
+cache, incremental sync.
 
 Starts `signoff sim` with enough changes that the demo approver has at least 10,000 pending
 approvals, then measures:
-  * `signoff queue --json` wall time (median of several runs) and peak RSS (GNU time);
+  * `signoff queue --json` from an empty cache (a full pull, stored, then printed): wall time
+    (median of several runs, each in a fresh SIGNOFF_HOME) and peak RSS (GNU time);
   * curl fetching the very same pages (one curl process, keep-alive, sequential) in the same run;
-  * one frame of the queue rendered into a TestBackend (examples/render_bench.rs).
+  * one frame of the queue rendered into a TestBackend (examples/render_bench.rs);
+  * process start to the first frame drawn from a cache of all approvals, offline, in a pty
+    (the figure signoff logs as "first frame drawn");
+  * `signoff sync` as a full pull, and as an incremental sync after 1% of the approvals changed.
 Usage: python3 scripts/bench.py [--changes N] [--runs R]
 """
 import argparse
+import base64
+import fcntl
+import http.client
 import json
 import os
+import pty
+import shutil
+import struct
+import termios
 import re
 import statistics
 import subprocess
@@ -65,15 +77,18 @@ def main():
         if count < 10000:
             print("warning: fewer than 10,000 approvals; raise --changes")
 
-        # signoff queue --json, with peak memory from GNU time.
+        # signoff queue --json from an empty cache, with peak memory from GNU time.
         times, rss = [], []
         for _ in range(args.runs):
+            fresh = tempfile.mkdtemp(prefix="signoff-bench-q-")
             t = time.perf_counter()
-            r = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "queue", "--json"], env=qenv,
+            r = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "queue", "--json"],
+                               env=dict(qenv, SIGNOFF_HOME=fresh),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                check=True)
             times.append(time.perf_counter() - t)
             rss.append(int(r.stderr.strip().splitlines()[-1]))
+            shutil.rmtree(fresh)
 
         # The same pages with curl: the approvals query, every page, one keep-alive connection.
         uid = json.loads(subprocess.run(
@@ -107,6 +122,8 @@ def main():
         print(f"curl, same {len(urls)} pages: median {c*1000:.0f} ms "
               f"(min {min(ctimes)*1000:.0f} ms)")
         print(f"ratio signoff/curl: {q/c:.2f}x (target <= 1.5x)")
+
+        sync_and_startup(url, qenv, json.loads(out.stdout), args.runs)
     finally:
         sim.terminate()
         sim.wait()
@@ -114,6 +131,88 @@ def main():
     r = subprocess.run([os.path.join(ROOT, "target", "release", "examples", "render_bench"),
                         str(args.changes)], capture_output=True, text=True, check=True, env=env)
     print(r.stdout.strip())
+
+
+def timed(cmd, env):
+    t = time.perf_counter()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return time.perf_counter() - t, r.stdout.strip()
+
+
+def first_frame(env):
+    """Runs the console offline in a pty until its first frame; returns (logged ms, wall s)."""
+    log = os.path.join(env["SIGNOFF_HOME"], "state", "signoff.log")
+    before = open(log).read() if os.path.exists(log) else ""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 140, 0, 0))
+    t = time.perf_counter()
+    p = subprocess.Popen([BIN, "--offline", "--exit-after-first-frame"], env=env,
+                         stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    while True:  # drain the screen output so the process never blocks on the pty
+        try:
+            if not os.read(master, 65536):
+                break
+        except OSError:
+            break
+    p.wait()
+    wall = time.perf_counter() - t
+    os.close(master)
+    new = open(log).read()[len(before):]
+    m = re.search(r'first frame drawn ms="?([0-9.]+)"? approvals=(\d+)', new)
+    if not m:
+        sys.exit(f"no first-frame line in the log:\n{new}")
+    return float(m.group(1)), int(m.group(2)), wall
+
+
+def touch(url, ids):
+    """Changes approvals as the admin would (a comment bumps sys_updated_on)."""
+    host = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(host.hostname, host.port)
+    auth = base64.b64encode(b"admin:demo").decode()
+    for i in ids:
+        conn.request("PATCH", f"/api/now/table/sysapproval_approver/{i}?sysparm_fields=sys_id",
+                     body=json.dumps({"comments": "benchmark touch"}),
+                     headers={"Authorization": f"Basic {auth}", "Accept": "application/json",
+                              "Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            sys.exit(f"PATCH {i} answered {r.status}")
+    conn.close()
+
+
+def sync_and_startup(url, qenv, rows, runs):
+    home = tempfile.mkdtemp(prefix="signoff-bench-s-")
+    env = dict(qenv, SIGNOFF_HOME=home)
+    full = []
+    for _ in range(3):
+        shutil.rmtree(home)
+        os.makedirs(home)
+        t, text = timed([BIN, "sync"], env)
+        full.append(t)
+    print(f"signoff sync, full pull of {len(rows)}: median {statistics.median(full)*1000:.0f} ms "
+          f"({text})")
+
+    frames = [first_frame(env) for _ in range(runs)]
+    ms = [f[0] for f in frames]
+    print(f"start to first frame from the cache ({frames[0][1]} approvals, offline, 140x45): "
+          f"median {statistics.median(ms):.1f} ms, max {max(ms):.1f} ms (logged); "
+          f"process wall incl. exit median {statistics.median(f[2] for f in frames)*1000:.0f} ms "
+          f"(target < 50 ms)")
+
+    ids = [r["approval_sys_id"] for r in rows]
+    step = max(1, len(ids) // max(1, len(ids) // 100))
+    inc = []
+    for k in range(3):
+        chosen = ids[k::step][: len(ids) // 100]
+        touch(url, chosen)
+        t, text = timed([BIN, "sync"], env)
+        inc.append(t)
+    f, i = statistics.median(full), statistics.median(inc)
+    print(f"signoff sync, incremental after {len(chosen)} approvals (1%) changed: median "
+          f"{i*1000:.0f} ms = {100*i/f:.1f}% of the full pull (target < 10%) ({text})")
+    shutil.rmtree(home)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ pub struct Cli {
     /// Never touch the network: work from the local cache only.
     #[arg(long, global = true)]
     pub offline: bool,
+    /// Quit right after the first frame (start-up benchmark).
+    #[arg(long, global = true, hide = true)]
+    pub exit_after_first_frame: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -124,6 +127,7 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         command = ?cli.command,
+        at_ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
         "signoff starting"
     );
     let config = Config::load(&paths.config_file()).map_err(Failure::usage)?;
@@ -145,6 +149,7 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
                 policy: config.policy,
                 theme,
                 interval,
+                exit_after_first_frame: cli.exit_after_first_frame,
             };
             if cli.offline {
                 let instance = profile.instance.clone().unwrap_or_default();
@@ -170,6 +175,7 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
                 policy: config.policy,
                 theme,
                 interval,
+                exit_after_first_frame: cli.exit_after_first_frame,
             };
             let backend = (!cli.offline).then_some(backend);
             let result = tui.run(store, instance, login, backend).await;
@@ -251,6 +257,7 @@ struct Tui {
     policy: Policy,
     theme: Theme,
     interval: Duration,
+    exit_after_first_frame: bool,
 }
 
 impl Tui {
@@ -263,8 +270,13 @@ impl Tui {
         backend: Option<B>,
     ) -> Result<(), Failure> {
         let snapshot = store
-            .load_snapshot()
+            .load_summaries()
             .map_err(|e| Failure::other(e.to_string()))?;
+        tracing::info!(
+            approvals = snapshot.approvals.len(),
+            at_ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
+            "cache read"
+        );
         let outbox_pending = store
             .outbox_pending()
             .map_err(|e| Failure::other(e.to_string()))?;
@@ -277,41 +289,45 @@ impl Tui {
                 approvals: snapshot.approvals,
                 synced_at: snapshot.synced_at,
                 outbox_pending,
+                complete: false,
             },
         );
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let start_sync: Option<ui::run::StartSync> = match backend {
-            None => {
-                state.net = ui::Net::OfflineMode;
-                None
-            }
-            Some(backend) => {
-                let clock = clock.clone();
-                let config = EngineConfig {
-                    interval: self.interval,
-                    ..EngineConfig::default()
-                };
-                Some(Box::new(move || {
-                    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
-                    let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
-                    tokio::spawn(run_engine(
-                        Arc::new(backend),
-                        store,
-                        config,
-                        clock,
-                        cmd_rx,
-                        ev_tx,
-                    ));
-                    ui::run::SyncLink {
-                        commands: cmd_tx,
-                        events: ev_rx,
-                    }
-                }))
-            }
+        if backend.is_none() {
+            state.net = ui::Net::OfflineMode;
+        }
+        let config = EngineConfig {
+            interval: self.interval,
+            ..EngineConfig::default()
         };
-        ui::run::run(state, self.theme, clock, start_sync)
-            .await
-            .map_err(|e| Failure::other(format!("The terminal failed: {e}.")))
+        let engine_clock = clock.clone();
+        // The engine starts once the first frame is on screen: it reads the rest of the cache,
+        // then (with a backend) syncs.
+        let start_sync: ui::run::StartSync = Box::new(move || {
+            let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+            let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(run_engine(
+                backend.map(Arc::new),
+                store,
+                config,
+                engine_clock,
+                cmd_rx,
+                ev_tx,
+            ));
+            ui::run::SyncLink {
+                commands: cmd_tx,
+                events: ev_rx,
+            }
+        });
+        ui::run::run(
+            state,
+            self.theme,
+            clock,
+            Some(start_sync),
+            self.exit_after_first_frame,
+        )
+        .await
+        .map_err(|e| Failure::other(format!("The terminal failed: {e}.")))
     }
 }
 

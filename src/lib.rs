@@ -21,3 +21,15 @@ pub mod sim;
 pub mod store;
 pub mod sync;
 pub mod ui;
+
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Records the moment the process started (call first thing in `main`).
+pub fn mark_start() {
+    STARTED.get_or_init(std::time::Instant::now);
+}
+
+/// Time since `mark_start` (zero if it was never called).
+pub fn since_start() -> std::time::Duration {
+    STARTED.get().map(|t| t.elapsed()).unwrap_or_default()
+}

@@ -5,6 +5,7 @@ use signoff::cli::{Cli, Command, run};
 use signoff::config::{Paths, ensure_private_dir};
 
 fn main() -> ExitCode {
+    signoff::mark_start();
     let cli = Cli::parse();
     let paths = match Paths::from_env() {
         Ok(p) => p,

@@ -62,7 +62,11 @@ async fn every_page_is_fetched_when_the_queue_exceeds_the_page_cap() {
     assert_eq!(me.sys_id, user_id(&server, DEMO_USER));
 
     let approvals = sn
-        .pending_approvals(std::slice::from_ref(&me.sys_id), Scope::All, &no_progress)
+        .approvals(
+            std::slice::from_ref(&me.sys_id),
+            Scope::Pending,
+            &no_progress,
+        )
         .await
         .unwrap();
     let mut got: Vec<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
@@ -108,7 +112,7 @@ async fn change_fields_come_from_change_request_when_dot_walking_stops_at_task()
     let sn = client(&server, DEMO_USER, DEMO_PASSWORD);
     let me = sn.current_user().await.unwrap();
     let approvals = sn
-        .pending_approvals(&[me.sys_id], Scope::All, &no_progress)
+        .approvals(&[me.sys_id], Scope::Pending, &no_progress)
         .await
         .unwrap();
     assert!(!approvals.is_empty());
@@ -145,7 +149,11 @@ async fn plain_approver_gets_every_row_despite_short_pages_and_no_change_access(
     let sn = client(&server, "ben.ishikawa", DEMO_PASSWORD);
     let me = sn.current_user().await.unwrap();
     let approvals = sn
-        .pending_approvals(std::slice::from_ref(&me.sys_id), Scope::All, &no_progress)
+        .approvals(
+            std::slice::from_ref(&me.sys_id),
+            Scope::Pending,
+            &no_progress,
+        )
         .await
         .unwrap();
     let mut got: Vec<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
@@ -167,7 +175,7 @@ async fn plain_approver_sees_full_details_when_dot_walking_reaches_the_change() 
     let sn = client(&server, "ben.ishikawa", DEMO_PASSWORD);
     let me = sn.current_user().await.unwrap();
     let approvals = sn
-        .pending_approvals(&[me.sys_id], Scope::All, &no_progress)
+        .approvals(&[me.sys_id], Scope::Pending, &no_progress)
         .await
         .unwrap();
     assert!(!approvals.is_empty());
@@ -196,7 +204,7 @@ async fn errors_are_mapped_to_sentences() {
 
     server.faults().push(Fault::Status(500));
     let err = sn
-        .pending_approvals(&ids, Scope::All, &no_progress)
+        .approvals(&ids, Scope::Pending, &no_progress)
         .await
         .unwrap_err();
     assert!(
@@ -209,7 +217,7 @@ async fn errors_are_mapped_to_sentences() {
         retry_after_secs: 7,
     });
     let err = sn
-        .pending_approvals(&ids, Scope::All, &no_progress)
+        .approvals(&ids, Scope::Pending, &no_progress)
         .await
         .unwrap_err();
     assert!(
@@ -225,7 +233,7 @@ async fn errors_are_mapped_to_sentences() {
 
     server.faults().push(Fault::MalformedJson);
     let err = sn
-        .pending_approvals(&ids, Scope::All, &no_progress)
+        .approvals(&ids, Scope::Pending, &no_progress)
         .await
         .unwrap_err();
     assert!(matches!(err, BackendError::Protocol(_)), "{err:?}");
@@ -250,7 +258,7 @@ async fn errors_are_mapped_to_sentences() {
 
     // After the faults, the same client works again.
     assert!(
-        !sn.pending_approvals(&ids, Scope::All, &no_progress)
+        !sn.approvals(&ids, Scope::Pending, &no_progress)
             .await
             .unwrap()
             .is_empty()
@@ -286,7 +294,7 @@ async fn nonsense_in_a_record_is_refused_with_its_name() {
     let ids = expected_ids(&server, &me.sys_id);
     assert!(server.update_record("sysapproval_approver", &ids[0], &[("due_date", "soon-ish")]));
     let err = sn
-        .pending_approvals(&[me.sys_id], Scope::All, &no_progress)
+        .approvals(&[me.sys_id], Scope::Pending, &no_progress)
         .await
         .unwrap_err();
     let text = err.to_string();

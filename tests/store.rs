@@ -135,8 +135,8 @@ fn open_creates_a_private_wal_store_and_reopen_keeps_data() {
     {
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.path(), path);
-        assert_eq!(store.schema_version().unwrap(), 2);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(SCHEMA_VERSION, 3);
         assert_eq!(store.outbox_pending().unwrap(), 0);
         store
             .replace_snapshot(&ada(), &[rich_approval()], at(12, 0), Some(at(9, 1)))
@@ -217,9 +217,11 @@ fn migrates_a_version_1_store_and_keeps_its_snapshot() {
     }
 
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     let snap = store.load_snapshot().unwrap();
-    assert_eq!(snap.approvals, vec![approval]);
+    assert_eq!(snap.approvals, vec![approval.clone()]);
+    // Rows from before the summary column: the summaries fall back to the whole record.
+    assert_eq!(store.load_summaries().unwrap().approvals, vec![approval]);
     assert_eq!(snap.user, Some(ada()));
     assert_eq!(snap.synced_at, Some(at(12, 0)));
     assert_eq!(snap.high_water, Some(at(9, 1)));
@@ -249,7 +251,7 @@ fn migrates_a_version_1_store_and_keeps_its_snapshot() {
     drop(conn);
     store = Store::open(&path).unwrap();
     assert_eq!(store.outbox_pending().unwrap(), 1);
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
 }
 
 /// Asserts that opening `path` fails with an error matching `check` and leaves every byte
@@ -286,13 +288,15 @@ fn a_newer_schema_is_refused_untouched() {
             e,
             StoreError::NewerSchema {
                 found: 99,
-                known: 2,
+                known: SCHEMA_VERSION,
                 ..
             }
         )
     });
     assert!(
-        message.contains("was written by a newer signoff (schema 99, this one knows 2)"),
+        message.contains(&format!(
+            "was written by a newer signoff (schema 99, this one knows {SCHEMA_VERSION})"
+        )),
         "{message}"
     );
     assert!(message.contains("upgrade signoff"), "{message}");
@@ -609,4 +613,25 @@ fn a_crashed_foreign_wal_database_is_refused_untouched() {
         std::fs::read(wal(&path)).unwrap() == wal_before,
         "-wal file modified"
     );
+}
+
+#[test]
+fn summaries_leave_out_the_long_texts_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.sqlite3")).unwrap();
+    let full = rich_approval();
+    store
+        .replace_snapshot(&ada(), std::slice::from_ref(&full), at(12, 0), None)
+        .unwrap();
+    let summary = store.load_summaries().unwrap();
+    assert_eq!(summary.user, Some(ada()));
+    assert_eq!(summary.synced_at, Some(at(12, 0)));
+    let s = &summary.approvals[0];
+    assert!(!full.change.implementation_plan.is_empty());
+    assert!(s.change.implementation_plan.is_empty() && s.change.description.is_empty());
+    assert_eq!(s.change.short_description, full.change.short_description);
+    assert_eq!(s.change.start_date, full.change.start_date);
+    assert_eq!(s.change.risk, full.change.risk);
+    assert_eq!(*s, signoff::store::summary_of(&full));
+    assert_eq!(store.load_snapshot().unwrap().approvals, vec![full]);
 }

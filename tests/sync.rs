@@ -136,6 +136,29 @@ async fn full_then_incremental_sync_tracks_the_server() {
             .any(|a| a.change.short_description == "Retitled while you were away")
     );
     assert!(snapshot.high_water.is_some());
+
+    // An approval handed to someone else matches no query of ours any more: only the
+    // periodic id reconciliation notices it.
+    server.advance_clock(Duration::from_secs(60));
+    let ids = server_ids(&server);
+    let carla = server
+        .users()
+        .into_iter()
+        .find(|u| u.user_name == "carla.diaz")
+        .unwrap()
+        .sys_id;
+    assert!(server.update_record("sysapproval_approver", &ids[2], &[("approver", &carla)]));
+    let soon = sync_once(&sn, &mut store, t0(), &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(soon.removed, 0, "not visible to an incremental query");
+    let later = t0() + signoff::sync::RECONCILE_EVERY;
+    let reconciled = sync_once(&sn, &mut store, later, &no_progress)
+        .await
+        .unwrap();
+    assert!(!reconciled.full);
+    assert_eq!(reconciled.removed, 1, "{reconciled:?}");
+    assert_eq!(store.approval_ids().unwrap(), server_ids(&server));
     server.shutdown().await;
 }
 
@@ -200,7 +223,7 @@ fn engine(
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let clock: Arc<dyn Clock> = Arc::new(signoff::domain::SystemClock);
     tokio::spawn(run_engine(
-        Arc::new(client(server, password)),
+        Some(Arc::new(client(server, password))),
         store_in(dir),
         EngineConfig {
             interval,
@@ -382,6 +405,7 @@ async fn the_queue_renders_from_the_cache_with_the_server_gone() {
             approvals: snapshot.approvals,
             synced_at: snapshot.synced_at,
             outbox_pending: 0,
+            complete: true,
         },
     );
     update(

@@ -93,7 +93,7 @@ fn loaded(w: u16, h: u16) -> AppState {
         &mut s,
         Msg::Sync(SyncEvent::Synced {
             outcome: outcome(now() - Duration::minutes(3)),
-            approvals: fixture(),
+            approvals: Some(fixture()),
             outbox_pending: 0,
         }),
     );
@@ -236,7 +236,7 @@ fn reload_keeps_the_selected_change() {
         &mut s,
         Msg::Sync(SyncEvent::Synced {
             outcome: outcome(now()),
-            approvals: next,
+            approvals: Some(next),
             outbox_pending: 0,
         }),
     );
@@ -362,4 +362,42 @@ fn snapshot_help() {
     update(&mut s, key(KeyCode::Char('?')));
     let theme = Theme::named("dark", false).unwrap();
     insta::assert_snapshot!(render(&s, 100, 30, &theme).backend());
+}
+
+#[test]
+fn first_frame_from_summaries_then_the_full_cache() {
+    let mut s = AppState::new(
+        "http://127.0.0.1:9".into(),
+        "alice.moreno".into(),
+        Policy::default(),
+        FixedOffset::east_opt(0).unwrap(),
+    );
+    update(&mut s, Msg::Resize(100, 40));
+    let full = fixture();
+    let summaries: Vec<Approval> = full.iter().map(signoff::store::summary_of).collect();
+    update(
+        &mut s,
+        Msg::Cached {
+            user: Some(user()),
+            approvals: summaries,
+            synced_at: Some(now() - Duration::minutes(12)),
+            outbox_pending: 0,
+            complete: false,
+        },
+    );
+    update(&mut s, key(KeyCode::Enter));
+    let theme = Theme::named("dark", false).unwrap();
+    let text = screen(&render(&s, 100, 40, &theme));
+    assert!(text.contains("reading the cache…"), "{text}");
+    assert!(text.contains("connecting"), "{text}");
+    assert!(text.contains("last sync 12m ago"), "{text}");
+
+    update(
+        &mut s,
+        Msg::Sync(SyncEvent::CacheLoaded { approvals: full }),
+    );
+    assert!(!s.details_pending);
+    let text = screen(&render(&s, 100, 40, &theme));
+    assert!(!text.contains("reading the cache…"), "{text}");
+    assert!(text.contains("Line one"), "the texts arrived: {text}");
 }

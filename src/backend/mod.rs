@@ -24,11 +24,11 @@ pub trait Backend: Send + Sync {
     /// The user the credentials belong to.
     fn current_user(&self) -> impl Future<Output = Result<User, BackendError>> + Send;
 
-    /// Pending (`requested`) change approvals whose approver is one of `approver_ids`, with
-    /// the change details the caller may read: all of them, those updated (approval or change)
-    /// since a time, or those with the given approval ids. `progress` hears (rows so far,
-    /// total when known) as pages arrive.
-    fn pending_approvals(
+    /// Change approvals whose approver is one of `approver_ids`, with the change details the
+    /// caller may read: every pending (`requested`) one, those changed since a time (in any
+    /// state, so approvals that left the queue are seen), or pending ones by id. `progress`
+    /// hears (rows so far, total when known) as pages arrive.
+    fn approvals(
         &self,
         approver_ids: &[String],
         scope: Scope,
@@ -43,14 +43,15 @@ pub trait Backend: Send + Sync {
     ) -> impl Future<Output = Result<Vec<String>, BackendError>> + Send;
 }
 
-/// Which pending approvals to fetch.
+/// Which approvals to fetch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scope {
-    All,
-    /// Approvals whose own row or whose change was updated at or after this time.
-    UpdatedSince(chrono::DateTime<chrono::Utc>),
-    /// These approval sys_ids (those still pending).
-    Ids(Vec<String>),
+    /// Every pending (`requested`) approval.
+    Pending,
+    /// Approvals in any state whose own row or whose change was updated at or after this time.
+    ChangedSince(chrono::DateTime<chrono::Utc>),
+    /// Pending approvals with these sys_ids.
+    PendingIds(Vec<String>),
 }
 
 /// Progress of a long fetch: rows so far, and the total when the server said.

@@ -13,7 +13,7 @@ pub const APPLICATION_ID: u32 = 0x5349_474E;
 
 /// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
 /// a step that has shipped; add a new one.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -75,6 +75,17 @@ CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
 BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
 CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
 BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
+";
+
+/// Version 3: each approval's summary, the approval without its long texts (description,
+/// justification, plans), so start-up can show a large queue before decoding every plan. In a
+/// table of its own: read from `approvals`, it would sit behind `data`'s overflow pages. Rows
+/// written before version 3 have none; readers fall back to `data`.
+const V3: &str = "
+CREATE TABLE approval_summaries (
+    sys_id  TEXT PRIMARY KEY NOT NULL,
+    summary TEXT NOT NULL
+);
 ";
 
 /// What the first 100 bytes of an existing file say, read without SQLite.

@@ -4,8 +4,9 @@
 //! when asked; there is never more than one sync in flight. Failures back off exponentially
 //! with jitter (or as long as the server's Retry-After says); refused credentials stop the
 //! retries until the user asks again. The first sync of a cache is a full pull; later ones ask
-//! only for approvals (or their changes) updated since the last high-water mark, plus the list
-//! of pending ids to notice removals.
+//! only for approvals (or their changes) updated since the last high-water mark, in any state,
+//! so decided or cancelled approvals are seen leaving; every `RECONCILE_EVERY` the list of
+//! pending ids is compared too, for rows that vanished without an update.
 
 mod backoff;
 
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Progress, Scope};
-use crate::domain::{Approval, Clock, User};
+use crate::domain::{Approval, ApprovalState, Clock, User};
 use crate::store::{Store, StoreError};
 pub use backoff::Backoff;
 
@@ -28,6 +29,9 @@ pub const OVERLAP: chrono::Duration = chrono::Duration::minutes(2);
 pub const FULL_EVERY: chrono::Duration = chrono::Duration::hours(6);
 const META_SOURCE: &str = "sync.source";
 const META_LAST_FULL: &str = "sync.last_full";
+const META_LAST_RECONCILE: &str = "sync.last_reconcile";
+/// How often an incremental sync also compares the full list of pending ids.
+pub const RECONCILE_EVERY: chrono::Duration = chrono::Duration::minutes(15);
 
 /// What one sync did.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,9 +97,7 @@ pub async fn sync_once<B: Backend>(
     let cached: HashSet<String> = store.approval_ids()?.into_iter().collect();
 
     let Some(high_water) = incremental_from else {
-        let approvals = backend
-            .pending_approvals(&ids, Scope::All, progress)
-            .await?;
+        let approvals = backend.approvals(&ids, Scope::Pending, progress).await?;
         let fresh: HashSet<&str> = approvals.iter().map(|a| a.sys_id.as_str()).collect();
         let added = fresh.iter().filter(|id| !cached.contains(**id)).count();
         let removed = cached
@@ -114,38 +116,55 @@ pub async fn sync_once<B: Backend>(
         store.replace_snapshot(&user, &approvals, now, high_water_of(&approvals, None))?;
         store.set_meta(META_SOURCE, &source)?;
         store.set_meta(META_LAST_FULL, &crate::store::format_time(now))?;
+        store.set_meta(META_LAST_RECONCILE, &crate::store::format_time(now))?;
         return Ok(outcome);
     };
 
     let since = high_water - OVERLAP;
-    let mut upserts = backend
-        .pending_approvals(&ids, Scope::UpdatedSince(since), progress)
+    let changed = backend
+        .approvals(&ids, Scope::ChangedSince(since), progress)
         .await?;
-    let current: HashSet<String> = backend
-        .pending_approval_ids(&ids)
-        .await?
+    // Rows that changed but are no longer requested (decided, cancelled, on hold) leave.
+    let (mut upserts, left): (Vec<Approval>, Vec<Approval>) = changed
         .into_iter()
+        .partition(|a| a.state == ApprovalState::Requested);
+    let mut removed: HashSet<String> = left
+        .into_iter()
+        .map(|a| a.sys_id)
+        .filter(|id| cached.contains(id))
         .collect();
-    // Updated rows that left the queue between the two requests stay out.
-    upserts.retain(|a| current.contains(&a.sys_id));
-    let got: HashSet<String> = upserts.iter().map(|a| a.sys_id.clone()).collect();
-    // Pending on the server, unknown here and not in the update: fetch them by id.
-    let missing: Vec<String> = current
-        .iter()
-        .filter(|id| !cached.contains(*id) && !got.contains(*id))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        let mut extra = backend
-            .pending_approvals(&ids, Scope::Ids(missing), progress)
-            .await?;
-        upserts.append(&mut extra);
+
+    // Now and then compare the whole id list too: it catches rows deleted outright or handed
+    // to another approver, which no update time on our side reveals.
+    let last_reconcile = store
+        .get_meta(META_LAST_RECONCILE)?
+        .and_then(|s| crate::store::parse_time(&s));
+    let reconcile = last_reconcile.is_none_or(|t| now - t >= RECONCILE_EVERY);
+    let mut total = None;
+    if reconcile {
+        let current: HashSet<String> = backend
+            .pending_approval_ids(&ids)
+            .await?
+            .into_iter()
+            .collect();
+        upserts.retain(|a| current.contains(&a.sys_id));
+        removed.extend(cached.iter().filter(|id| !current.contains(*id)).cloned());
+        let got: HashSet<&str> = upserts.iter().map(|a| a.sys_id.as_str()).collect();
+        let missing: Vec<String> = current
+            .iter()
+            .filter(|id| !cached.contains(*id) && !got.contains(id.as_str()))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let mut extra = backend
+                .approvals(&ids, Scope::PendingIds(missing), progress)
+                .await?;
+            upserts.append(&mut extra);
+        }
+        total = Some(current.len());
     }
-    let removed: Vec<String> = cached
-        .iter()
-        .filter(|id| !current.contains(*id))
-        .cloned()
-        .collect();
+    let removed: Vec<String> = removed.into_iter().collect();
+
     // The overlap window brings back rows we already have: keep only real changes.
     let known: Vec<String> = upserts
         .iter()
@@ -168,11 +187,14 @@ pub async fn sync_once<B: Backend>(
         added,
         updated: upserts.len() - added,
         removed: removed.len(),
-        total: current.len(),
+        total: total.unwrap_or(cached.len() + added - removed.len()),
         at: now,
     };
     let hw = high_water_of(&upserts, Some(high_water));
     store.apply_changes(&user, &upserts, &removed, now, hw)?;
+    if reconcile {
+        store.set_meta(META_LAST_RECONCILE, &crate::store::format_time(now))?;
+    }
     Ok(outcome)
 }
 
@@ -189,15 +211,20 @@ fn high_water_of(approvals: &[Approval], floor: Option<DateTime<Utc>>) -> Option
 /// What the engine tells the UI.
 #[derive(Debug, Clone)]
 pub enum SyncEvent {
+    /// The whole cached queue, with the long texts the first frame went without.
+    CacheLoaded {
+        approvals: Vec<Approval>,
+    },
     Started,
     Progress {
         fetched: usize,
         total: Option<usize>,
     },
-    /// A sync finished; the store holds the new queue.
+    /// A sync finished; the store holds the new queue. `approvals` is `None` when nothing
+    /// changed (the queue on screen is current).
     Synced {
         outcome: SyncOutcome,
-        approvals: Vec<Approval>,
+        approvals: Option<Vec<Approval>>,
         outbox_pending: usize,
     },
     /// The backend could not be reached (or answered with an error); retrying at `retry_at`.
@@ -238,15 +265,33 @@ impl Default for EngineConfig {
     }
 }
 
-/// Runs the engine until the command channel closes.
+/// Runs the engine until the command channel closes. It first reads the whole cached queue
+/// (the UI drew its first frame from summaries); without a backend (offline mode) that is all
+/// it does.
 pub async fn run_engine<B: Backend + 'static>(
-    backend: Arc<B>,
+    backend: Option<Arc<B>>,
     mut store: Store,
     config: EngineConfig,
     clock: Arc<dyn Clock>,
     mut commands: mpsc::UnboundedReceiver<SyncCommand>,
     events: mpsc::UnboundedSender<SyncEvent>,
 ) {
+    let loaded = match store.load_snapshot() {
+        Ok(snapshot) => SyncEvent::CacheLoaded {
+            approvals: snapshot.approvals,
+        },
+        Err(e) => SyncEvent::StoreFailed {
+            error: e.to_string(),
+        },
+    };
+    if events.send(loaded).is_err() {
+        return;
+    }
+    let Some(backend) = backend else {
+        // Offline mode: stay until the UI goes away, never touching the network.
+        while commands.recv().await.is_some() {}
+        return;
+    };
     let mut failures: u32 = 0;
     let mut offline_since: Option<DateTime<Utc>> = None;
     let mut next = Some(tokio::time::Instant::now());
@@ -277,10 +322,17 @@ pub async fn run_engine<B: Backend + 'static>(
                         offline_since = None;
                         next = Some(tokio::time::Instant::now() + config.interval);
                         tracing::info!(total = outcome.total, "{}", outcome.summary());
-                        match (store.load_snapshot(), store.outbox_pending()) {
-                            (Ok(snapshot), Ok(outbox_pending)) => SyncEvent::Synced {
+                        let changed = outcome.full
+                            || outcome.added + outcome.updated + outcome.removed > 0;
+                        let approvals = if changed {
+                            store.load_snapshot().map(|s| Some(s.approvals))
+                        } else {
+                            Ok(None)
+                        };
+                        match (approvals, store.outbox_pending()) {
+                            (Ok(approvals), Ok(outbox_pending)) => SyncEvent::Synced {
                                 outcome,
-                                approvals: snapshot.approvals,
+                                approvals,
                                 outbox_pending,
                             },
                             (Err(e), _) | (_, Err(e)) => SyncEvent::StoreFailed { error: e.to_string() },

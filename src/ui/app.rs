@@ -61,6 +61,8 @@ pub enum Msg {
         approvals: Vec<Approval>,
         synced_at: Option<DateTime<Utc>>,
         outbox_pending: usize,
+        /// The approvals carry their long texts (false: summaries, the texts follow).
+        complete: bool,
     },
     Sync(SyncEvent),
 }
@@ -103,6 +105,8 @@ pub struct AppState {
     pub last_sync: Option<DateTime<Utc>>,
     /// Decisions waiting in the outbox.
     pub outbox_pending: usize,
+    /// The queue came from summaries; the changes' long texts are still being read.
+    pub details_pending: bool,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     tick_fingerprint: u64,
@@ -127,6 +131,7 @@ impl AppState {
             syncing: None,
             last_sync: None,
             outbox_pending: 0,
+            details_pending: false,
             dirty: true,
             tick_fingerprint: 0,
         }
@@ -347,16 +352,25 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             approvals,
             synced_at,
             outbox_pending,
+            complete,
         } => {
             state.user = user;
             state.last_sync = synced_at;
             state.outbox_pending = outbox_pending;
+            state.details_pending = !complete;
             state.set_queue(approvals);
             vec![]
         }
         Msg::Sync(event) => {
             state.dirty = true;
             match event {
+                SyncEvent::CacheLoaded { approvals } => {
+                    // A sync may have finished first; its queue is newer than the cache's.
+                    if state.details_pending {
+                        state.details_pending = false;
+                        state.set_queue(approvals);
+                    }
+                }
                 SyncEvent::Started => state.syncing = Some((0, None)),
                 SyncEvent::Progress { fetched, total } => {
                     state.syncing = Some((fetched, total));
@@ -371,7 +385,10 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                     state.user = Some(outcome.user);
                     state.last_sync = Some(outcome.at);
                     state.outbox_pending = outbox_pending;
-                    state.set_queue(approvals);
+                    if let Some(approvals) = approvals {
+                        state.details_pending = false;
+                        state.set_queue(approvals);
+                    }
                 }
                 SyncEvent::Offline {
                     since,

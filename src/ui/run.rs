@@ -27,14 +27,24 @@ pub type StartSync = Box<dyn FnOnce() -> SyncLink + Send>;
 /// Runs the TUI until the user quits. The terminal is restored on return and on panic
 /// (`ratatui::init` installs a hook that restores it before the panic message prints).
 /// Without `start_sync` (offline mode) the network is never touched.
+/// `exit_after_first_frame` is for the start-up benchmark.
 pub async fn run(
     state: AppState,
     theme: Theme,
     clock: Arc<dyn Clock>,
     start_sync: Option<StartSync>,
+    exit_after_first_frame: bool,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, state, &theme, clock, start_sync).await;
+    let result = event_loop(
+        &mut terminal,
+        state,
+        &theme,
+        clock,
+        start_sync,
+        exit_after_first_frame,
+    )
+    .await;
     ratatui::restore();
     result
 }
@@ -45,13 +55,21 @@ async fn event_loop(
     theme: &Theme,
     clock: Arc<dyn Clock>,
     start_sync: Option<StartSync>,
+    exit_after_first_frame: bool,
 ) -> std::io::Result<()> {
     let size = terminal.size()?;
     update(&mut state, Msg::Resize(size.width, size.height));
     // First frame from the cache, before any network call.
     terminal.draw(|f| views::draw(f, &state, clock.now(), theme))?;
     state.dirty = false;
-    tracing::debug!("first frame drawn");
+    tracing::info!(
+        ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
+        approvals = state.items.len(),
+        "first frame drawn"
+    );
+    if exit_after_first_frame {
+        return Ok(());
+    }
 
     let mut link = start_sync.map(|start| start());
     let mut events = EventStream::new();

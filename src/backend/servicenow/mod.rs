@@ -392,7 +392,7 @@ impl Backend for ServiceNow {
             .ok_or_else(|| BackendError::UnknownUser(login.into()))
     }
 
-    async fn pending_approvals(
+    async fn approvals(
         &self,
         approver_ids: &[String],
         scope: Scope,
@@ -412,19 +412,22 @@ impl Backend for ServiceNow {
             fields.push(format!("sysapproval.{f}"));
         }
         let fields = fields.join(",");
-        let base = pending_query(approver_ids);
+        let approvers = format!(
+            "approverIN{}^source_table=change_request",
+            approver_ids.join(",")
+        );
         let queries: Vec<String> = match &scope {
-            Scope::All => vec![format!("{base}{ORDER}")],
-            Scope::UpdatedSince(t) => {
+            Scope::Pending => vec![format!("{approvers}^state=requested{ORDER}")],
+            Scope::ChangedSince(t) => {
                 let t = t.format("%Y-%m-%d %H:%M:%S");
                 // ^OR binds to the condition before it: (approval updated OR change updated).
                 vec![format!(
-                    "{base}^sys_updated_on>={t}^ORsysapproval.sys_updated_on>={t}{ORDER}"
+                    "{approvers}^sys_updated_on>={t}^ORsysapproval.sys_updated_on>={t}{ORDER}"
                 )]
             }
-            Scope::Ids(ids) => ids
+            Scope::PendingIds(ids) => ids
                 .chunks(IDS_PER_QUERY)
-                .map(|c| format!("{base}^sys_idIN{}{ORDER}", c.join(",")))
+                .map(|c| format!("{approvers}^state=requested^sys_idIN{}{ORDER}", c.join(",")))
                 .collect(),
         };
         let mut approvals = Vec::new();
@@ -474,7 +477,10 @@ impl Backend for ServiceNow {
         if approver_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let query = format!("{}{ORDER}", pending_query(approver_ids));
+        let query = format!(
+            "approverIN{}^source_table=change_request^state=requested{ORDER}",
+            approver_ids.join(",")
+        );
         match self
             .get_all(
                 "sysapproval_approver",
@@ -494,13 +500,6 @@ impl Backend for ServiceNow {
 
 /// Stable paging order (offset paging can otherwise skip or repeat rows).
 const ORDER: &str = "^ORDERBYsys_created_on^ORDERBYsys_id";
-
-fn pending_query(approver_ids: &[String]) -> String {
-    format!(
-        "approverIN{}^state=requested^source_table=change_request",
-        approver_ids.join(",")
-    )
-}
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers

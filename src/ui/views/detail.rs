@@ -151,7 +151,9 @@ pub fn draw(
     ] {
         lines.push(Line::from(""));
         lines.push(Line::styled(title, theme.style("heading")));
-        if body.is_empty() {
+        if state.details_pending {
+            lines.push(Line::styled("reading the cache…", theme.style("muted")));
+        } else if body.is_empty() {
             lines.push(Line::styled("—", theme.style("muted")));
         } else {
             lines.extend(body.lines().map(|l| Line::from(l.to_string())));
