@@ -207,6 +207,7 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
                     .await
                     .map_err(sync_failure)?;
             }
+            // Decoded row by row on this thread: the memory the sync just freed is reused.
             let snapshot = store
                 .load_snapshot()
                 .map_err(|e| Failure::other(e.to_string()))?;

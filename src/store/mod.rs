@@ -199,7 +199,10 @@ impl Store {
 
     /// The cached queue, read in one transaction so it is always one sync's result.
     pub fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
-        self.load(&["SELECT sys_id, data FROM approvals ORDER BY requested_at, sys_id"])
+        self.load(
+            &["SELECT sys_id, data FROM approvals ORDER BY requested_at, sys_id"],
+            false,
+        )
     }
 
     /// The cached queue without the long texts of each change (see `summary_of`): several
@@ -213,17 +216,22 @@ impl Store {
                 .map_err(|e| self.err("count the cached approvals", e))
         };
         if count("approvals")? == count("approval_summaries")? {
-            self.load(&["SELECT sys_id, summary FROM approval_summaries"])
+            self.load(&["SELECT sys_id, summary FROM approval_summaries"], true)
         } else {
-            self.load(&[
-                "SELECT sys_id, summary FROM approval_summaries",
-                "SELECT sys_id, data FROM approvals
+            self.load(
+                &[
+                    "SELECT sys_id, summary FROM approval_summaries",
+                    "SELECT sys_id, data FROM approvals
                  WHERE sys_id NOT IN (SELECT sys_id FROM approval_summaries)",
-            ])
+                ],
+                true,
+            )
         }
     }
 
-    fn load(&self, selects: &[&str]) -> Result<Snapshot, StoreError> {
+    /// Reads a snapshot. `parallel` decodes on several threads (fastest, but holds the raw
+    /// JSON and the decoded queue at once); otherwise each row is decoded as it is read.
+    fn load(&self, selects: &[&str], parallel: bool) -> Result<Snapshot, StoreError> {
         let action = "read the cached queue";
         let tx = self
             .conn
@@ -242,22 +250,33 @@ impl Store {
 
         let started = std::time::Instant::now();
         let mut raw: Vec<(String, String)> = Vec::new();
+        let mut approvals = Vec::new();
         for select in selects {
             let mut stmt = tx.prepare(select).map_err(|e| self.err(action, e))?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-                .map_err(|e| self.err(action, e))?;
-            for row in rows {
-                raw.push(row.map_err(|e| self.err(action, e))?);
+            let mut rows = stmt.query([]).map_err(|e| self.err(action, e))?;
+            while let Some(row) = rows.next().map_err(|e| self.err(action, e))? {
+                let sys_id: String = row.get(0).map_err(|e| self.err(action, e))?;
+                if parallel {
+                    raw.push((sys_id, row.get(1).map_err(|e| self.err(action, e))?));
+                } else {
+                    let data = row
+                        .get_ref(1)
+                        .and_then(|v| v.as_str().map_err(Into::into))
+                        .map_err(|e| self.err(action, e))?;
+                    approvals.push(serde_json::from_str::<Approval>(data).map_err(|e| {
+                        self.corrupt(format!("the cached approval {sys_id} is unreadable: {e}"))
+                    })?);
+                }
             }
         }
         tx.finish().map_err(|e| self.err(action, e))?;
-        let read = started.elapsed();
-        let approvals = self.decode_all(raw)?;
+        if parallel {
+            approvals = self.decode_all(raw)?;
+        }
         tracing::debug!(
             rows = approvals.len(),
-            read_ms = read.as_millis() as u64,
-            decode_ms = (started.elapsed() - read).as_millis() as u64,
+            ms = started.elapsed().as_millis() as u64,
+            parallel,
             "snapshot loaded"
         );
 
