@@ -1421,3 +1421,1057 @@ async fn sync_helpers() {
     assert_eq!(change["approval"], "requested");
     s.shutdown().await;
 }
+
+/// user_name of a user sys_id.
+fn login_of(s: &SimServer, sys_id: &str) -> String {
+    s.users()
+        .into_iter()
+        .find(|u| u.sys_id == sys_id)
+        .unwrap()
+        .user_name
+}
+
+#[tokio::test]
+async fn strict_decisions_and_reject_comments() {
+    let s = start(config(60)).await;
+    let alice = user_id(&s, "alice.moreno");
+    let mine = rows(
+        &s,
+        "sysapproval_approver",
+        &format!("approver={alice}^state=requested"),
+        "sys_id,sysapproval",
+    )
+    .await;
+    // An approval of a change in Assess/Authorize that nobody has rejected.
+    let mut pick = None;
+    for a in &mine {
+        let chg = a["sysapproval"]["value"].as_str().unwrap();
+        let c = s.record("change_request", chg).unwrap();
+        if (c["state"] == "-4" || c["state"] == "-3") && c["approval"] == "requested" {
+            pick = Some((a["sys_id"].as_str().unwrap().to_string(), chg.to_string()));
+            break;
+        }
+    }
+    let (id, chg) = pick.expect("a pending approval of an Assess/Authorize change");
+    let others: Vec<String> = s
+        .query_ids(
+            "sysapproval_approver",
+            &format!("sysapproval={chg}^state=requested^sys_id!={id}"),
+        )
+        .unwrap();
+    for o in &others {
+        let who = login_of(
+            &s,
+            &s.record("sysapproval_approver", o).unwrap()["approver"],
+        );
+        assert!(s.decide_as(o, &who, "approved", "ok"));
+    }
+    let path = format!("/api/now/table/sysapproval_approver/{id}");
+
+    // a non-approver itil user may not decide
+    let r = patch(&s, "carla.diaz", &path, &[], r#"{"state":"approved"}"#).await;
+    assert_envelope(&r, 403, "Operation Failed");
+
+    let r = patch(
+        &s,
+        "alice.moreno",
+        &path,
+        &[("sysparm_fields", "state")],
+        r#"{"state":"approved","comments":"Fine by me"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["result"]["state"], "approved");
+    let c = s.record("change_request", &chg).unwrap();
+    assert_eq!(c["approval"], "approved");
+    assert_eq!(c["state"], "-2");
+
+    // approving again: refused in strict mode, nothing written
+    let before = s.record("sysapproval_approver", &id).unwrap();
+    let r = patch(&s, "alice.moreno", &path, &[], r#"{"state":"approved"}"#).await;
+    assert_envelope(&r, 403, "Operation Failed");
+    assert_eq!(
+        r.body["error"]["detail"],
+        "ACL Exception Update Failed due to security constraints"
+    );
+    let r = patch(
+        &s,
+        "alice.moreno",
+        &path,
+        &[],
+        r#"{"state":"rejected","comments":"changed my mind"}"#,
+    )
+    .await;
+    assert_envelope(&r, 403, "Operation Failed");
+    assert_eq!(s.record("sysapproval_approver", &id).unwrap(), before);
+    assert_eq!(s.journal("sysapproval_approver", &id, "comments").len(), 1);
+    // comments alone are still fine
+    let r = patch(&s, "alice.moreno", &path, &[], r#"{"comments":"FYI"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.set_strict_decisions(false);
+    let r = patch(&s, "alice.moreno", &path, &[], r#"{"state":"approved"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.set_strict_decisions(true);
+
+    // rejecting needs a comment
+    let id2 = mine
+        .iter()
+        .map(|a| a["sys_id"].as_str().unwrap().to_string())
+        .find(|a| *a != id && s.record("sysapproval_approver", a).unwrap()["state"] == "requested")
+        .expect("another pending approval");
+    let path2 = format!("/api/now/table/sysapproval_approver/{id2}");
+    let before = s.record("sysapproval_approver", &id2).unwrap();
+    for body in [
+        r#"{"state":"rejected"}"#,
+        r#"{"state":"rejected","comments":"   "}"#,
+        r#"{"state":"rejected","work_notes":"not a comment"}"#,
+    ] {
+        let r = patch(&s, "alice.moreno", &path2, &[], body).await;
+        assert_envelope(&r, 400, "Comments are required when rejecting");
+    }
+    assert_eq!(s.record("sysapproval_approver", &id2).unwrap(), before);
+    assert!(
+        s.journal("sysapproval_approver", &id2, "comments")
+            .is_empty()
+    );
+    s.advance_clock(std::time::Duration::from_secs(5));
+    let r = patch(
+        &s,
+        "alice.moreno",
+        &path2,
+        &[
+            ("sysparm_display_value", "true"),
+            ("sysparm_fields", "state,comments"),
+        ],
+        r#"{"state":"rejected","comments":"No backout plan"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["result"]["state"], "Rejected");
+    let entry = " - Alice Moreno (Comments)\nNo backout plan\n\n";
+    let c = r.body["result"]["comments"].as_str().unwrap();
+    assert!(c.starts_with(&s.now()[..16]) && c.ends_with(entry), "{c}");
+    let chg2 = before["sysapproval"].clone();
+    assert_eq!(
+        s.record("change_request", &chg2).unwrap()["approval"],
+        "rejected"
+    );
+
+    // readback: by sys_id (true / all), in a list, and via sys_journal_field
+    let r = get(
+        &s,
+        "alice.moreno",
+        &path2,
+        &[("sysparm_display_value", "true")],
+    )
+    .await;
+    assert!(
+        r.body["result"]["comments"]
+            .as_str()
+            .unwrap()
+            .contains(entry)
+    );
+    let r = get(
+        &s,
+        "alice.moreno",
+        &path2,
+        &[
+            ("sysparm_display_value", "all"),
+            ("sysparm_fields", "comments"),
+        ],
+    )
+    .await;
+    assert_eq!(r.body["result"]["comments"]["value"], "");
+    assert!(
+        r.body["result"]["comments"]["display_value"]
+            .as_str()
+            .unwrap()
+            .contains(entry)
+    );
+    let r = get(
+        &s,
+        "alice.moreno",
+        "/api/now/table/sysapproval_approver",
+        &[
+            ("sysparm_query", &format!("sys_id={id2}")),
+            ("sysparm_display_value", "true"),
+            ("sysparm_fields", "sys_id,comments"),
+        ],
+    )
+    .await;
+    assert_eq!(r.result().len(), 1);
+    assert!(r.result()[0]["comments"].as_str().unwrap().contains(entry));
+
+    let jq = format!("element_id={id2}^element=comments^ORDERBYDESCsys_created_on");
+    let jparams = [
+        ("sysparm_query", jq.as_str()),
+        (
+            "sysparm_fields",
+            "sys_id,sys_created_on,sys_created_by,value,element,name,element_id",
+        ),
+    ];
+    let r = get(
+        &s,
+        "alice.moreno",
+        "/api/now/table/sys_journal_field",
+        &jparams,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.result().len(), 1, "{}", r.text);
+    let j = &r.result()[0];
+    assert_eq!(j["value"], "No backout plan");
+    assert_eq!(j["sys_created_by"], "alice.moreno");
+    assert_eq!(j["name"], "sysapproval_approver");
+    assert_eq!(j["element"], "comments");
+    assert_eq!(j["element_id"], id2.as_str());
+    let jsid = j["sys_id"].as_str().unwrap().to_string();
+    assert_eq!(j["sys_created_on"], s.now().as_str());
+    // newest first on the first approval (two comments)
+    let q1 = format!("element_id={id}^element=comments^ORDERBYDESCsys_created_on");
+    let r = get(
+        &s,
+        "admin",
+        "/api/now/table/sys_journal_field",
+        &[("sysparm_query", q1.as_str())],
+    )
+    .await;
+    let vals: Vec<&str> = r
+        .result()
+        .iter()
+        .map(|v| v["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(vals.len(), 2);
+    let j = s.journal("sysapproval_approver", &id, "comments");
+    assert_eq!(j.len(), 2);
+    assert_eq!(j[0].1, "alice.moreno");
+    assert_eq!(j[0].2, "Fine by me");
+    assert_eq!(j[1].2, "FYI");
+    assert!(j[0].0 <= j[1].0);
+    // the approval history entry on the change is journaled too
+    let r = get(
+        &s,
+        "admin",
+        "/api/now/table/sys_journal_field",
+        &[(
+            "sysparm_query",
+            format!("element_id={chg2}^element=approval_history").as_str(),
+        )],
+    )
+    .await;
+    assert_eq!(r.result().len(), 1, "{}", r.text);
+    assert_eq!(r.result()[0]["name"], "change_request");
+    // approver-only users see nothing; nobody writes
+    let r = get(
+        &s,
+        "ben.ishikawa",
+        "/api/now/table/sys_journal_field",
+        &jparams,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.result().is_empty());
+    let r = patch(
+        &s,
+        "admin",
+        &format!("/api/now/table/sys_journal_field/{jsid}"),
+        &[],
+        r#"{"value":"x"}"#,
+    )
+    .await;
+    assert_envelope(&r, 403, "Operation Failed");
+    let r = get(
+        &s,
+        "ben.ishikawa",
+        &format!("/api/now/table/sys_journal_field/{jsid}"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = send(
+        client()
+            .post(url(&s, "/api/now/table/sys_journal_field", &[]))
+            .basic_auth("admin", Some("demo"))
+            .body(r#"{"value":"x"}"#),
+    )
+    .await;
+    assert_envelope(&r, 403, "Operation Failed");
+    s.shutdown().await;
+}
+
+/// Approval sys_ids of a change in one state.
+fn approvals_in(s: &SimServer, chg: &str, state: &str) -> BTreeSet<String> {
+    s.query_ids(
+        "sysapproval_approver",
+        &format!("sysapproval={chg}^state={state}"),
+    )
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+fn approvers_of(s: &SimServer, ids: &BTreeSet<String>) -> Vec<String> {
+    let mut v: Vec<String> = ids
+        .iter()
+        .map(|i| s.record("sysapproval_approver", i).unwrap()["approver"].clone())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn hold_and_release() {
+    let s = start(config(60)).await;
+    let chg = s
+        .query_ids(
+            "change_request",
+            "stateIN-4,-3^on_hold=false^approval=requested",
+        )
+        .unwrap()
+        .into_iter()
+        .find(|c| !approvals_in(&s, c, "requested").is_empty())
+        .expect("a change with pending approvals");
+    let path = format!("/api/now/table/change_request/{chg}");
+    let pending = approvals_in(&s, &chg, "requested");
+    let already_nr = approvals_in(&s, &chg, "not_required");
+
+    // hold without a reason: 400, nothing written
+    let before = s.record("change_request", &chg).unwrap();
+    for body in [
+        r#"{"on_hold":"true"}"#,
+        r#"{"on_hold":true,"on_hold_reason":"  "}"#,
+    ] {
+        let r = patch(&s, "carla.diaz", &path, &[], body).await;
+        assert_envelope(&r, 400, "On hold reason is required");
+    }
+    assert_eq!(s.record("change_request", &chg).unwrap(), before);
+    assert_eq!(approvals_in(&s, &chg, "requested"), pending);
+    // only itil/admin may write changes
+    let r = patch(
+        &s,
+        "ben.ishikawa",
+        &path,
+        &[],
+        r#"{"on_hold":"true","on_hold_reason":"x"}"#,
+    )
+    .await;
+    assert!(r.status == 403 || r.status == 404, "{}", r.text);
+
+    // releasing a change that is not on hold
+    let r = patch(&s, "carla.diaz", &path, &[], r#"{"on_hold":"false"}"#).await;
+    assert_envelope(&r, 400, "Change is not on hold");
+
+    // hold with reason and a work note
+    let r = patch(
+        &s,
+        "carla.diaz",
+        &path,
+        &[("sysparm_fields", "on_hold,on_hold_reason")],
+        r#"{"on_hold":"true","on_hold_reason":"Waiting for vendor","work_notes":"Vendor patch late"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["result"]["on_hold"], "true");
+    assert_eq!(r.body["result"]["on_hold_reason"], "Waiting for vendor");
+    assert!(approvals_in(&s, &chg, "requested").is_empty());
+    let nr = approvals_in(&s, &chg, "not_required");
+    assert!(pending.is_subset(&nr));
+    let notes = s.journal("change_request", &chg, "work_notes");
+    assert_eq!(notes.last().unwrap().1, "carla.diaz");
+    assert_eq!(notes.last().unwrap().2, "Vendor patch late");
+    let r = patch(
+        &s,
+        "carla.diaz",
+        &path,
+        &[],
+        r#"{"on_hold":"true","on_hold_reason":"again"}"#,
+    )
+    .await;
+    assert_envelope(&r, 400, "Change is already on hold");
+
+    // release, new rows on (default)
+    s.advance_clock(std::time::Duration::from_secs(60));
+    let r = patch(&s, "carla.diaz", &path, &[], r#"{"on_hold":"false"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(approvals_in(&s, &chg, "not_required"), nr);
+    let fresh = approvals_in(&s, &chg, "requested");
+    assert_eq!(fresh.len(), pending.len());
+    assert!(fresh.is_disjoint(&pending));
+    assert_eq!(approvers_of(&s, &fresh), approvers_of(&s, &pending));
+    let now = s.now();
+    for id in &fresh {
+        let rec = s.record("sysapproval_approver", id).unwrap();
+        assert_eq!(rec["sys_created_on"], now);
+        assert_eq!(rec["document_id"], chg.as_str());
+        assert_eq!(rec["source_table"], "change_request");
+    }
+    let c = s.record("change_request", &chg).unwrap();
+    assert_eq!(c["on_hold"], "false");
+    assert_eq!(c["approval"], "requested");
+    // the reinstated rows are decidable over HTTP by their approver
+    let one = fresh.iter().next().unwrap().clone();
+    let who = login_of(
+        &s,
+        &s.record("sysapproval_approver", &one).unwrap()["approver"],
+    );
+    let r = patch(
+        &s,
+        &who,
+        &format!("/api/now/table/sysapproval_approver/{one}"),
+        &[],
+        r#"{"comments":"seen"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // hold again (reason already on the record), then release with the switch off
+    let r = patch(&s, "admin", &path, &[], r#"{"on_hold":"true"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(approvals_in(&s, &chg, "requested").is_empty());
+    s.set_release_creates_new_rows(false);
+    let r = patch(&s, "admin", &path, &[], r#"{"on_hold":"false"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(approvals_in(&s, &chg, "requested"), fresh);
+    let nr2 = approvals_in(&s, &chg, "not_required");
+    assert_eq!(nr2, nr, "earlier rows stay not_required");
+    assert!(already_nr.is_subset(&nr2));
+    assert_eq!(
+        s.record("change_request", &chg).unwrap()["approval"],
+        "requested"
+    );
+
+    // closed, canceled and new changes cannot be held
+    for (state, label) in [("3", "Closed"), ("4", "Canceled"), ("-5", "New")] {
+        let Some(c) = s
+            .query_ids("change_request", &format!("state={state}^on_hold=false"))
+            .unwrap()
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        let before = s.record("change_request", &c).unwrap();
+        let r = patch(
+            &s,
+            "carla.diaz",
+            &format!("/api/now/table/change_request/{c}"),
+            &[],
+            r#"{"on_hold":"true","on_hold_reason":"Waiting"}"#,
+        )
+        .await;
+        assert_envelope(
+            &r,
+            400,
+            &format!("A change in state {label} cannot be put on hold"),
+        );
+        assert_eq!(s.record("change_request", &c).unwrap(), before);
+    }
+    assert!(
+        !s.query_ids("change_request", "state=3").unwrap().is_empty(),
+        "seed has closed changes"
+    );
+    s.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delegation (servicenow-api.md §6, §3.4)
+// ---------------------------------------------------------------------------------------------
+
+const DEL: &str = "/api/now/table/sys_user_delegate";
+
+async fn post(s: &SimServer, user: &str, path: &str, body: &Value) -> Resp {
+    send(
+        client()
+            .post(url(s, path, &[]))
+            .basic_auth(user, Some(sim::DEMO_PASSWORD))
+            .header("Content-Type", "application/json")
+            .body(body.to_string()),
+    )
+    .await
+}
+
+async fn delete(s: &SimServer, user: &str, path: &str) -> Resp {
+    send(
+        client()
+            .delete(url(s, path, &[]))
+            .basic_auth(user, Some(sim::DEMO_PASSWORD)),
+    )
+    .await
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `delegate=<me>^approvals=true^starts<=now^ends>=now` (§6.3) as `user`, returning the
+/// delegators' sys_ids.
+async fn active_delegators(s: &SimServer, user: &str, now: &str) -> Vec<String> {
+    let me = user_id(s, user);
+    let q = format!("delegate={me}^approvals=true^starts<={now}^ends>={now}");
+    let r = get(
+        s,
+        user,
+        DEL,
+        &[
+            ("sysparm_query", q.as_str()),
+            (
+                "sysparm_fields",
+                "sys_id,user,delegate,starts,ends,approvals,assignments,notifications,invitations",
+            ),
+            ("sysparm_exclude_reference_link", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.result()
+        .iter()
+        .map(|v| v["user"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn requested_of(s: &SimServer, login: &str) -> Vec<String> {
+    let id = user_id(s, login);
+    s.query_ids(
+        "sysapproval_approver",
+        &format!("approver={id}^state=requested"),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn delegation_seed_and_queries() {
+    let s = start(config(300)).await;
+    let now = s.now();
+    assert_eq!(ts(s.server_now()), now);
+    let (alice, ben, carla) = (
+        user_id(&s, "alice.moreno"),
+        user_id(&s, "ben.ishikawa"),
+        user_id(&s, "carla.diaz"),
+    );
+    // exactly carla's delegation is active for alice; the javascript form agrees
+    assert_eq!(
+        active_delegators(&s, "alice.moreno", &now).await,
+        vec![carla.clone()]
+    );
+    assert_eq!(
+        active_delegators(&s, "alice.moreno", "javascript:gs.nowDateTime()").await,
+        vec![carla.clone()]
+    );
+    // ben: dev's delegation is active but without approvals, alice's is upcoming
+    assert!(active_delegators(&s, "ben.ishikawa", &now).await.is_empty());
+    let to_ben = rows(
+        &s,
+        "sys_user_delegate",
+        &format!("delegate={ben}"),
+        "user,approvals,starts",
+    )
+    .await;
+    assert_eq!(to_ben.len(), 2);
+    // all of alice's, with windows relative to the anchor
+    let r = get(
+        &s,
+        "alice.moreno",
+        DEL,
+        &[
+            ("sysparm_query", &format!("delegate={alice}^ORDERBYstarts")),
+            ("sysparm_display_value", "all"),
+            ("sysparm_exclude_reference_link", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.total(), 3);
+    let got: Vec<(String, String, String)> = r
+        .result()
+        .iter()
+        .map(|v| {
+            (
+                v["user"]["display_value"].as_str().unwrap().to_string(),
+                v["starts"]["value"].as_str().unwrap().to_string(),
+                v["ends"]["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let d = |days: i64| ts(fixed_now() + chrono::Duration::days(days));
+    assert_eq!(
+        got,
+        vec![
+            ("Dev Patel".to_string(), d(-8), d(-1)),
+            ("Carla Diaz".to_string(), d(-2), d(5)),
+            ("Emma Lindqvist".to_string(), d(3), d(10)),
+        ]
+    );
+    for v in r.result() {
+        assert_eq!(v["approvals"]["value"], "true");
+        assert_eq!(v["delegate"]["display_value"], "Alice Moreno");
+        assert_eq!(v["sys_mod_count"]["value"], "0");
+    }
+    // paging works on the table too
+    let r = get(&s, "ben.ishikawa", DEL, &[("sysparm_limit", "2")]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.result().len(), 2);
+    assert_eq!(r.total(), 5);
+    assert!(r.next_link().is_some());
+    // carla has pending approvals for alice to act on in the demo
+    assert!(requested_of(&s, "carla.diaz").len() >= 3);
+    // deterministic
+    let s2 = start(config(300)).await;
+    assert_eq!(
+        s.query_ids("sys_user_delegate", "").unwrap(),
+        s2.query_ids("sys_user_delegate", "").unwrap()
+    );
+    s2.shutdown().await;
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn delegation_crud_and_validation() {
+    let s = start(config(20)).await;
+    let (alice, ben, carla) = (
+        user_id(&s, "alice.moreno"),
+        user_id(&s, "ben.ishikawa"),
+        user_id(&s, "carla.diaz"),
+    );
+    let ends = ts(fixed_now() + chrono::Duration::days(7));
+    let count = || s.query_ids("sys_user_delegate", "").unwrap().len();
+    let before = count();
+
+    // create by the delegator: 201 + Location, defaults
+    let r = post(
+        &s,
+        "carla.diaz",
+        DEL,
+        &json!({"user": carla, "delegate": ben, "ends": ends}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["result"]["sys_id"].as_str().unwrap().to_string();
+    let loc = r.header("location").unwrap().to_string();
+    assert!(loc.ends_with(&format!("{DEL}/{id}")));
+    let rec = &r.body["result"];
+    assert_eq!(rec["approvals"], "true");
+    for f in ["assignments", "notifications", "invitations"] {
+        assert_eq!(rec[f], "false", "{f}");
+    }
+    assert!(!rec["starts"].as_str().unwrap().is_empty());
+    assert!(rec["starts"].as_str().unwrap() <= s.now().as_str());
+    assert_eq!(rec["ends"], ends.as_str());
+    assert_eq!(rec["user"]["value"], carla.as_str());
+    assert_eq!(rec["sys_created_by"], "carla.diaz");
+    assert_eq!(count(), before + 1);
+    let g = send(client().get(&loc).basic_auth("ben.ishikawa", Some("demo"))).await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.body["result"]["delegate"]["value"], ben.as_str());
+
+    // update by the delegator
+    let later = ts(fixed_now() + chrono::Duration::days(9));
+    let r = patch(
+        &s,
+        "carla.diaz",
+        &format!("{DEL}/{id}"),
+        &[],
+        &json!({"approvals": false, "notifications": "true", "ends": later}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["result"]["approvals"], "false");
+    assert_eq!(r.body["result"]["notifications"], "true");
+    assert_eq!(r.body["result"]["ends"], later.as_str());
+    assert_eq!(r.body["result"]["sys_mod_count"], "1");
+    assert_eq!(r.body["result"]["sys_updated_by"], "carla.diaz");
+
+    // others may not touch it: the delegate, an itil user, and carla moving it to someone else
+    for who in ["ben.ishikawa", "alice.moreno"] {
+        let r = patch(
+            &s,
+            who,
+            &format!("{DEL}/{id}"),
+            &[],
+            r#"{"approvals":"true"}"#,
+        )
+        .await;
+        assert_envelope(&r, 403, "Operation Failed");
+        assert_eq!(
+            r.body["error"]["detail"],
+            "ACL Exception Update Failed due to security constraints"
+        );
+    }
+    let r = patch(
+        &s,
+        "carla.diaz",
+        &format!("{DEL}/{id}"),
+        &[],
+        &json!({"user": alice}).to_string(),
+    )
+    .await;
+    assert_envelope(&r, 403, "Operation Failed");
+
+    // invalid updates: 400, nothing written
+    for body in [
+        json!({"ends": "2020-01-01 00:00:00"}),
+        json!({"delegate": carla}),
+        json!({"ends": ""}),
+        json!({"ends": "next tuesday"}),
+    ] {
+        let r = patch(
+            &s,
+            "carla.diaz",
+            &format!("{DEL}/{id}"),
+            &[],
+            &body.to_string(),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(r.body["status"], "failure");
+    }
+    assert_eq!(s.record("sys_user_delegate", &id).unwrap()["ends"], later);
+    assert_eq!(
+        s.record("sys_user_delegate", &id).unwrap()["sys_mod_count"],
+        "1"
+    );
+
+    // delete: not by the delegate; by the delegator 204 without a body
+    let r = delete(&s, "ben.ishikawa", &format!("{DEL}/{id}")).await;
+    assert_envelope(&r, 403, "Operation Failed");
+    let r = delete(&s, "carla.diaz", &format!("{DEL}/{id}")).await;
+    assert_eq!(r.status, 204);
+    assert!(r.text.is_empty());
+    assert_eq!(count(), before);
+    let r = get(&s, "carla.diaz", &format!("{DEL}/{id}"), &[]).await;
+    assert_envelope(&r, 404, "No Record found");
+    let r = delete(&s, "carla.diaz", &format!("{DEL}/{id}")).await;
+    assert_envelope(&r, 404, "No Record found");
+    // the other rows are intact and still addressable after the delete
+    for other in s.query_ids("sys_user_delegate", "").unwrap() {
+        let r = get(&s, "admin", &format!("{DEL}/{other}"), &[]).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["result"]["sys_id"], other.as_str());
+    }
+    // other tables cannot be deleted
+    let chg = s.query_ids("change_request", "").unwrap()[0].clone();
+    let r = delete(&s, "admin", &format!("/api/now/table/change_request/{chg}")).await;
+    assert_eq!(r.status, 403);
+
+    // creating for someone else: 403 (admin may)
+    let r = post(
+        &s,
+        "alice.moreno",
+        DEL,
+        &json!({"user": carla, "delegate": alice, "ends": ends}),
+    )
+    .await;
+    assert_envelope(&r, 403, "Operation Failed");
+    assert_eq!(
+        r.body["error"]["detail"],
+        "ACL Exception Update Failed due to security constraints"
+    );
+    assert_eq!(count(), before);
+    let r = post(
+        &s,
+        "admin",
+        DEL,
+        &json!({"user": carla, "delegate": alice, "ends": ends, "approvals": "false"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["result"]["approvals"], "false");
+    let admin_id = r.body["result"]["sys_id"].as_str().unwrap().to_string();
+    assert_eq!(count(), before + 1);
+
+    // validation: 400 with a message, nothing created
+    let past = ts(fixed_now() - chrono::Duration::days(1));
+    let cases = [
+        (
+            json!({"user": carla, "delegate": carla, "ends": ends}),
+            "own delegate",
+        ),
+        (
+            json!({"user": carla, "delegate": ben, "starts": ends, "ends": past}),
+            "before starts",
+        ),
+        (json!({"user": carla, "delegate": ben}), "ends"),
+        (json!({"user": carla, "ends": ends}), "delegate"),
+        (json!({"delegate": ben, "ends": ends}), "user"),
+        (
+            json!({"user": carla, "delegate": "0123456789abcdef0123456789abcdef", "ends": ends}),
+            "Invalid reference for delegate",
+        ),
+    ];
+    for (body, needle) in cases {
+        let r = post(&s, "carla.diaz", DEL, &body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(r.body["status"], "failure");
+        let msg = r.body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(needle), "{msg} / {needle}");
+    }
+    assert_eq!(count(), before + 1);
+    // overlaps are accepted
+    let r = post(
+        &s,
+        "carla.diaz",
+        DEL,
+        &json!({"user": carla, "delegate": alice, "starts": ts(fixed_now()), "ends": ends}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_ne!(r.body["result"]["sys_id"], admin_id.as_str());
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn delegates_decide_approvals() {
+    let s = start(config(300)).await;
+    let approve = r#"{"state":"approved","comments":"Approved on behalf"}"#;
+    let path = |id: &str| format!("/api/now/table/sysapproval_approver/{id}");
+
+    // alice is carla's active delegate: 200, journal author alice
+    let carla_rows = requested_of(&s, "carla.diaz");
+    assert!(carla_rows.len() >= 3);
+    let r = patch(&s, "alice.moreno", &path(&carla_rows[0]), &[], approve).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["result"]["state"], "approved");
+    assert_eq!(r.body["result"]["sys_updated_by"], "alice.moreno");
+    assert_eq!(
+        r.body["result"]["approver"]["value"],
+        user_id(&s, "carla.diaz").as_str()
+    );
+    let j = s.journal("sysapproval_approver", &carla_rows[0], "comments");
+    let last = j.last().unwrap();
+    assert_eq!(last.1, "alice.moreno");
+    assert_eq!(last.2, "Approved on behalf");
+
+    // expired (dev) and upcoming (emma) delegations do not count
+    for login in ["dev.patel", "emma.lindqvist"] {
+        let ids = requested_of(&s, login);
+        assert!(!ids.is_empty(), "{login}");
+        let r = patch(&s, "alice.moreno", &path(&ids[0]), &[], approve).await;
+        assert_envelope(&r, 403, "Operation Failed");
+        assert_eq!(
+            s.record("sysapproval_approver", &ids[0]).unwrap()["state"],
+            "requested"
+        );
+    }
+
+    // a delegation without approvals does not count either (itil delegate, so the row is readable)
+    let now = s.server_now();
+    let emma_ids = requested_of(&s, "emma.lindqvist");
+    let d = s.add_delegation(
+        "emma.lindqvist",
+        "carla.diaz",
+        now - chrono::Duration::hours(1),
+        now + chrono::Duration::days(1),
+        false,
+    );
+    assert_eq!(d.len(), 32);
+    let r = patch(&s, "carla.diaz", &path(&emma_ids[0]), &[], approve).await;
+    assert_envelope(&r, 403, "Operation Failed");
+    // ... and approver_user ben cannot even see dev's rows (dev → ben has approvals=false)
+    let dev_ids = requested_of(&s, "dev.patel");
+    let r = patch(&s, "ben.ishikawa", &path(&dev_ids[0]), &[], approve).await;
+    assert_envelope(&r, 404, "No Record found");
+
+    // an unrelated itil user
+    let r = patch(&s, "tom.becker", &path(&carla_rows[1]), &[], approve).await;
+    assert_envelope(&r, 403, "Operation Failed");
+    assert_eq!(
+        r.body["error"]["detail"],
+        "ACL Exception Update Failed due to security constraints"
+    );
+
+    // once carla ends the delegation, alice can no longer act for her
+    let carla_del = s
+        .query_ids(
+            "sys_user_delegate",
+            &format!(
+                "user={}^delegate={}",
+                user_id(&s, "carla.diaz"),
+                user_id(&s, "alice.moreno")
+            ),
+        )
+        .unwrap();
+    assert_eq!(carla_del.len(), 1);
+    assert!(s.end_delegation(&carla_del[0], now - chrono::Duration::minutes(1)));
+    assert!(!s.end_delegation("nope", now));
+    let r = patch(&s, "alice.moreno", &path(&carla_rows[1]), &[], approve).await;
+    assert_envelope(&r, 403, "Operation Failed");
+    assert!(
+        active_delegators(&s, "alice.moreno", &s.now())
+            .await
+            .is_empty()
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn approver_user_delegate_reads_delegator_rows() {
+    let s = start(config(120)).await;
+    let carla = user_id(&s, "carla.diaz");
+    let carla_ids = s
+        .query_ids("sysapproval_approver", &format!("approver={carla}"))
+        .unwrap();
+    assert!(!carla_ids.is_empty());
+    let q = format!("approver={carla}");
+    let fields = [
+        ("sysparm_query", q.as_str()),
+        ("sysparm_fields", "sys_id,approver"),
+    ];
+    let ben_list = || {
+        get(
+            &s,
+            "ben.ishikawa",
+            "/api/now/table/sysapproval_approver",
+            &fields,
+        )
+    };
+    // not delegated: hidden
+    let r = ben_list().await;
+    assert_eq!(r.status, 200);
+    assert!(r.result().is_empty());
+    let r = get(
+        &s,
+        "ben.ishikawa",
+        &format!("/api/now/table/sysapproval_approver/{}", carla_ids[0]),
+        &[],
+    )
+    .await;
+    assert_envelope(&r, 404, "No Record found");
+
+    // actively delegated: visible, and ben may decide
+    let now = s.server_now();
+    let d = s.add_delegation(
+        "carla.diaz",
+        "ben.ishikawa",
+        now - chrono::Duration::hours(2),
+        now + chrono::Duration::days(2),
+        true,
+    );
+    assert!(!d.is_empty());
+    assert_eq!(
+        s.record("sys_user_delegate", &d).unwrap()["sys_created_by"],
+        "carla.diaz"
+    );
+    let r = ben_list().await;
+    let got: HashSet<String> = r
+        .result()
+        .iter()
+        .map(|v| v["sys_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, carla_ids.iter().cloned().collect::<HashSet<_>>());
+    let r = get(
+        &s,
+        "ben.ishikawa",
+        &format!("/api/now/table/sysapproval_approver/{}", carla_ids[0]),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let pending = requested_of(&s, "carla.diaz");
+    let r = patch(
+        &s,
+        "ben.ishikawa",
+        &format!("/api/now/table/sysapproval_approver/{}", pending[0]),
+        &[],
+        r#"{"state":"approved","comments":"for Carla"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        s.journal("sysapproval_approver", &pending[0], "comments")
+            .last()
+            .unwrap()
+            .1,
+        "ben.ishikawa"
+    );
+    // ben's view still holds only his own and carla's rows
+    let all = get(
+        &s,
+        "ben.ishikawa",
+        "/api/now/table/sysapproval_approver",
+        &[
+            ("sysparm_fields", "approver"),
+            ("sysparm_exclude_reference_link", "true"),
+            ("sysparm_limit", "10000"),
+        ],
+    )
+    .await;
+    let ben = user_id(&s, "ben.ishikawa");
+    assert!(
+        all.result()
+            .iter()
+            .all(|v| v["approver"] == carla.as_str() || v["approver"] == ben.as_str())
+    );
+
+    // ended: hidden again
+    assert!(s.end_delegation(&d, now - chrono::Duration::minutes(5)));
+    assert!(ben_list().await.result().is_empty());
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn sys_user_search() {
+    let s = start(config(10)).await;
+    let names = |r: &Resp| -> Vec<String> {
+        r.result()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let r = get(
+        &s,
+        "ben.ishikawa",
+        "/api/now/table/sys_user",
+        &[
+            ("sysparm_query", "active=true^nameLIKEali^ORDERBYname"),
+            ("sysparm_fields", "sys_id,name,user_name"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let n = names(&r);
+    assert!(n.contains(&"Alice Moreno".to_string()), "{n:?}");
+    assert!(n.iter().all(|x| x.to_lowercase().contains("ali")));
+    let mut sorted = n.clone();
+    sorted.sort();
+    assert_eq!(n, sorted);
+    let r = get(
+        &s,
+        "alice.moreno",
+        "/api/now/table/sys_user",
+        &[
+            ("sysparm_query", "user_nameSTARTSWITHal^active=true"),
+            ("sysparm_fields", "user_name"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let logins: Vec<&str> = r
+        .result()
+        .iter()
+        .map(|v| v["user_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(logins, vec!["alice.moreno"]);
+    let r = get(
+        &s,
+        "alice.moreno",
+        "/api/now/table/sys_user",
+        &[
+            ("sysparm_query", "active=true^ORDERBYname"),
+            ("sysparm_fields", "name"),
+        ],
+    )
+    .await;
+    let n = names(&r);
+    assert_eq!(n.len(), s.users().len());
+    let mut sorted = n.clone();
+    sorted.sort();
+    assert_eq!(n, sorted);
+    let r = get(
+        &s,
+        "alice.moreno",
+        "/api/now/table/sys_user",
+        &[("sysparm_query", "active=false")],
+    )
+    .await;
+    assert!(r.result().is_empty());
+    s.shutdown().await;
+}

@@ -941,6 +941,7 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
                     field: f_work_notes,
                     at: fmt_ts(created + 1800),
                     author: req_name.clone(),
+                    user: USERS[requester].0.to_string(),
                     text: "Pre-checks completed; monitoring dashboards linked in the description."
                         .into(),
                 },
@@ -1056,6 +1057,7 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
                         field: f_comments,
                         at: upd.clone(),
                         author: who.clone(),
+                        user: USERS[u].0.to_string(),
                         text: text.into(),
                     },
                 );
@@ -1066,6 +1068,7 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
                         field: f_hist,
                         at: upd,
                         author: who,
+                        user: USERS[u].0.to_string(),
                         text: format!(
                             "{text} ({})",
                             if st == "rejected" {
@@ -1078,6 +1081,56 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
                 );
             }
         }
+    }
+
+    // Delegations (§6), relative to the anchor; generated last so the ids of everything
+    // above do not depend on them.
+    let t_del = db.table("sys_user_delegate").expect("table");
+    const DAY: i64 = 86400;
+    // (delegator, delegate, starts, ends, approvals, created)
+    let delegations: [(usize, usize, i64, i64, bool, i64); 5] = [
+        (
+            CARLA,
+            ALICE,
+            now - 2 * DAY,
+            now + 5 * DAY,
+            true,
+            now - 3 * DAY,
+        ),
+        (DEV, ALICE, now - 8 * DAY, now - DAY, true, now - 9 * DAY),
+        (EMMA, ALICE, now + 3 * DAY, now + 10 * DAY, true, now - DAY),
+        (DEV, BEN, now - DAY, now + 6 * DAY, false, now - 2 * DAY),
+        (
+            ALICE,
+            BEN,
+            now + 20 * DAY,
+            now + 34 * DAY,
+            true,
+            now - 4 * DAY,
+        ),
+    ];
+    for (user, delegate, starts, ends, approvals, created) in delegations {
+        let id = ids.sys_id();
+        let created = fmt_ts(created);
+        db.insert(
+            t_del,
+            &[
+                ("sys_id", &id),
+                ("user", &user_ids[user]),
+                ("delegate", &user_ids[delegate]),
+                ("starts", &fmt_ts(starts)),
+                ("ends", &fmt_ts(ends)),
+                ("approvals", if approvals { "true" } else { "false" }),
+                ("assignments", "false"),
+                ("notifications", if approvals { "true" } else { "false" }),
+                ("invitations", "false"),
+                ("sys_created_on", &created),
+                ("sys_created_by", USERS[user].0),
+                ("sys_updated_on", &created),
+                ("sys_updated_by", USERS[user].0),
+                ("sys_mod_count", "0"),
+            ],
+        );
     }
     (db, users)
 }

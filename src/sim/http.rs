@@ -1,7 +1,8 @@
 //! HTTP front end: the Table API routes (`servicenow-api.md` §1.1), Basic auth (§2.1), list and
 //! single-record reads with display modes, field lists and paging headers (§1.2, §1.4, §1.5),
-//! PATCH/PUT/POST writes (§1.6, §3.4), row ACLs for plain approvers (§3.3), the error envelope
-//! (§1.7) and injected faults (§1.7, §1.8).
+//! PATCH/PUT/POST writes (§1.6, §3.4), DELETE of delegations (§6.4), row ACLs for plain
+//! approvers and their delegates (§3.3, §3.4, §6.3), the error envelope (§1.7) and injected
+//! faults (§1.7, §1.8).
 
 use std::sync::Arc;
 
@@ -18,7 +19,10 @@ use super::faults::{
 };
 use super::query::{Query, QueryEnv};
 use super::table::{Db, Mode, Path, RenderCtx, fmt_ts};
-use super::{Actor, DEMO_PASSWORD, Inner, SimUser, apply_update, insert_record};
+use super::{
+    Actor, DEMO_PASSWORD, Inner, SimUser, active_delegators, apply_update, check_update,
+    insert_record, json_to_string, prepare_delegation,
+};
 
 fn lock_err() -> Response {
     error(500, "Internal Server Error", None)
@@ -284,35 +288,79 @@ fn is_admin(u: &SimUser) -> bool {
     u.roles.iter().any(|r| r == "admin")
 }
 
-/// Row-level read ACL (§3.3): approver-only users cannot read changes and only see their own
-/// approval rows.
-fn can_read(db: &Db, t: usize, row: u32, u: &SimUser) -> bool {
-    if privileged(u) {
+/// The caller and the users whose approvals they may act on right now (`getMyApprovals()`
+/// minus the caller, §6.3).
+struct Caller<'a> {
+    user: &'a SimUser,
+    acts_for: Vec<String>,
+}
+
+impl<'a> Caller<'a> {
+    fn new(inner: &Inner, db: &Db, user: &'a SimUser) -> Caller<'a> {
+        Caller {
+            user,
+            acts_for: active_delegators(inner, db, &user.sys_id),
+        }
+    }
+    /// The approver of an approval row is the caller or someone who delegates to them.
+    fn approves_for(&self, approver: &str) -> bool {
+        approver == self.user.sys_id || self.acts_for.iter().any(|a| a == approver)
+    }
+}
+
+/// Row-level read ACL (§3.3, §6.3): approver-only users cannot read changes or journal
+/// entries (`sys_journal_field`, §7.2: lists come back `[]` with 200) and only see their own
+/// approval rows and those of users with an active approvals delegation to them.
+fn can_read(db: &Db, t: usize, row: u32, c: &Caller) -> bool {
+    if privileged(c.user) {
         return true;
     }
     match db.tables[t].name {
-        "change_request" => false,
+        "change_request" | "sys_journal_field" => false,
         "sysapproval_approver" => {
             let f = db.tables[t].field("approver").expect("approver field");
-            db.get(t, row, f) == u.sys_id
+            c.approves_for(db.get(t, row, f))
         }
         _ => true,
     }
 }
 
-/// Write ACL (§3.4): approval rows by their approver or an admin; changes by itil/admin;
-/// everything else by admin.
-fn can_write(db: &Db, t: usize, row: u32, u: &SimUser) -> bool {
-    if is_admin(u) {
+/// Write ACL (§3.4, §6): approval rows by their approver, an active approvals delegate of the
+/// approver or an admin; changes by itil/admin; delegations by their delegator (`user`) or an
+/// admin; journal entries by nobody (written only as a side effect); everything else by admin.
+fn can_write(db: &Db, t: usize, row: u32, c: &Caller) -> bool {
+    if db.tables[t].name == "sys_journal_field" {
+        return false;
+    }
+    if is_admin(c.user) {
         return true;
     }
     match db.tables[t].name {
         "sysapproval_approver" => {
             let f = db.tables[t].field("approver").expect("approver field");
-            db.get(t, row, f) == u.sys_id
+            c.approves_for(db.get(t, row, f))
         }
-        "change_request" => privileged(u),
+        "change_request" => privileged(c.user),
+        "sys_user_delegate" => {
+            let f = db.tables[t].field("user").expect("user field");
+            db.get(t, row, f) == c.user.sys_id
+        }
         _ => false,
+    }
+}
+
+/// A non-admin may only create or move delegations of their own (§6.2): the `user` a write
+/// asks for, if any, must be the caller.
+fn own_delegation(body: &Map<String, Value>, u: &SimUser) -> bool {
+    if is_admin(u) {
+        return true;
+    }
+    match body.get("user").and_then(json_to_string) {
+        Some(v) => {
+            let v = v.trim();
+            v.is_empty() || v == u.sys_id
+        }
+        None => true,
     }
 }
 
@@ -403,6 +451,12 @@ async fn serve(inner: &Inner, req: Request) -> Response {
             };
             create(inner, &mut db, table, user, &opts, &bytes, &path)
         }
+        ("DELETE", Some(id)) => {
+            let Ok(mut db) = inner.db.write() else {
+                return lock_err();
+            };
+            delete(inner, &mut db, table, id, user)
+        }
         _ => error(405, "Method not Supported", None),
     }
 }
@@ -453,6 +507,7 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
         );
     }
     let limit = limit.clamp(1, inner.config.page_cap.max(1) as i64) as usize;
+    let caller = Caller::new(inner, db, user);
     let offset = offset as usize;
     let now = fmt_ts(inner.now());
     let env = QueryEnv {
@@ -487,7 +542,7 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
         .iter()
         .skip(offset)
         .take(limit)
-        .filter(|&&r| can_read(db, t, r, user))
+        .filter(|&&r| can_read(db, t, r, &caller))
         .map(|&r| db.render_row(&ctx, t, r, fields.as_deref()))
         .collect();
     let mut h = HeaderMap::new();
@@ -549,7 +604,7 @@ fn get_one(inner: &Inner, db: &Db, table: &str, id: &str, user: &SimUser, opts: 
     let Some(row) = db.find(t, id) else {
         return not_found();
     };
-    if !can_read(db, t, row, user) {
+    if !can_read(db, t, row, &Caller::new(inner, db, user)) {
         return not_found();
     }
     let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
@@ -584,20 +639,33 @@ fn update(
     let Some(row) = db.find(t, id) else {
         return not_found();
     };
-    if !can_read(db, t, row, user) {
+    let caller = Caller::new(inner, db, user);
+    if !can_read(db, t, row, &caller) {
         return not_found();
     }
-    if !can_write(db, t, row, user) {
+    if !can_write(db, t, row, &caller) {
         return forbidden_update();
     }
-    let Some(body) = parse_body(bytes) else {
+    let Some(mut body) = parse_body(bytes) else {
         return bad_body();
     };
+    if db.tables[t].name == "sys_user_delegate" {
+        if !own_delegation(&body, user) {
+            return forbidden_update();
+        }
+        body = match prepare_delegation(inner, db, t, Some(row), &body) {
+            Ok(b) => b,
+            Err(r) => return error(r.status, &r.message, r.detail.as_deref()),
+        };
+    }
     let actor = Actor {
         user_name: user.user_name.clone(),
         name: user.name.clone(),
     };
-    apply_update(db, t, row, &body, &actor, inner.now());
+    if let Err(r) = check_update(inner, db, t, row, &body) {
+        return error(r.status, &r.message, r.detail.as_deref());
+    }
+    apply_update(inner, db, t, row, &body, &actor);
     let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
     let rec = db.render_row(&opts.ctx(), t, row, fields.as_deref());
     json_response(200, &json!({ "result": rec }), HeaderMap::new())
@@ -615,9 +683,10 @@ fn create(
     let Some(t) = db.table(table) else {
         return invalid_table(table);
     };
-    let allowed = is_admin(user)
-        || (privileged(user)
-            && matches!(db.tables[t].name, "change_request" | "sysapproval_approver"));
+    let name = db.tables[t].name;
+    let allowed = (is_admin(user) && name != "sys_journal_field")
+        || name == "sys_user_delegate"
+        || (privileged(user) && matches!(name, "change_request" | "sysapproval_approver"));
     if !allowed {
         return error(
             403,
@@ -625,9 +694,19 @@ fn create(
             Some("ACL Exception Insert Failed due to security constraints"),
         );
     }
-    let Some(body) = parse_body(bytes) else {
+    let Some(mut body) = parse_body(bytes) else {
         return bad_body();
     };
+    if name == "sys_user_delegate" {
+        // Anyone may delegate their own work (§6.2); only an admin may do it for others.
+        if !own_delegation(&body, user) {
+            return forbidden_update();
+        }
+        body = match prepare_delegation(inner, db, t, None, &body) {
+            Ok(b) => b,
+            Err(r) => return error(r.status, &r.message, r.detail.as_deref()),
+        };
+    }
     let actor = Actor {
         user_name: user.user_name.clone(),
         name: user.name.clone(),
@@ -646,4 +725,30 @@ fn create(
         h.insert(header::LOCATION, v);
     }
     json_response(201, &json!({ "result": rec }), h)
+}
+
+/// DELETE (§6.4): 204 with no body. Only delegations can be deleted (by their delegator or an
+/// admin); the sim models no deletes elsewhere, so other tables answer 403.
+fn delete(inner: &Inner, db: &mut Db, table: &str, id: &str, user: &SimUser) -> Response {
+    let Some(t) = db.table(table) else {
+        return invalid_table(table);
+    };
+    let Some(row) = db.find(t, id) else {
+        return not_found();
+    };
+    let caller = Caller::new(inner, db, user);
+    if !can_read(db, t, row, &caller) {
+        return not_found();
+    }
+    if db.tables[t].name != "sys_user_delegate" || !can_write(db, t, row, &caller) {
+        return error(
+            403,
+            "Operation Failed",
+            Some("ACL Exception Delete Failed due to security constraints"),
+        );
+    }
+    db.remove(t, row);
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
 }

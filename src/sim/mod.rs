@@ -3,7 +3,8 @@
 //! An independent reading of the ServiceNow Table API as described in
 //! `shared/reference/servicenow-api.md` (§0, §1, §3, §4, §7.1, checklist §8): it serves
 //! `/api/now/[v1/|v2/]table/{table}[/{sys_id}]` for `sys_user`, `sys_user_group`, `cmdb_ci`,
-//! `change_request`, `sysapproval_group` and `sysapproval_approver`, over HTTP Basic auth, with
+//! `change_request`, `sysapproval_group`, `sysapproval_approver`, `sys_user_delegate` (§6) and
+//! (read-only, §7.2) `sys_journal_field`, over HTTP Basic auth, with
 //! deterministic generated demo data, encoded queries, display modes, offset paging, row ACLs,
 //! approval side effects and fault injection. It shares no code with the client adapter.
 //!
@@ -18,7 +19,7 @@ pub mod table;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,7 @@ use serde_json::{Map, Value};
 
 pub use faults::{Fault, FaultControl};
 use query::{Query, QueryEnv};
-use table::{Db, JournalEntry, Kind, SYS_ID, fmt_ts};
+use table::{Db, JournalEntry, Kind, SYS_ID, fmt_ts, parse_ts};
 
 /// The demo approver.
 pub const DEMO_USER: &str = "alice.moreno";
@@ -57,6 +58,14 @@ pub struct SimConfig {
     pub rate_limit: Option<u32>,
     /// Window of `rate_limit` (default 60 s).
     pub rate_window: Duration,
+    /// Strict decisions (§3.4, "the test double should offer a strict mode"): a PATCH carrying
+    /// `sysapproval_approver.state` on a row whose state is not `requested` is refused with 403
+    /// and the update envelope, nothing written (default true).
+    pub strict_decisions: bool,
+    /// On release of a held change (§4.3, domain §3), leave the held `not_required` rows alone
+    /// and insert new `requested` rows for the same approvers, as a re-run approval policy may
+    /// (default true). When false the same rows flip back to `requested`.
+    pub release_creates_new_rows: bool,
 }
 
 impl Default for SimConfig {
@@ -71,6 +80,8 @@ impl Default for SimConfig {
             fail_rate: 0.0,
             rate_limit: None,
             rate_window: faults::DEFAULT_RATE_WINDOW,
+            strict_decisions: true,
+            release_creates_new_rows: true,
         }
     }
 }
@@ -98,6 +109,10 @@ pub struct Inner {
     skew: AtomicI64,
     ids: Mutex<data::Rng>,
     fail_rng: Mutex<data::Rng>,
+    /// Runtime value of [`SimConfig::strict_decisions`].
+    strict: AtomicBool,
+    /// Runtime value of [`SimConfig::release_creates_new_rows`].
+    release_new: AtomicBool,
 }
 
 impl Inner {
@@ -105,6 +120,15 @@ impl Inner {
     /// [`SimServer::advance_clock`].
     pub(crate) fn now(&self) -> i64 {
         self.anchor + self.started.elapsed().as_secs() as i64 + self.skew.load(Ordering::SeqCst)
+    }
+
+    /// A fresh sys_id from the (seeded) id PRNG.
+    pub(crate) fn new_sys_id(&self) -> String {
+        lock(&self.ids).sys_id()
+    }
+
+    pub(crate) fn strict_decisions(&self) -> bool {
+        self.strict.load(Ordering::SeqCst)
     }
 
     /// Next value in [0, 1) of the per-request fail PRNG.
@@ -191,6 +215,8 @@ impl SimServer {
                 .map_err(std::io::Error::other)?;
         let listener = bind(addr)?;
         let addr = listener.local_addr()?;
+        let (config_strict, config_release_new) =
+            (config.strict_decisions, config.release_creates_new_rows);
         let faults = FaultControl::default();
         faults.set_fail_rate(config.fail_rate);
         faults.set_rate_limit(config.rate_limit, config.rate_window);
@@ -205,6 +231,8 @@ impl SimServer {
             anchor,
             started: Instant::now(),
             skew: AtomicI64::new(0),
+            strict: AtomicBool::new(config_strict),
+            release_new: AtomicBool::new(config_release_new),
         });
         let running = serve(&inner, listener);
         Ok(SimServer {
@@ -263,6 +291,39 @@ impl SimServer {
     /// starts afresh.
     pub fn set_rate_limit(&self, limit: Option<u32>, window: Duration) {
         self.inner.faults.set_rate_limit(limit, window);
+    }
+
+    /// Runtime switch for [`SimConfig::strict_decisions`].
+    pub fn set_strict_decisions(&self, on: bool) {
+        self.inner.strict.store(on, Ordering::SeqCst);
+    }
+
+    /// Runtime switch for [`SimConfig::release_creates_new_rows`].
+    pub fn set_release_creates_new_rows(&self, on: bool) {
+        self.inner.release_new.store(on, Ordering::SeqCst);
+    }
+
+    /// Journal entries of one journal field of a record, oldest first, as
+    /// `(time, user_name, text)`; empty if the record, table or field is unknown.
+    pub fn journal(&self, table: &str, sys_id: &str, field: &str) -> Vec<(String, String, String)> {
+        let Ok(db) = self.inner.db.read() else {
+            return Vec::new();
+        };
+        let Some(t) = db.table(table) else {
+            return Vec::new();
+        };
+        let (Some(row), Some(f)) = (db.find(t, sys_id), db.tables[t].field(field)) else {
+            return Vec::new();
+        };
+        db.journals
+            .get(&(t, row))
+            .map(|list| {
+                list.iter()
+                    .filter(|e| e.field == f)
+                    .map(|e| (e.at.clone(), e.user.clone(), e.text.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Move the server clock forward by `by` (rounded up to whole seconds), so later writes
@@ -342,7 +403,7 @@ impl SimServer {
             user_name: "system".into(),
             name: "System".into(),
         };
-        apply_update(&mut db, t, row, &body, &actor, self.inner.now());
+        apply_update(&self.inner, &mut db, t, row, &body, &actor);
         true
     }
 
@@ -375,7 +436,7 @@ impl SimServer {
             user_name: user.user_name.clone(),
             name: user.name.clone(),
         };
-        apply_update(&mut db, t, row, &body, &actor, self.inner.now());
+        apply_update(&self.inner, &mut db, t, row, &body, &actor);
         true
     }
 
@@ -416,6 +477,58 @@ impl SimServer {
         let at = fmt_ts(self.inner.now());
         rollup(&mut db, tc, crow, "system", &at);
         Some(id)
+    }
+
+    /// The server clock (see [`SimServer::now`]) as a typed UTC time.
+    pub fn server_now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(self.inner.now(), 0).unwrap_or_default()
+    }
+
+    /// Insert a `sys_user_delegate` row (§6) as the delegator would: `user` delegates to
+    /// `delegate` (both user names) from `starts` to `ends`, approvals as given, the other
+    /// flags false. No validation beyond the users existing. Returns the new sys_id, or an
+    /// empty string if either user is unknown.
+    pub fn add_delegation(
+        &self,
+        user: &str,
+        delegate: &str,
+        starts: chrono::DateTime<chrono::Utc>,
+        ends: chrono::DateTime<chrono::Utc>,
+        approvals: bool,
+    ) -> String {
+        let find = |n: &str| self.inner.users.iter().find(|u| u.user_name == n);
+        let (Some(u), Some(d)) = (find(user), find(delegate)) else {
+            return String::new();
+        };
+        let Ok(mut db) = self.inner.db.write() else {
+            return String::new();
+        };
+        let Some(t) = db.table("sys_user_delegate") else {
+            return String::new();
+        };
+        let body: Map<String, Value> = [
+            ("user", u.sys_id.clone()),
+            ("delegate", d.sys_id.clone()),
+            ("starts", fmt_ts(starts.timestamp())),
+            ("ends", fmt_ts(ends.timestamp())),
+            ("approvals", approvals.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v)))
+        .collect();
+        let actor = Actor {
+            user_name: u.user_name.clone(),
+            name: u.name.clone(),
+        };
+        let row = insert_record(&self.inner, &mut db, t, &body, &actor);
+        db.get(t, row, SYS_ID).to_string()
+    }
+
+    /// Set `ends` of a delegation to `at` (stamped as an update by `system`). Returns false if
+    /// the delegation is absent.
+    pub fn end_delegation(&self, sys_id: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
+        let ends = fmt_ts(at.timestamp());
+        self.update_record("sys_user_delegate", sys_id, &[("ends", ends.as_str())])
     }
 
     /// sys_ids of `table` matching an encoded query, as the admin sees them.
@@ -514,7 +627,7 @@ pub fn fault_summary(config: &SimConfig) -> Vec<String> {
     out
 }
 
-fn json_to_string(v: &Value) -> Option<String> {
+pub(crate) fn json_to_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -525,18 +638,310 @@ fn json_to_string(v: &Value) -> Option<String> {
     }
 }
 
+/// `true`/`false` for a boolean write (`"1"`, `"0"` and any case accepted, as the platform
+/// coerces them); other field types unchanged.
+fn normalize(kind: Kind, s: String) -> String {
+    if !matches!(kind, Kind::Bool) {
+        return s;
+    }
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => "true".into(),
+        "false" | "0" | "" => "false".into(),
+        _ => s,
+    }
+}
+
+fn is_true(s: &str) -> bool {
+    matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1")
+}
+
+/// Append a journal entry (§3.5, §7.2) and its `sys_journal_field` row.
+#[allow(clippy::too_many_arguments)]
+fn write_journal(
+    inner: &Inner,
+    db: &mut Db,
+    t: usize,
+    row: u32,
+    f: usize,
+    actor: &Actor,
+    at: &str,
+    text: String,
+) {
+    if let Some(tj) = db.table("sys_journal_field") {
+        let id = inner.new_sys_id();
+        let element_id = db.get(t, row, SYS_ID).to_string();
+        let (element, name) = (db.tables[t].fields[f].name, db.tables[t].name);
+        db.insert(
+            tj,
+            &[
+                ("sys_id", &id),
+                ("element_id", &element_id),
+                ("element", element),
+                ("name", name),
+                ("value", &text),
+                ("sys_created_on", at),
+                ("sys_created_by", &actor.user_name),
+            ],
+        );
+    }
+    db.add_journal(
+        t,
+        row,
+        JournalEntry {
+            field: f,
+            at: at.to_string(),
+            author: actor.name.clone(),
+            user: actor.user_name.clone(),
+            text,
+        },
+    );
+}
+
+/// Why a write over the API is refused (status, message, detail); nothing is written.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub status: u16,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+fn refuse(status: u16, message: &str, detail: Option<&str>) -> Result<(), Refusal> {
+    Err(Refusal {
+        status,
+        message: message.into(),
+        detail: detail.map(str::to_string),
+    })
+}
+
+/// sys_ids of the users who delegate their approvals to `delegate_sys_id` right now (§6.3, as
+/// `getMyApprovals()` resolves them): `sys_user_delegate` rows with `delegate` = them,
+/// `approvals` true and `starts <= now <= ends` on the server clock.
+pub(crate) fn active_delegators(inner: &Inner, db: &Db, delegate_sys_id: &str) -> Vec<String> {
+    let Some(t) = db.table("sys_user_delegate") else {
+        return Vec::new();
+    };
+    let tab = &db.tables[t];
+    let field = |n: &str| tab.field(n).expect("sys_user_delegate field");
+    let (fu, fd, fs, fe, fa) = (
+        field("user"),
+        field("delegate"),
+        field("starts"),
+        field("ends"),
+        field("approvals"),
+    );
+    let now = inner.now();
+    let mut out: Vec<String> = Vec::new();
+    for r in 0..tab.rows.len() as u32 {
+        if db.get(t, r, fd) != delegate_sys_id || !is_true(db.get(t, r, fa)) {
+            continue;
+        }
+        let (Some(s), Some(e)) = (parse_ts(db.get(t, r, fs)), parse_ts(db.get(t, r, fe))) else {
+            continue;
+        };
+        let u = db.get(t, r, fu);
+        if s <= now && now <= e && !u.is_empty() && !out.iter().any(|x| x == u) {
+            out.push(u.to_string());
+        }
+    }
+    out
+}
+
+/// Validate a delegation write (§6.1, §6.4) against the record it produces (the body over
+/// the existing row, or over the insert defaults when `row` is `None`) and return the body to
+/// apply: references as plain sys_ids, times in the stored format, an empty `starts` as now.
+/// Refused (400): a missing `user`, `delegate` or `ends`; a reference to no user; a user
+/// delegating to themselves; an unreadable time; `ends` before `starts`. Overlapping
+/// delegations are accepted, as on the platform. Write ACLs are the caller's business.
+pub(crate) fn prepare_delegation(
+    inner: &Inner,
+    db: &Db,
+    t: usize,
+    row: Option<u32>,
+    body: &Map<String, Value>,
+) -> Result<Map<String, Value>, Refusal> {
+    let bad = |message: String, detail: &str| Refusal {
+        status: 400,
+        message,
+        detail: Some(detail.to_string()),
+    };
+    let eff = |name: &str| -> String {
+        if let Some(v) = body.get(name) {
+            return json_to_string(v).unwrap_or_default().trim().to_string();
+        }
+        match (row, db.tables[t].field(name)) {
+            (Some(r), Some(f)) => db.get(t, r, f).to_string(),
+            _ => String::new(),
+        }
+    };
+    let (user, delegate, starts, ends) = (eff("user"), eff("delegate"), eff("starts"), eff("ends"));
+    let missing: Vec<&str> = [("user", &user), ("delegate", &delegate), ("ends", &ends)]
+        .into_iter()
+        .filter(|(_, v)| v.is_empty())
+        .map(|(n, _)| n)
+        .collect();
+    if !missing.is_empty() {
+        return Err(bad(
+            format!("Mandatory fields are missing: {}", missing.join(", ")),
+            "A delegation needs user, delegate and ends",
+        ));
+    }
+    let tu = db.table("sys_user");
+    for (name, id) in [("user", &user), ("delegate", &delegate)] {
+        if tu.and_then(|tu| db.find(tu, id)).is_none() {
+            return Err(bad(
+                format!("Invalid reference for {name}: {id}"),
+                &format!("No sys_user record with sys_id {id}"),
+            ));
+        }
+    }
+    if user == delegate {
+        return Err(bad(
+            "A user cannot be their own delegate".into(),
+            "delegate must be a different user than user",
+        ));
+    }
+    let now = inner.now();
+    let starts_s = if starts.is_empty() {
+        now
+    } else {
+        parse_ts(&starts).ok_or_else(|| {
+            bad(
+                format!("Invalid date for starts: {starts}"),
+                "Use UTC YYYY-MM-DD HH:MM:SS",
+            )
+        })?
+    };
+    let ends_s = parse_ts(&ends).ok_or_else(|| {
+        bad(
+            format!("Invalid date for ends: {ends}"),
+            "Use UTC YYYY-MM-DD HH:MM:SS",
+        )
+    })?;
+    if ends_s < starts_s {
+        return Err(bad(
+            "Ends must not be before starts".into(),
+            &format!(
+                "ends {} is before starts {}",
+                fmt_ts(ends_s),
+                fmt_ts(starts_s)
+            ),
+        ));
+    }
+    let mut out = body.clone();
+    for (k, v) in [("user", &user), ("delegate", &delegate)] {
+        if out.contains_key(k) {
+            out.insert(k.into(), Value::String(v.clone()));
+        }
+    }
+    if row.is_none() || out.contains_key("starts") {
+        out.insert("starts".into(), Value::String(fmt_ts(starts_s)));
+    }
+    if out.contains_key("ends") {
+        out.insert("ends".into(), Value::String(fmt_ts(ends_s)));
+    }
+    Ok(out)
+}
+
+/// Business rules checked before an API write (after ACLs): strict decisions and mandatory
+/// rejection comments on approvals (§3.4), hold/release rules on changes (§4.3, domain §3).
+/// Background writes ([`SimServer::update_record`], [`SimServer::decide_as`]) skip these.
+pub(crate) fn check_update(
+    inner: &Inner,
+    db: &Db,
+    t: usize,
+    row: u32,
+    body: &Map<String, Value>,
+) -> Result<(), Refusal> {
+    let tab = &db.tables[t];
+    let body_str = |k: &str| body.get(k).and_then(json_to_string);
+    match tab.name {
+        "sysapproval_approver" => {
+            let Some(new) = body_str("state") else {
+                return Ok(());
+            };
+            let fs = tab.field("state").expect("field");
+            let cur = db.get(t, row, fs);
+            if inner.strict_decisions() && cur != "requested" {
+                return refuse(
+                    403,
+                    "Operation Failed",
+                    Some("ACL Exception Update Failed due to security constraints"),
+                );
+            }
+            let comments = body_str("comments").unwrap_or_default();
+            if new == "rejected" && comments.trim().is_empty() {
+                return refuse(
+                    400,
+                    "Comments are required when rejecting",
+                    Some("Provide non-blank comments in the same request as state=rejected"),
+                );
+            }
+            Ok(())
+        }
+        "change_request" => {
+            let Some(want) = body_str("on_hold") else {
+                return Ok(());
+            };
+            let fh = tab.field("on_hold").expect("field");
+            let held = is_true(db.get(t, row, fh));
+            if !is_true(&want) {
+                if !held {
+                    return refuse(
+                        400,
+                        "Change is not on hold",
+                        Some("Only a change that is on hold can be released"),
+                    );
+                }
+                return Ok(());
+            }
+            if held {
+                return refuse(
+                    400,
+                    "Change is already on hold",
+                    Some("Release the change before putting it on hold again"),
+                );
+            }
+            let fst = tab.field("state").expect("field");
+            let label = match db.get(t, row, fst) {
+                "-5" => Some("New"),
+                "3" => Some("Closed"),
+                "4" => Some("Canceled"),
+                _ => None,
+            };
+            if let Some(label) = label {
+                return refuse(
+                    400,
+                    &format!("A change in state {label} cannot be put on hold"),
+                    Some("Changes can be put on hold only when not New, Closed or Canceled"),
+                );
+            }
+            let fr = tab.field("on_hold_reason").expect("field");
+            let reason = body_str("on_hold_reason").unwrap_or_else(|| db.get(t, row, fr).into());
+            if reason.trim().is_empty() {
+                return refuse(
+                    400,
+                    "On hold reason is required",
+                    Some("on_hold_reason must not be empty when on_hold is true"),
+                );
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Apply a write (§1.6): unknown and `sys_*` fields ignored, journal fields append an entry
 /// (author = actor, time = server clock), then stamp `sys_updated_*`/`sys_mod_count` and run
 /// side effects: approval roll-up onto the change (§3.2, §3.4) and on-hold handling (§4.3).
 pub(crate) fn apply_update(
+    inner: &Inner,
     db: &mut Db,
     t: usize,
     row: u32,
     body: &Map<String, Value>,
     actor: &Actor,
-    now: i64,
 ) {
-    let at = fmt_ts(now);
+    let at = fmt_ts(inner.now());
     let mut changed: Vec<usize> = Vec::new();
     let mut touched = false;
     for (k, v) in body {
@@ -549,22 +954,15 @@ pub(crate) fn apply_update(
         let Some(s) = json_to_string(v) else {
             continue;
         };
-        if matches!(db.tables[t].fields[f].kind, Kind::Journal) {
+        let kind = db.tables[t].fields[f].kind;
+        if matches!(kind, Kind::Journal) {
             if !s.trim().is_empty() {
-                db.add_journal(
-                    t,
-                    row,
-                    JournalEntry {
-                        field: f,
-                        at: at.clone(),
-                        author: actor.name.clone(),
-                        text: s,
-                    },
-                );
+                write_journal(inner, db, t, row, f, actor, &at, s);
                 touched = true;
             }
             continue;
         }
+        let s = normalize(kind, s);
         if db.get(t, row, f) != s {
             db.set(t, row, f, &s);
             changed.push(f);
@@ -595,40 +993,109 @@ pub(crate) fn apply_update(
                 } else {
                     "Rejected"
                 };
-                db.add_journal(
-                    tc,
-                    crow,
-                    JournalEntry {
-                        field: fh,
-                        at: at.clone(),
-                        author: actor.name.clone(),
-                        text: format!("{label} by {}", actor.name),
-                    },
-                );
+                let text = format!("{label} by {}", actor.name);
+                write_journal(inner, db, tc, crow, fh, actor, &at, text);
             }
             rollup(db, tc, crow, &actor.user_name, &at);
         }
     }
     if name == "change_request" && names.contains(&"on_hold") {
         let fh = db.tables[t].field("on_hold").expect("field");
-        let hold = db.get(t, row, fh) == "true";
-        let chg_id = db.get(t, row, SYS_ID).to_string();
-        if let Some(ta) = db.table("sysapproval_approver") {
-            let fa = db.tables[ta].field("sysapproval").expect("field");
-            let fs = db.tables[ta].field("state").expect("field");
-            let (from, to) = if hold {
-                ("requested", "not_required")
-            } else {
-                ("not_required", "requested")
-            };
-            for r in 0..db.tables[ta].rows.len() as u32 {
-                if db.get(ta, r, fa) == chg_id && db.get(ta, r, fs) == from {
-                    db.set(ta, r, fs, to);
-                    stamp(db, ta, r, &actor.user_name, &at);
-                }
-            }
+        let hold = is_true(db.get(t, row, fh));
+        if hold {
+            hold_approvals(db, t, row, &actor.user_name, &at);
+        } else {
+            let new_rows = inner.release_new.load(Ordering::SeqCst);
+            release_approvals(inner, db, t, row, &actor.user_name, &at, new_rows);
         }
         rollup(db, t, row, &actor.user_name, &at);
+    }
+}
+
+/// Hold (§4.3): the change's `requested` approvals become `not_required`; remember which.
+fn hold_approvals(db: &mut Db, tc: usize, crow: u32, by: &str, at: &str) {
+    let Some(ta) = db.table("sysapproval_approver") else {
+        return;
+    };
+    let chg_id = db.get(tc, crow, SYS_ID).to_string();
+    let fa = db.tables[ta].field("sysapproval").expect("field");
+    let fs = db.tables[ta].field("state").expect("field");
+    let mut held = Vec::new();
+    for r in 0..db.tables[ta].rows.len() as u32 {
+        if db.get(ta, r, fa) == chg_id && db.get(ta, r, fs) == "requested" {
+            db.set(ta, r, fs, "not_required");
+            stamp(db, ta, r, by, at);
+            held.push(r);
+        }
+    }
+    db.held.entry(crow).or_default().extend(held);
+}
+
+/// Release (§4.3, domain §3): reinstate the approvals the hold made `not_required` (or, for a
+/// change held without the sim's knowledge, every `not_required` one), either by flipping
+/// them back to `requested` or by inserting new `requested` rows for the same approvers.
+fn release_approvals(
+    inner: &Inner,
+    db: &mut Db,
+    tc: usize,
+    crow: u32,
+    by: &str,
+    at: &str,
+    new_rows: bool,
+) {
+    let Some(ta) = db.table("sysapproval_approver") else {
+        return;
+    };
+    let chg_id = db.get(tc, crow, SYS_ID).to_string();
+    let fa = db.tables[ta].field("sysapproval").expect("field");
+    let fs = db.tables[ta].field("state").expect("field");
+    let rows: Vec<u32> = match db.held.remove(&crow) {
+        Some(list) => list,
+        None => (0..db.tables[ta].rows.len() as u32).collect(),
+    };
+    let rows: Vec<u32> = rows
+        .into_iter()
+        .filter(|&r| db.get(ta, r, fa) == chg_id && db.get(ta, r, fs) == "not_required")
+        .collect();
+    const COPIED: &[&str] = &[
+        "approver",
+        "group",
+        "sysapproval",
+        "document_id",
+        "source_table",
+        "due_date",
+        "expected_start",
+        "approval_column",
+        "approval_journal_column",
+        "approval_source",
+        "iteration",
+        "order",
+    ];
+    for r in rows {
+        if !new_rows {
+            db.set(ta, r, fs, "requested");
+            stamp(db, ta, r, by, at);
+            continue;
+        }
+        let id = inner.new_sys_id();
+        let copied: Vec<(&str, String)> = COPIED
+            .iter()
+            .filter_map(|&n| {
+                let f = db.tables[ta].field(n)?;
+                Some((n, db.get(ta, r, f).to_string()))
+            })
+            .collect();
+        let mut vals: Vec<(&str, &str)> = vec![
+            ("sys_id", &id),
+            ("state", "requested"),
+            ("sys_created_on", at),
+            ("sys_created_by", "system"),
+            ("sys_updated_on", at),
+            ("sys_updated_by", "system"),
+            ("sys_mod_count", "0"),
+        ];
+        vals.extend(copied.iter().map(|(n, v)| (*n, v.as_str())));
+        db.insert(ta, &vals);
     }
 }
 
@@ -707,10 +1174,7 @@ pub(crate) fn insert_record(
     body: &Map<String, Value>,
     actor: &Actor,
 ) -> u32 {
-    let id = match inner.ids.lock() {
-        Ok(mut r) => r.sys_id(),
-        Err(e) => e.into_inner().sys_id(),
-    };
+    let id = inner.new_sys_id();
     let at = fmt_ts(inner.now());
     let number;
     let mut vals: Vec<(&str, &str)> = vec![
@@ -748,6 +1212,14 @@ pub(crate) fn insert_record(
             ("approval_journal_column", "approval_history"),
         ]),
         "sys_user" | "sys_user_group" => vals.push(("active", "true")),
+        // §6.4: a delegation covers approvals unless told otherwise and starts now.
+        "sys_user_delegate" => vals.extend([
+            ("starts", at.as_str()),
+            ("approvals", "true"),
+            ("assignments", "false"),
+            ("notifications", "false"),
+            ("invitations", "false"),
+        ]),
         _ => {}
     }
     let row = db.insert(t, &vals);
@@ -762,21 +1234,13 @@ pub(crate) fn insert_record(
         let Some(s) = json_to_string(v) else {
             continue;
         };
-        if matches!(db.tables[t].fields[f].kind, Kind::Journal) {
+        let kind = db.tables[t].fields[f].kind;
+        if matches!(kind, Kind::Journal) {
             if !s.trim().is_empty() {
-                db.add_journal(
-                    t,
-                    row,
-                    JournalEntry {
-                        field: f,
-                        at: at.clone(),
-                        author: actor.name.clone(),
-                        text: s,
-                    },
-                );
+                write_journal(inner, db, t, row, f, actor, &at, s);
             }
         } else {
-            db.set(t, row, f, &s);
+            db.set(t, row, f, &normalize(kind, s));
         }
     }
     row

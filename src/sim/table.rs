@@ -142,7 +142,10 @@ impl Table {
 pub struct JournalEntry {
     pub field: usize,
     pub at: String,
+    /// Full name, as shown in the journal header.
     pub author: String,
+    /// `user_name` of the author (`sys_journal_field.sys_created_by`).
+    pub user: String,
     pub text: String,
 }
 
@@ -174,6 +177,9 @@ pub struct Db {
     pub strings: Interner,
     pub tables: Vec<Table>,
     pub journals: HashMap<(usize, u32), Vec<JournalEntry>>,
+    /// Approval rows (of `sysapproval_approver`) made `not_required` by putting a change on
+    /// hold, by change row; consumed on release (§4.3).
+    pub held: HashMap<u32, Vec<u32>>,
 }
 
 pub const SYS_ID: usize = 0;
@@ -184,6 +190,7 @@ impl Db {
             strings: Interner::new(),
             tables,
             journals: HashMap::new(),
+            held: HashMap::new(),
         }
     }
     pub fn table(&self, name: &str) -> Option<usize> {
@@ -223,6 +230,37 @@ impl Db {
         tab.rows.push(row);
         tab.by_id.insert(id, r);
         r
+    }
+    /// Delete a row (DELETE, §6.4). Later rows move up one place; the sys_id index and the
+    /// journal keys of the table follow. Rows of other tables are not affected.
+    pub fn remove(&mut self, t: usize, row: u32) {
+        let tab = &mut self.tables[t];
+        if row as usize >= tab.rows.len() {
+            return;
+        }
+        let gone = tab.rows.remove(row as usize);
+        tab.by_id.remove(self.strings.get(gone[SYS_ID]));
+        for v in tab.by_id.values_mut() {
+            if *v > row {
+                *v -= 1;
+            }
+        }
+        let keys: Vec<(usize, u32)> = self
+            .journals
+            .keys()
+            .filter(|(jt, jr)| *jt == t && *jr >= row)
+            .copied()
+            .collect();
+        let mut moved: Vec<((usize, u32), Vec<JournalEntry>)> = keys
+            .into_iter()
+            .filter_map(|k| self.journals.remove(&k).map(|v| (k, v)))
+            .collect();
+        moved.sort_by_key(|(k, _)| k.1);
+        for ((jt, jr), v) in moved {
+            if jr > row {
+                self.journals.insert((jt, jr - 1), v);
+            }
+        }
     }
     pub fn add_journal(&mut self, t: usize, row: u32, e: JournalEntry) {
         self.journals.entry((t, row)).or_default().push(e);
@@ -288,9 +326,20 @@ impl Db {
         }
     }
 
-    /// Display value of a whole record (name, number, ...).
+    /// Display value of a whole record (name, number, ...). A delegation (§6) shows as
+    /// `<user name> → <delegate name>`.
     pub fn record_display(&self, t: usize, row: u32) -> String {
-        let f = self.tables[t].display;
+        let tab = &self.tables[t];
+        if tab.name == "sys_user_delegate"
+            && let (Some(fu), Some(fd)) = (tab.field("user"), tab.field("delegate"))
+        {
+            return format!(
+                "{} \u{2192} {}",
+                self.display_of(t, row, fu),
+                self.display_of(t, row, fd)
+            );
+        }
+        let f = tab.display;
         self.display_of(t, row, f)
     }
 
@@ -314,7 +363,9 @@ impl Db {
                 {
                     Some((tt, r)) => {
                         let df = self.tables[tt].display;
-                        if matches!(self.tables[tt].fields[df].kind, Kind::Ref { .. }) {
+                        if self.tables[tt].name == "sys_user_delegate" {
+                            self.record_display(tt, r)
+                        } else if matches!(self.tables[tt].fields[df].kind, Kind::Ref { .. }) {
                             self.get(tt, r, df).to_string()
                         } else {
                             self.display_of(tt, r, df)
@@ -630,6 +681,28 @@ pub fn schema() -> Vec<Table> {
         f("iteration", "Iteration", Int),
         f("order", "Order", Int),
     ]);
+    // §7.2 option B: one row per journal entry written through the sim (seeded history has
+    // none). Only the fields the reference shows.
+    let sys_journal_field = vec![
+        f("sys_id", "Sys ID", Str),
+        f("element_id", "Element ID", Str),
+        f("element", "Element", Str),
+        f("name", "Table name", Str),
+        f("value", "Value", Str),
+        f("sys_created_on", "Created", DateTime),
+        f("sys_created_by", "Created by", Str),
+    ];
+    // §6.1: one row per delegation; `user` delegates to `delegate` within [starts, ends].
+    let sys_user_delegate = with_sys(vec![
+        f("user", "User", r("sys_user")),
+        f("delegate", "Delegate", r("sys_user")),
+        f("starts", "Starts", DateTime),
+        f("ends", "Ends", DateTime),
+        f("approvals", "Approvals", Bool),
+        f("assignments", "Assignments", Bool),
+        f("notifications", "All notifications", Bool),
+        f("invitations", "Meeting invitations", Bool),
+    ]);
     vec![
         Table::new("sys_user", sys_user, "name"),
         Table::new("sys_user_group", sys_user_group, "name"),
@@ -637,6 +710,8 @@ pub fn schema() -> Vec<Table> {
         Table::new("change_request", change_request, "number"),
         Table::new("sysapproval_group", sysapproval_group, "number"),
         Table::new("sysapproval_approver", sysapproval_approver, "sysapproval"),
+        Table::new("sys_journal_field", sys_journal_field, "value"),
+        Table::new("sys_user_delegate", sys_user_delegate, "user"),
     ]
 }
 
