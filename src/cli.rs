@@ -12,10 +12,14 @@ use serde::Serialize;
 use crate::backend::servicenow::ServiceNow;
 use crate::backend::{Backend, BackendError, Connection, Secret, no_progress, parse_instance_url};
 use crate::config::{Config, Paths, Profile};
-use crate::domain::{Approval, Clock, Policy, SystemClock, build_queue};
+use crate::domain::{
+    Approval, Clock, DecisionKind, Delivery, Justification, Policy, SystemClock, build_queue,
+};
 use crate::sim;
 use crate::store::Store;
-use crate::sync::{EngineConfig, SyncError, run_engine, sync_once};
+use crate::sync::{
+    DeliveryReport, EngineConfig, SyncError, deliver_pending, make_decisions, run_engine, sync_once,
+};
 use crate::ui::{self, AppState, Theme};
 
 #[derive(Debug, Parser)]
@@ -89,8 +93,45 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Sync the local cache once and report what changed.
+    /// Deliver waiting decisions, sync the local cache once, and report what changed.
     Sync,
+    /// Approve the change's pending approval, with a justification.
+    Approve(DecideArgs),
+    /// Reject the change's pending approval, with a justification.
+    Reject(DecideArgs),
+    /// Put the change on hold; the justification is the hold reason.
+    Hold(DecideArgs),
+    /// Release the change's hold; the justification is written as a comment.
+    Resume(DecideArgs),
+    /// List decisions not yet applied on the server (queued, conflicts, failures).
+    Outbox {
+        /// Include decisions already applied.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
+    /// The change number, e.g. CHG0030001.
+    pub change: String,
+    /// Why: the justification recorded with the decision.
+    #[arg(short = 'm', long = "message")]
+    pub message: String,
+}
+
+/// Exit codes of the decision commands.
+pub mod exit {
+    /// Applied on the server.
+    pub const APPLIED: u8 = 0;
+    /// Something else went wrong.
+    pub const FAILURE: u8 = 1;
+    /// Invalid input (e.g. the justification is too short).
+    pub const INVALID: u8 = 2;
+    /// The decision no longer applies (someone else decided, the change moved).
+    pub const CONFLICT: u8 = 4;
+    /// Stored in the outbox for later delivery (offline); EX_TEMPFAIL.
+    pub const QUEUED: u8 = 75;
 }
 
 /// An error at the edge: a sentence for the user and the exit code.
@@ -123,7 +164,7 @@ impl From<BackendError> for Failure {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
+pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         command = ?cli.command,
@@ -142,7 +183,7 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         .profile(cli.profile.as_deref())
         .map_err(Failure::usage)?;
     let interval = Duration::from_secs(profile.sync_interval_secs.unwrap_or(60));
-    match cli.command {
+    match cli.command.take() {
         None | Some(Command::Tui) => {
             let store = open_store(&paths, &profile_name)?;
             let tui = Tui {
@@ -218,6 +259,88 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             }
             print_queue(snapshot.approvals, &config.policy, json)?;
         }
+        Some(Command::Approve(args)) => {
+            return decide_cli(
+                &cli,
+                &paths,
+                &profile_name,
+                &profile,
+                &config,
+                DecisionKind::Approve,
+                &args,
+            )
+            .await;
+        }
+        Some(Command::Reject(args)) => {
+            return decide_cli(
+                &cli,
+                &paths,
+                &profile_name,
+                &profile,
+                &config,
+                DecisionKind::Reject,
+                &args,
+            )
+            .await;
+        }
+        Some(Command::Hold(args)) => {
+            return decide_cli(
+                &cli,
+                &paths,
+                &profile_name,
+                &profile,
+                &config,
+                DecisionKind::Hold,
+                &args,
+            )
+            .await;
+        }
+        Some(Command::Resume(args)) => {
+            return decide_cli(
+                &cli,
+                &paths,
+                &profile_name,
+                &profile,
+                &config,
+                DecisionKind::Resume,
+                &args,
+            )
+            .await;
+        }
+        Some(Command::Outbox { all }) => {
+            let store = open_store(&paths, &profile_name)?;
+            let entries = store
+                .outbox(false)
+                .map_err(|e| Failure::other(e.to_string()))?;
+            let shown: Vec<_> = entries
+                .iter()
+                .filter(|e| all || !matches!(e.delivery, Delivery::Applied { .. }))
+                .collect();
+            if shown.is_empty() {
+                println!("The outbox is empty: every decision has been applied.");
+            }
+            for e in shown {
+                let d = &e.decision;
+                let text = crate::domain::text::cap_chars(
+                    &crate::domain::text::sanitize_line(d.justification.as_str()),
+                    60,
+                );
+                println!(
+                    "{:<9} {:<8} {:<11} {}  {:?}",
+                    e.delivery.label(),
+                    d.kind.verb(),
+                    d.change_number,
+                    d.created_at.format("%Y-%m-%d %H:%M"),
+                    text
+                );
+                match &e.delivery {
+                    Delivery::Conflict { reason } | Delivery::Failed { error: reason } => {
+                        println!("          {reason}")
+                    }
+                    _ => {}
+                }
+            }
+        }
         Some(Command::Sync) => {
             if cli.offline {
                 return Err(Failure::usage(
@@ -227,6 +350,22 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             let mut store = open_store(&paths, &profile_name)?;
             let backend = connect(&cli, &profile)?;
             let started = std::time::Instant::now();
+            let delivered = deliver_pending(&backend, &mut store, Utc::now, &|_, _| {})
+                .await
+                .map_err(sync_failure)?;
+            if delivered != DeliveryReport::default() {
+                println!(
+                    "Delivered decisions: {} applied, {} in conflict, {} failed{}.",
+                    delivered.applied,
+                    delivered.conflicts,
+                    delivered.failed,
+                    if delivered.conflicts + delivered.failed > 0 {
+                        " (see `signoff outbox`)"
+                    } else {
+                        ""
+                    }
+                );
+            }
             let outcome = sync_once(&backend, &mut store, Utc::now(), &no_progress)
                 .await
                 .map_err(sync_failure)?;
@@ -241,6 +380,125 @@ pub async fn run(cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `signoff approve|reject|hold|resume CHANGE -m TEXT`: outbox first, then delivery.
+async fn decide_cli(
+    cli: &Cli,
+    paths: &Paths,
+    profile_name: &str,
+    profile: &Profile,
+    config: &Config,
+    kind: DecisionKind,
+    args: &DecideArgs,
+) -> Result<ExitCode, Failure> {
+    let invalid = |m: String| Failure {
+        message: m,
+        code: exit::INVALID,
+    };
+    let justification = Justification::parse(&args.message, kind, &config.policy.justification)
+        .map_err(|e| invalid(format!("The justification was refused: {e}")))?;
+    let mut store = open_store(paths, profile_name)?;
+    let backend = if cli.offline {
+        None
+    } else {
+        Some(connect(cli, profile)?)
+    };
+    // A fresh view first, so the decision is made on the server's current state. If that
+    // fails for a passing reason, the cached view will do: delivery checks the server's copy
+    // before sending anything.
+    let mut stale = backend.is_none();
+    if let Some(b) = &backend {
+        match sync_once(b, &mut store, Utc::now(), &no_progress).await {
+            Ok(_) => {}
+            Err(SyncError::Backend(e)) if e.is_transient() => {
+                tracing::warn!(error = %e, "sync before deciding failed; using the cache");
+                stale = true;
+            }
+            Err(e) => return Err(sync_failure(e)),
+        }
+    }
+    let snapshot = store
+        .load_snapshot()
+        .map_err(|e| Failure::other(e.to_string()))?;
+    let Some(user) = snapshot.user.clone() else {
+        return Err(Failure::other(format!(
+            "There is no cached queue for profile {profile_name:?} yet, so signoff cannot find {}. Run `signoff sync` first.",
+            args.change
+        )));
+    };
+    let wanted = args.change.trim();
+    let approvals: Vec<Approval> = snapshot
+        .approvals
+        .into_iter()
+        .filter(|a| a.change.number.eq_ignore_ascii_case(wanted) && a.in_queue())
+        .collect();
+    if approvals.is_empty() {
+        return Err(invalid(format!(
+            "{wanted} is not in your queue{}. Check the number with `signoff queue`.",
+            if stale { " (as last synced)" } else { "" }
+        )));
+    }
+    for a in &approvals {
+        kind.applies_to(a).map_err(invalid)?;
+    }
+    let decisions = make_decisions(kind, &justification, &approvals, &user, Utc::now());
+    store
+        .enqueue(&decisions, Utc::now())
+        .map_err(|e| Failure::other(e.to_string()))?;
+    crate::pause_point("queued");
+    let ids: Vec<&str> = decisions.iter().map(|d| d.client_id.as_str()).collect();
+    let queued_exit = |why: &str| {
+        eprintln!(
+            "signoff: stored the decision to {} {wanted} in the outbox; it will be delivered when the instance can be reached (`signoff sync`). Not sent now: {why}",
+            kind.verb()
+        );
+        Ok(ExitCode::from(exit::QUEUED))
+    };
+    let Some(b) = backend.as_ref() else {
+        return queued_exit("--offline");
+    };
+    match deliver_pending(b, &mut store, Utc::now, &|_, _| {}).await {
+        Ok(_) => {}
+        Err(SyncError::Backend(e)) if e.is_transient() => return queued_exit(&e.to_string()),
+        Err(e) => return Err(sync_failure(e)),
+    }
+    let outbox = store
+        .outbox(false)
+        .map_err(|e| Failure::other(e.to_string()))?;
+    let mine: Vec<_> = outbox
+        .iter()
+        .filter(|e| ids.contains(&e.decision.client_id.as_str()))
+        .collect();
+    let mut code = exit::APPLIED;
+    for e in mine {
+        match &e.delivery {
+            Delivery::Applied { at } => println!(
+                "{} {}: {} (applied on the server at {}).",
+                kind.title(),
+                e.decision.change_number,
+                kind.past(),
+                at.to_rfc3339()
+            ),
+            Delivery::Conflict { reason } => {
+                eprintln!("signoff: conflict, nothing was forced: {reason}");
+                code = code.max(exit::CONFLICT);
+            }
+            Delivery::Failed { error } => {
+                eprintln!("signoff: the instance refused the decision: {error}");
+                if code != exit::CONFLICT {
+                    code = exit::FAILURE;
+                }
+            }
+            Delivery::Queued | Delivery::Sending => {
+                eprintln!(
+                    "signoff: the decision is still in the outbox; run `signoff sync` to deliver it."
+                );
+                code = exit::QUEUED;
+            }
+        }
+    }
+    Ok(ExitCode::from(code))
 }
 
 fn sync_failure(e: SyncError) -> Failure {
@@ -270,6 +528,8 @@ impl Tui {
         login: String,
         backend: Option<B>,
     ) -> Result<(), Failure> {
+        // The UI's own connection: decisions are written there before anything is sent.
+        let outbox = Store::open(store.path()).map_err(|e| Failure::other(e.to_string()))?;
         let snapshot = store
             .load_summaries()
             .map_err(|e| Failure::other(e.to_string()))?;
@@ -325,6 +585,7 @@ impl Tui {
             self.theme,
             clock,
             Some(start_sync),
+            Some(outbox),
             self.exit_after_first_frame,
         )
         .await

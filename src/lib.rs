@@ -33,3 +33,15 @@ pub fn mark_start() {
 pub fn since_start() -> std::time::Duration {
     STARTED.get().map(|t| t.elapsed()).unwrap_or_default()
 }
+
+/// Crash-safety tests stop the process at named points: with `SIGNOFF_PAUSE_AT=<point>` set,
+/// the process says so on stderr and waits there to be killed. Unset (always, outside those
+/// tests), this does nothing.
+pub fn pause_point(point: &str) {
+    if std::env::var("SIGNOFF_PAUSE_AT").is_ok_and(|p| p == point) {
+        eprintln!("signoff: paused at {point}");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use url::Url;
 
-use crate::domain::{Approval, User};
+use crate::domain::{Approval, ApprovalState, User};
 
 /// What signoff needs from an ITSM backend.
 pub trait Backend: Send + Sync {
@@ -35,12 +35,54 @@ pub trait Backend: Send + Sync {
         progress: Progress<'_>,
     ) -> impl Future<Output = Result<Vec<Approval>, BackendError>> + Send;
 
+    /// One approval as the server has it now (`None`: gone, or no longer visible to us).
+    fn approval(
+        &self,
+        approval_sys_id: &str,
+    ) -> impl Future<Output = Result<Option<ServerApproval>, BackendError>> + Send;
+
+    /// Approves or rejects an approval, with the comment written to its journal.
+    fn decide(
+        &self,
+        approval_sys_id: &str,
+        state: ApprovalState,
+        comment: &str,
+    ) -> impl Future<Output = Result<Applied, BackendError>> + Send;
+
+    /// Puts a change on hold (the text is the hold reason) or releases it (the text is a
+    /// comment).
+    fn set_hold(
+        &self,
+        change_sys_id: &str,
+        hold: bool,
+        text: &str,
+    ) -> impl Future<Output = Result<Applied, BackendError>> + Send;
+
     /// The sys_ids of every pending approval of `approver_ids`: a cheap way to notice
     /// approvals that left the queue without downloading the queue again.
     fn pending_approval_ids(
         &self,
         approver_ids: &[String],
     ) -> impl Future<Output = Result<Vec<String>, BackendError>> + Send;
+}
+
+/// The server's copy of an approval, with what a retry needs to recognise its own decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerApproval {
+    pub approval: Approval,
+    /// The approval's comment history as text.
+    pub comments: String,
+    /// The change's hold reason (empty when not on hold or not readable).
+    pub hold_reason: String,
+}
+
+/// What the server answered to a write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// The server's time of the write (its record's sys_updated_on), when it said.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A short account of the record after the write, for the journal.
+    pub answer: String,
 }
 
 /// Which approvals to fetch.

@@ -223,3 +223,15 @@ pub struct Approval {
     pub sys_updated_on: Option<DateTime<Utc>>,
     pub change: Change,
 }
+
+impl Approval {
+    /// Whether the approval belongs in the queue: requested, or paused because its change is
+    /// on hold.
+    pub fn in_queue(&self) -> bool {
+        match self.state {
+            ApprovalState::Requested => true,
+            ApprovalState::NotRequired => self.change.on_hold,
+            _ => false,
+        }
+    }
+}

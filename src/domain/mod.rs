@@ -6,6 +6,8 @@
 
 pub mod change;
 pub mod clock;
+pub mod decision;
+pub mod delegation;
 pub mod policy;
 pub mod queue;
 pub mod sla;
@@ -15,6 +17,10 @@ pub use change::{
     Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Risk, User, UserRef,
 };
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use decision::{
+    Decision, DecisionKind, Delivery, Justification, JustificationError, JustificationRules,
+};
+pub use delegation::{Delegation, DelegationDraft, DelegationStatus, acting_for, check_delegation};
 pub use policy::{Policy, RiskTier, TierAssessment};
 pub use queue::{QueueEntry, build_queue};
 pub use sla::{SlaClock, SlaStatus};

@@ -6,6 +6,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::change::{Change, ChangeType, Level, Risk};
+use super::decision::JustificationRules;
 
 /// Risk tiers in queue order: emergency changes always come first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -97,6 +98,8 @@ pub struct Policy {
     pub escalation_step_hours: f64,
     /// The highest escalation level.
     pub max_escalation_level: u8,
+    /// What a justification must be.
+    pub justification: JustificationRules,
 }
 
 impl Default for Policy {
@@ -106,6 +109,7 @@ impl Default for Policy {
             warning_at: 0.75,
             escalation_step_hours: 1.0,
             max_escalation_level: 3,
+            justification: JustificationRules::default(),
         }
     }
 }
@@ -136,7 +140,7 @@ impl Policy {
         if !(self.escalation_step_hours.is_finite() && self.escalation_step_hours > 0.0) {
             return Err("policy.escalation_step_hours must be a number of hours above 0".into());
         }
-        Ok(())
+        self.justification.validate()
     }
 
     /// The response time allowed for a tier.

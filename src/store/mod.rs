@@ -7,6 +7,7 @@
 //! is refused before anything is written to it.
 
 mod error;
+mod outbox;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use crate::domain::{Approval, User};
 
 pub use error::StoreError;
+pub use outbox::{GENESIS, JournalEntry, OutboxEntry, chain_hash, new_client_id};
 pub use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 
 /// How long a statement waits for another process's lock before giving up.

@@ -13,7 +13,7 @@ pub const APPLICATION_ID: u32 = 0x5349_474E;
 
 /// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
 /// a step that has shipped; add a new one.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -86,6 +86,12 @@ CREATE TABLE approval_summaries (
     sys_id  TEXT PRIMARY KEY NOT NULL,
     summary TEXT NOT NULL
 );
+";
+
+/// Version 4: the whole decision as JSON beside its columns (it carries the approval as the
+/// user saw it, which conflict detection compares with the server's copy).
+const V4: &str = "
+ALTER TABLE outbox ADD COLUMN data TEXT;
 ";
 
 /// What the first 100 bytes of an existing file say, read without SQLite.

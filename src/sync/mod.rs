@@ -9,6 +9,7 @@
 //! pending ids is compared too, for rows that vanished without an update.
 
 mod backoff;
+mod deliver;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,9 +19,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Progress, Scope};
-use crate::domain::{Approval, ApprovalState, Clock, User};
-use crate::store::{Store, StoreError};
+use crate::domain::{Approval, Clock, Delivery, User};
+use crate::store::{OutboxEntry, Store, StoreError};
 pub use backoff::Backoff;
+pub use deliver::{DeliveryReport, deliver_pending};
 
 /// Updates older than the high-water mark by this much are asked for again, so a row written
 /// while the last sync ran (or stamped by a skewed node) is not missed.
@@ -124,10 +126,9 @@ pub async fn sync_once<B: Backend>(
     let changed = backend
         .approvals(&ids, Scope::ChangedSince(since), progress)
         .await?;
-    // Rows that changed but are no longer requested (decided, cancelled, on hold) leave.
-    let (mut upserts, left): (Vec<Approval>, Vec<Approval>) = changed
-        .into_iter()
-        .partition(|a| a.state == ApprovalState::Requested);
+    // Rows that changed and are no longer in the queue (decided, cancelled) leave.
+    let (mut upserts, left): (Vec<Approval>, Vec<Approval>) =
+        changed.into_iter().partition(Approval::in_queue);
     let mut removed: HashSet<String> = left
         .into_iter()
         .map(|a| a.sys_id)
@@ -211,9 +212,17 @@ fn high_water_of(approvals: &[Approval], floor: Option<DateTime<Utc>>) -> Option
 /// What the engine tells the UI.
 #[derive(Debug, Clone)]
 pub enum SyncEvent {
-    /// The whole cached queue, with the long texts the first frame went without.
+    /// The whole cached queue, with the long texts the first frame went without, and the
+    /// decisions in the outbox (all states, oldest first).
     CacheLoaded {
         approvals: Vec<Approval>,
+        outbox: Vec<OutboxEntry>,
+    },
+    /// A decision moved on (sending, applied, conflict, failed).
+    Delivery {
+        client_id: String,
+        approval_sys_id: String,
+        delivery: Delivery,
     },
     Started,
     Progress {
@@ -248,6 +257,8 @@ pub enum SyncEvent {
 pub enum SyncCommand {
     /// Sync now (the `r` key).
     Now,
+    /// New decisions are in the outbox: deliver them now.
+    Deliver,
 }
 
 #[derive(Debug, Clone)]
@@ -276,11 +287,12 @@ pub async fn run_engine<B: Backend + 'static>(
     mut commands: mpsc::UnboundedReceiver<SyncCommand>,
     events: mpsc::UnboundedSender<SyncEvent>,
 ) {
-    let loaded = match store.load_snapshot() {
-        Ok(snapshot) => SyncEvent::CacheLoaded {
+    let loaded = match (store.load_snapshot(), store.outbox(false)) {
+        (Ok(snapshot), Ok(outbox)) => SyncEvent::CacheLoaded {
             approvals: snapshot.approvals,
+            outbox,
         },
-        Err(e) => SyncEvent::StoreFailed {
+        (Err(e), _) | (_, Err(e)) => SyncEvent::StoreFailed {
             error: e.to_string(),
         },
     };
@@ -304,7 +316,9 @@ pub async fn run_engine<B: Backend + 'static>(
         };
         tokio::select! {
             cmd = commands.recv() => match cmd {
-                Some(SyncCommand::Now) => next = Some(tokio::time::Instant::now()),
+                Some(SyncCommand::Now | SyncCommand::Deliver) => {
+                    next = Some(tokio::time::Instant::now())
+                }
                 None => return,
             },
             _ = wait => {
@@ -313,7 +327,14 @@ pub async fn run_engine<B: Backend + 'static>(
                 let progress = move |fetched: usize, total: Option<usize>| {
                     let _ = tx.send(SyncEvent::Progress { fetched, total });
                 };
-                let result = sync_once(backend.as_ref(), &mut store, clock.now(), &progress).await;
+                let result = cycle(
+                    backend.as_ref(),
+                    &mut store,
+                    clock.as_ref(),
+                    &progress,
+                    &events,
+                )
+                .await;
                 // Requests made while this sync ran are answered by it.
                 while commands.try_recv().is_ok() {}
                 let event = match result {
@@ -369,6 +390,57 @@ pub async fn run_engine<B: Backend + 'static>(
             }
         }
     }
+}
+
+/// Builds the decisions a user made on a set of approvals: one each, acting as `user`, on
+/// behalf of the approver when that is someone else (a delegation).
+pub fn make_decisions(
+    kind: crate::domain::DecisionKind,
+    justification: &crate::domain::Justification,
+    approvals: &[Approval],
+    user: &User,
+    now: DateTime<Utc>,
+) -> Vec<crate::domain::Decision> {
+    let acting = crate::domain::UserRef {
+        sys_id: user.sys_id.clone(),
+        name: user.name.clone(),
+    };
+    approvals
+        .iter()
+        .map(|a| crate::domain::Decision {
+            client_id: crate::store::new_client_id(),
+            kind,
+            approval_sys_id: a.sys_id.clone(),
+            change_sys_id: a.change.sys_id.clone(),
+            change_number: a.change.number.clone(),
+            justification: justification.clone(),
+            acting_user: acting.clone(),
+            on_behalf_of: (!a.approver.sys_id.is_empty() && a.approver.sys_id != user.sys_id)
+                .then(|| a.approver.clone()),
+            created_at: now,
+            seen: a.clone(),
+        })
+        .collect()
+}
+
+/// One engine cycle: deliver the outbox (outbox first: decisions go out before the queue is
+/// pulled), then sync.
+async fn cycle<B: Backend>(
+    backend: &B,
+    store: &mut Store,
+    clock: &dyn Clock,
+    progress: Progress<'_>,
+    events: &mpsc::UnboundedSender<SyncEvent>,
+) -> Result<SyncOutcome, SyncError> {
+    let report = |d: &crate::domain::Decision, delivery: &Delivery| {
+        let _ = events.send(SyncEvent::Delivery {
+            client_id: d.client_id.clone(),
+            approval_sys_id: d.approval_sys_id.clone(),
+            delivery: delivery.clone(),
+        });
+    };
+    deliver_pending(backend, store, || clock.now(), &report).await?;
+    sync_once(backend, store, clock.now(), progress).await
 }
 
 /// A jitter fraction in [0, 1) from the system clock's nanoseconds: spreads retries of many

@@ -223,6 +223,11 @@ fn date_time(row: &Row<'_>, name: &str) -> Result<Option<DateTime<Utc>>, String>
     ))
 }
 
+/// A date-time field's value, `None` when empty or not a date-time.
+pub(crate) fn time_value(row: &Row<'_>, name: &str) -> Option<DateTime<Utc>> {
+    date_time(row, name).ok().flatten()
+}
+
 fn boolean(s: &str) -> Result<bool, String> {
     match s.trim() {
         "true" | "1" => Ok(true),

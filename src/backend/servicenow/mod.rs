@@ -16,8 +16,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use url::Url;
 
-use super::{Backend, BackendError, Connection, Progress, Scope};
-use crate::domain::{Approval, Change, DetailSource, User};
+use super::{Applied, Backend, BackendError, Connection, Progress, Scope, ServerApproval};
+use crate::domain::{Approval, ApprovalState, Change, DetailSource, User};
 use wire::Row;
 
 /// Rows asked for per page. Instances may cap pages lower; the `Link` header tells us.
@@ -94,29 +94,7 @@ impl ServiceNow {
         what: &str,
         convert: Convert<'_, T>,
     ) -> Result<Page<T>, BackendError> {
-        let started = std::time::Instant::now();
-        let resp = self
-            .http
-            .get(url.clone())
-            .basic_auth(&self.conn.user, Some(self.conn.password.expose()))
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        tracing::debug!(
-            path = url.path(),
-            status = status.as_u16(),
-            bytes = body.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "GET"
-        );
-        if !status.is_success() {
-            return Err(status_error(status, &headers, &body, what));
-        }
-        let json = parse_json(&headers, &body)?;
+        let (headers, json) = self.send(reqwest::Method::GET, url, None, what).await?;
         let rows = match json {
             Value::Object(mut m) => match m.remove("result") {
                 Some(Value::Array(items)) => items
@@ -157,6 +135,88 @@ impl ServiceNow {
             next,
             had_link: link.is_some(),
         })
+    }
+
+    /// Sends one request with the credentials and JSON headers; answers the response headers
+    /// and its JSON body, or the error the status or body means.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<(HeaderMap, Value), BackendError> {
+        let started = std::time::Instant::now();
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .basic_auth(&self.conn.user, Some(self.conn.password.expose()))
+            .header(ACCEPT, "application/json");
+        if let Some(body) = body {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        tracing::debug!(
+            path = url.path(),
+            status = status.as_u16(),
+            bytes = bytes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "{method}"
+        );
+        if !status.is_success() {
+            return Err(status_error(status, &headers, &bytes, what));
+        }
+        Ok((headers.clone(), parse_json(&headers, &bytes)?))
+    }
+
+    /// One record (`{"result": {...}}`), `None` when the instance says it does not exist or
+    /// may not be seen (the two look the same, reference §1.7).
+    async fn get_record(
+        &self,
+        table: &str,
+        sys_id: &str,
+        fields: &str,
+        what: &str,
+    ) -> Result<Option<serde_json::Map<String, Value>>, BackendError> {
+        let mut url = self.table_url(
+            table,
+            &[
+                ("sysparm_fields", fields),
+                ("sysparm_display_value", "all"),
+                ("sysparm_exclude_reference_link", "true"),
+            ],
+        );
+        url.path_segments_mut()
+            .map_err(|_| BackendError::Protocol("the instance URL cannot take a path".into()))?
+            .push(sys_id);
+        match self.send(reqwest::Method::GET, url, None, what).await {
+            Ok((_, json)) => Ok(Some(result_object(json)?)),
+            Err(BackendError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// PATCHes a record and answers the server's record after the write (value mode).
+    async fn patch_record(
+        &self,
+        table: &str,
+        sys_id: &str,
+        body: &Value,
+        what: &str,
+    ) -> Result<serde_json::Map<String, Value>, BackendError> {
+        let mut url = self.table_url(table, &[("sysparm_exclude_reference_link", "true")]);
+        url.path_segments_mut()
+            .map_err(|_| BackendError::Protocol("the instance URL cannot take a path".into()))?
+            .push(sys_id);
+        let (_, json) = self
+            .send(reqwest::Method::PATCH, url, Some(body), what)
+            .await?;
+        result_object(json)
     }
 
     /// Every row of a list query, across all pages.
@@ -417,7 +477,7 @@ impl Backend for ServiceNow {
             approver_ids.join(",")
         );
         let queries: Vec<String> = match &scope {
-            Scope::Pending => vec![format!("{approvers}^state=requested{ORDER}")],
+            Scope::Pending => vec![format!("{}{ORDER}", queue_query(approver_ids))],
             Scope::ChangedSince(t) => {
                 let t = t.format("%Y-%m-%d %H:%M:%S");
                 // ^OR binds to the condition before it: (approval updated OR change updated).
@@ -427,7 +487,7 @@ impl Backend for ServiceNow {
             }
             Scope::PendingIds(ids) => ids
                 .chunks(IDS_PER_QUERY)
-                .map(|c| format!("{approvers}^state=requested^sys_idIN{}{ORDER}", c.join(",")))
+                .map(|c| format!("{approvers}^sys_idIN{}{ORDER}", c.join(",")))
                 .collect(),
         };
         let mut approvals = Vec::new();
@@ -470,6 +530,104 @@ impl Backend for ServiceNow {
         Ok(approvals)
     }
 
+    async fn approval(
+        &self,
+        approval_sys_id: &str,
+    ) -> Result<Option<ServerApproval>, BackendError> {
+        let mut fields: Vec<String> = convert::APPROVAL_FIELDS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        fields.push("comments".into());
+        for f in convert::TASK_FIELDS
+            .iter()
+            .chain(convert::CHANGE_ONLY_FIELDS)
+            .chain(&["on_hold_reason"])
+        {
+            fields.push(format!("sysapproval.{f}"));
+        }
+        let Some(record) = self
+            .get_record(
+                "sysapproval_approver",
+                approval_sys_id,
+                &fields.join(","),
+                "the approval",
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let row = Row(&record);
+        let approval = convert::approval(&row)?;
+        Ok(Some(ServerApproval {
+            // In display mode the journal reads back as its history (reference §7.2).
+            comments: row.display("comments"),
+            hold_reason: row.display("sysapproval.on_hold_reason"),
+            approval,
+        }))
+    }
+
+    async fn decide(
+        &self,
+        approval_sys_id: &str,
+        state: ApprovalState,
+        comment: &str,
+    ) -> Result<Applied, BackendError> {
+        let body = serde_json::json!({ "state": state.value(), "comments": comment });
+        let record = self
+            .patch_record(
+                "sysapproval_approver",
+                approval_sys_id,
+                &body,
+                "the approval",
+            )
+            .await?;
+        let row = Row(&record);
+        let got = ApprovalState::from_value(&row.value("state"));
+        if got != state {
+            return Err(BackendError::Protocol(format!(
+                "the approval is {} after the update, not {}",
+                got.value(),
+                state.value()
+            )));
+        }
+        Ok(Applied {
+            at: convert::time_value(&row, "sys_updated_on"),
+            answer: answer_of(&row, &["state", "sys_updated_on", "sys_updated_by"]),
+        })
+    }
+
+    async fn set_hold(
+        &self,
+        change_sys_id: &str,
+        hold: bool,
+        text: &str,
+    ) -> Result<Applied, BackendError> {
+        // Hold: the justification is the hold reason; release: it is a comment (§4.3).
+        let body = if hold {
+            serde_json::json!({ "on_hold": "true", "on_hold_reason": text })
+        } else {
+            serde_json::json!({ "on_hold": "false", "comments": text })
+        };
+        let record = self
+            .patch_record("change_request", change_sys_id, &body, "the change request")
+            .await?;
+        let row = Row(&record);
+        if row.value("on_hold") != hold.to_string() {
+            return Err(BackendError::Protocol(format!(
+                "the change's on_hold is {:?} after the update",
+                row.value("on_hold")
+            )));
+        }
+        Ok(Applied {
+            at: convert::time_value(&row, "sys_updated_on"),
+            answer: answer_of(
+                &row,
+                &["on_hold", "state", "sys_updated_on", "sys_updated_by"],
+            ),
+        })
+    }
+
     async fn pending_approval_ids(
         &self,
         approver_ids: &[String],
@@ -477,10 +635,7 @@ impl Backend for ServiceNow {
         if approver_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let query = format!(
-            "approverIN{}^source_table=change_request^state=requested{ORDER}",
-            approver_ids.join(",")
-        );
+        let query = format!("{}{ORDER}", queue_query(approver_ids));
         match self
             .get_all(
                 "sysapproval_approver",
@@ -496,6 +651,47 @@ impl Backend for ServiceNow {
             other => other,
         }
     }
+}
+
+/// The `result` object of a single-record answer.
+fn result_object(json: Value) -> Result<serde_json::Map<String, Value>, BackendError> {
+    match json {
+        Value::Object(mut m) => match m.remove("result") {
+            Some(Value::Object(o)) => Ok(o),
+            // sn_chg_rest wraps single records in an array (reference §5).
+            Some(Value::Array(mut a)) if a.len() == 1 => match a.remove(0) {
+                Value::Object(o) => Ok(o),
+                _ => Err(BackendError::Protocol(
+                    "the record is not a JSON object".into(),
+                )),
+            },
+            _ => Err(BackendError::Protocol(
+                "the answer has no \"result\" record".into(),
+            )),
+        },
+        _ => Err(BackendError::Protocol(
+            "the answer is not a JSON object".into(),
+        )),
+    }
+}
+
+/// A short account of the server's record after a write, for the journal.
+fn answer_of(row: &Row<'_>, fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{f}={}", row.value(f)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The approvals in the queue: requested ones, and those paused because their change is on
+/// hold (the platform marks them not_required until the hold is released; reference §4.3).
+fn queue_query(approver_ids: &[String]) -> String {
+    let approvers = format!(
+        "approverIN{}^source_table=change_request",
+        approver_ids.join(",")
+    );
+    format!("{approvers}^state=requested^NQ{approvers}^state=not_required^sysapproval.on_hold=true")
 }
 
 /// Stable paging order (offset paging can otherwise skip or repeat rows).

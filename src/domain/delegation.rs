@@ -1,0 +1,232 @@
+//! Delegation: who may act for whom, from when until when (ServiceNow's `sys_user_delegate`).
+//!
+//! The approval row keeps the original approver; an active delegate acts on it, recorded as
+//! "decided by me on behalf of Alice".
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::change::UserRef;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegation {
+    pub sys_id: String,
+    /// Who delegates (the one going away).
+    pub user: UserRef,
+    /// Who acts for them.
+    pub delegate: UserRef,
+    pub starts: Option<DateTime<Utc>>,
+    pub ends: Option<DateTime<Utc>>,
+    /// Whether the delegate may approve for the user.
+    pub approvals: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DelegationStatus {
+    Upcoming,
+    Active,
+    Expired,
+}
+
+impl DelegationStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            DelegationStatus::Upcoming => "upcoming",
+            DelegationStatus::Active => "active",
+            DelegationStatus::Expired => "expired",
+        }
+    }
+}
+
+impl Delegation {
+    /// Upcoming before its start, active from start to end (both included, as the platform's
+    /// `starts<=now^ends>=now`), expired after.
+    pub fn status(&self, now: DateTime<Utc>) -> DelegationStatus {
+        if self.starts.is_some_and(|s| now < s) {
+            DelegationStatus::Upcoming
+        } else if self.ends.is_some_and(|e| now > e) {
+            DelegationStatus::Expired
+        } else {
+            DelegationStatus::Active
+        }
+    }
+
+    /// Whether the delegate may decide the user's approvals right now.
+    pub fn covers_approvals(&self, now: DateTime<Utc>) -> bool {
+        self.approvals && self.status(now) == DelegationStatus::Active
+    }
+
+    fn overlaps(&self, starts: DateTime<Utc>, ends: DateTime<Utc>) -> bool {
+        let a0 = self.starts.unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let a1 = self.ends.unwrap_or(DateTime::<Utc>::MAX_UTC);
+        a0 <= ends && starts <= a1
+    }
+}
+
+/// The people whose approvals `me` may decide now: `me` first, then everyone with an active
+/// approvals delegation to `me` (delegation does not cascade).
+pub fn acting_for(me: &UserRef, delegations: &[Delegation], now: DateTime<Utc>) -> Vec<UserRef> {
+    let mut out = vec![me.clone()];
+    for d in delegations {
+        if d.delegate.sys_id == me.sys_id
+            && d.user.sys_id != me.sys_id
+            && d.covers_approvals(now)
+            && !out.iter().any(|u| u.sys_id == d.user.sys_id)
+        {
+            out.push(d.user.clone());
+        }
+    }
+    out
+}
+
+/// A delegation to create, or the new window of one being edited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DelegationDraft {
+    pub delegate: UserRef,
+    pub starts: DateTime<Utc>,
+    pub ends: DateTime<Utc>,
+    pub approvals: bool,
+}
+
+/// Checks a delegation `me` wants to give before anything is sent: not to oneself, an end
+/// after the start and in the future, and no overlap with another delegation of `me`'s that
+/// is not over (`editing` is the one being changed, if any).
+pub fn check_delegation(
+    me: &UserRef,
+    draft: &DelegationDraft,
+    existing: &[Delegation],
+    editing: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    if draft.delegate.sys_id == me.sys_id {
+        return Err("You cannot delegate to yourself; pick a colleague.".into());
+    }
+    if draft.ends <= draft.starts {
+        return Err(format!(
+            "The end ({}) must be after the start ({}).",
+            draft.ends.format("%Y-%m-%d %H:%M"),
+            draft.starts.format("%Y-%m-%d %H:%M")
+        ));
+    }
+    if draft.ends <= now {
+        return Err(format!(
+            "The window ends {}, which is already past; choose a later end.",
+            draft.ends.format("%Y-%m-%d %H:%M")
+        ));
+    }
+    if let Some(clash) = existing.iter().find(|d| {
+        d.user.sys_id == me.sys_id
+            && Some(d.sys_id.as_str()) != editing
+            && d.status(now) != DelegationStatus::Expired
+            && d.overlaps(draft.starts, draft.ends)
+    }) {
+        return Err(format!(
+            "It overlaps your delegation to {} ({} – {}); end or edit that one first.",
+            clash.delegate.label(),
+            clash
+                .starts
+                .map_or("open".into(), |t| t.format("%Y-%m-%d").to_string()),
+            clash
+                .ends
+                .map_or("open".into(), |t| t.format("%Y-%m-%d").to_string()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn t(d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, d, 0, 0, 0).unwrap()
+    }
+
+    fn who(id: &str) -> UserRef {
+        UserRef {
+            sys_id: id.into(),
+            name: id.to_uppercase(),
+        }
+    }
+
+    fn deleg(id: &str, user: &str, to: &str, s: u32, e: u32, approvals: bool) -> Delegation {
+        Delegation {
+            sys_id: id.into(),
+            user: who(user),
+            delegate: who(to),
+            starts: Some(t(s)),
+            ends: Some(t(e)),
+            approvals,
+        }
+    }
+
+    #[test]
+    fn status_by_window() {
+        let d = deleg("1", "a", "b", 10, 20, true);
+        assert_eq!(d.status(t(9)), DelegationStatus::Upcoming);
+        assert_eq!(d.status(t(10)), DelegationStatus::Active);
+        assert_eq!(d.status(t(20)), DelegationStatus::Active);
+        assert_eq!(
+            d.status(t(20) + Duration::seconds(1)),
+            DelegationStatus::Expired
+        );
+        assert!(d.covers_approvals(t(15)));
+        assert!(!deleg("2", "a", "b", 10, 20, false).covers_approvals(t(15)));
+    }
+
+    #[test]
+    fn acting_set_is_me_and_active_delegators() {
+        let me = who("me");
+        let all = [
+            deleg("1", "alice", "me", 1, 30, true),  // active
+            deleg("2", "bob", "me", 1, 5, true),     // expired at t(10)
+            deleg("3", "carol", "me", 20, 30, true), // upcoming
+            deleg("4", "dave", "me", 1, 30, false),  // no approvals
+            deleg("5", "me", "erin", 1, 30, true),   // given, not received
+            deleg("6", "alice", "me", 2, 30, true),  // duplicate delegator
+        ];
+        let ids: Vec<String> = acting_for(&me, &all, t(10))
+            .into_iter()
+            .map(|u| u.sys_id)
+            .collect();
+        assert_eq!(ids, ["me", "alice"]);
+    }
+
+    #[test]
+    fn bad_delegations_are_refused_before_sending() {
+        let me = who("me");
+        let existing = [
+            deleg("1", "me", "bob", 20, 28, true),
+            deleg("old", "me", "bob", 1, 3, true),
+        ];
+        let draft = |to: &str, s: u32, e: u32| DelegationDraft {
+            delegate: who(to),
+            starts: t(s),
+            ends: t(e),
+            approvals: true,
+        };
+        let now = t(5);
+        assert!(
+            check_delegation(&me, &draft("me", 10, 12), &existing, None, now)
+                .unwrap_err()
+                .contains("yourself")
+        );
+        assert!(
+            check_delegation(&me, &draft("carl", 12, 10), &existing, None, now)
+                .unwrap_err()
+                .contains("must be after")
+        );
+        assert!(
+            check_delegation(&me, &draft("carl", 1, 4), &existing, None, now)
+                .unwrap_err()
+                .contains("already past")
+        );
+        let err = check_delegation(&me, &draft("carl", 25, 30), &existing, None, now).unwrap_err();
+        assert!(err.contains("overlaps your delegation to BOB"), "{err}");
+        // Expired ones do not count; editing the clashing one itself is fine.
+        assert!(check_delegation(&me, &draft("carl", 2, 10), &existing, None, now).is_ok());
+        assert!(check_delegation(&me, &draft("bob", 22, 30), &existing, Some("1"), now).is_ok());
+    }
+}

@@ -1,0 +1,334 @@
+//! The outbox (decisions stored before any network call) and the hash-chained journal.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+
+use super::{Store, StoreError, format_time, parse_time};
+use crate::domain::{Decision, Delivery};
+
+/// A new decision id: 24 hex characters from the time, the process and a counter, hashed.
+pub fn new_client_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    hex::encode(h.finalize())[..24].to_string()
+}
+
+/// The hash before the first journal entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One decision in the outbox with where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub decision: Decision,
+    pub delivery: Delivery,
+    pub attempts: u32,
+    pub updated_at: DateTime<Utc>,
+    /// What the server answered (its record after the change), when it did.
+    pub server_answer: Option<String>,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub kind: String,
+    pub entry: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The chain hash of an entry: SHA-256 over the previous hash, the time, the kind and the
+/// entry, each on its own line.
+pub fn chain_hash(prev_hash: &str, created_at: &str, kind: &str, entry: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [prev_hash, created_at, kind, entry] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+fn status_of(d: &Delivery) -> (&'static str, Option<&str>) {
+    match d {
+        Delivery::Queued => ("queued", None),
+        Delivery::Sending => ("sending", None),
+        Delivery::Applied { .. } => ("applied", None),
+        Delivery::Conflict { reason } => ("conflict", Some(reason)),
+        Delivery::Failed { error } => ("failed", Some(error)),
+    }
+}
+
+impl Store {
+    /// Stores decisions in one transaction, with a journal entry each: after this returns they
+    /// survive a crash, and nothing has been sent yet.
+    pub fn enqueue(
+        &mut self,
+        decisions: &[Decision],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "store the decision", e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        for d in decisions {
+            let data = serde_json::to_string(d).map_err(|e| StoreError::Encode {
+                path: path.clone(),
+                what: format!("decision {}", d.client_id),
+                detail: e.to_string(),
+            })?;
+            let when = format_time(now);
+            tx.execute(
+                "INSERT INTO outbox (client_id, approval_sys_id, change_sys_id, decision,
+                                     justification, acting_user, on_behalf_of, created_at,
+                                     status, attempts, updated_at, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, ?8, ?9)",
+                params![
+                    d.client_id,
+                    d.approval_sys_id,
+                    d.change_sys_id,
+                    d.kind.verb(),
+                    d.justification.as_str(),
+                    d.acting_user.sys_id,
+                    d.on_behalf_of.as_ref().map(|u| u.sys_id.clone()),
+                    when,
+                    data,
+                ],
+            )
+            .map_err(err)?;
+            append(
+                &tx,
+                now,
+                "decision.queued",
+                &serde_json::json!({
+                    "client_id": d.client_id,
+                    "decision": d.kind.verb(),
+                    "change": d.change_number,
+                    "approval": d.approval_sys_id,
+                    "justification": d.justification.as_str(),
+                    "acting_user": d.acting_user.label(),
+                    "on_behalf_of": d.on_behalf_of.as_ref().map(|u| u.label().to_string()),
+                })
+                .to_string(),
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Outbox entries, oldest first: all of them, or only those not delivered yet.
+    pub fn outbox(&self, pending_only: bool) -> Result<Vec<OutboxEntry>, StoreError> {
+        let action = "read the outbox";
+        let sql = if pending_only {
+            "SELECT data, status, last_error, attempts, updated_at, server_answer FROM outbox
+             WHERE status IN ('queued', 'sending') ORDER BY id"
+        } else {
+            "SELECT data, status, last_error, attempts, updated_at, server_answer FROM outbox
+             ORDER BY id"
+        };
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(action, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .map_err(|e| self.err(action, e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (data, status, last_error, attempts, updated_at, server_answer) =
+                row.map_err(|e| self.err(action, e))?;
+            let Some(data) = data else {
+                continue; // written by a version without decision data: nothing to deliver
+            };
+            let decision: Decision = serde_json::from_str(&data)
+                .map_err(|e| self.corrupt(format!("an outbox entry is unreadable: {e}")))?;
+            let updated_at = parse_time(&updated_at).unwrap_or(decision.created_at);
+            let reason = last_error.unwrap_or_default();
+            let delivery = match status.as_str() {
+                "queued" => Delivery::Queued,
+                "sending" => Delivery::Sending,
+                "applied" => Delivery::Applied { at: updated_at },
+                "conflict" => Delivery::Conflict { reason },
+                _ => Delivery::Failed { error: reason },
+            };
+            out.push(OutboxEntry {
+                decision,
+                delivery,
+                attempts: attempts.max(0) as u32,
+                updated_at,
+                server_answer,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records where a decision stands, with a journal entry for every outcome (not for the
+    /// step to `sending`, which only counts the attempt).
+    pub fn set_delivery(
+        &mut self,
+        client_id: &str,
+        delivery: &Delivery,
+        server_answer: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "record the delivery", e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let (status, reason) = status_of(delivery);
+        let updated_at = match delivery {
+            Delivery::Applied { at } => format_time(*at),
+            _ => format_time(now),
+        };
+        let attempt = i64::from(matches!(delivery, Delivery::Sending));
+        let n = tx
+            .execute(
+                "UPDATE outbox SET status = ?2, last_error = ?3, updated_at = ?4,
+                     attempts = attempts + ?5, server_answer = coalesce(?6, server_answer)
+                 WHERE client_id = ?1",
+                params![
+                    client_id,
+                    status,
+                    reason,
+                    updated_at,
+                    attempt,
+                    server_answer
+                ],
+            )
+            .map_err(err)?;
+        if n == 0 {
+            return Err(StoreError::Corrupt {
+                path: path.clone(),
+                detail: format!("no decision {client_id} in the outbox"),
+            });
+        }
+        if !matches!(delivery, Delivery::Sending | Delivery::Queued) {
+            append(
+                &tx,
+                now,
+                &format!("decision.{status}"),
+                &serde_json::json!({
+                    "client_id": client_id,
+                    "reason": reason,
+                    "server_answer": server_answer,
+                    "applied_at": match delivery {
+                        Delivery::Applied { at } => Some(format_time(*at)),
+                        _ => None,
+                    },
+                })
+                .to_string(),
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Removes a decision the user discarded (a conflict or failure), keeping a journal entry.
+    pub fn discard(&mut self, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "discard the decision", e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let n = tx
+            .execute(
+                "DELETE FROM outbox WHERE client_id = ?1 AND status IN ('conflict', 'failed')",
+                [client_id],
+            )
+            .map_err(err)?;
+        if n > 0 {
+            append(
+                &tx,
+                now,
+                "decision.discarded",
+                &serde_json::json!({ "client_id": client_id }).to_string(),
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(n > 0)
+    }
+
+    /// The whole journal, oldest first.
+    pub fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        let action = "read the journal";
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, created_at, kind, entry, prev_hash, hash FROM journal ORDER BY seq",
+            )
+            .map_err(|e| self.err(action, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(|e| self.err(action, e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, created_at, kind, entry, prev_hash, hash) =
+                row.map_err(|e| self.err(action, e))?;
+            let created_at = parse_time(&created_at)
+                .ok_or_else(|| self.corrupt(format!("journal entry {seq} has a bad time")))?;
+            out.push(JournalEntry {
+                seq,
+                created_at,
+                kind,
+                entry,
+                prev_hash,
+                hash,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Appends a journal entry chained to the last one.
+fn append(
+    conn: &rusqlite::Connection,
+    now: DateTime<Utc>,
+    kind: &str,
+    entry: &str,
+) -> rusqlite::Result<()> {
+    let prev: String = conn
+        .query_row(
+            "SELECT hash FROM journal ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_string());
+    let at = format_time(now);
+    let hash = chain_hash(&prev, &at, kind, entry);
+    conn.execute(
+        "INSERT INTO journal (created_at, kind, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![at, kind, entry, prev, hash],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! Decisions through the outbox against the built-in server: applied once, or a conflict.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use signoff::backend::servicenow::ServiceNow;
+use signoff::backend::{Backend, Connection, Secret, no_progress, parse_instance_url};
+use signoff::domain::{
+    Approval, ApprovalState, DecisionKind, Delivery, Justification, JustificationRules,
+};
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimConfig, SimServer};
+use signoff::store::Store;
+use signoff::sync::{deliver_pending, make_decisions, sync_once};
+
+async fn start() -> SimServer {
+    SimServer::start(
+        SimConfig {
+            seed: 9,
+            changes: 80,
+            page_cap: 50,
+            now: Some(Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()),
+            ..SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap()
+}
+
+fn client(server: &SimServer) -> ServiceNow {
+    ServiceNow::new(Connection {
+        instance: parse_instance_url(&server.url()).unwrap(),
+        user: DEMO_USER.into(),
+        password: Secret::new(DEMO_PASSWORD),
+    })
+    .unwrap()
+}
+
+struct Fixture {
+    server: SimServer,
+    sn: ServiceNow,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let server = start().await;
+    let sn = client(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("d.sqlite3")).unwrap();
+    sync_once(&sn, &mut store, Utc::now(), &no_progress)
+        .await
+        .unwrap();
+    Fixture {
+        server,
+        sn,
+        store,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    fn queue(&self) -> Vec<Approval> {
+        self.store.load_snapshot().unwrap().approvals
+    }
+
+    /// A requested approval whose change is in a state that can be held.
+    fn requested(&self, skip: usize) -> Approval {
+        self.queue()
+            .into_iter()
+            .filter(|a| a.state == ApprovalState::Requested && !a.change.on_hold)
+            .nth(skip)
+            .unwrap()
+    }
+
+    fn enqueue(&mut self, kind: DecisionKind, text: &str, a: &Approval) -> String {
+        let j = Justification::parse(text, kind, &JustificationRules::default()).unwrap();
+        let user = self.store.load_snapshot().unwrap().user.unwrap();
+        let d = make_decisions(kind, &j, std::slice::from_ref(a), &user, Utc::now());
+        self.store.enqueue(&d, Utc::now()).unwrap();
+        d[0].client_id.clone()
+    }
+
+    async fn deliver(&mut self) -> Result<(), String> {
+        deliver_pending(&self.sn, &mut self.store, Utc::now, &|_, _| {})
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn delivery(&self, client_id: &str) -> Delivery {
+        self.store
+            .outbox(false)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.decision.client_id == client_id)
+            .unwrap()
+            .delivery
+    }
+
+    /// Approval comments on the server carrying this decision's reference.
+    fn comments_with_ref(&self, approval: &str, client_id: &str) -> usize {
+        let reference = format!("ref {}", &client_id[..12]);
+        self.server
+            .journal("sysapproval_approver", approval, "comments")
+            .iter()
+            .filter(|(_, _, text)| text.contains(&reference))
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn approve_and_reject_change_the_server_once_with_the_justification() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    let b = f.requested(1);
+    let approve = f.enqueue(DecisionKind::Approve, "Plan and backout look complete.", &a);
+    let reject = f.enqueue(
+        DecisionKind::Reject,
+        "No test plan for the replica failover step.",
+        &b,
+    );
+    f.deliver().await.unwrap();
+    assert!(matches!(f.delivery(&approve), Delivery::Applied { .. }));
+    assert!(matches!(f.delivery(&reject), Delivery::Applied { .. }));
+    assert_eq!(
+        f.server.record("sysapproval_approver", &a.sys_id).unwrap()["state"],
+        "approved"
+    );
+    assert_eq!(
+        f.server.record("sysapproval_approver", &b.sys_id).unwrap()["state"],
+        "rejected"
+    );
+    assert_eq!(f.comments_with_ref(&a.sys_id, &approve), 1);
+    let journal = f
+        .server
+        .journal("sysapproval_approver", &b.sys_id, "comments");
+    assert!(journal.iter().any(|(_, who, text)| who == DEMO_USER
+        && text.starts_with("No test plan for the replica failover step.")));
+
+    // Delivering again sends nothing more.
+    f.deliver().await.unwrap();
+    assert_eq!(f.comments_with_ref(&a.sys_id, &approve), 1);
+
+    // The local journal holds the whole story, hash-chained.
+    let journal = f.store.journal().unwrap();
+    let kinds: Vec<&str> = journal.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "decision.queued",
+            "decision.queued",
+            "decision.applied",
+            "decision.applied"
+        ]
+    );
+    let mut prev = signoff::store::GENESIS.to_string();
+    for e in &journal {
+        assert_eq!(e.prev_hash, prev);
+        let at = signoff::store::format_time(e.created_at);
+        assert_eq!(
+            e.hash,
+            signoff::store::chain_hash(&prev, &at, &e.kind, &e.entry)
+        );
+        prev = e.hash.clone();
+    }
+    assert!(
+        journal[2].entry.contains("state=approved"),
+        "{}",
+        journal[2].entry
+    );
+
+    // The next sync sees both leave the queue.
+    let outcome = sync_once(&f.sn, &mut f.store, Utc::now(), &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(outcome.removed, 2, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn hold_then_resume_round_trip() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    let hold = f.enqueue(
+        DecisionKind::Hold,
+        "Waiting for the vendor's fixed firmware image.",
+        &a,
+    );
+    f.deliver().await.unwrap();
+    assert!(matches!(f.delivery(&hold), Delivery::Applied { .. }));
+    let change = f.server.record("change_request", &a.change.sys_id).unwrap();
+    assert_eq!(change["on_hold"], "true");
+    assert!(change["on_hold_reason"].starts_with("Waiting for the vendor"));
+    assert_eq!(
+        f.server.record("sysapproval_approver", &a.sys_id).unwrap()["state"],
+        "not_required"
+    );
+
+    // The held approval stays in the queue, marked on hold.
+    sync_once(&f.sn, &mut f.store, Utc::now(), &no_progress)
+        .await
+        .unwrap();
+    let held = f
+        .queue()
+        .into_iter()
+        .find(|x| x.sys_id == a.sys_id)
+        .expect("held approvals stay in the queue");
+    assert!(held.change.on_hold && held.in_queue());
+    assert!(DecisionKind::Approve.applies_to(&held).is_err());
+
+    let resume = f.enqueue(DecisionKind::Resume, "Vendor image is in.", &held);
+    f.deliver().await.unwrap();
+    assert!(
+        matches!(f.delivery(&resume), Delivery::Applied { .. }),
+        "{:?}",
+        f.delivery(&resume)
+    );
+    assert_eq!(
+        f.server.record("change_request", &a.change.sys_id).unwrap()["on_hold"],
+        "false"
+    );
+
+    // Release brings the approval back as a new row: the client re-queries, not re-uses ids.
+    sync_once(&f.sn, &mut f.store, Utc::now(), &no_progress)
+        .await
+        .unwrap();
+    let queue = f.queue();
+    assert!(
+        !queue.iter().any(|x| x.sys_id == a.sys_id),
+        "the old row left"
+    );
+    let fresh = queue
+        .iter()
+        .find(|x| x.change.sys_id == a.change.sys_id)
+        .expect("a new requested row for the same change");
+    assert_eq!(fresh.state, ApprovalState::Requested);
+}
+
+#[tokio::test]
+async fn queued_while_down_is_delivered_once_when_back() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    f.server.stop_accepting().await;
+    let id = f.enqueue(DecisionKind::Approve, "Low risk, standard pattern.", &a);
+    let err = f.deliver().await.unwrap_err();
+    assert!(err.contains("Could not reach"), "{err}");
+    assert!(
+        f.delivery(&id).is_pending(),
+        "still waiting: {:?}",
+        f.delivery(&id)
+    );
+    f.server.start_accepting().await.unwrap();
+    f.deliver().await.unwrap();
+    assert!(matches!(f.delivery(&id), Delivery::Applied { .. }));
+    f.deliver().await.unwrap();
+    assert_eq!(f.comments_with_ref(&a.sys_id, &id), 1, "exactly once");
+}
+
+#[tokio::test]
+async fn someone_else_deciding_first_is_a_conflict_and_nothing_is_sent() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    let id = f.enqueue(DecisionKind::Approve, "Looks fine to me, go ahead.", &a);
+    assert!(
+        f.server
+            .decide_as(&a.sys_id, "admin", "rejected", "Not this week.")
+    );
+    f.deliver().await.unwrap();
+    match f.delivery(&id) {
+        Delivery::Conflict { reason } => {
+            assert!(
+                reason.contains("rejected") && reason.contains(&a.change.number),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(f.comments_with_ref(&a.sys_id, &id), 0);
+    assert_eq!(
+        f.server.record("sysapproval_approver", &a.sys_id).unwrap()["state"],
+        "rejected"
+    );
+    // Discarding keeps a journal entry and empties the outbox.
+    assert!(f.store.discard(&id, Utc::now()).unwrap());
+    assert!(f.store.outbox(false).unwrap().is_empty());
+    assert_eq!(
+        f.store.journal().unwrap().last().unwrap().kind,
+        "decision.discarded"
+    );
+}
+
+#[tokio::test]
+async fn a_change_edited_after_you_looked_is_a_conflict() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    let id = f.enqueue(DecisionKind::Approve, "Approving the plan as written.", &a);
+    f.server.advance_clock(Duration::from_secs(300));
+    assert!(f.server.update_record(
+        "change_request",
+        &a.change.sys_id,
+        &[("short_description", "Now also upgrading the kernel")]
+    ));
+    f.deliver().await.unwrap();
+    match f.delivery(&id) {
+        Delivery::Conflict { reason } => {
+            assert!(
+                reason.contains("after you looked") && reason.contains("title"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        f.server.record("sysapproval_approver", &a.sys_id).unwrap()["state"],
+        "requested"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_the_server_applied_does_not_send_twice() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    let id = f.enqueue(DecisionKind::Approve, "Checked the window and the CI.", &a);
+    // The previous run sent it and died before recording the answer.
+    let decision = f.store.outbox(true).unwrap().remove(0).decision;
+    f.store
+        .set_delivery(&id, &Delivery::Sending, None, Utc::now())
+        .unwrap();
+    f.sn.decide(&a.sys_id, ApprovalState::Approved, &decision.comment())
+        .await
+        .unwrap();
+    f.deliver().await.unwrap();
+    assert!(matches!(f.delivery(&id), Delivery::Applied { .. }));
+    assert_eq!(f.comments_with_ref(&a.sys_id, &id), 1, "not sent again");
+}

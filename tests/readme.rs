@@ -1,0 +1,25 @@
+//! The README's example config is a real, valid config.
+
+use signoff::config::Config;
+
+#[test]
+fn the_readme_config_example_loads() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("`config.toml` (every key optional):\n\n```toml\n")
+        .expect("the README shows a config example");
+    let body = &readme[start..];
+    let body = &body[body.find("```toml\n").unwrap() + 8..];
+    let example = &body[..body.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, example).unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(
+        config.instance.as_deref(),
+        Some("https://acme.service-now.com")
+    );
+    assert!(config.profile(Some("test")).is_ok());
+    assert_eq!(config.policy.justification.min_reject, 20);
+}
