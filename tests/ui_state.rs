@@ -141,7 +141,12 @@ fn queue_is_grouped_by_tier_in_order() {
     use signoff::domain::RiskTier::*;
     assert_eq!(
         tiers,
-        vec![(Emergency, 2), (High, 3), (Moderate, 30), (Low, 5)]
+        vec![
+            (Some(Emergency), 2),
+            (Some(High), 3),
+            (Some(Moderate), 30),
+            (Some(Low), 5)
+        ]
     );
     // Within a tier the nearest deadline comes first.
     assert_eq!(s.items[0].approval.change.number, "CHG0030001");
@@ -269,7 +274,7 @@ fn rows_show_countdowns_windows_and_status_words() {
     assert!(text.contains("starts in 30h"), "{text}");
     assert!(text.contains("Ben Ishikawa"));
     assert!(
-        text.contains("▶ CHG0030001"),
+        text.contains("▶  CHG0030001"),
         "selection is marked without colour"
     );
     assert!(text.contains("2 breached"), "{text}");
@@ -394,7 +399,10 @@ fn first_frame_from_summaries_then_the_full_cache() {
 
     update(
         &mut s,
-        Msg::Sync(SyncEvent::CacheLoaded { approvals: full }),
+        Msg::Sync(SyncEvent::CacheLoaded {
+            approvals: full,
+            outbox: vec![],
+        }),
     );
     assert!(!s.details_pending);
     let text = screen(&render(&s, 100, 40, &theme));

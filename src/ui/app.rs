@@ -2,16 +2,22 @@
 //! No IO here; effects are performed by `run`.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind};
 use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui_textarea::{TextArea, WrapMode};
 
 use super::format;
-use super::keymap::{Action, action_for};
+use super::keymap::{Action, action_for, confirm_action_for, editor_action_for};
 use super::layout;
-use crate::domain::{Approval, Policy, QueueEntry, RiskTier, SlaStatus, User, build_queue};
+use crate::domain::{
+    Approval, DecisionKind, Delivery, Justification, JustificationError, Policy, QueueEntry,
+    RiskTier, SlaStatus, User, build_queue,
+};
 use crate::sync::SyncEvent;
 
 /// One row of the queue.
@@ -65,21 +71,176 @@ pub enum Msg {
         complete: bool,
     },
     Sync(SyncEvent),
+    /// Text pasted into the terminal (bracketed paste): typed into the decision dialog when it
+    /// is open, ignored otherwise.
+    Paste(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
     Refresh,
+    /// Store these decisions in the outbox (one per approval), then have them delivered.
+    Decide {
+        kind: DecisionKind,
+        justification: Justification,
+        approvals: Vec<Approval>,
+    },
+    /// The user discarded a decision in conflict (or failed).
+    Discard {
+        client_id: String,
+    },
 }
 
-/// A tier's block in the list: where its items start and how many there are.
+/// A block in the list: one per non-empty tier, then the changes on hold (`tier: None`),
+/// whatever their tier. Where its items start and how many there are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Section {
-    pub tier: RiskTier,
+    pub tier: Option<RiskTier>,
     pub start: usize,
     pub len: usize,
 }
+
+/// Where the decision on one approval stands, as far as the UI knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracked {
+    /// The outbox's id for the decision; `None` until the run loop or sync reports it.
+    pub client_id: Option<String>,
+    /// `None` when only a delivery report is known (not who decided what).
+    pub kind: Option<DecisionKind>,
+    pub delivery: Delivery,
+    /// The justification sent, to prefill a re-decision.
+    pub justification: Option<String>,
+}
+
+impl Tracked {
+    /// The row's delivery text, readable without colour.
+    pub fn label(&self) -> String {
+        match &self.delivery {
+            Delivery::Queued => "queued".into(),
+            Delivery::Sending => "sending…".into(),
+            Delivery::Applied { .. } => match self.kind {
+                Some(DecisionKind::Hold) => "✓ on hold".into(),
+                Some(k) => format!("✓ {}", k.past()),
+                None => "✓ applied".into(),
+            },
+            Delivery::Conflict { .. } => "! conflict".into(),
+            Delivery::Failed { .. } => "✗ failed".into(),
+        }
+    }
+
+    /// Conflicts and failures wait for the user: re-decide or discard.
+    pub fn needs_attention(&self) -> bool {
+        matches!(
+            self.delivery,
+            Delivery::Conflict { .. } | Delivery::Failed { .. }
+        )
+    }
+}
+
+/// The decision dialog: one decision and one justification for one or more approvals.
+pub struct DecideModal {
+    pub kind: DecisionKind,
+    /// The approvals it is for, in queue order, with their tiers (all of them accept `kind`).
+    pub targets: Vec<(Approval, RiskTier)>,
+    /// Chosen approvals the decision does not apply to, left out.
+    pub left_out: usize,
+    pub editor: TextArea<'static>,
+    /// The text as validated now.
+    pub verdict: Result<Justification, JustificationError>,
+    /// The second confirmation is showing (reject or hold on a Critical or Emergency change).
+    pub confirming: bool,
+}
+
+impl DecideModal {
+    fn new(
+        kind: DecisionKind,
+        targets: Vec<(Approval, RiskTier)>,
+        left_out: usize,
+        text: &str,
+        policy: &Policy,
+    ) -> DecideModal {
+        let lines: Vec<String> = if text.is_empty() {
+            vec![String::new()]
+        } else {
+            text.lines().map(str::to_string).collect()
+        };
+        let mut editor = TextArea::new(lines);
+        editor.set_wrap_mode(WrapMode::WordOrGlyph);
+        // No colours here (the theme is the views' business): modifiers only, NO_COLOR-safe.
+        editor.set_cursor_line_style(Style::default());
+        editor.set_selection_style(Style::default().add_modifier(Modifier::REVERSED));
+        editor.set_placeholder_style(Style::default().add_modifier(Modifier::DIM));
+        editor.set_placeholder_text(format!("Why do you {} this change?", kind.verb()));
+        editor.move_cursor(ratatui_textarea::CursorMove::Bottom);
+        editor.move_cursor(ratatui_textarea::CursorMove::End);
+        let mut m = DecideModal {
+            kind,
+            targets,
+            left_out,
+            editor,
+            verdict: Err(JustificationError::Empty(kind)),
+            confirming: false,
+        };
+        m.validate(policy);
+        m
+    }
+
+    pub fn text(&self) -> String {
+        self.editor.lines().join("\n")
+    }
+
+    fn validate(&mut self, policy: &Policy) {
+        self.verdict = Justification::parse(&self.text(), self.kind, &policy.justification);
+    }
+
+    /// The approvals whose tier makes this decision ask for a second confirmation.
+    pub fn risky(&self) -> Vec<&(Approval, RiskTier)> {
+        self.targets
+            .iter()
+            .filter(|(_, t)| self.kind.needs_confirmation(*t))
+            .collect()
+    }
+
+    /// The confirmation question, e.g. `Reject CHG0030042 (Critical)? This stops the change.`
+    pub fn question(&self) -> String {
+        let risky = self.risky();
+        let what = match (self.targets.len(), risky.as_slice()) {
+            (1, [(a, t)]) => format!("{} ({})", a.change.number, t.label()),
+            (n, [(a, t)]) => format!(
+                "{n} changes, {} ({}) among them",
+                a.change.number,
+                t.label()
+            ),
+            (n, r) => format!("{n} changes, {} of them Critical or Emergency", r.len()),
+        };
+        let one = self.targets.len() == 1;
+        let effect = match (self.kind, one) {
+            (DecisionKind::Reject, true) => "This stops the change.",
+            (DecisionKind::Reject, false) => "This stops them.",
+            (_, true) => "This pauses the change and its timers.",
+            (_, false) => "This pauses them and their timers.",
+        };
+        let verb = match self.kind {
+            DecisionKind::Hold => "Put on hold",
+            k => k.title(),
+        };
+        format!("{verb} {what}? {effect}")
+    }
+}
+
+/// A short message in the status bar, in place of the key hints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flash {
+    pub text: String,
+    /// Something was refused (drawn as an error), rather than done.
+    pub error: bool,
+    /// When it goes away; set from the first tick when no tick came yet.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// How long a flash message stays.
+pub const FLASH_FOR: chrono::Duration = chrono::Duration::seconds(6);
 
 pub struct AppState {
     pub instance: String,
@@ -107,6 +268,15 @@ pub struct AppState {
     pub outbox_pending: usize,
     /// The queue came from summaries; the changes' long texts are still being read.
     pub details_pending: bool,
+    /// Approvals chosen with Space for one decision on several (sys_ids).
+    pub selection: HashSet<String>,
+    /// Where decisions stand, by approval sys_id.
+    pub deliveries: HashMap<String, Tracked>,
+    /// The decision dialog, when open (drawn over the queue; it takes the keys).
+    pub decide: Option<DecideModal>,
+    pub flash: Option<Flash>,
+    /// The time of the last tick (the UI reads no clock).
+    pub now: Option<DateTime<Utc>>,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     tick_fingerprint: u64,
@@ -132,6 +302,11 @@ impl AppState {
             last_sync: None,
             outbox_pending: 0,
             details_pending: false,
+            selection: HashSet::new(),
+            deliveries: HashMap::new(),
+            decide: None,
+            flash: None,
+            now: None,
             dirty: true,
             tick_fingerprint: 0,
         }
@@ -142,12 +317,31 @@ impl AppState {
     }
 
     /// Replaces the queue, keeping the selected change selected if it is still there.
-    pub fn set_queue(&mut self, approvals: Vec<Approval>) {
+    pub fn set_queue(&mut self, mut approvals: Vec<Approval>) {
         let keep = self.selected_item().map(|i| i.approval.sys_id.clone());
         // The selected row stays on the same screen line when rows arrive or leave above it.
         let screen_row = self.line_of(self.selected).saturating_sub(self.scroll);
-        self.items = build_queue(&self.policy, approvals);
+        // A decision in conflict (or failed) keeps its row, as last seen, until the user
+        // re-decides or discards it, even when the approval left the queue on the server.
+        let fresh: HashSet<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
+        for item in &self.items {
+            let id = &item.approval.sys_id;
+            let unresolved = self.deliveries.get(id).is_some_and(|t| {
+                matches!(
+                    t.delivery,
+                    Delivery::Conflict { .. } | Delivery::Failed { .. }
+                )
+            });
+            if unresolved && !fresh.contains(id) {
+                approvals.push(item.approval.clone());
+            }
+        }
+        let mut items = build_queue(&self.policy, approvals);
+        // Changes on hold go last, in their own section (the sort keeps tier order inside it).
+        items.sort_by_key(|i| i.approval.change.on_hold);
+        self.items = items;
         self.sections = sections(&self.items);
+        self.prune();
         self.selected = keep
             .and_then(|id| self.items.iter().position(|i| i.approval.sys_id == id))
             .unwrap_or(self.selected)
@@ -157,17 +351,41 @@ impl AppState {
         self.dirty = true;
     }
 
+    /// Drops selection marks and applied decisions of approvals no longer in the queue.
+    /// Conflicts and failures stay until the user deals with them.
+    fn prune(&mut self) {
+        let present: HashSet<&str> = self
+            .items
+            .iter()
+            .map(|i| i.approval.sys_id.as_str())
+            .collect();
+        self.selection.retain(|id| present.contains(id.as_str()));
+        self.deliveries.retain(|id, t| {
+            present.contains(id.as_str()) || !matches!(t.delivery, Delivery::Applied { .. })
+        });
+    }
+
+    /// Changes of this tier not on hold.
     pub fn count(&self, tier: RiskTier) -> usize {
         self.sections
             .iter()
-            .find(|s| s.tier == tier)
+            .find(|s| s.tier == Some(tier))
             .map_or(0, |s| s.len)
     }
 
+    /// Changes on hold.
+    pub fn held_count(&self) -> usize {
+        self.sections
+            .iter()
+            .find(|s| s.tier.is_none())
+            .map_or(0, |s| s.len)
+    }
+
+    /// Breached and warning approvals; held changes do not count (their timers stop).
     pub fn status_counts(&self, now: DateTime<Utc>) -> (usize, usize) {
         let mut breached = 0;
         let mut warning = 0;
-        for i in &self.items {
+        for i in self.items.iter().filter(|i| !i.approval.change.on_hold) {
             match i.sla.status(now) {
                 SlaStatus::Breached => breached += 1,
                 SlaStatus::Warning => warning += 1,
@@ -238,8 +456,11 @@ impl AppState {
         let first = self.scroll.saturating_sub(self.sections.len());
         let last = (self.scroll + rows).min(self.items.len());
         for item in self.items.get(first..last).unwrap_or(&[]) {
-            format::countdown(item.sla.remaining(now)).hash(&mut h);
             format::window(item.approval.change.start_date, now).hash(&mut h);
+            if item.approval.change.on_hold {
+                continue;
+            }
+            format::countdown(item.sla.remaining(now)).hash(&mut h);
             item.sla.status(now).hash(&mut h);
         }
         if let Some(item) = self.selected_item() {
@@ -264,6 +485,28 @@ impl AppState {
                 self.dirty = true;
                 return vec![Effect::Refresh];
             }
+            (Mode::Queue | Mode::Detail, Action::Approve) => {
+                return self.open_decide(DecisionKind::Approve);
+            }
+            (Mode::Queue | Mode::Detail, Action::Reject) => {
+                return self.open_decide(DecisionKind::Reject);
+            }
+            (Mode::Queue | Mode::Detail, Action::Hold) => {
+                return self.open_decide(DecisionKind::Hold);
+            }
+            (Mode::Queue | Mode::Detail, Action::Resume) => {
+                return self.open_decide(DecisionKind::Resume);
+            }
+            (Mode::Queue | Mode::Detail, Action::Redecide) => return self.redecide(),
+            (Mode::Queue | Mode::Detail, Action::Discard) => return self.discard(),
+            (Mode::Queue, Action::ToggleSelect) if !self.items.is_empty() => {
+                let id = self.items[self.selected].approval.sys_id.clone();
+                if !self.selection.remove(&id) {
+                    self.selection.insert(id);
+                }
+                self.select(self.selected + 1);
+            }
+            (Mode::Queue, Action::Back) if !self.selection.is_empty() => self.selection.clear(),
             (Mode::Detail, Action::Back) => self.mode = Mode::Queue,
             (Mode::Detail, Action::Down) => {
                 self.detail_scroll = self.detail_scroll.saturating_add(1)
@@ -304,15 +547,272 @@ impl AppState {
         self.dirty = true;
         vec![]
     }
+
+    /// Shows a message in the status bar for `FLASH_FOR` from the last tick.
+    pub fn flash(&mut self, text: impl Into<String>, error: bool) {
+        self.flash = Some(Flash {
+            text: text.into(),
+            error,
+            until: self.now.map(|n| n + FLASH_FOR),
+        });
+        self.dirty = true;
+    }
+
+    /// The approvals a decision is for: the multi-selection in queue order, else the
+    /// selected row.
+    fn chosen(&self) -> Vec<&QueueItem> {
+        if self.selection.is_empty() {
+            self.selected_item().into_iter().collect()
+        } else {
+            self.items
+                .iter()
+                .filter(|i| self.selection.contains(&i.approval.sys_id))
+                .collect()
+        }
+    }
+
+    /// Why `kind` cannot be decided on this approval now, if it cannot.
+    fn refusal(&self, kind: DecisionKind, approval: &Approval) -> Option<String> {
+        if let Some(t) = self.deliveries.get(&approval.sys_id) {
+            let what = t.kind.map_or("A decision", |k| k.title());
+            match &t.delivery {
+                Delivery::Queued | Delivery::Sending => {
+                    return Some(format!(
+                        "{what} on {} is already on its way ({}).",
+                        approval.change.number,
+                        t.label()
+                    ));
+                }
+                Delivery::Applied { .. } if t.kind != Some(DecisionKind::Hold) => {
+                    return Some(format!(
+                        "{} was already {}; the next sync removes it from the queue.",
+                        approval.change.number,
+                        t.kind.map_or("decided", |k| k.past())
+                    ));
+                }
+                _ => {}
+            }
+        }
+        kind.applies_to(approval).err()
+    }
+
+    /// Opens the decision dialog for the chosen approvals, or says why it cannot.
+    fn open_decide(&mut self, kind: DecisionKind) -> Vec<Effect> {
+        self.open_decide_with(kind, "")
+    }
+
+    fn open_decide_with(&mut self, kind: DecisionKind, text: &str) -> Vec<Effect> {
+        let chosen = self.chosen();
+        if chosen.is_empty() {
+            return vec![];
+        }
+        let total = chosen.len();
+        let mut first_refusal = None;
+        let mut targets = Vec::new();
+        for item in chosen {
+            match self.refusal(kind, &item.approval) {
+                None => targets.push((item.approval.clone(), item.tier.tier)),
+                Some(why) => {
+                    first_refusal.get_or_insert(why);
+                }
+            }
+        }
+        if targets.is_empty() {
+            let why = first_refusal.unwrap_or_default();
+            let text = if total == 1 {
+                why
+            } else {
+                format!("None of the {total} selected changes can take “{kind}”: {why}")
+            };
+            self.flash(text, true);
+            return vec![];
+        }
+        let left_out = total - targets.len();
+        self.decide = Some(DecideModal::new(
+            kind,
+            targets,
+            left_out,
+            text,
+            &self.policy,
+        ));
+        self.dirty = true;
+        vec![]
+    }
+
+    /// `e`: the dialog again for a decision in conflict or failed, with its text.
+    fn redecide(&mut self) -> Vec<Effect> {
+        let Some(item) = self.selected_item() else {
+            return vec![];
+        };
+        let number = item.approval.change.number.clone();
+        match self.deliveries.get(&item.approval.sys_id) {
+            Some(t) if t.needs_attention() => match t.kind {
+                Some(kind) => {
+                    let text = t.justification.clone().unwrap_or_default();
+                    // Only this change: the multi-selection is not part of a re-decision.
+                    let keep = std::mem::take(&mut self.selection);
+                    let out = self.open_decide_with(kind, &text);
+                    self.selection = keep;
+                    out
+                }
+                None => {
+                    self.flash(format!("Decide on {number} again with a, x, p or u."), true);
+                    vec![]
+                }
+            },
+            _ => {
+                self.flash(
+                    format!("{number} has no decision in conflict or failed to re-decide."),
+                    true,
+                );
+                vec![]
+            }
+        }
+    }
+
+    /// `d`: drops the decision in conflict or failed on the selected row.
+    fn discard(&mut self) -> Vec<Effect> {
+        let Some(item) = self.selected_item() else {
+            return vec![];
+        };
+        let id = item.approval.sys_id.clone();
+        let number = item.approval.change.number.clone();
+        match self.deliveries.get(&id) {
+            Some(t) if t.needs_attention() => {
+                let t = self.deliveries.remove(&id).expect("present");
+                let what = t.kind.map_or("decision", |k| k.verb());
+                self.flash(format!("Discarded the {what} on {number}."), false);
+                match t.client_id {
+                    Some(client_id) => vec![Effect::Discard { client_id }],
+                    None => vec![],
+                }
+            }
+            _ => {
+                self.flash(
+                    format!("{number} has no decision in conflict or failed to discard."),
+                    true,
+                );
+                vec![]
+            }
+        }
+    }
+
+    /// A key while the decision dialog is open.
+    fn decide_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(modal) = self.decide.as_mut() else {
+            return vec![];
+        };
+        self.dirty = true;
+        if modal.confirming {
+            return match confirm_action_for(key) {
+                Some(Action::Quit) => vec![Effect::Quit],
+                Some(Action::Confirm) => self.send(),
+                Some(Action::Back) => {
+                    modal.confirming = false;
+                    vec![]
+                }
+                _ => vec![],
+            };
+        }
+        match editor_action_for(key) {
+            Some(Action::Quit) => vec![Effect::Quit],
+            Some(Action::Back) => {
+                self.decide = None;
+                vec![]
+            }
+            Some(Action::Send) => {
+                if modal.verdict.is_err() {
+                    // The dialog already says why; nothing is sent.
+                    return vec![];
+                }
+                if modal.risky().is_empty() {
+                    self.send()
+                } else {
+                    modal.confirming = true;
+                    vec![]
+                }
+            }
+            _ => {
+                if modal.editor.input(key) {
+                    modal.validate(&self.policy);
+                }
+                vec![]
+            }
+        }
+    }
+
+    /// Emits the decision, marks its rows queued and closes the dialog.
+    fn send(&mut self) -> Vec<Effect> {
+        let Some(modal) = self.decide.take() else {
+            return vec![];
+        };
+        let Ok(justification) = modal.verdict else {
+            return vec![];
+        };
+        let mut effects = Vec::new();
+        let approvals: Vec<Approval> = modal.targets.into_iter().map(|(a, _)| a).collect();
+        for a in &approvals {
+            // A re-decision replaces the decision in conflict or failed.
+            if let Some(old) = self.deliveries.get(&a.sys_id)
+                && old.needs_attention()
+                && let Some(client_id) = old.client_id.clone()
+            {
+                effects.push(Effect::Discard { client_id });
+            }
+            self.deliveries.insert(
+                a.sys_id.clone(),
+                Tracked {
+                    client_id: None,
+                    kind: Some(modal.kind),
+                    delivery: Delivery::Queued,
+                    justification: Some(justification.as_str().to_string()),
+                },
+            );
+        }
+        let what = match approvals.as_slice() {
+            [one] => one.change.number.clone(),
+            many => format!("{} changes", many.len()),
+        };
+        self.flash(
+            format!(
+                "{} {what}: queued, sent in the background.",
+                modal.kind.title()
+            ),
+            false,
+        );
+        self.selection.clear();
+        effects.push(Effect::Decide {
+            kind: modal.kind,
+            justification,
+            approvals,
+        });
+        effects
+    }
+
+    /// A delivery report from the outbox or sync.
+    fn track(&mut self, client_id: String, approval_sys_id: String, delivery: Delivery) {
+        let entry = self
+            .deliveries
+            .entry(approval_sys_id)
+            .or_insert_with(|| Tracked {
+                client_id: None,
+                kind: None,
+                delivery: Delivery::Queued,
+                justification: None,
+            });
+        entry.client_id = Some(client_id);
+        entry.delivery = delivery;
+    }
 }
 
 fn sections(items: &[QueueItem]) -> Vec<Section> {
     let mut out: Vec<Section> = Vec::new();
     for (i, item) in items.iter().enumerate() {
+        let key = (!item.approval.change.on_hold).then_some(item.tier.tier);
         match out.last_mut() {
-            Some(s) if s.tier == item.tier.tier => s.len += 1,
+            Some(s) if s.tier == key => s.len += 1,
             _ => out.push(Section {
-                tier: item.tier.tier,
+                tier: key,
                 start: i,
                 len: 1,
             }),
@@ -328,6 +828,9 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             if key.kind == KeyEventKind::Release {
                 return vec![];
             }
+            if state.decide.is_some() {
+                return state.decide_key(key);
+            }
             match action_for(key) {
                 Some(action) => state.act(action),
                 None => vec![],
@@ -340,6 +843,17 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Tick(now) => {
+            state.now = Some(now);
+            if let Some(flash) = &mut state.flash {
+                match flash.until {
+                    None => flash.until = Some(now + FLASH_FOR),
+                    Some(until) if now >= until => {
+                        state.flash = None;
+                        state.dirty = true;
+                    }
+                    Some(_) => {}
+                }
+            }
             let f = state.fingerprint(now);
             if f != state.tick_fingerprint {
                 state.tick_fingerprint = f;
@@ -364,13 +878,50 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         Msg::Sync(event) => {
             state.dirty = true;
             match event {
-                SyncEvent::CacheLoaded { approvals } => {
+                SyncEvent::CacheLoaded { approvals, outbox } => {
+                    // The newest decision per approval; one the UI made since (its client id
+                    // not known yet) is newer still and stays.
+                    let mut newest: HashMap<String, crate::store::OutboxEntry> = HashMap::new();
+                    for e in outbox {
+                        let id = e.decision.approval_sys_id.clone();
+                        match newest.get(&id) {
+                            Some(old) if old.decision.created_at > e.decision.created_at => {}
+                            _ => {
+                                newest.insert(id, e);
+                            }
+                        }
+                    }
+                    for (id, e) in newest {
+                        if state
+                            .deliveries
+                            .get(&id)
+                            .is_some_and(|t| t.client_id.is_none())
+                        {
+                            continue;
+                        }
+                        state.deliveries.insert(
+                            id,
+                            Tracked {
+                                client_id: Some(e.decision.client_id),
+                                kind: Some(e.decision.kind),
+                                delivery: e.delivery,
+                                justification: Some(e.decision.justification.as_str().to_string()),
+                            },
+                        );
+                    }
                     // A sync may have finished first; its queue is newer than the cache's.
                     if state.details_pending {
                         state.details_pending = false;
                         state.set_queue(approvals);
+                    } else {
+                        state.prune();
                     }
                 }
+                SyncEvent::Delivery {
+                    client_id,
+                    approval_sys_id,
+                    delivery,
+                } => state.track(client_id, approval_sys_id, delivery),
                 SyncEvent::Started => state.syncing = Some((0, None)),
                 SyncEvent::Progress { fetched, total } => {
                     state.syncing = Some((fetched, total));
@@ -407,9 +958,28 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                     state.net = Net::AuthFailed { error };
                 }
                 SyncEvent::StoreFailed { error } => {
+                    // A decision the UI made that never got its outbox id was not recorded:
+                    // say so on its row instead of showing it queued.
+                    for t in state.deliveries.values_mut() {
+                        if t.client_id.is_none() && t.delivery.is_pending() {
+                            t.delivery = Delivery::Failed {
+                                error: format!("Not recorded: {error}"),
+                            };
+                        }
+                    }
                     state.syncing = None;
                     state.net = Net::StoreFailed { error };
                 }
+            }
+            vec![]
+        }
+        Msg::Paste(text) => {
+            if let Some(modal) = state.decide.as_mut()
+                && !modal.confirming
+            {
+                modal.editor.insert_str(text);
+                modal.validate(&state.policy);
+                state.dirty = true;
             }
             vec![]
         }

@@ -50,6 +50,37 @@ pub fn local(t: DateTime<Utc>, tz: FixedOffset) -> String {
     t.with_timezone(&tz).format("%a %d %b %H:%M").to_string()
 }
 
+/// Greedy word wrap to `width` display columns; words wider than a line are split.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let width = width.max(1);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let sep = usize::from(!line.is_empty());
+        if line.width() + sep + word.width() <= width {
+            if sep == 1 {
+                line.push(' ');
+            }
+            line.push_str(word);
+            continue;
+        }
+        if !line.is_empty() {
+            out.push(std::mem::take(&mut line));
+        }
+        for ch in word.chars() {
+            if line.width() + ch.width().unwrap_or(0) > width {
+                out.push(std::mem::take(&mut line));
+            }
+            line.push(ch);
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +119,16 @@ mod tests {
             window(Some(now - Duration::hours(2)), now),
             "started 2h ago"
         );
+    }
+
+    #[test]
+    fn wraps_on_words() {
+        assert_eq!(
+            wrap("one two three four", 9),
+            vec!["one two", "three", "four"]
+        );
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 10), vec![""]);
+        assert_eq!(wrap("fits exactly", 12), vec!["fits exactly"]);
     }
 }

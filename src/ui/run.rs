@@ -13,7 +13,9 @@ use super::app::{AppState, Effect, Msg, update};
 use super::theme::Theme;
 use super::views;
 use crate::domain::Clock;
-use crate::sync::{SyncCommand, SyncEvent};
+use crate::domain::Delivery;
+use crate::store::Store;
+use crate::sync::{SyncCommand, SyncEvent, make_decisions};
 
 /// The UI's end of the sync engine.
 pub struct SyncLink {
@@ -27,24 +29,30 @@ pub type StartSync = Box<dyn FnOnce() -> SyncLink + Send>;
 /// Runs the TUI until the user quits. The terminal is restored on return and on panic
 /// (`ratatui::init` installs a hook that restores it before the panic message prints).
 /// Without `start_sync` (offline mode) the network is never touched.
-/// `exit_after_first_frame` is for the start-up benchmark.
+/// Decisions are written to `outbox` (the UI's own connection to the store) before the engine
+/// is asked to deliver them. `exit_after_first_frame` is for the start-up benchmark.
 pub async fn run(
     state: AppState,
     theme: Theme,
     clock: Arc<dyn Clock>,
     start_sync: Option<StartSync>,
+    outbox: Option<Store>,
     exit_after_first_frame: bool,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::init();
+    // Pasting a justification arrives as one event instead of a burst of keys.
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
     let result = event_loop(
         &mut terminal,
         state,
         &theme,
         clock,
         start_sync,
+        outbox,
         exit_after_first_frame,
     )
     .await;
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
     ratatui::restore();
     result
 }
@@ -55,6 +63,7 @@ async fn event_loop(
     theme: &Theme,
     clock: Arc<dyn Clock>,
     start_sync: Option<StartSync>,
+    mut outbox: Option<Store>,
     exit_after_first_frame: bool,
 ) -> std::io::Result<()> {
     let size = terminal.size()?;
@@ -92,6 +101,7 @@ async fn event_loop(
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => Msg::Key(k),
                 Some(Ok(Event::Resize(w, h))) => Msg::Resize(w, h),
+                Some(Ok(Event::Paste(text))) => Msg::Paste(text),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
@@ -112,6 +122,65 @@ async fn event_loop(
                 Effect::Refresh => {
                     if let Some(l) = &link {
                         let _ = l.commands.send(SyncCommand::Now);
+                    }
+                }
+                Effect::Decide {
+                    kind,
+                    justification,
+                    approvals,
+                } => {
+                    // Outbox first: the decisions are durable before anything is sent.
+                    let stored = match (&mut outbox, &state.user) {
+                        (Some(store), Some(user)) => {
+                            let now = clock.now();
+                            let decisions =
+                                make_decisions(kind, &justification, &approvals, user, now);
+                            store
+                                .enqueue(&decisions, now)
+                                .map(|()| decisions)
+                                .map_err(|e| e.to_string())
+                        }
+                        (None, _) => {
+                            Err("The local store is not open; nothing was recorded.".into())
+                        }
+                        (_, None) => Err(
+                            "Sync once before deciding: signoff does not know your account yet."
+                                .into(),
+                        ),
+                    };
+                    match stored {
+                        Ok(decisions) => {
+                            state.outbox_pending += decisions.len();
+                            for d in decisions {
+                                update(
+                                    &mut state,
+                                    Msg::Sync(SyncEvent::Delivery {
+                                        client_id: d.client_id,
+                                        approval_sys_id: d.approval_sys_id,
+                                        delivery: Delivery::Queued,
+                                    }),
+                                );
+                            }
+                            if let Some(l) = &link {
+                                let _ = l.commands.send(SyncCommand::Deliver);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "could not store a decision");
+                            update(&mut state, Msg::Sync(SyncEvent::StoreFailed { error }));
+                        }
+                    }
+                }
+                Effect::Discard { client_id } => {
+                    if let Some(store) = &mut outbox
+                        && let Err(e) = store.discard(&client_id, clock.now())
+                    {
+                        update(
+                            &mut state,
+                            Msg::Sync(SyncEvent::StoreFailed {
+                                error: e.to_string(),
+                            }),
+                        );
                     }
                 }
             }

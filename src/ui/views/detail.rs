@@ -6,7 +6,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use crate::domain::{DetailSource, SlaStatus};
+use crate::domain::text::sanitize_line;
+use crate::domain::{Delivery, DetailSource, SlaStatus};
 use crate::ui::app::AppState;
 use crate::ui::format;
 use crate::ui::theme::Theme;
@@ -40,20 +41,28 @@ pub fn draw(
 
     let label = |s: &'static str| Span::styled(s, theme.style("muted"));
     let status = item.sla.status(now);
-    let mut sla = vec![
-        label("SLA       "),
-        Span::styled(
-            format::countdown(item.sla.remaining(now)),
-            theme.sla(status),
-        ),
-        Span::raw(format!(
-            "  ({}, due {} from the {})",
-            status.label(),
-            format::local(item.sla.deadline, state.tz),
-            item.sla.source.label()
-        )),
-    ];
-    if status == SlaStatus::Breached {
+    let mut sla = if c.on_hold {
+        vec![
+            label("SLA       "),
+            Span::styled("on hold", theme.style("muted")),
+            Span::raw(" — timers stop while the change is held; u releases the hold"),
+        ]
+    } else {
+        vec![
+            label("SLA       "),
+            Span::styled(
+                format::countdown(item.sla.remaining(now)),
+                theme.sla(status),
+            ),
+            Span::raw(format!(
+                "  ({}, due {} from the {})",
+                status.label(),
+                format::local(item.sla.deadline, state.tz),
+                item.sla.source.label()
+            )),
+        ]
+    };
+    if status == SlaStatus::Breached && !c.on_hold {
         sla.push(Span::styled(
             format!("  escalation level {}", item.sla.escalation_level(now)),
             theme.sla(status),
@@ -80,7 +89,41 @@ pub fn draw(
             s.to_string()
         }
     };
-    let mut lines = vec![
+    let mut lines = Vec::new();
+    // Where a decision on this change stands; conflicts and failures first and loud.
+    if let Some(t) = state.deliveries.get(&a.sys_id) {
+        let style = super::queue::delivery_style(t, theme);
+        let what = t.kind.map_or("decision", |k| k.verb());
+        match &t.delivery {
+            Delivery::Conflict { reason } | Delivery::Failed { error: reason } => {
+                let head = if matches!(t.delivery, Delivery::Conflict { .. }) {
+                    format!("! CONFLICT — your {what} was not applied")
+                } else {
+                    format!("✗ FAILED — your {what} was refused")
+                };
+                lines.push(Line::styled(head, style));
+                lines.push(Line::styled(sanitize_line(reason), style));
+                lines.push(Line::from(vec![
+                    Span::styled("e", theme.style("key")),
+                    Span::raw(" re-decide (your text is kept) · "),
+                    Span::styled("d", theme.style("key")),
+                    Span::raw(" discard it"),
+                ]));
+            }
+            Delivery::Applied { at } => lines.push(Line::from(vec![
+                label("Decision  "),
+                Span::styled(t.label(), style),
+                Span::raw(format!(" — applied {}", format::local(*at, state.tz))),
+            ])),
+            Delivery::Queued | Delivery::Sending => lines.push(Line::from(vec![
+                label("Decision  "),
+                Span::styled(format!("{what} · {}", t.label()), style),
+                Span::raw(" — stored; sync delivers it"),
+            ])),
+        }
+        lines.push(Line::from(""));
+    }
+    lines.extend([
         Line::styled(c.short_description.clone(), theme.style("title")),
         Line::from(""),
         Line::from(vec![
@@ -130,7 +173,7 @@ pub fn draw(
             label("   requested "),
             Span::raw(format::local(a.requested_at, state.tz)),
         ]),
-    ];
+    ]);
     if c.on_hold {
         lines.push(Line::styled("ON HOLD", theme.sla(SlaStatus::Warning)));
     }

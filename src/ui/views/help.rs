@@ -5,20 +5,40 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::ui::keymap::COMMANDS;
+use crate::ui::keymap::{COMMANDS, CONFIRM_COMMANDS, Command, EDITOR_COMMANDS};
+
 use crate::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let mut lines = vec![Line::from("")];
+    let mut lines = Vec::new();
     for c in COMMANDS {
         lines.push(Line::from(vec![
             Span::styled(format!("  {:<12}", c.keys), theme.style("key")),
             Span::raw(c.description),
         ]));
     }
+    // The dialogs' keys, one line each.
+    for (title, commands) in [
+        ("Decision dialog", EDITOR_COMMANDS),
+        ("Confirmation", CONFIRM_COMMANDS),
+    ] {
+        let mut spans = vec![Span::styled(format!("  {title}: "), theme.style("heading"))];
+        for (i, c) in commands.iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::styled(" · ", theme.style("muted")));
+            }
+            spans.push(Span::styled(c.keys, theme.style("key")));
+            spans.push(Span::raw(format!(" {}", short(c))));
+        }
+        lines.push(Line::from(spans));
+    }
     lines.push(Line::from(""));
     lines.push(Line::styled(
         "  SLA: ! = warning (75% of the response time used), BREACHED = past the deadline.",
+        theme.style("muted"),
+    ));
+    lines.push(Line::styled(
+        "  Rows: ● selected · queued / sending… / ✓ done / ! conflict / ✗ failed.",
         theme.style("muted"),
     ));
     lines.push(Line::styled(
@@ -42,4 +62,9 @@ pub fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
         ),
         popup,
     );
+}
+
+/// The footer label of a dialog command, else its description.
+fn short(c: &Command) -> &'static str {
+    c.footer.unwrap_or(c.description)
 }

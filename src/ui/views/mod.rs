@@ -1,5 +1,6 @@
 //! Drawing: pure functions of the state, the current time and the theme.
 
+mod decide;
 mod detail;
 mod help;
 mod queue;
@@ -92,6 +93,9 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
                 detail::draw(frame, d, state, now, theme, state.mode == Mode::Detail);
             }
         }
+    }
+    if state.decide.is_some() {
+        decide::draw(frame, area, state, theme);
     }
     if state.mode == Mode::Help {
         help::draw(frame, area, theme);
@@ -213,6 +217,33 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
         format!(" · outbox {}", state.outbox_pending),
         theme.style("muted"),
     ));
+    // Decisions waiting for the user (some may be on approvals no longer in the queue).
+    let attention = state
+        .deliveries
+        .values()
+        .filter(|t| t.needs_attention())
+        .count();
+    if attention > 0 {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(
+            format!("! {attention} to re-decide"),
+            theme.style("sla.warning"),
+        ));
+    }
+    // A flash message takes the place of the key hints until it expires.
+    if let Some(flash) = &state.flash {
+        let (mark, style) = if flash.error {
+            ("✖ ", theme.style("error"))
+        } else {
+            ("✓ ", theme.style("status.online"))
+        };
+        spans.push(Span::raw("  "));
+        let room = (area.width as usize).saturating_sub(width(&spans) + 3);
+        let text = crate::domain::text::cap_chars(&format!("{mark}{}", flash.text), room);
+        spans.push(Span::styled(text, style));
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
     // Key hints at the right, as many as fit (the most important come first).
     let mut hints: Vec<Span> = Vec::new();
     for (key, label) in keymap::footer_hints() {

@@ -9,13 +9,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use crate::domain::SlaStatus;
-use crate::ui::app::{AppState, Mode};
+use crate::domain::{Delivery, RiskTier, SlaStatus};
+use crate::ui::app::{AppState, Mode, Tracked};
 use crate::ui::format;
 use crate::ui::theme::Theme;
 
 struct Columns {
     number: usize,
+    /// Where the decision stands; only while some decision is tracked.
+    delivery: usize,
     sla: usize,
     window: usize,
     kind: usize,
@@ -23,9 +25,10 @@ struct Columns {
 }
 
 impl Columns {
-    fn for_width(w: usize) -> Columns {
+    fn for_width(w: usize, deliveries: bool) -> Columns {
         Columns {
             number: 11,
+            delivery: if deliveries { 12 } else { 0 },
             sla: 18,
             window: if w >= 70 { 18 } else { 0 },
             kind: if w >= 100 { 10 } else { 0 },
@@ -33,23 +36,33 @@ impl Columns {
         }
     }
     fn fixed(&self) -> usize {
-        2 + self.number + self.sla + self.window + self.kind + self.requester
+        PREFIX + self.number + self.delivery + self.sla + self.window + self.kind + self.requester
     }
 }
 
+/// The cursor (`▶`), the multi-selection mark (`●`) and a space.
+const PREFIX: usize = 3;
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>, theme: &Theme) {
     let focused = state.mode == Mode::Queue;
+    let mut title = vec![
+        Span::styled(" Queue ", theme.style("heading")),
+        Span::styled(format!("({}) ", state.items.len()), theme.style("muted")),
+    ];
+    if !state.selection.is_empty() {
+        title.push(Span::styled(
+            format!("· {} selected · Esc clears ", state.selection.len()),
+            theme.style("key"),
+        ));
+    }
     let block = Block::bordered()
-        .title(Line::from(vec![
-            Span::styled(" Queue ", theme.style("heading")),
-            Span::styled(format!("({}) ", state.items.len()), theme.style("muted")),
-        ]))
+        .title(Line::from(title))
         .border_style(theme.style(if focused { "border_focus" } else { "border" }));
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
     let width = inner.width as usize;
-    let cols = Columns::for_width(width);
+    let cols = Columns::for_width(width, !state.deliveries.is_empty());
     let desc_w = width.saturating_sub(cols.fixed());
     let rows = inner.height as usize;
     let mut lines = Vec::with_capacity(rows);
@@ -82,16 +95,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn tier_header<'a>(
-    tier: crate::domain::RiskTier,
-    count: usize,
-    width: usize,
-    theme: &Theme,
-) -> Line<'a> {
-    let label = format!("── {} · {} ", tier.label().to_uppercase(), count);
+fn tier_header<'a>(tier: Option<RiskTier>, count: usize, width: usize, theme: &Theme) -> Line<'a> {
+    let (name, style) = match tier {
+        Some(t) => (t.label().to_uppercase(), theme.tier(t)),
+        None => ("ON HOLD".to_string(), theme.style("heading")),
+    };
+    let label = format!("── {name} · {count} ");
     let fill = width.saturating_sub(label.width());
     Line::from(vec![
-        Span::styled(label, theme.tier(tier)),
+        Span::styled(label, style),
         Span::styled("─".repeat(fill), theme.style("border")),
     ])
 }
@@ -108,22 +120,45 @@ fn row<'a>(
     let a = &item.approval;
     let c = &a.change;
     let selected = i == state.selected;
-    let status = item.sla.status(now);
-    let countdown = format::countdown(item.sla.remaining(now));
-    let sla_text = match status {
-        SlaStatus::Warning => format!("! {countdown}"),
-        _ => countdown,
+    let marked = state.selection.contains(&a.sys_id);
+    let (sla_text, sla_style) = if c.on_hold {
+        // Timers stop while the change is held.
+        ("on hold".to_string(), theme.style("muted"))
+    } else {
+        let status = item.sla.status(now);
+        let countdown = format::countdown(item.sla.remaining(now));
+        let text = match status {
+            SlaStatus::Warning => format!("! {countdown}"),
+            _ => countdown,
+        };
+        (text, theme.sla(status))
     };
     let base = if selected {
         theme.style("selection")
     } else {
         Style::default()
     };
+    let prefix = format!(
+        "{}{} ",
+        if selected { "▶" } else { " " },
+        if marked { "●" } else { " " }
+    );
     let mut spans = vec![
-        Span::styled(if selected { "▶ " } else { "  " }, base),
+        Span::styled(prefix, base.patch(theme.style("key"))),
         Span::styled(fit(&c.number, cols.number), base.patch(theme.style("text"))),
-        Span::styled(fit(&sla_text, cols.sla), base.patch(theme.sla(status))),
     ];
+    let tracked = state.deliveries.get(&a.sys_id);
+    if cols.delivery > 0 {
+        let (text, style) = match tracked {
+            Some(t) => (t.label(), delivery_style(t, theme)),
+            None => (String::new(), Style::default()),
+        };
+        spans.push(Span::styled(fit(&text, cols.delivery), base.patch(style)));
+    }
+    spans.push(Span::styled(
+        fit(&sla_text, cols.sla),
+        base.patch(sla_style),
+    ));
     if cols.window > 0 {
         spans.push(Span::styled(
             fit(&format::window(c.start_date, now), cols.window),
@@ -141,9 +176,42 @@ fn row<'a>(
         ));
     }
     if desc_w > 0 {
-        spans.push(Span::styled(fit(&c.short_description, desc_w), base));
+        // A conflict or failure says why first, where the eye is.
+        match tracked.and_then(problem) {
+            Some(why) if why.width() + 4 < desc_w => {
+                let why = format!("{why} · ");
+                let rest = desc_w - why.width();
+                let style = tracked.map_or(Style::default(), |t| delivery_style(t, theme));
+                spans.push(Span::styled(why, base.patch(style)));
+                spans.push(Span::styled(fit(&c.short_description, rest), base));
+            }
+            Some(why) => {
+                let style = tracked.map_or(Style::default(), |t| delivery_style(t, theme));
+                spans.push(Span::styled(fit(why, desc_w), base.patch(style)));
+            }
+            None => spans.push(Span::styled(fit(&c.short_description, desc_w), base)),
+        }
     }
     Line::from(spans)
+}
+
+/// The reason of a conflict or failure.
+pub fn problem(t: &Tracked) -> Option<&str> {
+    match &t.delivery {
+        Delivery::Conflict { reason } => Some(reason),
+        Delivery::Failed { error } => Some(error),
+        _ => None,
+    }
+}
+
+/// The theme role for where a decision stands.
+pub fn delivery_style(t: &Tracked, theme: &Theme) -> Style {
+    theme.style(match t.delivery {
+        Delivery::Queued | Delivery::Sending => "status.busy",
+        Delivery::Applied { .. } => "status.online",
+        Delivery::Conflict { .. } => "sla.warning",
+        Delivery::Failed { .. } => "error",
+    })
 }
 
 /// Pads or truncates to exactly `width` display columns, keeping one space of gutter.

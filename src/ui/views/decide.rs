@@ -1,0 +1,215 @@
+//! The decision dialog (justification editor) and its second confirmation, drawn over the
+//! queue. Keys shown here come from the command registry.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph};
+
+use crate::domain::text::sanitize_line;
+use crate::ui::app::{AppState, DecideModal};
+use crate::ui::format;
+use crate::ui::keymap::{self, CONFIRM_COMMANDS, EDITOR_COMMANDS};
+use crate::ui::theme::Theme;
+
+/// The dialog is never wider than this.
+const MAX_WIDTH: u16 = 90;
+/// Editor rows wanted when there is room.
+const EDITOR_ROWS: usize = 8;
+/// Editor rows kept even on the smallest terminal.
+const EDITOR_MIN: usize = 2;
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let Some(modal) = &state.decide else {
+        return;
+    };
+    let width = MAX_WIDTH.min(area.width.saturating_sub(2)).max(20);
+    // Borders and one column of padding each side.
+    let inner_w = width.saturating_sub(4) as usize;
+
+    let top = top_lines(modal, state, inner_w, theme);
+    let max_h = area.height.saturating_sub(2).max(6) as usize;
+    // Borders, the verdict and the key hints take 4 rows; the editor and the texts share the
+    // rest, the editor keeping at least EDITOR_MIN.
+    let wanted = top.len() + EDITOR_ROWS + 4;
+    let height = wanted.min(max_h);
+    let inner_h = height - 2;
+    let top_rows = top.len().min(inner_h.saturating_sub(2 + EDITOR_MIN));
+    let editor_rows = inner_h.saturating_sub(2 + top_rows).min(EDITOR_ROWS);
+
+    let popup = centred(area, width, height as u16);
+    frame.render_widget(Clear, popup);
+    let title = match modal.targets.as_slice() {
+        [(a, _)] => format!(" {} {} ", modal.kind.title(), a.change.number),
+        many => format!(" {} {} changes ", modal.kind.title(), many.len()),
+    };
+    let block = Block::bordered()
+        .title(Span::styled(title, theme.style("heading")))
+        .border_style(theme.style("border_focus"))
+        .padding(Padding::horizontal(1));
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+
+    let mut y = inner.y;
+    let row = |y: u16, h: usize| Rect {
+        x: inner.x,
+        y,
+        width: inner.width,
+        height: h as u16,
+    };
+    let top_len = top_rows;
+    frame.render_widget(
+        Paragraph::new(top.into_iter().take(top_len).collect::<Vec<_>>()),
+        row(y, top_len),
+    );
+    y += top_len as u16;
+
+    // The editor, with a bar at its left so it reads as a field without colour.
+    let field = row(y, editor_rows);
+    let gutter = Block::default()
+        .borders(Borders::LEFT)
+        .border_style(theme.style("border_focus"));
+    let text_rect = gutter.inner(field);
+    frame.render_widget(gutter, field);
+    frame.render_widget(&modal.editor, text_rect);
+    y += editor_rows as u16;
+
+    let verdict = match &modal.verdict {
+        Err(e) => Line::styled(format!("✖ {e}"), theme.style("error")),
+        Ok(_) if !modal.risky().is_empty() => Line::styled(
+            "✓ Ready — Ctrl-S to send (you will be asked to confirm)",
+            theme.style("status.online"),
+        ),
+        Ok(_) => Line::styled("✓ Ready — Ctrl-S to send", theme.style("status.online")),
+    };
+    frame.render_widget(Paragraph::new(verdict), row(y, 1));
+    y += 1;
+    frame.render_widget(
+        Paragraph::new(hint_line(
+            &keymap::hints(EDITOR_COMMANDS),
+            "Enter new line",
+            theme,
+        )),
+        row(y, 1),
+    );
+
+    if modal.confirming {
+        confirm(frame, area, modal, theme);
+    }
+}
+
+/// What the decision is about: the change(s), what was left out, and the policy's rule.
+fn top_lines<'a>(
+    modal: &DecideModal,
+    state: &AppState,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let mut lines = Vec::new();
+    match modal.targets.as_slice() {
+        [(a, tier)] => {
+            let head = format!("{} · {} · ", a.change.number, tier.label());
+            let room = width.saturating_sub(head.chars().count());
+            let title = format::wrap(&sanitize_line(&a.change.short_description), room.max(1));
+            let mut first = title.first().cloned().unwrap_or_default();
+            if title.len() > 1 {
+                first.push('…');
+            }
+            lines.push(Line::from(vec![
+                Span::styled(a.change.number.clone(), theme.style("title")),
+                Span::styled(" · ", theme.style("muted")),
+                Span::styled(tier.label(), theme.tier(*tier)),
+                Span::styled(" · ", theme.style("muted")),
+                Span::raw(first),
+            ]));
+        }
+        many => {
+            let numbers: Vec<&str> = many.iter().map(|(a, _)| a.change.number.as_str()).collect();
+            let text = format!("{} changes: {}", many.len(), numbers.join(", "));
+            let mut wrapped = format::wrap(&text, width);
+            if wrapped.len() > 2 {
+                wrapped.truncate(2);
+                wrapped[1] = format!("{}…", wrapped[1].trim_end_matches(','));
+            }
+            lines.extend(
+                wrapped
+                    .into_iter()
+                    .map(|l| Line::styled(l, theme.style("title"))),
+            );
+        }
+    }
+    if modal.left_out > 0 {
+        let n = modal.left_out;
+        let text = format!(
+            "{n} selected {} left out: {} does not apply to {}.",
+            if n == 1 { "change" } else { "changes" },
+            modal.kind.verb(),
+            if n == 1 { "it" } else { "them" },
+        );
+        lines.extend(
+            format::wrap(&text, width)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.style("sla.warning"))),
+        );
+    }
+    let rule = state.policy.justification.describe(modal.kind);
+    lines.extend(
+        format::wrap(&format!("Justification: {rule}"), width)
+            .into_iter()
+            .map(|l| Line::styled(l, theme.style("muted"))),
+    );
+    lines
+}
+
+/// The second confirmation, over the dialog.
+fn confirm(frame: &mut Frame, area: Rect, modal: &DecideModal, theme: &Theme) {
+    let width = 64.min(area.width.saturating_sub(4));
+    let inner_w = width.saturating_sub(4) as usize;
+    let mut lines: Vec<Line> = format::wrap(&modal.question(), inner_w)
+        .into_iter()
+        .map(|l| Line::styled(format!(" {l}"), theme.style("error")))
+        .collect();
+    lines.push(Line::from(""));
+    let mut hints = hint_line(&keymap::hints(CONFIRM_COMMANDS), "", theme);
+    hints.spans.insert(0, Span::raw(" "));
+    lines.push(hints);
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let popup = centred(area, width, height);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(Span::styled(" Confirm ", theme.style("error")))
+                .border_style(theme.style("error")),
+        ),
+        popup,
+    );
+}
+
+/// `Ctrl-S send · Esc cancel`, from a registry, with an optional note at the end.
+fn hint_line<'a>(hints: &[(&'static str, &'static str)], note: &'a str, theme: &Theme) -> Line<'a> {
+    let mut spans = Vec::new();
+    for (i, (key, label)) in hints.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", theme.style("muted")));
+        }
+        spans.push(Span::styled(*key, theme.style("key")));
+        spans.push(Span::raw(format!(" {label}")));
+    }
+    if !note.is_empty() {
+        spans.push(Span::styled(format!(" · {note}"), theme.style("muted")));
+    }
+    Line::from(spans).style(Style::default())
+}
+
+fn centred(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
