@@ -18,7 +18,8 @@ use crate::domain::{
 use crate::sim;
 use crate::store::Store;
 use crate::sync::{
-    DeliveryReport, EngineConfig, SyncError, deliver_pending, make_decisions, run_engine, sync_once,
+    DeliveryReport, EngineConfig, SyncError, deliver_pending, make_decisions, run_engine,
+    run_requests, sync_once,
 };
 use crate::ui::{self, AppState, Theme};
 
@@ -103,11 +104,48 @@ pub enum Command {
     Hold(DecideArgs),
     /// Release the change's hold; the justification is written as a comment.
     Resume(DecideArgs),
+    /// Hand your approvals to a colleague while you are away, and see who covers whom.
+    #[command(subcommand)]
+    Delegate(DelegateCommand),
     /// List decisions not yet applied on the server (queued, conflicts, failures).
     Outbox {
         /// Include decisions already applied.
         #[arg(long)]
         all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DelegateCommand {
+    /// Delegate your approvals: `signoff delegate add --to bob.lee --from 2026-12-20 --until 2027-01-03`.
+    Add {
+        /// The colleague (login or full name).
+        #[arg(long)]
+        to: String,
+        /// Start: YYYY-MM-DD (midnight), YYYY-MM-DD HH:MM (local time) or RFC 3339; default now.
+        #[arg(long)]
+        from: Option<String>,
+        /// End: YYYY-MM-DD (end of that day), YYYY-MM-DD HH:MM (local time) or RFC 3339.
+        #[arg(long)]
+        until: String,
+        /// Delegate without the right to approve (notifications only).
+        #[arg(long)]
+        no_approvals: bool,
+    },
+    /// Delegations you gave and received, with their windows and states.
+    List,
+    /// End one of your delegations now (an upcoming one is cancelled).
+    End {
+        /// The delegation's id, from `signoff delegate list`.
+        id: String,
+    },
+    /// Change the window of one of your delegations.
+    Edit {
+        id: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        until: String,
     },
 }
 
@@ -118,6 +156,10 @@ pub struct DecideArgs {
     /// Why: the justification recorded with the decision.
     #[arg(short = 'm', long = "message")]
     pub message: String,
+    /// Decide the approval of this colleague (login or name), who delegated to you; without
+    /// it your own approval is decided, or the delegated one when you have none.
+    #[arg(long = "for", value_name = "USER")]
+    pub for_user: Option<String>,
 }
 
 /// Exit codes of the decision commands.
@@ -183,7 +225,10 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         .profile(cli.profile.as_deref())
         .map_err(Failure::usage)?;
     let interval = Duration::from_secs(profile.sync_interval_secs.unwrap_or(60));
-    match cli.command.take() {
+    let command = cli.command.take();
+    let decide =
+        |kind, args| decide_cli(&cli, &paths, &profile_name, &profile, &config, kind, args);
+    match command {
         None | Some(Command::Tui) => {
             let store = open_store(&paths, &profile_name)?;
             let tui = Tui {
@@ -257,55 +302,24 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
                     "There is no cached queue for profile {profile_name:?} yet. Run `signoff sync` (or leave out --offline) first."
                 )));
             }
-            print_queue(snapshot.approvals, &config.policy, json)?;
+            let delegations = store
+                .delegations()
+                .map_err(|e| Failure::other(e.to_string()))?;
+            let me = snapshot.user.map(|u| u.sys_id).unwrap_or_default();
+            print_queue(snapshot.approvals, &delegations, &me, &config.policy, json)?;
         }
-        Some(Command::Approve(args)) => {
-            return decide_cli(
-                &cli,
-                &paths,
-                &profile_name,
-                &profile,
-                &config,
-                DecisionKind::Approve,
-                &args,
-            )
-            .await;
-        }
-        Some(Command::Reject(args)) => {
-            return decide_cli(
-                &cli,
-                &paths,
-                &profile_name,
-                &profile,
-                &config,
-                DecisionKind::Reject,
-                &args,
-            )
-            .await;
-        }
-        Some(Command::Hold(args)) => {
-            return decide_cli(
-                &cli,
-                &paths,
-                &profile_name,
-                &profile,
-                &config,
-                DecisionKind::Hold,
-                &args,
-            )
-            .await;
-        }
-        Some(Command::Resume(args)) => {
-            return decide_cli(
-                &cli,
-                &paths,
-                &profile_name,
-                &profile,
-                &config,
-                DecisionKind::Resume,
-                &args,
-            )
-            .await;
+        Some(Command::Approve(args)) => return decide(DecisionKind::Approve, args).await,
+        Some(Command::Reject(args)) => return decide(DecisionKind::Reject, args).await,
+        Some(Command::Hold(args)) => return decide(DecisionKind::Hold, args).await,
+        Some(Command::Resume(args)) => return decide(DecisionKind::Resume, args).await,
+        Some(Command::Delegate(cmd)) => {
+            if cli.offline {
+                return Err(Failure::usage(
+                    "Delegations live on the instance; leave out --offline.",
+                ));
+            }
+            let backend = connect(&cli, &profile)?;
+            delegate_cli(&backend, cmd).await?;
         }
         Some(Command::Outbox { all }) => {
             let store = open_store(&paths, &profile_name)?;
@@ -390,7 +404,7 @@ async fn decide_cli(
     profile: &Profile,
     config: &Config,
     kind: DecisionKind,
-    args: &DecideArgs,
+    args: DecideArgs,
 ) -> Result<ExitCode, Failure> {
     let invalid = |m: String| Failure {
         message: m,
@@ -428,17 +442,19 @@ async fn decide_cli(
         )));
     };
     let wanted = args.change.trim();
-    let approvals: Vec<Approval> = snapshot
+    let on_change: Vec<Approval> = snapshot
         .approvals
         .into_iter()
         .filter(|a| a.change.number.eq_ignore_ascii_case(wanted) && a.in_queue())
         .collect();
-    if approvals.is_empty() {
+    if on_change.is_empty() {
         return Err(invalid(format!(
             "{wanted} is not in your queue{}. Check the number with `signoff queue`.",
             if stale { " (as last synced)" } else { "" }
         )));
     }
+    let approvals =
+        choose_approvals(on_change, &user, args.for_user.as_deref(), wanted).map_err(invalid)?;
     for a in &approvals {
         kind.applies_to(a).map_err(invalid)?;
     }
@@ -499,6 +515,233 @@ async fn decide_cli(
         }
     }
     Ok(ExitCode::from(code))
+}
+
+/// `signoff delegate add|list|end|edit`.
+async fn delegate_cli(backend: &ServiceNow, cmd: DelegateCommand) -> Result<(), Failure> {
+    let user = backend.current_user().await?;
+    let me = crate::domain::UserRef {
+        sys_id: user.sys_id.clone(),
+        name: user.name.clone(),
+    };
+    let now = Utc::now();
+    let tz = chrono::Local::now().offset().fix();
+    let show = |t: Option<chrono::DateTime<Utc>>| {
+        t.map_or("open".to_string(), |t| {
+            t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M").to_string()
+        })
+    };
+    match cmd {
+        DelegateCommand::List => {
+            let all = backend.delegations(&user.sys_id).await?;
+            for (title, given) in [("Given", true), ("Received", false)] {
+                println!("{title}:");
+                let mut any = false;
+                for d in all
+                    .iter()
+                    .filter(|d| (d.user.sys_id == user.sys_id) == given)
+                {
+                    any = true;
+                    let other = if given { &d.delegate } else { &d.user };
+                    println!(
+                        "  {:<32} {:<20} {} – {}  {:<8} approvals {}",
+                        d.sys_id,
+                        other.label(),
+                        show(d.starts),
+                        show(d.ends),
+                        d.status(now).label(),
+                        if d.approvals { "yes" } else { "no" }
+                    );
+                }
+                if !any {
+                    println!("  (none)");
+                }
+            }
+        }
+        DelegateCommand::Add {
+            to,
+            from,
+            until,
+            no_approvals,
+        } => {
+            let delegate = find_user(backend, &to).await?;
+            let starts = match from {
+                Some(f) => parse_when(&f, false, tz).map_err(Failure::usage)?,
+                None => now,
+            };
+            let ends = parse_when(&until, true, tz).map_err(Failure::usage)?;
+            let draft = crate::domain::DelegationDraft {
+                delegate: crate::domain::UserRef {
+                    sys_id: delegate.sys_id.clone(),
+                    name: delegate.name.clone(),
+                },
+                starts,
+                ends,
+                approvals: !no_approvals,
+            };
+            let existing = backend.delegations(&user.sys_id).await?;
+            crate::domain::check_delegation(&me, &draft, &existing, None, now)
+                .map_err(Failure::usage)?;
+            let d = backend.create_delegation(&user.sys_id, &draft).await?;
+            println!(
+                "Delegated your approvals to {} ({}) from {} to {}; id {}.",
+                d.delegate.label(),
+                delegate.user_name,
+                show(d.starts),
+                show(d.ends),
+                d.sys_id
+            );
+        }
+        DelegateCommand::End { id } => {
+            let text = crate::sync::end_delegation(backend, &me, &id, now)
+                .await
+                .map_err(Failure::other)?;
+            println!("{text}");
+        }
+        DelegateCommand::Edit { id, from, until } => {
+            let existing = backend.delegations(&user.sys_id).await?;
+            let Some(current) = existing.iter().find(|d| d.sys_id == id) else {
+                return Err(Failure::usage(format!(
+                    "There is no delegation {id} of yours. `signoff delegate list` shows their ids."
+                )));
+            };
+            if current.user.sys_id != user.sys_id {
+                return Err(Failure::usage(format!(
+                    "That delegation is {}'s to you; only they can change it.",
+                    current.user.label()
+                )));
+            }
+            let starts = match from {
+                Some(f) => parse_when(&f, false, tz).map_err(Failure::usage)?,
+                None => current.starts.unwrap_or(now),
+            };
+            let ends = parse_when(&until, true, tz).map_err(Failure::usage)?;
+            let draft = crate::domain::DelegationDraft {
+                delegate: current.delegate.clone(),
+                starts,
+                ends,
+                approvals: current.approvals,
+            };
+            crate::domain::check_delegation(&me, &draft, &existing, Some(&id), now)
+                .map_err(Failure::usage)?;
+            let d = backend.update_delegation(&id, starts, ends).await?;
+            println!(
+                "Your delegation to {} now runs from {} to {}.",
+                d.delegate.label(),
+                show(d.starts),
+                show(d.ends)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The one active user `who` names: an exact login or name, or the only match.
+async fn find_user(backend: &ServiceNow, who: &str) -> Result<crate::domain::User, Failure> {
+    let found = backend
+        .search_users(who)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let exact: Vec<_> = found
+        .iter()
+        .filter(|u| u.user_name.eq_ignore_ascii_case(who) || u.name.eq_ignore_ascii_case(who))
+        .collect();
+    match (exact.as_slice(), found.as_slice()) {
+        ([one], _) => Ok((*one).clone()),
+        ([], [one]) => Ok(one.clone()),
+        (_, []) => Err(Failure::usage(format!(
+            "No active user matches {who:?}: a delegate must be an active user who can approve. Check the name or login."
+        ))),
+        _ => Err(Failure::usage(format!(
+            "{who:?} matches several people: {}. Give the login.",
+            found
+                .iter()
+                .map(|u| format!("{} ({})", u.name, u.user_name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// `YYYY-MM-DD` (start of day, or its end when `end_of_day`), `YYYY-MM-DD HH:MM` in local
+/// time, or RFC 3339.
+fn parse_when(
+    text: &str,
+    end_of_day: bool,
+    tz: chrono::FixedOffset,
+) -> Result<chrono::DateTime<Utc>, String> {
+    let t = text.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    let local = if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M") {
+        dt
+    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        if end_of_day {
+            d.and_hms_opt(23, 59, 59).expect("valid time")
+        } else {
+            d.and_hms_opt(0, 0, 0).expect("valid time")
+        }
+    } else {
+        return Err(format!(
+            "{t:?} is not a date: use YYYY-MM-DD, YYYY-MM-DD HH:MM (local time) or RFC 3339."
+        ));
+    };
+    local
+        .and_local_timezone(tz)
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+        .ok_or_else(|| format!("{t:?} is not a valid local time."))
+}
+
+/// Which of the approvals on a change to decide: the one named with --for, else the user's
+/// own, else the single delegated one.
+fn choose_approvals(
+    on_change: Vec<Approval>,
+    me: &crate::domain::User,
+    for_user: Option<&str>,
+    number: &str,
+) -> Result<Vec<Approval>, String> {
+    let names = |list: &[Approval]| {
+        list.iter()
+            .map(|a| a.approver.label().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(who) = for_user {
+        let who = who.trim().to_lowercase();
+        let chosen: Vec<Approval> = on_change
+            .iter()
+            .filter(|a| {
+                a.approver.name.to_lowercase() == who
+                    || a.approver.name.to_lowercase().replace(' ', ".") == who
+            })
+            .cloned()
+            .collect();
+        return if chosen.is_empty() {
+            Err(format!(
+                "{number} has no approval of {who:?} in your queue; it has approvals of: {}.",
+                names(&on_change)
+            ))
+        } else {
+            Ok(chosen)
+        };
+    }
+    let mine: Vec<Approval> = on_change
+        .iter()
+        .filter(|a| a.approver.sys_id == me.sys_id)
+        .cloned()
+        .collect();
+    if !mine.is_empty() {
+        return Ok(mine);
+    }
+    if on_change.len() == 1 {
+        return Ok(on_change);
+    }
+    Err(format!(
+        "{number} has approvals of several colleagues who delegated to you ({}); say whose with --for NAME.",
+        names(&on_change)
+    ))
 }
 
 fn sync_failure(e: SyncError) -> Failure {
@@ -567,8 +810,14 @@ impl Tui {
         let start_sync: ui::run::StartSync = Box::new(move || {
             let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
             let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+            let backend = backend.map(Arc::new);
+            let requests = backend.clone().map(|b| {
+                let (req_tx, req_rx) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(run_requests(b, req_rx, ev_tx.clone(), cmd_tx.clone()));
+                req_tx
+            });
             tokio::spawn(run_engine(
-                backend.map(Arc::new),
+                backend,
                 store,
                 config,
                 engine_clock,
@@ -578,6 +827,7 @@ impl Tui {
             ui::run::SyncLink {
                 commands: cmd_tx,
                 events: ev_rx,
+                requests,
             }
         });
         ui::run::run(
@@ -705,10 +955,21 @@ struct QueueRow<'a> {
     window_start: Option<String>,
     requested_by: &'a str,
     approver: &'a str,
+    /// The approver, when it is a colleague who delegated to you.
+    on_behalf_of: Option<&'a str>,
+    on_hold: bool,
+    /// Set when nobody is there to decide, naming the policy's fallback approver.
+    attention: Option<String>,
     short_description: &'a str,
 }
 
-fn print_queue(approvals: Vec<Approval>, policy: &Policy, json: bool) -> Result<(), Failure> {
+fn print_queue(
+    approvals: Vec<Approval>,
+    delegations: &[crate::domain::Delegation],
+    me: &str,
+    policy: &Policy,
+    json: bool,
+) -> Result<(), Failure> {
     let now = Utc::now();
     let queue = build_queue(policy, approvals);
     let stdout = std::io::stdout();
@@ -729,6 +990,10 @@ fn print_queue(approvals: Vec<Approval>, policy: &Policy, json: bool) -> Result<
                 window_start: e.approval.change.start_date.map(|t| t.to_rfc3339()),
                 requested_by: e.approval.change.requested_by.label(),
                 approver: e.approval.approver.label(),
+                on_behalf_of: (e.approval.approver.sys_id != me)
+                    .then(|| e.approval.approver.label()),
+                on_hold: e.approval.change.on_hold,
+                attention: crate::domain::needs_fallback(e, delegations, policy, now),
                 short_description: &e.approval.change.short_description,
             })
             .collect();
@@ -744,15 +1009,28 @@ fn print_queue(approvals: Vec<Approval>, policy: &Policy, json: bool) -> Result<
             )?;
             for e in &queue {
                 let c = &e.approval.change;
+                let sla = if c.on_hold {
+                    "on hold".to_string()
+                } else {
+                    ui::format::countdown(e.sla.remaining(now))
+                };
+                let whose = if e.approval.approver.sys_id != me {
+                    format!("for {} · ", e.approval.approver.label())
+                } else {
+                    String::new()
+                };
                 writeln!(
                     out,
-                    "{:<11} {:<10} {:<18} {:<16} {}",
+                    "{:<11} {:<10} {:<18} {:<16} {whose}{}",
                     c.number,
                     e.tier.tier.label(),
-                    ui::format::countdown(e.sla.remaining(now)),
+                    sla,
                     ui::format::window(c.start_date, now),
                     c.short_description
                 )?;
+                if let Some(note) = crate::domain::needs_fallback(e, delegations, policy, now) {
+                    writeln!(out, "{:<11} ⚑ {note}", "")?;
+                }
             }
             writeln!(out, "{} pending", queue.len())
         })()

@@ -1,23 +1,14 @@
 //! The `signoff` binary as scripts use it: real process, real sim over HTTP, temp SIGNOFF_HOME.
 
+mod common;
+
 use std::process::Output;
 
-use chrono::{TimeZone, Utc};
-use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimConfig, SimServer};
+use common::stderr;
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimServer};
 
 async fn start(changes: usize) -> SimServer {
-    SimServer::start(
-        SimConfig {
-            seed: 11,
-            changes,
-            page_cap: 25,
-            now: Some(Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()),
-            ..SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap()
+    common::sim(11, changes, 25).await
 }
 
 /// Runs the binary with a clean environment apart from the given variables.
@@ -28,22 +19,13 @@ async fn signoff(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// Same, also returning what the run wrote to its log file.
 async fn signoff_with_log(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SIGNOFF_HOME", home.path())
-        .stdin(std::process::Stdio::null());
+    let mut cmd = common::signoff(home.path(), args);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().await.unwrap();
     let log = std::fs::read_to_string(home.path().join("state/signoff.log")).unwrap_or_default();
     (out, log)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[tokio::test]
@@ -66,12 +48,28 @@ async fn queue_json_lists_every_pending_approval() {
         .into_iter()
         .find(|u| u.user_name == DEMO_USER)
         .unwrap();
+    // Hers, and those of Carla, who delegated her approvals to Alice (seeded, active).
+    let now = server.now();
+    let mut acting = vec![alice.sys_id.clone()];
+    for d in server
+        .query_ids(
+            "sys_user_delegate",
+            &format!(
+                "delegate={}^approvals=true^starts<={now}^ends>={now}",
+                alice.sys_id
+            ),
+        )
+        .unwrap()
+    {
+        acting.push(server.record("sys_user_delegate", &d).unwrap()["user"].clone());
+    }
+    assert_eq!(acting.len(), 2);
     let want = server
         .query_ids(
             "sysapproval_approver",
             &format!(
-                "approver={}^state=requested^source_table=change_request",
-                alice.sys_id
+                "approverIN{}^state=requested^source_table=change_request",
+                acting.join(",")
             ),
         )
         .unwrap();
@@ -210,10 +208,7 @@ async fn a_broken_config_file_is_named() {
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join("config")).unwrap();
     std::fs::write(home.path().join("config/config.toml"), "theme = [\n").unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"))
-        .args(["queue"])
-        .env("SIGNOFF_HOME", home.path())
-        .stdin(std::process::Stdio::null())
+    let out = common::signoff(home.path(), &["queue"])
         .output()
         .await
         .unwrap();
@@ -223,12 +218,7 @@ async fn a_broken_config_file_is_named() {
 
 /// Runs the binary with SIGNOFF_HOME at `home`.
 async fn signoff_at(home: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SIGNOFF_HOME", home)
-        .stdin(std::process::Stdio::null());
+    let mut cmd = common::signoff(home, args);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -1,51 +1,18 @@
 //! `signoff approve|reject|hold|resume|outbox|sync` as scripts use them: exit codes, and
 //! crash safety with real SIGKILLs of the real binary.
 
-use std::path::Path;
-use std::process::{Output, Stdio};
+mod common;
 
-use chrono::{TimeZone, Utc};
-use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimConfig, SimServer};
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{run_as_demo as run, signoff_as_demo as command, stderr as err, stdout as out};
+use signoff::sim::SimServer;
 use signoff::store::Store;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 async fn start() -> SimServer {
-    SimServer::start(
-        SimConfig {
-            seed: 21,
-            changes: 60,
-            now: Some(Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()),
-            ..SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap()
-}
-
-fn command(home: &Path, url: &str, args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SIGNOFF_HOME", home)
-        .env("SIGNOFF_INSTANCE", url)
-        .env("SIGNOFF_USER", DEMO_USER)
-        .env("SIGNOFF_PASSWORD", DEMO_PASSWORD)
-        .stdin(Stdio::null());
-    cmd
-}
-
-async fn run(home: &Path, url: &str, args: &[&str]) -> Output {
-    command(home, url, args).output().await.unwrap()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    common::sim(21, 60, 100).await
 }
 
 /// The change numbers of the demo user's requested approvals, from `signoff queue --json`.

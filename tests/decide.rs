@@ -333,3 +333,82 @@ async fn a_crash_after_the_server_applied_does_not_send_twice() {
     assert!(matches!(f.delivery(&id), Delivery::Applied { .. }));
     assert_eq!(f.comments_with_ref(&a.sys_id, &id), 1, "not sent again");
 }
+
+#[tokio::test]
+async fn deciding_for_a_delegator_records_on_whose_behalf() {
+    let mut f = fixture().await;
+    let me = f.store.load_snapshot().unwrap().user.unwrap();
+    let theirs = f
+        .queue()
+        .into_iter()
+        .find(|a| a.approver.sys_id != me.sys_id && a.state == ApprovalState::Requested)
+        .expect("the seeded delegation brings a colleague's approvals");
+    let id = f.enqueue(
+        DecisionKind::Approve,
+        "Covering for Carla; plan reviewed.",
+        &theirs,
+    );
+    let decision = f.store.outbox(true).unwrap().remove(0).decision;
+    assert_eq!(
+        decision.on_behalf_of.as_ref().unwrap().sys_id,
+        theirs.approver.sys_id
+    );
+    f.deliver().await.unwrap();
+    assert!(
+        matches!(f.delivery(&id), Delivery::Applied { .. }),
+        "{:?}",
+        f.delivery(&id)
+    );
+    let journal = f
+        .server
+        .journal("sysapproval_approver", &theirs.sys_id, "comments");
+    let (_, who, text) = journal.last().unwrap();
+    assert_eq!(who, DEMO_USER, "the delegate acts");
+    assert!(
+        text.contains(&format!("on behalf of {}", theirs.approver.name)),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_delegation_ended_while_waiting_turns_the_decision_into_a_conflict() {
+    let mut f = fixture().await;
+    let me = f.store.load_snapshot().unwrap().user.unwrap();
+    let theirs = f
+        .queue()
+        .into_iter()
+        .find(|a| a.approver.sys_id != me.sys_id && a.state == ApprovalState::Requested)
+        .unwrap();
+    let id = f.enqueue(DecisionKind::Approve, "Covering for Carla today.", &theirs);
+    // Carla comes back early and ends the delegation before it is delivered.
+    let delegation = f
+        .store
+        .delegations()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.user.sys_id == theirs.approver.sys_id && d.delegate.sys_id == me.sys_id)
+        .unwrap();
+    let now = f.server.server_now();
+    assert!(
+        f.server
+            .end_delegation(&delegation.sys_id, now - chrono::Duration::minutes(1))
+    );
+    f.deliver().await.unwrap();
+    match f.delivery(&id) {
+        Delivery::Conflict { reason } => assert!(reason.contains("no longer active"), "{reason}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        f.server
+            .record("sysapproval_approver", &theirs.sys_id)
+            .unwrap()["state"],
+        "requested",
+        "nothing was sent"
+    );
+    // The next sync drops Carla's approvals: the acting set changed.
+    let outcome = sync_once(&f.sn, &mut f.store, Utc::now(), &no_progress)
+        .await
+        .unwrap();
+    assert!(outcome.full, "a changed acting set means a full pull");
+    assert!(f.queue().iter().all(|a| a.approver.sys_id == me.sys_id));
+}

@@ -22,4 +22,9 @@ fn the_readme_config_example_loads() {
     );
     assert!(config.profile(Some("test")).is_ok());
     assert_eq!(config.policy.justification.min_reject, 20);
+    assert_eq!(
+        config.policy.fallback[&signoff::domain::RiskTier::Critical],
+        "Carla Diaz"
+    );
+    assert_eq!(config.policy.fallback_at_level, 2);
 }

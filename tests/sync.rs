@@ -53,13 +53,31 @@ fn alice(server: &SimServer) -> String {
         .sys_id
 }
 
+/// Alice and everyone with an active approvals delegation to her (the seeded data has one).
+fn acting(server: &SimServer) -> Vec<String> {
+    let me = alice(server);
+    let now = server.now();
+    let mut ids = vec![me.clone()];
+    for d in server
+        .query_ids(
+            "sys_user_delegate",
+            &format!("delegate={me}^approvals=true^starts<={now}^ends>={now}"),
+        )
+        .unwrap()
+    {
+        ids.push(server.record("sys_user_delegate", &d).unwrap()["user"].clone());
+    }
+    assert!(ids.len() > 1, "the seeded delegation to alice is active");
+    ids
+}
+
 fn server_ids(server: &SimServer) -> Vec<String> {
     let mut ids = server
         .query_ids(
             "sysapproval_approver",
             &format!(
-                "approver={}^state=requested^source_table=change_request",
-                alice(server)
+                "approverIN{}^state=requested^source_table=change_request",
+                acting(server).join(",")
             ),
         )
         .unwrap();
@@ -141,13 +159,14 @@ async fn full_then_incremental_sync_tracks_the_server() {
     // periodic id reconciliation notices it.
     server.advance_clock(Duration::from_secs(60));
     let ids = server_ids(&server);
-    let carla = server
+    // dev.patel's delegation to alice has expired: his approvals are not hers to see.
+    let dev = server
         .users()
         .into_iter()
-        .find(|u| u.user_name == "carla.diaz")
+        .find(|u| u.user_name == "dev.patel")
         .unwrap()
         .sys_id;
-    assert!(server.update_record("sysapproval_approver", &ids[2], &[("approver", &carla)]));
+    assert!(server.update_record("sysapproval_approver", &ids[2], &[("approver", &dev)]));
     let soon = sync_once(&sn, &mut store, t0(), &no_progress)
         .await
         .unwrap();

@@ -104,9 +104,11 @@ fn loaded(w: u16, h: u16) -> AppState {
                 removed: 0,
                 total: 0,
                 at: now() - Duration::minutes(3),
+                delegations: vec![],
             },
             approvals: Some(fixture()),
             outbox_pending: 0,
+            delegations: vec![],
         }),
     );
     update(&mut s, Msg::Tick(now()));
@@ -695,6 +697,7 @@ fn the_outbox_from_the_cache_fills_the_delivery_states() {
         Msg::Sync(SyncEvent::CacheLoaded {
             approvals: all,
             outbox,
+            delegations: vec![],
         }),
     );
     let t = &s.deliveries["appr0004"];
@@ -901,9 +904,11 @@ fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
                 removed: 1,
                 total: rest.len(),
                 at: now(),
+                delegations: vec![],
             },
             approvals: Some(rest),
             outbox_pending: 0,
+            delegations: vec![],
         }),
     );
     assert!(
@@ -932,9 +937,11 @@ fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
                 removed: 0,
                 total: rest.len(),
                 at: now(),
+                delegations: vec![],
             },
             approvals: Some(rest),
             outbox_pending: 0,
+            delegations: vec![],
         }),
     );
     assert!(!s.items.iter().any(|i| i.approval.sys_id == id));

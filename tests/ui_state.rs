@@ -95,6 +95,7 @@ fn loaded(w: u16, h: u16) -> AppState {
             outcome: outcome(now() - Duration::minutes(3)),
             approvals: Some(fixture()),
             outbox_pending: 0,
+            delegations: vec![],
         }),
     );
     s
@@ -109,6 +110,7 @@ fn outcome(at: DateTime<Utc>) -> SyncOutcome {
         removed: 0,
         total: 0,
         at,
+        delegations: vec![],
     }
 }
 
@@ -243,6 +245,7 @@ fn reload_keeps_the_selected_change() {
             outcome: outcome(now()),
             approvals: Some(next),
             outbox_pending: 0,
+            delegations: vec![],
         }),
     );
     assert_eq!(s.selected_item().unwrap().approval.sys_id, chosen);
@@ -402,6 +405,7 @@ fn first_frame_from_summaries_then_the_full_cache() {
         Msg::Sync(SyncEvent::CacheLoaded {
             approvals: full,
             outbox: vec![],
+            delegations: vec![],
         }),
     );
     assert!(!s.details_pending);

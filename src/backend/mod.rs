@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use url::Url;
 
-use crate::domain::{Approval, ApprovalState, User};
+use crate::domain::{Approval, ApprovalState, Delegation, DelegationDraft, User};
 
 /// What signoff needs from an ITSM backend.
 pub trait Backend: Send + Sync {
@@ -57,6 +57,39 @@ pub trait Backend: Send + Sync {
         hold: bool,
         text: &str,
     ) -> impl Future<Output = Result<Applied, BackendError>> + Send;
+
+    /// Delegations where `user_sys_id` is the delegator or the delegate.
+    fn delegations(
+        &self,
+        user_sys_id: &str,
+    ) -> impl Future<Output = Result<Vec<Delegation>, BackendError>> + Send;
+
+    /// Active users whose name contains `text` or whose login starts with it (at most 20).
+    fn search_users(
+        &self,
+        text: &str,
+    ) -> impl Future<Output = Result<Vec<User>, BackendError>> + Send;
+
+    /// Creates a delegation from `user_sys_id` to the draft's delegate.
+    fn create_delegation(
+        &self,
+        user_sys_id: &str,
+        draft: &DelegationDraft,
+    ) -> impl Future<Output = Result<Delegation, BackendError>> + Send;
+
+    /// Changes a delegation's window.
+    fn update_delegation(
+        &self,
+        sys_id: &str,
+        starts: chrono::DateTime<chrono::Utc>,
+        ends: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Delegation, BackendError>> + Send;
+
+    /// Removes a delegation (one that has not started yet).
+    fn delete_delegation(
+        &self,
+        sys_id: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// The sys_ids of every pending approval of `approver_ids`: a cheap way to notice
     /// approvals that left the queue without downloading the queue again.

@@ -80,6 +80,49 @@ pub fn acting_for(me: &UserRef, delegations: &[Delegation], now: DateTime<Utc>) 
     out
 }
 
+/// When nobody is there to decide an approval, says so and names who to chase: the
+/// approver has an active delegation out that does not cover approvals (nobody is covering),
+/// or the SLA is breached past the policy's escalation level. `None` when all is well.
+pub fn needs_fallback(
+    entry: &super::queue::QueueEntry,
+    delegations: &[Delegation],
+    policy: &super::policy::Policy,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let approver = &entry.approval.approver;
+    let mine_out = |d: &&Delegation| d.user.sys_id == approver.sys_id;
+    let away = delegations
+        .iter()
+        .filter(mine_out)
+        .any(|d| d.status(now) == DelegationStatus::Active);
+    let covered = delegations
+        .iter()
+        .filter(mine_out)
+        .any(|d| d.covers_approvals(now));
+    let level = entry.sla.escalation_level(now);
+    let reason = if away && !covered {
+        format!(
+            "{} is away and no delegate covers approvals",
+            approver.label()
+        )
+    } else if entry.approval.in_queue()
+        && !entry.approval.change.on_hold
+        && level >= policy.fallback_at_level
+    {
+        format!("the response is overdue (escalation level {level})")
+    } else {
+        return None;
+    };
+    let tier = entry.tier.tier;
+    Some(match policy.fallback.get(&tier) {
+        Some(who) => format!("No one present to decide: {reason}; chase {who}."),
+        None => format!(
+            "No one present to decide: {reason}; no fallback approver is set for {} changes in the policy.",
+            tier.label()
+        ),
+    })
+}
+
 /// A delegation to create, or the new window of one being edited.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DelegationDraft {
@@ -192,6 +235,65 @@ mod tests {
             .map(|u| u.sys_id)
             .collect();
         assert_eq!(ids, ["me", "alice"]);
+    }
+
+    #[test]
+    fn fallback_when_nobody_is_there() {
+        use crate::domain::{Approval, ApprovalState, Change, Policy, build_queue};
+        let now = t(10);
+        let approval = |approver: &str, age_h: i64| Approval {
+            sys_id: format!("a-{approver}"),
+            state: ApprovalState::Requested,
+            approver: who(approver),
+            requested_at: now - Duration::hours(age_h),
+            due_date: None,
+            group: None,
+            sys_updated_on: None,
+            change: Change {
+                risk: Some(crate::domain::Risk::High),
+                impact: Some(crate::domain::Level::High),
+                ..Change::default()
+            },
+        };
+        let mut policy = Policy::default();
+        policy
+            .fallback
+            .insert(crate::domain::RiskTier::Critical, "Carla Diaz".into());
+        let delegations = [
+            deleg("1", "away", "bob", 1, 20, false), // away, approvals not delegated
+            deleg("2", "covered", "bob", 1, 20, true),
+        ];
+        let q = build_queue(
+            &policy,
+            vec![
+                approval("away", 1),
+                approval("covered", 1),
+                approval("here", 1),
+                approval("late", 7), // Critical: 4 h, so 3 h over → level 4 (capped 3)
+            ],
+        );
+        let by = |id: &str| q.iter().find(|e| e.approval.approver.sys_id == id).unwrap();
+        let away = needs_fallback(by("away"), &delegations, &policy, now).unwrap();
+        assert_eq!(
+            away,
+            "No one present to decide: AWAY is away and no delegate covers approvals; chase Carla Diaz."
+        );
+        assert_eq!(
+            needs_fallback(by("covered"), &delegations, &policy, now),
+            None
+        );
+        assert_eq!(needs_fallback(by("here"), &delegations, &policy, now), None);
+        let late = needs_fallback(by("late"), &delegations, &policy, now).unwrap();
+        assert!(
+            late.contains("overdue (escalation level 3)") && late.contains("Carla"),
+            "{late}"
+        );
+        policy.fallback.clear();
+        let none = needs_fallback(by("late"), &delegations, &policy, now).unwrap();
+        assert!(
+            none.contains("no fallback approver is set for Critical"),
+            "{none}"
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use decision::{
     Decision, DecisionKind, Delivery, Justification, JustificationError, JustificationRules,
 };
-pub use delegation::{Delegation, DelegationDraft, DelegationStatus, acting_for, check_delegation};
+pub use delegation::{
+    Delegation, DelegationDraft, DelegationStatus, acting_for, check_delegation, needs_fallback,
+};
 pub use policy::{Policy, RiskTier, TierAssessment};
 pub use queue::{QueueEntry, build_queue};
 pub use sla::{SlaClock, SlaStatus};

@@ -100,6 +100,11 @@ pub struct Policy {
     pub max_escalation_level: u8,
     /// What a justification must be.
     pub justification: JustificationRules,
+    /// Who to chase, per tier, when no approver is present (the `[policy.fallback]` table:
+    /// `critical = "Carla Diaz"`).
+    pub fallback: std::collections::BTreeMap<RiskTier, String>,
+    /// A breach at this escalation level or higher calls for the fallback too.
+    pub fallback_at_level: u8,
 }
 
 impl Default for Policy {
@@ -110,6 +115,8 @@ impl Default for Policy {
             escalation_step_hours: 1.0,
             max_escalation_level: 3,
             justification: JustificationRules::default(),
+            fallback: std::collections::BTreeMap::new(),
+            fallback_at_level: 2,
         }
     }
 }

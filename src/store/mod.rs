@@ -17,7 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use crate::domain::{Approval, User};
+use crate::domain::{Approval, Delegation, User};
 
 pub use error::StoreError;
 pub use outbox::{GENESIS, JournalEntry, OutboxEntry, chain_hash, new_client_id};
@@ -30,6 +30,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const META_USER: &str = "snapshot.user";
 const META_SYNCED_AT: &str = "snapshot.synced_at";
 const META_HIGH_WATER: &str = "snapshot.high_water";
+const META_DELEGATIONS: &str = "delegations";
 
 /// The cached queue as of the last successful sync.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -448,6 +449,25 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The delegations given and received, as last synced (offline review shows who covers
+    /// whom).
+    pub fn delegations(&self) -> Result<Vec<Delegation>, StoreError> {
+        match self.get_meta(META_DELEGATIONS)? {
+            None => Ok(Vec::new()),
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| self.corrupt(format!("the cached delegations are unreadable: {e}"))),
+        }
+    }
+
+    pub fn set_delegations(&mut self, delegations: &[Delegation]) -> Result<(), StoreError> {
+        let json = serde_json::to_string(delegations).map_err(|e| StoreError::Encode {
+            path: self.path.clone(),
+            what: "delegations".into(),
+            detail: e.to_string(),
+        })?;
+        self.set_meta(META_DELEGATIONS, &json)
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {

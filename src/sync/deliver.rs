@@ -94,6 +94,29 @@ async fn deliver_one<B: Backend>(
             error,
             reached: false,
         })?;
+    // Deciding for a colleague needs their delegation to still hold (it may have ended while
+    // the decision waited in the outbox).
+    if let Some(principal) = &d.on_behalf_of {
+        let delegations = backend
+            .delegations(&d.acting_user.sys_id)
+            .await
+            .map_err(|error| Stopped {
+                error,
+                reached: false,
+            })?;
+        let holds = delegations.iter().any(|x| {
+            x.user.sys_id == principal.sys_id
+                && x.delegate.sys_id == d.acting_user.sys_id
+                && x.covers_approvals(Utc::now())
+        });
+        if !holds {
+            return conflict(format!(
+                "{}: your delegation from {} is no longer active (it ended or was withdrawn); the approval is theirs again. Nothing was sent.",
+                d.change_number,
+                principal.label()
+            ));
+        }
+    }
     let Some(server) = checked else {
         return conflict(format!(
             "{}: the approval no longer exists or is no longer visible to you.",

@@ -10,6 +10,7 @@
 
 mod backoff;
 mod deliver;
+mod requests;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,10 +20,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Progress, Scope};
-use crate::domain::{Approval, Clock, Delivery, User};
+use crate::domain::{Approval, Clock, Delegation, Delivery, User, UserRef, acting_for};
 use crate::store::{OutboxEntry, Store, StoreError};
 pub use backoff::Backoff;
 pub use deliver::{DeliveryReport, deliver_pending};
+pub use requests::{Request, end_delegation, run_requests};
 
 /// Updates older than the high-water mark by this much are asked for again, so a row written
 /// while the last sync ran (or stamped by a skewed node) is not missed.
@@ -32,6 +34,7 @@ pub const FULL_EVERY: chrono::Duration = chrono::Duration::hours(6);
 const META_SOURCE: &str = "sync.source";
 const META_LAST_FULL: &str = "sync.last_full";
 const META_LAST_RECONCILE: &str = "sync.last_reconcile";
+const META_ACTING: &str = "sync.acting";
 /// How often an incremental sync also compares the full list of pending ids.
 pub const RECONCILE_EVERY: chrono::Duration = chrono::Duration::minutes(15);
 
@@ -46,6 +49,8 @@ pub struct SyncOutcome {
     /// Approvals in the queue after the sync.
     pub total: usize,
     pub at: DateTime<Utc>,
+    /// Delegations given and received, as the server has them.
+    pub delegations: Vec<Delegation>,
 }
 
 impl SyncOutcome {
@@ -91,9 +96,22 @@ pub async fn sync_once<B: Backend>(
         (Some(u), true) => u.clone(),
         _ => backend.current_user().await?,
     };
-    let ids = [user.sys_id.clone()];
+    // Whose approvals: mine, and those of everyone with an active approvals delegation to me.
+    let delegations = backend.delegations(&user.sys_id).await?;
+    let me = UserRef {
+        sys_id: user.sys_id.clone(),
+        name: user.name.clone(),
+    };
+    let mut ids: Vec<String> = acting_for(&me, &delegations, now)
+        .into_iter()
+        .map(|u| u.sys_id)
+        .collect();
+    ids[1..].sort();
+    let acting_key = ids.join(",");
+    // A delegation starting or ending changes whose approvals belong here: pull them all.
+    let same_acting = store.get_meta(META_ACTING)?.as_deref() == Some(acting_key.as_str());
     let incremental_from = match (state.high_water, last_full) {
-        (Some(hw), Some(full)) if same_source && now - full < FULL_EVERY => Some(hw),
+        (Some(hw), Some(full)) if same_source && same_acting && now - full < FULL_EVERY => Some(hw),
         _ => None,
     };
     let cached: HashSet<String> = store.approval_ids()?.into_iter().collect();
@@ -114,8 +132,11 @@ pub async fn sync_once<B: Backend>(
             removed,
             total: approvals.len(),
             at: now,
+            delegations: delegations.clone(),
         };
         store.replace_snapshot(&user, &approvals, now, high_water_of(&approvals, None))?;
+        store.set_delegations(&delegations)?;
+        store.set_meta(META_ACTING, &acting_key)?;
         store.set_meta(META_SOURCE, &source)?;
         store.set_meta(META_LAST_FULL, &crate::store::format_time(now))?;
         store.set_meta(META_LAST_RECONCILE, &crate::store::format_time(now))?;
@@ -190,9 +211,11 @@ pub async fn sync_once<B: Backend>(
         removed: removed.len(),
         total: total.unwrap_or(cached.len() + added - removed.len()),
         at: now,
+        delegations: delegations.clone(),
     };
     let hw = high_water_of(&upserts, Some(high_water));
     store.apply_changes(&user, &upserts, &removed, now, hw)?;
+    store.set_delegations(&delegations)?;
     if reconcile {
         store.set_meta(META_LAST_RECONCILE, &crate::store::format_time(now))?;
     }
@@ -217,6 +240,8 @@ pub enum SyncEvent {
     CacheLoaded {
         approvals: Vec<Approval>,
         outbox: Vec<OutboxEntry>,
+        /// Delegations given and received, as last synced.
+        delegations: Vec<Delegation>,
     },
     /// A decision moved on (sending, applied, conflict, failed).
     Delivery {
@@ -235,6 +260,8 @@ pub enum SyncEvent {
         outcome: SyncOutcome,
         approvals: Option<Vec<Approval>>,
         outbox_pending: usize,
+        /// Delegations given and received, fresh from the server.
+        delegations: Vec<Delegation>,
     },
     /// The backend could not be reached (or answered with an error); retrying at `retry_at`.
     Offline {
@@ -242,6 +269,13 @@ pub enum SyncEvent {
         error: String,
         retry_at: DateTime<Utc>,
     },
+    /// Answer to a user search.
+    UsersFound {
+        query: String,
+        result: Result<Vec<User>, String>,
+    },
+    /// Answer to a delegation change: a sentence for the user, or why it failed.
+    DelegationDone(Result<String, String>),
     /// The credentials were refused; no retries until the user asks.
     AuthFailed {
         error: String,
@@ -291,6 +325,7 @@ pub async fn run_engine<B: Backend + 'static>(
         (Ok(snapshot), Ok(outbox)) => SyncEvent::CacheLoaded {
             approvals: snapshot.approvals,
             outbox,
+            delegations: store.delegations().unwrap_or_default(),
         },
         (Err(e), _) | (_, Err(e)) => SyncEvent::StoreFailed {
             error: e.to_string(),
@@ -352,6 +387,7 @@ pub async fn run_engine<B: Backend + 'static>(
                         };
                         match (approvals, store.outbox_pending()) {
                             (Ok(approvals), Ok(outbox_pending)) => SyncEvent::Synced {
+                                delegations: outcome.delegations.clone(),
                                 outcome,
                                 approvals,
                                 outbox_pending,

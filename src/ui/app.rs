@@ -12,11 +12,15 @@ use ratatui::style::{Modifier, Style};
 use ratatui_textarea::{TextArea, WrapMode};
 
 use super::format;
-use super::keymap::{Action, action_for, confirm_action_for, editor_action_for};
+use super::keymap::{
+    Action, action_for, confirm_action_for, delegation_action_for, editor_action_for,
+    form_action_for,
+};
 use super::layout;
 use crate::domain::{
-    Approval, DecisionKind, Delivery, Justification, JustificationError, Policy, QueueEntry,
-    RiskTier, SlaStatus, User, build_queue,
+    Approval, DecisionKind, Delegation, DelegationDraft, DelegationStatus, Delivery, Justification,
+    JustificationError, Policy, QueueEntry, RiskTier, SlaStatus, User, UserRef, build_queue,
+    check_delegation,
 };
 use crate::sync::SyncEvent;
 
@@ -30,6 +34,172 @@ pub enum Mode {
     /// pane beside or below the list).
     Detail,
     Help,
+    /// The delegation screen: delegations given and received (full screen).
+    Delegations,
+}
+
+/// Whose approvals the queue shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum QueueFilter {
+    #[default]
+    All,
+    /// The user's own approvals.
+    Mine,
+    /// The approvals of one person who delegated to the user.
+    For(UserRef),
+}
+
+impl QueueFilter {
+    /// What the queue title says, e.g. `for Carla Diaz`; nothing for `All`.
+    pub fn label(&self) -> Option<String> {
+        match self {
+            QueueFilter::All => None,
+            QueueFilter::Mine => Some("mine".into()),
+            QueueFilter::For(u) => Some(format!("for {}", u.label())),
+        }
+    }
+
+    fn admits(&self, a: &Approval, me: Option<&str>) -> bool {
+        let mine = me.is_none_or(|me| a.approver.sys_id == me);
+        match self {
+            QueueFilter::All => true,
+            QueueFilter::Mine => mine,
+            QueueFilter::For(u) => !mine && a.approver.sys_id == u.sys_id,
+        }
+    }
+}
+
+/// The fields of the delegation form, in Tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormField {
+    Delegate,
+    Starts,
+    Ends,
+    Approvals,
+}
+
+/// The form to give a delegation, or to change the window of one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DelegationForm {
+    /// The delegation whose window is being changed; `None`: a new delegation.
+    pub editing: Option<String>,
+    pub field: FormField,
+    /// The delegate's name as typed (the chosen person's name once picked).
+    pub query: String,
+    pub delegate: Option<UserRef>,
+    /// People matching `query`, from the last search answered for it.
+    pub matches: Vec<User>,
+    pub match_selected: usize,
+    /// A search for `query` is on its way.
+    pub searching: bool,
+    /// Why the last search failed.
+    pub search_error: Option<String>,
+    /// Start and end as typed, local time.
+    pub starts: String,
+    pub ends: String,
+    pub approvals: bool,
+    /// The form as validated now: the draft to send, or the sentence saying what is wrong.
+    pub verdict: Result<DelegationDraft, String>,
+    /// Saved, waiting for the backend's answer.
+    pub saving: bool,
+    /// Why the backend refused the last save.
+    pub refused: Option<String>,
+}
+
+impl DelegationForm {
+    /// The delegate's name was edited: the pick is dropped, old matches go, and a search is
+    /// asked for once there are two characters.
+    fn query_changed(&mut self) -> Option<Effect> {
+        self.delegate = None;
+        self.matches.clear();
+        self.match_selected = 0;
+        self.search_error = None;
+        let query = self.query.trim().to_string();
+        self.searching = query.chars().count() >= 2;
+        self.searching.then_some(Effect::SearchUsers { query })
+    }
+
+    fn fields(&self) -> &'static [FormField] {
+        if self.editing.is_some() {
+            &[FormField::Starts, FormField::Ends]
+        } else {
+            &[
+                FormField::Delegate,
+                FormField::Starts,
+                FormField::Ends,
+                FormField::Approvals,
+            ]
+        }
+    }
+
+    fn step(&mut self, forward: bool) {
+        let fields = self.fields();
+        let i = fields.iter().position(|f| *f == self.field).unwrap_or(0);
+        let n = fields.len();
+        self.field = fields[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }];
+    }
+
+    fn text_mut(&mut self) -> Option<&mut String> {
+        match self.field {
+            FormField::Delegate => Some(&mut self.query),
+            FormField::Starts => Some(&mut self.starts),
+            FormField::Ends => Some(&mut self.ends),
+            FormField::Approvals => None,
+        }
+    }
+
+    fn validate(
+        &mut self,
+        me: Option<&User>,
+        delegations: &[Delegation],
+        tz: FixedOffset,
+        now: DateTime<Utc>,
+    ) {
+        self.verdict = (|| {
+            let delegate = self.delegate.clone().ok_or_else(|| {
+                "Pick a delegate: type two letters or more of a name, then choose with ↑/↓ and Enter."
+                    .to_string()
+            })?;
+            let starts = format::parse_local(&self.starts, tz, false).ok_or_else(|| {
+                format!(
+                    "The start “{}” is not a date: type YYYY-MM-DD or YYYY-MM-DD HH:MM.",
+                    self.starts.trim()
+                )
+            })?;
+            let ends = format::parse_local(&self.ends, tz, true).ok_or_else(|| {
+                format!(
+                    "The end “{}” is not a date: type YYYY-MM-DD or YYYY-MM-DD HH:MM.",
+                    self.ends.trim()
+                )
+            })?;
+            let me = me.ok_or_else(|| {
+                "Your account is not known yet; wait for the first sync.".to_string()
+            })?;
+            let me = UserRef {
+                sys_id: me.sys_id.clone(),
+                name: me.name.clone(),
+            };
+            let draft = DelegationDraft {
+                delegate,
+                starts,
+                ends,
+                approvals: self.approvals,
+            };
+            check_delegation(&me, &draft, delegations, self.editing.as_deref(), now)?;
+            Ok(draft)
+        })();
+    }
+}
+
+/// The question asked before ending a delegation early.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndConfirm {
+    pub sys_id: String,
+    pub question: String,
 }
 
 /// What we know of the connection to the backend.
@@ -74,6 +244,14 @@ pub enum Msg {
     /// Text pasted into the terminal (bracketed paste): typed into the decision dialog when it
     /// is open, ignored otherwise.
     Paste(String),
+    /// Users matching a `SearchUsers` query (or why the search failed).
+    UsersFound {
+        query: String,
+        result: Result<Vec<User>, String>,
+    },
+    /// The outcome of a delegation change: a sentence for the user, or why it failed. The
+    /// delegation list itself arrives with the next `Synced`.
+    DelegationDone(Result<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +267,22 @@ pub enum Effect {
     /// The user discarded a decision in conflict (or failed).
     Discard {
         client_id: String,
+    },
+    /// Look up active users whose name or login matches (answered with `Msg::UsersFound`).
+    SearchUsers {
+        query: String,
+    },
+    /// Create a delegation from the user (answered with `Msg::DelegationDone`).
+    CreateDelegation(DelegationDraft),
+    /// Change a delegation's window (answered with `Msg::DelegationDone`).
+    EditDelegation {
+        sys_id: String,
+        starts: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    },
+    /// End a delegation now (answered with `Msg::DelegationDone`).
+    EndDelegation {
+        sys_id: String,
     },
 }
 
@@ -249,8 +443,12 @@ pub struct AppState {
     pub policy: Policy,
     /// The viewer's time zone for absolute times.
     pub tz: FixedOffset,
-    /// Sorted by tier, then deadline, then change number.
+    /// The whole queue, sorted by tier, then deadline, then change number.
+    pub all_items: Vec<QueueItem>,
+    /// The rows `filter` lets through, in the same order: what the list, sections, counts and
+    /// keys work on.
     pub items: Vec<QueueItem>,
+    pub filter: QueueFilter,
     /// Non-empty tiers in order.
     pub sections: Vec<Section>,
     pub selected: usize,
@@ -258,6 +456,8 @@ pub struct AppState {
     pub scroll: usize,
     pub size: Rect,
     pub mode: Mode,
+    /// Where `?` help returns to.
+    pub help_from: Mode,
     pub detail_scroll: u16,
     pub net: Net,
     /// A sync is running: rows fetched so far and the total when known.
@@ -266,6 +466,14 @@ pub struct AppState {
     pub last_sync: Option<DateTime<Utc>>,
     /// Decisions waiting in the outbox.
     pub outbox_pending: usize,
+    /// Delegations given and received (from the cache, then each sync).
+    pub delegations: Vec<Delegation>,
+    /// The cursor on the delegation screen: given rows first, then received ones.
+    pub delegation_cursor: usize,
+    /// The new / edit delegation form, when open (over the delegation screen).
+    pub delegation_form: Option<DelegationForm>,
+    /// Ending a delegation early, waiting for y/n.
+    pub end_confirm: Option<EndConfirm>,
     /// The queue came from summaries; the changes' long texts are still being read.
     pub details_pending: bool,
     /// Approvals chosen with Space for one decision on several (sys_ids).
@@ -290,17 +498,24 @@ impl AppState {
             user: None,
             policy,
             tz,
+            all_items: Vec::new(),
             items: Vec::new(),
+            filter: QueueFilter::All,
             sections: Vec::new(),
             selected: 0,
             scroll: 0,
             size: Rect::new(0, 0, 80, 24),
             mode: Mode::Queue,
+            help_from: Mode::Queue,
             detail_scroll: 0,
             net: Net::Connecting,
             syncing: None,
             last_sync: None,
             outbox_pending: 0,
+            delegations: Vec::new(),
+            delegation_cursor: 0,
+            delegation_form: None,
+            end_confirm: None,
             details_pending: false,
             selection: HashSet::new(),
             deliveries: HashMap::new(),
@@ -324,7 +539,7 @@ impl AppState {
         // A decision in conflict (or failed) keeps its row, as last seen, until the user
         // re-decides or discards it, even when the approval left the queue on the server.
         let fresh: HashSet<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
-        for item in &self.items {
+        for item in &self.all_items {
             let id = &item.approval.sys_id;
             let unresolved = self.deliveries.get(id).is_some_and(|t| {
                 matches!(
@@ -339,9 +554,36 @@ impl AppState {
         let mut items = build_queue(&self.policy, approvals);
         // Changes on hold go last, in their own section (the sort keeps tier order inside it).
         items.sort_by_key(|i| i.approval.change.on_hold);
-        self.items = items;
-        self.sections = sections(&self.items);
+        self.all_items = items;
         self.prune();
+        self.refilter(keep, screen_row);
+    }
+
+    /// Rebuilds the visible rows from the whole queue and the filter, keeping `keep` selected
+    /// when it is still visible. A filter on a person no longer in the queue falls back to all.
+    fn refilter(&mut self, keep: Option<String>, screen_row: usize) {
+        if let QueueFilter::For(u) = &self.filter
+            && !self.all_items.iter().any(|i| {
+                self.on_behalf_of(&i.approval)
+                    .is_some_and(|p| p.sys_id == u.sys_id)
+            })
+        {
+            self.filter = QueueFilter::All;
+        }
+        let me = self.user.as_ref().map(|u| u.sys_id.as_str());
+        self.items = self
+            .all_items
+            .iter()
+            .filter(|i| self.filter.admits(&i.approval, me))
+            .cloned()
+            .collect();
+        self.sections = sections(&self.items);
+        let visible: HashSet<&str> = self
+            .items
+            .iter()
+            .map(|i| i.approval.sys_id.as_str())
+            .collect();
+        self.selection.retain(|id| visible.contains(id.as_str()));
         self.selected = keep
             .and_then(|id| self.items.iter().position(|i| i.approval.sys_id == id))
             .unwrap_or(self.selected)
@@ -351,11 +593,86 @@ impl AppState {
         self.dirty = true;
     }
 
+    /// The person whose approval this is when the user decides it as their delegate.
+    pub fn on_behalf_of<'a>(&self, a: &'a Approval) -> Option<&'a UserRef> {
+        let me = self.user.as_ref()?;
+        (!a.approver.sys_id.is_empty() && a.approver.sys_id != me.sys_id).then_some(&a.approver)
+    }
+
+    /// The delegation that lets the user decide `person`'s approvals (an active one first).
+    pub fn delegation_from(&self, person: &UserRef) -> Option<&Delegation> {
+        let me = self.user.as_ref()?;
+        let theirs = || {
+            self.delegations
+                .iter()
+                .filter(|d| d.user.sys_id == person.sys_id && d.delegate.sys_id == me.sys_id)
+        };
+        let now = self.now;
+        theirs()
+            .find(|d| now.is_some_and(|n| d.covers_approvals(n)))
+            .or_else(|| theirs().next())
+    }
+
+    /// The filters `f` cycles through: all, mine, then each person present in the queue who
+    /// delegated to the user, by name.
+    pub fn filters(&self) -> Vec<QueueFilter> {
+        let mut people: Vec<UserRef> = Vec::new();
+        for i in &self.all_items {
+            if let Some(p) = self.on_behalf_of(&i.approval)
+                && !people.iter().any(|q| q.sys_id == p.sys_id)
+            {
+                people.push(p.clone());
+            }
+        }
+        people.sort_by(|a, b| a.label().cmp(b.label()).then(a.sys_id.cmp(&b.sys_id)));
+        let mut out = vec![QueueFilter::All, QueueFilter::Mine];
+        out.extend(people.into_iter().map(QueueFilter::For));
+        out
+    }
+
+    fn next_filter(&mut self) {
+        let filters = self.filters();
+        let i = filters.iter().position(|f| *f == self.filter).unwrap_or(0);
+        self.filter = filters[(i + 1) % filters.len()].clone();
+        let keep = self.selected_item().map(|i| i.approval.sys_id.clone());
+        let screen_row = self.line_of(self.selected).saturating_sub(self.scroll);
+        self.refilter(keep, screen_row);
+    }
+
+    /// The delegations the user gave and received, each by start.
+    pub fn delegation_lists(&self) -> (Vec<&Delegation>, Vec<&Delegation>) {
+        let me = self.user.as_ref().map_or("", |u| u.sys_id.as_str());
+        let mut given: Vec<&Delegation> = self
+            .delegations
+            .iter()
+            .filter(|d| d.user.sys_id == me)
+            .collect();
+        let mut received: Vec<&Delegation> = self
+            .delegations
+            .iter()
+            .filter(|d| d.delegate.sys_id == me && d.user.sys_id != me)
+            .collect();
+        given.sort_by_key(|d| (d.starts, d.sys_id.clone()));
+        received.sort_by_key(|d| (d.starts, d.sys_id.clone()));
+        (given, received)
+    }
+
+    /// The delegation under the cursor, and whether the user gave it.
+    pub fn selected_delegation(&self) -> Option<(&Delegation, bool)> {
+        let (given, received) = self.delegation_lists();
+        let i = self.delegation_cursor;
+        if i < given.len() {
+            Some((given[i], true))
+        } else {
+            received.get(i - given.len()).map(|d| (*d, false))
+        }
+    }
+
     /// Drops selection marks and applied decisions of approvals no longer in the queue.
     /// Conflicts and failures stay until the user deals with them.
     fn prune(&mut self) {
         let present: HashSet<&str> = self
-            .items
+            .all_items
             .iter()
             .map(|i| i.approval.sys_id.as_str())
             .collect();
@@ -470,6 +787,10 @@ impl AppState {
         if let Some(at) = self.last_sync {
             (now - at).num_minutes().hash(&mut h);
         }
+        // Delegations turn active and expire while the screen shows them.
+        for d in &self.delegations {
+            (d.status(now) as u8).hash(&mut h);
+        }
         h.finish()
     }
 
@@ -477,9 +798,12 @@ impl AppState {
         let page = self.list_rows().saturating_sub(1).max(1);
         match (self.mode, action) {
             (_, Action::Quit) => return vec![Effect::Quit],
-            (Mode::Help, Action::Help | Action::Back) => self.mode = Mode::Queue,
+            (Mode::Help, Action::Help | Action::Back) => self.mode = self.help_from,
             (Mode::Help, _) => return vec![],
-            (_, Action::Help) => self.mode = Mode::Help,
+            (_, Action::Help) => {
+                self.help_from = self.mode;
+                self.mode = Mode::Help;
+            }
             (_, Action::Refresh) if self.net == Net::OfflineMode => return vec![],
             (_, Action::Refresh) => {
                 self.dirty = true;
@@ -497,6 +821,12 @@ impl AppState {
             (Mode::Queue | Mode::Detail, Action::Resume) => {
                 return self.open_decide(DecisionKind::Resume);
             }
+            (Mode::Queue | Mode::Detail, Action::Delegations) => {
+                self.mode = Mode::Delegations;
+                self.clamp_delegation_cursor();
+            }
+            (Mode::Queue | Mode::Detail, Action::Filter) => self.next_filter(),
+            (Mode::Delegations, _) => return self.delegations_act(action),
             (Mode::Queue | Mode::Detail, Action::Redecide) => return self.redecide(),
             (Mode::Queue | Mode::Detail, Action::Discard) => return self.discard(),
             (Mode::Queue, Action::ToggleSelect) if !self.items.is_empty() => {
@@ -546,6 +876,256 @@ impl AppState {
         }
         self.dirty = true;
         vec![]
+    }
+
+    fn clamp_delegation_cursor(&mut self) {
+        let (given, received) = self.delegation_lists();
+        let n = given.len() + received.len();
+        self.delegation_cursor = self.delegation_cursor.min(n.saturating_sub(1));
+    }
+
+    /// A key on the delegation screen (Quit, Help and Refresh are handled by `act`).
+    fn delegations_act(&mut self, action: Action) -> Vec<Effect> {
+        self.dirty = true;
+        match action {
+            Action::Back => self.mode = Mode::Queue,
+            Action::Down => {
+                self.delegation_cursor += 1;
+                self.clamp_delegation_cursor();
+            }
+            Action::Up => self.delegation_cursor = self.delegation_cursor.saturating_sub(1),
+            Action::NewDelegation => self.open_form(None),
+            Action::EditDelegation => match self.selected_delegation() {
+                None => self.flash("No delegation to edit; n gives a new one.", true),
+                Some((d, false)) => {
+                    let who = d.user.label().to_string();
+                    self.flash(
+                        format!("{who} gave you this delegation; only {who} can change it."),
+                        true,
+                    );
+                }
+                Some((d, true)) => {
+                    let id = d.sys_id.clone();
+                    self.open_form(Some(id));
+                }
+            },
+            Action::EndDelegation => self.ask_end(),
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// Opens the form: a new delegation from tomorrow 08:00 to a week later 18:00 (local), or
+    /// the window of the given delegation `editing`.
+    fn open_form(&mut self, editing: Option<String>) {
+        let Some(now) = self.now else {
+            return;
+        };
+        let tz = self.tz;
+        let (delegate, query, starts, ends, approvals) = match &editing {
+            Some(id) => {
+                let Some(d) = self.delegations.iter().find(|d| &d.sys_id == id) else {
+                    return;
+                };
+                (
+                    Some(d.delegate.clone()),
+                    d.delegate.label().to_string(),
+                    d.starts
+                        .map(|t| format::input_local(t, tz))
+                        .unwrap_or_default(),
+                    d.ends
+                        .map(|t| format::input_local(t, tz))
+                        .unwrap_or_default(),
+                    d.approvals,
+                )
+            }
+            None => {
+                let starts = format::local_day_at(now, tz, 1, 8, 0);
+                let ends = format::local_day_at(now, tz, 8, 18, 0);
+                let text = |t: Option<DateTime<Utc>>| {
+                    t.map(|t| format::input_local(t, tz)).unwrap_or_default()
+                };
+                (None, String::new(), text(starts), text(ends), true)
+            }
+        };
+        let mut form = DelegationForm {
+            field: if editing.is_some() {
+                FormField::Starts
+            } else {
+                FormField::Delegate
+            },
+            editing,
+            query,
+            delegate,
+            matches: Vec::new(),
+            match_selected: 0,
+            searching: false,
+            search_error: None,
+            starts,
+            ends,
+            approvals,
+            verdict: Err(String::new()),
+            saving: false,
+            refused: None,
+        };
+        form.validate(self.user.as_ref(), &self.delegations, tz, now);
+        self.delegation_form = Some(form);
+    }
+
+    /// Validates the open form again (after an edit, or when the delegations changed).
+    fn revalidate_form(&mut self) {
+        let now = self.now.unwrap_or(DateTime::<Utc>::MIN_UTC);
+        if let Some(form) = self.delegation_form.as_mut() {
+            form.validate(self.user.as_ref(), &self.delegations, self.tz, now);
+        }
+    }
+
+    /// `x`: asks before ending the selected given delegation; says why not otherwise.
+    fn ask_end(&mut self) {
+        let now = self.now.unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let (text, error) = match self.selected_delegation() {
+            None => ("No delegation to end.".to_string(), true),
+            Some((d, false)) => {
+                let who = d.user.label();
+                (
+                    format!("{who} gave you this delegation; only {who} can end it."),
+                    true,
+                )
+            }
+            Some((d, true)) if d.status(now) == DelegationStatus::Expired => (
+                format!(
+                    "Your delegation to {} is already over (expired {}); nothing to end.",
+                    d.delegate.label(),
+                    d.ends.map_or("—".into(), |t| format::day(t, self.tz))
+                ),
+                true,
+            ),
+            Some((d, true)) => {
+                let question = match d.status(now) {
+                    DelegationStatus::Upcoming => format!(
+                        "Cancel your upcoming delegation to {}? y/n",
+                        d.delegate.label()
+                    ),
+                    _ => format!("End your delegation to {} now? y/n", d.delegate.label()),
+                };
+                self.end_confirm = Some(EndConfirm {
+                    sys_id: d.sys_id.clone(),
+                    question,
+                });
+                return;
+            }
+        };
+        self.flash(text, error);
+    }
+
+    /// A key while the end-delegation question shows.
+    fn end_confirm_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        self.dirty = true;
+        match confirm_action_for(key) {
+            Some(Action::Quit) => vec![Effect::Quit],
+            Some(Action::Confirm) => match self.end_confirm.take() {
+                Some(c) => vec![Effect::EndDelegation { sys_id: c.sys_id }],
+                None => vec![],
+            },
+            Some(Action::Back) => {
+                self.end_confirm = None;
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// A key while the delegation form is open.
+    fn form_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(form) = self.delegation_form.as_mut() else {
+            return vec![];
+        };
+        self.dirty = true;
+        let mut effects = Vec::new();
+        match form_action_for(key) {
+            Some(Action::Quit) => return vec![Effect::Quit],
+            Some(Action::Back) => {
+                self.delegation_form = None;
+                return vec![];
+            }
+            Some(Action::NextField) => form.step(true),
+            Some(Action::PrevField) => form.step(false),
+            Some(Action::Down) if form.field == FormField::Delegate => {
+                if form.match_selected + 1 < form.matches.len() {
+                    form.match_selected += 1;
+                }
+            }
+            Some(Action::Up) if form.field == FormField::Delegate => {
+                form.match_selected = form.match_selected.saturating_sub(1);
+            }
+            Some(Action::Choose) => match form.matches.get(form.match_selected) {
+                Some(u) if form.field == FormField::Delegate => {
+                    let person = UserRef {
+                        sys_id: u.sys_id.clone(),
+                        name: u.name.clone(),
+                    };
+                    form.query = person.label().to_string();
+                    form.delegate = Some(person);
+                    form.matches.clear();
+                    form.match_selected = 0;
+                    form.search_error = None;
+                    form.field = FormField::Starts;
+                }
+                _ => form.step(true),
+            },
+            Some(Action::Send) => {
+                if form.saving {
+                    return vec![];
+                }
+                let Ok(draft) = form.verdict.clone() else {
+                    // The form already says why; nothing is sent.
+                    return vec![];
+                };
+                form.saving = true;
+                form.refused = None;
+                return vec![match &form.editing {
+                    Some(id) => Effect::EditDelegation {
+                        sys_id: id.clone(),
+                        starts: draft.starts,
+                        ends: draft.ends,
+                    },
+                    None => Effect::CreateDelegation(draft),
+                }];
+            }
+            _ => {
+                let ctrl = key
+                    .modifiers
+                    .contains(crossterm::event::KeyModifiers::CONTROL);
+                let code = key.code;
+                if form.field == FormField::Approvals {
+                    if code == crossterm::event::KeyCode::Char(' ') {
+                        form.approvals = !form.approvals;
+                    }
+                } else {
+                    let field = form.field;
+                    let Some(text) = form.text_mut() else {
+                        return vec![];
+                    };
+                    let changed = match code {
+                        crossterm::event::KeyCode::Char(c) if !ctrl && !c.is_control() => {
+                            text.push(c);
+                            true
+                        }
+                        crossterm::event::KeyCode::Backspace => text.pop().is_some(),
+                        _ => false,
+                    };
+                    if !changed {
+                        return vec![];
+                    }
+                    form.refused = None;
+                    if field == FormField::Delegate {
+                        effects.extend(form.query_changed());
+                    }
+                }
+            }
+        }
+        self.revalidate_form();
+        effects
     }
 
     /// Shows a message in the status bar for `FLASH_FOR` from the last tick.
@@ -831,7 +1411,18 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             if state.decide.is_some() {
                 return state.decide_key(key);
             }
-            match action_for(key) {
+            if state.end_confirm.is_some() {
+                return state.end_confirm_key(key);
+            }
+            if state.delegation_form.is_some() {
+                return state.form_key(key);
+            }
+            let action = if state.mode == Mode::Delegations {
+                delegation_action_for(key)
+            } else {
+                action_for(key)
+            };
+            match action {
                 Some(action) => state.act(action),
                 None => vec![],
             }
@@ -875,10 +1466,57 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             state.set_queue(approvals);
             vec![]
         }
+        Msg::UsersFound { query, result } => {
+            // Only the answer for the name as it stands now; older ones are dropped.
+            if let Some(form) = state.delegation_form.as_mut()
+                && form.delegate.is_none()
+                && form.query.trim() == query
+            {
+                form.searching = false;
+                match result {
+                    Ok(users) => {
+                        form.matches = users;
+                        form.match_selected = 0;
+                        form.search_error = None;
+                    }
+                    Err(e) => {
+                        form.matches.clear();
+                        form.search_error = Some(e);
+                    }
+                }
+                state.dirty = true;
+            }
+            vec![]
+        }
+        Msg::DelegationDone(Ok(sentence)) => {
+            state.delegation_form = None;
+            state.end_confirm = None;
+            state.flash(sentence, false);
+            vec![]
+        }
+        Msg::DelegationDone(Err(sentence)) => {
+            match state.delegation_form.as_mut() {
+                // The input stays; the form says why, and Ctrl-S tries again.
+                Some(form) => {
+                    form.saving = false;
+                    form.refused = Some(sentence);
+                    state.dirty = true;
+                }
+                None => state.flash(sentence, true),
+            }
+            vec![]
+        }
         Msg::Sync(event) => {
             state.dirty = true;
             match event {
-                SyncEvent::CacheLoaded { approvals, outbox } => {
+                SyncEvent::CacheLoaded {
+                    approvals,
+                    outbox,
+                    delegations,
+                } => {
+                    state.delegations = delegations;
+                    state.clamp_delegation_cursor();
+                    state.revalidate_form();
                     // The newest decision per approval; one the UI made since (its client id
                     // not known yet) is newer still and stays.
                     let mut newest: HashMap<String, crate::store::OutboxEntry> = HashMap::new();
@@ -922,6 +1560,12 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                     approval_sys_id,
                     delivery,
                 } => state.track(client_id, approval_sys_id, delivery),
+                SyncEvent::UsersFound { query, result } => {
+                    return update(state, Msg::UsersFound { query, result });
+                }
+                SyncEvent::DelegationDone(result) => {
+                    return update(state, Msg::DelegationDone(result));
+                }
                 SyncEvent::Started => state.syncing = Some((0, None)),
                 SyncEvent::Progress { fetched, total } => {
                     state.syncing = Some((fetched, total));
@@ -930,10 +1574,14 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                     outcome,
                     approvals,
                     outbox_pending,
+                    delegations,
                 } => {
+                    state.delegations = delegations;
                     state.syncing = None;
                     state.net = Net::Online;
                     state.user = Some(outcome.user);
+                    state.clamp_delegation_cursor();
+                    state.revalidate_form();
                     state.last_sync = Some(outcome.at);
                     state.outbox_pending = outbox_pending;
                     if let Some(approvals) = approvals {
@@ -974,6 +1622,21 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Paste(text) => {
+            if let Some(form) = state.delegation_form.as_mut()
+                && let Some(field) = form.text_mut()
+            {
+                // One line: line breaks and control characters are dropped.
+                field.extend(text.chars().filter(|c| !c.is_control()));
+                form.refused = None;
+                let effects: Vec<Effect> = if form.field == FormField::Delegate {
+                    form.query_changed().into_iter().collect()
+                } else {
+                    vec![]
+                };
+                state.revalidate_form();
+                state.dirty = true;
+                return effects;
+            }
             if let Some(modal) = state.decide.as_mut()
                 && !modal.confirming
             {

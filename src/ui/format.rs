@@ -1,6 +1,6 @@
 //! Human text for times: countdowns, window starts, local timestamps. Pure functions.
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
 /// `1h 12m left`, `3d 04h left`, `BREACHED 0h 05m`, `BREACHED 2d 01h`.
 pub fn countdown(remaining: Duration) -> String {
@@ -48,6 +48,57 @@ fn rough(d: Duration) -> String {
 /// `Wed 25 Nov 14:05` in the viewer's time zone.
 pub fn local(t: DateTime<Utc>, tz: FixedOffset) -> String {
     t.with_timezone(&tz).format("%a %d %b %H:%M").to_string()
+}
+
+/// `Sat 20 Dec` in the viewer's time zone.
+pub fn day(t: DateTime<Utc>, tz: FixedOffset) -> String {
+    t.with_timezone(&tz).format("%a %d %b").to_string()
+}
+
+/// A delegation window, `Sat 20 Dec – Sat 03 Jan`; a missing end is `open`.
+pub fn days(starts: Option<DateTime<Utc>>, ends: Option<DateTime<Utc>>, tz: FixedOffset) -> String {
+    let one = |t: Option<DateTime<Utc>>| t.map_or("open".to_string(), |t| day(t, tz));
+    format!("{} – {}", one(starts), one(ends))
+}
+
+/// `2026-11-26 08:00` in the viewer's time zone: the form in which dates are typed.
+pub fn input_local(t: DateTime<Utc>, tz: FixedOffset) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// A time typed as `YYYY-MM-DD HH:MM` or `YYYY-MM-DD` in the viewer's time zone. A date alone
+/// means the start of that day, or its end (23:59) when `end_of_day`.
+pub fn parse_local(text: &str, tz: FixedOffset, end_of_day: bool) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    let naive = match NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M") {
+        Ok(dt) => dt,
+        Err(_) => {
+            let d = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+            let time = if end_of_day {
+                NaiveTime::from_hms_opt(23, 59, 0)?
+            } else {
+                NaiveTime::MIN
+            };
+            d.and_time(time)
+        }
+    };
+    tz.from_local_datetime(&naive)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `hh:mm` on the local day `days` after `now`'s, as an instant.
+pub fn local_day_at(
+    now: DateTime<Utc>,
+    tz: FixedOffset,
+    days: u64,
+    hour: u32,
+    minute: u32,
+) -> Option<DateTime<Utc>> {
+    let date = now.with_timezone(&tz).date_naive() + chrono::Days::new(days);
+    tz.from_local_datetime(&date.and_hms_opt(hour, minute, 0)?)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Greedy word wrap to `width` display columns; words wider than a line are split.
@@ -119,6 +170,32 @@ mod tests {
             window(Some(now - Duration::hours(2)), now),
             "started 2h ago"
         );
+    }
+
+    #[test]
+    fn local_dates_typed_and_shown() {
+        let tz = FixedOffset::east_opt(3600).unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 12, 20, 7, 0, 0).unwrap();
+        assert_eq!(parse_local("2026-12-20 08:00", tz, false), Some(t));
+        assert_eq!(
+            parse_local(" 2026-12-20 ", tz, false),
+            Some(Utc.with_ymd_and_hms(2026, 12, 19, 23, 0, 0).unwrap())
+        );
+        assert_eq!(
+            parse_local("2026-12-20", tz, true),
+            Some(Utc.with_ymd_and_hms(2026, 12, 20, 22, 59, 0).unwrap())
+        );
+        assert_eq!(parse_local("20/12/2026", tz, false), None);
+        assert_eq!(parse_local("2026-12-20 25:00", tz, false), None);
+        assert_eq!(input_local(t, tz), "2026-12-20 08:00");
+        assert_eq!(
+            days(Some(t), Some(t + Duration::days(14)), tz),
+            "Sun 20 Dec – Sun 03 Jan"
+        );
+        assert_eq!(days(Some(t), None, tz), "Sun 20 Dec – open");
+        // 23:30 UTC is already the next local day at UTC+1.
+        let late = Utc.with_ymd_and_hms(2026, 12, 19, 23, 30, 0).unwrap();
+        assert_eq!(local_day_at(late, tz, 1, 8, 0), Some(t + Duration::days(1)));
     }
 
     #[test]

@@ -29,6 +29,23 @@ pub enum Action {
     Send,
     /// In the confirmation: go ahead.
     Confirm,
+    /// Queue: cycle the person filter (all, mine, for each delegator).
+    Filter,
+    /// Open (or close) the delegation screen.
+    Delegations,
+    /// Delegation screen: give a new delegation.
+    NewDelegation,
+    /// Delegation screen: change the window of the selected given delegation.
+    EditDelegation,
+    /// Delegation screen: end the selected given delegation now.
+    EndDelegation,
+    /// Delegation form: next / previous field.
+    NextField,
+    PrevField,
+    /// Delegation form: choose the highlighted person from the pick list.
+    Choose,
+    /// Delegation form: toggle the approvals field.
+    Toggle,
     Back,
     Refresh,
     Help,
@@ -142,6 +159,18 @@ pub const COMMANDS: &[Command] = &[
         footer: None,
     },
     Command {
+        action: Action::Filter,
+        keys: "f",
+        description: "filter the queue: all → mine → for each person who delegated to you",
+        footer: None,
+    },
+    Command {
+        action: Action::Delegations,
+        keys: "D",
+        description: "delegations given and received (new, edit, end)",
+        footer: None,
+    },
+    Command {
         action: Action::Back,
         keys: "Esc",
         description: "back to the queue / clear the selection / close",
@@ -205,6 +234,116 @@ pub const CONFIRM_COMMANDS: &[Command] = &[
     },
 ];
 
+/// The keys of the delegation screen.
+pub const DELEGATION_COMMANDS: &[Command] = &[
+    Command {
+        action: Action::Down,
+        keys: "↓ / j",
+        description: "next delegation",
+        footer: Some("move"),
+    },
+    Command {
+        action: Action::Up,
+        keys: "↑ / k",
+        description: "previous delegation",
+        footer: None,
+    },
+    Command {
+        action: Action::NewDelegation,
+        keys: "n",
+        description: "give a new delegation",
+        footer: Some("new"),
+    },
+    Command {
+        action: Action::EditDelegation,
+        keys: "e",
+        description: "change the window of the selected given delegation",
+        footer: Some("edit"),
+    },
+    Command {
+        action: Action::EndDelegation,
+        keys: "x",
+        description: "end the selected given delegation now (asks first)",
+        footer: Some("end"),
+    },
+    Command {
+        action: Action::Back,
+        keys: "Esc / D",
+        description: "back to the queue",
+        footer: Some("back"),
+    },
+    Command {
+        action: Action::Refresh,
+        keys: "r",
+        description: "refresh now",
+        footer: None,
+    },
+    Command {
+        action: Action::Help,
+        keys: "?",
+        description: "help",
+        footer: Some("help"),
+    },
+    Command {
+        action: Action::Quit,
+        keys: "q / Ctrl-C",
+        description: "quit",
+        footer: None,
+    },
+];
+
+/// The keys of the delegation form (every other key types into the field).
+pub const FORM_COMMANDS: &[Command] = &[
+    Command {
+        action: Action::NextField,
+        keys: "Tab",
+        description: "next field",
+        footer: Some("next field"),
+    },
+    Command {
+        action: Action::PrevField,
+        keys: "Shift-Tab",
+        description: "previous field",
+        footer: None,
+    },
+    Command {
+        action: Action::Down,
+        keys: "↓",
+        description: "next match",
+        footer: None,
+    },
+    Command {
+        action: Action::Up,
+        keys: "↑",
+        description: "previous match",
+        footer: None,
+    },
+    Command {
+        action: Action::Choose,
+        keys: "Enter",
+        description: "pick the delegate from the matches",
+        footer: Some("pick"),
+    },
+    Command {
+        action: Action::Toggle,
+        keys: "Space",
+        description: "turn approvals on or off (on that field)",
+        footer: None,
+    },
+    Command {
+        action: Action::Send,
+        keys: "Ctrl-S",
+        description: "save (when the form is valid)",
+        footer: Some("save"),
+    },
+    Command {
+        action: Action::Back,
+        keys: "Esc",
+        description: "cancel",
+        footer: Some("cancel"),
+    },
+];
+
 /// The footer hint text, e.g. `↓/j move · Tab tier · …`.
 pub fn footer_hints() -> Vec<(&'static str, &'static str)> {
     hints(COMMANDS)
@@ -245,12 +384,51 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char(' ') => Action::ToggleSelect,
         KeyCode::Char('e') => Action::Redecide,
         KeyCode::Char('d') => Action::Discard,
+        KeyCode::Char('f') => Action::Filter,
+        KeyCode::Char('D') => Action::Delegations,
         KeyCode::Esc => Action::Back,
         KeyCode::Char('r') => Action::Refresh,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char('q') => Action::Quit,
         _ => return None,
     })
+}
+
+/// The action a key means on the delegation screen.
+pub fn delegation_action_for(key: KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    Some(match key.code {
+        KeyCode::Char('c') if ctrl => Action::Quit,
+        _ if ctrl => return None,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Char('n') => Action::NewDelegation,
+        KeyCode::Char('e') => Action::EditDelegation,
+        KeyCode::Char('x') => Action::EndDelegation,
+        KeyCode::Esc | KeyCode::Char('D') => Action::Back,
+        KeyCode::Char('r') => Action::Refresh,
+        KeyCode::Char('?') => Action::Help,
+        KeyCode::Char('q') => Action::Quit,
+        _ => return None,
+    })
+}
+
+/// The action a key means in the delegation form; `None`: the key types into the field.
+/// (Space toggles only on the approvals field; the form decides.)
+pub fn form_action_for(key: KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Char('c') if ctrl => Some(Action::Quit),
+        KeyCode::Char('s') if ctrl => Some(Action::Send),
+        KeyCode::Esc => Some(Action::Back),
+        KeyCode::BackTab => Some(Action::PrevField),
+        KeyCode::Tab if key.modifiers.contains(KeyModifiers::SHIFT) => Some(Action::PrevField),
+        KeyCode::Tab => Some(Action::NextField),
+        KeyCode::Down => Some(Action::Down),
+        KeyCode::Up => Some(Action::Up),
+        KeyCode::Enter => Some(Action::Choose),
+        _ => None,
+    }
 }
 
 /// The action a key means in the decision dialog; `None`: the key goes to the text editor.
@@ -284,7 +462,7 @@ mod tests {
     #[test]
     fn registries_cover_their_keys() {
         let listed = |cmds: &[Command], a: Action| cmds.iter().any(|c| c.action == a);
-        for c in "jkgGarqxpued? ".chars() {
+        for c in "jkgGarqxpuedfD? ".chars() {
             let a = action_for(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)).unwrap();
             assert!(listed(COMMANDS, a), "{c:?} -> {a:?} is not in COMMANDS");
         }
@@ -301,6 +479,27 @@ mod tests {
             editor_action_for(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::NONE)),
             None,
             "letters type into the justification"
+        );
+        for c in "jknexDrq?".chars() {
+            let a =
+                delegation_action_for(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)).unwrap();
+            assert!(listed(DELEGATION_COMMANDS, a), "{c:?} -> {a:?} not listed");
+        }
+        for code in [
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Enter,
+            KeyCode::Esc,
+            KeyCode::Up,
+            KeyCode::Down,
+        ] {
+            let a = form_action_for(KeyEvent::new(code, KeyModifiers::NONE)).unwrap();
+            assert!(listed(FORM_COMMANDS, a), "{code:?} -> {a:?} not listed");
+        }
+        assert_eq!(
+            form_action_for(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE)),
+            None,
+            "letters type into the form"
         );
         for c in ['y', 'n'] {
             let a = confirm_action_for(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));

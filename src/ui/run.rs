@@ -15,12 +15,16 @@ use super::views;
 use crate::domain::Clock;
 use crate::domain::Delivery;
 use crate::store::Store;
-use crate::sync::{SyncCommand, SyncEvent, make_decisions};
+use crate::sync::{Request, SyncCommand, SyncEvent, make_decisions};
+
+const OFFLINE: &str = "Not connected: delegations are changed on the instance, so this needs the network (signoff runs offline or has not signed in yet).";
 
 /// The UI's end of the sync engine.
 pub struct SyncLink {
     pub commands: mpsc::UnboundedSender<SyncCommand>,
     pub events: mpsc::UnboundedReceiver<SyncEvent>,
+    /// User search and delegation changes (absent offline).
+    pub requests: Option<mpsc::UnboundedSender<Request>>,
 }
 
 /// Starts the sync engine; called once the first frame (from the cache) is on screen.
@@ -171,6 +175,42 @@ async fn event_loop(
                         }
                     }
                 }
+                Effect::SearchUsers { query } => {
+                    let sent = link
+                        .as_ref()
+                        .and_then(|l| l.requests.as_ref())
+                        .is_some_and(|r| {
+                            r.send(Request::SearchUsers {
+                                query: query.clone(),
+                            })
+                            .is_ok()
+                        });
+                    if !sent {
+                        update(
+                            &mut state,
+                            Msg::UsersFound {
+                                query,
+                                result: Err(OFFLINE.into()),
+                            },
+                        );
+                    }
+                }
+                effect @ (Effect::CreateDelegation(_)
+                | Effect::EditDelegation { .. }
+                | Effect::EndDelegation { .. }) => {
+                    let requests = link.as_ref().and_then(|l| l.requests.clone());
+                    let request = state
+                        .user
+                        .as_ref()
+                        .and_then(|u| delegation_request(effect, u));
+                    let sent = match (requests, request) {
+                        (Some(r), Some(req)) => r.send(req).is_ok(),
+                        _ => false,
+                    };
+                    if !sent {
+                        update(&mut state, Msg::DelegationDone(Err(OFFLINE.into())));
+                    }
+                }
                 Effect::Discard { client_id } => {
                     if let Some(store) = &mut outbox
                         && let Err(e) = store.discard(&client_id, clock.now())
@@ -186,4 +226,26 @@ async fn event_loop(
             }
         }
     }
+}
+
+/// The backend request a delegation effect stands for.
+fn delegation_request(effect: Effect, user: &crate::domain::User) -> Option<Request> {
+    let me = crate::domain::UserRef {
+        sys_id: user.sys_id.clone(),
+        name: user.name.clone(),
+    };
+    Some(match effect {
+        Effect::CreateDelegation(draft) => Request::CreateDelegation { me, draft },
+        Effect::EditDelegation {
+            sys_id,
+            starts,
+            ends,
+        } => Request::EditDelegation {
+            sys_id,
+            starts,
+            ends,
+        },
+        Effect::EndDelegation { sys_id } => Request::EndDelegation { me, sys_id },
+        _ => return None,
+    })
 }

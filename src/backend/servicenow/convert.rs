@@ -7,7 +7,8 @@ use super::wire::Row;
 use crate::backend::BackendError;
 use crate::domain::text::{cap_chars, sanitize_line, sanitize_multiline};
 use crate::domain::{
-    Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Risk, User, UserRef,
+    Approval, ApprovalState, Change, ChangeType, Delegation, DetailSource, Level, Risk, User,
+    UserRef,
 };
 
 /// Longest single-line field kept for display.
@@ -64,6 +65,35 @@ pub(crate) fn user(row: &Row<'_>) -> Result<User, BackendError> {
         user_name: sanitize_line(&row.value("user_name")),
         name: sanitize_line(&row.display("name")),
         email: sanitize_line(&row.value("email")),
+        sys_id,
+    })
+}
+
+pub(crate) const DELEGATION_FIELDS: &str = "sys_id,user,delegate,starts,ends,approvals";
+
+/// A `sys_user_delegate` row.
+pub(crate) fn delegation(row: &Row<'_>) -> Result<Delegation, BackendError> {
+    let sys_id = required_id(row, "sys_id", "sys_user_delegate", "")?;
+    let bad = |problem: String| BackendError::BadRecord {
+        table: "sys_user_delegate",
+        sys_id: sys_id.clone(),
+        problem,
+    };
+    let user_ref = |name: &str| UserRef {
+        sys_id: row.value(name),
+        name: sanitize_line(&row.display(name)),
+    };
+    let user = user_ref("user");
+    let delegate = user_ref("delegate");
+    if user.sys_id.is_empty() || delegate.sys_id.is_empty() {
+        return Err(bad("it names no user or no delegate".into()));
+    }
+    Ok(Delegation {
+        user,
+        delegate,
+        starts: date_time(row, "starts").map_err(&bad)?,
+        ends: date_time(row, "ends").map_err(&bad)?,
+        approvals: boolean(&row.value("approvals")).map_err(|e| bad(format!("approvals: {e}")))?,
         sys_id,
     })
 }

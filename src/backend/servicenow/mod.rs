@@ -17,7 +17,11 @@ use serde_json::Value;
 use url::Url;
 
 use super::{Applied, Backend, BackendError, Connection, Progress, Scope, ServerApproval};
-use crate::domain::{Approval, ApprovalState, Change, DetailSource, User};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    Approval, ApprovalState, Change, Delegation, DelegationDraft, DetailSource, User,
+};
 use wire::Row;
 
 /// Rows asked for per page. Instances may cap pages lower; the `Link` header tells us.
@@ -172,6 +176,31 @@ impl ServiceNow {
             return Err(status_error(status, &headers, &bytes, what));
         }
         Ok((headers.clone(), parse_json(&headers, &bytes)?))
+    }
+
+    /// A request answered without a body (DELETE: 204).
+    async fn send_no_body(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        what: &str,
+    ) -> Result<(), BackendError> {
+        let resp = self
+            .http
+            .request(method, url)
+            .basic_auth(&self.conn.user, Some(self.conn.password.expose()))
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(status_error(status, &headers, &bytes, what))
+        }
     }
 
     /// One record (`{"result": {...}}`), `None` when the instance says it does not exist or
@@ -628,6 +657,126 @@ impl Backend for ServiceNow {
         })
     }
 
+    async fn delegations(&self, user_sys_id: &str) -> Result<Vec<Delegation>, BackendError> {
+        check_id(user_sys_id)?;
+        let query = format!("user={user_sys_id}^ORdelegate={user_sys_id}^ORDERBYstarts");
+        match self
+            .get_all(
+                "sys_user_delegate",
+                &query,
+                convert::DELEGATION_FIELDS,
+                "delegations",
+                &|row| convert::delegation(row),
+                &super::no_progress,
+            )
+            .await
+        {
+            Err(BackendError::NotFound { .. }) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    async fn search_users(&self, text: &str) -> Result<Vec<User>, BackendError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Encoded queries have no escaping: refuse the characters that would change the query.
+        if text.contains(['^', '=', ',']) {
+            return Err(BackendError::BadRequest {
+                status: 400,
+                message: "search text may not contain ^, = or ,".into(),
+            });
+        }
+        let mut url = self.table_url(
+            "sys_user",
+            &[
+                (
+                    "sysparm_query",
+                    format!("active=true^nameLIKE{text}^ORuser_nameSTARTSWITH{text}^ORDERBYname")
+                        .as_str(),
+                ),
+                ("sysparm_fields", "sys_id,user_name,name,email"),
+                ("sysparm_display_value", "all"),
+                ("sysparm_exclude_reference_link", "true"),
+            ],
+        );
+        url.query_pairs_mut().append_pair("sysparm_limit", "20");
+        let page = match self.get_page(url, "users", &|row| convert::user(row)).await {
+            Err(BackendError::NotFound { .. }) => return Ok(Vec::new()),
+            other => other?,
+        };
+        Ok(page.rows.into_iter().map(|(_, u)| u).collect())
+    }
+
+    async fn create_delegation(
+        &self,
+        user_sys_id: &str,
+        draft: &DelegationDraft,
+    ) -> Result<Delegation, BackendError> {
+        check_id(user_sys_id)?;
+        let body = serde_json::json!({
+            "user": user_sys_id,
+            "delegate": draft.delegate.sys_id,
+            "starts": draft.starts.format("%Y-%m-%d %H:%M:%S").to_string(),
+            "ends": draft.ends.format("%Y-%m-%d %H:%M:%S").to_string(),
+            "approvals": draft.approvals.to_string(),
+            "assignments": "false",
+            "notifications": draft.approvals.to_string(),
+            "invitations": "false",
+        });
+        let mut url = self.table_url(
+            "sys_user_delegate",
+            &[
+                ("sysparm_fields", convert::DELEGATION_FIELDS),
+                ("sysparm_display_value", "all"),
+                ("sysparm_exclude_reference_link", "true"),
+            ],
+        );
+        url.set_fragment(None);
+        let (_, json) = self
+            .send(reqwest::Method::POST, url, Some(&body), "the delegation")
+            .await?;
+        convert::delegation(&Row(&result_object(json)?))
+    }
+
+    async fn update_delegation(
+        &self,
+        sys_id: &str,
+        starts: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    ) -> Result<Delegation, BackendError> {
+        let body = serde_json::json!({
+            "starts": starts.format("%Y-%m-%d %H:%M:%S").to_string(),
+            "ends": ends.format("%Y-%m-%d %H:%M:%S").to_string(),
+        });
+        let mut url = self.table_url(
+            "sys_user_delegate",
+            &[
+                ("sysparm_fields", convert::DELEGATION_FIELDS),
+                ("sysparm_display_value", "all"),
+                ("sysparm_exclude_reference_link", "true"),
+            ],
+        );
+        url.path_segments_mut()
+            .map_err(|_| BackendError::Protocol("the instance URL cannot take a path".into()))?
+            .push(sys_id);
+        let (_, json) = self
+            .send(reqwest::Method::PATCH, url, Some(&body), "the delegation")
+            .await?;
+        convert::delegation(&Row(&result_object(json)?))
+    }
+
+    async fn delete_delegation(&self, sys_id: &str) -> Result<(), BackendError> {
+        let mut url = self.table_url("sys_user_delegate", &[]);
+        url.path_segments_mut()
+            .map_err(|_| BackendError::Protocol("the instance URL cannot take a path".into()))?
+            .push(sys_id);
+        url.set_query(None);
+        self.send_no_body(reqwest::Method::DELETE, url, "the delegation")
+            .await
+    }
+
     async fn pending_approval_ids(
         &self,
         approver_ids: &[String],
@@ -650,6 +799,22 @@ impl Backend for ServiceNow {
             Err(BackendError::NotFound { .. }) => Ok(Vec::new()),
             other => other,
         }
+    }
+}
+
+/// Ids go into encoded queries unescaped: only plain identifiers are allowed.
+fn check_id(id: &str) -> Result<(), BackendError> {
+    if !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(())
+    } else {
+        Err(BackendError::BadRequest {
+            status: 400,
+            message: format!("{id:?} is not a sys_id"),
+        })
     }
 }
 

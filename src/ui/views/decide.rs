@@ -164,9 +164,14 @@ fn top_lines<'a>(
 
 /// The second confirmation, over the dialog.
 fn confirm(frame: &mut Frame, area: Rect, modal: &DecideModal, theme: &Theme) {
+    confirm_question(frame, area, &modal.question(), theme);
+}
+
+/// A y/n question in a popup, with the confirmation keys from the registry.
+pub fn confirm_question(frame: &mut Frame, area: Rect, question: &str, theme: &Theme) {
     let width = 64.min(area.width.saturating_sub(4));
     let inner_w = width.saturating_sub(4) as usize;
-    let mut lines: Vec<Line> = format::wrap(&modal.question(), inner_w)
+    let mut lines: Vec<Line> = format::wrap(question, inner_w)
         .into_iter()
         .map(|l| Line::styled(format!(" {l}"), theme.style("error")))
         .collect();
@@ -188,7 +193,11 @@ fn confirm(frame: &mut Frame, area: Rect, modal: &DecideModal, theme: &Theme) {
 }
 
 /// `Ctrl-S send · Esc cancel`, from a registry, with an optional note at the end.
-fn hint_line<'a>(hints: &[(&'static str, &'static str)], note: &'a str, theme: &Theme) -> Line<'a> {
+pub fn hint_line<'a>(
+    hints: &[(&'static str, &'static str)],
+    note: &'a str,
+    theme: &Theme,
+) -> Line<'a> {
     let mut spans = Vec::new();
     for (i, (key, label)) in hints.iter().enumerate() {
         if i > 0 {
@@ -203,7 +212,7 @@ fn hint_line<'a>(hints: &[(&'static str, &'static str)], note: &'a str, theme: &
     Line::from(spans).style(Style::default())
 }
 
-fn centred(area: Rect, width: u16, height: u16) -> Rect {
+pub fn centred(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
     Rect {

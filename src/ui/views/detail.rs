@@ -90,6 +90,22 @@ pub fn draw(
         }
     };
     let mut lines = Vec::new();
+    // Someone else's approval: say whose, and by which delegation.
+    if let Some(person) = state.on_behalf_of(a) {
+        let until = match state.delegation_from(person) {
+            Some(d) => match d.ends {
+                Some(end) => format!(" (delegation until {})", format::local(end, state.tz)),
+                None => " (delegation with no end)".to_string(),
+            },
+            None => " (no delegation to you is known here yet)".to_string(),
+        };
+        lines.push(Line::from(vec![
+            Span::styled("You decide this on behalf of ", theme.style("heading")),
+            Span::styled(sanitize_line(person.label()), theme.style("heading")),
+            Span::raw(until),
+        ]));
+        lines.push(Line::from(""));
+    }
     // Where a decision on this change stands; conflicts and failures first and loud.
     if let Some(t) = state.deliveries.get(&a.sys_id) {
         let style = super::queue::delivery_style(t, theme);

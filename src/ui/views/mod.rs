@@ -1,6 +1,7 @@
 //! Drawing: pure functions of the state, the current time and the theme.
 
 mod decide;
+mod delegation;
 mod detail;
 mod help;
 mod queue;
@@ -42,6 +43,21 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
         Line::from(spans)
     };
     match (&state.net, state.items.is_empty()) {
+        _ if state.mode == Mode::Delegations
+            || (state.mode == Mode::Help && state.help_from == Mode::Delegations) =>
+        {
+            delegation::draw(frame, body, state, now, theme);
+        }
+        (_, true) if !state.all_items.is_empty() => message(
+            frame,
+            body,
+            theme,
+            "Queue",
+            vec![Line::from(format!(
+                "Nothing here with the filter “{}”. Press f for the next filter.",
+                state.filter.label().unwrap_or_default()
+            ))],
+        ),
         (
             Net::Offline { error, .. } | Net::AuthFailed { error } | Net::StoreFailed { error },
             true,
@@ -97,8 +113,14 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
     if state.decide.is_some() {
         decide::draw(frame, area, state, theme);
     }
+    if state.delegation_form.is_some() {
+        delegation::form(frame, area, state, theme);
+    }
+    if let Some(c) = &state.end_confirm {
+        decide::confirm_question(frame, area, &c.question, theme);
+    }
     if state.mode == Mode::Help {
-        help::draw(frame, area, theme);
+        help::draw(frame, area, state.help_from, theme);
     }
 }
 
@@ -109,7 +131,14 @@ fn header(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     };
     let mut spans = vec![
         Span::styled(" signoff ", theme.style("title")),
-        Span::styled("· approval queue · ", theme.style("muted")),
+        Span::styled(
+            if state.mode == Mode::Delegations {
+                "· delegations · "
+            } else {
+                "· approval queue · "
+            },
+            theme.style("muted"),
+        ),
         Span::raw(who),
     ];
     // Tier counts at the right: full names when they fit, abbreviated otherwise.
@@ -246,7 +275,12 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
     }
     // Key hints at the right, as many as fit (the most important come first).
     let mut hints: Vec<Span> = Vec::new();
-    for (key, label) in keymap::footer_hints() {
+    let registry = if state.mode == Mode::Delegations {
+        keymap::hints(keymap::DELEGATION_COMMANDS)
+    } else {
+        keymap::footer_hints()
+    };
+    for (key, label) in registry {
         let pair = [
             Span::styled(key, theme.style("key")),
             Span::styled(format!(" {label}  "), theme.style("muted")),

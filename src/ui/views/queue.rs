@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
+use crate::domain::text::sanitize_line;
 use crate::domain::{Delivery, RiskTier, SlaStatus};
 use crate::ui::app::{AppState, Mode, Tracked};
 use crate::ui::format;
@@ -49,6 +50,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
         Span::styled(" Queue ", theme.style("heading")),
         Span::styled(format!("({}) ", state.items.len()), theme.style("muted")),
     ];
+    if let Some(filter) = state.filter.label() {
+        title.push(Span::styled(
+            format!("· {} · f next filter ", sanitize_line(&filter)),
+            theme.style("heading"),
+        ));
+    }
     if !state.selection.is_empty() {
         title.push(Span::styled(
             format!("· {} selected · Esc clears ", state.selection.len()),
@@ -176,6 +183,15 @@ fn row<'a>(
         ));
     }
     if desc_w > 0 {
+        // Someone else's approval, decided as their delegate: whose, before the title.
+        let mut desc_w = desc_w;
+        if let Some(person) = state.on_behalf_of(a) {
+            let who = format!("for {} · ", sanitize_line(person.label()));
+            if who.width() + 4 < desc_w {
+                desc_w -= who.width();
+                spans.push(Span::styled(who, base.patch(theme.style("heading"))));
+            }
+        }
         // A conflict or failure says why first, where the eye is.
         match tracked.and_then(problem) {
             Some(why) if why.width() + 4 < desc_w => {

@@ -1,0 +1,150 @@
+//! Requests the user makes of the backend directly (not through the outbox): user search and
+//! delegation changes. Each runs in its own task, so a long sync never blocks them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use super::{SyncCommand, SyncEvent};
+use crate::backend::{Backend, BackendError};
+use crate::domain::{Delegation, DelegationDraft, DelegationStatus, UserRef};
+
+#[derive(Debug, Clone)]
+pub enum Request {
+    SearchUsers {
+        query: String,
+    },
+    CreateDelegation {
+        me: UserRef,
+        draft: DelegationDraft,
+    },
+    EditDelegation {
+        sys_id: String,
+        starts: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    },
+    EndDelegation {
+        me: UserRef,
+        sys_id: String,
+    },
+}
+
+/// Serves requests until the channel closes; a delegation change also asks the engine to
+/// sync, so the delegation list and the queue follow.
+pub async fn run_requests<B: Backend + 'static>(
+    backend: Arc<B>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    events: mpsc::UnboundedSender<SyncEvent>,
+    engine: mpsc::UnboundedSender<SyncCommand>,
+) {
+    while let Some(request) = requests.recv().await {
+        let backend = backend.clone();
+        let events = events.clone();
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let event = match request {
+                Request::SearchUsers { query } => {
+                    let result = backend
+                        .search_users(&query)
+                        .await
+                        .map_err(|e| e.to_string());
+                    SyncEvent::UsersFound { query, result }
+                }
+                Request::CreateDelegation { me, draft } => {
+                    let result = backend
+                        .create_delegation(&me.sys_id, &draft)
+                        .await
+                        .map(|d| {
+                            format!(
+                                "Delegated your approvals to {} from {} to {}.",
+                                d.delegate.label(),
+                                d.starts.map_or("now".into(), |t| t
+                                    .format("%Y-%m-%d %H:%M")
+                                    .to_string()),
+                                d.ends.map_or("open end".into(), |t| t
+                                    .format("%Y-%m-%d %H:%M")
+                                    .to_string()),
+                            )
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = engine.send(SyncCommand::Now);
+                    SyncEvent::DelegationDone(result)
+                }
+                Request::EditDelegation {
+                    sys_id,
+                    starts,
+                    ends,
+                } => {
+                    let result = backend
+                        .update_delegation(&sys_id, starts, ends)
+                        .await
+                        .map(|d| {
+                            format!(
+                                "Your delegation to {} now runs to {}.",
+                                d.delegate.label(),
+                                ends.format("%Y-%m-%d %H:%M")
+                            )
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = engine.send(SyncCommand::Now);
+                    SyncEvent::DelegationDone(result)
+                }
+                Request::EndDelegation { me, sys_id } => {
+                    let result = end_delegation(backend.as_ref(), &me, &sys_id, Utc::now()).await;
+                    let _ = engine.send(SyncCommand::Now);
+                    SyncEvent::DelegationDone(result)
+                }
+            };
+            let _ = events.send(event);
+        });
+    }
+}
+
+/// Ends one of `me`'s delegations now: an active one gets its end set to now, one that has
+/// not started is removed. Answers a sentence for the user.
+pub async fn end_delegation<B: Backend>(
+    backend: &B,
+    me: &UserRef,
+    sys_id: &str,
+    now: DateTime<Utc>,
+) -> Result<String, String> {
+    let all = backend
+        .delegations(&me.sys_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(d): Option<&Delegation> = all.iter().find(|d| d.sys_id == sys_id) else {
+        return Err(format!(
+            "There is no delegation {sys_id} of yours. `signoff delegate list` shows their ids."
+        ));
+    };
+    if d.user.sys_id != me.sys_id {
+        return Err(format!(
+            "That delegation is {}'s to you; only {} can end it.",
+            d.user.label(),
+            d.user.label()
+        ));
+    }
+    let done = match d.status(now) {
+        DelegationStatus::Expired => {
+            return Err(format!(
+                "Your delegation to {} is already over.",
+                d.delegate.label()
+            ));
+        }
+        DelegationStatus::Upcoming => backend.delete_delegation(sys_id).await.map(|()| {
+            format!(
+                "Cancelled your upcoming delegation to {}.",
+                d.delegate.label()
+            )
+        }),
+        DelegationStatus::Active => {
+            let starts = d.starts.unwrap_or(now);
+            backend
+                .update_delegation(sys_id, starts, now)
+                .await
+                .map(|_| format!("Ended your delegation to {} now.", d.delegate.label()))
+        }
+    };
+    done.map_err(|e: BackendError| e.to_string())
+}
