@@ -413,3 +413,38 @@ fn first_frame_from_summaries_then_the_full_cache() {
     assert!(!text.contains("reading the cache…"), "{text}");
     assert!(text.contains("Line one"), "the texts arrived: {text}");
 }
+
+#[test]
+fn overdue_approvals_name_the_fallback_approver() {
+    let mut policy = Policy::default();
+    policy.fallback_at_level = 1;
+    policy
+        .fallback
+        .insert(signoff::domain::RiskTier::Emergency, "Duty manager".into());
+    let mut s = AppState::new(
+        "http://127.0.0.1:9".into(),
+        "alice.moreno".into(),
+        policy,
+        FixedOffset::east_opt(0).unwrap(),
+    );
+    update(&mut s, Msg::Resize(120, 40));
+    update(
+        &mut s,
+        Msg::Sync(SyncEvent::Synced {
+            outcome: outcome(now()),
+            approvals: Some(fixture()),
+            outbox_pending: 0,
+            delegations: vec![],
+        }),
+    );
+    let theme = Theme::named("dark", false).unwrap();
+    let text = screen(&render(&s, 120, 40, &theme));
+    // CHG0030001 (Emergency) is 10 minutes overdue; CHG0030002 is not due yet.
+    let row = |n: &str| text.lines().find(|l| l.contains(n)).unwrap().to_string();
+    assert!(row("CHG0030001").contains('⚑'), "{text}");
+    assert!(!row("CHG0030002").contains('⚑'), "{text}");
+    assert!(
+        text.contains("⚑ No one present to decide: the response is overdue (escalation level 1); chase Duty manager."),
+        "{text}"
+    );
+}

@@ -527,6 +527,11 @@ impl AppState {
         }
     }
 
+    /// When nobody is present to decide this approval: the sentence naming who to chase.
+    pub fn attention(&self, item: &QueueItem, now: DateTime<Utc>) -> Option<String> {
+        crate::domain::needs_fallback(item, &self.delegations, &self.policy, now)
+    }
+
     pub fn selected_item(&self) -> Option<&QueueItem> {
         self.items.get(self.selected)
     }

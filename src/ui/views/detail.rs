@@ -106,6 +106,14 @@ pub fn draw(
         ]));
         lines.push(Line::from(""));
     }
+    // Nobody present to decide: say who to chase.
+    if let Some(note) = state.attention(item, now) {
+        lines.push(Line::styled(
+            format!("⚑ {}", sanitize_line(&note)),
+            theme.sla(SlaStatus::Breached),
+        ));
+        lines.push(Line::from(""));
+    }
     // Where a decision on this change stands; conflicts and failures first and loud.
     if let Some(t) = state.deliveries.get(&a.sys_id) {
         let style = super::queue::delivery_style(t, theme);

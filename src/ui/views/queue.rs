@@ -183,8 +183,16 @@ fn row<'a>(
         ));
     }
     if desc_w > 0 {
-        // Someone else's approval, decided as their delegate: whose, before the title.
         let mut desc_w = desc_w;
+        // Nobody present to decide it: flagged, the detail pane names who to chase.
+        if state.attention(item, now).is_some() && desc_w > 6 {
+            desc_w -= 2;
+            spans.push(Span::styled(
+                "⚑ ",
+                base.patch(theme.sla(SlaStatus::Breached)),
+            ));
+        }
+        // Someone else's approval, decided as their delegate: whose, before the title.
         if let Some(person) = state.on_behalf_of(a) {
             let who = format!("for {} · ", sanitize_line(person.label()));
             if who.width() + 4 < desc_w {
