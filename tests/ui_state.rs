@@ -416,8 +416,10 @@ fn first_frame_from_summaries_then_the_full_cache() {
 
 #[test]
 fn overdue_approvals_name_the_fallback_approver() {
-    let mut policy = Policy::default();
-    policy.fallback_at_level = 1;
+    let mut policy = Policy {
+        fallback_at_level: 1,
+        ..Policy::default()
+    };
     policy
         .fallback
         .insert(signoff::domain::RiskTier::Emergency, "Duty manager".into());
