@@ -277,8 +277,16 @@ fn rows_of_delegators_say_for_whom_and_the_detail_says_why() {
         ),
         "{text}"
     );
-    // Not on my own.
+    // The decision dialog says so too.
     update(&mut s, key(KeyCode::Esc));
+    update(&mut s, ch('a'));
+    let text = screen(&render(&s, 120, 30));
+    assert!(
+        text.contains("On behalf of Alice Moreno (as their delegate)."),
+        "{text}"
+    );
+    update(&mut s, key(KeyCode::Esc));
+    // Not on my own.
     update(&mut s, ch('j'));
     assert_eq!(s.selected_item().unwrap().approval.approver.sys_id, "u1");
     update(&mut s, key(KeyCode::Enter));

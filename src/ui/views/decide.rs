@@ -139,6 +139,26 @@ fn top_lines<'a>(
             );
         }
     }
+    // Deciding for colleagues: say whose approvals these are (the comment will say it too).
+    let mut whose: Vec<String> = Vec::new();
+    for (a, _) in &modal.targets {
+        if let Some(person) = state.on_behalf_of(a) {
+            let name = sanitize_line(person.label());
+            if !whose.contains(&name) {
+                whose.push(name);
+            }
+        }
+    }
+    if !whose.is_empty() {
+        lines.extend(
+            format::wrap(
+                &format!("On behalf of {} (as their delegate).", whose.join(", ")),
+                width,
+            )
+            .into_iter()
+            .map(|l| Line::styled(l, theme.style("heading"))),
+        );
+    }
     if modal.left_out > 0 {
         let n = modal.left_out;
         let text = format!(
