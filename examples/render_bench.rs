@@ -56,6 +56,7 @@ async fn main() {
         FixedOffset::east_opt(0).unwrap(),
     );
     update(&mut state, Msg::Resize(width, height));
+    let built = Instant::now();
     update(
         &mut state,
         Msg::Cached {
@@ -66,6 +67,7 @@ async fn main() {
             complete: true,
         },
     );
+    let built = built.elapsed();
     let theme = Theme::named("dark", false).unwrap();
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     let now = Utc::now();
@@ -91,7 +93,8 @@ async fn main() {
     let median = times[times.len() / 2];
     let p99 = times[times.len() * 99 / 100];
     println!(
-        "render: {n} approvals, {width}x{height}, {} frames: median {:.3} ms, p99 {:.3} ms",
+        "render: {n} approvals (queue built in {:.1} ms), {width}x{height}, {} frames: median {:.3} ms, p99 {:.3} ms",
+        built.as_secs_f64() * 1e3,
         times.len(),
         median.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3

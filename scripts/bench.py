@@ -50,7 +50,7 @@ def sh(cmd, **kw):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--changes", type=int, default=30000)
+    ap.add_argument("--changes", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
 
@@ -73,7 +73,8 @@ def main():
         qenv = dict(env, SIGNOFF_INSTANCE=url, SIGNOFF_USER=USER, SIGNOFF_PASSWORD=PASSWORD)
         out = subprocess.run([BIN, "queue", "--json"], env=qenv, capture_output=True, check=True)
         count = len(json.loads(out.stdout))
-        print(f"sim: {args.changes} changes, {count} pending approvals for {USER}")
+        print(f"sim: {args.changes} changes, {count} pending approvals for {USER} "
+              "(her own and those of colleagues who delegated to her)")
         if count < 10000:
             print("warning: fewer than 10,000 approvals; raise --changes")
 
@@ -95,13 +96,24 @@ def main():
             ["curl", "-sf", "-u", f"{USER}:{PASSWORD}", "-H", "Accept: application/json",
              f"{url}/api/now/table/sys_user?sysparm_query=user_name%3D{USER}&sysparm_fields=sys_id"],
             capture_output=True, check=True).stdout)["result"][0]["sys_id"]
+        # Whose approvals signoff fetches: the user's and their active delegators'.
+        deleg = json.loads(subprocess.run(
+            ["curl", "-sf", "-u", f"{USER}:{PASSWORD}", "-H", "Accept: application/json",
+             f"{url}/api/now/table/sys_user_delegate?" + urllib.parse.urlencode({
+                 "sysparm_query": f"delegate={uid}^approvals=true"
+                                  "^starts<=javascript:gs.nowDateTime()"
+                                  "^ends>=javascript:gs.nowDateTime()",
+                 "sysparm_fields": "user"})],
+            capture_output=True, check=True).stdout)["result"]
+        ids = ",".join([uid] + [d["user"]["value"] for d in deleg])
+        approvers = f"approverIN{ids}^source_table=change_request"
         fields = APPROVAL_FIELDS + [f"sysapproval.{f}" for f in TASK_FIELDS + CHANGE_FIELDS]
         page = 100
         urls = []
         for off in range(0, count + page, page):
             q = urllib.parse.urlencode({
-                "sysparm_query": f"approverIN{uid}^state=requested^source_table=change_request"
-                                 "^ORDERBYsys_created_on^ORDERBYsys_id",
+                "sysparm_query": f"{approvers}^state=requested^NQ{approvers}^state=not_required"
+                                 "^sysapproval.on_hold=true^ORDERBYsys_created_on^ORDERBYsys_id",
                 "sysparm_fields": ",".join(fields),
                 "sysparm_display_value": "all",
                 "sysparm_exclude_reference_link": "true",

@@ -796,6 +796,10 @@ impl Tui {
                 complete: false,
             },
         );
+        tracing::debug!(
+            at_ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
+            "queue built"
+        );
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         if backend.is_none() {
             state.net = ui::Net::OfflineMode;

@@ -4,6 +4,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind};
@@ -444,10 +445,10 @@ pub struct AppState {
     /// The viewer's time zone for absolute times.
     pub tz: FixedOffset,
     /// The whole queue, sorted by tier, then deadline, then change number.
-    pub all_items: Vec<QueueItem>,
+    pub all_items: Vec<Arc<QueueItem>>,
     /// The rows `filter` lets through, in the same order: what the list, sections, counts and
     /// keys work on.
-    pub items: Vec<QueueItem>,
+    pub items: Vec<Arc<QueueItem>>,
     pub filter: QueueFilter,
     /// Non-empty tiers in order.
     pub sections: Vec<Section>,
@@ -533,7 +534,7 @@ impl AppState {
     }
 
     pub fn selected_item(&self) -> Option<&QueueItem> {
-        self.items.get(self.selected)
+        self.items.get(self.selected).map(|i| &**i)
     }
 
     /// Replaces the queue, keeping the selected change selected if it is still there.
@@ -543,23 +544,28 @@ impl AppState {
         let screen_row = self.line_of(self.selected).saturating_sub(self.scroll);
         // A decision in conflict (or failed) keeps its row, as last seen, until the user
         // re-decides or discards it, even when the approval left the queue on the server.
-        let fresh: HashSet<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
-        for item in &self.all_items {
-            let id = &item.approval.sys_id;
-            let unresolved = self.deliveries.get(id).is_some_and(|t| {
+        let unresolved = |id: &String| {
+            self.deliveries.get(id).is_some_and(|t| {
                 matches!(
                     t.delivery,
                     Delivery::Conflict { .. } | Delivery::Failed { .. }
                 )
-            });
-            if unresolved && !fresh.contains(id) {
-                approvals.push(item.approval.clone());
-            }
+            })
+        };
+        if self.deliveries.keys().any(unresolved) {
+            let fresh: HashSet<&str> = approvals.iter().map(|a| a.sys_id.as_str()).collect();
+            let kept: Vec<Approval> = self
+                .all_items
+                .iter()
+                .filter(|i| {
+                    unresolved(&i.approval.sys_id) && !fresh.contains(i.approval.sys_id.as_str())
+                })
+                .map(|i| i.approval.clone())
+                .collect();
+            approvals.extend(kept);
         }
-        let mut items = build_queue(&self.policy, approvals);
-        // Changes on hold go last, in their own section (the sort keeps tier order inside it).
-        items.sort_by_key(|i| i.approval.change.on_hold);
-        self.all_items = items;
+        // Changes on hold come last (build_queue's order), in their own section.
+        self.all_items = build_queue(&self.policy, approvals);
         self.prune();
         self.refilter(keep, screen_row);
     }
@@ -583,12 +589,14 @@ impl AppState {
             .cloned()
             .collect();
         self.sections = sections(&self.items);
-        let visible: HashSet<&str> = self
-            .items
-            .iter()
-            .map(|i| i.approval.sys_id.as_str())
-            .collect();
-        self.selection.retain(|id| visible.contains(id.as_str()));
+        if !self.selection.is_empty() {
+            let visible: HashSet<&str> = self
+                .items
+                .iter()
+                .map(|i| i.approval.sys_id.as_str())
+                .collect();
+            self.selection.retain(|id| visible.contains(id.as_str()));
+        }
         self.selected = keep
             .and_then(|id| self.items.iter().position(|i| i.approval.sys_id == id))
             .unwrap_or(self.selected)
@@ -676,6 +684,9 @@ impl AppState {
     /// Drops selection marks and applied decisions of approvals no longer in the queue.
     /// Conflicts and failures stay until the user deals with them.
     fn prune(&mut self) {
+        if self.selection.is_empty() && self.deliveries.is_empty() {
+            return;
+        }
         let present: HashSet<&str> = self
             .all_items
             .iter()
@@ -1152,6 +1163,7 @@ impl AppState {
             self.items
                 .iter()
                 .filter(|i| self.selection.contains(&i.approval.sys_id))
+                .map(|i| &**i)
                 .collect()
         }
     }
@@ -1390,7 +1402,7 @@ impl AppState {
     }
 }
 
-fn sections(items: &[QueueItem]) -> Vec<Section> {
+fn sections(items: &[Arc<QueueItem>]) -> Vec<Section> {
     let mut out: Vec<Section> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let key = (!item.approval.change.on_hold).then_some(item.tier.tier);
