@@ -337,6 +337,39 @@ async fn engine_honours_retry_after() {
 }
 
 #[tokio::test]
+async fn engine_honours_retry_after_on_503_too() {
+    let server = start(40).await;
+    server.faults().push(Fault::Unavailable {
+        retry_after_secs: 1,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (_cmd, mut rx) = engine(&server, DEMO_PASSWORD, &dir, Duration::from_secs(60));
+    let events = collect(&mut rx, Duration::from_secs(4), |e| {
+        matches!(e, SyncEvent::Synced { .. })
+    })
+    .await;
+    let (down, error) = events
+        .iter()
+        .find_map(|(t, e)| match e {
+            SyncEvent::Offline { error, .. } => Some((*t, error.clone())),
+            _ => None,
+        })
+        .expect("the 503 is reported");
+    assert!(error.contains("HTTP 503"), "{error}");
+    let retried = events
+        .iter()
+        .find(|(t, e)| matches!(e, SyncEvent::Started) && *t > down)
+        .expect("it retries")
+        .0;
+    assert!(
+        retried - down >= Duration::from_millis(950),
+        "{:?}",
+        retried - down
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn engine_goes_offline_when_the_server_stops_and_back_when_it_returns() {
     let server = start(40).await;
     let dir = tempfile::tempdir().unwrap();

@@ -157,7 +157,12 @@ pub enum BackendError {
         "The instance answered with a server error (HTTP {status}{}). Try again in a few minutes; if it persists, check the instance's status page.",
         if message.is_empty() { String::new() } else { format!(": {message}") }
     )]
-    Server { status: u16, message: String },
+    Server {
+        status: u16,
+        message: String,
+        /// Seconds the server asked to wait (Retry-After, usual on 503).
+        retry_after: Option<u64>,
+    },
     #[error(
         "The instance rejected the request as invalid (HTTP {status}: {message}). This is likely a signoff bug; please report it with the log file."
     )]
@@ -186,6 +191,15 @@ pub enum BackendError {
 
 impl BackendError {
     /// Whether retrying later might help (network trouble, rate limits, server errors).
+    /// How long the server asked to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            BackendError::RateLimited { retry_after }
+            | BackendError::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether the credentials were refused: retrying cannot help until the user acts.
     pub fn is_auth(&self) -> bool {
         matches!(self, BackendError::Unauthorized)

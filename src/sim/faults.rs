@@ -14,6 +14,8 @@ pub enum Fault {
     Status(u16),
     /// 429 + `Retry-After` + `X-RateLimit-*` headers + envelope (§1.8).
     RateLimited { retry_after_secs: u64 },
+    /// 503 + `Retry-After` + envelope: the node is down for maintenance (§1.7).
+    Unavailable { retry_after_secs: u64 },
     /// 200, `Content-Type: application/json`, body that is not valid JSON (truncated).
     MalformedJson,
     /// 200, `Content-Type: text/html`, an "Instance Hibernating" page (§1.7).

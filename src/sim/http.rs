@@ -125,6 +125,17 @@ pub fn fault_response(f: &Fault) -> Response {
                 h,
             )
         }
+        Fault::Unavailable { retry_after_secs } => {
+            let mut h = HeaderMap::new();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            json_response(
+                503,
+                &json!({"error": {"message": "Service Unavailable",
+                    "detail": "The instance is temporarily unavailable"},
+                    "status": "failure"}),
+                h,
+            )
+        }
         Fault::MalformedJson => {
             let mut r = Response::new(Body::from(MALFORMED_JSON));
             r.headers_mut().insert(

@@ -404,11 +404,10 @@ pub async fn run_engine<B: Backend + 'static>(
                         failures += 1;
                         let now = clock.now();
                         let since = *offline_since.get_or_insert(now);
+                        // Retry-After on 429 and 503 wins over our own backoff when longer.
                         let retry_after = match &e {
-                            SyncError::Backend(BackendError::RateLimited { retry_after }) => {
-                                retry_after.map(Duration::from_secs)
-                            }
-                            _ => None,
+                            SyncError::Backend(b) => b.retry_after().map(Duration::from_secs),
+                            SyncError::Store(_) => None,
                         };
                         let delay = config.backoff.delay(failures, retry_after, jitter());
                         next = Some(tokio::time::Instant::now() + delay);

@@ -44,8 +44,14 @@ pub async fn run(
     exit_after_first_frame: bool,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::init();
-    // Pasting a justification arrives as one event instead of a burst of keys.
+    // Pasting a justification arrives as one event instead of a burst of keys. A panic turns
+    // it off again before ratatui's own hook restores the rest of the terminal.
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+        restore(info);
+    }));
     let result = event_loop(
         &mut terminal,
         state,

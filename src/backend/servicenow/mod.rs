@@ -962,7 +962,12 @@ fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8], what: &str
             retry_after: header_str(headers, RETRY_AFTER.as_str())
                 .and_then(|s| s.trim().parse().ok()),
         },
-        s @ 500..=599 => BackendError::Server { status: s, message },
+        s @ 500..=599 => BackendError::Server {
+            status: s,
+            message,
+            retry_after: header_str(headers, RETRY_AFTER.as_str())
+                .and_then(|v| v.trim().parse().ok()),
+        },
         s => BackendError::BadRequest {
             status: s,
             message: if message.is_empty() {
