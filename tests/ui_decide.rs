@@ -1,8 +1,11 @@
 //! The decision UI: the justification dialog, confirmation, multi-select, delivery states and
 //! the ON HOLD section. Messages in, state and screens asserted; no network, no wall clock.
 
+mod common;
+
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use common::ui::{ch, ctrl, key, line_with, render_at, screen};
+use crossterm::event::KeyCode;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -115,18 +118,6 @@ fn loaded(w: u16, h: u16) -> AppState {
     s
 }
 
-fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
-fn ch(c: char) -> Msg {
-    key(KeyCode::Char(c))
-}
-
-fn ctrl(c: char) -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
-}
-
 fn type_text(s: &mut AppState, text: &str) {
     for c in text.chars() {
         let effects = update(s, ch(c));
@@ -148,30 +139,7 @@ fn number_at(s: &AppState, i: usize) -> &str {
 }
 
 fn render(s: &AppState, w: u16, h: u16) -> Terminal<TestBackend> {
-    let theme = Theme::named("dark", false).unwrap();
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| views::draw(f, s, now(), &theme)).unwrap();
-    t
-}
-
-fn screen(t: &Terminal<TestBackend>) -> String {
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// The screen line that contains `needle`.
-fn line_with(text: &str, needle: &str) -> String {
-    text.lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("{needle} not on screen:\n{text}"))
-        .to_string()
+    render_at(s, w, h, now(), &Theme::named("dark", false).unwrap())
 }
 
 fn decided(effects: &[Effect]) -> (DecisionKind, String, Vec<String>) {

@@ -2,8 +2,11 @@
 //! detail's sentence), the delegation screen, the new / edit form and ending a delegation.
 //! Messages in, state, effects and screens asserted; no network, no wall clock.
 
+mod common;
+
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use common::ui::{ch, ctrl, key, line_with, render_at, screen};
+use crossterm::event::KeyCode;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -13,7 +16,7 @@ use signoff::domain::{
 };
 use signoff::sync::{SyncEvent, SyncOutcome};
 use signoff::ui::app::{FormField, QueueFilter};
-use signoff::ui::{AppState, Effect, Mode, Msg, Theme, update, views};
+use signoff::ui::{AppState, Effect, Mode, Msg, Theme, update};
 
 /// Wednesday 25 November 2026, noon UTC.
 fn now() -> DateTime<Utc> {
@@ -158,18 +161,6 @@ fn loaded(w: u16, h: u16) -> AppState {
     s
 }
 
-fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
-fn ch(c: char) -> Msg {
-    key(KeyCode::Char(c))
-}
-
-fn ctrl(c: char) -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
-}
-
 /// Types `text`, returning every effect emitted on the way.
 fn type_text(s: &mut AppState, text: &str) -> Vec<Effect> {
     text.chars().flat_map(|c| update(s, ch(c))).collect()
@@ -183,29 +174,7 @@ fn clear_field(s: &mut AppState) {
 }
 
 fn render(s: &AppState, w: u16, h: u16) -> Terminal<TestBackend> {
-    let theme = Theme::named("dark", false).unwrap();
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| views::draw(f, s, now(), &theme)).unwrap();
-    t
-}
-
-fn screen(t: &Terminal<TestBackend>) -> String {
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
-
-fn line_with(text: &str, needle: &str) -> String {
-    text.lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("{needle} not on screen:\n{text}"))
-        .to_string()
+    render_at(s, w, h, now(), &Theme::named("dark", false).unwrap())
 }
 
 fn numbers(s: &AppState) -> Vec<String> {

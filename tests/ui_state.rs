@@ -1,7 +1,10 @@
 //! UI state driven by messages, and views rendered into ratatui's TestBackend.
 //! No network and no wall clock: approvals are built here and time is fixed.
 
+mod common;
+
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use common::ui::{key, render_at, screen};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -11,7 +14,7 @@ use signoff::domain::{
     Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Policy, Risk, User, UserRef,
 };
 use signoff::sync::{SyncEvent, SyncOutcome};
-use signoff::ui::{AppState, Effect, Mode, Msg, Theme, update, views};
+use signoff::ui::{AppState, Effect, Mode, Msg, Theme, update};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
@@ -114,26 +117,8 @@ fn outcome(at: DateTime<Utc>) -> SyncOutcome {
     }
 }
 
-fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
 fn render(s: &AppState, w: u16, h: u16, theme: &Theme) -> Terminal<TestBackend> {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| views::draw(f, s, now(), theme)).unwrap();
-    t
-}
-
-fn screen(t: &Terminal<TestBackend>) -> String {
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
+    render_at(s, w, h, now(), theme)
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! clean environment.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod ui;
+
 use std::path::Path;
 use std::process::{Output, Stdio};
 
