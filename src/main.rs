@@ -53,6 +53,11 @@ fn init_logging(
         )
     })?;
     let name = if is_sim { "sim.log" } else { "signoff.log" };
+    // Keep the log bounded: past 10 MiB it moves aside (one previous file is kept).
+    let path = paths.state_dir.join(name);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() > 10 * 1024 * 1024) {
+        let _ = std::fs::rename(&path, paths.state_dir.join(format!("{name}.1")));
+    }
     let appender = tracing_appender::rolling::never(&paths.state_dir, name);
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = EnvFilter::try_from_env("SIGNOFF_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
