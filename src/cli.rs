@@ -107,6 +107,9 @@ pub enum Command {
     /// Hand your approvals to a colleague while you are away, and see who covers whom.
     #[command(subcommand)]
     Delegate(DelegateCommand),
+    /// Print where signoff keeps its files, which instance and account a profile uses, and
+    /// the state of its cache (no network).
+    Doctor,
     /// List decisions not yet applied on the server (queued, conflicts, failures).
     Outbox {
         /// Include decisions already applied.
@@ -320,6 +323,92 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             }
             let backend = connect(&cli, &profile)?;
             delegate_cli(&backend, cmd).await?;
+        }
+        Some(Command::Doctor) => {
+            let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not there yet)" };
+            let store_path = Store::path_for(&paths.data_dir, &profile_name)
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            println!("signoff {}", env!("CARGO_PKG_VERSION"));
+            println!("profile      {profile_name}");
+            println!(
+                "instance     {}",
+                cli.instance
+                    .clone()
+                    .or(profile.instance.clone())
+                    .unwrap_or_else(|| "(none: --instance or SIGNOFF_INSTANCE)".into())
+            );
+            println!(
+                "user         {}",
+                cli.user
+                    .clone()
+                    .or(profile.user.clone())
+                    .unwrap_or_else(|| "(none: --user or SIGNOFF_USER)".into())
+            );
+            println!(
+                "password     {}",
+                if std::env::var_os("SIGNOFF_PASSWORD").is_some() {
+                    "from SIGNOFF_PASSWORD"
+                } else {
+                    "asked for when needed"
+                }
+            );
+            println!("theme        {theme_name}");
+            let config_file = paths.config_file();
+            println!(
+                "config       {}{}",
+                config_file.display(),
+                exists(&config_file)
+            );
+            println!(
+                "cache        {}{}",
+                store_path.display(),
+                exists(&store_path)
+            );
+            println!("log          {}", paths.log_file().display());
+            if store_path.exists() {
+                let store = Store::open(&store_path).map_err(|e| Failure::other(e.to_string()))?;
+                let state = store
+                    .sync_state()
+                    .map_err(|e| Failure::other(e.to_string()))?;
+                let cached = store
+                    .approval_ids()
+                    .map_err(|e| Failure::other(e.to_string()))?
+                    .len();
+                let outbox = store
+                    .outbox(false)
+                    .map_err(|e| Failure::other(e.to_string()))?;
+                let pending = outbox.iter().filter(|e| e.delivery.is_pending()).count();
+                let conflicts = outbox
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e.delivery,
+                            Delivery::Conflict { .. } | Delivery::Failed { .. }
+                        )
+                    })
+                    .count();
+                println!(
+                    "schema       {}",
+                    store
+                        .schema_version()
+                        .map_err(|e| Failure::other(e.to_string()))?
+                );
+                println!(
+                    "signed in as {}",
+                    state.user.map_or("(never synced)".to_string(), |u| format!(
+                        "{} ({})",
+                        u.user_name, u.name
+                    ))
+                );
+                println!(
+                    "last sync    {}",
+                    state
+                        .synced_at
+                        .map_or("never".to_string(), |t| t.to_rfc3339())
+                );
+                println!("cached       {cached} approvals");
+                println!("outbox       {pending} waiting, {conflicts} conflicts or failures");
+            }
         }
         Some(Command::Outbox { all }) => {
             let store = open_store(&paths, &profile_name)?;

@@ -250,6 +250,19 @@ async fn sync_reports_changes_and_the_cache_answers_offline() {
         "{text}"
     );
 
+    let doctor = signoff_at(home.path(), &["doctor"], &env).await;
+    let text = String::from_utf8_lossy(&doctor.stdout).into_owned();
+    assert!(doctor.status.success(), "{}", stderr(&doctor));
+    assert!(
+        text.contains("signed in as alice.moreno (Alice Moreno)"),
+        "{text}"
+    );
+    assert!(text.contains("outbox       0 waiting"), "{text}");
+    assert!(
+        text.contains("password     from SIGNOFF_PASSWORD"),
+        "{text}"
+    );
+
     let online = signoff_at(home.path(), &["queue", "--json"], &env).await;
     assert!(online.status.success(), "{}", stderr(&online));
     server.shutdown().await;
