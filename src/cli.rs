@@ -453,7 +453,7 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             let mut store = open_store(&paths, &profile_name)?;
             let backend = connect(&cli, &profile)?;
             let started = std::time::Instant::now();
-            let delivered = deliver_pending(&backend, &mut store, Utc::now, &|_, _| {})
+            let delivered = deliver_pending(&backend, &mut store, Utc::now, &|_, _| {}, true)
                 .await
                 .map_err(sync_failure)?;
             if delivered != DeliveryReport::default() {
@@ -563,7 +563,7 @@ async fn decide_cli(
     let Some(b) = backend.as_ref() else {
         return queued_exit("--offline");
     };
-    match deliver_pending(b, &mut store, Utc::now, &|_, _| {}).await {
+    match deliver_pending(b, &mut store, Utc::now, &|_, _| {}, true).await {
         Ok(_) => {}
         Err(SyncError::Backend(e)) if e.is_transient() => return queued_exit(&e.to_string()),
         Err(e) => return Err(sync_failure(e)),
@@ -599,7 +599,10 @@ async fn decide_cli(
                 eprintln!(
                     "signoff: the decision is still in the outbox; run `signoff sync` to deliver it."
                 );
-                code = exit::QUEUED;
+                // A conflict or failure elsewhere in the batch says more.
+                if code == exit::APPLIED {
+                    code = exit::QUEUED;
+                }
             }
         }
     }

@@ -82,7 +82,7 @@ impl Fixture {
     }
 
     async fn deliver(&mut self) -> Result<(), String> {
-        deliver_pending(&self.sn, &mut self.store, Utc::now, &|_, _| {})
+        deliver_pending(&self.sn, &mut self.store, Utc::now, &|_, _| {}, true)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -411,4 +411,43 @@ async fn a_delegation_ended_while_waiting_turns_the_decision_into_a_conflict() {
         .unwrap();
     assert!(outcome.full, "a changed acting set means a full pull");
     assert!(f.queue().iter().all(|a| a.approver.sys_id == me.sys_id));
+}
+
+#[tokio::test]
+async fn two_processes_delivering_one_outbox_send_each_decision_once() {
+    let mut f = fixture().await;
+    let ids: Vec<(String, String)> = (0..3)
+        .map(|i| {
+            let a = f.requested(i);
+            let id = f.enqueue(DecisionKind::Approve, "Reviewed, fine to go ahead.", &a);
+            (a.sys_id, id)
+        })
+        .collect();
+    // A second connection to the same file, as a script running beside the console would.
+    let mut other = Store::open(f.store.path()).unwrap();
+    let sn2 = client(&f.server);
+    let (a, b) = tokio::join!(
+        deliver_pending(&f.sn, &mut f.store, Utc::now, &|_, _| {}, true),
+        deliver_pending(&sn2, &mut other, Utc::now, &|_, _| {}, true),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.applied + b.applied, 3, "{a:?} {b:?}");
+    for (approval, id) in &ids {
+        assert_eq!(f.comments_with_ref(approval, id), 1, "sent exactly once");
+        assert!(matches!(f.delivery(id), Delivery::Applied { .. }));
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_answer_pauses_delivery_instead_of_failing_it() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    let id = f.enqueue(DecisionKind::Approve, "Fine, the window is quiet.", &a);
+    // A hibernating developer instance answers with a web page.
+    f.server.faults().push(signoff::sim::Fault::HibernatingHtml);
+    let err = f.deliver().await.unwrap_err();
+    assert!(err.contains("hibernating"), "{err}");
+    assert_eq!(f.delivery(&id), Delivery::Queued, "waits, not failed");
+    f.deliver().await.unwrap();
+    assert!(matches!(f.delivery(&id), Delivery::Applied { .. }));
 }

@@ -142,6 +142,13 @@ fn open_creates_a_private_wal_store_and_reopen_keeps_data() {
             .replace_snapshot(&ada(), &[rich_approval()], at(12, 0), Some(at(9, 1)))
             .unwrap();
         store.set_meta("cursor", "42").unwrap();
+        // SQLite's side files hold the same data: private too.
+        #[cfg(unix)]
+        for side in ["-wal", "-shm"] {
+            let side = std::path::PathBuf::from(format!("{}{side}", path.display()));
+            assert!(side.exists(), "{} exists while open", side.display());
+            assert_eq!(mode(&side), 0o600, "{}", side.display());
+        }
     }
     #[cfg(unix)]
     {
@@ -232,9 +239,9 @@ fn migrates_a_version_1_store_and_keeps_its_snapshot() {
     let conn = Connection::open(&path).unwrap();
     conn.execute(
         "INSERT INTO outbox (client_id, approval_sys_id, change_sys_id, decision, justification,
-                             acting_user, created_at, updated_at)
+                             acting_user, created_at, updated_at, data)
          VALUES ('c1', 'appr-rich', 'chg-rich', 'approve', 'Looks safe', 'ada.lovelace',
-                 '2025-06-02T12:01:00Z', '2025-06-02T12:01:00Z')",
+                 '2025-06-02T12:01:00Z', '2025-06-02T12:01:00Z', '{}')",
         [],
     )
     .unwrap();

@@ -284,6 +284,12 @@ pub fn parse_instance_url(input: &str) -> Result<Url, String> {
             ));
         }
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "The instance address contains a user name or password; give just the instance (the user comes from --user, the password from SIGNOFF_PASSWORD or the prompt)."
+                .into(),
+        );
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
             "The instance address {input:?} should not contain a query or fragment; give just the instance, e.g. https://acme.service-now.com."
@@ -326,6 +332,11 @@ mod tests {
         assert!(parse_instance_url("ftp://x.example").is_err());
         assert!(parse_instance_url("").is_err());
         assert!(parse_instance_url("https://acme.service-now.com/?x=1").is_err());
+        let err = parse_instance_url("https://bob:hunter2@acme.service-now.com").unwrap_err();
+        assert!(
+            !err.contains("hunter2") && err.contains("password"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -277,7 +277,8 @@ impl Decision {
 
     /// The short reference written with the comment: `ref 3f9a1c2e`.
     pub fn reference(&self) -> String {
-        format!("ref {}", &self.client_id[..self.client_id.len().min(12)])
+        let id: String = self.client_id.chars().take(12).collect();
+        format!("ref {id}")
     }
 }
 

@@ -144,8 +144,14 @@ impl Policy {
                 self.warning_at
             ));
         }
-        if !(self.escalation_step_hours.is_finite() && self.escalation_step_hours > 0.0) {
-            return Err("policy.escalation_step_hours must be a number of hours above 0".into());
+        if !(self.escalation_step_hours.is_finite()
+            && self.escalation_step_hours > 0.0
+            && self.escalation_step_hours <= 24.0 * 365.0)
+        {
+            return Err(
+                "policy.escalation_step_hours must be a number of hours above 0 and at most a year"
+                    .into(),
+            );
         }
         self.justification.validate()
     }

@@ -64,8 +64,11 @@ impl SlaClock {
         let requested_at = approval.requested_at;
         let (mut deadline, mut source) = match approval.due_date {
             Some(due) => (due, DeadlineSource::DueDate),
+            // Times come from the server: an absurd one must not overflow.
             None => (
-                requested_at + policy.response_time(tier),
+                requested_at
+                    .checked_add_signed(policy.response_time(tier))
+                    .unwrap_or(requested_at),
                 DeadlineSource::TierPolicy,
             ),
         };
@@ -81,7 +84,9 @@ impl SlaClock {
             requested_at,
             deadline,
             source,
-            warning_at: requested_at + Duration::milliseconds(warning_ms),
+            warning_at: requested_at
+                .checked_add_signed(Duration::milliseconds(warning_ms))
+                .unwrap_or(deadline),
             escalation_step: policy.escalation_step(),
             max_escalation_level: policy.max_escalation_level,
         }

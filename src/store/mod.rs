@@ -153,6 +153,15 @@ impl Store {
 
         migrate(&mut conn, &path)?;
         restrict_permissions(&path).map_err(io)?;
+        // SQLite's side files hold the same data (changes, decisions): private too.
+        for side in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(side);
+            let side = PathBuf::from(name);
+            if side.exists() {
+                restrict_permissions(&side).map_err(io)?;
+            }
+        }
 
         Ok(Store { conn, path })
     }
@@ -483,7 +492,8 @@ impl Store {
         let n: i64 = self
             .conn
             .query_row(
-                "SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')",
+                "SELECT count(*) FROM outbox
+                 WHERE status IN ('queued', 'sending') AND data IS NOT NULL",
                 [],
                 |r| r.get(0),
             )

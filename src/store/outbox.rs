@@ -69,6 +69,30 @@ fn status_of(d: &Delivery) -> (&'static str, Option<&str>) {
 }
 
 impl Store {
+    /// An exclusive lock on delivering this store's outbox (a lock file beside the store,
+    /// released when the returned file is dropped, or by the system if the process dies).
+    /// Never blocks: `None` while another holder has it.
+    pub fn delivery_lock(&self) -> Result<Option<std::fs::File>, StoreError> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".deliver.lock");
+        let path = std::path::PathBuf::from(name);
+        let io = |e: std::io::Error| StoreError::Io {
+            path: path.clone(),
+            source: e,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
     /// Stores decisions in one transaction, with a journal entry each: after this returns they
     /// survive a crash, and nothing has been sent yet.
     pub fn enqueue(

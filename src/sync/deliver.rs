@@ -19,13 +19,30 @@ pub struct DeliveryReport {
 /// Delivers every undelivered decision, oldest first. Each outcome is recorded in the store
 /// (with a journal entry) and told to `report`. A network failure, rate limit or server error
 /// stops the round (the rest stay queued, in order) and is returned.
+///
+/// Only one process delivers a store's outbox at a time (a lock file beside the store):
+/// `wait` waits for another delivering process to finish; without it the round is skipped
+/// (the next one will deliver).
 pub async fn deliver_pending<B: Backend>(
     backend: &B,
     store: &mut Store,
     now: impl Fn() -> DateTime<Utc>,
     report: &(dyn Fn(&Decision, &Delivery) + Sync),
+    wait: bool,
 ) -> Result<DeliveryReport, SyncError> {
     let mut done = DeliveryReport::default();
+    // Held for the whole round; the statuses are read after taking it, so two processes never
+    // send the same decision or overwrite each other's outcome.
+    let _lock = loop {
+        match store.delivery_lock()? {
+            Some(lock) => break lock,
+            None if wait => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            None => {
+                tracing::debug!("another process is delivering this outbox; skipping this round");
+                return Ok(done);
+            }
+        }
+    };
     for entry in store.outbox(true)? {
         let decision = entry.decision;
         // Once marked sending, the decision may have reached the server: every later
@@ -33,12 +50,18 @@ pub async fn deliver_pending<B: Backend>(
         let was_sending = entry.delivery == Delivery::Sending;
         store.set_delivery(&decision.client_id, &Delivery::Sending, None, now())?;
         report(&decision, &Delivery::Sending);
-        let (delivery, answer) = match deliver_one(backend, &decision, was_sending).await {
+        let (delivery, answer) = match deliver_one(backend, &decision, was_sending, now()).await {
             Ok(outcome) => {
                 crate::pause_point("sent");
                 outcome
             }
-            Err(Stopped { error, reached }) if error.is_transient() || error.is_auth() => {
+            // A passing failure, or an answer we cannot read (a proxy's or a hibernating
+            // instance's page): nothing is decided. The round stops.
+            Err(Stopped { error, reached })
+                if error.is_transient()
+                    || error.is_auth()
+                    || matches!(error, BackendError::Protocol(_)) =>
+            {
                 tracing::info!(client_id = %decision.client_id, %error, "delivery paused");
                 // Nothing was sent: it waits in the queue as before. A write that may have
                 // reached the server stays `sending`, so the next try checks first.
@@ -85,6 +108,7 @@ async fn deliver_one<B: Backend>(
     backend: &B,
     d: &Decision,
     was_sending: bool,
+    now: DateTime<Utc>,
 ) -> Result<(Delivery, Option<String>), Stopped> {
     let conflict = |reason: String| Ok((Delivery::Conflict { reason }, None));
     let checked = backend
@@ -94,6 +118,16 @@ async fn deliver_one<B: Backend>(
             error,
             reached: false,
         })?;
+    let Some(server) = checked else {
+        return conflict(format!(
+            "{}: the approval no longer exists or is no longer visible to you.",
+            d.change_number
+        ));
+    };
+    // Already in effect (say a previous run sent it and died): recorded, never resent.
+    if let Some(done) = already_done(d, &server, was_sending) {
+        return Ok((done, Some("found already applied on the server".into())));
+    }
     // Deciding for a colleague needs their delegation to still hold (it may have ended while
     // the decision waited in the outbox).
     if let Some(principal) = &d.on_behalf_of {
@@ -107,7 +141,7 @@ async fn deliver_one<B: Backend>(
         let holds = delegations.iter().any(|x| {
             x.user.sys_id == principal.sys_id
                 && x.delegate.sys_id == d.acting_user.sys_id
-                && x.covers_approvals(Utc::now())
+                && x.covers_approvals(now)
         });
         if !holds {
             return conflict(format!(
@@ -117,15 +151,7 @@ async fn deliver_one<B: Backend>(
             ));
         }
     }
-    let Some(server) = checked else {
-        return conflict(format!(
-            "{}: the approval no longer exists or is no longer visible to you.",
-            d.change_number
-        ));
-    };
-    if let Some(done) = already_done(d, &server, was_sending) {
-        return Ok((done, Some("found already applied on the server".into())));
-    }
+
     let a = &server.approval;
     let expected_state = match d.kind {
         DecisionKind::Resume => None,

@@ -370,13 +370,21 @@ pub async fn run_engine<B: Backend + 'static>(
                     &events,
                 )
                 .await;
-                // Requests made while this sync ran are answered by it.
-                while commands.try_recv().is_ok() {}
+                // Refreshes asked for while this sync ran are answered by it; decisions made
+                // meanwhile are delivered right away.
+                let mut deliver_now = false;
+                while let Ok(cmd) = commands.try_recv() {
+                    deliver_now |= cmd == SyncCommand::Deliver;
+                }
                 let event = match result {
                     Ok(outcome) => {
                         failures = 0;
                         offline_since = None;
-                        next = Some(tokio::time::Instant::now() + config.interval);
+                        next = Some(if deliver_now {
+                            tokio::time::Instant::now()
+                        } else {
+                            tokio::time::Instant::now() + config.interval
+                        });
                         tracing::info!(total = outcome.total, "{}", outcome.summary());
                         let changed = outcome.full
                             || outcome.added + outcome.updated + outcome.removed > 0;
@@ -474,7 +482,8 @@ async fn cycle<B: Backend>(
             delivery: delivery.clone(),
         });
     };
-    deliver_pending(backend, store, || clock.now(), &report).await?;
+    // Another signoff delivering the same outbox (say a script) is left to finish.
+    deliver_pending(backend, store, || clock.now(), &report, false).await?;
     sync_once(backend, store, clock.now(), progress).await
 }
 

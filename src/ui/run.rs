@@ -7,6 +7,7 @@ use std::time::Duration;
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use super::app::{AppState, Effect, Msg, update};
@@ -43,14 +44,21 @@ pub async fn run(
     outbox: Option<Store>,
     exit_after_first_frame: bool,
 ) -> std::io::Result<()> {
-    let mut terminal = ratatui::init();
-    // Pasting a justification arrives as one event instead of a burst of keys. A panic turns
-    // it off again before ratatui's own hook restores the rest of the terminal.
+    // An error (no terminal at all, say under cron) is returned, not a panic.
+    let mut terminal = ratatui::try_init()?;
+    // Pasting a justification arrives as one event instead of a burst of keys.
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    // A panic in the UI (the main thread) turns paste mode off before ratatui's hook restores
+    // the rest of the terminal. A panic in a background task must not restore the terminal
+    // under a UI that keeps running: it is logged, and the UI notices the task is gone.
     let restore = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
-        restore(info);
+        if std::thread::current().name() == Some("main") {
+            let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+            restore(info);
+        } else {
+            tracing::error!(%info, "a background task panicked");
+        }
     }));
     let result = event_loop(
         &mut terminal,
@@ -92,6 +100,9 @@ async fn event_loop(
 
     let mut link = start_sync.map(|start| start());
     let mut events = EventStream::new();
+    // `kill` and a closed terminal end signoff cleanly, restoring the terminal.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -117,12 +128,16 @@ async fn event_loop(
                 None => return Ok(()),
             },
             _ = tick.tick() => Msg::Tick(clock.now()),
+            _ = terminate.recv() => return Ok(()),
+            _ = hangup.recv() => return Ok(()),
             ev = sync_event => match ev {
                 Some(ev) => Msg::Sync(ev),
                 None => {
-                    // The engine stopped (it only does when its store or channel is gone).
+                    // The engine stopped: only an internal error does that.
                     link = None;
-                    continue;
+                    Msg::Sync(SyncEvent::StoreFailed {
+                        error: "Background sync stopped after an internal error (see the log); restart signoff. Stored decisions are safe and will be delivered then.".into(),
+                    })
                 }
             },
         };

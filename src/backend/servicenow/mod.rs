@@ -292,7 +292,9 @@ impl ServiceNow {
                     .follow_links(rows, follow, what, convert, progress)
                     .await;
             };
-            if step > 0 && offset < total {
+            // The total and page size come from the server: past a sane number of pages,
+            // follow the links one at a time instead of planning them all.
+            if step > 0 && offset < total && (total - offset) / step <= 100_000 {
                 let urls: Vec<Url> = (offset..total)
                     .step_by(step)
                     .map(|o| with_offset(next, o, step))
@@ -388,6 +390,7 @@ impl ServiceNow {
         &self,
         ids: Vec<String>,
     ) -> Result<Option<HashMap<String, Change>>, BackendError> {
+        ids.iter().try_for_each(|id| check_id(id))?;
         let mut fields: Vec<&str> = vec!["sys_id"];
         fields.extend(convert::TASK_FIELDS);
         fields.extend(convert::CHANGE_ONLY_FIELDS);
@@ -489,6 +492,11 @@ impl Backend for ServiceNow {
     ) -> Result<Vec<Approval>, BackendError> {
         if approver_ids.is_empty() {
             return Ok(Vec::new());
+        }
+        // Ids go into the encoded query as they are: only plain identifiers.
+        approver_ids.iter().try_for_each(|id| check_id(id))?;
+        if let Scope::PendingIds(ids) = &scope {
+            ids.iter().try_for_each(|id| check_id(id))?;
         }
         let mut fields: Vec<String> = convert::APPROVAL_FIELDS
             .iter()
@@ -784,6 +792,7 @@ impl Backend for ServiceNow {
         if approver_ids.is_empty() {
             return Ok(Vec::new());
         }
+        approver_ids.iter().try_for_each(|id| check_id(id))?;
         let query = format!("{}{ORDER}", queue_query(approver_ids));
         match self
             .get_all(
