@@ -49,15 +49,19 @@ impl Paths {
     }
 }
 
-/// Creates a directory (and parents) readable only by the user.
+/// Creates a directory and any missing parents, each readable only by the user (existing
+/// directories are left as they are).
 pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
     }
-    Ok(())
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
 }
 
 /// `config.toml`. Every key is optional. Top-level connection keys form the `default`
