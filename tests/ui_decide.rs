@@ -3,59 +3,19 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
-use common::ui::{ch, ctrl, key, line_with, render_at, screen};
+use chrono::{Duration, FixedOffset};
+use common::ui::{approval, ch, ctrl, key, line_with, now, render_at, screen, synced};
 use crossterm::event::KeyCode;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use signoff::domain::{
-    Approval, ApprovalState, Change, ChangeType, Decision, DecisionKind, Delivery, DetailSource,
-    Justification, JustificationError, Level, Policy, Risk, RiskTier, User, UserRef,
+    Approval, Decision, DecisionKind, Delivery, Justification, JustificationError, Policy,
+    RiskTier, User, UserRef,
 };
 use signoff::store::OutboxEntry;
-use signoff::sync::{SyncEvent, SyncOutcome};
+use signoff::sync::SyncEvent;
 use signoff::ui::{AppState, Effect, Msg, Theme, update, views};
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
-}
-
-fn approval(n: usize, ty: &str, risk: &str, impact: &str, age_min: i64) -> Approval {
-    Approval {
-        sys_id: format!("appr{n:04}"),
-        state: ApprovalState::Requested,
-        approver: UserRef {
-            sys_id: "u1".into(),
-            name: "Alice Moreno".into(),
-        },
-        requested_at: now() - Duration::minutes(age_min),
-        due_date: None,
-        group: None,
-        sys_updated_on: None,
-        change: Change {
-            sys_id: format!("chg{n:04}"),
-            number: format!("CHG{:07}", 30000 + n),
-            short_description: format!("Change number {n} with a reasonably long title"),
-            description: "Line one\nLine two".into(),
-            change_type: Some(ChangeType::parse(ty)),
-            risk: Risk::from_value(risk).unwrap(),
-            impact: Level::from_value(impact).unwrap(),
-            urgency: Some(Level::Medium),
-            state: "Authorize".into(),
-            requested_by: UserRef {
-                sys_id: "u2".into(),
-                name: "Ben Ishikawa".into(),
-            },
-            assignment_group: "Network Operations".into(),
-            configuration_item: "edge-router-ams-2".into(),
-            start_date: Some(now() + Duration::hours(30)),
-            end_date: Some(now() + Duration::hours(32)),
-            detail_source: DetailSource::Full,
-            ..Change::default()
-        },
-    }
-}
 
 fn held(mut a: Approval) -> Approval {
     a.change.on_hold = true;
@@ -98,21 +58,7 @@ fn loaded(w: u16, h: u16) -> AppState {
     update(&mut s, Msg::Resize(w, h));
     update(
         &mut s,
-        Msg::Sync(SyncEvent::Synced {
-            outcome: SyncOutcome {
-                user: user(),
-                full: true,
-                added: 0,
-                updated: 0,
-                removed: 0,
-                total: 0,
-                at: now() - Duration::minutes(3),
-                delegations: vec![],
-            },
-            approvals: Some(fixture()),
-            outbox_pending: 0,
-            delegations: vec![],
-        }),
+        synced(user(), fixture(), vec![], now() - Duration::minutes(3)),
     );
     update(&mut s, Msg::Tick(now()));
     s
@@ -861,24 +807,7 @@ fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
     );
     // The next sync no longer has the approval (someone else rejected it).
     let rest: Vec<Approval> = fixture().into_iter().filter(|a| a.sys_id != id).collect();
-    update(
-        &mut s,
-        Msg::Sync(SyncEvent::Synced {
-            outcome: SyncOutcome {
-                user: user(),
-                full: false,
-                added: 0,
-                updated: 0,
-                removed: 1,
-                total: rest.len(),
-                at: now(),
-                delegations: vec![],
-            },
-            approvals: Some(rest),
-            outbox_pending: 0,
-            delegations: vec![],
-        }),
-    );
+    update(&mut s, synced(user(), rest, vec![], now()));
     assert!(
         s.items.iter().any(|i| i.approval.sys_id == id),
         "the row stays"
@@ -894,23 +823,6 @@ fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
     go(&mut s, at);
     update(&mut s, ch('d'));
     let rest: Vec<Approval> = fixture().into_iter().filter(|a| a.sys_id != id).collect();
-    update(
-        &mut s,
-        Msg::Sync(SyncEvent::Synced {
-            outcome: SyncOutcome {
-                user: user(),
-                full: false,
-                added: 0,
-                updated: 0,
-                removed: 0,
-                total: rest.len(),
-                at: now(),
-                delegations: vec![],
-            },
-            approvals: Some(rest),
-            outbox_pending: 0,
-            delegations: vec![],
-        }),
-    );
+    update(&mut s, synced(user(), rest, vec![], now()));
     assert!(!s.items.iter().any(|i| i.approval.sys_id == id));
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
-use common::ui::{ch, ctrl, key, line_with, render_at, screen};
+use common::ui::{ch, ctrl, key, line_with, now, render_at, screen, synced};
 use crossterm::event::KeyCode;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -14,14 +14,9 @@ use signoff::domain::{
     Approval, ApprovalState, Change, ChangeType, Delegation, DelegationDraft, DetailSource, Level,
     Policy, Risk, User, UserRef,
 };
-use signoff::sync::{SyncEvent, SyncOutcome};
+use signoff::sync::SyncEvent;
 use signoff::ui::app::{FormField, QueueFilter};
 use signoff::ui::{AppState, Effect, Mode, Msg, Theme, update};
-
-/// Wednesday 25 November 2026, noon UTC.
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
-}
 
 fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
     let (mo, d) = if d > 30 { (12, d - 30) } else { (11, d) };
@@ -142,21 +137,7 @@ fn loaded(w: u16, h: u16) -> AppState {
     update(&mut s, Msg::Resize(w, h));
     update(
         &mut s,
-        Msg::Sync(SyncEvent::Synced {
-            outcome: SyncOutcome {
-                user: me(),
-                full: true,
-                added: 0,
-                updated: 0,
-                removed: 0,
-                total: 0,
-                at: now() - Duration::minutes(3),
-                delegations: delegations(),
-            },
-            approvals: Some(queue()),
-            outbox_pending: 0,
-            delegations: delegations(),
-        }),
+        synced(me(), queue(), delegations(), now() - Duration::minutes(3)),
     );
     s
 }

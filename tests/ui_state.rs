@@ -3,58 +3,24 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
-use common::ui::{key, render_at, screen};
+use chrono::{Duration, FixedOffset};
+use common::ui::{key, now, render_at, screen, synced};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Modifier;
 
-use signoff::domain::{
-    Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Policy, Risk, User, UserRef,
-};
-use signoff::sync::{SyncEvent, SyncOutcome};
+use signoff::domain::{Approval, Policy, User};
+use signoff::sync::SyncEvent;
 use signoff::ui::{AppState, Effect, Mode, Msg, Theme, update};
 
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
-}
-
+/// The shared approval, with an implementation plan to show in the detail pane.
 fn approval(n: usize, ty: &str, risk: &str, impact: &str, age_min: i64) -> Approval {
-    Approval {
-        sys_id: format!("appr{n:04}"),
-        state: ApprovalState::Requested,
-        approver: UserRef {
-            sys_id: "u1".into(),
-            name: "Alice Moreno".into(),
-        },
-        requested_at: now() - Duration::minutes(age_min),
-        due_date: None,
-        group: None,
-        sys_updated_on: None,
-        change: Change {
-            sys_id: format!("chg{n:04}"),
-            number: format!("CHG{:07}", 30000 + n),
-            short_description: format!("Change number {n} with a reasonably long title"),
-            description: "Line one\nLine two".into(),
-            change_type: Some(ChangeType::parse(ty)),
-            risk: Risk::from_value(risk).unwrap(),
-            impact: Level::from_value(impact).unwrap(),
-            urgency: Some(Level::Medium),
-            state: "Authorize".into(),
-            requested_by: UserRef {
-                sys_id: "u2".into(),
-                name: "Ben Ishikawa".into(),
-            },
-            assignment_group: "Network Operations".into(),
-            configuration_item: "edge-router-ams-2".into(),
-            start_date: Some(now() + Duration::hours(30)),
-            end_date: Some(now() + Duration::hours(32)),
-            implementation_plan: "1. Drain\n2. Upgrade".into(),
-            detail_source: DetailSource::Full,
-            ..Change::default()
-        },
-    }
+    let mut a = common::ui::approval(n, ty, risk, impact, age_min);
+    a.change.implementation_plan = "1. Drain
+2. Upgrade"
+        .into();
+    a
 }
 
 /// 2 emergency, 3 high, 30 moderate, 5 low.
@@ -94,27 +60,9 @@ fn loaded(w: u16, h: u16) -> AppState {
     update(&mut s, Msg::Resize(w, h));
     update(
         &mut s,
-        Msg::Sync(SyncEvent::Synced {
-            outcome: outcome(now() - Duration::minutes(3)),
-            approvals: Some(fixture()),
-            outbox_pending: 0,
-            delegations: vec![],
-        }),
+        synced(user(), fixture(), vec![], now() - Duration::minutes(3)),
     );
     s
-}
-
-fn outcome(at: DateTime<Utc>) -> SyncOutcome {
-    SyncOutcome {
-        user: user(),
-        full: true,
-        added: 0,
-        updated: 0,
-        removed: 0,
-        total: 0,
-        at,
-        delegations: vec![],
-    }
 }
 
 fn render(s: &AppState, w: u16, h: u16, theme: &Theme) -> Terminal<TestBackend> {
@@ -224,15 +172,7 @@ fn reload_keeps_the_selected_change() {
     // The next sync brings the same approvals plus one new emergency at the top.
     let mut next = fixture();
     next.push(approval(99, "emergency", "2", "1", 5));
-    update(
-        &mut s,
-        Msg::Sync(SyncEvent::Synced {
-            outcome: outcome(now()),
-            approvals: Some(next),
-            outbox_pending: 0,
-            delegations: vec![],
-        }),
-    );
+    update(&mut s, synced(user(), next, vec![], now()));
     assert_eq!(s.selected_item().unwrap().approval.sys_id, chosen);
 }
 
@@ -415,15 +355,7 @@ fn overdue_approvals_name_the_fallback_approver() {
         FixedOffset::east_opt(0).unwrap(),
     );
     update(&mut s, Msg::Resize(120, 40));
-    update(
-        &mut s,
-        Msg::Sync(SyncEvent::Synced {
-            outcome: outcome(now()),
-            approvals: Some(fixture()),
-            outbox_pending: 0,
-            delegations: vec![],
-        }),
-    );
+    update(&mut s, synced(user(), fixture(), vec![], now()));
     let theme = Theme::named("dark", false).unwrap();
     let text = screen(&render(&s, 120, 40, &theme));
     // CHG0030001 (Emergency) is 10 minutes overdue; CHG0030002 is not due yet.

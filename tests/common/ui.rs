@@ -1,9 +1,82 @@
 //! Helpers shared by the UI tests: keys in, screen text out.
 
+use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use signoff::domain::{
+    Approval, ApprovalState, Change, ChangeType, Delegation, DetailSource, Level, Risk, User,
+    UserRef,
+};
+use signoff::sync::{SyncEvent, SyncOutcome};
 use signoff::ui::{AppState, Msg, Theme, views};
+
+/// The UI tests' "now" (the same instant the sims are anchored at).
+pub fn now() -> DateTime<Utc> {
+    super::anchor()
+}
+
+/// A requested approval of Alice's on change CHG00300nn, requested `age_min` minutes before
+/// `now()`, its window starting 30 hours after.
+pub fn approval(n: usize, ty: &str, risk: &str, impact: &str, age_min: i64) -> Approval {
+    Approval {
+        sys_id: format!("appr{n:04}"),
+        state: ApprovalState::Requested,
+        approver: UserRef {
+            sys_id: "u1".into(),
+            name: "Alice Moreno".into(),
+        },
+        requested_at: now() - Duration::minutes(age_min),
+        due_date: None,
+        group: None,
+        sys_updated_on: None,
+        change: Change {
+            sys_id: format!("chg{n:04}"),
+            number: format!("CHG{:07}", 30000 + n),
+            short_description: format!("Change number {n} with a reasonably long title"),
+            description: "Line one\nLine two".into(),
+            change_type: Some(ChangeType::parse(ty)),
+            risk: Risk::from_value(risk).unwrap(),
+            impact: Level::from_value(impact).unwrap(),
+            urgency: Some(Level::Medium),
+            state: "Authorize".into(),
+            requested_by: UserRef {
+                sys_id: "u2".into(),
+                name: "Ben Ishikawa".into(),
+            },
+            assignment_group: "Network Operations".into(),
+            configuration_item: "edge-router-ams-2".into(),
+            start_date: Some(now() + Duration::hours(30)),
+            end_date: Some(now() + Duration::hours(32)),
+            detail_source: DetailSource::Full,
+            ..Change::default()
+        },
+    }
+}
+
+/// A finished sync as the engine reports it.
+pub fn synced(
+    user: User,
+    approvals: Vec<Approval>,
+    delegations: Vec<Delegation>,
+    at: DateTime<Utc>,
+) -> Msg {
+    Msg::Sync(SyncEvent::Synced {
+        outcome: SyncOutcome {
+            user,
+            full: true,
+            added: 0,
+            updated: 0,
+            removed: 0,
+            total: approvals.len(),
+            at,
+            delegations: delegations.clone(),
+        },
+        approvals: Some(approvals),
+        outbox_pending: 0,
+        delegations,
+    })
+}
 
 pub fn key(code: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
