@@ -303,70 +303,59 @@ async fn engine_backs_off_under_server_errors_and_recovers() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn engine_honours_retry_after() {
+/// The server answers one request with `fault` (asking to wait a second): the engine reports
+/// it, waits at least that long (its own backoff would retry after 50 ms), then recovers.
+async fn assert_waits_as_asked(fault: Fault, status: &str) {
     let server = start(40).await;
-    server.faults().push(Fault::RateLimited {
-        retry_after_secs: 1,
-    });
+    server.faults().push(fault);
     let dir = tempfile::tempdir().unwrap();
     let (_cmd, mut rx) = engine(&server, DEMO_PASSWORD, &dir, Duration::from_secs(60));
     let events = collect(&mut rx, Duration::from_secs(4), |e| {
         matches!(e, SyncEvent::Synced { .. })
     })
     .await;
-    let limited = events
+    let (refused, error) = events
         .iter()
-        .find(|(_, e)| matches!(e, SyncEvent::Offline { .. }))
-        .expect("the 429 is reported")
-        .0;
+        .find_map(|(t, e)| match e {
+            SyncEvent::Offline { error, .. } => Some((*t, error.clone())),
+            _ => None,
+        })
+        .expect("the refusal is reported");
+    assert!(error.contains(status), "{error}");
     let retried = events
         .iter()
-        .filter(|(t, e)| matches!(e, SyncEvent::Started) && *t > limited)
-        .map(|(t, _)| *t)
-        .next()
-        .expect("it retries");
-    // The backoff alone would retry after 50 ms; Retry-After asks for a second.
+        .find(|(t, e)| matches!(e, SyncEvent::Started) && *t > refused)
+        .expect("it retries")
+        .0;
     assert!(
-        retried - limited >= Duration::from_millis(950),
+        retried - refused >= Duration::from_millis(950),
         "{:?}",
-        retried - limited
+        retried - refused
     );
     assert!(matches!(events.last(), Some((_, SyncEvent::Synced { .. }))));
     server.shutdown().await;
 }
 
 #[tokio::test]
-async fn engine_honours_retry_after_on_503_too() {
-    let server = start(40).await;
-    server.faults().push(Fault::Unavailable {
-        retry_after_secs: 1,
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let (_cmd, mut rx) = engine(&server, DEMO_PASSWORD, &dir, Duration::from_secs(60));
-    let events = collect(&mut rx, Duration::from_secs(4), |e| {
-        matches!(e, SyncEvent::Synced { .. })
-    })
+async fn engine_honours_retry_after() {
+    assert_waits_as_asked(
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+        "HTTP 429",
+    )
     .await;
-    let (down, error) = events
-        .iter()
-        .find_map(|(t, e)| match e {
-            SyncEvent::Offline { error, .. } => Some((*t, error.clone())),
-            _ => None,
-        })
-        .expect("the 503 is reported");
-    assert!(error.contains("HTTP 503"), "{error}");
-    let retried = events
-        .iter()
-        .find(|(t, e)| matches!(e, SyncEvent::Started) && *t > down)
-        .expect("it retries")
-        .0;
-    assert!(
-        retried - down >= Duration::from_millis(950),
-        "{:?}",
-        retried - down
-    );
-    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn engine_honours_retry_after_on_503_too() {
+    assert_waits_as_asked(
+        Fault::Unavailable {
+            retry_after_secs: 1,
+        },
+        "HTTP 503",
+    )
+    .await;
 }
 
 #[tokio::test]
