@@ -49,19 +49,45 @@ impl Paths {
     }
 }
 
-/// Creates a directory and any missing parents, each readable only by the user (existing
-/// directories are left as they are).
+/// Creates a directory and any missing parents, each readable only by the user. The directory
+/// itself is made owner-only even when it already existed with wider permissions (its
+/// parents, which signoff does not own, are left as they are).
 pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::DirBuilderExt;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(dir)
+            .create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+        Ok(())
     }
     #[cfg(not(unix))]
     std::fs::create_dir_all(dir)
+}
+
+/// Opens (creating if needed) a file only the user may read, for appending: the log. An
+/// existing file with wider permissions is narrowed.
+pub fn ensure_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        options.open(path)?;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode != 0o600 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    options.open(path).map(drop)
 }
 
 /// `config.toml`. Every key is optional. Top-level connection keys form the `default`
@@ -79,6 +105,8 @@ pub struct Config {
     pub page_size: Option<usize>,
     /// Seconds between background syncs (default 60).
     pub sync_interval_secs: Option<u64>,
+    /// Seconds one request may take before signoff gives up on it (default 30).
+    pub timeout_secs: Option<u64>,
     /// The profile used when --profile is not given (default: "default").
     pub default_profile: Option<String>,
     pub profiles: BTreeMap<String, Profile>,
@@ -93,6 +121,7 @@ pub struct Profile {
     pub user: Option<String>,
     pub page_size: Option<usize>,
     pub sync_interval_secs: Option<u64>,
+    pub timeout_secs: Option<u64>,
 }
 
 pub const DEFAULT_PROFILE: &str = "default";
@@ -132,6 +161,17 @@ impl Config {
                 ));
             }
         }
+        for secs in std::iter::once(config.timeout_secs)
+            .chain(config.profiles.values().map(|p| p.timeout_secs))
+            .flatten()
+        {
+            if !(1..=600).contains(&secs) {
+                return Err(format!(
+                    "The config file {}: timeout_secs is {secs}; use 1 to 600 seconds.",
+                    path.display()
+                ));
+            }
+        }
         Ok(config)
     }
 
@@ -147,6 +187,7 @@ impl Config {
             user: self.user.clone(),
             page_size: self.page_size,
             sync_interval_secs: self.sync_interval_secs,
+            timeout_secs: self.timeout_secs,
         };
         match self.profiles.get(&name) {
             Some(p) => Ok((
@@ -156,6 +197,7 @@ impl Config {
                     user: p.user.clone().or(top.user),
                     page_size: p.page_size.or(top.page_size),
                     sync_interval_secs: p.sync_interval_secs.or(top.sync_interval_secs),
+                    timeout_secs: p.timeout_secs.or(top.timeout_secs),
                 },
             )),
             None if name == DEFAULT_PROFILE || name == "demo" => Ok((name, top)),

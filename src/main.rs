@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use signoff::cli::{Cli, Command, run};
-use signoff::config::{Paths, ensure_private_dir};
+use signoff::config::{Paths, ensure_private_dir, ensure_private_file};
 
 fn main() -> ExitCode {
     signoff::mark_start();
@@ -58,6 +58,13 @@ fn init_logging(
     if std::fs::metadata(&path).is_ok_and(|m| m.len() > 10 * 1024 * 1024) {
         let _ = std::fs::rename(&path, paths.state_dir.join(format!("{name}.1")));
     }
+    // The log names changes and people: owner-only, created so before anything is written.
+    ensure_private_file(&path).map_err(|e| {
+        format!(
+            "Could not create the log file {}: {e}. Set SIGNOFF_HOME to a writable folder.",
+            path.display()
+        )
+    })?;
     let appender = tracing_appender::rolling::never(&paths.state_dir, name);
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = EnvFilter::try_from_env("SIGNOFF_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

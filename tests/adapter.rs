@@ -1,6 +1,7 @@
 //! The ServiceNow adapter against the built-in server on 127.0.0.1:0, over real HTTP.
 
-use chrono::{TimeZone, Utc};
+mod common;
+
 use signoff::backend::servicenow::ServiceNow;
 use signoff::backend::{
     Backend, BackendError, Connection, Scope, Secret, no_progress, parse_instance_url,
@@ -9,13 +10,7 @@ use signoff::domain::{ApprovalState, DetailSource};
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimConfig, SimServer};
 
 fn config(changes: usize, page_cap: usize) -> SimConfig {
-    SimConfig {
-        seed: 7,
-        changes,
-        page_cap,
-        now: Some(Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()),
-        ..SimConfig::default()
-    }
+    common::sim_config(7, changes, page_cap)
 }
 
 async fn start(cfg: SimConfig) -> SimServer {
@@ -25,12 +20,7 @@ async fn start(cfg: SimConfig) -> SimServer {
 }
 
 fn client(server: &SimServer, user: &str, password: &str) -> ServiceNow {
-    ServiceNow::new(Connection {
-        instance: parse_instance_url(&server.url()).unwrap(),
-        user: user.into(),
-        password: Secret::new(password),
-    })
-    .unwrap()
+    common::client_on(server, user, password, &common::clock(server))
 }
 
 fn user_id(server: &SimServer, login: &str) -> String {

@@ -15,13 +15,14 @@ async fn start() -> SimServer {
     common::sim(21, 60, 100).await
 }
 
-/// The change numbers of the demo user's requested approvals, from `signoff queue --json`.
+/// The change numbers of the demo user's own requested approvals (not those of colleagues who
+/// delegated to her: deciding those needs --for), from `signoff queue --json`.
 async fn numbers(home: &Path, url: &str) -> Vec<(String, String)> {
     let o = run(home, url, &["queue", "--json"]).await;
     assert!(o.status.success(), "{}", err(&o));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
     rows.iter()
-        .filter(|r| r["state"] == "requested")
+        .filter(|r| r["state"] == "requested" && r["on_behalf_of"].is_null())
         .map(|r| {
             (
                 r["number"].as_str().unwrap().to_string(),

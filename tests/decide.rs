@@ -1,43 +1,32 @@
 //! Decisions through the outbox against the built-in server: applied once, or a conflict.
+//! Every client runs on the sim's clock.
 
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
 use signoff::backend::servicenow::ServiceNow;
-use signoff::backend::{Backend, Connection, Secret, no_progress, parse_instance_url};
+use signoff::backend::{Backend, no_progress};
 use signoff::domain::{
-    Approval, ApprovalState, DecisionKind, Delivery, Justification, JustificationRules,
+    Approval, ApprovalState, Clock, DecisionKind, Delivery, Justification, JustificationRules,
+    ServerClock,
 };
-use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimConfig, SimServer};
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimServer};
 use signoff::store::Store;
-use signoff::sync::{deliver_pending, make_decisions, sync_once};
+use signoff::sync::{Deliver, deliver_pending, make_decisions, sync_once};
 
 async fn start() -> SimServer {
-    SimServer::start(
-        SimConfig {
-            seed: 9,
-            changes: 80,
-            page_cap: 50,
-            now: Some(Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()),
-            ..SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap()
+    common::sim(9, 80, 50).await
 }
 
-fn client(server: &SimServer) -> ServiceNow {
-    ServiceNow::new(Connection {
-        instance: parse_instance_url(&server.url()).unwrap(),
-        user: DEMO_USER.into(),
-        password: Secret::new(DEMO_PASSWORD),
-    })
-    .unwrap()
+fn client(server: &SimServer, clock: &Arc<ServerClock>) -> ServiceNow {
+    common::client_on(server, DEMO_USER, DEMO_PASSWORD, clock)
 }
 
 struct Fixture {
     server: SimServer,
+    clock: Arc<ServerClock>,
     sn: ServiceNow,
     store: Store,
     _dir: tempfile::TempDir,
@@ -45,14 +34,16 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let server = start().await;
-    let sn = client(&server);
+    let clock = common::clock(&server);
+    let sn = client(&server, &clock);
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("d.sqlite3")).unwrap();
-    sync_once(&sn, &mut store, Utc::now(), &no_progress)
+    sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
         .await
         .unwrap();
     Fixture {
         server,
+        clock,
         sn,
         store,
         _dir: dir,
@@ -60,6 +51,16 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    async fn sync(&mut self) -> signoff::sync::SyncOutcome {
+        sync_once(&self.sn, &mut self.store, self.clock.as_ref(), &no_progress)
+            .await
+            .unwrap()
+    }
+
     fn queue(&self) -> Vec<Approval> {
         self.store.load_snapshot().unwrap().approvals
     }
@@ -76,16 +77,27 @@ impl Fixture {
     fn enqueue(&mut self, kind: DecisionKind, text: &str, a: &Approval) -> String {
         let j = Justification::parse(text, kind, &JustificationRules::default()).unwrap();
         let user = self.store.load_snapshot().unwrap().user.unwrap();
-        let d = make_decisions(kind, &j, std::slice::from_ref(a), &user, Utc::now());
-        self.store.enqueue(&d, Utc::now()).unwrap();
+        let now = self.now();
+        let d = make_decisions(kind, &j, std::slice::from_ref(a), &user, now);
+        self.store.enqueue(&d, now).unwrap();
         d[0].client_id.clone()
     }
 
     async fn deliver(&mut self) -> Result<(), String> {
-        deliver_pending(&self.sn, &mut self.store, Utc::now, &|_, _| {}, true)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let report = deliver_pending(
+            &self.sn,
+            &mut self.store,
+            self.clock.as_ref(),
+            Deliver::All,
+            &|_, _| {},
+            true,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        match report.stopped {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
     }
 
     fn delivery(&self, client_id: &str) -> Delivery {
@@ -171,9 +183,7 @@ async fn approve_and_reject_change_the_server_once_with_the_justification() {
     );
 
     // The next sync sees both leave the queue.
-    let outcome = sync_once(&f.sn, &mut f.store, Utc::now(), &no_progress)
-        .await
-        .unwrap();
+    let outcome = f.sync().await;
     assert_eq!(outcome.removed, 2, "{outcome:?}");
 }
 
@@ -197,9 +207,7 @@ async fn hold_then_resume_round_trip() {
     );
 
     // The held approval stays in the queue, marked on hold.
-    sync_once(&f.sn, &mut f.store, Utc::now(), &no_progress)
-        .await
-        .unwrap();
+    f.sync().await;
     let held = f
         .queue()
         .into_iter()
@@ -221,9 +229,7 @@ async fn hold_then_resume_round_trip() {
     );
 
     // Release brings the approval back as a new row: the client re-queries, not re-uses ids.
-    sync_once(&f.sn, &mut f.store, Utc::now(), &no_progress)
-        .await
-        .unwrap();
+    f.sync().await;
     let queue = f.queue();
     assert!(
         !queue.iter().any(|x| x.sys_id == a.sys_id),
@@ -281,7 +287,7 @@ async fn someone_else_deciding_first_is_a_conflict_and_nothing_is_sent() {
         "rejected"
     );
     // Discarding keeps a journal entry and empties the outbox.
-    assert!(f.store.discard(&id, Utc::now()).unwrap());
+    assert!(f.store.discard(&id, f.now()).unwrap());
     assert!(f.store.outbox(false).unwrap().is_empty());
     assert_eq!(
         f.store.journal().unwrap().last().unwrap().kind,
@@ -324,7 +330,7 @@ async fn a_crash_after_the_server_applied_does_not_send_twice() {
     // The previous run sent it and died before recording the answer.
     let decision = f.store.outbox(true).unwrap().remove(0).decision;
     f.store
-        .set_delivery(&id, &Delivery::Sending, None, Utc::now())
+        .set_delivery(&id, &Delivery::Sending, None, f.now())
         .unwrap();
     f.sn.decide(&a.sys_id, ApprovalState::Approved, &decision.comment())
         .await
@@ -406,9 +412,7 @@ async fn a_delegation_ended_while_waiting_turns_the_decision_into_a_conflict() {
         "nothing was sent"
     );
     // The next sync drops Carla's approvals: the acting set changed.
-    let outcome = sync_once(&f.sn, &mut f.store, Utc::now(), &no_progress)
-        .await
-        .unwrap();
+    let outcome = f.sync().await;
     assert!(outcome.full, "a changed acting set means a full pull");
     assert!(f.queue().iter().all(|a| a.approver.sys_id == me.sys_id));
 }
@@ -425,10 +429,25 @@ async fn two_processes_delivering_one_outbox_send_each_decision_once() {
         .collect();
     // A second connection to the same file, as a script running beside the console would.
     let mut other = Store::open(f.store.path()).unwrap();
-    let sn2 = client(&f.server);
+    let sn2 = client(&f.server, &f.clock);
+    let clock = f.clock.clone();
     let (a, b) = tokio::join!(
-        deliver_pending(&f.sn, &mut f.store, Utc::now, &|_, _| {}, true),
-        deliver_pending(&sn2, &mut other, Utc::now, &|_, _| {}, true),
+        deliver_pending(
+            &f.sn,
+            &mut f.store,
+            clock.as_ref(),
+            Deliver::All,
+            &|_, _| {},
+            true
+        ),
+        deliver_pending(
+            &sn2,
+            &mut other,
+            clock.as_ref(),
+            Deliver::All,
+            &|_, _| {},
+            true
+        ),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.applied + b.applied, 3, "{a:?} {b:?}");

@@ -8,8 +8,15 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use signoff::sim::{self, Fault, SimConfig, SimServer};
 
+/// The sim's clock anchor: 2026-11-25 10:00 UTC, or `SIGNOFF_TEST_ANCHOR` (the whole suite
+/// runs once with the anchor a year away, to show nothing depends on the date).
 fn fixed_now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
+    match std::env::var("SIGNOFF_TEST_ANCHOR") {
+        Ok(s) if !s.is_empty() => DateTime::parse_from_rfc3339(&s)
+            .expect("SIGNOFF_TEST_ANCHOR is an RFC 3339 time")
+            .to_utc(),
+        _ => Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
+    }
 }
 
 fn config(changes: usize) -> SimConfig {
@@ -200,7 +207,10 @@ async fn query_operators() {
     assert!(!btw.is_empty() && btw.iter().all(|r| r["impact"] == "1" || r["impact"] == "2"));
 
     // date-time comparisons
-    let cut = "2026-11-27 10:00:00";
+    let cut = (fixed_now() + chrono::Duration::days(2))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let cut = cut.as_str();
     let after = rows(
         &s,
         "change_request",
@@ -807,7 +817,8 @@ async fn patch_approve_and_journal() {
     let after = s.record("sysapproval_approver", &id).unwrap();
     assert_eq!(after["sys_created_by"], "system");
     assert_eq!(after["state"], "approved");
-    assert!(after["sys_updated_on"].as_str() >= "2026-11-25 10:00:00");
+    let anchor = fixed_now().format("%Y-%m-%d %H:%M:%S").to_string();
+    assert!(after["sys_updated_on"].as_str() >= anchor.as_str());
 
     // second comment through PUT; journal reads back newest first
     let r = send(
@@ -831,7 +842,10 @@ async fn patch_approve_and_journal() {
     .await;
     let c = r.body["result"]["comments"].as_str().unwrap();
     assert_eq!(r.body["result"]["state"], "Approved");
-    assert!(c.starts_with("2026-11-25 10:00:"), "{c}");
+    assert!(
+        c.starts_with(&fixed_now().format("%Y-%m-%d %H:%M:").to_string()),
+        "{c}"
+    );
     assert!(
         c.contains(" - Alice Moreno (Comments)\nSecond note\n\n"),
         "{c}"

@@ -1,47 +1,45 @@
-//! The sync engine against the built-in server over HTTP, with real SQLite files.
+//! The sync engine against the built-in server over HTTP, with real SQLite files. Every
+//! client runs on its sim's clock.
+
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 
+use signoff::backend::no_progress;
 use signoff::backend::servicenow::ServiceNow;
-use signoff::backend::{Connection, Secret, no_progress, parse_instance_url};
 use signoff::domain::{Clock, FixedClock, Policy};
-use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimConfig, SimServer};
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimServer};
 use signoff::store::Store;
 use signoff::sync::{Backoff, EngineConfig, SyncCommand, SyncEvent, run_engine, sync_once};
 use signoff::ui::{AppState, Msg, Theme, update, views};
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    common::anchor()
 }
 
 async fn start(changes: usize) -> SimServer {
-    SimServer::start(
-        SimConfig {
-            seed: 5,
-            changes,
-            page_cap: 20,
-            now: Some(t0()),
-            ..SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap()
+    common::sim(5, changes, 20).await
 }
 
 fn client(server: &SimServer, password: &str) -> ServiceNow {
-    ServiceNow::new(Connection {
-        instance: parse_instance_url(&server.url()).unwrap(),
-        user: DEMO_USER.into(),
-        password: Secret::new(password),
-    })
-    .unwrap()
+    common::client_on(server, DEMO_USER, password, &common::clock(server))
+}
+
+/// One sync on the sim's clock.
+async fn sync(
+    server: &SimServer,
+    sn: &ServiceNow,
+    store: &mut Store,
+) -> signoff::sync::SyncOutcome {
+    sync_once(sn, store, common::clock(server).as_ref(), &no_progress)
+        .await
+        .unwrap()
 }
 
 fn alice(server: &SimServer) -> String {
@@ -96,18 +94,14 @@ async fn full_then_incremental_sync_tracks_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store_in(&dir);
 
-    let first = sync_once(&sn, &mut store, t0(), &no_progress)
-        .await
-        .unwrap();
+    let first = sync(&server, &sn, &mut store).await;
     assert!(first.full);
     assert_eq!(first.total, server_ids(&server).len());
     assert_eq!(first.added, first.total);
     assert_eq!(store.approval_ids().unwrap(), server_ids(&server));
 
     // Nothing changed: an incremental sync with nothing to do.
-    let quiet = sync_once(&sn, &mut store, t0(), &no_progress)
-        .await
-        .unwrap();
+    let quiet = sync(&server, &sn, &mut store).await;
     assert!(!quiet.full);
     assert_eq!((quiet.added, quiet.removed), (0, 0));
 
@@ -137,9 +131,7 @@ async fn full_then_incremental_sync_tracks_the_server() {
         .expect("a change alice does not approve yet");
     let new_id = server.add_approval(&other_change, DEMO_USER).unwrap();
 
-    let second = sync_once(&sn, &mut store, t0(), &no_progress)
-        .await
-        .unwrap();
+    let second = sync(&server, &sn, &mut store).await;
     assert!(!second.full, "incremental after the first pull");
     assert_eq!(second.removed, 1);
     assert_eq!(second.added, 1);
@@ -167,14 +159,10 @@ async fn full_then_incremental_sync_tracks_the_server() {
         .unwrap()
         .sys_id;
     assert!(server.update_record("sysapproval_approver", &ids[2], &[("approver", &dev)]));
-    let soon = sync_once(&sn, &mut store, t0(), &no_progress)
-        .await
-        .unwrap();
+    let soon = sync(&server, &sn, &mut store).await;
     assert_eq!(soon.removed, 0, "not visible to an incremental query");
-    let later = t0() + signoff::sync::RECONCILE_EVERY;
-    let reconciled = sync_once(&sn, &mut store, later, &no_progress)
-        .await
-        .unwrap();
+    server.advance_clock(signoff::sync::RECONCILE_EVERY.to_std().unwrap());
+    let reconciled = sync(&server, &sn, &mut store).await;
     assert!(!reconciled.full);
     assert_eq!(reconciled.removed, 1, "{reconciled:?}");
     assert_eq!(store.approval_ids().unwrap(), server_ids(&server));
@@ -188,18 +176,14 @@ async fn incremental_sync_downloads_far_less_than_a_full_pull() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store_in(&dir);
     let before = server.faults().bytes_served();
-    sync_once(&sn, &mut store, t0(), &no_progress)
-        .await
-        .unwrap();
+    sync(&server, &sn, &mut store).await;
     let full_bytes = server.faults().bytes_served() - before;
 
     server.advance_clock(Duration::from_secs(600));
     let ids = server_ids(&server);
     assert!(server.update_record("sysapproval_approver", &ids[3], &[("comments", "ping")]));
     let before = server.faults().bytes_served();
-    let inc = sync_once(&sn, &mut store, t0(), &no_progress)
-        .await
-        .unwrap();
+    let inc = sync(&server, &sn, &mut store).await;
     let inc_bytes = server.faults().bytes_served() - before;
     assert!(!inc.full);
     assert_eq!((inc.added, inc.updated, inc.removed), (0, 1, 0), "{inc:?}");
@@ -240,7 +224,7 @@ fn engine(
 ) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let clock: Arc<dyn Clock> = Arc::new(signoff::domain::SystemClock);
+    let clock: Arc<dyn Clock> = common::clock(server);
     tokio::spawn(run_engine(
         Some(Arc::new(client(server, password))),
         store_in(dir),
@@ -422,9 +406,7 @@ async fn the_queue_renders_from_the_cache_with_the_server_gone() {
     let sn = client(&server, DEMO_PASSWORD);
     let dir = tempfile::tempdir().unwrap();
     let mut store = store_in(&dir);
-    sync_once(&sn, &mut store, t0(), &no_progress)
-        .await
-        .unwrap();
+    sync(&server, &sn, &mut store).await;
     let expected = server_ids(&server).len();
     server.shutdown().await;
     drop(store);

@@ -21,6 +21,12 @@ pub trait Backend: Send + Sync {
     /// The login name in use.
     fn login(&self) -> String;
 
+    /// What the user should know about the requests made since the last call (a list the
+    /// server described wrongly and paging stopped early on, say), once each.
+    fn take_notices(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The user the credentials belong to.
     fn current_user(&self) -> impl Future<Output = Result<User, BackendError>> + Send;
 
@@ -143,6 +149,23 @@ pub enum BackendError {
     )]
     Unauthorized,
     #[error(
+        "Something in front of the instance refused the request (HTTP {status} with {kind}, not ServiceNow's own answer), so this says nothing about your password. Check that the instance URL is the instance itself, and whether your network needs a VPN or single sign-on first."
+    )]
+    GatewayRefused { status: u16, kind: String },
+    #[error(
+        "The instance answered with a redirect to {to}, which is not the instance{}; signoff sent nothing there (no data, no credentials). Check the instance URL: give the address the instance itself answers on.",
+        if from.is_empty() { String::new() } else { format!(" ({from})") }
+    )]
+    Redirected { from: String, to: String },
+    #[error(
+        "The instance answered the write with a redirect (to {to}) instead of the updated record, so signoff cannot tell from the answer whether it was applied; it checks the record on the instance before doing anything else."
+    )]
+    RedirectedWrite { to: String },
+    #[error(
+        "The proxy refused the connection ({reason}). Check the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) and the proxy's credentials, or ask your network team."
+    )]
+    ProxyRefused { reason: String },
+    #[error(
         "The instance denied access to {what} (HTTP 403: {message}). Ask your ServiceNow administrator for the approver role on this instance."
     )]
     Forbidden { what: String, message: String },
@@ -190,7 +213,6 @@ pub enum BackendError {
 }
 
 impl BackendError {
-    /// Whether retrying later might help (network trouble, rate limits, server errors).
     /// How long the server asked to wait before trying again, if it said.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
@@ -200,11 +222,18 @@ impl BackendError {
         }
     }
 
-    /// Whether the credentials were refused: retrying cannot help until the user acts.
+    /// Whether the credentials (or the way in) were refused: retrying cannot help until the
+    /// user acts.
     pub fn is_auth(&self) -> bool {
-        matches!(self, BackendError::Unauthorized)
+        matches!(
+            self,
+            BackendError::Unauthorized
+                | BackendError::GatewayRefused { .. }
+                | BackendError::ProxyRefused { .. }
+        )
     }
 
+    /// Whether retrying later might help (network trouble, rate limits, server errors).
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -298,7 +327,7 @@ pub fn parse_instance_url(input: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }

@@ -3,6 +3,20 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::text::{MAX_LINE, MAX_TEXT, cap_chars, clean_line, is_record_id, sanitize_multiline};
+
+/// Checks a record id from the server before it is kept (ids go into URLs and queries).
+fn check_id(what: &str, id: &str) -> Result<(), String> {
+    if is_record_id(id) {
+        Ok(())
+    } else {
+        Err(format!(
+            "its {what} {:?} is missing or not an identifier",
+            clean_line(id, 40)
+        ))
+    }
+}
+
 /// A person in the ITSM system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -20,7 +34,33 @@ pub struct UserRef {
     pub name: String,
 }
 
+impl User {
+    /// Cleans every field for display and checks the id: how a user from the server is kept.
+    pub fn sanitize(&mut self) -> Result<(), String> {
+        let User {
+            sys_id,
+            user_name,
+            name,
+            email,
+        } = self;
+        check_id("sys_id", sys_id)?;
+        for field in [user_name, name, email] {
+            *field = clean_line(field, MAX_LINE);
+        }
+        Ok(())
+    }
+}
+
 impl UserRef {
+    /// Cleans the name and checks the id (which may be empty: the server did not say).
+    pub fn sanitize(&mut self) -> Result<(), String> {
+        if !self.sys_id.is_empty() {
+            check_id("reference", &self.sys_id)?;
+        }
+        self.name = clean_line(&self.name, MAX_LINE);
+        Ok(())
+    }
+
     pub fn label(&self) -> &str {
         if self.name.is_empty() {
             &self.sys_id
@@ -47,7 +87,7 @@ impl ChangeType {
             "standard" => ChangeType::Standard,
             "normal" => ChangeType::Normal,
             "emergency" => ChangeType::Emergency,
-            _ => ChangeType::Other(value.trim().to_string()),
+            _ => ChangeType::Other(clean_line(value, 40)),
         }
     }
 
@@ -165,6 +205,63 @@ pub struct Change {
     pub detail_source: DetailSource,
 }
 
+impl Change {
+    /// Cleans every text for display (escape sequences and control characters removed, lengths
+    /// capped) and checks the ids: how a change from the server is kept, so that no output
+    /// path (screen, command line, exports) can forget. Idempotent.
+    pub fn sanitize(&mut self) -> Result<(), String> {
+        // Destructured in full: a new field does not compile until it is considered here.
+        let Change {
+            sys_id,
+            number,
+            short_description,
+            description,
+            change_type,
+            risk: _,
+            impact: _,
+            urgency: _,
+            state,
+            requested_by,
+            assignment_group,
+            configuration_item,
+            start_date: _,
+            end_date: _,
+            justification,
+            implementation_plan,
+            backout_plan,
+            test_plan,
+            risk_impact_analysis,
+            on_hold: _,
+            sys_updated_on: _,
+            detail_source: _,
+        } = self;
+        check_id("change sys_id", sys_id)?;
+        for line in [
+            number,
+            short_description,
+            state,
+            assignment_group,
+            configuration_item,
+        ] {
+            *line = clean_line(line, MAX_LINE);
+        }
+        for text in [
+            description,
+            justification,
+            implementation_plan,
+            backout_plan,
+            test_plan,
+            risk_impact_analysis,
+        ] {
+            *text = cap_chars(&sanitize_multiline(text), MAX_TEXT);
+        }
+        if let Some(ChangeType::Other(t)) = change_type {
+            *t = clean_line(t, 40);
+        }
+        requested_by.sanitize()
+    }
+}
+
 /// The state of one approval row. Stored values follow ServiceNow exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,7 +287,7 @@ impl ApprovalState {
             "cancelled" => ApprovalState::Cancelled,
             "not_required" => ApprovalState::NotRequired,
             "skipped" => ApprovalState::Skipped,
-            other => ApprovalState::Other(other.to_string()),
+            other => ApprovalState::Other(clean_line(other, 40)),
         }
     }
 
@@ -225,6 +322,29 @@ pub struct Approval {
 }
 
 impl Approval {
+    /// Cleans every server string and checks every id (see [`Change::sanitize`]).
+    pub fn sanitize(&mut self) -> Result<(), String> {
+        let Approval {
+            sys_id,
+            state,
+            approver,
+            requested_at: _,
+            due_date: _,
+            group,
+            sys_updated_on: _,
+            change,
+        } = self;
+        check_id("sys_id", sys_id)?;
+        if let ApprovalState::Other(s) = state {
+            *s = clean_line(s, 40);
+        }
+        approver.sanitize()?;
+        if let Some(g) = group {
+            *g = clean_line(g, MAX_LINE);
+        }
+        change.sanitize()
+    }
+
     /// Whether the approval belongs in the queue: requested, or paused because its change is
     /// on hold.
     pub fn in_queue(&self) -> bool {

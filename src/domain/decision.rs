@@ -296,6 +296,9 @@ pub enum Delivery {
     Conflict { reason: String },
     /// The server refused it for a reason re-sending cannot fix.
     Failed { error: String },
+    /// A newer decision on the same approval replaced it before it was delivered; it will
+    /// never be sent.
+    Superseded { by: String },
 }
 
 impl Delivery {
@@ -306,6 +309,7 @@ impl Delivery {
             Delivery::Applied { .. } => "applied",
             Delivery::Conflict { .. } => "conflict",
             Delivery::Failed { .. } => "failed",
+            Delivery::Superseded { .. } => "superseded",
         }
     }
 

@@ -40,6 +40,15 @@ impl DelegationStatus {
 }
 
 impl Delegation {
+    /// Cleans the names and checks the ids: how a delegation from the server is kept.
+    pub fn sanitize(&mut self) -> Result<(), String> {
+        if !super::text::is_record_id(&self.sys_id) {
+            return Err("its sys_id is missing or not an identifier".into());
+        }
+        self.user.sanitize()?;
+        self.delegate.sanitize()
+    }
+
     /// Upcoming before its start, active from start to end (both included, as the platform's
     /// `starts<=now^ends>=now`), expired after.
     pub fn status(&self, now: DateTime<Utc>) -> DelegationStatus {

@@ -16,7 +16,7 @@ pub mod text;
 pub use change::{
     Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Risk, User, UserRef,
 };
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, FixedClock, ServerClock, StartedAt, SystemClock, describe_skew};
 pub use decision::{
     Decision, DecisionKind, Delivery, Justification, JustificationError, JustificationRules,
 };

@@ -20,11 +20,70 @@ pub enum Fault {
     MalformedJson,
     /// 200, `Content-Type: text/html`, an "Instance Hibernating" page (§1.7).
     HibernatingHtml,
+    /// This status with an HTML page, not the envelope: what a gateway or single-sign-on
+    /// portal in front of an instance answers (a 401 that is not ServiceNow's).
+    HtmlStatus(u16),
+    /// A redirect (`status`, e.g. 302 or 307) to `location`; nothing is done.
+    Redirect { status: u16, location: String },
+    /// The request is carried out (a write is applied), then answered with this fault instead
+    /// of its result: the client cannot tell from the answer that it worked.
+    AfterApplying(Box<Fault>),
+    /// Answered as usual, but `X-Total-Count` says this (a server lying about list sizes).
+    LyingTotal(u64),
+    /// Never answered: the connection stays open and silent (a hung node).
+    Hang,
+}
+
+/// Which requests a queued fault waits for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct When {
+    /// Only this method (`GET`, `PATCH`, …), upper case.
+    pub method: Option<String>,
+    /// Only writes (POST, PUT, PATCH, DELETE).
+    pub writes: bool,
+    /// Only requests whose path contains this (a table name, a sys_id).
+    pub path_contains: Option<String>,
+}
+
+impl When {
+    /// The next request, whatever it is.
+    pub fn any() -> When {
+        When::default()
+    }
+    /// The next write.
+    pub fn write() -> When {
+        When {
+            writes: true,
+            ..When::default()
+        }
+    }
+    /// The next request with this method.
+    pub fn method(m: &str) -> When {
+        When {
+            method: Some(m.to_ascii_uppercase()),
+            ..When::default()
+        }
+    }
+    /// Narrowed to paths containing `part`.
+    pub fn on(mut self, part: &str) -> When {
+        self.path_contains = Some(part.to_string());
+        self
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        let write = matches!(method, "POST" | "PUT" | "PATCH" | "DELETE");
+        (!self.writes || write)
+            && self.method.as_deref().is_none_or(|m| m == method)
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
+    }
 }
 
 #[derive(Default)]
 struct FaultState {
-    queue: Mutex<VecDeque<Fault>>,
+    queue: Mutex<VecDeque<(When, Fault)>>,
     persistent: Mutex<Option<Fault>>,
     served: AtomicU64,
     /// Response body bytes sent.
@@ -83,7 +142,11 @@ pub struct FaultControl {
 impl FaultControl {
     /// One-shot: the next request (any path) gets `fault`; several are served FIFO.
     pub fn push(&self, fault: Fault) {
-        lock(&self.inner.queue).push_back(fault);
+        self.push_when(When::any(), fault);
+    }
+    /// One-shot: the next request that `when` matches gets `fault` (others pass by).
+    pub fn push_when(&self, when: When, fault: Fault) {
+        lock(&self.inner.queue).push_back((when, fault));
     }
     /// Every request gets `fault` until cleared with `None` (one-shot faults go first).
     pub fn set_persistent(&self, fault: Option<Fault>) {
@@ -153,10 +216,13 @@ impl FaultControl {
         RateDecision::Allowed { limit, reset_in }
     }
     /// Count a request and take the fault it must get, if any.
-    pub(crate) fn on_request(&self) -> Option<Fault> {
+    pub(crate) fn on_request(&self, method: &str, path: &str) -> Option<Fault> {
         self.inner.served.fetch_add(1, Ordering::SeqCst);
-        if let Some(f) = lock(&self.inner.queue).pop_front() {
-            return Some(f);
+        {
+            let mut queue = lock(&self.inner.queue);
+            if let Some(i) = queue.iter().position(|(w, _)| w.matches(method, path)) {
+                return queue.remove(i).map(|(_, f)| f);
+            }
         }
         lock(&self.inner.persistent).clone()
     }

@@ -144,15 +144,40 @@ pub fn fault_response(f: &Fault) -> Response {
             );
             r
         }
-        Fault::HibernatingHtml => {
-            let mut r = Response::new(Body::from(HIBERNATING_HTML));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html;charset=UTF-8"),
-            );
+        Fault::HibernatingHtml => html(200, HIBERNATING_HTML),
+        Fault::HtmlStatus(code) => html(
+            *code,
+            "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><h1>Sign in to continue</h1><form action=\"/sso\"></form></body></html>\n",
+        ),
+        Fault::Redirect { status, location } => {
+            let mut r = html(*status, "<html><body>Moved</body></html>\n");
+            if let Ok(v) = HeaderValue::from_str(location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
             r
         }
+        // Handled in `handle`, which has the request; a bare one is a server error.
+        Fault::AfterApplying(_) | Fault::LyingTotal(_) | Fault::Hang => {
+            fault_response(&Fault::Status(500))
+        }
     }
+}
+
+/// An HTML page with this status.
+fn html(status: u16, body: &'static str) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html;charset=UTF-8"),
+    );
+    r
+}
+
+/// `Date` as HTTP writes it (IMF-fixdate), from the server clock.
+fn http_date(secs: i64) -> Option<HeaderValue> {
+    let t = chrono::DateTime::from_timestamp(secs, 0)?;
+    HeaderValue::from_str(&t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()).ok()
 }
 
 /// `X-RateLimit-*` headers (§1.8): the limit, the UNIX time the window resets (wall clock),
@@ -195,9 +220,24 @@ fn rate_limited(
 /// `fail_rate`, then the Table API itself. The fail PRNG advances once per request whatever
 /// happens, so a seed fixes the sequence.
 pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
-    let injected = inner.faults.on_request();
+    let method = req.method().as_str().to_ascii_uppercase();
+    let injected = inner.faults.on_request(&method, req.uri().path());
     let draw = inner.fail_draw();
-    let resp = match injected {
+    let mut resp = match injected {
+        Some(Fault::AfterApplying(then)) => {
+            let _ = serve(&inner, req).await;
+            fault_response(&then)
+        }
+        Some(Fault::LyingTotal(n)) => {
+            let mut r = serve(&inner, req).await;
+            r.headers_mut()
+                .insert("X-Total-Count", HeaderValue::from(n));
+            r
+        }
+        Some(Fault::Hang) => {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            fault_response(&Fault::Status(504))
+        }
         Some(f) => fault_response(&f),
         None => {
             let decision = match authenticate(&inner, req.headers()) {
@@ -224,6 +264,10 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             }
         }
     };
+    // The server's own clock, as a real instance's Date header carries its own.
+    if let Some(date) = http_date(inner.now()) {
+        resp.headers_mut().insert(header::DATE, date);
+    }
     if let Some(n) = axum::body::HttpBody::size_hint(resp.body()).exact() {
         inner.faults.count_bytes(n);
     }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-pub use faults::{Fault, FaultControl};
+pub use faults::{Fault, FaultControl, When};
 use query::{Query, QueryEnv};
 use table::{Db, JournalEntry, Kind, SYS_ID, fmt_ts, parse_ts};
 
@@ -150,6 +150,17 @@ pub struct Actor {
 struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// The server clock (the `now` anchor, advanced by real time and by
+/// [`SimServer::advance_clock`]), in whole seconds as the server stamps records.
+#[derive(Clone)]
+pub struct SimClock(Arc<Inner>);
+
+impl SimClock {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(self.0.now(), 0).unwrap_or_default()
+    }
 }
 
 /// A running simulator.
@@ -481,7 +492,13 @@ impl SimServer {
 
     /// The server clock (see [`SimServer::now`]) as a typed UTC time.
     pub fn server_now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::DateTime::from_timestamp(self.inner.now(), 0).unwrap_or_default()
+        self.clock().now()
+    }
+
+    /// A handle on the server clock that outlives borrows of the server: a client under test
+    /// runs on the same time as the server it talks to.
+    pub fn clock(&self) -> SimClock {
+        SimClock(self.inner.clone())
     }
 
     /// Insert a `sys_user_delegate` row (§6) as the delegator would: `user` delegates to

@@ -20,7 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use crate::domain::{Approval, Delegation, User};
 
 pub use error::StoreError;
-pub use outbox::{GENESIS, JournalEntry, OutboxEntry, chain_hash, new_client_id};
+pub use outbox::{GENESIS, JournalEntry, OutboxEntry, Superseded, chain_hash, new_client_id};
 pub use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 
 /// How long a statement waits for another process's lock before giving up.
@@ -682,7 +682,7 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 /// The store holds change details and decisions: owner-only, whatever the umask or an older
 /// copy said. Runs only once the file is known to be ours.
 #[cfg(unix)]
-fn restrict_permissions(path: &Path) -> std::io::Result<()> {
+pub(crate) fn restrict_permissions(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
     if mode != 0o600 {
@@ -692,7 +692,7 @@ fn restrict_permissions(path: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) -> std::io::Result<()> {
+pub(crate) fn restrict_permissions(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -36,6 +36,16 @@ pub struct OutboxEntry {
     pub server_answer: Option<String>,
 }
 
+/// An earlier decision a new one replaced (see [`Store::enqueue`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Superseded {
+    pub client_id: String,
+    pub approval_sys_id: String,
+    /// Where it stood: `queued`, `sending`, `conflict` or `failed`.
+    pub was: String,
+    pub kind: Option<crate::domain::DecisionKind>,
+}
+
 /// One journal entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalEntry {
@@ -65,6 +75,7 @@ fn status_of(d: &Delivery) -> (&'static str, Option<&str>) {
         Delivery::Applied { .. } => ("applied", None),
         Delivery::Conflict { reason } => ("conflict", Some(reason)),
         Delivery::Failed { error } => ("failed", Some(error)),
+        Delivery::Superseded { by } => ("superseded", Some(by)),
     }
 }
 
@@ -80,12 +91,12 @@ impl Store {
             path: path.clone(),
             source: e,
         };
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(io)?;
+        super::restrict_permissions(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(file)),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -95,18 +106,66 @@ impl Store {
 
     /// Stores decisions in one transaction, with a journal entry each: after this returns they
     /// survive a crash, and nothing has been sent yet.
+    ///
+    /// A new decision on an approval replaces any earlier one that is not applied (waiting,
+    /// being sent, in conflict or failed): the earlier one becomes `superseded`, with a journal
+    /// entry, and is never sent, so a decision the user took back cannot land after the new
+    /// one. (One that already reached the server is recognised there when the new one is
+    /// delivered.) Answers the ids of the decisions superseded, with their approvals.
     pub fn enqueue(
         &mut self,
         decisions: &[Decision],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Superseded>, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, "store the decision", e);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
+        let mut superseded = Vec::new();
         for d in decisions {
+            let earlier: Vec<(String, String, String)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT client_id, status, decision FROM outbox WHERE approval_sys_id = ?1
+                         AND status IN ('queued', 'sending', 'conflict', 'failed') ORDER BY id",
+                    )
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map([&d.approval_sys_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(err)?;
+                rows.collect::<Result<_, _>>().map_err(err)?
+            };
+            for (old, was, verb) in earlier {
+                tx.execute(
+                    "UPDATE outbox SET status = 'superseded', last_error = ?2, updated_at = ?3
+                     WHERE client_id = ?1",
+                    params![old, d.client_id, format_time(now)],
+                )
+                .map_err(err)?;
+                append(
+                    &tx,
+                    now,
+                    "decision.superseded",
+                    &serde_json::json!({
+                        "client_id": old,
+                        "was": was,
+                        "by": d.client_id,
+                        "approval": d.approval_sys_id,
+                    })
+                    .to_string(),
+                )
+                .map_err(err)?;
+                superseded.push(Superseded {
+                    client_id: old,
+                    approval_sys_id: d.approval_sys_id.clone(),
+                    was,
+                    kind: crate::domain::DecisionKind::parse(&verb),
+                });
+            }
             let data = serde_json::to_string(d).map_err(|e| StoreError::Encode {
                 path: path.clone(),
                 what: format!("decision {}", d.client_id),
@@ -148,22 +207,53 @@ impl Store {
             )
             .map_err(err)?;
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        Ok(superseded)
+    }
+
+    /// Takes a waiting decision for sending: marks it `sending` (counting the attempt) if it
+    /// is still waiting. Answers false when it is not (superseded or withdrawn meanwhile, or
+    /// delivered by another process), and then it must not be sent.
+    pub fn claim(&mut self, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE outbox SET status = 'sending', updated_at = ?2, attempts = attempts + 1
+                 WHERE client_id = ?1 AND status IN ('queued', 'sending')",
+                params![client_id, format_time(now)],
+            )
+            .map_err(|e| self.err("record the delivery", e))?;
+        Ok(n > 0)
     }
 
     /// Outbox entries, oldest first: all of them, or only those not delivered yet.
     pub fn outbox(&self, pending_only: bool) -> Result<Vec<OutboxEntry>, StoreError> {
-        let action = "read the outbox";
-        let sql = if pending_only {
-            "SELECT data, status, last_error, attempts, updated_at, server_answer FROM outbox
-             WHERE status IN ('queued', 'sending') ORDER BY id"
+        let filter = if pending_only {
+            "WHERE status IN ('queued', 'sending')"
         } else {
-            "SELECT data, status, last_error, attempts, updated_at, server_answer FROM outbox
-             ORDER BY id"
+            ""
         };
-        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(action, e))?;
+        self.entries(filter, [])
+    }
+
+    /// Every decision recorded on one approval, oldest first.
+    pub fn decisions_on(&self, approval_sys_id: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.entries("WHERE approval_sys_id = ?1", [approval_sys_id])
+    }
+
+    fn entries<P: rusqlite::Params>(
+        &self,
+        filter: &str,
+        params: P,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let action = "read the outbox";
+        let sql = format!(
+            "SELECT data, status, last_error, attempts, updated_at, server_answer FROM outbox
+             {filter} ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(action, e))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, Option<String>>(0)?,
                     r.get::<_, String>(1)?,
@@ -190,6 +280,7 @@ impl Store {
                 "sending" => Delivery::Sending,
                 "applied" => Delivery::Applied { at: updated_at },
                 "conflict" => Delivery::Conflict { reason },
+                "superseded" => Delivery::Superseded { by: reason },
                 _ => Delivery::Failed { error: reason },
             };
             out.push(OutboxEntry {

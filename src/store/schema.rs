@@ -13,7 +13,7 @@ pub const APPLICATION_ID: u32 = 0x5349_474E;
 
 /// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
 /// a step that has shipped; add a new one.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -92,6 +92,40 @@ CREATE TABLE approval_summaries (
 /// user saw it, which conflict detection compares with the server's copy).
 const V4: &str = "
 ALTER TABLE outbox ADD COLUMN data TEXT;
+";
+
+/// Version 5: a decision can be superseded (a newer decision on the same approval replaced it
+/// before it was delivered). SQLite cannot change a CHECK, so the outbox is rebuilt.
+const V5: &str = "
+CREATE TABLE outbox_v5 (
+    id              INTEGER PRIMARY KEY,
+    client_id       TEXT NOT NULL UNIQUE,
+    approval_sys_id TEXT NOT NULL,
+    change_sys_id   TEXT NOT NULL,
+    decision        TEXT NOT NULL,
+    justification   TEXT NOT NULL,
+    acting_user     TEXT NOT NULL,
+    on_behalf_of    TEXT,
+    created_at      TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'sending', 'applied', 'conflict', 'failed',
+                                      'superseded')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    server_answer   TEXT,
+    updated_at      TEXT NOT NULL,
+    data            TEXT
+);
+INSERT INTO outbox_v5 (id, client_id, approval_sys_id, change_sys_id, decision, justification,
+                       acting_user, on_behalf_of, created_at, status, attempts, last_error,
+                       server_answer, updated_at, data)
+    SELECT id, client_id, approval_sys_id, change_sys_id, decision, justification, acting_user,
+           on_behalf_of, created_at, status, attempts, last_error, server_answer, updated_at, data
+    FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v5 RENAME TO outbox;
+CREATE INDEX outbox_by_status ON outbox (status, id);
+CREATE INDEX outbox_by_approval ON outbox (approval_sys_id);
 ";
 
 /// What the first 100 bytes of an existing file say, read without SQLite.

@@ -3,22 +3,41 @@
 
 use chrono::{DateTime, Utc};
 
-use super::SyncError;
 use crate::backend::{Applied, Backend, BackendError, ServerApproval};
-use crate::domain::{ApprovalState, Change, Decision, DecisionKind, Delivery};
-use crate::store::Store;
+use crate::domain::{ApprovalState, Change, Clock, Decision, DecisionKind, Delivery};
+use crate::store::{Store, StoreError};
 
 /// What a delivery round did.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct DeliveryReport {
     pub applied: usize,
     pub conflicts: usize,
     pub failed: usize,
+    /// Why the round stopped before the end (network trouble, refused credentials, an answer
+    /// that is not the instance's): the decisions not reached wait, in order, and so does the
+    /// one it stopped on. What was delivered before is counted above all the same.
+    pub stopped: Option<BackendError>,
 }
 
-/// Delivers every undelivered decision, oldest first. Each outcome is recorded in the store
-/// (with a journal entry) and told to `report`. A network failure, rate limit or server error
-/// stops the round (the rest stay queued, in order) and is returned.
+impl DeliveryReport {
+    pub fn is_empty(&self) -> bool {
+        self.applied + self.conflicts + self.failed == 0 && self.stopped.is_none()
+    }
+}
+
+/// Which decisions a round delivers.
+#[derive(Debug, Clone, Copy)]
+pub enum Deliver<'a> {
+    /// Every undelivered decision, oldest first.
+    All,
+    /// Only these (a decision command delivers its own first, not the backlog before it).
+    Only(&'a [String]),
+}
+
+/// Delivers undelivered decisions, oldest first. Each outcome is recorded in the store (with
+/// a journal entry) and told to `report`. A network failure, refused sign-in, rate limit,
+/// server error or unreadable answer stops the round (the rest stay queued, in order); the
+/// report says why. Only store failures are errors.
 ///
 /// Only one process delivers a store's outbox at a time (a lock file beside the store):
 /// `wait` waits for another delivering process to finish; without it the round is skipped
@@ -26,10 +45,11 @@ pub struct DeliveryReport {
 pub async fn deliver_pending<B: Backend>(
     backend: &B,
     store: &mut Store,
-    now: impl Fn() -> DateTime<Utc>,
+    clock: &dyn Clock,
+    which: Deliver<'_>,
     report: &(dyn Fn(&Decision, &Delivery) + Sync),
     wait: bool,
-) -> Result<DeliveryReport, SyncError> {
+) -> Result<DeliveryReport, StoreError> {
     let mut done = DeliveryReport::default();
     // Held for the whole round; the statuses are read after taking it, so two processes never
     // send the same decision or overwrite each other's outcome.
@@ -45,39 +65,60 @@ pub async fn deliver_pending<B: Backend>(
     };
     for entry in store.outbox(true)? {
         let decision = entry.decision;
+        if let Deliver::Only(ids) = which
+            && !ids.contains(&decision.client_id)
+        {
+            continue;
+        }
         // Once marked sending, the decision may have reached the server: every later
-        // attempt reads the server's copy first (as every attempt does anyway).
+        // attempt reads the server's copy first (as every attempt does anyway). A decision
+        // superseded since the round began is not claimed, and never sent.
         let was_sending = entry.delivery == Delivery::Sending;
-        store.set_delivery(&decision.client_id, &Delivery::Sending, None, now())?;
+        if !store.claim(&decision.client_id, clock.now())? {
+            continue;
+        }
         report(&decision, &Delivery::Sending);
-        let (delivery, answer) = match deliver_one(backend, &decision, was_sending, now()).await {
+        let earlier: Vec<Decision> = store
+            .decisions_on(&decision.approval_sys_id)?
+            .into_iter()
+            .filter(|e| matches!(e.delivery, Delivery::Superseded { .. }))
+            .map(|e| e.decision)
+            .collect();
+        let outcome = match deliver_one(backend, &decision, &earlier, was_sending, clock).await {
             Ok(outcome) => {
                 crate::pause_point("sent");
                 outcome
             }
-            // A passing failure, or an answer we cannot read (a proxy's or a hibernating
-            // instance's page): nothing is decided. The round stops.
-            Err(Stopped { error, reached })
-                if error.is_transient()
-                    || error.is_auth()
-                    || matches!(error, BackendError::Protocol(_)) =>
-            {
+            Err(Stopped { error, reached }) => {
                 tracing::info!(client_id = %decision.client_id, %error, "delivery paused");
-                // Nothing was sent: it waits in the queue as before. A write that may have
-                // reached the server stays `sending`, so the next try checks first.
-                if !reached && !was_sending {
-                    store.set_delivery(&decision.client_id, &Delivery::Queued, None, now())?;
+                // Nothing reached the server: it waits in the queue as before. A write that
+                // may have reached it stays `sending`, so the next try checks first.
+                if !reached {
+                    store.set_delivery(
+                        &decision.client_id,
+                        &Delivery::Queued,
+                        None,
+                        clock.now(),
+                    )?;
                     report(&decision, &Delivery::Queued);
                 }
-                return Err(SyncError::Backend(error));
+                done.stopped = Some(error);
+                return Ok(done);
             }
-            Err(Stopped { error: e, .. }) => (
-                Delivery::Failed {
-                    error: e.to_string(),
-                },
-                None,
-            ),
         };
+        // An earlier decision of ours that reached the server first is recorded as applied.
+        if let Some(first) = &outcome.earlier_applied {
+            let applied = Delivery::Applied { at: outcome.at };
+            store.set_delivery(
+                &first.client_id,
+                &applied,
+                Some("found applied on the server by a later decision's check"),
+                clock.now(),
+            )?;
+            report(first, &applied);
+            done.applied += 1;
+        }
+        let delivery = outcome.delivery;
         match &delivery {
             Delivery::Applied { .. } => done.applied += 1,
             Delivery::Conflict { .. } => done.conflicts += 1,
@@ -90,7 +131,12 @@ pub async fn deliver_pending<B: Backend>(
             outcome = delivery.label(),
             "delivery"
         );
-        store.set_delivery(&decision.client_id, &delivery, answer.as_deref(), now())?;
+        store.set_delivery(
+            &decision.client_id,
+            &delivery,
+            outcome.answer.as_deref(),
+            clock.now(),
+        )?;
         report(&decision, &delivery);
     }
     Ok(done)
@@ -102,31 +148,62 @@ struct Stopped {
     reached: bool,
 }
 
-/// Checks one decision against the server and sends it if it still applies. Answers the
-/// outcome and the server's account of the write.
+/// How one decision ended.
+struct Outcome {
+    delivery: Delivery,
+    /// The server's account of the write.
+    answer: Option<String>,
+    /// An earlier (superseded) decision of ours on the same approval turned out to be on
+    /// the server: it is what happened.
+    earlier_applied: Option<Decision>,
+    /// When the server's record last changed.
+    at: DateTime<Utc>,
+}
+
+impl Outcome {
+    fn new(delivery: Delivery, answer: Option<String>, at: DateTime<Utc>) -> Outcome {
+        Outcome {
+            delivery,
+            answer,
+            earlier_applied: None,
+            at,
+        }
+    }
+}
+
+/// Checks one decision against the server and sends it if it still applies. Delegation
+/// windows are judged by the server's clock.
 async fn deliver_one<B: Backend>(
     backend: &B,
     d: &Decision,
+    earlier: &[Decision],
     was_sending: bool,
-    now: DateTime<Utc>,
-) -> Result<(Delivery, Option<String>), Stopped> {
-    let conflict = |reason: String| Ok((Delivery::Conflict { reason }, None));
+    clock: &dyn Clock,
+) -> Result<Outcome, Stopped> {
+    let not_reached = |error| Stopped {
+        error,
+        reached: false,
+    };
     let checked = backend
         .approval(&d.approval_sys_id)
         .await
-        .map_err(|error| Stopped {
-            error,
-            reached: false,
-        })?;
+        .map_err(not_reached)?;
+    let now = clock.now();
+    let conflict = |reason: String| Ok(Outcome::new(Delivery::Conflict { reason }, None, now));
     let Some(server) = checked else {
         return conflict(format!(
             "{}: the approval no longer exists or is no longer visible to you.",
             d.change_number
         ));
     };
+    let at = server_time(&server).unwrap_or(now);
     // Already in effect (say a previous run sent it and died): recorded, never resent.
-    if let Some(done) = already_done(d, &server, was_sending) {
-        return Ok((done, Some("found already applied on the server".into())));
+    if let Some(done) = already_done(d, &server, was_sending, at) {
+        return Ok(Outcome::new(
+            done,
+            Some("found already applied on the server".into()),
+            at,
+        ));
     }
     // Deciding for a colleague needs their delegation to still hold (it may have ended while
     // the decision waited in the outbox).
@@ -134,10 +211,8 @@ async fn deliver_one<B: Backend>(
         let delegations = backend
             .delegations(&d.acting_user.sys_id)
             .await
-            .map_err(|error| Stopped {
-                error,
-                reached: false,
-            })?;
+            .map_err(not_reached)?;
+        let now = clock.now();
         let holds = delegations.iter().any(|x| {
             x.user.sys_id == principal.sys_id
                 && x.delegate.sys_id == d.acting_user.sys_id
@@ -151,41 +226,27 @@ async fn deliver_one<B: Backend>(
             ));
         }
     }
-
-    let a = &server.approval;
-    let expected_state = match d.kind {
-        DecisionKind::Resume => None,
-        _ => Some(ApprovalState::Requested),
-    };
-    if let Some(expected) = expected_state
-        && a.state != expected
-    {
-        return conflict(format!(
-            "{} is now {} on the server (decided by someone else, cancelled, or put on hold); nothing was sent.",
-            d.change_number,
-            describe_state(&a.state, a.change.on_hold)
-        ));
-    }
-    match d.kind {
-        DecisionKind::Resume if !a.change.on_hold => {
-            return conflict(format!(
-                "{} is no longer on hold (someone else released it); nothing was sent.",
-                d.change_number
-            ));
+    if let Some(reason) = no_longer_applies(d, &server) {
+        // Perhaps it moved because an earlier decision of ours got there first.
+        if let Some(first) = earlier
+            .iter()
+            .find(|e| already_done(e, &server, true, at).is_some() && reached_by_ref(e, &server))
+        {
+            return Ok(Outcome {
+                delivery: Delivery::Conflict {
+                    reason: format!(
+                        "{}: your earlier decision to {} it (ref {}) had already reached the server, so this one was not sent. Decide again if you meant to change it.",
+                        d.change_number,
+                        first.kind.verb(),
+                        first.reference().trim_start_matches("ref ")
+                    ),
+                },
+                answer: None,
+                earlier_applied: Some(first.clone()),
+                at,
+            });
         }
-        DecisionKind::Hold if a.change.on_hold => {
-            return conflict(format!(
-                "{} was put on hold by someone else; nothing was sent.",
-                d.change_number
-            ));
-        }
-        _ => {}
-    }
-    if let Some(moved) = moved_since_seen(&d.seen.change, &a.change) {
-        return conflict(format!(
-            "{} changed on the server after you looked at it{moved}; review it and decide again, or discard.",
-            d.change_number
-        ));
+        return conflict(reason);
     }
     let comment = d.comment();
     let sent = match d.kind {
@@ -202,58 +263,175 @@ async fn deliver_one<B: Backend>(
         DecisionKind::Hold => backend.set_hold(&d.change_sys_id, true, &comment).await,
         DecisionKind::Resume => backend.set_hold(&d.change_sys_id, false, &comment).await,
     };
-    match sent {
-        Ok(Applied { at, answer }) => Ok((
-            Delivery::Applied {
-                at: at.unwrap_or_else(Utc::now),
-            },
-            Some(answer),
-        )),
+    let error = match sent {
+        Ok(Applied {
+            at: applied_at,
+            answer,
+        }) => {
+            return Ok(Outcome::new(
+                Delivery::Applied {
+                    at: applied_at.unwrap_or(now),
+                },
+                Some(answer),
+                applied_at.unwrap_or(now),
+            ));
+        }
+        Err(e) => e,
+    };
+    // No answer at all: whether it arrived is unknown. It stays `sending`; the next attempt
+    // reads the server first. (Reading now would wait a second timeout.)
+    if matches!(
+        error,
+        BackendError::Timeout { .. } | BackendError::Unreachable { .. }
+    ) {
+        return Err(Stopped {
+            error,
+            reached: true,
+        });
+    }
+    // The server answered, but not with the record after the write. What it did is on the
+    // record: read it before calling the decision anything.
+    let fresh = match backend.approval(&d.approval_sys_id).await {
+        Ok(fresh) => fresh,
+        Err(_) => {
+            return Err(Stopped {
+                error,
+                reached: true,
+            });
+        }
+    };
+    if let Some(server) = &fresh {
+        let at = server_time(server).unwrap_or(now);
+        if let Some(done) = already_done(d, server, true, at) {
+            tracing::info!(client_id = %d.client_id, %error, "the write was applied although its answer was an error");
+            return Ok(Outcome::new(
+                done,
+                Some(format!(
+                    "applied on the server; its answer to the write was an error: {error}"
+                )),
+                at,
+            ));
+        }
+    }
+    match error {
         // The state moved under us, or we may no longer act on this approval.
-        Err(BackendError::Forbidden { message, .. })
+        BackendError::Forbidden { message, .. }
             if matches!(d.kind, DecisionKind::Approve | DecisionKind::Reject) =>
         {
+            let now_state = fresh.as_ref().map_or(String::new(), |s| {
+                format!(
+                    " It is {} on the server now.",
+                    describe_state(&s.approval.state, s.approval.change.on_hold)
+                )
+            });
             conflict(format!(
-                "{}: the instance refused the decision ({message}); it may have been decided meanwhile, or you may no longer approve it.",
+                "{}: the instance refused the decision ({message}); it may have been decided meanwhile, or you may no longer approve it.{now_state}",
                 d.change_number
             ))
         }
-        Err(BackendError::NotFound { .. })
-            if matches!(d.kind, DecisionKind::Approve | DecisionKind::Reject) =>
-        {
-            conflict(format!(
-                "{}: the approval is gone or no longer visible to you.",
-                d.change_number
-            ))
-        }
+        BackendError::NotFound { .. } if fresh.is_none() => conflict(format!(
+            "{}: the approval is gone or no longer visible to you.",
+            d.change_number
+        )),
         // Holding needs write access to the change itself, which plain approvers lack.
-        Err(BackendError::NotFound { .. } | BackendError::Forbidden { .. }) => Ok((
+        BackendError::NotFound { .. } | BackendError::Forbidden { .. } => Ok(Outcome::new(
             Delivery::Failed {
                 error: format!(
-                    "{}: the instance refused to {} the change; putting changes on hold needs the itil or change manager role.",
+                    "{}: the instance refused to {} the change; putting changes on hold needs the itil or change manager role. It was not applied and will not be retried.",
                     d.change_number,
                     d.kind.verb()
                 ),
             },
             None,
+            now,
         )),
-        Err(error) => Err(Stopped {
+        BackendError::BadRequest { status, message } => Ok(Outcome::new(
+            Delivery::Failed {
+                error: format!(
+                    "{}: the instance refused the decision as invalid (HTTP {status}: {message}); it was not applied and will not be retried.",
+                    d.change_number
+                ),
+            },
+            None,
+            now,
+        )),
+        BackendError::BadRecord { .. } => Ok(Outcome::new(
+            Delivery::Failed {
+                error: format!(
+                    "{}: {error} It was not applied and will not be retried.",
+                    d.change_number
+                ),
+            },
+            None,
+            now,
+        )),
+        // Not applied (the record says so), and worth another try: a passing failure, a
+        // refused sign-in, a page or a redirect instead of the instance's answer.
+        error => Err(Stopped {
             error,
-            reached: true,
+            reached: false,
         }),
     }
+}
+
+/// Why the decision can no longer be sent as it was made, if it cannot.
+fn no_longer_applies(d: &Decision, server: &ServerApproval) -> Option<String> {
+    let a = &server.approval;
+    if d.kind != DecisionKind::Resume && a.state != ApprovalState::Requested {
+        return Some(format!(
+            "{} is now {} on the server (decided by someone else, cancelled, or put on hold); nothing was sent.",
+            d.change_number,
+            describe_state(&a.state, a.change.on_hold)
+        ));
+    }
+    match d.kind {
+        DecisionKind::Resume if !a.change.on_hold => {
+            return Some(format!(
+                "{} is no longer on hold (someone else released it); nothing was sent.",
+                d.change_number
+            ));
+        }
+        DecisionKind::Hold if a.change.on_hold => {
+            return Some(format!(
+                "{} was put on hold by someone else; nothing was sent.",
+                d.change_number
+            ));
+        }
+        _ => {}
+    }
+    moved_since_seen(&d.seen.change, &a.change).map(|moved| {
+        format!(
+            "{} changed on the server after you looked at it{moved}; review it and decide again, or discard.",
+            d.change_number
+        )
+    })
+}
+
+/// When the server's copy last changed.
+fn server_time(server: &ServerApproval) -> Option<DateTime<Utc>> {
+    server
+        .approval
+        .sys_updated_on
+        .or(server.approval.change.sys_updated_on)
+}
+
+/// Whether our reference for this decision is in the server's comments or hold reason.
+fn reached_by_ref(d: &Decision, server: &ServerApproval) -> bool {
+    let r = d.reference();
+    server.comments.contains(&r) || server.hold_reason.contains(&r)
 }
 
 /// The decision is already in effect on the server: our reference is in the comments (or the
 /// hold reason), or, for a decision that may have been sent before a crash, the server is in
 /// the state it asked for.
-fn already_done(d: &Decision, server: &ServerApproval, was_sending: bool) -> Option<Delivery> {
+fn already_done(
+    d: &Decision,
+    server: &ServerApproval,
+    was_sending: bool,
+    at: DateTime<Utc>,
+) -> Option<Delivery> {
     let a = &server.approval;
     let ours_in_comments = server.comments.contains(&d.reference());
-    let at = a
-        .sys_updated_on
-        .or(a.change.sys_updated_on)
-        .unwrap_or_else(Utc::now);
     let reached = match d.kind {
         DecisionKind::Approve => a.state == ApprovalState::Approved && ours_in_comments,
         DecisionKind::Reject => a.state == ApprovalState::Rejected && ours_in_comments,

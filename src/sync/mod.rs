@@ -23,7 +23,7 @@ use crate::backend::{Backend, BackendError, Progress, Scope};
 use crate::domain::{Approval, Clock, Delegation, Delivery, User, UserRef, acting_for};
 use crate::store::{OutboxEntry, Store, StoreError};
 pub use backoff::Backoff;
-pub use deliver::{DeliveryReport, deliver_pending};
+pub use deliver::{Deliver, DeliveryReport, deliver_pending};
 pub use requests::{Request, end_delegation, run_requests};
 
 /// Updates older than the high-water mark by this much are asked for again, so a row written
@@ -35,6 +35,9 @@ const META_SOURCE: &str = "sync.source";
 const META_LAST_FULL: &str = "sync.last_full";
 const META_LAST_RECONCILE: &str = "sync.last_reconcile";
 const META_ACTING: &str = "sync.acting";
+/// The server clock's skew (milliseconds, server minus local) and when it was measured.
+pub const META_SKEW: &str = "clock.skew_ms";
+pub const META_SKEW_AT: &str = "clock.skew_at";
 /// How often an incremental sync also compares the full list of pending ids.
 pub const RECONCILE_EVERY: chrono::Duration = chrono::Duration::minutes(15);
 
@@ -51,6 +54,8 @@ pub struct SyncOutcome {
     pub at: DateTime<Utc>,
     /// Delegations given and received, as the server has them.
     pub delegations: Vec<Delegation>,
+    /// What the user should know about this sync (paging stopped early, say).
+    pub notices: Vec<String>,
 }
 
 impl SyncOutcome {
@@ -79,11 +84,38 @@ pub enum SyncError {
 }
 
 /// Runs one sync: full the first time (or when the cache belongs to another instance or user,
-/// or is older than `FULL_EVERY`), incremental after.
+/// or is older than `FULL_EVERY`), incremental after. Whose delegations are active is judged
+/// by `clock`, read once the server has answered (its `Date` header corrects a server clock).
 pub async fn sync_once<B: Backend>(
     backend: &B,
     store: &mut Store,
-    now: DateTime<Utc>,
+    clock: &dyn Clock,
+    progress: Progress<'_>,
+) -> Result<SyncOutcome, SyncError> {
+    let mut outcome = sync_inner(backend, store, clock, progress).await?;
+    outcome.notices = backend.take_notices();
+    if let Some(skew) = clock.skew() {
+        store.set_meta(META_SKEW, &skew.num_milliseconds().to_string())?;
+        store.set_meta(META_SKEW_AT, &crate::store::format_time(outcome.at))?;
+    }
+    Ok(outcome)
+}
+
+/// The skew last measured against this store's instance, and when.
+pub fn stored_skew(store: &Store) -> Option<(chrono::Duration, Option<DateTime<Utc>>)> {
+    let ms: i64 = store.get_meta(META_SKEW).ok()??.parse().ok()?;
+    let at = store
+        .get_meta(META_SKEW_AT)
+        .ok()
+        .flatten()
+        .and_then(|s| crate::store::parse_time(&s));
+    Some((chrono::Duration::milliseconds(ms), at))
+}
+
+async fn sync_inner<B: Backend>(
+    backend: &B,
+    store: &mut Store,
+    clock: &dyn Clock,
     progress: Progress<'_>,
 ) -> Result<SyncOutcome, SyncError> {
     let source = format!("{}|{}", backend.instance_label(), backend.login());
@@ -96,8 +128,10 @@ pub async fn sync_once<B: Backend>(
         (Some(u), true) => u.clone(),
         _ => backend.current_user().await?,
     };
-    // Whose approvals: mine, and those of everyone with an active approvals delegation to me.
+    // Whose approvals: mine, and those of everyone with an active approvals delegation to me
+    // (active by the server's clock).
     let delegations = backend.delegations(&user.sys_id).await?;
+    let now = clock.now();
     let me = UserRef {
         sys_id: user.sys_id.clone(),
         name: user.name.clone(),
@@ -133,6 +167,7 @@ pub async fn sync_once<B: Backend>(
             total: approvals.len(),
             at: now,
             delegations: delegations.clone(),
+            notices: Vec::new(),
         };
         store.replace_snapshot(&user, &approvals, now, high_water_of(&approvals, None))?;
         store.set_delegations(&delegations)?;
@@ -212,6 +247,7 @@ pub async fn sync_once<B: Backend>(
         total: total.unwrap_or(cached.len() + added - removed.len()),
         at: now,
         delegations: delegations.clone(),
+        notices: Vec::new(),
     };
     let hw = high_water_of(&upserts, Some(high_water));
     store.apply_changes(&user, &upserts, &removed, now, hw)?;
@@ -483,8 +519,11 @@ async fn cycle<B: Backend>(
         });
     };
     // Another signoff delivering the same outbox (say a script) is left to finish.
-    deliver_pending(backend, store, || clock.now(), &report, false).await?;
-    sync_once(backend, store, clock.now(), progress).await
+    let delivered = deliver_pending(backend, store, clock, Deliver::All, &report, false).await?;
+    if let Some(error) = delivered.stopped {
+        return Err(SyncError::Backend(error));
+    }
+    sync_once(backend, store, clock, progress).await
 }
 
 /// A jitter fraction in [0, 1) from the system clock's nanoseconds: spreads retries of many

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{SyncCommand, SyncEvent};
 use crate::backend::{Backend, BackendError};
-use crate::domain::{Delegation, DelegationDraft, DelegationStatus, UserRef};
+use crate::domain::{Clock, Delegation, DelegationDraft, DelegationStatus, UserRef};
 
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -34,6 +34,7 @@ pub enum Request {
 /// sync, so the delegation list and the queue follow.
 pub async fn run_requests<B: Backend + 'static>(
     backend: Arc<B>,
+    clock: Arc<dyn Clock>,
     mut requests: mpsc::UnboundedReceiver<Request>,
     events: mpsc::UnboundedSender<SyncEvent>,
     engine: mpsc::UnboundedSender<SyncCommand>,
@@ -42,6 +43,7 @@ pub async fn run_requests<B: Backend + 'static>(
         let backend = backend.clone();
         let events = events.clone();
         let engine = engine.clone();
+        let clock = clock.clone();
         tokio::spawn(async move {
             let event = match request {
                 Request::SearchUsers { query } => {
@@ -91,7 +93,7 @@ pub async fn run_requests<B: Backend + 'static>(
                     SyncEvent::DelegationDone(result)
                 }
                 Request::EndDelegation { me, sys_id } => {
-                    let result = end_delegation(backend.as_ref(), &me, &sys_id, Utc::now()).await;
+                    let result = end_delegation(backend.as_ref(), &me, &sys_id, clock.now()).await;
                     let _ = engine.send(SyncCommand::Now);
                     SyncEvent::DelegationDone(result)
                 }

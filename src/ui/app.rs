@@ -321,6 +321,7 @@ impl Tracked {
             },
             Delivery::Conflict { .. } => "! conflict".into(),
             Delivery::Failed { .. } => "✗ failed".into(),
+            Delivery::Superseded { .. } => "replaced".into(),
         }
     }
 
@@ -1388,6 +1389,17 @@ impl AppState {
 
     /// A delivery report from the outbox or sync.
     fn track(&mut self, client_id: String, approval_sys_id: String, delivery: Delivery) {
+        // A decision replaced by a newer one on the same approval: the newer one is the row's.
+        if matches!(delivery, Delivery::Superseded { .. }) {
+            if self
+                .deliveries
+                .get(&approval_sys_id)
+                .is_some_and(|t| t.client_id.as_deref() == Some(client_id.as_str()))
+            {
+                self.deliveries.remove(&approval_sys_id);
+            }
+            return;
+        }
         let entry = self
             .deliveries
             .entry(approval_sys_id)

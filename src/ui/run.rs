@@ -162,7 +162,7 @@ async fn event_loop(
                                 make_decisions(kind, &justification, &approvals, user, now);
                             store
                                 .enqueue(&decisions, now)
-                                .map(|()| decisions)
+                                .map(|replaced| (decisions, replaced))
                                 .map_err(|e| e.to_string())
                         }
                         (None, _) => {
@@ -174,8 +174,13 @@ async fn event_loop(
                         ),
                     };
                     match stored {
-                        Ok(decisions) => {
-                            state.outbox_pending += decisions.len();
+                        Ok((decisions, replaced)) => {
+                            let waiting = replaced
+                                .iter()
+                                .filter(|r| r.was == "queued" || r.was == "sending")
+                                .count();
+                            state.outbox_pending =
+                                (state.outbox_pending + decisions.len()).saturating_sub(waiting);
                             for d in decisions {
                                 update(
                                     &mut state,

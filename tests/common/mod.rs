@@ -6,38 +6,90 @@ pub mod ui;
 
 use std::path::Path;
 use std::process::{Output, Stdio};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimConfig, SimServer};
+use signoff::backend::servicenow::{Options, ServiceNow};
+use signoff::backend::{Connection, Secret, parse_instance_url};
+use signoff::domain::{Clock, ServerClock};
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimClock, SimConfig, SimServer};
 
-/// The sims' clock anchor in these tests.
+/// The sims' clock anchor in these tests: 2026-11-25 12:00 UTC, or `SIGNOFF_TEST_ANCHOR`
+/// (RFC 3339). Every client under test runs on its sim's clock, so the suite passes on any
+/// date; running it with the anchor a year away proves it.
 pub fn anchor() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    match std::env::var("SIGNOFF_TEST_ANCHOR") {
+        Ok(s) if !s.is_empty() => DateTime::parse_from_rfc3339(&s)
+            .expect("SIGNOFF_TEST_ANCHOR is an RFC 3339 time")
+            .to_utc(),
+        _ => Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),
+    }
+}
+
+pub fn sim_config(seed: u64, changes: usize, page_cap: usize) -> SimConfig {
+    SimConfig {
+        seed,
+        changes,
+        page_cap,
+        now: Some(anchor()),
+        ..SimConfig::default()
+    }
 }
 
 pub async fn sim(seed: u64, changes: usize, page_cap: usize) -> SimServer {
     SimServer::start(
-        SimConfig {
-            seed,
-            changes,
-            page_cap,
-            now: Some(anchor()),
-            ..SimConfig::default()
-        },
+        sim_config(seed, changes, page_cap),
         ([127, 0, 0, 1], 0).into(),
     )
     .await
     .unwrap()
 }
 
+/// The sim's clock as a client's.
+pub struct SimTime(pub SimClock);
+
+impl Clock for SimTime {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+}
+
+/// A server clock whose local time is the sim's: what every client under test runs on.
+pub fn clock(server: &SimServer) -> Arc<ServerClock> {
+    Arc::new(ServerClock::new(Arc::new(SimTime(server.clock()))))
+}
+
+/// The adapter signed in to `server` as `user`, on `clock`.
+pub fn client_on(
+    server: &SimServer,
+    user: &str,
+    password: &str,
+    clock: &Arc<ServerClock>,
+) -> ServiceNow {
+    ServiceNow::with_options(
+        Connection {
+            instance: parse_instance_url(&server.url()).unwrap(),
+            user: user.into(),
+            password: Secret::new(password),
+        },
+        Options {
+            clock: Some(clock.clone()),
+            ..Options::default()
+        },
+    )
+    .unwrap()
+}
+
 /// The binary with nothing from this environment but PATH, its home at `home`, local time
-/// UTC and no standard input.
+/// UTC, no standard input, and its clock started at the sims' anchor (the sim it talks to
+/// started there a moment earlier; signoff corrects the rest from the sim's Date header).
 pub fn signoff(home: &Path, args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"));
     cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SIGNOFF_HOME", home)
+        .env("SIGNOFF_NOW", anchor().to_rfc3339())
         .env("TZ", "UTC")
         .stdin(Stdio::null());
     cmd

@@ -11,9 +11,10 @@ use signoff::domain::{
 use signoff::sync::{SyncEvent, SyncOutcome};
 use signoff::ui::{AppState, Msg, Theme, views};
 
-/// The UI tests' "now" (the same instant the sims are anchored at).
+/// The UI tests' "now": a fixed instant (no sim is involved; snapshots show dates).
 pub fn now() -> DateTime<Utc> {
-    super::anchor()
+    use chrono::TimeZone;
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
 }
 
 /// A requested approval of Alice's on change CHG00300nn, requested `age_min` minutes before
@@ -71,6 +72,7 @@ pub fn synced(
             total: approvals.len(),
             at,
             delegations: delegations.clone(),
+            notices: Vec::new(),
         },
         approvals: Some(approvals),
         outbox_pending: 0,

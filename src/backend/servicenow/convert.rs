@@ -1,20 +1,18 @@
 //! Wire rows → domain types. Tolerates every shape the API uses; rejects values that make no
 //! sense (a date that is not a date, a risk of 9) with an error naming the record and field.
+//!
+//! Strings are copied as the server sent them; the domain's `sanitize` then cleans every one
+//! and checks every id, once, for every record (the boundary).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::wire::Row;
 use crate::backend::BackendError;
-use crate::domain::text::{cap_chars, sanitize_line, sanitize_multiline};
+use crate::domain::text::clean_line;
 use crate::domain::{
     Approval, ApprovalState, Change, ChangeType, Delegation, DetailSource, Level, Risk, User,
     UserRef,
 };
-
-/// Longest single-line field kept for display.
-const MAX_LINE: usize = 300;
-/// Longest multi-line field kept (ServiceNow text fields hold up to 4,000 characters).
-const MAX_TEXT: usize = 8_000;
 
 /// Task-level fields: these resolve when dot-walked through the approval's `task` reference.
 pub(crate) const TASK_FIELDS: &[&str] = &[
@@ -61,12 +59,18 @@ pub(crate) const APPROVAL_FIELDS: &[&str] = &[
 
 pub(crate) fn user(row: &Row<'_>) -> Result<User, BackendError> {
     let sys_id = required_id(row, "sys_id", "sys_user", "")?;
-    Ok(User {
-        user_name: sanitize_line(&row.value("user_name")),
-        name: sanitize_line(&row.display("name")),
-        email: sanitize_line(&row.value("email")),
+    let mut user = User {
+        user_name: row.value("user_name"),
+        name: row.display("name"),
+        email: row.value("email"),
+        sys_id: sys_id.clone(),
+    };
+    user.sanitize().map_err(|problem| BackendError::BadRecord {
+        table: "sys_user",
         sys_id,
-    })
+        problem,
+    })?;
+    Ok(user)
 }
 
 pub(crate) const DELEGATION_FIELDS: &str = "sys_id,user,delegate,starts,ends,approvals";
@@ -81,21 +85,23 @@ pub(crate) fn delegation(row: &Row<'_>) -> Result<Delegation, BackendError> {
     };
     let user_ref = |name: &str| UserRef {
         sys_id: row.value(name),
-        name: sanitize_line(&row.display(name)),
+        name: row.display(name),
     };
     let user = user_ref("user");
     let delegate = user_ref("delegate");
     if user.sys_id.is_empty() || delegate.sys_id.is_empty() {
         return Err(bad("it names no user or no delegate".into()));
     }
-    Ok(Delegation {
+    let mut d = Delegation {
         user,
         delegate,
         starts: date_time(row, "starts").map_err(&bad)?,
         ends: date_time(row, "ends").map_err(&bad)?,
         approvals: boolean(&row.value("approvals")).map_err(|e| bad(format!("approvals: {e}")))?,
-        sys_id,
-    })
+        sys_id: sys_id.clone(),
+    };
+    d.sanitize().map_err(bad)?;
+    Ok(d)
 }
 
 /// Whether the approval row carries the change-only fields (the instance resolved them).
@@ -128,38 +134,42 @@ pub(crate) fn approval(row: &Row<'_>) -> Result<Approval, BackendError> {
         DetailSource::Summary
     };
     let group = row.display("group");
-    Ok(Approval {
+    let mut approval = Approval {
         state: ApprovalState::from_value(&row.value("state")),
         approver: UserRef {
             sys_id: row.value("approver"),
-            name: sanitize_line(&row.display("approver")),
+            name: row.display("approver"),
         },
         requested_at,
         due_date: date_time(row, "due_date").map_err(&bad)?,
-        group: (!group.is_empty()).then(|| cap_chars(&sanitize_line(&group), MAX_LINE)),
+        group: (!group.trim().is_empty()).then_some(group),
         sys_updated_on: date_time(row, "sys_updated_on").map_err(&bad)?,
         change,
-        sys_id,
-    })
+        sys_id: sys_id.clone(),
+    };
+    approval.sanitize().map_err(bad)?;
+    Ok(approval)
 }
 
 /// A `change_request` row read directly.
 pub(crate) fn change_record(row: &Row<'_>) -> Result<Change, BackendError> {
     let sys_id = required_id(row, "sys_id", "change_request", "")?;
-    let mut c = change(row, "", sys_id.clone()).map_err(|problem| BackendError::BadRecord {
+    let bad = |problem| BackendError::BadRecord {
         table: "change_request",
-        sys_id,
+        sys_id: sys_id.clone(),
         problem,
-    })?;
+    };
+    let mut c = change(row, "", sys_id.clone()).map_err(bad)?;
     c.detail_source = DetailSource::Full;
+    c.sanitize().map_err(bad)?;
     Ok(c)
 }
 
 /// The change fields under a prefix ("" on the change itself, "sysapproval." on an approval).
 fn change(row: &Row<'_>, prefix: &str, sys_id: String) -> Result<Change, String> {
     let f = |name: &str| format!("{prefix}{name}");
-    let line = |name: &str| cap_chars(&sanitize_line(&row.display(&f(name))), MAX_LINE);
-    let text = |name: &str| cap_chars(&sanitize_multiline(&row.display(&f(name))), MAX_TEXT);
+    let line = |name: &str| row.display(&f(name));
+    let text = |name: &str| row.display(&f(name));
     let type_value = row.value(&f("type"));
     Ok(Change {
         number: line("number"),
@@ -210,12 +220,7 @@ fn required_id(
     context: &str,
 ) -> Result<String, BackendError> {
     let id = row.value(name);
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
+    if crate::domain::text::is_record_id(&id) {
         Ok(id)
     } else {
         Err(BackendError::BadRecord {
@@ -223,7 +228,7 @@ fn required_id(
             sys_id: if id.is_empty() {
                 "no sys_id".into()
             } else {
-                cap_chars(&sanitize_line(&id), 40)
+                clean_line(&id, 40)
             },
             problem: format!("its {name} {context}is missing or not an identifier"),
         })
@@ -249,7 +254,7 @@ fn date_time(row: &Row<'_>, name: &str) -> Result<Option<DateTime<Utc>>, String>
     }
     Err(format!(
         "{name} is {:?}, which is not a date and time",
-        cap_chars(&sanitize_line(s), 40)
+        clean_line(s, 40)
     ))
 }
 
@@ -297,7 +302,7 @@ mod tests {
         assert_eq!(a.approver.name, "Alice Moreno");
         assert_eq!(a.requested_at.to_rfc3339(), "2026-11-25T10:00:00+00:00");
         assert_eq!(a.change.sys_id, "c1");
-        assert_eq!(a.change.short_description, "Patch [31mrouter");
+        assert_eq!(a.change.short_description, "Patch router");
         assert_eq!(a.change.risk, Some(Risk::High));
         assert_eq!(a.change.impact, Some(Level::High));
         assert_eq!(a.change.requested_by.name, "Ben Ishikawa");

@@ -144,6 +144,7 @@ pub fn draw(
                 Span::styled(format!("{what} · {}", t.label()), style),
                 Span::raw(" — stored; sync delivers it"),
             ])),
+            Delivery::Superseded { .. } => {}
         }
         lines.push(Line::from(""));
     }

@@ -235,6 +235,7 @@ pub fn delivery_style(t: &Tracked, theme: &Theme) -> Style {
         Delivery::Applied { .. } => "status.online",
         Delivery::Conflict { .. } => "sla.warning",
         Delivery::Failed { .. } => "error",
+        Delivery::Superseded { .. } => "muted",
     })
 }
 

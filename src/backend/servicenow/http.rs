@@ -1,0 +1,351 @@
+//! The transport: one reqwest client that talks only to the instance.
+//!
+//! - Redirects are followed only within the instance's own origin (scheme, host, port); one to
+//!   anywhere else is refused before anything (body or credentials) is sent there. A write
+//!   answered with a redirect is never taken as done, since the body may have gone nowhere.
+//! - A loopback instance is never reached through a proxy (HTTP_PROXY on a corporate laptop
+//!   would otherwise receive the Authorization header); other instances use the system proxy.
+//! - Every answer's `Date` header feeds the server clock, so what the server decides by its
+//!   own time (delegation windows) is judged by it.
+//! - Errors become one sentence each (`BackendError`), with what the status and body mean.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, DATE, HeaderMap, RETRY_AFTER};
+use serde_json::Value;
+use url::Url;
+
+use crate::backend::{BackendError, Connection, is_loopback_host};
+use crate::domain::ServerClock;
+use crate::domain::text::clean_line;
+
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Same-origin redirects followed at most.
+const MAX_REDIRECTS: usize = 5;
+
+/// A redirect signoff refused to follow; carried through reqwest's error chain.
+#[derive(Debug)]
+struct OffOrigin(String);
+
+impl std::fmt::Display for OffOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redirect to {} refused", self.0)
+    }
+}
+
+impl std::error::Error for OffOrigin {}
+
+/// `scheme://host:port` of a URL, for comparing origins and for messages.
+pub(super) fn origin(url: &Url) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    )
+}
+
+pub(super) struct Transport {
+    client: reqwest::Client,
+    conn: Connection,
+    timeout: Duration,
+    clock: Option<Arc<ServerClock>>,
+}
+
+impl Transport {
+    pub fn new(
+        conn: Connection,
+        timeout: Duration,
+        clock: Option<Arc<ServerClock>>,
+    ) -> Result<Transport, BackendError> {
+        crate::init_tls();
+        let home = conn.instance.clone();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if origin(attempt.url()) != origin(&home) {
+                let to = origin(attempt.url());
+                attempt.error(OffOrigin(to))
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(OffOrigin("the same place, round in a circle".into()))
+            } else {
+                attempt.follow()
+            }
+        });
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .redirect(policy)
+            .user_agent(concat!("signoff/", env!("CARGO_PKG_VERSION")));
+        if is_loopback_host(conn.instance.host_str().unwrap_or("")) {
+            builder = builder.no_proxy();
+        }
+        let client = builder
+            .build()
+            .map_err(|e| BackendError::Protocol(format!("could not set up HTTP: {e}")))?;
+        Ok(Transport {
+            client,
+            conn,
+            timeout,
+            clock,
+        })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Sends one request with the credentials and JSON headers; answers the response headers
+    /// and its body (`None` for an empty one, as DELETE's 204), or the error the status or
+    /// body means.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<(HeaderMap, Option<Value>), BackendError> {
+        let started = std::time::Instant::now();
+        let write = method != reqwest::Method::GET;
+        let mut req = self
+            .client
+            .request(method.clone(), url.clone())
+            .basic_auth(&self.conn.user, Some(self.conn.password.expose()))
+            .header(ACCEPT, "application/json");
+        if let Some(body) = body {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let landed = resp.url().clone();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        tracing::debug!(
+            path = url.path(),
+            status = status.as_u16(),
+            bytes = bytes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "{method}"
+        );
+        self.observe_date(&headers);
+        if write && landed != url {
+            // A same-origin redirect of a write: reqwest may have turned it into a GET of
+            // another page. Whatever came back is not the answer to the write.
+            return Err(BackendError::RedirectedWrite {
+                to: clean_line(landed.path(), 120),
+            });
+        }
+        if !status.is_success() {
+            return Err(status_error(status, &headers, &bytes, what));
+        }
+        if bytes.is_empty() && status == StatusCode::NO_CONTENT {
+            return Ok((headers, None));
+        }
+        let json = parse_json(&headers, &bytes)?;
+        Ok((headers, Some(json)))
+    }
+
+    fn observe_date(&self, headers: &HeaderMap) {
+        let Some(clock) = &self.clock else {
+            return;
+        };
+        let date = headers
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| chrono::DateTime::parse_from_rfc2822(s.trim()).ok());
+        if let Some(d) = date {
+            clock.observe(d.with_timezone(&chrono::Utc));
+        }
+    }
+
+    fn instance_url(&self) -> String {
+        self.conn
+            .instance
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> BackendError {
+        let url = self.instance_url();
+        if let Some(off) = find_source::<OffOrigin>(&e) {
+            return BackendError::Redirected {
+                from: url,
+                to: clean_line(&off.0, 120),
+            };
+        }
+        if e.is_timeout() {
+            return BackendError::Timeout {
+                url,
+                seconds: self.timeout.as_secs().max(1),
+            };
+        }
+        let reason = root_cause(&e);
+        if reason.contains("407") || reason.contains("proxy authentication") {
+            return BackendError::ProxyRefused { reason };
+        }
+        BackendError::Unreachable { url, reason }
+    }
+}
+
+fn find_source<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn parse_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, BackendError> {
+    let ct = header_str(headers, CONTENT_TYPE.as_str()).unwrap_or_default();
+    if !ct.to_ascii_lowercase().contains("json") {
+        let kind = if ct.is_empty() {
+            "no content type".to_string()
+        } else {
+            clean_line(&ct, 60)
+        };
+        return Err(BackendError::Protocol(format!(
+            "it answered with {kind} instead of JSON (a hibernating developer instance answers with a web page: open the instance in a browser to wake it, and check the URL)"
+        )));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        BackendError::Protocol(format!(
+            "the JSON is malformed ({e}); if this repeats, check for a proxy between you and the instance"
+        ))
+    })
+}
+
+/// The message of a ServiceNow error envelope `{"error":{"message","detail"},"status":"failure"}`;
+/// `None` when the body is not one.
+fn envelope(body: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<Value>(body).ok()?;
+    let err = v.get("error")?;
+    let msg = err["message"].as_str().unwrap_or("");
+    let detail = err["detail"].as_str().unwrap_or("");
+    let text = match (msg.is_empty(), detail.is_empty()) {
+        (false, false) if msg != detail => format!("{msg} — {detail}"),
+        (false, _) => msg.to_string(),
+        (true, _) => detail.to_string(),
+    };
+    Some(clean_line(&text, 200))
+}
+
+fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8], what: &str) -> BackendError {
+    let envelope = envelope(body);
+    let message = envelope.clone().unwrap_or_default();
+    let retry_after = header_str(headers, RETRY_AFTER.as_str()).and_then(|s| s.trim().parse().ok());
+    match status.as_u16() {
+        // ServiceNow's own 401 carries its error envelope; anything else answering 401 (a
+        // gateway or SSO portal in front) says nothing about the password.
+        401 if envelope.is_some() => BackendError::Unauthorized,
+        401 => BackendError::GatewayRefused {
+            status: 401,
+            kind: content_kind(headers),
+        },
+        403 => BackendError::Forbidden {
+            what: what.to_string(),
+            message: if message.is_empty() {
+                "access denied".into()
+            } else {
+                message
+            },
+        },
+        404 => BackendError::NotFound {
+            what: what.to_string(),
+        },
+        407 => BackendError::ProxyRefused {
+            reason: "HTTP 407 Proxy Authentication Required".into(),
+        },
+        429 => BackendError::RateLimited { retry_after },
+        s @ 500..=599 => BackendError::Server {
+            status: s,
+            message,
+            retry_after,
+        },
+        300..=399 => BackendError::Redirected {
+            from: String::new(),
+            to: header_str(headers, "location")
+                .map(|l| clean_line(&l, 120))
+                .unwrap_or_else(|| "nowhere (no Location given)".into()),
+        },
+        s => BackendError::BadRequest {
+            status: s,
+            message: if message.is_empty() {
+                status.canonical_reason().unwrap_or("").to_string()
+            } else {
+                message
+            },
+        },
+    }
+}
+
+fn content_kind(headers: &HeaderMap) -> String {
+    header_str(headers, CONTENT_TYPE.as_str())
+        .map(|c| clean_line(c.split(';').next().unwrap_or(""), 40))
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "no content type".into())
+}
+
+/// The innermost error message ("connection refused"), without the URL.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let s = cur.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+    let s = if s.is_empty() { e.to_string() } else { s };
+    clean_line(&s.to_lowercase(), 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let a = Url::parse("http://127.0.0.1:8080/api/now/table/x?y=1").unwrap();
+        let b = Url::parse("http://127.0.0.1:9090/api/now/table/x").unwrap();
+        assert_eq!(origin(&a), "http://127.0.0.1:8080");
+        assert_ne!(origin(&a), origin(&b));
+        let c = Url::parse("https://acme.service-now.com/x").unwrap();
+        assert_eq!(origin(&c), "https://acme.service-now.com");
+    }
+
+    #[test]
+    fn a_401_without_the_envelope_is_not_the_password() {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, "text/html".parse().unwrap());
+        let e = status_error(StatusCode::UNAUTHORIZED, &h, b"<html>SSO</html>", "x");
+        assert!(matches!(e, BackendError::GatewayRefused { .. }), "{e:?}");
+        assert!(
+            !e.to_string().contains("Check the user and password"),
+            "{e}"
+        );
+        let body = br#"{"error":{"message":"User Not Authenticated","detail":"Required to provide Auth information"},"status":"failure"}"#;
+        let e = status_error(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body, "x");
+        assert!(matches!(e, BackendError::Unauthorized), "{e:?}");
+        let e = status_error(
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            &HeaderMap::new(),
+            b"",
+            "x",
+        );
+        assert!(e.to_string().contains("proxy"), "{e}");
+    }
+}

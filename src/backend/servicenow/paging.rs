@@ -1,0 +1,399 @@
+//! Lists across pages (reference §1.5): `sysparm_limit`/`sysparm_offset`, the `Link` header
+//! and `X-Total-Count`.
+//!
+//! Nothing the server says about the size of a list is trusted to plan work: pages are asked
+//! for a few at a time as earlier ones arrive, and paging stops when the server's own `Link`
+//! says a page is the last, when pages keep coming back without new rows, or when far more
+//! pages were asked for than the rows received can explain. A lying `X-Total-Count` therefore
+//! costs a handful of requests, not millions; when paging stops early, a notice says so.
+
+use std::collections::HashSet;
+
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use serde_json::Value;
+use url::Url;
+
+use super::http::header_str;
+use super::wire::Row;
+use super::{Convert, ServiceNow};
+use crate::backend::{BackendError, Progress};
+
+/// Pages fetched at once once the total is known.
+const PARALLEL_PAGES: usize = 4;
+/// Pages in a row that bring no new rows before paging stops.
+const FRUITLESS_LIMIT: usize = 3;
+
+/// One page of a list answer, already converted: `(sys_id, item)` pairs.
+pub(super) struct Page<T> {
+    pub rows: Vec<(String, T)>,
+    pub total: Option<usize>,
+    pub next: Option<Url>,
+    pub had_link: bool,
+}
+
+/// The rows received so far (de-duplicated by sys_id, in case the data moved between pages)
+/// and the evidence for going on.
+struct Tally<T> {
+    rows: Vec<T>,
+    ids: HashSet<String>,
+    pages: usize,
+    fruitless: usize,
+    step: usize,
+    stopped: Option<&'static str>,
+}
+
+impl<T> Tally<T> {
+    fn new(step: usize) -> Tally<T> {
+        Tally {
+            rows: Vec::new(),
+            ids: HashSet::new(),
+            pages: 0,
+            fruitless: 0,
+            step: step.max(1),
+            stopped: None,
+        }
+    }
+
+    /// Takes a page's rows; answers whether to go on.
+    fn add(&mut self, rows: Vec<(String, T)>) -> bool {
+        self.pages += 1;
+        let before = self.rows.len();
+        for (id, item) in rows {
+            if id.is_empty() || self.ids.insert(id) {
+                self.rows.push(item);
+            }
+        }
+        if self.rows.len() > before {
+            self.fruitless = 0;
+        } else {
+            self.fruitless += 1;
+        }
+        // ACLs filter rows after the limit, so a page may come back short or even empty
+        // while more rows exist (§1.2); a few such pages in a row, or twice the pages the rows
+        // need, mean the server is not describing its data.
+        let budget = 2 * self.rows.len().div_ceil(self.step) + 2 * PARALLEL_PAGES + 2;
+        if self.fruitless >= FRUITLESS_LIMIT {
+            self.stopped = Some("pages kept coming back without new rows");
+        } else if self.pages > budget {
+            self.stopped = Some("it asked for far more pages than the rows received need");
+        }
+        self.stopped.is_none()
+    }
+}
+
+impl ServiceNow {
+    pub(super) async fn get_page<T>(
+        &self,
+        url: Url,
+        what: &str,
+        convert: Convert<'_, T>,
+    ) -> Result<Page<T>, BackendError> {
+        let (headers, json) = self
+            .http
+            .send(reqwest::Method::GET, url, None, what)
+            .await?;
+        let rows = match json {
+            Some(Value::Object(mut m)) => match m.remove("result") {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|v| match v {
+                        Value::Object(o) => {
+                            let row = Row(o);
+                            Ok((row.value("sys_id"), convert(&row)?))
+                        }
+                        _ => Err(BackendError::Protocol(
+                            "a result row is not a JSON object".into(),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(_) => {
+                    return Err(BackendError::Protocol(
+                        "the list answer's \"result\" is not an array".into(),
+                    ));
+                }
+                None => {
+                    return Err(BackendError::Protocol(
+                        "the answer has no \"result\" member".into(),
+                    ));
+                }
+            },
+            _ => {
+                return Err(BackendError::Protocol(
+                    "the answer is not a JSON object".into(),
+                ));
+            }
+        };
+        let total = header_str(&headers, "x-total-count").and_then(|s| s.trim().parse().ok());
+        let link = header_str(&headers, "link");
+        let next = link.as_deref().and_then(link_next).map(|u| self.rebase(&u));
+        Ok(Page {
+            rows,
+            total,
+            next,
+            had_link: link.is_some(),
+        })
+    }
+
+    /// Every row of a list query, across all pages.
+    ///
+    /// After the first page, when the `Link` header shows the instance's page size and
+    /// `X-Total-Count` the total, the following pages are fetched a few at a time. A page may
+    /// hold fewer rows than its limit (ACLs filter after the limit), so progress is always by
+    /// offset, never by rows received.
+    pub(super) async fn get_all<T: Send>(
+        &self,
+        table: &str,
+        query: &str,
+        fields: &str,
+        what: &str,
+        convert: Convert<'_, T>,
+        progress: Progress<'_>,
+    ) -> Result<Vec<T>, BackendError> {
+        let limit = self.page_size.to_string();
+        let first = self.table_url(
+            table,
+            &[
+                ("sysparm_query", query),
+                ("sysparm_fields", fields),
+                ("sysparm_display_value", "all"),
+                ("sysparm_exclude_reference_link", "true"),
+                ("sysparm_limit", &limit),
+                ("sysparm_offset", "0"),
+            ],
+        );
+        let mut page = self.get_page(first.clone(), what, convert).await?;
+        let total = page.total;
+        let next = page.next.take();
+        let had_link = page.had_link;
+        let plan = next.as_ref().and_then(|n| {
+            Some((
+                query_param(n, "sysparm_offset")?,
+                query_param(n, "sysparm_limit").filter(|s| *s > 0)?,
+            ))
+        });
+        // The page size the server works with: the Link's limit, else what the first page held.
+        let step = match plan {
+            Some((_, step)) => step,
+            None if !page.rows.is_empty() => page.rows.len().min(self.page_size),
+            None => self.page_size,
+        };
+        let mut tally = Tally::new(step);
+        let go_on = tally.add(std::mem::take(&mut page.rows));
+        progress(tally.rows.len(), total);
+        if go_on {
+            match (next, total, plan) {
+                (Some(next), Some(total), Some((offset, step))) => {
+                    let last = self
+                        .by_offset(
+                            &next, offset, step, total, what, convert, progress, &mut tally,
+                        )
+                        .await?;
+                    self.follow_links(last, what, convert, progress, &mut tally)
+                        .await?;
+                }
+                (Some(next), _, _) => {
+                    self.follow_links(Some(next), what, convert, progress, &mut tally)
+                        .await?;
+                }
+                (None, Some(total), _) if !had_link => {
+                    self.by_rows(&first, total, what, convert, progress, &mut tally)
+                        .await?;
+                }
+                (None, _, _) => {}
+            }
+        }
+        if let Some(why) = tally.stopped {
+            let said = total.map_or(String::new(), |t| format!(" the instance said {t}, but"));
+            let notice = format!(
+                "Reading {what} stopped after {} pages and {} rows:{said} {why}. What arrived is shown; if rows are missing, tell your ServiceNow administrator.",
+                tally.pages,
+                tally.rows.len()
+            );
+            tracing::warn!("{notice}");
+            self.notice(notice);
+        }
+        Ok(tally.rows)
+    }
+
+    /// Pages by offset up to `total`, a few in flight at once, asked for only as earlier ones
+    /// arrive. Answers the `next` link of the last page taken.
+    #[allow(clippy::too_many_arguments)]
+    async fn by_offset<T>(
+        &self,
+        next: &Url,
+        mut offset: usize,
+        step: usize,
+        total: usize,
+        what: &str,
+        convert: Convert<'_, T>,
+        progress: Progress<'_>,
+        tally: &mut Tally<T>,
+    ) -> Result<Option<Url>, BackendError> {
+        let mut inflight = FuturesOrdered::new();
+        let mut last_next = None;
+        loop {
+            while inflight.len() < PARALLEL_PAGES && offset < total {
+                inflight.push_back(self.get_page(with_offset(next, offset, step), what, convert));
+                offset += step;
+            }
+            let Some(page) = inflight.next().await else {
+                return Ok(last_next);
+            };
+            let mut page = page?;
+            let go_on = tally.add(std::mem::take(&mut page.rows));
+            progress(tally.rows.len(), Some(total));
+            // The server's own Link says this page is the last: later offsets are past the end,
+            // whatever the total said.
+            if !go_on || (page.had_link && page.next.is_none()) {
+                return Ok(None);
+            }
+            last_next = page.next;
+        }
+    }
+
+    /// No Link header at all (suppressed, or a proxy dropped it): pages by offset until the
+    /// total is reached. A short page may be a server cap or ACL filtering; stepping by the
+    /// rows received can only overlap (de-duplicated), never skip.
+    async fn by_rows<T>(
+        &self,
+        first: &Url,
+        total: usize,
+        what: &str,
+        convert: Convert<'_, T>,
+        progress: Progress<'_>,
+        tally: &mut Tally<T>,
+    ) -> Result<(), BackendError> {
+        let mut offset = 0usize;
+        let mut last_len = tally.rows.len();
+        loop {
+            offset += if last_len == 0 {
+                self.page_size
+            } else {
+                last_len.min(self.page_size)
+            };
+            if offset >= total {
+                return Ok(());
+            }
+            let mut page = self
+                .get_page(with_offset(first, offset, self.page_size), what, convert)
+                .await?;
+            last_len = page.rows.len();
+            let go_on = tally.add(std::mem::take(&mut page.rows));
+            progress(tally.rows.len(), Some(total));
+            if !go_on {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Follows `rel="next"` until there is none (also picks up rows added while paging).
+    async fn follow_links<T>(
+        &self,
+        mut next: Option<Url>,
+        what: &str,
+        convert: Convert<'_, T>,
+        progress: Progress<'_>,
+        tally: &mut Tally<T>,
+    ) -> Result<(), BackendError> {
+        let mut seen_urls = HashSet::new();
+        while let Some(url) = next {
+            if tally.stopped.is_some() {
+                return Ok(());
+            }
+            if !seen_urls.insert(url.to_string()) {
+                return Err(BackendError::Protocol(
+                    "the instance's paging links go round in a circle".into(),
+                ));
+            }
+            let mut page = self.get_page(url, what, convert).await?;
+            let go_on = tally.add(std::mem::take(&mut page.rows));
+            progress(tally.rows.len(), page.total);
+            next = if go_on { page.next } else { None };
+        }
+        Ok(())
+    }
+}
+
+/// The `rel="next"` target of a `Link` header (reference §1.5: no spaces on real instances,
+/// but spaces are tolerated).
+fn link_next(header: &str) -> Option<Url> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|p| {
+            p.trim()
+                .replace(' ', "")
+                .eq_ignore_ascii_case("rel=\"next\"")
+        });
+        if !is_next {
+            return None;
+        }
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        Url::parse(target).ok()
+    })
+}
+
+fn query_param(url: &Url, name: &str) -> Option<usize> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+fn with_offset(url: &Url, offset: usize, limit: usize) -> Url {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "sysparm_offset" && k != "sysparm_limit")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut out = url.clone();
+    out.query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs)
+        .append_pair("sysparm_limit", &limit.to_string())
+        .append_pair("sysparm_offset", &offset.to_string());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_next() {
+        let h = r#"<https://dev1.service-now.com/api/now/table/sys_user?sysparm_limit=5&sysparm_offset=0>;rel="first",<https://dev1.service-now.com/api/now/table/sys_user?sysparm_limit=5&sysparm_offset=595>;rel="prev",<https://dev1.service-now.com/api/now/table/sys_user?sysparm_limit=5&sysparm_offset=605>;rel="next",<https://dev1.service-now.com/api/now/table/sys_user?sysparm_limit=5&sysparm_offset=610>;rel="last""#;
+        let next = link_next(h).unwrap();
+        assert_eq!(query_param(&next, "sysparm_offset"), Some(605));
+        assert_eq!(query_param(&next, "sysparm_limit"), Some(5));
+        let last_page = r#"<https://x/a?sysparm_offset=0>;rel="first", <https://x/a?sysparm_offset=5>; rel="prev""#;
+        assert!(link_next(last_page).is_none());
+    }
+
+    #[test]
+    fn offsets_are_replaced() {
+        let u = Url::parse("https://x/api?sysparm_query=a%5Eb&sysparm_limit=5&sysparm_offset=10")
+            .unwrap();
+        let v = with_offset(&u, 20, 7);
+        assert_eq!(query_param(&v, "sysparm_offset"), Some(20));
+        assert_eq!(query_param(&v, "sysparm_limit"), Some(7));
+        assert!(v.query().unwrap().contains("sysparm_query=a%5Eb"));
+    }
+
+    #[test]
+    fn paging_stops_when_pages_bring_nothing() {
+        let mut t: Tally<u32> = Tally::new(10);
+        assert!(t.add((0..10).map(|i| (format!("id{i}"), i)).collect()));
+        assert!(t.add(Vec::new()));
+        assert!(t.add(vec![("id1".into(), 1)]), "a repeat is not new");
+        assert!(!t.add(Vec::new()), "three pages in a row without new rows");
+        assert_eq!(t.rows.len(), 10);
+
+        // One new row per page forever: the budget runs out long before a lying total.
+        let mut t: Tally<usize> = Tally::new(100);
+        let mut n = 0;
+        while t.add(vec![(format!("r{n}"), n)]) {
+            n += 1;
+            assert!(n < 100, "stops");
+        }
+        assert!(t.stopped.is_some());
+    }
+}

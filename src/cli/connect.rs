@@ -1,0 +1,130 @@
+//! From flags, environment and config to a store, a clock and a backend.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Cli, Failure};
+use crate::backend::servicenow::{Options, ServiceNow};
+use crate::backend::{Connection, Secret, parse_instance_url};
+use crate::config::{Config, Paths, Profile};
+use crate::domain::{Clock, ServerClock, StartedAt, SystemClock};
+use crate::store::Store;
+
+/// Everything a command needs to know before it does anything.
+pub struct Session {
+    pub cli: Cli,
+    pub paths: Paths,
+    pub config: Config,
+    pub profile_name: String,
+    pub profile: Profile,
+    /// This machine's clock (`SIGNOFF_NOW` starts it elsewhere, for tests and demos).
+    local: Arc<dyn Clock>,
+}
+
+impl Session {
+    pub fn new(cli: Cli, paths: Paths, config: Config) -> Result<Session, Failure> {
+        let (profile_name, profile) = config
+            .profile(cli.profile.as_deref())
+            .map_err(Failure::usage)?;
+        Ok(Session {
+            cli,
+            paths,
+            config,
+            profile_name,
+            profile,
+            local: local_clock()?,
+        })
+    }
+
+    /// The server's clock as last measured for this store (this machine's until then).
+    pub fn clock_for(&self, store: Option<&Store>) -> Arc<ServerClock> {
+        let skew = store.and_then(crate::sync::stored_skew).map(|(s, _)| s);
+        Arc::new(ServerClock::with_skew(self.local.clone(), skew))
+    }
+
+    pub fn open_store(&self) -> Result<Store, Failure> {
+        open_store(&self.paths, &self.profile_name)
+    }
+
+    /// The store of another profile (the demo keeps its own).
+    pub fn open_store_named(&self, profile: &str) -> Result<Store, Failure> {
+        open_store(&self.paths, profile)
+    }
+
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.profile.sync_interval_secs.unwrap_or(60))
+    }
+
+    /// Builds the backend from flags, environment and config, asking for the password if
+    /// needed. Every answer's `Date` feeds `clock`.
+    pub fn connect(&self, clock: &Arc<ServerClock>) -> Result<ServiceNow, Failure> {
+        let cli = &self.cli;
+        let config = &self.profile;
+        let instance = cli.instance.clone().or_else(|| config.instance.clone()).ok_or_else(|| {
+            Failure::usage(
+                "No instance configured. Pass --instance URL or set SIGNOFF_INSTANCE (or try `signoff demo`).",
+            )
+        })?;
+        let instance = parse_instance_url(&instance).map_err(Failure::usage)?;
+        let user = cli
+            .user
+            .clone()
+            .or_else(|| config.user.clone())
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| Failure::usage("No user name. Pass --user NAME or set SIGNOFF_USER."))?;
+        let password = match std::env::var("SIGNOFF_PASSWORD") {
+            Ok(p) if !p.is_empty() => Secret::new(p),
+            _ if std::io::stdin().is_terminal() => {
+                let host = instance.host_str().unwrap_or_default().to_string();
+                let p = rpassword::prompt_password(format!("Password for {user} at {host}: "))
+                    .map_err(|e| Failure::usage(format!("Could not read the password: {e}.")))?;
+                Secret::new(p)
+            }
+            _ => {
+                return Err(Failure::usage(
+                    "No password: set SIGNOFF_PASSWORD, or run signoff in a terminal to be asked for it.",
+                ));
+            }
+        };
+        let conn = Connection {
+            instance,
+            user: user.trim().to_string(),
+            password,
+        };
+        Ok(ServiceNow::with_options(conn, self.options(clock))?)
+    }
+
+    /// Page size, timeout and clock for a backend of this profile.
+    pub fn options(&self, clock: &Arc<ServerClock>) -> Options {
+        Options {
+            page_size: self.profile.page_size,
+            timeout: self.profile.timeout_secs.map(Duration::from_secs),
+            clock: Some(clock.clone()),
+        }
+    }
+}
+
+/// This machine's clock: the wall clock, or, with `SIGNOFF_NOW=<RFC 3339>`, a clock that
+/// starts at that instant and runs from there (tests give signoff the simulator's calendar
+/// this way; a demo can be shown on any date).
+fn local_clock() -> Result<Arc<dyn Clock>, Failure> {
+    let system: Arc<dyn Clock> = Arc::new(SystemClock);
+    match std::env::var("SIGNOFF_NOW") {
+        Ok(s) if !s.trim().is_empty() => {
+            let start = chrono::DateTime::parse_from_rfc3339(s.trim()).map_err(|e| {
+                Failure::usage(format!(
+                    "SIGNOFF_NOW is {s:?}, which is not an RFC 3339 time ({e}); use a form like 2026-11-25T12:00:00Z, or unset it."
+                ))
+            })?;
+            Ok(Arc::new(StartedAt::new(start.to_utc(), system)))
+        }
+        _ => Ok(system),
+    }
+}
+
+pub fn open_store(paths: &Paths, profile: &str) -> Result<Store, Failure> {
+    let path =
+        Store::path_for(&paths.data_dir, profile).map_err(|e| Failure::usage(e.to_string()))?;
+    Store::open(&path).map_err(|e| Failure::other(e.to_string()))
+}

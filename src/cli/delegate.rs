@@ -1,0 +1,196 @@
+//! `signoff delegate add|list|edit|end`.
+
+use chrono::{Offset, Utc};
+
+use super::connect::Session;
+use super::{DelegateCommand, Failure};
+use crate::backend::Backend;
+use crate::backend::servicenow::ServiceNow;
+use crate::domain::Clock;
+
+/// `signoff delegate add|list|end|edit`. Windows are judged by the instance's clock (learned
+/// from its answers): that is the clock that decides whether a delegation is active.
+pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
+    if s.cli.offline {
+        return Err(Failure::usage(
+            "Delegations live on the instance; leave out --offline.",
+        ));
+    }
+    let store = s.open_store().ok();
+    let clock = s.clock_for(store.as_ref());
+    let backend = s.connect(&clock)?;
+    let backend = &backend;
+    let user = backend.current_user().await?;
+    let me = crate::domain::UserRef {
+        sys_id: user.sys_id.clone(),
+        name: user.name.clone(),
+    };
+    let now = clock.now();
+    let tz = chrono::Local::now().offset().fix();
+    let show = |t: Option<chrono::DateTime<Utc>>| {
+        t.map_or("open".to_string(), |t| {
+            t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M").to_string()
+        })
+    };
+    match cmd {
+        DelegateCommand::List => {
+            let all = backend.delegations(&user.sys_id).await?;
+            for (title, given) in [("Given", true), ("Received", false)] {
+                println!("{title}:");
+                let mut any = false;
+                for d in all
+                    .iter()
+                    .filter(|d| (d.user.sys_id == user.sys_id) == given)
+                {
+                    any = true;
+                    let other = if given { &d.delegate } else { &d.user };
+                    println!(
+                        "  {:<32} {:<20} {} – {}  {:<8} approvals {}",
+                        d.sys_id,
+                        other.label(),
+                        show(d.starts),
+                        show(d.ends),
+                        d.status(now).label(),
+                        if d.approvals { "yes" } else { "no" }
+                    );
+                }
+                if !any {
+                    println!("  (none)");
+                }
+            }
+        }
+        DelegateCommand::Add {
+            to,
+            from,
+            until,
+            no_approvals,
+        } => {
+            let delegate = find_user(backend, &to).await?;
+            let starts = match from {
+                Some(f) => parse_when(&f, false, tz).map_err(Failure::usage)?,
+                None => now,
+            };
+            let ends = parse_when(&until, true, tz).map_err(Failure::usage)?;
+            let draft = crate::domain::DelegationDraft {
+                delegate: crate::domain::UserRef {
+                    sys_id: delegate.sys_id.clone(),
+                    name: delegate.name.clone(),
+                },
+                starts,
+                ends,
+                approvals: !no_approvals,
+            };
+            let existing = backend.delegations(&user.sys_id).await?;
+            crate::domain::check_delegation(&me, &draft, &existing, None, now)
+                .map_err(Failure::usage)?;
+            let d = backend.create_delegation(&user.sys_id, &draft).await?;
+            println!(
+                "Delegated your approvals to {} ({}) from {} to {}; id {}.",
+                d.delegate.label(),
+                delegate.user_name,
+                show(d.starts),
+                show(d.ends),
+                d.sys_id
+            );
+        }
+        DelegateCommand::End { id } => {
+            let text = crate::sync::end_delegation(backend, &me, &id, now)
+                .await
+                .map_err(Failure::other)?;
+            println!("{text}");
+        }
+        DelegateCommand::Edit { id, from, until } => {
+            let existing = backend.delegations(&user.sys_id).await?;
+            let Some(current) = existing.iter().find(|d| d.sys_id == id) else {
+                return Err(Failure::usage(format!(
+                    "There is no delegation {id} of yours. `signoff delegate list` shows their ids."
+                )));
+            };
+            if current.user.sys_id != user.sys_id {
+                return Err(Failure::usage(format!(
+                    "That delegation is {}'s to you; only they can change it.",
+                    current.user.label()
+                )));
+            }
+            let starts = match from {
+                Some(f) => parse_when(&f, false, tz).map_err(Failure::usage)?,
+                None => current.starts.unwrap_or(now),
+            };
+            let ends = parse_when(&until, true, tz).map_err(Failure::usage)?;
+            let draft = crate::domain::DelegationDraft {
+                delegate: current.delegate.clone(),
+                starts,
+                ends,
+                approvals: current.approvals,
+            };
+            crate::domain::check_delegation(&me, &draft, &existing, Some(&id), now)
+                .map_err(Failure::usage)?;
+            let d = backend.update_delegation(&id, starts, ends).await?;
+            println!(
+                "Your delegation to {} now runs from {} to {}.",
+                d.delegate.label(),
+                show(d.starts),
+                show(d.ends)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The one active user `who` names: an exact login or name, or the only match.
+async fn find_user(backend: &ServiceNow, who: &str) -> Result<crate::domain::User, Failure> {
+    let found = backend
+        .search_users(who)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let exact: Vec<_> = found
+        .iter()
+        .filter(|u| u.user_name.eq_ignore_ascii_case(who) || u.name.eq_ignore_ascii_case(who))
+        .collect();
+    match (exact.as_slice(), found.as_slice()) {
+        ([one], _) => Ok((*one).clone()),
+        ([], [one]) => Ok(one.clone()),
+        (_, []) => Err(Failure::usage(format!(
+            "No active user matches {who:?}: a delegate must be an active user who can approve. Check the name or login."
+        ))),
+        _ => Err(Failure::usage(format!(
+            "{who:?} matches several people: {}. Give the login.",
+            found
+                .iter()
+                .map(|u| format!("{} ({})", u.name, u.user_name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// `YYYY-MM-DD` (start of day, or its end when `end_of_day`), `YYYY-MM-DD HH:MM` in local
+/// time, or RFC 3339.
+fn parse_when(
+    text: &str,
+    end_of_day: bool,
+    tz: chrono::FixedOffset,
+) -> Result<chrono::DateTime<Utc>, String> {
+    let t = text.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    let local = if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M") {
+        dt
+    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        if end_of_day {
+            d.and_hms_opt(23, 59, 59).expect("valid time")
+        } else {
+            d.and_hms_opt(0, 0, 0).expect("valid time")
+        }
+    } else {
+        return Err(format!(
+            "{t:?} is not a date: use YYYY-MM-DD, YYYY-MM-DD HH:MM (local time) or RFC 3339."
+        ));
+    };
+    local
+        .and_local_timezone(tz)
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+        .ok_or_else(|| format!("{t:?} is not a valid local time."))
+}

@@ -1,0 +1,280 @@
+//! Command-line interface: argument parsing and dispatch (here), exit codes and the error
+//! envelope, connecting (`connect`), and one file per use case.
+
+mod connect;
+mod decide;
+mod delegate;
+mod doctor;
+mod outbox;
+mod queue;
+mod sim;
+mod sync;
+mod tui;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::backend::BackendError;
+use crate::config::{Config, Paths};
+use crate::domain::DecisionKind;
+use crate::ui::{self, Theme};
+pub use connect::Session;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "signoff",
+    version,
+    about = "A terminal console for people who approve IT changes.",
+    after_help = "Run `signoff demo` to try it against a built-in demo instance.\nThe password comes from SIGNOFF_PASSWORD, or signoff asks for it."
+)]
+pub struct Cli {
+    /// The ServiceNow instance, e.g. https://acme.service-now.com (or just `acme`).
+    #[arg(long, env = "SIGNOFF_INSTANCE", global = true)]
+    pub instance: Option<String>,
+    /// Your login name on the instance.
+    #[arg(long, env = "SIGNOFF_USER", global = true)]
+    pub user: Option<String>,
+    /// Colour theme: dark, light or high-contrast. NO_COLOR turns colour off.
+    #[arg(long, env = "SIGNOFF_THEME", global = true)]
+    pub theme: Option<String>,
+    /// Which configured connection (and cache) to use; see [profiles.NAME] in config.toml.
+    #[arg(long, env = "SIGNOFF_PROFILE", global = true)]
+    pub profile: Option<String>,
+    /// Never touch the network: work from the local cache only.
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Quit right after the first frame (start-up benchmark).
+    #[arg(long, global = true, hide = true)]
+    pub exit_after_first_frame: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the approval console (the default).
+    Tui,
+    /// Open the console against a built-in demo instance; nothing else needed.
+    Demo {
+        /// Seed of the demo data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of changes on the demo instance.
+        #[arg(long, default_value_t = 300)]
+        changes: usize,
+    },
+    /// Run the built-in ServiceNow-compatible server for other clients and tests.
+    Sim {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 300)]
+        changes: usize,
+        /// Most rows the server returns per page.
+        #[arg(long, default_value_t = 100)]
+        page_cap: usize,
+        /// Delay added to every response, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Fraction of requests (0 to 1) that fail with HTTP 500, e.g. 0.1.
+        #[arg(long, default_value_t = 0.0)]
+        fail_rate: f64,
+        /// Requests allowed per minute per user; beyond that HTTP 429 with Retry-After.
+        #[arg(long)]
+        rate_limit: Option<u32>,
+    },
+    /// Sync, then print your pending approvals in queue order (--offline: from the cache).
+    Queue {
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver waiting decisions, sync the local cache once, and report what changed.
+    Sync,
+    /// Approve the change's pending approval, with a justification.
+    Approve(DecideArgs),
+    /// Reject the change's pending approval, with a justification.
+    Reject(DecideArgs),
+    /// Put the change on hold; the justification is the hold reason.
+    Hold(DecideArgs),
+    /// Release the change's hold; the justification is written as a comment.
+    Resume(DecideArgs),
+    /// Hand your approvals to a colleague while you are away, and see who covers whom.
+    #[command(subcommand)]
+    Delegate(DelegateCommand),
+    /// Print where signoff keeps its files, which instance and account a profile uses, and
+    /// the state of its cache (no network).
+    Doctor,
+    /// List decisions not yet applied on the server (queued, conflicts, failures).
+    Outbox {
+        /// Include decisions already applied.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DelegateCommand {
+    /// Delegate your approvals: `signoff delegate add --to bob.lee --from 2026-12-20 --until 2027-01-03`.
+    Add {
+        /// The colleague (login or full name).
+        #[arg(long)]
+        to: String,
+        /// Start: YYYY-MM-DD (midnight), YYYY-MM-DD HH:MM (local time) or RFC 3339; default now.
+        #[arg(long)]
+        from: Option<String>,
+        /// End: YYYY-MM-DD (end of that day), YYYY-MM-DD HH:MM (local time) or RFC 3339.
+        #[arg(long)]
+        until: String,
+        /// Delegate without the right to approve (notifications only).
+        #[arg(long)]
+        no_approvals: bool,
+    },
+    /// Delegations you gave and received, with their windows and states.
+    List,
+    /// End one of your delegations now (an upcoming one is cancelled).
+    End {
+        /// The delegation's id, from `signoff delegate list`.
+        id: String,
+    },
+    /// Change the window of one of your delegations.
+    Edit {
+        id: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        until: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
+    /// The change number, e.g. CHG0030001.
+    pub change: String,
+    /// Why: the justification recorded with the decision.
+    #[arg(short = 'm', long = "message")]
+    pub message: String,
+    /// Decide the approval of this colleague (login or name), who delegated to you. Without
+    /// it only your own approval is decided: a colleague's is never decided by default.
+    #[arg(long = "for", value_name = "USER")]
+    pub for_user: Option<String>,
+}
+
+/// Exit codes of the decision commands.
+pub mod exit {
+    /// Applied on the server.
+    pub const APPLIED: u8 = 0;
+    /// Something else went wrong.
+    pub const FAILURE: u8 = 1;
+    /// Invalid input (e.g. the justification is too short).
+    pub const INVALID: u8 = 2;
+    /// The decision no longer applies (someone else decided, the change moved).
+    pub const CONFLICT: u8 = 4;
+    /// Stored in the outbox for later delivery (offline); EX_TEMPFAIL.
+    pub const QUEUED: u8 = 75;
+}
+
+/// An error at the edge: a sentence for the user and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    /// Bad input or configuration: exit 2.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 2,
+        }
+    }
+    pub fn other(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<BackendError> for Failure {
+    fn from(e: BackendError) -> Failure {
+        Failure::other(e.to_string())
+    }
+}
+
+impl Command {
+    /// The command's name for the log: never its arguments, which carry justifications.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Tui => "tui",
+            Command::Demo { .. } => "demo",
+            Command::Sim { .. } => "sim",
+            Command::Queue { .. } => "queue",
+            Command::Sync => "sync",
+            Command::Approve(_) => "approve",
+            Command::Reject(_) => "reject",
+            Command::Hold(_) => "hold",
+            Command::Resume(_) => "resume",
+            Command::Delegate(_) => "delegate",
+            Command::Doctor => "doctor",
+            Command::Outbox { .. } => "outbox",
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
+    let command = cli.command.take();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        command = command.as_ref().map_or("tui", Command::name),
+        at_ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
+        "signoff starting"
+    );
+    let config = Config::load(&paths.config_file()).map_err(Failure::usage)?;
+    let theme_name = cli
+        .theme
+        .clone()
+        .or_else(|| config.theme.clone())
+        .unwrap_or_else(|| "dark".into());
+    let theme =
+        Theme::named(&theme_name, ui::theme::no_color_requested()).map_err(Failure::usage)?;
+    let session = Session::new(cli, paths, config)?;
+    match command {
+        None | Some(Command::Tui) => tui::console(&session, theme).await?,
+        Some(Command::Demo { seed, changes }) => tui::demo(&session, theme, seed, changes).await?,
+        Some(Command::Sim {
+            port,
+            seed,
+            changes,
+            page_cap,
+            latency_ms,
+            fail_rate,
+            rate_limit,
+        }) => {
+            let mut cfg = sim::config(seed, changes, page_cap, latency_ms)?;
+            sim::faults(&mut cfg, fail_rate, rate_limit)?;
+            sim::standalone(cfg, port).await?;
+        }
+        Some(Command::Queue { json }) => queue::run(&session, json).await?,
+        Some(Command::Approve(args)) => {
+            return decide::run(&session, DecisionKind::Approve, args).await;
+        }
+        Some(Command::Reject(args)) => {
+            return decide::run(&session, DecisionKind::Reject, args).await;
+        }
+        Some(Command::Hold(args)) => return decide::run(&session, DecisionKind::Hold, args).await,
+        Some(Command::Resume(args)) => {
+            return decide::run(&session, DecisionKind::Resume, args).await;
+        }
+        Some(Command::Delegate(cmd)) => delegate::run(&session, cmd).await?,
+        Some(Command::Doctor) => doctor::run(&session, &theme_name)?,
+        Some(Command::Outbox { all }) => outbox::run(&session, all)?,
+        Some(Command::Sync) => return sync::run(&session).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,140 @@
+//! The console (`signoff`, `signoff tui`) and `signoff demo`.
+
+use std::sync::Arc;
+
+use chrono::Offset;
+
+use super::Failure;
+use super::connect::Session;
+use crate::backend::servicenow::ServiceNow;
+use crate::backend::{Backend, Connection, Secret, parse_instance_url};
+use crate::domain::{Clock, ServerClock};
+use crate::sim;
+use crate::store::Store;
+use crate::sync::{EngineConfig, run_engine, run_requests};
+use crate::ui::{self, AppState, Theme};
+
+/// `signoff` / `signoff tui`: the cached queue at once, then (online) the sync engine.
+pub async fn console(s: &Session, theme: Theme) -> Result<(), Failure> {
+    let store = s.open_store()?;
+    let clock = s.clock_for(Some(&store));
+    if s.cli.offline {
+        let instance = s.profile.instance.clone().unwrap_or_default();
+        let login = s.profile.user.clone().unwrap_or_default();
+        run::<ServiceNow>(s, theme, store, clock, instance, login, None).await
+    } else {
+        let backend = s.connect(&clock)?;
+        let (instance, login) = (backend.instance_label(), backend.login());
+        run(s, theme, store, clock, instance, login, Some(backend)).await
+    }
+}
+
+/// `signoff demo`: the console against the built-in instance, in this process.
+pub async fn demo(s: &Session, theme: Theme, seed: u64, changes: usize) -> Result<(), Failure> {
+    let store = s.open_store_named("demo")?;
+    let clock = s.clock_for(Some(&store));
+    let server = super::sim::start_demo(seed, changes, clock.now()).await?;
+    let conn = Connection {
+        instance: parse_instance_url(&server.url()).map_err(Failure::other)?,
+        user: sim::DEMO_USER.to_string(),
+        password: Secret::new(sim::DEMO_PASSWORD),
+    };
+    let backend = ServiceNow::with_options(conn, s.options(&clock))?;
+    let (instance, login) = (backend.instance_label(), backend.login());
+    let backend = (!s.cli.offline).then_some(backend);
+    let result = run(s, theme, store, clock, instance, login, backend).await;
+    server.shutdown().await;
+    result
+}
+
+/// Shows the cached queue at once, then (with a backend) starts the sync engine. The UI, the
+/// engine and the backend share one server clock.
+async fn run<B: Backend + 'static>(
+    s: &Session,
+    theme: Theme,
+    store: Store,
+    clock: Arc<ServerClock>,
+    instance: String,
+    login: String,
+    backend: Option<B>,
+) -> Result<(), Failure> {
+    // The UI's own connection: decisions are written there before anything is sent.
+    let outbox = Store::open(store.path()).map_err(|e| Failure::other(e.to_string()))?;
+    let snapshot = store
+        .load_summaries()
+        .map_err(|e| Failure::other(e.to_string()))?;
+    tracing::info!(
+        approvals = snapshot.approvals.len(),
+        at_ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
+        "cache read"
+    );
+    let outbox_pending = store
+        .outbox_pending()
+        .map_err(|e| Failure::other(e.to_string()))?;
+    let tz = chrono::Local::now().offset().fix();
+    let mut state = AppState::new(instance, login, s.config.policy.clone(), tz);
+    ui::update(
+        &mut state,
+        ui::Msg::Cached {
+            user: snapshot.user,
+            approvals: snapshot.approvals,
+            synced_at: snapshot.synced_at,
+            outbox_pending,
+            complete: false,
+        },
+    );
+    tracing::debug!(
+        at_ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
+        "queue built"
+    );
+    let clock: Arc<dyn Clock> = clock;
+    if backend.is_none() {
+        state.net = ui::Net::OfflineMode;
+    }
+    let config = EngineConfig {
+        interval: s.interval(),
+        ..EngineConfig::default()
+    };
+    let engine_clock = clock.clone();
+    // The engine starts once the first frame is on screen: it reads the rest of the cache,
+    // then (with a backend) syncs.
+    let start_sync: ui::run::StartSync = Box::new(move || {
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+        let backend = backend.map(Arc::new);
+        let requests = backend.clone().map(|b| {
+            let (req_tx, req_rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(run_requests(
+                b,
+                engine_clock.clone(),
+                req_rx,
+                ev_tx.clone(),
+                cmd_tx.clone(),
+            ));
+            req_tx
+        });
+        tokio::spawn(run_engine(
+            backend,
+            store,
+            config,
+            engine_clock,
+            cmd_rx,
+            ev_tx,
+        ));
+        ui::run::SyncLink {
+            commands: cmd_tx,
+            events: ev_rx,
+            requests,
+        }
+    });
+    ui::run::run(
+        state,
+        theme,
+        clock,
+        Some(start_sync),
+        Some(outbox),
+        s.cli.exit_after_first_frame,
+    )
+    .await
+    .map_err(|e| Failure::other(format!("The terminal failed: {e}.")))
+}
