@@ -39,7 +39,7 @@ pub fn since_start() -> std::time::Duration {
 /// tests), this does nothing.
 pub fn pause_point(point: &str) {
     if std::env::var("SIGNOFF_PAUSE_AT").is_ok_and(|p| p == point) {
-        eprintln!("signoff: paused at {point}");
+        eprintln!("signoff: paused at {point} (pid {})", std::process::id());
         loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }

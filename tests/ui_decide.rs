@@ -203,7 +203,19 @@ fn approve_validates_as_you_type_and_sends() {
         line_with(&screen_text, "CHG0030003").contains("queued"),
         "{screen_text}"
     );
-    // Deciding again while it is on its way is refused.
+    // Deciding again while it only waits replaces it (the outbox supersedes the first)…
+    update(&mut s, ch('x'));
+    assert!(s.decide.is_some(), "a queued decision can be replaced");
+    update(&mut s, key(KeyCode::Esc));
+    // …but not while it is being sent.
+    update(
+        &mut s,
+        Msg::Sync(SyncEvent::Delivery {
+            client_id: "c1".into(),
+            approval_sys_id: "appr0003".into(),
+            delivery: Delivery::Sending,
+        }),
+    );
     assert!(update(&mut s, ch('x')).is_empty());
     assert!(s.decide.is_none());
     assert!(
@@ -211,7 +223,7 @@ fn approve_validates_as_you_type_and_sends() {
             .as_ref()
             .unwrap()
             .text
-            .contains("already on its way"),
+            .contains("being sent right now"),
         "{:?}",
         s.flash
     );

@@ -28,8 +28,9 @@ pub enum Fault {
     /// The request is carried out (a write is applied), then answered with this fault instead
     /// of its result: the client cannot tell from the answer that it worked.
     AfterApplying(Box<Fault>),
-    /// Answered as usual, but `X-Total-Count` says this (a server lying about list sizes).
-    LyingTotal(u64),
+    /// Answered as usual, but `X-Total-Count` says `total` (a server lying about list
+    /// sizes), and without the `Link` header unless `link`.
+    LyingTotal { total: u64, link: bool },
     /// Never answered: the connection stays open and silent (a hung node).
     Hang,
 }

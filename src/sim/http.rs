@@ -157,7 +157,7 @@ pub fn fault_response(f: &Fault) -> Response {
             r
         }
         // Handled in `handle`, which has the request; a bare one is a server error.
-        Fault::AfterApplying(_) | Fault::LyingTotal(_) | Fault::Hang => {
+        Fault::AfterApplying(_) | Fault::LyingTotal { .. } | Fault::Hang => {
             fault_response(&Fault::Status(500))
         }
     }
@@ -228,10 +228,13 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             let _ = serve(&inner, req).await;
             fault_response(&then)
         }
-        Some(Fault::LyingTotal(n)) => {
+        Some(Fault::LyingTotal { total, link }) => {
             let mut r = serve(&inner, req).await;
             r.headers_mut()
-                .insert("X-Total-Count", HeaderValue::from(n));
+                .insert("X-Total-Count", HeaderValue::from(total));
+            if !link {
+                r.headers_mut().remove(header::LINK);
+            }
             r
         }
         Some(Fault::Hang) => {

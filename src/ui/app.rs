@@ -1174,11 +1174,12 @@ impl AppState {
         if let Some(t) = self.deliveries.get(&approval.sys_id) {
             let what = t.kind.map_or("A decision", |k| k.title());
             match &t.delivery {
-                Delivery::Queued | Delivery::Sending => {
+                // A queued decision not sent yet is replaced by a new one (the outbox
+                // supersedes it); one being sent right now has to land first.
+                Delivery::Sending => {
                     return Some(format!(
-                        "{what} on {} is already on its way ({}).",
+                        "{what} on {} is being sent right now; decide again once it has landed.",
                         approval.change.number,
-                        t.label()
                     ));
                 }
                 Delivery::Applied { .. } if t.kind != Some(DecisionKind::Hold) => {
@@ -1349,6 +1350,11 @@ impl AppState {
         };
         let mut effects = Vec::new();
         let approvals: Vec<Approval> = modal.targets.into_iter().map(|(a, _)| a).collect();
+        let replaces = approvals.iter().any(|a| {
+            self.deliveries
+                .get(&a.sys_id)
+                .is_some_and(|t| t.delivery == Delivery::Queued)
+        });
         for a in &approvals {
             // A re-decision replaces the decision in conflict or failed.
             if let Some(old) = self.deliveries.get(&a.sys_id)
@@ -1371,9 +1377,14 @@ impl AppState {
             [one] => one.change.number.clone(),
             many => format!("{} changes", many.len()),
         };
+        let replaced = if replaces {
+            " (replaces the decision that was waiting)"
+        } else {
+            ""
+        };
         self.flash(
             format!(
-                "{} {what}: queued, sent in the background.",
+                "{} {what}: queued, sent in the background{replaced}.",
                 modal.kind.title()
             ),
             false,

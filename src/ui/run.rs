@@ -155,6 +155,7 @@ async fn event_loop(
                     approvals,
                 } => {
                     // Outbox first: the decisions are durable before anything is sent.
+                    crate::pause_point("ui.decide");
                     let stored = match (&mut outbox, &state.user) {
                         (Some(store), Some(user)) => {
                             let now = clock.now();
@@ -173,6 +174,7 @@ async fn event_loop(
                                 .into(),
                         ),
                     };
+                    crate::pause_point("ui.stored");
                     match stored {
                         Ok((decisions, replaced)) => {
                             let waiting = replaced

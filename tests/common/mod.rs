@@ -80,27 +80,44 @@ pub fn client_on(
     .unwrap()
 }
 
-/// The binary with nothing from this environment but PATH, its home at `home`, local time
-/// UTC, no standard input, and its clock started at the sims' anchor (the sim it talks to
-/// started there a moment earlier; signoff corrects the rest from the sim's Date header).
+/// The environment the binary runs with in these tests: nothing from this one but PATH, its
+/// home at `home`, local time UTC, and its clock started at the sims' anchor (the sim it
+/// talks to started there a moment earlier; signoff corrects the rest from the sim's Date
+/// header). With `url`, signed in there as the demo approver.
+pub fn env(home: &Path, url: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("SIGNOFF_HOME", home.display().to_string()),
+        ("SIGNOFF_NOW", anchor().to_rfc3339()),
+        ("TZ", "UTC".to_string()),
+    ];
+    if let Some(url) = url {
+        env.extend([
+            ("SIGNOFF_INSTANCE", url.to_string()),
+            ("SIGNOFF_USER", DEMO_USER.to_string()),
+            ("SIGNOFF_PASSWORD", DEMO_PASSWORD.to_string()),
+        ]);
+    }
+    env
+}
+
+/// The binary with the tests' environment (see [`env`]) and no standard input.
 pub fn signoff(home: &Path, args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"));
     cmd.args(args)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SIGNOFF_HOME", home)
-        .env("SIGNOFF_NOW", anchor().to_rfc3339())
-        .env("TZ", "UTC")
+        .envs(env(home, None))
         .stdin(Stdio::null());
     cmd
 }
 
 /// Same, signed in to `url` as the demo approver.
 pub fn signoff_as_demo(home: &Path, url: &str, args: &[&str]) -> tokio::process::Command {
-    let mut cmd = signoff(home, args);
-    cmd.env("SIGNOFF_INSTANCE", url)
-        .env("SIGNOFF_USER", DEMO_USER)
-        .env("SIGNOFF_PASSWORD", DEMO_PASSWORD);
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_signoff"));
+    cmd.args(args)
+        .env_clear()
+        .envs(env(home, Some(url)))
+        .stdin(Stdio::null());
     cmd
 }
 

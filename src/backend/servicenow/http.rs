@@ -184,7 +184,10 @@ impl Transport {
             };
         }
         let reason = root_cause(&e);
-        if reason.contains("407") || reason.contains("proxy authentication") {
+        if reason.contains("407")
+            || reason.contains("proxy authentication")
+            || reason.contains("proxy authorization")
+        {
             return BackendError::ProxyRefused { reason };
         }
         BackendError::Unreachable { url, reason }

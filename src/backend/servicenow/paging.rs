@@ -234,18 +234,26 @@ impl ServiceNow {
         let mut last_next = None;
         loop {
             while inflight.len() < PARALLEL_PAGES && offset < total {
-                inflight.push_back(self.get_page(with_offset(next, offset, step), what, convert));
+                let url = with_offset(next, offset, step);
+                let at = offset;
+                inflight.push_back(async move { (at, self.get_page(url, what, convert).await) });
                 offset += step;
             }
-            let Some(page) = inflight.next().await else {
+            let Some((at, page)) = inflight.next().await else {
                 return Ok(last_next);
             };
             let mut page = page?;
             let go_on = tally.add(std::mem::take(&mut page.rows));
             progress(tally.rows.len(), Some(total));
+            if !go_on {
+                return Ok(None);
+            }
             // The server's own Link says this page is the last: later offsets are past the end,
-            // whatever the total said.
-            if !go_on || (page.had_link && page.next.is_none()) {
+            // whatever the total said (pages still in flight are dropped).
+            if page.had_link && page.next.is_none() {
+                if at + step < total {
+                    tally.stopped = Some("its own paging links ended long before that");
+                }
                 return Ok(None);
             }
             last_next = page.next;
