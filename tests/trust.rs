@@ -357,6 +357,31 @@ async fn proxy(reply: &'static str) -> (u16, Arc<AtomicUsize>) {
 }
 
 #[tokio::test]
+async fn a_401_that_is_not_the_instances_is_not_blamed_on_the_password() {
+    let server = common::sim(43, 20, 100).await;
+    let home = tempfile::tempdir().unwrap();
+    // A gateway in front of the instance answers with its sign-in page.
+    server.faults().push(Fault::HtmlStatus(401));
+    let o = run(home.path(), &server.url(), &["queue", "--json"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("Something in front of the instance")
+            && !err(&o).contains("refused the user name or password"),
+        "{}",
+        err(&o)
+    );
+    // The instance's own 401 is.
+    server.faults().push(Fault::Status(401));
+    let o = run(home.path(), &server.url(), &["queue", "--json"]).await;
+    assert!(
+        err(&o).contains("refused the user name or password"),
+        "{}",
+        err(&o)
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn loopback_never_goes_through_a_proxy_and_a_407_names_the_proxy() {
     let server = common::sim(35, 40, 100).await;
     let (port, seen) = proxy("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n").await;

@@ -1624,6 +1624,9 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                     state.revalidate_form();
                     state.last_sync = Some(outcome.at);
                     state.outbox_pending = outbox_pending;
+                    if let Some(notice) = outcome.notices.first() {
+                        state.flash(notice.clone(), true);
+                    }
                     if let Some(approvals) = approvals {
                         state.details_pending = false;
                         state.set_queue(approvals);

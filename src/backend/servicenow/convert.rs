@@ -348,6 +348,17 @@ mod tests {
         no_change["sysapproval"] = json!("");
         assert!(approval(&Row(no_change.as_object().unwrap())).is_err());
 
+        // Ids go into URLs and queries: a change id that is not an identifier is refused.
+        let mut bad_change = base.clone();
+        bad_change["sysapproval"] = json!("c1^ORstate=approved");
+        let err = approval(&Row(bad_change.as_object().unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("change sys_id"), "{err}");
+        let mut bad_approver = base.clone();
+        bad_approver["approver"] = json!("u1,u2");
+        assert!(approval(&Row(bad_approver.as_object().unwrap())).is_err());
+
         let mut no_created = base;
         no_created["sys_created_on"] = json!("");
         assert!(approval(&Row(no_created.as_object().unwrap())).is_err());
