@@ -47,6 +47,11 @@ impl Paths {
     pub fn log_file(&self) -> PathBuf {
         self.state_dir.join("signoff.log")
     }
+
+    /// Where user themes live: `themes/NAME.toml` beside the config file.
+    pub fn themes_dir(&self) -> PathBuf {
+        self.config_dir.join("themes")
+    }
 }
 
 /// Creates a directory and any missing parents, each readable only by the user. The directory
@@ -99,7 +104,8 @@ pub struct Config {
     pub instance: Option<String>,
     /// Login name on the instance.
     pub user: Option<String>,
-    /// Theme name: dark, light or high-contrast.
+    /// Theme name: a built-in (dark, light, high-contrast, high-contrast-light) or a file
+    /// `themes/NAME.toml` in the config directory that patches one.
     pub theme: Option<String>,
     /// Rows asked for per page.
     pub page_size: Option<usize>,
@@ -111,6 +117,20 @@ pub struct Config {
     pub default_profile: Option<String>,
     pub profiles: BTreeMap<String, Profile>,
     pub policy: Policy,
+    /// `[keys]`: command name = key or list of keys, merged over the defaults.
+    #[serde(rename = "keys")]
+    keys_raw: BTreeMap<String, toml::Spanned<KeyList>>,
+    /// The `[keys]` entries with their lines, for the keymap.
+    #[serde(skip)]
+    pub keys: Vec<crate::ui::keymap::KeyOverride>,
+}
+
+/// A key or several, as `[keys]` takes them: `approve = "A"` or `approve = ["a", "A"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum KeyList {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// One backend connection with its own cache.
@@ -139,7 +159,7 @@ impl Config {
                 ));
             }
         };
-        let config: Config = toml::from_str(&text).map_err(|e| {
+        let mut config: Config = toml::from_str(&text).map_err(|e| {
             format!(
                 "The config file {} is not valid: {}. Fix or remove it.",
                 path.display(),
@@ -150,6 +170,24 @@ impl Config {
             .policy
             .validate()
             .map_err(|e| format!("The config file {}: {e}.", path.display()))?;
+        let line_of = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
+        let mut keys: Vec<_> = std::mem::take(&mut config.keys_raw)
+            .into_iter()
+            .map(|(command, spanned)| {
+                let line = line_of(spanned.span().start);
+                let keys = match spanned.into_inner() {
+                    KeyList::One(k) => vec![k],
+                    KeyList::Many(ks) => ks,
+                };
+                crate::ui::keymap::KeyOverride {
+                    command,
+                    keys,
+                    line,
+                }
+            })
+            .collect();
+        keys.sort_by_key(|k| k.line);
+        config.keys = keys;
         for secs in std::iter::once(config.sync_interval_secs)
             .chain(config.profiles.values().map(|p| p.sync_interval_secs))
             .flatten()
@@ -271,5 +309,22 @@ mod tests {
 
         std::fs::write(&path, "sync_interval_secs = 1\n").unwrap();
         assert!(Config::load(&path).unwrap_err().contains("at least 5"));
+    }
+
+    #[test]
+    fn keys_come_with_their_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "theme = \"dark\"\n\n[keys]\napprove = [\"A\", \"a\"]\nquit = \"Q\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.keys.len(), 2);
+        assert_eq!((c.keys[0].command.as_str(), c.keys[0].line), ("approve", 4));
+        assert_eq!(c.keys[0].keys, ["A", "a"]);
+        assert_eq!((c.keys[1].command.as_str(), c.keys[1].line), ("quit", 5));
+        assert_eq!(c.keys[1].keys, ["Q"]);
     }
 }

@@ -9,12 +9,12 @@ use std::time::Duration;
 use signoff::backend::servicenow::ServiceNow;
 use signoff::backend::{Backend, no_progress};
 use signoff::domain::{
-    Approval, ApprovalState, Clock, DecisionKind, Delivery, Justification, JustificationRules,
-    ServerClock,
+    Approval, ApprovalState, Clock, Decision, DecisionKind, Delivery, Justification,
+    JustificationRules, ServerClock,
 };
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimServer};
 use signoff::store::Store;
-use signoff::sync::{Deliver, deliver_pending, make_decisions, sync_once};
+use signoff::sync::{Deliver, deliver_pending, sync_once};
 
 async fn start() -> SimServer {
     common::sim(9, 80, 50).await
@@ -78,7 +78,9 @@ impl Fixture {
         let j = Justification::parse(text, kind, &JustificationRules::default()).unwrap();
         let user = self.store.load_snapshot().unwrap().user.unwrap();
         let now = self.now();
-        let d = make_decisions(kind, &j, std::slice::from_ref(a), &user, now);
+        let d = Decision::for_approvals(kind, &j, std::slice::from_ref(a), &user, now, || {
+            signoff::store::new_client_id(now)
+        });
         self.store.enqueue(&d, now).unwrap();
         d[0].client_id.clone()
     }

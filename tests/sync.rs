@@ -433,13 +433,13 @@ async fn the_queue_renders_from_the_cache_with_the_server_gone() {
     );
     update(
         &mut state,
-        Msg::Sync(SyncEvent::Offline {
+        Msg::Offline {
             since: t0(),
             error: "Could not reach http://127.0.0.1:1: connection refused.".into(),
             retry_at: t0(),
-        }),
+        },
     );
-    assert_eq!(state.items.len(), expected);
+    assert_eq!(state.queue.items.len(), expected);
     let now = t0() + chrono::Duration::minutes(12);
     let clock = FixedClock(now);
     let theme = Theme::named("dark", false).unwrap();

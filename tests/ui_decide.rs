@@ -13,9 +13,7 @@ use signoff::domain::{
     Approval, Decision, DecisionKind, Delivery, Justification, JustificationError, Policy,
     RiskTier, User, UserRef,
 };
-use signoff::store::OutboxEntry;
-use signoff::sync::SyncEvent;
-use signoff::ui::{AppState, Effect, Msg, Theme, update, views};
+use signoff::ui::{AppState, Effect, Msg, OutboxRow, Theme, update, views};
 
 fn held(mut a: Approval) -> Approval {
     a.change.on_hold = true;
@@ -77,11 +75,11 @@ fn go(s: &mut AppState, i: usize) {
     for _ in 0..i {
         update(s, ch('j'));
     }
-    assert_eq!(s.selected, i);
+    assert_eq!(s.queue.selected, i);
 }
 
 fn number_at(s: &AppState, i: usize) -> &str {
-    &s.items[i].approval.change.number
+    &s.queue.items[i].approval.change.number
 }
 
 fn render(s: &AppState, w: u16, h: u16) -> Terminal<TestBackend> {
@@ -111,7 +109,7 @@ fn decided(effects: &[Effect]) -> (DecisionKind, String, Vec<String>) {
 #[test]
 fn held_changes_get_their_own_last_section() {
     let mut s = loaded(120, 30);
-    let sections: Vec<_> = s.sections.iter().map(|x| (x.tier, x.len)).collect();
+    let sections: Vec<_> = s.queue.sections.iter().map(|x| (x.tier, x.len)).collect();
     assert_eq!(
         sections,
         vec![
@@ -124,20 +122,20 @@ fn held_changes_get_their_own_last_section() {
     );
     assert_eq!(number_at(&s, 6), "CHG0030008", "tier order inside ON HOLD");
     assert_eq!(
-        s.count(RiskTier::Critical),
+        s.queue.count(RiskTier::Critical),
         1,
         "the held Critical is not counted"
     );
-    assert_eq!(s.held_count(), 2);
+    assert_eq!(s.queue.held_count(), 2);
     // The held Critical is 100 h past its deadline, yet nothing is breached: timers stop.
-    assert_eq!(s.status_counts(now()), (0, 0));
+    assert_eq!(s.queue.status_counts(now()), (0, 0));
     // Tab reaches the ON HOLD section and wraps.
     for want in [1, 2, 3, 6, 0] {
         update(&mut s, key(KeyCode::Tab));
-        assert_eq!(s.selected, want);
+        assert_eq!(s.queue.selected, want);
     }
     update(&mut s, key(KeyCode::BackTab));
-    assert_eq!(s.selected, 6);
+    assert_eq!(s.queue.selected, 6);
 
     let text = screen(&render(&s, 120, 30));
     assert!(text.contains("── ON HOLD · 2"), "{text}");
@@ -185,7 +183,7 @@ fn approve_validates_as_you_type_and_sends() {
     type_text(&mut s, "in staging.");
     assert!(s.decide.as_ref().unwrap().verdict.is_ok());
     let text = screen(&render(&s, 100, 30));
-    assert!(text.contains("✓ Ready — Ctrl-S to send"), "{text}");
+    assert!(text.contains("Ready — Ctrl-S to send"), "{text}");
     insta::assert_snapshot!("modal_valid", render(&s, 100, 30).backend());
 
     let effects = update(&mut s, ctrl('s'));
@@ -210,22 +208,23 @@ fn approve_validates_as_you_type_and_sends() {
     // …but not while it is being sent.
     update(
         &mut s,
-        Msg::Sync(SyncEvent::Delivery {
+        Msg::Delivery {
             client_id: "c1".into(),
             approval_sys_id: "appr0003".into(),
             delivery: Delivery::Sending,
-        }),
+        },
     );
     assert!(update(&mut s, ch('x')).is_empty());
     assert!(s.decide.is_none());
     assert!(
-        s.flash
+        s.messages
+            .flash
             .as_ref()
             .unwrap()
             .text
             .contains("being sent right now"),
         "{:?}",
-        s.flash
+        s.messages.flash
     );
 }
 
@@ -238,10 +237,10 @@ fn esc_cancels_without_an_effect() {
     assert!(update(&mut s, key(KeyCode::Esc)).is_empty());
     assert!(s.decide.is_none());
     assert!(s.deliveries.is_empty());
-    assert_eq!(s.selected, 3, "Esc did not move anything else");
+    assert_eq!(s.queue.selected, 3, "Esc did not move anything else");
     // Keys reach the queue again.
     update(&mut s, ch('j'));
-    assert_eq!(s.selected, 4);
+    assert_eq!(s.queue.selected, 4);
 }
 
 #[test]
@@ -250,7 +249,7 @@ fn typed_letters_do_not_trigger_queue_commands() {
     go(&mut s, 3);
     update(&mut s, ch('a'));
     type_text(&mut s, "quit? jump gx");
-    assert_eq!(s.selected, 3);
+    assert_eq!(s.queue.selected, 3);
     assert_eq!(s.decide.as_ref().unwrap().text(), "quit? jump gx");
     // Ctrl-C still quits.
     assert_eq!(update(&mut s, ctrl('c')), vec![Effect::Quit]);
@@ -325,15 +324,15 @@ fn multi_select_decides_once_for_all() {
     for _ in 0..3 {
         update(&mut s, key(KeyCode::Char(' ')));
     }
-    assert_eq!(s.selected, 5, "space moves down");
-    assert_eq!(s.selection.len(), 3);
+    assert_eq!(s.queue.selected, 5, "space moves down");
+    assert_eq!(s.queue.selection.len(), 3);
     // Space again on a chosen row takes it out; then back in.
     update(&mut s, ch('k'));
     update(&mut s, key(KeyCode::Char(' ')));
-    assert_eq!(s.selection.len(), 2);
+    assert_eq!(s.queue.selection.len(), 2);
     update(&mut s, ch('k'));
     update(&mut s, key(KeyCode::Char(' ')));
-    assert_eq!(s.selection.len(), 3);
+    assert_eq!(s.queue.selection.len(), 3);
 
     let text = screen(&render(&s, 100, 30));
     assert!(text.contains("3 selected"), "{text}");
@@ -361,7 +360,7 @@ fn multi_select_decides_once_for_all() {
     assert_eq!(kind, DecisionKind::Approve);
     assert_eq!(text, "Reviewed together at CAB.");
     assert_eq!(ids, vec!["appr0003", "appr0004", "appr0005"], "queue order");
-    assert!(s.selection.is_empty(), "the selection clears");
+    assert!(s.queue.selection.is_empty(), "the selection clears");
     for id in ids {
         assert_eq!(s.deliveries[&id].delivery, Delivery::Queued);
     }
@@ -372,9 +371,9 @@ fn esc_in_the_queue_clears_the_selection() {
     let mut s = loaded(100, 30);
     update(&mut s, key(KeyCode::Char(' ')));
     update(&mut s, key(KeyCode::Char(' ')));
-    assert_eq!(s.selection.len(), 2);
+    assert_eq!(s.queue.selection.len(), 2);
     update(&mut s, key(KeyCode::Esc));
-    assert!(s.selection.is_empty());
+    assert!(s.queue.selection.is_empty());
     // With no selection, a decides on the current row only.
     update(&mut s, ch('a'));
     assert_eq!(s.decide.as_ref().unwrap().targets.len(), 1);
@@ -384,10 +383,10 @@ fn esc_in_the_queue_clears_the_selection() {
 fn decisions_that_do_not_apply_are_not_offered() {
     let mut s = loaded(100, 30);
     go(&mut s, 6);
-    assert!(s.items[6].approval.change.on_hold);
+    assert!(s.queue.items[6].approval.change.on_hold);
     assert!(update(&mut s, ch('a')).is_empty());
     assert!(s.decide.is_none(), "no dialog for a held change");
-    let flash = s.flash.clone().expect("a flash says why");
+    let flash = s.messages.flash.clone().expect("a flash says why");
     assert_eq!(
         flash.text,
         "CHG0030008 is on hold; release the hold (u) before deciding."
@@ -400,17 +399,17 @@ fn decisions_that_do_not_apply_are_not_offered() {
     );
     // The flash goes 6 s after the tick that was current when it was shown.
     update(&mut s, Msg::Tick(now() + Duration::seconds(5)));
-    assert!(s.flash.is_some());
+    assert!(s.messages.flash.is_some());
     s.dirty = false;
     update(&mut s, Msg::Tick(now() + Duration::seconds(6)));
-    assert!(s.flash.is_none());
+    assert!(s.messages.flash.is_none());
     assert!(s.dirty, "its going away is redrawn");
 
     // u on a change that is not held.
     go(&mut s, 3);
     update(&mut s, ch('u'));
     assert!(s.decide.is_none());
-    assert_eq!(s.flash.unwrap().text, "CHG0030004 is not on hold.");
+    assert_eq!(s.messages.flash.unwrap().text, "CHG0030004 is not on hold.");
 }
 
 #[test]
@@ -448,17 +447,18 @@ fn a_selection_leaves_out_what_does_not_apply() {
     go(&mut s, 6);
     update(&mut s, key(KeyCode::Char(' ')));
     update(&mut s, key(KeyCode::Char(' ')));
-    assert_eq!(s.selection.len(), 2);
+    assert_eq!(s.queue.selection.len(), 2);
     update(&mut s, ch('x'));
     assert!(s.decide.is_none());
     assert!(
-        s.flash
+        s.messages
+            .flash
             .as_ref()
             .unwrap()
             .text
             .starts_with("None of the 2 selected changes"),
         "{:?}",
-        s.flash
+        s.messages.flash
     );
 }
 
@@ -472,11 +472,11 @@ fn delivery_reports_update_the_rows() {
     let deliver = |s: &mut AppState, id: &str, client: &str, d: Delivery| {
         update(
             s,
-            Msg::Sync(SyncEvent::Delivery {
+            Msg::Delivery {
                 client_id: client.into(),
                 approval_sys_id: id.into(),
                 delivery: d,
-            }),
+            },
         );
     };
     deliver(&mut s, "appr0003", "c-3", Delivery::Sending);
@@ -506,27 +506,27 @@ fn delivery_reports_update_the_rows() {
     let row = line_with(&text, "CHG0030004");
     assert!(row.contains("! conflict"), "{row}");
     assert!(row.contains("Bob Chen rejected it first."), "{row}");
-    assert!(text.contains("! 1 to re-decide"), "{text}");
+    assert!(text.contains("! 1 to decide again"), "{text}");
 }
 
 #[test]
 fn conflicts_can_be_discarded_or_redecided() {
     let mut s = loaded(180, 40);
     go(&mut s, 3);
-    let id = s.items[3].approval.sys_id.clone();
+    let id = s.queue.items[3].approval.sys_id.clone();
     update(&mut s, ch('x'));
     type_text(&mut s, "The backout plan was never tested.");
     let (kind, _, _) = decided(&update(&mut s, ctrl('s')));
     assert_eq!(kind, DecisionKind::Reject);
     update(
         &mut s,
-        Msg::Sync(SyncEvent::Delivery {
+        Msg::Delivery {
             client_id: "c-9".into(),
             approval_sys_id: id.clone(),
             delivery: Delivery::Conflict {
                 reason: "The change moved to Scheduled since you looked.".into(),
             },
-        }),
+        },
     );
     // The detail pane shows the reason and the way out.
     let text = screen(&render(&s, 180, 40));
@@ -534,10 +534,12 @@ fn conflicts_can_be_discarded_or_redecided() {
         text.contains("! CONFLICT — your reject was not applied"),
         "{text}"
     );
-    assert!(text.contains("e re-decide"), "{text}");
+    assert!(text.contains("e decide again"), "{text}");
 
-    // e: the dialog again, same kind, same text.
-    update(&mut s, ch('e'));
+    // e: a fresh copy is read from the server first, then the dialog again, same kind, same
+    // text, on the fresh copy.
+    let fresh = fresh_copy(&s, &id);
+    reread(&mut s, &id, fresh);
     let modal = s.decide.as_ref().expect("e re-opens the dialog");
     assert_eq!(modal.kind, DecisionKind::Reject);
     assert_eq!(modal.text(), "The backout plan was never tested.");
@@ -556,13 +558,13 @@ fn conflicts_can_be_discarded_or_redecided() {
     // d: discard a conflict.
     update(
         &mut s,
-        Msg::Sync(SyncEvent::Delivery {
+        Msg::Delivery {
             client_id: "c-10".into(),
             approval_sys_id: id.clone(),
             delivery: Delivery::Failed {
                 error: "The instance refused: approval is read-only.".into(),
             },
-        }),
+        },
     );
     assert_eq!(
         update(&mut s, ch('d')),
@@ -573,14 +575,47 @@ fn conflicts_can_be_discarded_or_redecided() {
     assert!(!s.deliveries.contains_key(&id), "the row's state is gone");
     // d with nothing to discard does nothing but say so.
     assert!(update(&mut s, ch('d')).is_empty());
-    assert!(s.flash.as_ref().unwrap().error);
+    assert!(s.messages.flash.as_ref().unwrap().error);
     assert!(update(&mut s, ch('e')).is_empty());
     assert!(s.decide.is_none());
 }
 
-fn entry(a: &Approval, client_id: &str, kind: DecisionKind, delivery: Delivery) -> OutboxEntry {
+/// The approval on screen as the server has it now: updated an hour later, retitled.
+fn fresh_copy(s: &AppState, id: &str) -> Approval {
+    let mut a = s
+        .queue
+        .all_items
+        .iter()
+        .find(|i| i.approval.sys_id == id)
+        .unwrap()
+        .approval
+        .clone();
+    a.change.short_description = format!("{} (retitled)", a.change.short_description);
+    a.change.sys_updated_on = Some(now() + Duration::hours(1));
+    a
+}
+
+/// `e`: asks the server for a fresh copy, which answers `fresh`.
+fn reread(s: &mut AppState, id: &str, fresh: Approval) {
+    assert_eq!(
+        update(s, ch('e')),
+        vec![Effect::Fetch {
+            approval_sys_id: id.into()
+        }]
+    );
+    assert!(s.decide.is_none(), "not before the fresh copy is in");
+    update(
+        s,
+        Msg::Fetched {
+            approval_sys_id: id.into(),
+            result: Ok(Some(Box::new(fresh))),
+        },
+    );
+}
+
+fn entry(a: &Approval, client_id: &str, kind: DecisionKind, delivery: Delivery) -> OutboxRow {
     let text = "Outage window clashes with payroll.";
-    OutboxEntry {
+    OutboxRow {
         decision: Decision {
             client_id: client_id.into(),
             kind,
@@ -597,9 +632,6 @@ fn entry(a: &Approval, client_id: &str, kind: DecisionKind, delivery: Delivery) 
             seen: a.clone(),
         },
         delivery,
-        attempts: 1,
-        updated_at: now() - Duration::minutes(19),
-        server_answer: None,
     }
 }
 
@@ -620,11 +652,11 @@ fn the_outbox_from_the_cache_fills_the_delivery_states() {
     ];
     update(
         &mut s,
-        Msg::Sync(SyncEvent::CacheLoaded {
+        Msg::CacheLoaded {
             approvals: all,
             outbox,
             delegations: vec![],
-        }),
+        },
     );
     let t = &s.deliveries["appr0004"];
     assert_eq!(t.client_id.as_deref(), Some("c-a"));
@@ -632,12 +664,14 @@ fn the_outbox_from_the_cache_fills_the_delivery_states() {
     assert_eq!(s.deliveries["appr0005"].delivery, Delivery::Queued);
     // e prefills the outbox's justification.
     let i = s
+        .queue
         .items
         .iter()
         .position(|i| i.approval.sys_id == "appr0004")
         .unwrap();
     go(&mut s, i);
-    update(&mut s, ch('e'));
+    let fresh = fresh_copy(&s, "appr0004");
+    reread(&mut s, "appr0004", fresh);
     assert_eq!(
         s.decide.as_ref().unwrap().text(),
         "Outage window clashes with payroll."
@@ -688,11 +722,11 @@ fn snapshot_queue_with_delivery_states_and_on_hold() {
     let report = |s: &mut AppState, id: &str, client: &str, d: Delivery| {
         update(
             s,
-            Msg::Sync(SyncEvent::Delivery {
+            Msg::Delivery {
                 client_id: client.into(),
                 approval_sys_id: id.into(),
                 delivery: d,
-            }),
+            },
         );
     };
     // A UI decision still queued, with its kind known.
@@ -745,17 +779,17 @@ fn a_decision_the_store_could_not_record_shows_as_failed() {
     // Another decision already has its outbox id: the failure is not about it.
     update(
         &mut s,
-        Msg::Sync(SyncEvent::Delivery {
+        Msg::Delivery {
             client_id: "c-4".into(),
             approval_sys_id: "appr0004".into(),
             delivery: Delivery::Queued,
-        }),
+        },
     );
     update(
         &mut s,
-        Msg::Sync(SyncEvent::StoreFailed {
+        Msg::StoreFailed {
             error: "disk full".into(),
-        }),
+        },
     );
     assert_eq!(
         s.deliveries["appr0003"].delivery,
@@ -764,7 +798,8 @@ fn a_decision_the_store_could_not_record_shows_as_failed() {
         }
     );
     assert_eq!(s.deliveries["appr0004"].delivery, Delivery::Queued);
-    // e offers the same decision again with the text kept; nothing to discard first.
+    // e offers the same decision again with the text kept (it never reached the server: no
+    // fresh copy is needed); nothing to discard first.
     update(&mut s, ch('e'));
     assert_eq!(
         s.decide.as_ref().unwrap().text(),
@@ -805,29 +840,30 @@ fn the_dialog_has_no_colour_under_no_color() {
 #[test]
 fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
     let mut s = loaded(120, 30);
-    let id = s.items[2].approval.sys_id.clone();
-    let number = s.items[2].approval.change.number.clone();
+    let id = s.queue.items[2].approval.sys_id.clone();
+    let number = s.queue.items[2].approval.change.number.clone();
     update(
         &mut s,
-        Msg::Sync(SyncEvent::Delivery {
+        Msg::Delivery {
             client_id: "c-9".into(),
             approval_sys_id: id.clone(),
             delivery: Delivery::Conflict {
                 reason: format!("{number} is now rejected on the server"),
             },
-        }),
+        },
     );
     // The next sync no longer has the approval (someone else rejected it).
     let rest: Vec<Approval> = fixture().into_iter().filter(|a| a.sys_id != id).collect();
     update(&mut s, synced(user(), rest, vec![], now()));
     assert!(
-        s.items.iter().any(|i| i.approval.sys_id == id),
+        s.queue.items.iter().any(|i| i.approval.sys_id == id),
         "the row stays"
     );
     let text = screen(&render(&s, 120, 30));
     assert!(line_with(&text, &number).contains("conflict"), "{text}");
     // Once discarded, the next sync lets it go.
     let at = s
+        .queue
         .items
         .iter()
         .position(|i| i.approval.sys_id == id)
@@ -836,5 +872,5 @@ fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
     update(&mut s, ch('d'));
     let rest: Vec<Approval> = fixture().into_iter().filter(|a| a.sys_id != id).collect();
     update(&mut s, synced(user(), rest, vec![], now()));
-    assert!(!s.items.iter().any(|i| i.approval.sys_id == id));
+    assert!(!s.queue.items.iter().any(|i| i.approval.sys_id == id));
 }

@@ -14,8 +14,7 @@ use signoff::domain::{
     Approval, ApprovalState, Change, ChangeType, Delegation, DelegationDraft, DetailSource, Level,
     Policy, Risk, User, UserRef,
 };
-use signoff::sync::SyncEvent;
-use signoff::ui::app::{FormField, QueueFilter};
+use signoff::ui::state::{FormField, QueueFilter};
 use signoff::ui::{AppState, Effect, Mode, Msg, Theme, update};
 
 fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
@@ -159,14 +158,16 @@ fn render(s: &AppState, w: u16, h: u16) -> Terminal<TestBackend> {
 }
 
 fn numbers(s: &AppState) -> Vec<String> {
-    s.items
+    s.queue
+        .items
         .iter()
         .map(|i| i.approval.change.number.clone())
         .collect()
 }
 
 fn verdict_err(s: &AppState) -> String {
-    s.delegation_form
+    s.delegations
+        .form
         .as_ref()
         .expect("the form is open")
         .verdict
@@ -210,6 +211,7 @@ fn rows_of_delegators_say_for_whom_and_the_detail_says_why() {
 
     // The detail of Alice's approval names her and the delegation's end.
     let i = s
+        .queue
         .items
         .iter()
         .position(|i| i.approval.sys_id == "appr0002")
@@ -246,9 +248,10 @@ fn rows_of_delegators_say_for_whom_and_the_detail_says_why() {
 #[test]
 fn f_cycles_all_mine_and_each_delegator() {
     let mut s = loaded(120, 30);
-    assert_eq!(s.items.len(), 6);
+    assert_eq!(s.queue.items.len(), 6);
     // Select one of mine; it stays selected under "mine".
     let mine = s
+        .queue
         .items
         .iter()
         .position(|i| i.approval.sys_id == "appr0006")
@@ -260,21 +263,26 @@ fn f_cycles_all_mine_and_each_delegator() {
     let step = |s: &mut AppState| assert!(update(s, ch('f')).is_empty());
 
     step(&mut s);
-    assert_eq!(s.filter, QueueFilter::Mine);
+    assert_eq!(s.queue.filter, QueueFilter::Mine);
     assert_eq!(numbers(&s).len(), 3);
-    assert!(s.items.iter().all(|i| i.approval.approver.sys_id == "u1"));
+    assert!(
+        s.queue
+            .items
+            .iter()
+            .all(|i| i.approval.approver.sys_id == "u1")
+    );
     assert_eq!(s.selected_item().unwrap().approval.sys_id, "appr0006");
     let text = screen(&render(&s, 120, 30));
     assert!(line_with(&text, "Queue (3)").contains("· mine ·"), "{text}");
     assert!(!text.contains("CHG0030002") && !text.contains("CHG0030004"));
 
     step(&mut s);
-    assert_eq!(s.filter, QueueFilter::For(alice()));
+    assert_eq!(s.queue.filter, QueueFilter::For(alice()));
     let mut got = numbers(&s);
     got.sort();
     assert_eq!(got, ["CHG0030002", "CHG0030005"]);
     // Sections, counts and Tab follow the filtered rows.
-    assert_eq!(s.sections.iter().map(|x| x.len).sum::<usize>(), 2);
+    assert_eq!(s.queue.sections.iter().map(|x| x.len).sum::<usize>(), 2);
     let text = screen(&render(&s, 120, 30));
     assert!(
         line_with(&text, "Queue (2)").contains("· for Alice Moreno"),
@@ -285,16 +293,16 @@ fn f_cycles_all_mine_and_each_delegator() {
         "{text}"
     );
     update(&mut s, key(KeyCode::Tab));
-    assert!(s.selected < 2);
+    assert!(s.queue.selected < 2);
 
     step(&mut s);
-    assert_eq!(s.filter, QueueFilter::For(carla()));
+    assert_eq!(s.queue.filter, QueueFilter::For(carla()));
     assert_eq!(numbers(&s), ["CHG0030004"]);
     assert!(screen(&render(&s, 120, 30)).contains("· for Carla Diaz"));
 
     step(&mut s);
-    assert_eq!(s.filter, QueueFilter::All);
-    assert_eq!(s.items.len(), 6);
+    assert_eq!(s.queue.filter, QueueFilter::All);
+    assert_eq!(s.queue.items.len(), 6);
     assert_eq!(s.selected_item().unwrap().approval.sys_id, "appr0004");
     assert!(!screen(&render(&s, 120, 30)).contains("· for "));
 
@@ -302,7 +310,7 @@ fn f_cycles_all_mine_and_each_delegator() {
     step(&mut s);
     step(&mut s);
     step(&mut s);
-    assert_eq!(s.filter, QueueFilter::For(carla()));
+    assert_eq!(s.queue.filter, QueueFilter::For(carla()));
     let without_carla: Vec<Approval> = queue()
         .into_iter()
         .filter(|a| a.approver.sys_id != "u3")
@@ -317,8 +325,8 @@ fn f_cycles_all_mine_and_each_delegator() {
             complete: true,
         },
     );
-    assert_eq!(s.filter, QueueFilter::All);
-    assert_eq!(s.items.len(), 5);
+    assert_eq!(s.queue.filter, QueueFilter::All);
+    assert_eq!(s.queue.items.len(), 5);
 }
 
 #[test]
@@ -379,7 +387,7 @@ fn new_delegation_searches_picks_and_creates_with_the_default_window() {
     let mut s = loaded(100, 30);
     update(&mut s, ch('D'));
     assert!(update(&mut s, ch('n')).is_empty());
-    let form = s.delegation_form.as_ref().expect("the form opens");
+    let form = s.delegations.form.as_ref().expect("the form opens");
     assert_eq!(form.field, FormField::Delegate);
     assert_eq!(form.starts, "2026-11-26 08:00");
     assert_eq!(form.ends, "2026-12-03 18:00");
@@ -399,7 +407,7 @@ fn new_delegation_searches_picks_and_creates_with_the_default_window() {
             result: Ok(vec![person("u9", "ben", "Ben Ishikawa")]),
         },
     );
-    assert!(s.delegation_form.as_ref().unwrap().matches.is_empty());
+    assert!(s.delegations.form.as_ref().unwrap().matches.is_empty());
     update(
         &mut s,
         Msg::UsersFound {
@@ -422,12 +430,12 @@ fn new_delegation_searches_picks_and_creates_with_the_default_window() {
     // Ctrl-S before picking sends nothing.
     assert!(update(&mut s, ctrl('s')).is_empty());
     update(&mut s, key(KeyCode::Enter));
-    let form = s.delegation_form.as_ref().unwrap();
+    let form = s.delegations.form.as_ref().unwrap();
     assert_eq!(form.delegate, Some(bob()));
     assert_eq!(form.query, "Bob Lee");
     assert_eq!(form.field, FormField::Starts);
     let text = screen(&render(&s, 100, 30));
-    assert!(text.contains("✓ Ready — Ctrl-S to save"), "{text}");
+    assert!(text.contains("Ready — Ctrl-S to save"), "{text}");
 
     let effects = update(&mut s, ctrl('s'));
     assert_eq!(
@@ -446,8 +454,8 @@ fn new_delegation_searches_picks_and_creates_with_the_default_window() {
         &mut s,
         Msg::DelegationDone(Ok("Bob Lee acts for you from Thu 26 Nov.".into())),
     );
-    assert!(s.delegation_form.is_none(), "the form closes");
-    let flash = s.flash.as_ref().unwrap();
+    assert!(s.delegations.form.is_none(), "the form closes");
+    let flash = s.messages.flash.as_ref().unwrap();
     assert!(!flash.error);
     assert_eq!(flash.text, "Bob Lee acts for you from Thu 26 Nov.");
     assert!(screen(&render(&s, 100, 30)).contains("✓ Bob Lee acts for you"));
@@ -471,7 +479,7 @@ fn approvals_off_and_a_typed_window_are_sent_as_typed() {
     type_text(&mut s, "2026-11-29 12:30");
     update(&mut s, key(KeyCode::Tab));
     assert_eq!(
-        s.delegation_form.as_ref().unwrap().field,
+        s.delegations.form.as_ref().unwrap().field,
         FormField::Approvals
     );
     update(&mut s, ch(' '));
@@ -505,13 +513,13 @@ fn invalid_delegations_say_why_and_send_nothing() {
     // Editing the name drops the pick.
     update(&mut s, key(KeyCode::BackTab));
     assert_eq!(
-        s.delegation_form.as_ref().unwrap().field,
+        s.delegations.form.as_ref().unwrap().field,
         FormField::Delegate
     );
     clear_field(&mut s);
-    assert_eq!(s.delegation_form.as_ref().unwrap().delegate, None);
+    assert_eq!(s.delegations.form.as_ref().unwrap().delegate, None);
     pick(&mut s, "bob", vec![person("u4", "bob.lee", "Bob Lee")], 0);
-    assert!(s.delegation_form.as_ref().unwrap().verdict.is_ok());
+    assert!(s.delegations.form.as_ref().unwrap().verdict.is_ok());
 
     // End before start.
     update(&mut s, key(KeyCode::Tab));
@@ -543,13 +551,13 @@ fn invalid_delegations_say_why_and_send_nothing() {
         &mut s,
         Msg::DelegationDone(Err("The server refused it: Bob Lee is inactive.".into())),
     );
-    let form = s.delegation_form.as_ref().expect("the form stays");
+    let form = s.delegations.form.as_ref().expect("the form stays");
     assert_eq!(form.ends, "2026-12-05 18:00");
     assert!(screen(&render(&s, 100, 30)).contains("Not saved: The server refused it"));
     // It can be sent again; Esc drops it.
     assert_eq!(update(&mut s, ctrl('s')).len(), 1);
     update(&mut s, key(KeyCode::Esc));
-    assert!(s.delegation_form.is_none());
+    assert!(s.delegations.form.is_none());
     assert_eq!(s.mode, Mode::Delegations);
 }
 
@@ -561,9 +569,10 @@ fn e_edits_the_window_of_a_given_delegation() {
     update(&mut s, ch('j'));
     update(&mut s, ch('j'));
     assert!(update(&mut s, ch('e')).is_empty());
-    assert!(s.delegation_form.is_none());
+    assert!(s.delegations.form.is_none());
     assert!(
-        s.flash
+        s.messages
+            .flash
             .as_ref()
             .unwrap()
             .text
@@ -572,7 +581,7 @@ fn e_edits_the_window_of_a_given_delegation() {
 
     update(&mut s, ch('k'));
     assert!(update(&mut s, ch('e')).is_empty());
-    let form = s.delegation_form.as_ref().expect("the form opens");
+    let form = s.delegations.form.as_ref().expect("the form opens");
     assert_eq!(form.editing.as_deref(), Some("d-bob"));
     assert_eq!(form.field, FormField::Starts);
     assert_eq!(form.starts, "2026-12-10 08:00");
@@ -582,7 +591,7 @@ fn e_edits_the_window_of_a_given_delegation() {
     assert!(!text.contains("Approvals"), "only the window: {text}");
     // Tab moves between the two dates only.
     update(&mut s, key(KeyCode::Tab));
-    assert_eq!(s.delegation_form.as_ref().unwrap().field, FormField::Ends);
+    assert_eq!(s.delegations.form.as_ref().unwrap().field, FormField::Ends);
     clear_field(&mut s);
     type_text(&mut s, "2026-12-22 18:00");
     assert_eq!(
@@ -601,8 +610,8 @@ fn x_asks_then_ends_a_given_delegation() {
     update(&mut s, ch('D'));
     // The expired one: refused with the reason.
     assert!(update(&mut s, ch('x')).is_empty());
-    assert!(s.end_confirm.is_none());
-    let flash = s.flash.as_ref().unwrap();
+    assert!(s.confirm.is_none());
+    let flash = s.messages.flash.as_ref().unwrap();
     assert!(
         flash.error && flash.text.contains("already over"),
         "{flash:?}"
@@ -610,15 +619,15 @@ fn x_asks_then_ends_a_given_delegation() {
 
     update(&mut s, ch('j'));
     assert!(update(&mut s, ch('x')).is_empty());
-    let q = &s.end_confirm.as_ref().expect("it asks").question;
+    let q = &s.confirm.as_ref().expect("it asks").question;
     assert!(
-        q.contains("delegation to Bob Lee") && q.ends_with("y/n"),
+        q.contains("delegation to Bob Lee") && q.ends_with('?'),
         "{q}"
     );
     assert!(screen(&render(&s, 100, 30)).contains("delegation to Bob Lee"));
     // n: nothing happens.
     assert!(update(&mut s, ch('n')).is_empty());
-    assert!(s.end_confirm.is_none());
+    assert!(s.confirm.is_none());
     update(&mut s, ch('x'));
     assert_eq!(
         update(&mut s, ch('y')),
@@ -631,7 +640,7 @@ fn x_asks_then_ends_a_given_delegation() {
         Msg::DelegationDone(Ok("Your delegation to Bob Lee is cancelled.".into())),
     );
     assert_eq!(
-        s.flash.as_ref().unwrap().text,
+        s.messages.flash.as_ref().unwrap().text,
         "Your delegation to Bob Lee is cancelled."
     );
     // A failure with no form open is flashed as an error.
@@ -639,7 +648,7 @@ fn x_asks_then_ends_a_given_delegation() {
         &mut s,
         Msg::DelegationDone(Err("The server is unreachable; try again.".into())),
     );
-    assert!(s.flash.as_ref().unwrap().error);
+    assert!(s.messages.flash.as_ref().unwrap().error);
 }
 
 #[test]
@@ -655,11 +664,11 @@ fn an_active_given_delegation_is_ended_now() {
     ));
     update(
         &mut s,
-        Msg::Sync(SyncEvent::CacheLoaded {
+        Msg::CacheLoaded {
             approvals: queue(),
             outbox: vec![],
             delegations: ds,
-        }),
+        },
     );
     update(&mut s, ch('D'));
     let text = screen(&render(&s, 100, 30));
@@ -668,8 +677,8 @@ fn an_active_given_delegation_is_ended_now() {
     update(&mut s, ch('j'));
     update(&mut s, ch('x'));
     assert_eq!(
-        s.end_confirm.as_ref().unwrap().question,
-        "End your delegation to Erin Park now? y/n"
+        s.confirm.as_ref().unwrap().question,
+        "End your delegation to Erin Park now?"
     );
     assert_eq!(
         update(&mut s, ch('y')),

@@ -11,7 +11,6 @@ use ratatui::backend::TestBackend;
 use ratatui::style::Modifier;
 
 use signoff::domain::{Approval, Policy, User};
-use signoff::sync::SyncEvent;
 use signoff::ui::{AppState, Effect, Mode, Msg, Theme, update};
 
 /// The shared approval, with an implementation plan to show in the detail pane.
@@ -72,7 +71,7 @@ fn render(s: &AppState, w: u16, h: u16, theme: &Theme) -> Terminal<TestBackend> 
 #[test]
 fn queue_is_grouped_by_tier_in_order() {
     let s = loaded(140, 45);
-    let tiers: Vec<_> = s.sections.iter().map(|x| (x.tier, x.len)).collect();
+    let tiers: Vec<_> = s.queue.sections.iter().map(|x| (x.tier, x.len)).collect();
     use signoff::domain::RiskTier::*;
     assert_eq!(
         tiers,
@@ -84,8 +83,8 @@ fn queue_is_grouped_by_tier_in_order() {
         ]
     );
     // Within a tier the nearest deadline comes first.
-    assert_eq!(s.items[0].approval.change.number, "CHG0030001");
-    assert_eq!(s.items[2].approval.change.number, "CHG0030005");
+    assert_eq!(s.queue.items[0].approval.change.number, "CHG0030001");
+    assert_eq!(s.queue.items[2].approval.change.number, "CHG0030005");
 }
 
 #[test]
@@ -93,35 +92,35 @@ fn navigation_keys_move_the_selection() {
     let mut s = loaded(140, 30);
     update(&mut s, key(KeyCode::Down));
     update(&mut s, key(KeyCode::Char('j')));
-    assert_eq!(s.selected, 2);
+    assert_eq!(s.queue.selected, 2);
     update(&mut s, key(KeyCode::Up));
-    assert_eq!(s.selected, 1);
+    assert_eq!(s.queue.selected, 1);
     update(&mut s, key(KeyCode::Char('k')));
     update(&mut s, key(KeyCode::Char('k')));
-    assert_eq!(s.selected, 0, "stops at the top");
+    assert_eq!(s.queue.selected, 0, "stops at the top");
 
     update(&mut s, key(KeyCode::Char('G')));
-    assert_eq!(s.selected, 39);
+    assert_eq!(s.queue.selected, 39);
     update(&mut s, key(KeyCode::Down));
-    assert_eq!(s.selected, 39, "stops at the bottom");
+    assert_eq!(s.queue.selected, 39, "stops at the bottom");
     update(&mut s, key(KeyCode::Char('g')));
-    assert_eq!(s.selected, 0);
+    assert_eq!(s.queue.selected, 0);
 
     // Tab jumps from tier to tier, wrapping; Shift-Tab goes back.
     update(&mut s, key(KeyCode::Tab));
-    assert_eq!(s.selected, 2);
+    assert_eq!(s.queue.selected, 2);
     update(&mut s, key(KeyCode::Tab));
-    assert_eq!(s.selected, 5);
+    assert_eq!(s.queue.selected, 5);
     update(&mut s, key(KeyCode::Tab));
-    assert_eq!(s.selected, 35);
+    assert_eq!(s.queue.selected, 35);
     update(&mut s, key(KeyCode::Tab));
-    assert_eq!(s.selected, 0);
+    assert_eq!(s.queue.selected, 0);
     update(&mut s, key(KeyCode::BackTab));
-    assert_eq!(s.selected, 35);
+    assert_eq!(s.queue.selected, 35);
     update(&mut s, key(KeyCode::Down));
     update(&mut s, key(KeyCode::BackTab));
     assert_eq!(
-        s.selected, 35,
+        s.queue.selected, 35,
         "first Shift-Tab goes to the top of the tier"
     );
 
@@ -129,12 +128,12 @@ fn navigation_keys_move_the_selection() {
     update(&mut s, key(KeyCode::Char('g')));
     update(&mut s, key(KeyCode::PageDown));
     let rows = s.list_rows();
-    assert_eq!(s.selected, rows - 1);
-    let line = s.line_of(s.selected);
-    assert!(line >= s.scroll && line < s.scroll + rows);
+    assert_eq!(s.queue.selected, rows - 1);
+    let line = s.queue.line_of(s.queue.selected);
+    assert!(line >= s.queue.scroll && line < s.queue.scroll + rows);
     update(&mut s, key(KeyCode::PageUp));
-    assert_eq!(s.selected, 0);
-    assert_eq!(s.scroll, 0);
+    assert_eq!(s.queue.selected, 0);
+    assert_eq!(s.queue.scroll, 0);
 }
 
 #[test]
@@ -144,14 +143,15 @@ fn detail_help_and_quit() {
     assert_eq!(s.mode, Mode::Detail);
     update(&mut s, key(KeyCode::Char('j')));
     assert_eq!(s.detail_scroll, 1);
-    assert_eq!(s.selected, 0, "j scrolls the detail, not the queue");
+    assert_eq!(s.queue.selected, 0, "j scrolls the detail, not the queue");
     update(&mut s, key(KeyCode::Esc));
     assert_eq!(s.mode, Mode::Queue);
     update(&mut s, key(KeyCode::Char('?')));
-    assert_eq!(s.mode, Mode::Help);
+    assert!(s.help.is_some());
     update(&mut s, key(KeyCode::Down));
-    assert_eq!(s.selected, 0, "keys do not leak through the help");
+    assert_eq!(s.queue.selected, 0, "keys do not leak through the help");
     update(&mut s, key(KeyCode::Esc));
+    assert!(s.help.is_none());
     assert_eq!(s.mode, Mode::Queue);
     assert_eq!(
         update(&mut s, key(KeyCode::Char('r'))),
@@ -269,9 +269,9 @@ fn load_failure_is_a_sentence_with_a_way_out() {
     update(&mut s, Msg::Resize(100, 20));
     update(
         &mut s,
-        Msg::Sync(SyncEvent::AuthFailed {
+        Msg::AuthFailed {
             error: "The instance refused the user name or password (HTTP 401).".into(),
-        }),
+        },
     );
     let theme = Theme::named("dark", false).unwrap();
     let text = screen(&render(&s, 100, 20, &theme));
@@ -327,13 +327,13 @@ fn first_frame_from_summaries_then_the_full_cache() {
 
     update(
         &mut s,
-        Msg::Sync(SyncEvent::CacheLoaded {
+        Msg::CacheLoaded {
             approvals: full,
             outbox: vec![],
             delegations: vec![],
-        }),
+        },
     );
-    assert!(!s.details_pending);
+    assert!(!s.queue.details_pending);
     let text = screen(&render(&s, 100, 40, &theme));
     assert!(!text.contains("reading the cache…"), "{text}");
     assert!(text.contains("Line one"), "the texts arrived: {text}");

@@ -10,7 +10,7 @@ use crate::domain::{
     Approval, Clock, Decision, DecisionKind, Delivery, Justification, User, text::clean_line,
 };
 use crate::store::Store;
-use crate::sync::{Deliver, SyncError, deliver_pending, make_decisions, sync_once};
+use crate::sync::{Deliver, SyncError, deliver_pending, sync_once};
 
 pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<ExitCode, Failure> {
     let invalid = |m: String| Failure {
@@ -83,7 +83,9 @@ pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<Ex
         kind.applies_to(a).map_err(invalid)?;
     }
     let now = clock.now();
-    let decisions = make_decisions(kind, &justification, &approvals, &user, now);
+    let decisions = Decision::for_approvals(kind, &justification, &approvals, &user, now, || {
+        crate::store::new_client_id(now)
+    });
     let replaced = store
         .enqueue(&decisions, now)
         .map_err(|e| Failure::other(e.to_string()))?;

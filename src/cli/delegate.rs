@@ -67,10 +67,13 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
         } => {
             let delegate = find_user(backend, &to).await?;
             let starts = match from {
-                Some(f) => parse_when(&f, false, tz).map_err(Failure::usage)?,
+                Some(f) => {
+                    crate::domain::when::parse_local(&f, tz, false).map_err(Failure::usage)?
+                }
                 None => now,
             };
-            let ends = parse_when(&until, true, tz).map_err(Failure::usage)?;
+            let ends =
+                crate::domain::when::parse_local(&until, tz, true).map_err(Failure::usage)?;
             let draft = crate::domain::DelegationDraft {
                 delegate: crate::domain::UserRef {
                     sys_id: delegate.sys_id.clone(),
@@ -113,10 +116,13 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
                 )));
             }
             let starts = match from {
-                Some(f) => parse_when(&f, false, tz).map_err(Failure::usage)?,
+                Some(f) => {
+                    crate::domain::when::parse_local(&f, tz, false).map_err(Failure::usage)?
+                }
                 None => current.starts.unwrap_or(now),
             };
-            let ends = parse_when(&until, true, tz).map_err(Failure::usage)?;
+            let ends =
+                crate::domain::when::parse_local(&until, tz, true).map_err(Failure::usage)?;
             let draft = crate::domain::DelegationDraft {
                 delegate: current.delegate.clone(),
                 starts,
@@ -162,35 +168,4 @@ async fn find_user(backend: &ServiceNow, who: &str) -> Result<crate::domain::Use
                 .join(", ")
         ))),
     }
-}
-
-/// `YYYY-MM-DD` (start of day, or its end when `end_of_day`), `YYYY-MM-DD HH:MM` in local
-/// time, or RFC 3339.
-fn parse_when(
-    text: &str,
-    end_of_day: bool,
-    tz: chrono::FixedOffset,
-) -> Result<chrono::DateTime<Utc>, String> {
-    let t = text.trim();
-    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
-        return Ok(d.with_timezone(&Utc));
-    }
-    let local = if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M") {
-        dt
-    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        if end_of_day {
-            d.and_hms_opt(23, 59, 59).expect("valid time")
-        } else {
-            d.and_hms_opt(0, 0, 0).expect("valid time")
-        }
-    } else {
-        return Err(format!(
-            "{t:?} is not a date: use YYYY-MM-DD, YYYY-MM-DD HH:MM (local time) or RFC 3339."
-        ));
-    };
-    local
-        .and_local_timezone(tz)
-        .single()
-        .map(|d| d.with_timezone(&Utc))
-        .ok_or_else(|| format!("{t:?} is not a valid local time."))
 }

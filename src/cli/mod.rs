@@ -35,7 +35,8 @@ pub struct Cli {
     /// Your login name on the instance.
     #[arg(long, env = "SIGNOFF_USER", global = true)]
     pub user: Option<String>,
-    /// Colour theme: dark, light or high-contrast. NO_COLOR turns colour off.
+    /// Colour theme: dark, light, high-contrast, high-contrast-light, or a file
+    /// themes/NAME.toml in the config directory. NO_COLOR turns colour off.
     #[arg(long, env = "SIGNOFF_THEME", global = true)]
     pub theme: Option<String>,
     /// Which configured connection (and cache) to use; see [profiles.NAME] in config.toml.
@@ -241,8 +242,12 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         .clone()
         .or_else(|| config.theme.clone())
         .unwrap_or_else(|| "dark".into());
-    let theme =
-        Theme::named(&theme_name, ui::theme::no_color_requested()).map_err(Failure::usage)?;
+    let theme = Theme::load(
+        &theme_name,
+        &paths.themes_dir(),
+        ui::theme::no_color_requested(),
+    )
+    .map_err(Failure::usage)?;
     let session = Session::new(cli, paths, config)?;
     match command {
         None | Some(Command::Tui) => tui::console(&session, theme).await?,

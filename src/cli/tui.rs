@@ -12,6 +12,7 @@ use crate::domain::{Clock, ServerClock};
 use crate::sim;
 use crate::store::Store;
 use crate::sync::{EngineConfig, run_engine, run_requests};
+use crate::ui::keymap::Keymap;
 use crate::ui::{self, AppState, Theme};
 
 /// `signoff` / `signoff tui`: the cached queue at once, then (online) the sync engine.
@@ -21,12 +22,28 @@ pub async fn console(s: &Session, theme: Theme) -> Result<(), Failure> {
     if s.cli.offline {
         let instance = s.profile.instance.clone().unwrap_or_default();
         let login = s.profile.user.clone().unwrap_or_default();
-        run::<ServiceNow>(s, theme, store, clock, instance, login, None).await
+        let place = Place {
+            instance,
+            login,
+            demo: false,
+        };
+        run::<ServiceNow>(s, theme, store, clock, place, None).await
     } else {
         let backend = s.connect(&clock)?;
-        let (instance, login) = (backend.instance_label(), backend.login());
-        run(s, theme, store, clock, instance, login, Some(backend)).await
+        let place = Place {
+            instance: backend.instance_label(),
+            login: backend.login(),
+            demo: false,
+        };
+        run(s, theme, store, clock, place, Some(backend)).await
     }
+}
+
+/// Who and where, for the header.
+struct Place {
+    instance: String,
+    login: String,
+    demo: bool,
 }
 
 /// `signoff demo`: the console against the built-in instance, in this process.
@@ -40,9 +57,13 @@ pub async fn demo(s: &Session, theme: Theme, seed: u64, changes: usize) -> Resul
         password: Secret::new(sim::DEMO_PASSWORD),
     };
     let backend = ServiceNow::with_options(conn, s.options(&clock))?;
-    let (instance, login) = (backend.instance_label(), backend.login());
+    let place = Place {
+        instance: backend.instance_label(),
+        login: backend.login(),
+        demo: true,
+    };
     let backend = (!s.cli.offline).then_some(backend);
-    let result = run(s, theme, store, clock, instance, login, backend).await;
+    let result = run(s, theme, store, clock, place, backend).await;
     server.shutdown().await;
     result
 }
@@ -54,8 +75,7 @@ async fn run<B: Backend + 'static>(
     theme: Theme,
     store: Store,
     clock: Arc<ServerClock>,
-    instance: String,
-    login: String,
+    place: Place,
     backend: Option<B>,
 ) -> Result<(), Failure> {
     // The UI's own connection: decisions are written there before anything is sent.
@@ -72,7 +92,12 @@ async fn run<B: Backend + 'static>(
         .outbox_pending()
         .map_err(|e| Failure::other(e.to_string()))?;
     let tz = chrono::Local::now().offset().fix();
-    let mut state = AppState::new(instance, login, s.config.policy.clone(), tz);
+    let mut state = AppState::new(place.instance, place.login, s.config.policy.clone(), tz)
+        .with_keymap(Keymap::with_overrides(&s.config.keys));
+    state.demo = place.demo;
+    if s.profile_name != crate::config::DEFAULT_PROFILE {
+        state.profile = s.profile_name.clone();
+    }
     ui::update(
         &mut state,
         ui::Msg::Cached {

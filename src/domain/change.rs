@@ -262,6 +262,48 @@ impl Change {
     }
 }
 
+impl Change {
+    /// When `newer` was updated after this copy, the fields an approver can see that differ
+    /// (empty when only the update time moved); `None` when it was not updated since. Long
+    /// texts count only when both copies have them (a summary has none).
+    pub fn changes_since(&self, newer: &Change) -> Option<Vec<&'static str>> {
+        let (Some(before), Some(after)) = (self.sys_updated_on, newer.sys_updated_on) else {
+            return None;
+        };
+        if after <= before {
+            return None;
+        }
+        let mut fields = Vec::new();
+        let mut check = |name: &'static str, differs: bool| {
+            if differs {
+                fields.push(name);
+            }
+        };
+        check("title", self.short_description != newer.short_description);
+        check("state", self.state != newer.state);
+        check("type", self.change_type != newer.change_type);
+        check("risk", self.risk != newer.risk);
+        check("impact", self.impact != newer.impact);
+        check("urgency", self.urgency != newer.urgency);
+        check("planned start", self.start_date != newer.start_date);
+        check("planned end", self.end_date != newer.end_date);
+        for (name, a, b) in [
+            ("description", &self.description, &newer.description),
+            (
+                "implementation plan",
+                &self.implementation_plan,
+                &newer.implementation_plan,
+            ),
+            ("backout plan", &self.backout_plan, &newer.backout_plan),
+            ("test plan", &self.test_plan, &newer.test_plan),
+            ("justification", &self.justification, &newer.justification),
+        ] {
+            check(name, !a.is_empty() && !b.is_empty() && a != b);
+        }
+        Some(fields)
+    }
+}
+
 /// The state of one approval row. Stored values follow ServiceNow exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -82,7 +82,7 @@ impl DecisionKind {
                 Err(format!("{} is not on hold.", approval.change.number))
             }
             (_, _, true) => Err(format!(
-                "{} is on hold; release the hold (u) before deciding.",
+                "{} is on hold; release the hold before deciding.",
                 approval.change.number
             )),
             (_, Requested, false) => Ok(()),
@@ -260,6 +260,39 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The decisions a user made on a set of approvals with one justification: one each,
+    /// acting as `user`, on behalf of the approver when that is someone else (a delegation).
+    /// The ids and the time are given (`id` is asked once per decision), so this stays pure.
+    pub fn for_approvals(
+        kind: DecisionKind,
+        justification: &Justification,
+        approvals: &[Approval],
+        user: &super::change::User,
+        now: DateTime<Utc>,
+        mut id: impl FnMut() -> String,
+    ) -> Vec<Decision> {
+        let acting = UserRef {
+            sys_id: user.sys_id.clone(),
+            name: user.name.clone(),
+        };
+        approvals
+            .iter()
+            .map(|a| Decision {
+                client_id: id(),
+                kind,
+                approval_sys_id: a.sys_id.clone(),
+                change_sys_id: a.change.sys_id.clone(),
+                change_number: a.change.number.clone(),
+                justification: justification.clone(),
+                acting_user: acting.clone(),
+                on_behalf_of: (!a.approver.sys_id.is_empty() && a.approver.sys_id != user.sys_id)
+                    .then(|| a.approver.clone()),
+                created_at: now,
+                seen: a.clone(),
+            })
+            .collect()
+    }
+
     /// The text written to the server's journal: the justification, then a reference that
     /// lets a retry (and an auditor) find this decision.
     pub fn comment(&self) -> String {

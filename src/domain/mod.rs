@@ -12,6 +12,7 @@ pub mod policy;
 pub mod queue;
 pub mod sla;
 pub mod text;
+pub mod when;
 
 pub use change::{
     Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Risk, User, UserRef,

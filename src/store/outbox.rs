@@ -7,14 +7,12 @@ use sha2::{Digest, Sha256};
 use super::{Store, StoreError, format_time, parse_time};
 use crate::domain::{Decision, Delivery};
 
-/// A new decision id: 24 hex characters from the time, the process and a counter, hashed.
-pub fn new_client_id() -> String {
+/// A new decision id: 24 hex characters from the time (the caller's clock), the process and a
+/// counter, hashed. Unique across processes and calls even on a clock that stands still.
+pub fn new_client_id(now: DateTime<Utc>) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = now.timestamp_nanos_opt().unwrap_or(now.timestamp());
     let mut h = Sha256::new();
     h.update(nanos.to_le_bytes());
     h.update(std::process::id().to_le_bytes());
@@ -376,6 +374,34 @@ impl Store {
                 &tx,
                 now,
                 "decision.discarded",
+                &serde_json::json!({ "client_id": client_id }).to_string(),
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(n > 0)
+    }
+
+    /// Takes back a decision that waits unsent (queued), keeping a journal entry. Answers
+    /// false when it is no longer waiting (being sent, or delivered): then it stands.
+    pub fn withdraw(&mut self, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "withdraw the decision", e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let n = tx
+            .execute(
+                "DELETE FROM outbox WHERE client_id = ?1 AND status = 'queued'",
+                [client_id],
+            )
+            .map_err(err)?;
+        if n > 0 {
+            append(
+                &tx,
+                now,
+                "decision.withdrawn",
                 &serde_json::json!({ "client_id": client_id }).to_string(),
             )
             .map_err(err)?;

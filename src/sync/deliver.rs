@@ -456,40 +456,7 @@ fn describe_state(state: &ApprovalState, on_hold: bool) -> String {
 /// When the server's change was updated after the copy the user decided on, names the fields
 /// that differ (those the user could see).
 fn moved_since_seen(seen: &Change, now: &Change) -> Option<String> {
-    let (Some(before), Some(after)) = (seen.sys_updated_on, now.sys_updated_on) else {
-        return None;
-    };
-    if after <= before {
-        return None;
-    }
-    let mut fields = Vec::new();
-    let mut check = |name: &'static str, differs: bool| {
-        if differs {
-            fields.push(name);
-        }
-    };
-    check("title", seen.short_description != now.short_description);
-    check("state", seen.state != now.state);
-    check("type", seen.change_type != now.change_type);
-    check("risk", seen.risk != now.risk);
-    check("impact", seen.impact != now.impact);
-    check("urgency", seen.urgency != now.urgency);
-    check("planned start", seen.start_date != now.start_date);
-    check("planned end", seen.end_date != now.end_date);
-    // Texts the summary view may not have had: compare only when both sides have them.
-    for (name, a, b) in [
-        ("description", &seen.description, &now.description),
-        (
-            "implementation plan",
-            &seen.implementation_plan,
-            &now.implementation_plan,
-        ),
-        ("backout plan", &seen.backout_plan, &now.backout_plan),
-        ("test plan", &seen.test_plan, &now.test_plan),
-        ("justification", &seen.justification, &now.justification),
-    ] {
-        check(name, !a.is_empty() && !b.is_empty() && a != b);
-    }
+    let fields = seen.changes_since(now)?;
     Some(if fields.is_empty() {
         String::new()
     } else {

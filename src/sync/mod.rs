@@ -293,7 +293,7 @@ pub enum SyncEvent {
     /// A sync finished; the store holds the new queue. `approvals` is `None` when nothing
     /// changed (the queue on screen is current).
     Synced {
-        outcome: SyncOutcome,
+        outcome: Box<SyncOutcome>,
         approvals: Option<Vec<Approval>>,
         outbox_pending: usize,
         /// Delegations given and received, fresh from the server.
@@ -312,6 +312,11 @@ pub enum SyncEvent {
     },
     /// Answer to a delegation change: a sentence for the user, or why it failed.
     DelegationDone(Result<String, String>),
+    /// Answer to reading one approval again (`None`: gone or no longer visible).
+    Fetched {
+        approval_sys_id: String,
+        result: Result<Option<Box<Approval>>, String>,
+    },
     /// The credentials were refused; no retries until the user asks.
     AuthFailed {
         error: String,
@@ -432,7 +437,7 @@ pub async fn run_engine<B: Backend + 'static>(
                         match (approvals, store.outbox_pending()) {
                             (Ok(approvals), Ok(outbox_pending)) => SyncEvent::Synced {
                                 delegations: outcome.delegations.clone(),
-                                outcome,
+                                outcome: Box::new(outcome),
                                 approvals,
                                 outbox_pending,
                             },
@@ -453,7 +458,7 @@ pub async fn run_engine<B: Backend + 'static>(
                             SyncError::Backend(b) => b.retry_after().map(Duration::from_secs),
                             SyncError::Store(_) => None,
                         };
-                        let delay = config.backoff.delay(failures, retry_after, jitter());
+                        let delay = config.backoff.delay(failures, retry_after, jitter(now));
                         next = Some(tokio::time::Instant::now() + delay);
                         tracing::warn!(error = %e, failures, delay_ms = delay.as_millis() as u64, "sync failed");
                         let retry_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
@@ -469,37 +474,6 @@ pub async fn run_engine<B: Backend + 'static>(
             }
         }
     }
-}
-
-/// Builds the decisions a user made on a set of approvals: one each, acting as `user`, on
-/// behalf of the approver when that is someone else (a delegation).
-pub fn make_decisions(
-    kind: crate::domain::DecisionKind,
-    justification: &crate::domain::Justification,
-    approvals: &[Approval],
-    user: &User,
-    now: DateTime<Utc>,
-) -> Vec<crate::domain::Decision> {
-    let acting = crate::domain::UserRef {
-        sys_id: user.sys_id.clone(),
-        name: user.name.clone(),
-    };
-    approvals
-        .iter()
-        .map(|a| crate::domain::Decision {
-            client_id: crate::store::new_client_id(),
-            kind,
-            approval_sys_id: a.sys_id.clone(),
-            change_sys_id: a.change.sys_id.clone(),
-            change_number: a.change.number.clone(),
-            justification: justification.clone(),
-            acting_user: acting.clone(),
-            on_behalf_of: (!a.approver.sys_id.is_empty() && a.approver.sys_id != user.sys_id)
-                .then(|| a.approver.clone()),
-            created_at: now,
-            seen: a.clone(),
-        })
-        .collect()
 }
 
 /// One engine cycle: deliver the outbox (outbox first: decisions go out before the queue is
@@ -526,13 +500,10 @@ async fn cycle<B: Backend>(
     sync_once(backend, store, clock, progress).await
 }
 
-/// A jitter fraction in [0, 1) from the system clock's nanoseconds: spreads retries of many
-/// clients without needing a random number generator.
-fn jitter() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+/// A jitter fraction in [0, 1) from the clock's nanoseconds (and the process): spreads
+/// retries of many clients without needing a random number generator.
+fn jitter(now: DateTime<Utc>) -> f64 {
+    let nanos = now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16);
     // Mix the bits so consecutive calls are not correlated.
     let mut x = u64::from(nanos) ^ 0x9E37_79B9_7F4A_7C15;
     x ^= x >> 33;

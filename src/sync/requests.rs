@@ -28,6 +28,10 @@ pub enum Request {
         me: UserRef,
         sys_id: String,
     },
+    /// One approval as the server has it now (to decide again on a conflict).
+    FetchApproval {
+        approval_sys_id: String,
+    },
 }
 
 /// Serves requests until the channel closes; a delegation change also asks the engine to
@@ -91,6 +95,17 @@ pub async fn run_requests<B: Backend + 'static>(
                         .map_err(|e| e.to_string());
                     let _ = engine.send(SyncCommand::Now);
                     SyncEvent::DelegationDone(result)
+                }
+                Request::FetchApproval { approval_sys_id } => {
+                    let result = backend
+                        .approval(&approval_sys_id)
+                        .await
+                        .map(|found| found.map(|s| Box::new(s.approval)))
+                        .map_err(|e| e.to_string());
+                    SyncEvent::Fetched {
+                        approval_sys_id,
+                        result,
+                    }
                 }
                 Request::EndDelegation { me, sys_id } => {
                     let result = end_delegation(backend.as_ref(), &me, &sys_id, clock.now()).await;

@@ -1,6 +1,6 @@
 //! Human text for times: countdowns, window starts, local timestamps. Pure functions.
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 
 /// `1h 12m left`, `3d 04h left`, `BREACHED 0h 05m`, `BREACHED 2d 01h`.
 pub fn countdown(remaining: Duration) -> String {
@@ -18,6 +18,17 @@ pub fn span(d: Duration) -> String {
         format!("{}d {:02}h", mins / (24 * 60), (mins / 60) % 24)
     } else {
         format!("{}h {:02}m", mins / 60, mins % 60)
+    }
+}
+
+/// `45s`, `1m 12s`, `12m`, `2h 05m`: how long until a retry.
+pub fn span_short(d: Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..600 => format!("{}m {:02}s", secs / 60, secs % 60),
+        600..3600 => format!("{}m", secs / 60),
+        _ => span(d),
     }
 }
 
@@ -64,27 +75,6 @@ pub fn days(starts: Option<DateTime<Utc>>, ends: Option<DateTime<Utc>>, tz: Fixe
 /// `2026-11-26 08:00` in the viewer's time zone: the form in which dates are typed.
 pub fn input_local(t: DateTime<Utc>, tz: FixedOffset) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
-}
-
-/// A time typed as `YYYY-MM-DD HH:MM` or `YYYY-MM-DD` in the viewer's time zone. A date alone
-/// means the start of that day, or its end (23:59) when `end_of_day`.
-pub fn parse_local(text: &str, tz: FixedOffset, end_of_day: bool) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    let naive = match NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M") {
-        Ok(dt) => dt,
-        Err(_) => {
-            let d = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-            let time = if end_of_day {
-                NaiveTime::from_hms_opt(23, 59, 0)?
-            } else {
-                NaiveTime::MIN
-            };
-            d.and_time(time)
-        }
-    };
-    tz.from_local_datetime(&naive)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// `hh:mm` on the local day `days` after `now`'s, as an instant.
@@ -176,17 +166,6 @@ mod tests {
     fn local_dates_typed_and_shown() {
         let tz = FixedOffset::east_opt(3600).unwrap();
         let t = Utc.with_ymd_and_hms(2026, 12, 20, 7, 0, 0).unwrap();
-        assert_eq!(parse_local("2026-12-20 08:00", tz, false), Some(t));
-        assert_eq!(
-            parse_local(" 2026-12-20 ", tz, false),
-            Some(Utc.with_ymd_and_hms(2026, 12, 19, 23, 0, 0).unwrap())
-        );
-        assert_eq!(
-            parse_local("2026-12-20", tz, true),
-            Some(Utc.with_ymd_and_hms(2026, 12, 20, 22, 59, 0).unwrap())
-        );
-        assert_eq!(parse_local("20/12/2026", tz, false), None);
-        assert_eq!(parse_local("2026-12-20 25:00", tz, false), None);
         assert_eq!(input_local(t, tz), "2026-12-20 08:00");
         assert_eq!(
             days(Some(t), Some(t + Duration::days(14)), tz),

@@ -14,6 +14,8 @@ const STACK_HEIGHT: u16 = 36;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Areas {
     pub header: Rect,
+    /// Everything between the header and the status bar.
+    pub body: Rect,
     pub list: Rect,
     /// Where the detail pane goes when it is shown beside or below the list.
     pub detail: Option<Rect>,
@@ -61,13 +63,14 @@ pub fn areas(area: Rect) -> Areas {
     };
     Areas {
         header,
+        body,
         list,
         detail,
         status,
     }
 }
 
-/// Rows inside the list's border.
+/// Rows of changes inside the list's border (below the column headings).
 pub fn list_rows(area: Rect) -> usize {
-    areas(area).list.height.saturating_sub(2) as usize
+    areas(area).list.height.saturating_sub(3) as usize
 }

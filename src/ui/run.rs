@@ -1,30 +1,36 @@
 //! The event loop: terminal input, a one-second tick and sync events are merged into messages
-//! for `update`; the screen is drawn only when the state says something changed.
+//! for `update`; the screen is drawn only when the state says something changed. This is the
+//! UI's one IO edge: it performs the effects (the outbox, requests to the engine) and
+//! translates what the engine reports into the UI's own messages.
+//!
+//! `drive` is the loop itself, over any input stream and any terminal backend, so tests run
+//! the real loop headlessly with scripted keys; `run` gives it the real terminal.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{Event, EventStream};
-use futures::StreamExt;
-use ratatui::DefaultTerminal;
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::app::{AppState, Effect, Msg, update};
+use super::msg::{Effect, Msg, OutboxRow, Synced};
+use super::state::{AppState, update};
 use super::theme::Theme;
 use super::views;
-use crate::domain::Clock;
-use crate::domain::Delivery;
+use crate::domain::{Clock, Decision};
 use crate::store::Store;
-use crate::sync::{Request, SyncCommand, SyncEvent, make_decisions};
+use crate::sync::{Request, SyncCommand, SyncEvent};
 
-const OFFLINE: &str = "Not connected: delegations are changed on the instance, so this needs the network (signoff runs offline or has not signed in yet).";
+const OFFLINE: &str =
+    "Not connected: this needs the instance (signoff runs offline or has not signed in yet).";
 
 /// The UI's end of the sync engine.
 pub struct SyncLink {
     pub commands: mpsc::UnboundedSender<SyncCommand>,
     pub events: mpsc::UnboundedReceiver<SyncEvent>,
-    /// User search and delegation changes (absent offline).
+    /// User search, delegation changes and fresh copies (absent offline).
     pub requests: Option<mpsc::UnboundedSender<Request>>,
 }
 
@@ -60,56 +66,64 @@ pub async fn run(
             tracing::error!(%info, "a background task panicked");
         }
     }));
-    let result = event_loop(
-        &mut terminal,
-        state,
-        &theme,
-        clock,
-        start_sync,
-        outbox,
-        exit_after_first_frame,
-    )
-    .await;
-    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
-    ratatui::restore();
-    result
-}
-
-async fn event_loop(
-    terminal: &mut DefaultTerminal,
-    mut state: AppState,
-    theme: &Theme,
-    clock: Arc<dyn Clock>,
-    start_sync: Option<StartSync>,
-    mut outbox: Option<Store>,
-    exit_after_first_frame: bool,
-) -> std::io::Result<()> {
     let size = terminal.size()?;
+    let mut state = state;
     update(&mut state, Msg::Resize(size.width, size.height));
     // First frame from the cache, before any network call.
-    terminal.draw(|f| views::draw(f, &state, clock.now(), theme))?;
+    terminal.draw(|f| views::draw(f, &state, clock.now(), &theme))?;
     state.dirty = false;
     tracing::info!(
         ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
-        approvals = state.items.len(),
+        approvals = state.queue.items.len(),
         "first frame drawn"
     );
-    if exit_after_first_frame {
-        return Ok(());
-    }
+    let result = if exit_after_first_frame {
+        Ok(state)
+    } else {
+        let link = start_sync.map(|start| start());
+        drive(
+            &mut terminal,
+            EventStream::new(),
+            state,
+            &theme,
+            clock,
+            link,
+            outbox,
+        )
+        .await
+    };
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+    ratatui::restore();
+    result.map(drop)
+}
 
-    let mut link = start_sync.map(|start| start());
-    let mut events = EventStream::new();
+/// The loop: until the user quits or the input ends. Answers the final state.
+pub async fn drive<B, I>(
+    terminal: &mut Terminal<B>,
+    mut input: I,
+    mut state: AppState,
+    theme: &Theme,
+    clock: Arc<dyn Clock>,
+    mut link: Option<SyncLink>,
+    mut outbox: Option<Store>,
+) -> std::io::Result<AppState>
+where
+    B: ratatui::backend::Backend,
+    B::Error: Into<std::io::Error>,
+    I: Stream<Item = std::io::Result<Event>> + Unpin,
+{
     // `kill` and a closed terminal end signoff cleanly, restoring the terminal.
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-
+    update(&mut state, Msg::Tick(clock.now()));
     loop {
         if state.dirty {
             let now = clock.now();
-            terminal.draw(|f| views::draw(f, &state, now, theme))?;
+            terminal
+                .draw(|f| views::draw(f, &state, now, theme))
+                .map_err(Into::into)?;
             state.dirty = false;
         }
         let sync_event = async {
@@ -119,139 +133,267 @@ async fn event_loop(
             }
         };
         let msg = tokio::select! {
-            ev = events.next() => match ev {
+            ev = input.next() => match ev {
                 Some(Ok(Event::Key(k))) => Msg::Key(k),
                 Some(Ok(Event::Resize(w, h))) => Msg::Resize(w, h),
                 Some(Ok(Event::Paste(text))) => Msg::Paste(text),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e),
-                None => return Ok(()),
+                None => return Ok(state),
             },
             _ = tick.tick() => Msg::Tick(clock.now()),
-            _ = terminate.recv() => return Ok(()),
-            _ = hangup.recv() => return Ok(()),
+            _ = terminate.recv() => return Ok(state),
+            _ = hangup.recv() => return Ok(state),
             ev = sync_event => match ev {
-                Some(ev) => Msg::Sync(ev),
+                Some(ev) => translate(ev),
                 None => {
                     // The engine stopped: only an internal error does that.
                     link = None;
-                    Msg::Sync(SyncEvent::StoreFailed {
+                    Msg::StoreFailed {
                         error: "Background sync stopped after an internal error (see the log); restart signoff. Stored decisions are safe and will be delivered then.".into(),
-                    })
+                    }
                 }
             },
         };
-        for effect in update(&mut state, msg) {
-            match effect {
-                Effect::Quit => return Ok(()),
-                Effect::Refresh => {
-                    if let Some(l) = &link {
-                        let _ = l.commands.send(SyncCommand::Now);
-                    }
-                }
-                Effect::Decide {
-                    kind,
-                    justification,
-                    approvals,
-                } => {
-                    // Outbox first: the decisions are durable before anything is sent.
-                    crate::pause_point("ui.decide");
-                    let stored = match (&mut outbox, &state.user) {
-                        (Some(store), Some(user)) => {
-                            let now = clock.now();
-                            let decisions =
-                                make_decisions(kind, &justification, &approvals, user, now);
-                            store
-                                .enqueue(&decisions, now)
-                                .map(|replaced| (decisions, replaced))
-                                .map_err(|e| e.to_string())
-                        }
-                        (None, _) => {
-                            Err("The local store is not open; nothing was recorded.".into())
-                        }
-                        (_, None) => Err(
-                            "Sync once before deciding: signoff does not know your account yet."
-                                .into(),
-                        ),
-                    };
-                    crate::pause_point("ui.stored");
-                    match stored {
-                        Ok((decisions, replaced)) => {
-                            let waiting = replaced
-                                .iter()
-                                .filter(|r| r.was == "queued" || r.was == "sending")
-                                .count();
-                            state.outbox_pending =
-                                (state.outbox_pending + decisions.len()).saturating_sub(waiting);
-                            for d in decisions {
-                                update(
-                                    &mut state,
-                                    Msg::Sync(SyncEvent::Delivery {
-                                        client_id: d.client_id,
-                                        approval_sys_id: d.approval_sys_id,
-                                        delivery: Delivery::Queued,
-                                    }),
-                                );
-                            }
-                            if let Some(l) = &link {
-                                let _ = l.commands.send(SyncCommand::Deliver);
-                            }
-                        }
-                        Err(error) => {
-                            tracing::error!(%error, "could not store a decision");
-                            update(&mut state, Msg::Sync(SyncEvent::StoreFailed { error }));
-                        }
-                    }
-                }
-                Effect::SearchUsers { query } => {
-                    let sent = link
-                        .as_ref()
-                        .and_then(|l| l.requests.as_ref())
-                        .is_some_and(|r| {
-                            r.send(Request::SearchUsers {
-                                query: query.clone(),
-                            })
-                            .is_ok()
-                        });
-                    if !sent {
-                        update(
-                            &mut state,
-                            Msg::UsersFound {
-                                query,
-                                result: Err(OFFLINE.into()),
-                            },
-                        );
-                    }
-                }
-                effect @ (Effect::CreateDelegation(_)
-                | Effect::EditDelegation { .. }
-                | Effect::EndDelegation { .. }) => {
-                    let requests = link.as_ref().and_then(|l| l.requests.clone());
-                    let request = state
-                        .user
-                        .as_ref()
-                        .and_then(|u| delegation_request(effect, u));
-                    let sent = match (requests, request) {
-                        (Some(r), Some(req)) => r.send(req).is_ok(),
-                        _ => false,
-                    };
-                    if !sent {
-                        update(&mut state, Msg::DelegationDone(Err(OFFLINE.into())));
-                    }
-                }
-                Effect::Discard { client_id } => {
-                    if let Some(store) = &mut outbox
-                        && let Err(e) = store.discard(&client_id, clock.now())
-                    {
-                        update(
-                            &mut state,
-                            Msg::Sync(SyncEvent::StoreFailed {
-                                error: e.to_string(),
-                            }),
-                        );
-                    }
+        // Effects, and what their answers ask for in turn.
+        let mut effects = update(&mut state, msg);
+        while !effects.is_empty() {
+            let mut answers = Vec::new();
+            for effect in effects {
+                match perform(effect, &state, &clock, &link, &mut outbox) {
+                    Done::Quit => return Ok(state),
+                    Done::Answer(msg) => answers.push(msg),
+                    Done::Nothing => {}
                 }
             }
+            effects = answers
+                .into_iter()
+                .flat_map(|msg| update(&mut state, msg))
+                .collect();
+        }
+    }
+}
+
+/// What the engine reports, in the UI's words.
+pub fn translate(ev: SyncEvent) -> Msg {
+    match ev {
+        SyncEvent::CacheLoaded {
+            approvals,
+            outbox,
+            delegations,
+        } => Msg::CacheLoaded {
+            approvals,
+            outbox: outbox
+                .into_iter()
+                .map(|e| OutboxRow {
+                    decision: e.decision,
+                    delivery: e.delivery,
+                })
+                .collect(),
+            delegations,
+        },
+        SyncEvent::Delivery {
+            client_id,
+            approval_sys_id,
+            delivery,
+        } => Msg::Delivery {
+            client_id,
+            approval_sys_id,
+            delivery,
+        },
+        SyncEvent::Started => Msg::SyncStarted,
+        SyncEvent::Progress { fetched, total } => Msg::SyncProgress { fetched, total },
+        SyncEvent::Synced {
+            outcome,
+            approvals,
+            outbox_pending,
+            delegations,
+        } => Msg::Synced(Box::new(Synced {
+            summary: outcome.summary(),
+            user: outcome.user,
+            at: outcome.at,
+            approvals,
+            outbox_pending,
+            delegations,
+            notices: outcome.notices,
+        })),
+        SyncEvent::Offline {
+            since,
+            error,
+            retry_at,
+        } => Msg::Offline {
+            since,
+            error,
+            retry_at,
+        },
+        SyncEvent::UsersFound { query, result } => Msg::UsersFound { query, result },
+        SyncEvent::DelegationDone(result) => Msg::DelegationDone(result),
+        SyncEvent::Fetched {
+            approval_sys_id,
+            result,
+        } => Msg::Fetched {
+            approval_sys_id,
+            result,
+        },
+        SyncEvent::AuthFailed { error } => Msg::AuthFailed { error },
+        SyncEvent::StoreFailed { error } => Msg::StoreFailed { error },
+    }
+}
+
+/// What performing an effect came to.
+enum Done {
+    Quit,
+    /// What the UI should hear of it at once.
+    Answer(Msg),
+    Nothing,
+}
+
+impl From<Option<Msg>> for Done {
+    fn from(m: Option<Msg>) -> Done {
+        m.map_or(Done::Nothing, Done::Answer)
+    }
+}
+
+/// Performs one effect.
+fn perform(
+    effect: Effect,
+    state: &AppState,
+    clock: &Arc<dyn Clock>,
+    link: &Option<SyncLink>,
+    outbox: &mut Option<Store>,
+) -> Done {
+    let request = |r: Request| {
+        link.as_ref()
+            .and_then(|l| l.requests.as_ref())
+            .is_some_and(|tx| tx.send(r).is_ok())
+    };
+    match effect {
+        Effect::Quit => Done::Quit,
+        Effect::Refresh => {
+            if let Some(l) = link {
+                let _ = l.commands.send(SyncCommand::Now);
+            }
+            Done::Nothing
+        }
+        Effect::Decide {
+            kind,
+            justification,
+            approvals,
+        } => {
+            // Outbox first: the decisions are durable before anything is sent.
+            crate::pause_point("ui.decide");
+            let stored = match (outbox.as_mut(), &state.user) {
+                (Some(store), Some(user)) => {
+                    let now = clock.now();
+                    let decisions = Decision::for_approvals(
+                        kind,
+                        &justification,
+                        &approvals,
+                        user,
+                        now,
+                        || crate::store::new_client_id(now),
+                    );
+                    store
+                        .enqueue(&decisions, now)
+                        .map(|replaced| (decisions, replaced))
+                        .map_err(|e| e.to_string())
+                }
+                (None, _) => Err("The local store is not open; nothing was recorded.".into()),
+                (_, None) => {
+                    Err("Sync once before deciding: signoff does not know your account yet.".into())
+                }
+            };
+            crate::pause_point("ui.stored");
+            match stored {
+                Ok((decisions, replaced)) => {
+                    let outbox_pending = outbox
+                        .as_ref()
+                        .and_then(|s| s.outbox_pending().ok())
+                        .unwrap_or(state.outbox_pending + decisions.len());
+                    if let Some(l) = link {
+                        let _ = l.commands.send(SyncCommand::Deliver);
+                    }
+                    Done::Answer(Msg::Stored {
+                        decisions: decisions
+                            .into_iter()
+                            .map(|d| (d.client_id, d.approval_sys_id))
+                            .collect(),
+                        replaced: replaced
+                            .into_iter()
+                            .map(|r| (r.client_id, r.approval_sys_id))
+                            .collect(),
+                        outbox_pending,
+                    })
+                }
+                Err(error) => {
+                    tracing::error!(%error, "could not store a decision");
+                    Done::Answer(Msg::StoreFailed { error })
+                }
+            }
+        }
+        Effect::Discard { client_id } => {
+            let Some(store) = outbox.as_mut() else {
+                return Done::Nothing;
+            };
+            store
+                .discard(&client_id, clock.now())
+                .err()
+                .map(|e| Msg::StoreFailed {
+                    error: e.to_string(),
+                })
+                .into()
+        }
+        Effect::Withdraw {
+            client_id,
+            approval_sys_id,
+        } => {
+            let Some(store) = outbox.as_mut() else {
+                return Done::Nothing;
+            };
+            Done::Answer(match store.withdraw(&client_id, clock.now()) {
+                Ok(withdrawn) => Msg::Withdrawn {
+                    client_id,
+                    approval_sys_id,
+                    withdrawn,
+                },
+                Err(e) => Msg::StoreFailed {
+                    error: e.to_string(),
+                },
+            })
+        }
+        Effect::Fetch { approval_sys_id } => {
+            let asked = request(Request::FetchApproval {
+                approval_sys_id: approval_sys_id.clone(),
+            });
+            (!asked)
+                .then(|| Msg::Fetched {
+                    approval_sys_id,
+                    result: Err(OFFLINE.into()),
+                })
+                .into()
+        }
+        Effect::SearchUsers { query } => {
+            let asked = request(Request::SearchUsers {
+                query: query.clone(),
+            });
+            (!asked)
+                .then(|| Msg::UsersFound {
+                    query,
+                    result: Err(OFFLINE.into()),
+                })
+                .into()
+        }
+        effect @ (Effect::CreateDelegation(_)
+        | Effect::EditDelegation { .. }
+        | Effect::EndDelegation { .. }) => {
+            let asked = state
+                .user
+                .as_ref()
+                .and_then(|u| delegation_request(effect, u))
+                .is_some_and(request);
+            (!asked)
+                .then(|| Msg::DelegationDone(Err(OFFLINE.into())))
+                .into()
         }
     }
 }

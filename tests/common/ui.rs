@@ -8,8 +8,7 @@ use signoff::domain::{
     Approval, ApprovalState, Change, ChangeType, Delegation, DetailSource, Level, Risk, User,
     UserRef,
 };
-use signoff::sync::{SyncEvent, SyncOutcome};
-use signoff::ui::{AppState, Msg, Theme, views};
+use signoff::ui::{AppState, Msg, Synced, Theme, views};
 
 /// The UI tests' "now": a fixed instant (no sim is involved; snapshots show dates).
 pub fn now() -> DateTime<Utc> {
@@ -62,22 +61,15 @@ pub fn synced(
     delegations: Vec<Delegation>,
     at: DateTime<Utc>,
 ) -> Msg {
-    Msg::Sync(SyncEvent::Synced {
-        outcome: SyncOutcome {
-            user,
-            full: true,
-            added: 0,
-            updated: 0,
-            removed: 0,
-            total: approvals.len(),
-            at,
-            delegations: delegations.clone(),
-            notices: Vec::new(),
-        },
+    Msg::Synced(Box::new(Synced {
+        user,
+        at,
         approvals: Some(approvals),
         outbox_pending: 0,
         delegations,
-    })
+        summary: "0 added, 0 updated, 0 removed (full pull)".into(),
+        notices: Vec::new(),
+    }))
 }
 
 pub fn key(code: KeyCode) -> Msg {

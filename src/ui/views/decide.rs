@@ -7,10 +7,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph};
 
-use crate::domain::text::sanitize_line;
-use crate::ui::app::{AppState, DecideModal};
+use crate::ui::commands::Cmd;
 use crate::ui::format;
-use crate::ui::keymap::{self, CONFIRM_COMMANDS, EDITOR_COMMANDS};
+use crate::ui::state::{AppState, DecideModal};
 use crate::ui::theme::Theme;
 
 /// The dialog is never wider than this.
@@ -75,27 +74,47 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     frame.render_widget(&modal.editor, text_rect);
     y += editor_rows as u16;
 
-    let verdict = match &modal.verdict {
+    let send = state.keymap.key(Cmd::Send);
+    let rules = &state.policy.justification;
+    // A live count against the policy's bounds.
+    let counter = format!(
+        "{} / {}–{} characters",
+        modal.length(),
+        rules.min_for(modal.kind),
+        rules.max
+    );
+    let mut verdict = match &modal.verdict {
         Err(e) => Line::styled(format!("✖ {e}"), theme.style("error")),
         Ok(_) if !modal.risky().is_empty() => Line::styled(
-            "✓ Ready — Ctrl-S to send (you will be asked to confirm)",
+            format!("Ready — {send} to send (you will be asked to confirm)"),
             theme.style("status.online"),
         ),
-        Ok(_) => Line::styled("✓ Ready — Ctrl-S to send", theme.style("status.online")),
+        Ok(_) => Line::styled(
+            format!("Ready — {send} to send"),
+            theme.style("status.online"),
+        ),
     };
+    let used: usize = verdict.spans.iter().map(|s| s.width()).sum();
+    let pad = (inner.width as usize).saturating_sub(used + counter.chars().count());
+    if pad > 1 {
+        verdict.spans.push(Span::raw(" ".repeat(pad)));
+        verdict
+            .spans
+            .push(Span::styled(counter, theme.style("muted")));
+    }
     frame.render_widget(Paragraph::new(verdict), row(y, 1));
     y += 1;
+    let hints = [
+        (send, "send"),
+        (state.keymap.key(Cmd::Cancel), "cancel (the text is kept)"),
+    ];
     frame.render_widget(
-        Paragraph::new(hint_line(
-            &keymap::hints(EDITOR_COMMANDS),
-            "Enter new line",
-            theme,
-        )),
+        Paragraph::new(hint_line(&hints, "Enter new line", theme)),
         row(y, 1),
     );
 
     if modal.confirming {
-        confirm(frame, area, modal, theme);
+        confirm_question(frame, area, &modal.question(), state, theme);
     }
 }
 
@@ -111,7 +130,7 @@ fn top_lines<'a>(
         [(a, tier)] => {
             let head = format!("{} · {} · ", a.change.number, tier.label());
             let room = width.saturating_sub(head.chars().count());
-            let title = format::wrap(&sanitize_line(&a.change.short_description), room.max(1));
+            let title = format::wrap(&a.change.short_description, room.max(1));
             let mut first = title.first().cloned().unwrap_or_default();
             if title.len() > 1 {
                 first.push('…');
@@ -125,12 +144,19 @@ fn top_lines<'a>(
             ]));
         }
         many => {
-            let numbers: Vec<&str> = many.iter().map(|(a, _)| a.change.number.as_str()).collect();
+            // Each change, and whose approval it is when it is a colleague's.
+            let numbers: Vec<String> = many
+                .iter()
+                .map(|(a, _)| match state.on_behalf_of(a) {
+                    Some(p) => format!("{} (for {})", a.change.number, p.label()),
+                    None => a.change.number.clone(),
+                })
+                .collect();
             let text = format!("{} changes: {}", many.len(), numbers.join(", "));
             let mut wrapped = format::wrap(&text, width);
-            if wrapped.len() > 2 {
-                wrapped.truncate(2);
-                wrapped[1] = format!("{}…", wrapped[1].trim_end_matches(','));
+            if wrapped.len() > 3 {
+                wrapped.truncate(3);
+                wrapped[2] = format!("{}…", wrapped[2].trim_end_matches(','));
             }
             lines.extend(
                 wrapped
@@ -139,24 +165,41 @@ fn top_lines<'a>(
             );
         }
     }
-    // Deciding for colleagues: say whose approvals these are (the comment will say it too).
-    let mut whose: Vec<String> = Vec::new();
-    for (a, _) in &modal.targets {
-        if let Some(person) = state.on_behalf_of(a) {
-            let name = sanitize_line(person.label());
-            if !whose.contains(&name) {
-                whose.push(name);
-            }
-        }
-    }
-    if !whose.is_empty() {
+    // Deciding for a colleague: say whose approval this is (the comment will say it too).
+    if let [(a, _)] = modal.targets.as_slice()
+        && let Some(person) = state.on_behalf_of(a)
+    {
         lines.extend(
             format::wrap(
-                &format!("On behalf of {} (as their delegate).", whose.join(", ")),
+                &format!("On behalf of {} (as their delegate).", person.label()),
                 width,
             )
             .into_iter()
             .map(|l| Line::styled(l, theme.style("heading"))),
+        );
+    } else if modal.targets.len() > 1 {
+        let theirs = modal
+            .targets
+            .iter()
+            .filter(|(a, _)| state.on_behalf_of(a).is_some())
+            .count();
+        if theirs > 0 {
+            let mine = modal.targets.len() - theirs;
+            let text = format!(
+                "{mine} of yours, {theirs} decided on a colleague's behalf (as marked); each comment says whose."
+            );
+            lines.extend(
+                format::wrap(&text, width)
+                    .into_iter()
+                    .map(|l| Line::styled(l, theme.style("heading"))),
+            );
+        }
+    }
+    if let Some(note) = &modal.note {
+        lines.extend(
+            format::wrap(note, width)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.style("sla.warning"))),
         );
     }
     if modal.left_out > 0 {
@@ -182,13 +225,14 @@ fn top_lines<'a>(
     lines
 }
 
-/// The second confirmation, over the dialog.
-fn confirm(frame: &mut Frame, area: Rect, modal: &DecideModal, theme: &Theme) {
-    confirm_question(frame, area, &modal.question(), theme);
-}
-
-/// A y/n question in a popup, with the confirmation keys from the registry.
-pub fn confirm_question(frame: &mut Frame, area: Rect, question: &str, theme: &Theme) {
+/// A y/n question in a popup, with the confirmation keys from the keymap.
+pub fn confirm_question(
+    frame: &mut Frame,
+    area: Rect,
+    question: &str,
+    state: &AppState,
+    theme: &Theme,
+) {
     let width = 64.min(area.width.saturating_sub(4));
     let inner_w = width.saturating_sub(4) as usize;
     let mut lines: Vec<Line> = format::wrap(question, inner_w)
@@ -196,7 +240,11 @@ pub fn confirm_question(frame: &mut Frame, area: Rect, question: &str, theme: &T
         .map(|l| Line::styled(format!(" {l}"), theme.style("error")))
         .collect();
     lines.push(Line::from(""));
-    let mut hints = hint_line(&keymap::hints(CONFIRM_COMMANDS), "", theme);
+    let hints = [
+        (state.keymap.key(Cmd::Yes), "confirm"),
+        (state.keymap.key(Cmd::No), "back"),
+    ];
+    let mut hints = hint_line(&hints, "", theme);
     hints.spans.insert(0, Span::raw(" "));
     lines.push(hints);
     let height = (lines.len() as u16 + 2).min(area.height);
@@ -213,17 +261,13 @@ pub fn confirm_question(frame: &mut Frame, area: Rect, question: &str, theme: &T
 }
 
 /// `Ctrl-S send · Esc cancel`, from a registry, with an optional note at the end.
-pub fn hint_line<'a>(
-    hints: &[(&'static str, &'static str)],
-    note: &'a str,
-    theme: &Theme,
-) -> Line<'a> {
+pub fn hint_line<'a>(hints: &[(String, &'static str)], note: &'a str, theme: &Theme) -> Line<'a> {
     let mut spans = Vec::new();
     for (i, (key, label)) in hints.iter().enumerate() {
         if i > 0 {
             spans.push(Span::styled(" · ", theme.style("muted")));
         }
-        spans.push(Span::styled(*key, theme.style("key")));
+        spans.push(Span::styled(key.clone(), theme.style("key")));
         spans.push(Span::raw(format!(" {label}")));
     }
     if !note.is_empty() {

@@ -10,11 +10,10 @@ use ratatui::widgets::{Block, Clear, Padding, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::decide::{centred, hint_line};
-use crate::domain::text::sanitize_line;
 use crate::domain::{Delegation, DelegationStatus, UserRef};
-use crate::ui::app::{AppState, DelegationForm, FormField};
+use crate::ui::commands::Cmd;
 use crate::ui::format;
-use crate::ui::keymap::{self, FORM_COMMANDS};
+use crate::ui::state::{AppState, DelegationForm, FormField};
 use crate::ui::theme::Theme;
 
 /// Pick-list rows shown at most.
@@ -29,7 +28,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
     frame.render_widget(block, area);
     let width = inner.width as usize;
 
-    let (given, received) = state.delegation_lists();
+    let me = state.user.as_ref().map(|u| u.sys_id.as_str());
+    let (given, received) = state.delegations.lists(me);
     let mut lines = Vec::new();
     lines.push(Line::styled(
         format!("Given — who acts for you ({})", given.len()),
@@ -37,12 +37,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
     ));
     if given.is_empty() {
         lines.push(Line::styled(
-            "   none — n gives one before you go away",
+            format!(
+                "   none — {} gives one before you go away",
+                state.keymap.key(Cmd::NewDelegation)
+            ),
             theme.style("muted"),
         ));
     }
     for (i, d) in given.iter().enumerate() {
-        let cursor = state.delegation_cursor == i;
+        let cursor = state.delegations.cursor == i;
         lines.push(row(d, &d.delegate, cursor, state, now, width, theme));
     }
     lines.push(Line::from(""));
@@ -54,13 +57,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
         lines.push(Line::styled("   none", theme.style("muted")));
     }
     for (i, d) in received.iter().enumerate() {
-        let cursor = state.delegation_cursor == given.len() + i;
+        let cursor = state.delegations.cursor == given.len() + i;
         lines.push(row(d, &d.user, cursor, state, now, width, theme));
     }
     lines.push(Line::from(""));
     let note = format!(
-        "Times in your zone (UTC{}). Active delegations to you bring their approvals into your queue, marked “for …”; f filters by person.",
-        state.tz
+        "Times in your zone (UTC{}); whether a delegation is active follows the instance's clock. Active delegations to you bring their approvals into your queue, marked “for …”; {} filters by person.",
+        state.tz,
+        state.keymap.key(Cmd::Filter)
     );
     lines.extend(
         format::wrap(&note, width)
@@ -97,10 +101,7 @@ fn row<'a>(
             if cursor { " ▶ " } else { "   " },
             base.patch(theme.style("key")),
         ),
-        Span::styled(
-            pad(&sanitize_line(name), 24),
-            base.patch(theme.style("text")),
-        ),
+        Span::styled(pad(name, 24), base.patch(theme.style("text"))),
         Span::styled(pad(&format::days(d.starts, d.ends, state.tz), 26), base),
         Span::styled(pad(status.label(), 10), base.patch(status_style)),
         Span::styled(
@@ -144,7 +145,7 @@ fn pad(s: &str, w: usize) -> String {
 
 /// The new / edit form, over the screen.
 pub fn form(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
-    let Some(form) = &state.delegation_form else {
+    let Some(form) = &state.delegations.form else {
         return;
     };
     let width = 76.min(area.width.saturating_sub(2));
@@ -159,7 +160,7 @@ pub fn form(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     };
     let value = |field: FormField, text: &str| {
         let focused = form.field == field;
-        let mut t = sanitize_line(text);
+        let mut t = text.to_string();
         if focused {
             t.push('▏');
         }
@@ -187,7 +188,7 @@ pub fn form(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     } else if let Some(d) = &form.delegate {
         lines.push(Line::from(vec![
             Span::styled(format!("  {:<11}", "Delegate"), theme.style("muted")),
-            Span::raw(sanitize_line(d.label())),
+            Span::raw(d.label().to_string()),
         ]));
     }
     lines.push(Line::from(vec![
@@ -202,7 +203,7 @@ pub fn form(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         let who = form
             .delegate
             .as_ref()
-            .map_or("your delegate".to_string(), |d| sanitize_line(d.label()));
+            .map_or("your delegate".to_string(), |d| d.label().to_string());
         let text = if form.approvals {
             format!("[x] yes — {who} may approve and reject for you")
         } else {
@@ -228,7 +229,7 @@ pub fn form(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         (None, Err(why)) => (format!("✖ {why}"), theme.style("error")),
         (None, Ok(_)) if form.saving => ("… saving".to_string(), theme.style("status.busy")),
         (None, Ok(_)) => (
-            "✓ Ready — Ctrl-S to save".to_string(),
+            format!("Ready — {} to save", state.keymap.key(Cmd::Send)),
             theme.style("status.online"),
         ),
     };
@@ -237,7 +238,14 @@ pub fn form(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             .into_iter()
             .map(|l| Line::styled(l, style)),
     );
-    lines.push(hint_line(&keymap::hints(FORM_COMMANDS), "", theme));
+    let k = |c| state.keymap.key(c);
+    let hints = [
+        (k(Cmd::NextField), "next field"),
+        (k(Cmd::Choose), "pick"),
+        (k(Cmd::Send), "save"),
+        (k(Cmd::Cancel), "cancel"),
+    ];
+    lines.push(hint_line(&hints, "", theme));
 
     let height = (lines.len() as u16 + 2).min(area.height);
     let popup = centred(area, width, height);
@@ -262,7 +270,7 @@ fn pick_list<'a>(form: &DelegationForm, theme: &Theme) -> Vec<Line<'a>> {
     let indent = " ".repeat(13);
     if let Some(e) = &form.search_error {
         return vec![Line::styled(
-            format!("{indent}✖ search failed: {}", sanitize_line(e)),
+            format!("{indent}✖ search failed: {e}"),
             theme.style("error"),
         )];
     }
@@ -301,8 +309,8 @@ fn pick_list<'a>(form: &DelegationForm, theme: &Theme) -> Vec<Line<'a>> {
             let text = format!(
                 "{indent}{} {} ({})",
                 if on { "▶" } else { " " },
-                sanitize_line(&u.name),
-                sanitize_line(&u.user_name)
+                u.name,
+                u.user_name
             );
             Line::styled(
                 text,

@@ -1,75 +1,69 @@
-//! The `?` help popup, generated from the command registry.
+//! The `?` help popup (lines from `state::help`, generated from the registry) and the message
+//! log (`:messages`). Both scroll; neither cuts anything off.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::ui::app::Mode;
-use crate::ui::keymap::{
-    COMMANDS, CONFIRM_COMMANDS, Command, DELEGATION_COMMANDS, EDITOR_COMMANDS, FORM_COMMANDS,
-};
-
+use crate::ui::commands::Cmd;
+use crate::ui::format;
+use crate::ui::state::AppState;
+use crate::ui::state::help::{self, HelpLine, KEYS_WIDTH};
 use crate::ui::theme::Theme;
 
-/// The keys of the screen help was opened from: the queue's, or the delegation screen's.
-pub fn draw(frame: &mut Frame, area: Rect, from: Mode, theme: &Theme) {
-    let mut lines = Vec::new();
-    let full = |lines: &mut Vec<Line>, commands: &[Command]| {
-        for c in commands {
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {:<12}", c.keys), theme.style("key")),
-                Span::raw(c.description),
-            ]));
-        }
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let Some(h) = &state.help else {
+        return;
     };
-    let dialogs: &[(&str, &[Command])] = if from == Mode::Delegations {
-        full(&mut lines, DELEGATION_COMMANDS);
-        lines.push(Line::styled(
-            "  New / edit delegation form",
-            theme.style("heading"),
-        ));
-        full(&mut lines, FORM_COMMANDS);
-        &[("Ending a delegation", CONFIRM_COMMANDS)]
+    let keys = &state.keymap;
+    let (inner_w, rows) = help::size(area.width, area.height);
+    let wrapped = help::rows(&help::lines(h, keys), inner_w);
+    let all: Vec<Line> = wrapped
+        .into_iter()
+        .flatten()
+        .map(|row| match row {
+            HelpLine::Heading(t) => Line::styled(t, theme.style("heading")),
+            HelpLine::Entry { keys, text } => Line::from(vec![
+                Span::styled(format!("{keys:<w$}", w = KEYS_WIDTH), theme.style("key")),
+                Span::styled(text, theme.style("text")),
+            ]),
+            HelpLine::Note(t) => Line::styled(t, theme.style("muted")),
+        })
+        .collect();
+    let total = all.len();
+    let scroll = h.scroll.min(total.saturating_sub(rows));
+    let shown: Vec<Line> = all.into_iter().skip(scroll).take(rows).collect();
+    let mut lines = shown;
+    // The filter, and where the view is.
+    let filter = if h.filtering {
+        format!("/{}█", h.filter)
+    } else if !h.filter.is_empty() {
+        format!("filter: {}", h.filter)
     } else {
-        full(&mut lines, COMMANDS);
-        &[
-            ("Decision dialog", EDITOR_COMMANDS),
-            ("Confirmation", CONFIRM_COMMANDS),
-        ]
+        format!("{} filters", keys.key(Cmd::HelpFilter))
     };
-    // The dialogs' keys, one line each.
-    for (title, commands) in dialogs {
-        let mut spans = vec![Span::styled(format!("  {title}: "), theme.style("heading"))];
-        for (i, c) in commands.iter().enumerate() {
-            if i > 0 {
-                spans.push(Span::styled(" · ", theme.style("muted")));
-            }
-            spans.push(Span::styled(c.keys, theme.style("key")));
-            spans.push(Span::raw(format!(" {}", short(c))));
-        }
-        lines.push(Line::from(spans));
-    }
-    // The legends of the queue's rows (the first to go when the terminal is short).
-    if from != Mode::Delegations {
-        lines.push(Line::styled(
-            "  SLA: ! = warning (75% of the response time used), BREACHED = past the deadline.",
-            theme.style("muted"),
-        ));
-        lines.push(Line::styled(
-            "  Rows: ● selected · queued / sending… / ✓ done / ! conflict / ✗ failed.",
-            theme.style("muted"),
-        ));
-        lines.push(Line::styled(
-            "  “for Alice Moreno ·”: her approval, which you decide as her delegate.",
-            theme.style("muted"),
-        ));
-    }
-    let width = 86.min(area.width.saturating_sub(2));
-    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let position = if total > rows {
+        format!(
+            " · lines {}–{} of {total} · {}/{} scroll",
+            scroll + 1,
+            (scroll + rows).min(total),
+            keys.key(Cmd::Down),
+            keys.key(Cmd::Up)
+        )
+    } else {
+        String::new()
+    };
+    lines.push(Line::from(""));
+    lines.push(Line::styled(
+        format!("{filter}{position}"),
+        theme.style("muted"),
+    ));
+    let width = (inner_w + 2) as u16;
+    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(1));
     let popup = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
+        x: area.x + (area.width.saturating_sub(width)) / 2,
+        y: area.y + (area.height.saturating_sub(height)) / 2,
         width,
         height,
     };
@@ -78,14 +72,79 @@ pub fn draw(frame: &mut Frame, area: Rect, from: Mode, theme: &Theme) {
         Paragraph::new(lines).block(
             Block::bordered()
                 .title(Span::styled(" Keys ", theme.style("heading")))
-                .title_bottom(Span::styled(" ? or Esc closes ", theme.style("muted")))
+                .title_bottom(Span::styled(
+                    format!(
+                        " {} or {} closes ",
+                        keys.key(Cmd::Help),
+                        keys.key(Cmd::Back)
+                    ),
+                    theme.style("muted"),
+                ))
                 .border_style(theme.style("border_focus")),
         ),
         popup,
     );
 }
 
-/// The footer label of a dialog command, else its description.
-fn short(c: &Command) -> &'static str {
-    c.footer.unwrap_or(c.description)
+/// The message log, newest last, the one at the cursor highlighted.
+pub fn messages(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let Some(at) = state.messages.open else {
+        return;
+    };
+    let width = 96.min(area.width.saturating_sub(2));
+    let inner_w = width.saturating_sub(2) as usize;
+    let rows = area.height.saturating_sub(4) as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    let mut cursor_line = 0;
+    for (i, m) in state.messages.log.iter().enumerate() {
+        if i == at {
+            cursor_line = lines.len();
+        }
+        let when = m.at.map_or("--:--".to_string(), |t| {
+            t.with_timezone(&state.tz).format("%H:%M").to_string()
+        });
+        let style = theme.style(if m.error { "error" } else { "text" });
+        for (j, l) in format::wrap(&m.text, inner_w.saturating_sub(8).max(10))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if j == 0 {
+                format!("{when}  ")
+            } else {
+                "       ".to_string()
+            };
+            let base = if i == at {
+                theme.style("selection")
+            } else {
+                ratatui::style::Style::default()
+            };
+            lines.push(Line::from(vec![
+                Span::styled(lead, base.patch(theme.style("muted"))),
+                Span::styled(l, base.patch(style)),
+            ]));
+        }
+    }
+    let skip = (cursor_line + 1).saturating_sub(rows);
+    let height = (lines.len().min(rows) as u16 + 2).min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width.saturating_sub(width)) / 2,
+        y: area.y + (area.height.saturating_sub(height)) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>())
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::bordered()
+                    .title(Span::styled(" Messages ", theme.style("heading")))
+                    .title_bottom(Span::styled(
+                        format!(" {} closes ", state.keymap.key(Cmd::Back)),
+                        theme.style("muted"),
+                    ))
+                    .border_style(theme.style("border_focus")),
+            ),
+        popup,
+    );
 }

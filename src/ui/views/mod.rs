@@ -1,4 +1,5 @@
-//! Drawing: pure functions of the state, the current time and the theme.
+//! Drawing: pure functions of the state, the current time and the theme. Keys named on screen
+//! come from the keymap (the registry with the user's overrides).
 
 mod decide;
 mod delegation;
@@ -12,50 +13,46 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::app::{AppState, Mode, Net};
+use super::commands::Cmd;
 use super::format;
-use super::keymap;
 use super::layout;
+use super::state::{AppState, Mode, Net};
 use super::theme::Theme;
 use crate::domain::RiskTier;
 
 pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &Theme) {
     let area = frame.area();
     if layout::too_small(area) {
-        too_small(frame, area, theme);
+        too_small(frame, area, state, theme);
         return;
     }
     let areas = layout::areas(area);
     header(frame, areas.header, state, theme);
     status_bar(frame, areas.status, state, now, theme);
 
-    let body = Rect {
-        y: areas.header.y + 1,
-        height: area.height.saturating_sub(2),
-        ..area
-    };
-    let key_line = |keys: &[(&'static str, &'static str)]| {
+    let body = areas.body;
+    let key = |c: Cmd| state.keymap.key(c);
+    let key_line = |keys: &[(String, &'static str)]| {
         let mut spans = Vec::new();
         for (k, label) in keys {
-            spans.push(Span::styled(*k, theme.style("key")));
+            spans.push(Span::styled(k.clone(), theme.style("key")));
             spans.push(Span::raw(format!(" {label}   ")));
         }
         Line::from(spans)
     };
-    match (&state.net, state.items.is_empty()) {
-        _ if state.mode == Mode::Delegations
-            || (state.mode == Mode::Help && state.help_from == Mode::Delegations) =>
-        {
+    match (&state.net, state.queue.items.is_empty()) {
+        _ if state.mode == Mode::Delegations => {
             delegation::draw(frame, body, state, now, theme);
         }
-        (_, true) if !state.all_items.is_empty() => message(
+        (_, true) if !state.queue.all_items.is_empty() => message(
             frame,
             body,
             theme,
             "Queue",
             vec![Line::from(format!(
-                "Nothing here with the filter “{}”. Press f for the next filter.",
-                state.filter.label().unwrap_or_default()
+                "Nothing here with the filter “{}”. Press {} for the next filter.",
+                state.queue.filter.label().unwrap_or_default(),
+                key(Cmd::Filter)
             ))],
         ),
         (
@@ -69,7 +66,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
             vec![
                 Line::styled(error.clone(), theme.style("error")),
                 Line::from(""),
-                key_line(&[("r", "try again"), ("q", "quit")]),
+                key_line(&[(key(Cmd::Refresh), "try again"), (key(Cmd::Quit), "quit")]),
             ],
         ),
         (Net::OfflineMode, true) if state.last_sync.is_none() => message(
@@ -96,9 +93,10 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
             body,
             theme,
             "Queue",
-            vec![Line::from(
-                "Nothing is waiting for your approval. Press r to refresh.",
-            )],
+            vec![Line::from(format!(
+                "Nothing is waiting for your approval. Press {} to refresh.",
+                key(Cmd::Refresh)
+            ))],
         ),
         _ if state.mode == Mode::Detail && areas.detail.is_none() => {
             detail::draw(frame, body, state, now, theme, true);
@@ -113,14 +111,17 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
     if state.decide.is_some() {
         decide::draw(frame, area, state, theme);
     }
-    if state.delegation_form.is_some() {
+    if state.delegations.form.is_some() {
         delegation::form(frame, area, state, theme);
     }
-    if let Some(c) = &state.end_confirm {
-        decide::confirm_question(frame, area, &c.question, theme);
+    if let Some(c) = &state.confirm {
+        decide::confirm_question(frame, area, &c.question, state, theme);
     }
-    if state.mode == Mode::Help {
-        help::draw(frame, area, state.help_from, theme);
+    if state.help.is_some() {
+        help::draw(frame, area, state, theme);
+    }
+    if state.messages.open.is_some() {
+        help::messages(frame, area, state, theme);
     }
 }
 
@@ -129,18 +130,35 @@ fn header(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         Some(u) if !u.name.is_empty() => format!("{} ({})", u.user_name, u.name),
         _ => state.login.clone(),
     };
-    let mut spans = vec![
-        Span::styled(" signoff ", theme.style("title")),
-        Span::styled(
-            if state.mode == Mode::Delegations {
-                "· delegations · "
-            } else {
-                "· approval queue · "
-            },
-            theme.style("muted"),
-        ),
-        Span::raw(who),
-    ];
+    let mut spans = vec![Span::styled(" signoff ", theme.style("title"))];
+    if state.demo {
+        spans.push(Span::styled("DEMO ", theme.style("key")));
+    }
+    spans.push(Span::styled(
+        if state.mode == Mode::Delegations {
+            "· delegations · "
+        } else {
+            "· approval queue · "
+        },
+        theme.style("muted"),
+    ));
+    spans.push(Span::raw(who));
+    // Which instance and profile, when there is room.
+    let host = state
+        .instance
+        .split("://")
+        .nth(1)
+        .unwrap_or(&state.instance)
+        .trim_end_matches('/');
+    let mut place = format!(" · {host}");
+    if !state.profile.is_empty() {
+        place.push_str(&format!(" [{}]", state.profile));
+    }
+    let with_place: Vec<Span> = spans
+        .iter()
+        .cloned()
+        .chain([Span::styled(place, theme.style("muted"))])
+        .collect();
     // Tier counts at the right: full names when they fit, abbreviated otherwise.
     let counts = |short: bool| {
         let mut v = Vec::new();
@@ -151,24 +169,59 @@ fn header(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                 tier.label()
             };
             v.push(Span::styled(name, theme.tier(tier)));
-            v.push(Span::raw(format!(" {}  ", state.count(tier))));
+            v.push(Span::raw(format!(" {}  ", state.queue.count(tier))));
         }
         v
     };
-    let long = counts(false);
-    let fitting = if fits(&spans, &long, area.width) {
-        Some(long)
-    } else {
-        Some(counts(true)).filter(|c| fits(&spans, c, area.width))
-    };
-    if let Some(right) = fitting {
-        push_right(&mut spans, right, area.width);
+    let mut chosen = None;
+    for left in [&with_place, &spans] {
+        for short in [false, true] {
+            let right = counts(short);
+            if chosen.is_none() && fits(left, &right, area.width) {
+                chosen = Some((left.clone(), Some(right)));
+            }
+        }
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let (mut left, right) = chosen.unwrap_or_else(|| {
+        let left = if fits(&with_place, &[], area.width) {
+            with_place.clone()
+        } else {
+            spans.clone()
+        };
+        (left, None)
+    });
+    if let Some(right) = right {
+        push_right(&mut left, right, area.width);
+    }
+    frame.render_widget(Paragraph::new(Line::from(left)), area);
 }
 
 fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>, theme: &Theme) {
-    let mut spans = vec![Span::raw(" ")];
+    // The `:` line takes the whole bar.
+    if let Some(line) = &state.cmdline {
+        let mut spans = vec![
+            Span::styled(":", theme.style("key")),
+            Span::raw(line.input.clone()),
+            Span::styled("█", theme.style("key")),
+        ];
+        let candidates = line.candidates();
+        if !line.input.is_empty() && !candidates.is_empty() && !line.input.contains(' ') {
+            spans.push(Span::styled(
+                format!("   {}", candidates.join(" · ")),
+                theme.style("muted"),
+            ));
+        } else if candidates.is_empty() && !line.input.contains(' ') {
+            spans.push(Span::styled("   (no such command)", theme.style("error")));
+        }
+        let hints = hint_spans(state, theme);
+        push_right_fitting(&mut spans, hints, area.width);
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
+    // The bar in groups: the connection state and what waits for the user always show; the
+    // others make room for a message when it needs it.
+    let mut net: Vec<Span> = vec![Span::raw(" ")];
+    let mut detail: Vec<Span> = Vec::new();
     let last = match state.last_sync {
         Some(at) => format!("last sync {}", ago(now, at)),
         None => "never synced".into(),
@@ -180,72 +233,85 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
                 _ if fetched > 0 => format!(" {fetched}"),
                 _ => "…".into(),
             };
-            spans.push(Span::styled(
+            net.push(Span::styled(
                 format!("⟳ syncing{progress}"),
                 theme.style("status.busy"),
             ));
-            spans.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+            detail.push(Span::styled(format!(" · {last}"), theme.style("muted")));
         }
         (Net::Connecting, None) => {
-            spans.push(Span::styled("◌ connecting…", theme.style("status.busy")));
-            spans.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+            net.push(Span::styled("◌ connecting…", theme.style("status.busy")));
+            detail.push(Span::styled(format!(" · {last}"), theme.style("muted")));
         }
         (Net::Online, None) => {
-            spans.push(Span::styled("● online", theme.style("status.online")));
-            let synced = match state.last_sync {
-                Some(at) => format!(" · synced {}", ago(now, at)),
-                None => String::new(),
-            };
-            spans.push(Span::styled(synced, theme.style("muted")));
+            net.push(Span::styled("● online", theme.style("status.online")));
+            if let Some(at) = state.last_sync {
+                detail.push(Span::styled(
+                    format!(" · synced {}", ago(now, at)),
+                    theme.style("muted"),
+                ));
+            }
         }
-        (Net::Offline { .. }, None) => {
-            spans.push(Span::styled(
+        (Net::Offline { retry_at, .. }, None) => {
+            net.push(Span::styled(
                 format!("✖ OFFLINE — {last}"),
                 theme.style("status.offline"),
             ));
-            spans.push(Span::styled(" · retrying", theme.style("muted")));
+            let retry = if *retry_at > now {
+                format!(
+                    " · retrying in {} · {} now",
+                    format::span_short(*retry_at - now),
+                    state.keymap.key(Cmd::Refresh)
+                )
+            } else {
+                " · retrying now".to_string()
+            };
+            net.push(Span::styled(retry, theme.style("muted")));
         }
         (Net::AuthFailed { .. }, None) => {
-            spans.push(Span::styled(
-                "✖ SIGN-IN REFUSED — r to retry",
+            net.push(Span::styled(
+                format!(
+                    "✖ SIGN-IN REFUSED — {} to retry",
+                    state.keymap.key(Cmd::Refresh)
+                ),
                 theme.style("status.offline"),
             ));
-            spans.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+            detail.push(Span::styled(format!(" · {last}"), theme.style("muted")));
         }
         (Net::StoreFailed { .. }, None) => {
-            spans.push(Span::styled(
+            net.push(Span::styled(
                 "✖ LOCAL STORE FAILED",
                 theme.style("status.offline"),
             ));
-            spans.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+            detail.push(Span::styled(format!(" · {last}"), theme.style("muted")));
         }
         (Net::OfflineMode, None) => {
-            spans.push(Span::styled(
+            net.push(Span::styled(
                 format!("◌ OFFLINE (--offline) — {last}"),
                 theme.style("status.busy"),
             ));
         }
     }
-    let (breached, warning) = state.status_counts(now);
-    spans.push(Span::raw(format!(" · {} pending", state.items.len())));
+    let (breached, warning) = state.queue.status_counts(now);
+    detail.push(Span::raw(format!(" · {} pending", state.queue.items.len())));
     if breached > 0 {
-        spans.push(Span::raw(" · "));
-        spans.push(Span::styled(
+        detail.push(Span::raw(" · "));
+        detail.push(Span::styled(
             format!("{breached} breached"),
             theme.sla(crate::domain::SlaStatus::Breached),
         ));
     }
     if warning > 0 {
-        spans.push(Span::raw(" · "));
-        spans.push(Span::styled(
+        detail.push(Span::raw(" · "));
+        detail.push(Span::styled(
             format!("{warning} warning"),
             theme.sla(crate::domain::SlaStatus::Warning),
         ));
     }
-    spans.push(Span::styled(
+    let mut waiting: Vec<Span> = vec![Span::styled(
         format!(" · outbox {}", state.outbox_pending),
         theme.style("muted"),
-    ));
+    )];
     // Decisions waiting for the user (some may be on approvals no longer in the queue).
     let attention = state
         .deliveries
@@ -253,47 +319,85 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
         .filter(|t| t.needs_attention())
         .count();
     if attention > 0 {
-        spans.push(Span::raw(" · "));
-        spans.push(Span::styled(
-            format!("! {attention} to re-decide"),
+        waiting.push(Span::raw(" · "));
+        waiting.push(Span::styled(
+            format!("! {attention} to decide again"),
             theme.style("sla.warning"),
         ));
     }
-    // A flash message takes the place of the key hints until it expires.
-    if let Some(flash) = &state.flash {
+    let full: Vec<Span> = net.iter().chain(&detail).chain(&waiting).cloned().collect();
+    // A message takes the place of the key hints until it expires; one still too long says
+    // where to read it whole.
+    if let Some(flash) = &state.messages.flash {
         let (mark, style) = if flash.error {
             ("✖ ", theme.style("error"))
-        } else {
+        } else if flash.done {
             ("✓ ", theme.style("status.online"))
+        } else {
+            ("• ", theme.style("heading"))
+        };
+        let text = format!("{mark}{}", flash.text);
+        let total = area.width as usize;
+        let needed = text.chars().count() + 3;
+        let mut spans = if width(&full) + needed <= total {
+            full
+        } else {
+            net.into_iter().chain(waiting).collect()
         };
         spans.push(Span::raw("  "));
-        let room = (area.width as usize).saturating_sub(width(&spans) + 3);
-        let text = crate::domain::text::cap_chars(&format!("{mark}{}", flash.text), room);
+        let room = total.saturating_sub(width(&spans) + 1);
+        let text = if text.chars().count() > room {
+            let more = " (:messages)";
+            format!(
+                "{}{more}",
+                crate::domain::text::cap_chars(&text, room.saturating_sub(more.len()))
+            )
+        } else {
+            text
+        };
         spans.push(Span::styled(text, style));
         frame.render_widget(Paragraph::new(Line::from(spans)), area);
         return;
     }
-    // Key hints at the right, as many as fit (the most important come first).
-    let mut hints: Vec<Span> = Vec::new();
-    let registry = if state.mode == Mode::Delegations {
-        keymap::hints(keymap::DELEGATION_COMMANDS)
-    } else {
-        keymap::footer_hints()
-    };
-    for (key, label) in registry {
-        let pair = [
-            Span::styled(key, theme.style("key")),
-            Span::styled(format!(" {label}  "), theme.style("muted")),
-        ];
-        let mut candidate = hints.clone();
-        candidate.extend(pair);
-        if !fits(&spans, &candidate, area.width) {
-            break;
-        }
-        hints = candidate;
-    }
-    push_right(&mut spans, hints, area.width);
+    let mut spans = full;
+    let hints = hint_spans(state, theme);
+    push_right_fitting(&mut spans, hints, area.width);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The key hints of what can be done now; help and the command line come first, so they are
+/// the last to be dropped when the bar is narrow.
+fn hint_spans<'a>(state: &AppState, theme: &Theme) -> Vec<Vec<Span<'a>>> {
+    let mut hints = state.hints();
+    // `? help` and `: command` always, first.
+    let pinned = [Cmd::Help, Cmd::CommandLine];
+    hints.sort_by_key(|(k, _)| {
+        !pinned
+            .iter()
+            .any(|c| state.keymap.key(*c) == *k && !k.is_empty())
+    });
+    hints
+        .into_iter()
+        .map(|(key, label)| {
+            vec![
+                Span::styled(key, theme.style("key")),
+                Span::styled(format!(" {label}  "), theme.style("muted")),
+            ]
+        })
+        .collect()
+}
+
+/// Appends as many hint groups as fit, right-aligned, in their order.
+fn push_right_fitting<'a>(line: &mut Vec<Span<'a>>, groups: Vec<Vec<Span<'a>>>, total: u16) {
+    let mut right: Vec<Span> = Vec::new();
+    for g in groups {
+        let mut candidate = right.clone();
+        candidate.extend(g);
+        if fits(line, &candidate, total) {
+            right = candidate;
+        }
+    }
+    push_right(line, right, total);
 }
 
 fn width(spans: &[Span<'_>]) -> usize {
@@ -336,7 +440,7 @@ fn message(frame: &mut Frame, area: Rect, theme: &Theme, title: &str, lines: Vec
     );
 }
 
-fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+fn too_small(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     frame.render_widget(Clear, area);
     let text = vec![
         Line::styled("Terminal too small", theme.style("error")),
@@ -347,7 +451,10 @@ fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
             area.width,
             area.height
         )),
-        Line::from("Enlarge the window, or press q to quit."),
+        Line::from(format!(
+            "Enlarge the window, or press {} to quit.",
+            state.keymap.key(Cmd::Quit)
+        )),
     ];
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }

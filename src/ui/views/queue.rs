@@ -9,16 +9,17 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use crate::domain::text::sanitize_line;
 use crate::domain::{Delivery, RiskTier, SlaStatus};
-use crate::ui::app::{AppState, Mode, Tracked};
+use crate::ui::commands::Cmd;
 use crate::ui::format;
+use crate::ui::state::detail::delivery_role;
+use crate::ui::state::{AppState, Mode, Tracked};
 use crate::ui::theme::Theme;
 
+/// Column widths: fixed for a terminal width, whatever the rows hold, so nothing shifts when
+/// a decision's state appears (it is shown at the start of the description).
 struct Columns {
     number: usize,
-    /// Where the decision stands; only while some decision is tracked.
-    delivery: usize,
     sla: usize,
     window: usize,
     kind: usize,
@@ -26,10 +27,9 @@ struct Columns {
 }
 
 impl Columns {
-    fn for_width(w: usize, deliveries: bool) -> Columns {
+    fn for_width(w: usize) -> Columns {
         Columns {
             number: 11,
-            delivery: if deliveries { 12 } else { 0 },
             sla: 18,
             window: if w >= 70 { 18 } else { 0 },
             kind: if w >= 100 { 10 } else { 0 },
@@ -37,7 +37,7 @@ impl Columns {
         }
     }
     fn fixed(&self) -> usize {
-        PREFIX + self.number + self.delivery + self.sla + self.window + self.kind + self.requester
+        PREFIX + self.number + self.sla + self.window + self.kind + self.requester
     }
 }
 
@@ -46,19 +46,27 @@ const PREFIX: usize = 3;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>, theme: &Theme) {
     let focused = state.mode == Mode::Queue;
+    let q = &state.queue;
     let mut title = vec![
         Span::styled(" Queue ", theme.style("heading")),
-        Span::styled(format!("({}) ", state.items.len()), theme.style("muted")),
+        Span::styled(format!("({}) ", q.items.len()), theme.style("muted")),
     ];
-    if let Some(filter) = state.filter.label() {
+    if let Some(filter) = q.filter.label() {
         title.push(Span::styled(
-            format!("· {} · f next filter ", sanitize_line(&filter)),
+            format!(
+                "· {filter} · {} next filter ",
+                state.keymap.key(Cmd::Filter)
+            ),
             theme.style("heading"),
         ));
     }
-    if !state.selection.is_empty() {
+    if !q.selection.is_empty() {
         title.push(Span::styled(
-            format!("· {} selected · Esc clears ", state.selection.len()),
+            format!(
+                "· {} selected · {} clears ",
+                q.selection.len(),
+                state.keymap.key(Cmd::Back)
+            ),
             theme.style("key"),
         ));
     }
@@ -69,27 +77,32 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
     frame.render_widget(block, area);
 
     let width = inner.width as usize;
-    let cols = Columns::for_width(width, !state.deliveries.is_empty());
+    let cols = Columns::for_width(width);
     let desc_w = width.saturating_sub(cols.fixed());
     let rows = inner.height as usize;
     let mut lines = Vec::with_capacity(rows);
+    lines.push(headings(&cols, theme));
+    if lines.len() == rows {
+        frame.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
 
     // Walk sections to find the first visible line without touching the others.
     let mut line_no = 0usize;
-    'sections: for section in &state.sections {
+    'sections: for section in &q.sections {
         let section_lines = section.len + 1;
-        if line_no + section_lines <= state.scroll {
+        if line_no + section_lines <= q.scroll {
             line_no += section_lines;
             continue;
         }
-        if line_no >= state.scroll {
+        if line_no >= q.scroll {
             lines.push(tier_header(section.tier, section.len, width, theme));
             if lines.len() == rows {
                 break;
             }
         }
         line_no += 1;
-        let first = state.scroll.saturating_sub(line_no);
+        let first = q.scroll.saturating_sub(line_no);
         line_no += first;
         for i in section.start + first..section.start + section.len {
             lines.push(row(state, i, now, &cols, desc_w, theme));
@@ -100,6 +113,24 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
         }
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The column headings above the rows.
+fn headings<'a>(cols: &Columns, theme: &Theme) -> Line<'a> {
+    let mut text = " ".repeat(PREFIX);
+    text.push_str(&fit("NUMBER", cols.number));
+    text.push_str(&fit("SLA", cols.sla));
+    if cols.window > 0 {
+        text.push_str(&fit("WINDOW", cols.window));
+    }
+    if cols.kind > 0 {
+        text.push_str(&fit("TYPE", cols.kind));
+    }
+    if cols.requester > 0 {
+        text.push_str(&fit("REQUESTED BY", cols.requester));
+    }
+    text.push_str("DESCRIPTION");
+    Line::styled(text, theme.style("muted"))
 }
 
 fn tier_header<'a>(tier: Option<RiskTier>, count: usize, width: usize, theme: &Theme) -> Line<'a> {
@@ -123,11 +154,11 @@ fn row<'a>(
     desc_w: usize,
     theme: &Theme,
 ) -> Line<'a> {
-    let item = &state.items[i];
+    let item = &state.queue.items[i];
     let a = &item.approval;
     let c = &a.change;
-    let selected = i == state.selected;
-    let marked = state.selection.contains(&a.sys_id);
+    let selected = i == state.queue.selected;
+    let marked = state.queue.selection.contains(&a.sys_id);
     let (sla_text, sla_style) = if c.on_hold {
         // Timers stop while the change is held.
         ("on hold".to_string(), theme.style("muted"))
@@ -155,13 +186,6 @@ fn row<'a>(
         Span::styled(fit(&c.number, cols.number), base.patch(theme.style("text"))),
     ];
     let tracked = state.deliveries.get(&a.sys_id);
-    if cols.delivery > 0 {
-        let (text, style) = match tracked {
-            Some(t) => (t.label(), delivery_style(t, theme)),
-            None => (String::new(), Style::default()),
-        };
-        spans.push(Span::styled(fit(&text, cols.delivery), base.patch(style)));
-    }
     spans.push(Span::styled(
         fit(&sla_text, cols.sla),
         base.patch(sla_style),
@@ -184,6 +208,14 @@ fn row<'a>(
     }
     if desc_w > 0 {
         let mut desc_w = desc_w;
+        // Where a decision stands, first in the description: the columns never move.
+        if let Some(t) = tracked
+            && desc_w > 12
+        {
+            let mark = format!("{} · ", t.label());
+            desc_w -= mark.width();
+            spans.push(Span::styled(mark, base.patch(delivery_style(t, theme))));
+        }
         // Nobody present to decide it: flagged, the detail pane names who to chase.
         if state.attention(item, now).is_some() && desc_w > 6 {
             desc_w -= 2;
@@ -194,7 +226,7 @@ fn row<'a>(
         }
         // Someone else's approval, decided as their delegate: whose, before the title.
         if let Some(person) = state.on_behalf_of(a) {
-            let who = format!("for {} · ", sanitize_line(person.label()));
+            let who = format!("for {} · ", person.label());
             if who.width() + 4 < desc_w {
                 desc_w -= who.width();
                 spans.push(Span::styled(who, base.patch(theme.style("heading"))));
@@ -228,15 +260,9 @@ pub fn problem(t: &Tracked) -> Option<&str> {
     }
 }
 
-/// The theme role for where a decision stands.
+/// The theme style for where a decision stands.
 pub fn delivery_style(t: &Tracked, theme: &Theme) -> Style {
-    theme.style(match t.delivery {
-        Delivery::Queued | Delivery::Sending => "status.busy",
-        Delivery::Applied { .. } => "status.online",
-        Delivery::Conflict { .. } => "sla.warning",
-        Delivery::Failed { .. } => "error",
-        Delivery::Superseded { .. } => "muted",
-    })
+    theme.style(delivery_role(&t.delivery))
 }
 
 /// Pads or truncates to exactly `width` display columns, keeping one space of gutter.

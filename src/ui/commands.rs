@@ -1,0 +1,616 @@
+//! The command registry: every command's name, description, default keys, the contexts where
+//! it applies, its footer label and an `enabled(state)` check. Dispatch, the footer, the `?`
+//! help, the `:` line and prose that names a key all read it (through the keymap, which
+//! merges the user's `[keys]` over these defaults), so hints never lie.
+
+use super::state::AppState;
+
+/// Where the user is: which keys mean what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Context {
+    /// The queue list has focus.
+    Queue,
+    /// The detail of the selected change has focus.
+    Detail,
+    /// The delegation screen.
+    Delegations,
+    /// The new / edit delegation form (other keys type into the field).
+    Form,
+    /// The decision dialog (other keys type into the justification).
+    Editor,
+    /// A yes/no question.
+    Confirm,
+    /// The `?` help.
+    Help,
+    /// The `:` command line (other keys type into it).
+    CommandLine,
+    /// The message log.
+    Messages,
+}
+
+impl Context {
+    /// `in the queue`, for sentences.
+    pub fn place(self) -> &'static str {
+        match self {
+            Context::Queue => "in the queue",
+            Context::Detail => "in the detail view",
+            Context::Delegations => "on the delegation screen",
+            Context::Form => "in the delegation form",
+            Context::Editor => "in the decision dialog",
+            Context::Confirm => "in a confirmation",
+            Context::Help => "in the help",
+            Context::CommandLine => "on the command line",
+            Context::Messages => "in the message log",
+        }
+    }
+
+    /// The heading of this context's keys in the help.
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Queue => "Queue",
+            Context::Detail => "Detail",
+            Context::Delegations => "Delegations",
+            Context::Form => "New / edit delegation form",
+            Context::Editor => "Decision dialog (other keys type the justification)",
+            Context::Confirm => "Confirmation",
+            Context::Help => "Help",
+            Context::CommandLine => "Command line (:)",
+            Context::Messages => "Message log",
+        }
+    }
+}
+
+/// What a key or a `:` command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cmd {
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+    NextTier,
+    PrevTier,
+    Open,
+    Approve,
+    Reject,
+    Hold,
+    Resume,
+    Select,
+    Redecide,
+    /// Discard a decision in conflict or failed, or withdraw one still waiting.
+    Discard,
+    Filter,
+    Delegations,
+    NewDelegation,
+    EditDelegation,
+    EndDelegation,
+    Back,
+    /// Close a dialog, form or the command line.
+    Cancel,
+    Refresh,
+    Help,
+    HelpFilter,
+    CommandLine,
+    Messages,
+    Quit,
+    /// Ctrl-C where letters type (dialogs, forms, the command line).
+    Interrupt,
+    Send,
+    Yes,
+    No,
+    NextField,
+    PrevField,
+    NextMatch,
+    PrevMatch,
+    Choose,
+    Toggle,
+    Run,
+    Complete,
+    HistoryBack,
+    HistoryForward,
+}
+
+pub struct Command {
+    pub cmd: Cmd,
+    /// The name used on the `:` line and in `[keys]`.
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Default keys, as `Key::parse` reads them.
+    pub keys: &'static [&'static str],
+    pub contexts: &'static [Context],
+    /// Short label in the footer, if it is worth a place there.
+    pub footer: Option<&'static str>,
+    /// Offered on the `:` line.
+    pub colon: bool,
+    /// Whether it can do something now; hints show only what can.
+    pub enabled: fn(&AppState) -> bool,
+}
+
+use Context::*;
+
+const SCREENS: &[Context] = &[Queue, Detail, Delegations];
+const LISTS: &[Context] = &[Queue, Detail, Delegations, Help, Messages];
+const DECIDING: &[Context] = &[Queue, Detail];
+
+fn always(_: &AppState) -> bool {
+    true
+}
+
+pub const COMMANDS: &[Command] = &[
+    Command {
+        cmd: Cmd::Down,
+        name: "down",
+        description: "next change (in the detail, the help or a list: scroll down)",
+        keys: &["j", "Down"],
+        contexts: LISTS,
+        footer: Some("move"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Up,
+        name: "up",
+        description: "previous change (or scroll up)",
+        keys: &["k", "Up"],
+        contexts: LISTS,
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::PageDown,
+        name: "page-down",
+        description: "a page down",
+        keys: &["PgDn"],
+        contexts: LISTS,
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::PageUp,
+        name: "page-up",
+        description: "a page up",
+        keys: &["PgUp"],
+        contexts: LISTS,
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Top,
+        name: "top",
+        description: "first change (or the top)",
+        keys: &["g", "Home"],
+        contexts: LISTS,
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Bottom,
+        name: "bottom",
+        description: "last change (or the end)",
+        keys: &["G", "End"],
+        contexts: LISTS,
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::NextTier,
+        name: "next-tier",
+        description: "next risk tier",
+        keys: &["Tab"],
+        contexts: &[Queue],
+        footer: Some("tier"),
+        colon: false,
+        enabled: AppState::has_rows,
+    },
+    Command {
+        cmd: Cmd::PrevTier,
+        name: "prev-tier",
+        description: "previous risk tier (first: the top of this one)",
+        keys: &["Shift-Tab"],
+        contexts: &[Queue],
+        footer: None,
+        colon: false,
+        enabled: AppState::has_rows,
+    },
+    Command {
+        cmd: Cmd::Open,
+        name: "open",
+        description: "open the change in full",
+        keys: &["Enter"],
+        contexts: &[Queue],
+        footer: Some("detail"),
+        colon: true,
+        enabled: AppState::has_rows,
+    },
+    Command {
+        cmd: Cmd::Approve,
+        name: "approve",
+        description: "approve the change (or the selected ones), with a justification",
+        keys: &["a"],
+        contexts: DECIDING,
+        footer: Some("approve"),
+        colon: true,
+        enabled: AppState::can_approve,
+    },
+    Command {
+        cmd: Cmd::Reject,
+        name: "reject",
+        description: "reject the change (or the selected ones)",
+        keys: &["x"],
+        contexts: DECIDING,
+        footer: Some("reject"),
+        colon: true,
+        enabled: AppState::can_reject,
+    },
+    Command {
+        cmd: Cmd::Hold,
+        name: "hold",
+        description: "put the change on hold (pauses it and its timers)",
+        keys: &["p"],
+        contexts: DECIDING,
+        footer: Some("hold"),
+        colon: true,
+        enabled: AppState::can_hold,
+    },
+    Command {
+        cmd: Cmd::Resume,
+        name: "resume",
+        description: "release the hold on a change",
+        keys: &["u"],
+        contexts: DECIDING,
+        footer: Some("resume"),
+        colon: true,
+        enabled: AppState::can_resume,
+    },
+    Command {
+        cmd: Cmd::Select,
+        name: "select",
+        description: "select the change for one decision on several (again: unselect)",
+        keys: &["Space"],
+        contexts: &[Queue],
+        footer: Some("select"),
+        colon: false,
+        enabled: AppState::has_rows,
+    },
+    Command {
+        cmd: Cmd::Redecide,
+        name: "redecide",
+        description: "decide again on a conflict or failure, against a fresh copy from the server",
+        keys: &["e"],
+        contexts: DECIDING,
+        footer: Some("decide again"),
+        colon: true,
+        enabled: AppState::needs_attention,
+    },
+    Command {
+        cmd: Cmd::Discard,
+        name: "discard",
+        description: "discard a decision in conflict or failed, or withdraw one not sent yet",
+        keys: &["d"],
+        contexts: DECIDING,
+        footer: Some("discard"),
+        colon: true,
+        enabled: AppState::can_discard,
+    },
+    Command {
+        cmd: Cmd::Filter,
+        name: "filter",
+        description: "whose approvals: all → mine → each person who delegated to you; :filter mine, :filter all or :filter NAME picks one",
+        keys: &["f"],
+        contexts: DECIDING,
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Delegations,
+        name: "delegations",
+        description: "delegations given and received (again: back to the queue)",
+        keys: &["D"],
+        contexts: SCREENS,
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::NewDelegation,
+        name: "new-delegation",
+        description: "give a new delegation",
+        keys: &["n"],
+        contexts: &[Delegations],
+        footer: Some("new"),
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::EditDelegation,
+        name: "edit-delegation",
+        description: "change the window of the selected given delegation",
+        keys: &["e"],
+        contexts: &[Delegations],
+        footer: Some("edit"),
+        colon: false,
+        enabled: AppState::on_given_delegation,
+    },
+    Command {
+        cmd: Cmd::EndDelegation,
+        name: "end-delegation",
+        description: "end the selected given delegation now (asks first)",
+        keys: &["x"],
+        contexts: &[Delegations],
+        footer: Some("end"),
+        colon: false,
+        enabled: AppState::on_given_delegation,
+    },
+    Command {
+        cmd: Cmd::Back,
+        name: "back",
+        description: "back / clear the selection / close",
+        keys: &["Esc"],
+        contexts: &[Queue, Detail, Delegations, Help, Messages],
+        footer: None,
+        colon: false,
+        enabled: AppState::can_go_back,
+    },
+    Command {
+        cmd: Cmd::Refresh,
+        name: "refresh",
+        description: "sync with the instance now",
+        keys: &["r"],
+        contexts: SCREENS,
+        footer: Some("refresh"),
+        colon: true,
+        enabled: AppState::is_connected,
+    },
+    Command {
+        cmd: Cmd::Help,
+        name: "help",
+        description: "this help (again or Esc: close)",
+        keys: &["?"],
+        contexts: &[Queue, Detail, Delegations, Help],
+        footer: Some("help"),
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::HelpFilter,
+        name: "help-filter",
+        description: "filter the help: type words, Enter keeps, Esc clears",
+        keys: &["/"],
+        contexts: &[Help],
+        footer: Some("filter"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::CommandLine,
+        name: "command",
+        description: "type a command (:approve, :filter mine, :messages …; Tab completes)",
+        keys: &[":"],
+        contexts: SCREENS,
+        footer: Some("command"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Messages,
+        name: "messages",
+        description: "the messages shown so far, in full",
+        keys: &[],
+        contexts: SCREENS,
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Quit,
+        name: "quit",
+        description: "quit (asks first while decisions wait in the outbox)",
+        keys: &["q", "Ctrl-C"],
+        contexts: &[Queue, Detail, Delegations, Help, Messages],
+        footer: Some("quit"),
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Interrupt,
+        name: "interrupt",
+        description: "quit (asks first while decisions wait)",
+        keys: &["Ctrl-C"],
+        contexts: &[Form, Editor, Confirm, CommandLine],
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Send,
+        name: "send",
+        description: "send the decision / save the delegation (when valid)",
+        keys: &["Ctrl-S"],
+        contexts: &[Editor, Form],
+        footer: Some("send"),
+        colon: false,
+        enabled: AppState::can_send,
+    },
+    Command {
+        cmd: Cmd::Yes,
+        name: "yes",
+        description: "yes, go ahead",
+        keys: &["y", "Y"],
+        contexts: &[Confirm],
+        footer: Some("confirm"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::No,
+        name: "no",
+        description: "no, go back",
+        keys: &["n", "N", "Esc"],
+        contexts: &[Confirm],
+        footer: Some("back"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::NextField,
+        name: "next-field",
+        description: "next field",
+        keys: &["Tab"],
+        contexts: &[Form],
+        footer: Some("next field"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::PrevField,
+        name: "prev-field",
+        description: "previous field",
+        keys: &["Shift-Tab"],
+        contexts: &[Form],
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::NextMatch,
+        name: "next-match",
+        description: "next person in the matches",
+        keys: &["Down"],
+        contexts: &[Form],
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::PrevMatch,
+        name: "prev-match",
+        description: "previous person in the matches",
+        keys: &["Up"],
+        contexts: &[Form],
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Choose,
+        name: "choose",
+        description: "pick the highlighted person (elsewhere: next field)",
+        keys: &["Enter"],
+        contexts: &[Form],
+        footer: Some("pick"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Toggle,
+        name: "toggle",
+        description: "turn approvals on or off (on the approvals field; elsewhere a space)",
+        keys: &["Space"],
+        contexts: &[Form],
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Cancel,
+        name: "cancel",
+        description: "cancel (a decision's text is kept for next time)",
+        keys: &["Esc"],
+        contexts: &[Form, Editor, CommandLine],
+        footer: Some("cancel"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Run,
+        name: "run",
+        description: "run the command",
+        keys: &["Enter"],
+        contexts: &[CommandLine],
+        footer: Some("run"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Complete,
+        name: "complete",
+        description: "complete the command name",
+        keys: &["Tab"],
+        contexts: &[CommandLine],
+        footer: Some("complete"),
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::HistoryBack,
+        name: "history-back",
+        description: "the command before",
+        keys: &["Up"],
+        contexts: &[CommandLine],
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::HistoryForward,
+        name: "history-forward",
+        description: "the command after",
+        keys: &["Down"],
+        contexts: &[CommandLine],
+        footer: None,
+        colon: false,
+        enabled: always,
+    },
+];
+
+/// The registry entry of a command.
+pub fn command(cmd: Cmd) -> &'static Command {
+    COMMANDS
+        .iter()
+        .find(|c| c.cmd == cmd)
+        .expect("every command is registered")
+}
+
+/// The registry entry for `cmd` in `ctx` (a command may have another entry elsewhere).
+pub fn entry(cmd: Cmd, ctx: Context) -> Option<&'static Command> {
+    COMMANDS
+        .iter()
+        .find(|c| c.cmd == cmd && c.contexts.contains(&ctx))
+}
+
+/// Commands the `:` line knows, with their aliases.
+pub fn colon_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = COMMANDS
+        .iter()
+        .filter(|c| c.colon)
+        .map(|c| c.name)
+        .collect();
+    names.extend(ALIASES.iter().map(|(a, _)| *a));
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Other names the `:` line accepts.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("delegate", "delegations"),
+    ("q", "quit"),
+    ("withdraw", "discard"),
+    ("sync", "refresh"),
+];
+
+/// The command a `:` name means.
+pub fn by_colon_name(name: &str) -> Option<&'static Command> {
+    let name = ALIASES
+        .iter()
+        .find(|(a, _)| *a == name)
+        .map_or(name, |(_, real)| real);
+    COMMANDS.iter().find(|c| c.colon && c.name == name)
+}

@@ -1,0 +1,151 @@
+//! The UI's own messages and effects. The run loop translates what the sync engine and the
+//! store report into these, so the UI depends on the domain only.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::KeyEvent;
+
+use crate::domain::{
+    Approval, Decision, DecisionKind, Delegation, DelegationDraft, Delivery, Justification, User,
+};
+
+/// A decision in the outbox as the UI hears of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub decision: Decision,
+    pub delivery: Delivery,
+}
+
+/// A finished sync.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Synced {
+    pub user: User,
+    pub at: DateTime<Utc>,
+    /// The new queue; `None` when nothing changed (the queue on screen is current).
+    pub approvals: Option<Vec<Approval>>,
+    pub outbox_pending: usize,
+    /// Delegations given and received, fresh from the server.
+    pub delegations: Vec<Delegation>,
+    /// `2 added, 1 updated, 0 removed (incremental)`.
+    pub summary: String,
+    /// What the user should know about it (paging stopped early, say).
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    Tick(DateTime<Utc>),
+    /// Text pasted into the terminal (bracketed paste): typed into the field that has focus.
+    Paste(String),
+    /// The queue as last synced, read from the store at start (before any network call).
+    Cached {
+        user: Option<User>,
+        approvals: Vec<Approval>,
+        synced_at: Option<DateTime<Utc>>,
+        outbox_pending: usize,
+        /// The approvals carry their long texts (false: summaries, the texts follow).
+        complete: bool,
+    },
+    /// The whole cached queue with its long texts, the outbox (oldest first) and the
+    /// delegations as last synced.
+    CacheLoaded {
+        approvals: Vec<Approval>,
+        outbox: Vec<OutboxRow>,
+        delegations: Vec<Delegation>,
+    },
+    /// Decisions the UI made are in the outbox (`(client id, approval)`), replacing the ones
+    /// in `replaced`; `outbox_pending` waits in all.
+    Stored {
+        decisions: Vec<(String, String)>,
+        replaced: Vec<(String, String)>,
+        outbox_pending: usize,
+    },
+    /// A decision moved on (stored, sending, applied, conflict, failed, superseded).
+    Delivery {
+        client_id: String,
+        approval_sys_id: String,
+        delivery: Delivery,
+    },
+    SyncStarted,
+    SyncProgress {
+        fetched: usize,
+        total: Option<usize>,
+    },
+    Synced(Box<Synced>),
+    /// The backend could not be reached (or answered with an error); retrying at `retry_at`.
+    Offline {
+        since: DateTime<Utc>,
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+    /// The credentials were refused; no retries until the user asks.
+    AuthFailed {
+        error: String,
+    },
+    /// The local store failed.
+    StoreFailed {
+        error: String,
+    },
+    /// Users matching a `SearchUsers` query (or why the search failed).
+    UsersFound {
+        query: String,
+        result: Result<Vec<User>, String>,
+    },
+    /// The outcome of a delegation change: a sentence for the user, or why it failed. The
+    /// delegation list itself arrives with the next `Synced`.
+    DelegationDone(Result<String, String>),
+    /// The server's copy of an approval, asked for to decide again on a conflict (`None`: it
+    /// is gone or no longer visible).
+    Fetched {
+        approval_sys_id: String,
+        result: Result<Option<Box<Approval>>, String>,
+    },
+    /// The answer to withdrawing a queued decision: withdrawn, or too late (being sent).
+    Withdrawn {
+        client_id: String,
+        approval_sys_id: String,
+        withdrawn: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    Refresh,
+    /// Store these decisions in the outbox (one per approval), then have them delivered.
+    Decide {
+        kind: DecisionKind,
+        justification: Justification,
+        approvals: Vec<Approval>,
+    },
+    /// The user discarded a decision in conflict (or failed).
+    Discard {
+        client_id: String,
+    },
+    /// Take back a queued decision that has not been sent (answered with `Msg::Withdrawn`).
+    Withdraw {
+        client_id: String,
+        approval_sys_id: String,
+    },
+    /// Read one approval and its change from the server (answered with `Msg::Fetched`).
+    Fetch {
+        approval_sys_id: String,
+    },
+    /// Look up active users whose name or login matches (answered with `Msg::UsersFound`).
+    SearchUsers {
+        query: String,
+    },
+    /// Create a delegation from the user (answered with `Msg::DelegationDone`).
+    CreateDelegation(DelegationDraft),
+    /// Change a delegation's window (answered with `Msg::DelegationDone`).
+    EditDelegation {
+        sys_id: String,
+        starts: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    },
+    /// End a delegation now (answered with `Msg::DelegationDone`).
+    EndDelegation {
+        sys_id: String,
+    },
+}

@@ -1,0 +1,256 @@
+//! The detail of the selected change, as lines of (theme role, text): the view draws them and
+//! `update` measures them, so scrolling stops at the end and the position is known.
+
+use chrono::{DateTime, Utc};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::super::commands::Cmd;
+use super::super::format;
+use super::AppState;
+use crate::domain::{Delivery, DetailSource, RiskTier, SlaStatus};
+
+/// A piece of text with the theme role it is drawn in.
+pub type Seg = (&'static str, String);
+
+pub fn tier_role(t: RiskTier) -> &'static str {
+    match t {
+        RiskTier::Emergency => "tier.emergency",
+        RiskTier::Critical => "tier.critical",
+        RiskTier::High => "tier.high",
+        RiskTier::Moderate => "tier.moderate",
+        RiskTier::Low => "tier.low",
+    }
+}
+
+pub fn sla_role(s: SlaStatus) -> &'static str {
+    match s {
+        SlaStatus::OnTrack => "sla.on_track",
+        SlaStatus::Warning => "sla.warning",
+        SlaStatus::Breached => "sla.breached",
+    }
+}
+
+/// The theme role for where a decision stands.
+pub fn delivery_role(d: &Delivery) -> &'static str {
+    match d {
+        Delivery::Queued | Delivery::Sending => "status.busy",
+        Delivery::Applied { .. } => "status.online",
+        Delivery::Conflict { .. } => "sla.warning",
+        Delivery::Failed { .. } => "error",
+        Delivery::Superseded { .. } => "muted",
+    }
+}
+
+/// The selected change in full: empty when nothing is selected.
+pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
+    let Some(item) = state.queue.selected_item() else {
+        return Vec::new();
+    };
+    let keys = &state.keymap;
+    let a = &item.approval;
+    let c = &a.change;
+    let label = |s: &'static str| ("muted", s.to_string());
+    let raw = |s: String| ("text", s);
+    let status = item.sla.status(now);
+    let mut sla = if c.on_hold {
+        vec![
+            label("SLA       "),
+            ("muted", "on hold".into()),
+            raw(format!(
+                " — timers stop while the change is held; {} releases the hold",
+                keys.key(Cmd::Resume)
+            )),
+        ]
+    } else {
+        vec![
+            label("SLA       "),
+            (sla_role(status), format::countdown(item.sla.remaining(now))),
+            raw(format!(
+                "  ({}, due {} from the {})",
+                status.label(),
+                format::local(item.sla.deadline, state.tz),
+                item.sla.source.label()
+            )),
+        ]
+    };
+    if status == SlaStatus::Breached && !c.on_hold {
+        sla.push((
+            sla_role(status),
+            format!("  escalation level {}", item.sla.escalation_level(now)),
+        ));
+    }
+    let window = match (c.start_date, c.end_date) {
+        (Some(s), Some(e)) => format!(
+            "{} ({} – {})",
+            format::window(Some(s), now),
+            format::local(s, state.tz),
+            format::local(e, state.tz)
+        ),
+        (Some(s), None) => format!(
+            "{} ({})",
+            format::window(Some(s), now),
+            format::local(s, state.tz)
+        ),
+        _ => "no planned window".into(),
+    };
+    let opt = |s: &str| {
+        if s.is_empty() {
+            "—".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let blank = Vec::new;
+    let mut lines: Vec<Vec<Seg>> = Vec::new();
+    // Someone else's approval: say whose, and by which delegation.
+    if let Some(person) = state.on_behalf_of(a) {
+        let me = state.user.as_ref().map_or("", |u| u.sys_id.as_str());
+        let until = match state.delegations.from(person, me, state.now) {
+            Some(d) => match d.ends {
+                Some(end) => format!(" (delegation until {})", format::local(end, state.tz)),
+                None => " (delegation with no end)".to_string(),
+            },
+            None => " (no delegation to you is known here yet)".to_string(),
+        };
+        lines.push(vec![
+            ("heading", "You decide this on behalf of ".into()),
+            ("heading", person.label().to_string()),
+            raw(until),
+        ]);
+        lines.push(blank());
+    }
+    // Nobody present to decide: say who to chase.
+    if let Some(note) = state.attention(item, now) {
+        lines.push(vec![(sla_role(SlaStatus::Breached), format!("⚑ {note}"))]);
+        lines.push(blank());
+    }
+    // Where a decision on this change stands; conflicts and failures first and loud.
+    if let Some(t) = state.deliveries.get(&a.sys_id) {
+        let role = delivery_role(&t.delivery);
+        let what = t.kind.map_or("decision", |k| k.verb());
+        match &t.delivery {
+            Delivery::Conflict { reason } | Delivery::Failed { error: reason } => {
+                let head = if matches!(t.delivery, Delivery::Conflict { .. }) {
+                    format!("! CONFLICT — your {what} was not applied")
+                } else {
+                    format!("✗ FAILED — your {what} was refused")
+                };
+                lines.push(vec![(role, head)]);
+                lines.push(vec![(role, reason.clone())]);
+                lines.push(vec![
+                    ("key", keys.key(Cmd::Redecide)),
+                    raw(" decide again on a fresh copy (your text is kept) · ".into()),
+                    ("key", keys.key(Cmd::Discard)),
+                    raw(" discard it".into()),
+                ]);
+            }
+            Delivery::Applied { at } => lines.push(vec![
+                label("Decision  "),
+                (role, t.label()),
+                raw(format!(" — applied {}", format::local(*at, state.tz))),
+            ]),
+            Delivery::Queued => lines.push(vec![
+                label("Decision  "),
+                (role, format!("{what} · {}", t.label())),
+                raw(format!(
+                    " — stored, not sent yet; {} withdraws it",
+                    keys.key(Cmd::Discard)
+                )),
+            ]),
+            Delivery::Sending => lines.push(vec![
+                label("Decision  "),
+                (role, format!("{what} · {}", t.label())),
+                raw(" — being delivered".into()),
+            ]),
+            Delivery::Superseded { .. } => {}
+        }
+        lines.push(blank());
+    }
+    lines.push(vec![("title", c.short_description.clone())]);
+    lines.push(blank());
+    lines.push(vec![
+        label("Tier      "),
+        (tier_role(item.tier.tier), item.tier.tier.label().into()),
+        raw(format!(" — {}", item.tier.reason)),
+    ]);
+    lines.push(sla);
+    lines.push(vec![label("Window    "), raw(window)]);
+    lines.push(vec![
+        label("Type      "),
+        raw(c
+            .change_type
+            .as_ref()
+            .map_or("—".into(), |t| t.label().to_string())),
+        label("   State "),
+        raw(opt(&c.state)),
+        label("   Risk "),
+        raw(c.risk.map_or("—", |r| r.label()).into()),
+        label("   Impact "),
+        raw(c.impact.map_or("—", |l| l.label()).into()),
+        label("   Urgency "),
+        raw(c.urgency.map_or("—", |l| l.label()).into()),
+    ]);
+    lines.push(vec![label("Requester "), raw(opt(c.requested_by.label()))]);
+    lines.push(vec![label("Group     "), raw(opt(&c.assignment_group))]);
+    lines.push(vec![label("CI        "), raw(opt(&c.configuration_item))]);
+    lines.push(vec![
+        label("Approver  "),
+        raw(opt(a.approver.label())),
+        raw(a
+            .group
+            .as_ref()
+            .map(|g| format!(" (group {g})"))
+            .unwrap_or_default()),
+        label("   requested "),
+        raw(format::local(a.requested_at, state.tz)),
+    ]);
+    if c.on_hold {
+        lines.push(vec![(sla_role(SlaStatus::Warning), "ON HOLD".into())]);
+    }
+    if c.detail_source == DetailSource::Summary {
+        lines.push(blank());
+        lines.push(vec![(
+            "muted",
+            "Summary only: this account cannot read the change record, so plans and risk come from the approval where the instance provides them.".into(),
+        )]);
+    }
+    for (title, body) in [
+        ("Description", &c.description),
+        ("Justification", &c.justification),
+        ("Implementation plan", &c.implementation_plan),
+        ("Backout plan", &c.backout_plan),
+        ("Test plan", &c.test_plan),
+        ("Risk and impact analysis", &c.risk_impact_analysis),
+    ] {
+        lines.push(blank());
+        lines.push(vec![("heading", title.into())]);
+        if state.queue.details_pending {
+            lines.push(vec![("muted", "reading the cache…".into())]);
+        } else if body.is_empty() {
+            lines.push(vec![("muted", "—".into())]);
+        } else {
+            lines.extend(body.lines().map(|l| vec![raw(l.to_string())]));
+        }
+    }
+    lines
+}
+
+/// Screen rows the content takes at `width` (wrapped as the view wraps it).
+pub fn height(content: &[Vec<Seg>], width: u16) -> usize {
+    let text = Text::from(
+        content
+            .iter()
+            .map(|l| {
+                Line::from(
+                    l.iter()
+                        .map(|(_, t)| Span::raw(t.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    Paragraph::new(text)
+        .wrap(Wrap { trim: false })
+        .line_count(width.max(1))
+}

@@ -1,0 +1,1739 @@
+//! Application state and the one place it changes: `update(&mut AppState, Msg) -> Vec<Effect>`.
+//! No IO here; effects are performed by `run`.
+//!
+//! `AppState` composes one component per screen or popup (queue, detail, decision dialog,
+//! delegations, help, command line, messages); keys reach them through the command registry
+//! and the keymap, in the context of whatever has focus.
+
+pub mod cmdline;
+pub mod decide;
+pub mod delegations;
+pub mod detail;
+pub mod help;
+pub mod messages;
+pub mod queue;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::Rect;
+
+use super::commands::{self, Cmd, Context};
+use super::format;
+use super::keymap::Keymap;
+use super::layout;
+use super::msg::{Effect, Msg, OutboxRow, Synced};
+use crate::domain::{
+    Approval, DecisionKind, Delegation, DelegationStatus, Delivery, User, UserRef,
+};
+pub use cmdline::CmdLine;
+pub use decide::{DecideModal, Drafts};
+pub use delegations::{DelegationForm, DelegationsState, FormField};
+pub use help::HelpState;
+pub use messages::{FLASH_FOR, Flash, Messages};
+pub use queue::{QueueFilter, QueueItem, QueueState, Section};
+
+/// The screen under any popup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Queue,
+    /// The detail of the selected change has focus (full screen when there is no room for a
+    /// pane beside or below the list).
+    Detail,
+    /// The delegation screen: delegations given and received (full screen).
+    Delegations,
+}
+
+/// What we know of the connection to the backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Net {
+    /// No sync has finished in this session yet.
+    Connecting,
+    Online,
+    /// The last sync failed; the engine retries by itself at `retry_at`.
+    Offline {
+        since: DateTime<Utc>,
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+    /// The credentials were refused: nothing is retried until the user asks.
+    AuthFailed {
+        error: String,
+    },
+    /// The local store failed.
+    StoreFailed {
+        error: String,
+    },
+    /// Started with --offline: the network is never touched.
+    OfflineMode,
+}
+
+/// Where the decision on one approval stands, as far as the UI knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracked {
+    /// The outbox's id for the decision; `None` until the run loop or sync reports it.
+    pub client_id: Option<String>,
+    /// `None` when only a delivery report is known (not who decided what).
+    pub kind: Option<DecisionKind>,
+    pub delivery: Delivery,
+    /// The justification sent, to prefill a re-decision.
+    pub justification: Option<String>,
+}
+
+impl Tracked {
+    /// The row's delivery text, readable without colour. Only an applied decision has a ✓.
+    pub fn label(&self) -> String {
+        match &self.delivery {
+            Delivery::Queued => "queued".into(),
+            Delivery::Sending => "sending…".into(),
+            Delivery::Applied { .. } => match self.kind {
+                Some(DecisionKind::Hold) => "✓ on hold".into(),
+                Some(k) => format!("✓ {}", k.past()),
+                None => "✓ applied".into(),
+            },
+            Delivery::Conflict { .. } => "! conflict".into(),
+            Delivery::Failed { .. } => "✗ failed".into(),
+            Delivery::Superseded { .. } => "replaced".into(),
+        }
+    }
+
+    /// Conflicts and failures wait for the user: re-decide or discard.
+    pub fn needs_attention(&self) -> bool {
+        matches!(
+            self.delivery,
+            Delivery::Conflict { .. } | Delivery::Failed { .. }
+        )
+    }
+}
+
+/// A yes/no question, and what yes does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub question: String,
+    pub then: ConfirmThen,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfirmThen {
+    EndDelegation { sys_id: String },
+    Quit,
+}
+
+pub struct AppState {
+    pub instance: String,
+    pub login: String,
+    /// The profile in use (empty: the default one).
+    pub profile: String,
+    /// Against the built-in demo instance.
+    pub demo: bool,
+    pub user: Option<User>,
+    pub policy: crate::domain::Policy,
+    /// The viewer's time zone for absolute times.
+    pub tz: FixedOffset,
+    /// Keys: the registry's defaults with the user's overrides.
+    pub keymap: Keymap,
+    pub queue: QueueState,
+    pub size: Rect,
+    pub mode: Mode,
+    /// First line of the detail shown.
+    pub detail_scroll: usize,
+    pub help: Option<HelpState>,
+    /// The `:` line, when open.
+    pub cmdline: Option<CmdLine>,
+    /// Commands run from the `:` line, newest last.
+    pub history: Vec<String>,
+    pub messages: Messages,
+    pub net: Net,
+    /// A sync is running: rows fetched so far and the total when known.
+    pub syncing: Option<(usize, Option<usize>)>,
+    /// When the queue on screen was last synced (from the store at start).
+    pub last_sync: Option<DateTime<Utc>>,
+    /// Decisions waiting in the outbox.
+    pub outbox_pending: usize,
+    pub delegations: DelegationsState,
+    /// A yes/no question over everything (ending a delegation, quitting).
+    pub confirm: Option<Confirm>,
+    /// Where decisions stand, by approval sys_id.
+    pub deliveries: HashMap<String, Tracked>,
+    /// The decision dialog, when open (drawn over the queue; it takes the keys).
+    pub decide: Option<DecideModal>,
+    pub drafts: Drafts,
+    /// `r` was pressed: the next sync's outcome is said.
+    pub refreshing: bool,
+    /// The approval read again from the server for `e`.
+    pub fetching: Option<String>,
+    /// The time of the last tick (the UI reads no clock).
+    pub now: Option<DateTime<Utc>>,
+    /// Something visible changed since the last draw.
+    pub dirty: bool,
+    tick_fingerprint: u64,
+    /// Effects an answer produced on its way (a fresh copy opening the dialog).
+    pending_effects: Vec<Effect>,
+}
+
+impl AppState {
+    pub fn new(
+        instance: String,
+        login: String,
+        policy: crate::domain::Policy,
+        tz: FixedOffset,
+    ) -> AppState {
+        let mut s = AppState {
+            instance,
+            login,
+            profile: String::new(),
+            demo: false,
+            user: None,
+            policy,
+            tz,
+            keymap: Keymap::default(),
+            queue: QueueState::default(),
+            size: Rect::new(0, 0, 80, 24),
+            mode: Mode::Queue,
+            detail_scroll: 0,
+            help: None,
+            cmdline: None,
+            history: Vec::new(),
+            messages: Messages::default(),
+            net: Net::Connecting,
+            syncing: None,
+            last_sync: None,
+            outbox_pending: 0,
+            delegations: DelegationsState::default(),
+            confirm: None,
+            deliveries: HashMap::new(),
+            decide: None,
+            drafts: Drafts::default(),
+            refreshing: false,
+            fetching: None,
+            now: None,
+            dirty: true,
+            tick_fingerprint: 0,
+            pending_effects: Vec::new(),
+        };
+        s.queue.rows = layout::list_rows(s.size);
+        s
+    }
+
+    /// The keymap to use (the config's `[keys]` merged over the defaults); its problems are
+    /// shown once, and kept in the message log.
+    pub fn with_keymap(mut self, keymap: Keymap) -> AppState {
+        for p in &keymap.problems {
+            self.messages
+                .push(format!("config.toml {p}"), true, self.now);
+        }
+        self.keymap = keymap;
+        self
+    }
+
+    fn me(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.sys_id.as_str())
+    }
+
+    /// Shows a message in the status bar (kept in `:messages`).
+    pub fn flash(&mut self, text: impl Into<String>, error: bool) {
+        self.messages.push(text, error, self.now);
+        self.dirty = true;
+    }
+
+    /// Says that something was done for good (drawn with a ✓).
+    pub fn done(&mut self, text: impl Into<String>) {
+        self.messages.done(text, self.now);
+        self.dirty = true;
+    }
+
+    /// When nobody is present to decide this approval: the sentence naming who to chase.
+    pub fn attention(&self, item: &QueueItem, now: DateTime<Utc>) -> Option<String> {
+        crate::domain::needs_fallback(item, &self.delegations.list, &self.policy, now)
+    }
+
+    pub fn selected_item(&self) -> Option<&QueueItem> {
+        self.queue.selected_item()
+    }
+
+    /// The person whose approval this is when the user decides it as their delegate.
+    pub fn on_behalf_of<'a>(&self, a: &'a Approval) -> Option<&'a UserRef> {
+        queue::on_behalf_of(a, self.me())
+    }
+
+    pub fn list_rows(&self) -> usize {
+        self.queue.rows.max(1)
+    }
+
+    /// Rows kept on screen whatever the server says: decisions waiting for the user.
+    fn unresolved(&self) -> HashSet<String> {
+        self.deliveries
+            .iter()
+            .filter(|(_, t)| t.needs_attention())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Replaces the queue, keeping the selected change selected if it is still there.
+    pub fn set_queue(&mut self, approvals: Vec<Approval>) {
+        let keep = self.unresolved();
+        let me = self.user.as_ref().map(|u| u.sys_id.clone());
+        self.queue
+            .set(&self.policy, approvals, &keep, me.as_deref());
+        self.prune();
+        self.dirty = true;
+    }
+
+    /// Drops applied decisions of approvals no longer in the queue. Conflicts and failures
+    /// stay until the user deals with them.
+    fn prune(&mut self) {
+        if self.deliveries.is_empty() {
+            return;
+        }
+        let present: HashSet<&str> = self
+            .queue
+            .all_items
+            .iter()
+            .map(|i| i.approval.sys_id.as_str())
+            .collect();
+        self.deliveries.retain(|id, t| {
+            present.contains(id.as_str()) || !matches!(t.delivery, Delivery::Applied { .. })
+        });
+    }
+
+    /// What has the keys now.
+    pub fn context(&self) -> Context {
+        if self.cmdline.is_some() {
+            return Context::CommandLine;
+        }
+        if let Some(m) = &self.decide {
+            return if m.confirming {
+                Context::Confirm
+            } else {
+                Context::Editor
+            };
+        }
+        if self.confirm.is_some() {
+            return Context::Confirm;
+        }
+        if self.delegations.form.is_some() {
+            return Context::Form;
+        }
+        if self.help.is_some() {
+            return Context::Help;
+        }
+        if self.messages.open.is_some() {
+            return Context::Messages;
+        }
+        self.screen()
+    }
+
+    /// The screen under the popups.
+    pub fn screen(&self) -> Context {
+        match self.mode {
+            Mode::Queue => Context::Queue,
+            Mode::Detail => Context::Detail,
+            Mode::Delegations => Context::Delegations,
+        }
+    }
+
+    // What the registry's `enabled` checks ask.
+
+    pub fn has_rows(&self) -> bool {
+        !self.queue.items.is_empty()
+    }
+
+    fn can(&self, kind: DecisionKind) -> bool {
+        self.queue
+            .chosen()
+            .iter()
+            .any(|i| self.refusal(kind, &i.approval).is_none())
+    }
+
+    pub fn can_approve(&self) -> bool {
+        self.can(DecisionKind::Approve)
+    }
+    pub fn can_reject(&self) -> bool {
+        self.can(DecisionKind::Reject)
+    }
+    pub fn can_hold(&self) -> bool {
+        self.can(DecisionKind::Hold)
+    }
+    pub fn can_resume(&self) -> bool {
+        self.can(DecisionKind::Resume)
+    }
+
+    fn selected_tracked(&self) -> Option<&Tracked> {
+        self.selected_item()
+            .and_then(|i| self.deliveries.get(&i.approval.sys_id))
+    }
+
+    pub fn needs_attention(&self) -> bool {
+        self.selected_tracked()
+            .is_some_and(Tracked::needs_attention)
+    }
+
+    pub fn can_discard(&self) -> bool {
+        self.selected_tracked()
+            .is_some_and(|t| t.needs_attention() || t.delivery == Delivery::Queued)
+    }
+
+    pub fn on_given_delegation(&self) -> bool {
+        self.delegations
+            .selected(self.me())
+            .is_some_and(|(_, given)| given)
+    }
+
+    pub fn can_go_back(&self) -> bool {
+        self.mode != Mode::Queue
+            || !self.queue.selection.is_empty()
+            || self.help.is_some()
+            || self.messages.open.is_some()
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.net != Net::OfflineMode
+    }
+
+    pub fn can_send(&self) -> bool {
+        match (&self.decide, &self.delegations.form) {
+            (Some(m), _) => m.verdict.is_ok(),
+            (None, Some(f)) => f.verdict.is_ok() && !f.saving,
+            _ => false,
+        }
+    }
+
+    /// The footer's hints: what can be done now, in registry order, `(key, label)`.
+    pub fn hints(&self) -> Vec<(String, &'static str)> {
+        let ctx = self.context();
+        commands::COMMANDS
+            .iter()
+            .filter(|c| c.contexts.contains(&ctx) && (c.enabled)(self))
+            .filter_map(|c| {
+                let key = self.keymap.key(c.cmd);
+                let label = match c.cmd {
+                    Cmd::Discard if !self.needs_attention() => "withdraw",
+                    _ => c.footer?,
+                };
+                (!key.is_empty()).then_some((key, label))
+            })
+            .collect()
+    }
+
+    /// Why `kind` cannot be decided on this approval now, if it cannot.
+    fn refusal(&self, kind: DecisionKind, approval: &Approval) -> Option<String> {
+        if let Some(t) = self.deliveries.get(&approval.sys_id) {
+            let what = t.kind.map_or("A decision", |k| k.title());
+            match &t.delivery {
+                // A queued decision not sent yet is replaced by a new one (the outbox
+                // supersedes it); one being sent right now has to land first.
+                Delivery::Sending => {
+                    return Some(format!(
+                        "{what} on {} is being sent right now; decide again once it has landed.",
+                        approval.change.number,
+                    ));
+                }
+                Delivery::Applied { .. } if t.kind != Some(DecisionKind::Hold) => {
+                    return Some(format!(
+                        "{} was already {}; the next sync removes it from the queue.",
+                        approval.change.number,
+                        t.kind.map_or("decided", |k| k.past())
+                    ));
+                }
+                _ => {}
+            }
+        }
+        // The domain's sentence, with the key that releases a hold from the keymap.
+        kind.applies_to(approval).err().map(|why| {
+            why.replace(
+                "release the hold",
+                &format!("release the hold ({})", self.keymap.key(Cmd::Resume)),
+            )
+        })
+    }
+
+    /// A cheap summary of every time-dependent text on screen; the screen is redrawn on a
+    /// tick only when it changes (countdowns move once a minute per row).
+    fn fingerprint(&self, now: DateTime<Utc>) -> u64 {
+        let mut h = DefaultHasher::new();
+        let rows = self.list_rows();
+        let q = &self.queue;
+        let first = q.scroll.saturating_sub(q.sections.len());
+        let last = (q.scroll + rows).min(q.items.len());
+        for item in q.items.get(first..last).unwrap_or(&[]) {
+            format::window(item.approval.change.start_date, now).hash(&mut h);
+            if item.approval.change.on_hold {
+                continue;
+            }
+            format::countdown(item.sla.remaining(now)).hash(&mut h);
+            item.sla.status(now).hash(&mut h);
+        }
+        if let Some(item) = self.selected_item() {
+            item.sla.escalation_level(now).hash(&mut h);
+        }
+        q.status_counts(now).hash(&mut h);
+        if let Some(at) = self.last_sync {
+            (now - at).num_minutes().hash(&mut h);
+        }
+        // The retry countdown moves every second while offline.
+        if let Net::Offline { retry_at, .. } = &self.net {
+            (*retry_at - now).num_seconds().hash(&mut h);
+        }
+        // Delegations turn active and expire while the screen shows them.
+        for d in &self.delegations.list {
+            (d.status(now) as u8).hash(&mut h);
+        }
+        h.finish()
+    }
+
+    fn resize(&mut self, w: u16, h: u16) {
+        self.size = Rect::new(0, 0, w, h);
+        self.queue.rows = layout::list_rows(self.size);
+        self.queue.ensure_visible();
+        self.clamp_detail();
+        self.clamp_help();
+        self.dirty = true;
+    }
+
+    // The detail.
+
+    /// The detail's size on screen: inner width and rows.
+    fn detail_area(&self) -> (u16, usize) {
+        let areas = layout::areas(self.size);
+        let r = areas.detail.unwrap_or(areas.body);
+        (
+            r.width.saturating_sub(2),
+            r.height.saturating_sub(2) as usize,
+        )
+    }
+
+    /// How far the detail can scroll: its height less the rows shown.
+    pub fn detail_max_scroll(&self) -> usize {
+        // Before the first tick the countdown texts are a guess; the line count barely moves.
+        let now = self
+            .now
+            .or(self.last_sync)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let (w, rows) = self.detail_area();
+        let h = detail::height(&detail::content(self, now), w);
+        h.saturating_sub(rows)
+    }
+
+    fn clamp_detail(&mut self) {
+        self.detail_scroll = self.detail_scroll.min(self.detail_max_scroll());
+    }
+
+    fn scroll_detail(&mut self, cmd: Cmd) {
+        let (_, rows) = self.detail_area();
+        let page = rows.saturating_sub(1).max(1);
+        let max = self.detail_max_scroll();
+        self.detail_scroll = match cmd {
+            Cmd::Down => self.detail_scroll + 1,
+            Cmd::Up => self.detail_scroll.saturating_sub(1),
+            Cmd::PageDown => self.detail_scroll + page,
+            Cmd::PageUp => self.detail_scroll.saturating_sub(page),
+            Cmd::Top => 0,
+            Cmd::Bottom => max,
+            _ => self.detail_scroll,
+        }
+        .min(max);
+    }
+
+    // The help.
+
+    fn help_rows(&self) -> usize {
+        let Some(h) = &self.help else {
+            return 0;
+        };
+        let (w, _) = help::size(self.size.width, self.size.height);
+        help::rows(&help::lines(h, &self.keymap), w)
+            .iter()
+            .map(Vec::len)
+            .sum()
+    }
+
+    fn clamp_help(&mut self) {
+        let total = self.help_rows();
+        let (_, rows) = help::size(self.size.width, self.size.height);
+        if let Some(h) = &mut self.help {
+            h.scroll = h.scroll.min(total.saturating_sub(rows));
+        }
+    }
+
+    fn scroll_help(&mut self, cmd: Cmd) {
+        let total = self.help_rows();
+        let (_, rows) = help::size(self.size.width, self.size.height);
+        let max = total.saturating_sub(rows);
+        let page = rows.saturating_sub(1).max(1);
+        if let Some(h) = &mut self.help {
+            h.scroll = match cmd {
+                Cmd::Down => h.scroll + 1,
+                Cmd::Up => h.scroll.saturating_sub(1),
+                Cmd::PageDown => h.scroll + page,
+                Cmd::PageUp => h.scroll.saturating_sub(page),
+                Cmd::Top => 0,
+                Cmd::Bottom => max,
+                _ => h.scroll,
+            }
+            .min(max);
+        }
+    }
+
+    fn scroll_messages(&mut self, cmd: Cmd) {
+        let n = self.messages.log.len();
+        if let Some(at) = &mut self.messages.open {
+            *at = match cmd {
+                Cmd::Down => *at + 1,
+                Cmd::Up => at.saturating_sub(1),
+                Cmd::PageDown => *at + 10,
+                Cmd::PageUp => at.saturating_sub(10),
+                Cmd::Top => 0,
+                Cmd::Bottom => n,
+                _ => *at,
+            }
+            .min(n.saturating_sub(1));
+        }
+    }
+
+    // Keys and commands.
+
+    fn key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if key.kind == KeyEventKind::Release {
+            return vec![];
+        }
+        self.dirty = true;
+        let ctx = self.context();
+        // Typing the help's filter.
+        if ctx == Context::Help && self.help.as_ref().is_some_and(|h| h.filtering) {
+            self.help_filter_key(key);
+            return vec![];
+        }
+        match self.keymap.lookup(ctx, &key) {
+            Some(cmd) => self.run(cmd, ctx, None),
+            None => self.typed(ctx, key),
+        }
+    }
+
+    /// A key no command claims: typed into whatever takes text.
+    fn typed(&mut self, ctx: Context, key: KeyEvent) -> Vec<Effect> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match ctx {
+            Context::Editor => {
+                if let Some(m) = self.decide.as_mut()
+                    && m.editor.input(key)
+                {
+                    m.validate(&self.policy);
+                }
+                vec![]
+            }
+            Context::Form => {
+                let effect = match (self.delegations.form.as_mut(), key.code) {
+                    (Some(f), KeyCode::Char(c)) if !ctrl && !c.is_control() => {
+                        f.type_text(&c.to_string())
+                    }
+                    (Some(f), KeyCode::Backspace) => f.backspace(),
+                    _ => return vec![],
+                };
+                self.revalidate_form();
+                effect.into_iter().collect()
+            }
+            Context::CommandLine => {
+                if let Some(c) = self.cmdline.as_mut() {
+                    match key.code {
+                        KeyCode::Char(ch) if !ctrl && !ch.is_control() => c.input.push(ch),
+                        // Backspace on an empty line closes it.
+                        KeyCode::Backspace if c.input.pop().is_none() => self.cmdline = None,
+                        _ => {}
+                    }
+                }
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn help_filter_key(&mut self, key: KeyEvent) {
+        let Some(h) = self.help.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Enter => h.filtering = false,
+            KeyCode::Esc => {
+                h.filtering = false;
+                h.filter.clear();
+            }
+            KeyCode::Backspace => {
+                h.filter.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => h.filter.push(c),
+            _ => {}
+        }
+        h.scroll = 0;
+    }
+
+    /// Runs a command in a context (`arg`: what followed it on the `:` line).
+    pub fn run(&mut self, cmd: Cmd, ctx: Context, arg: Option<&str>) -> Vec<Effect> {
+        self.dirty = true;
+        match ctx {
+            Context::CommandLine => return self.cmdline_cmd(cmd),
+            Context::Editor | Context::Confirm if self.decide.is_some() => {
+                return self.decide_cmd(cmd);
+            }
+            Context::Confirm => return self.confirm_cmd(cmd),
+            Context::Form => return self.form_cmd(cmd),
+            Context::Help => {
+                match cmd {
+                    Cmd::Help | Cmd::Back => self.help = None,
+                    Cmd::HelpFilter => {
+                        if let Some(h) = self.help.as_mut() {
+                            h.filtering = true;
+                        }
+                    }
+                    Cmd::Quit => return self.quit(),
+                    c => self.scroll_help(c),
+                }
+                return vec![];
+            }
+            Context::Messages => {
+                match cmd {
+                    Cmd::Back => self.messages.open = None,
+                    Cmd::Quit => return self.quit(),
+                    c => self.scroll_messages(c),
+                }
+                return vec![];
+            }
+            _ => {}
+        }
+        // Commands of the screens.
+        match cmd {
+            Cmd::Quit => return self.quit(),
+            Cmd::Help => self.help = Some(HelpState::new(ctx)),
+            Cmd::CommandLine => self.cmdline = Some(CmdLine::default()),
+            Cmd::Messages => {
+                if self.messages.log.is_empty() {
+                    self.flash("No messages yet.", false);
+                } else {
+                    self.messages.open = Some(self.messages.log.len().saturating_sub(1));
+                }
+            }
+            Cmd::Refresh if self.net == Net::OfflineMode => {
+                self.flash(
+                    "Started with --offline: nothing is synced. Restart without it to sync.",
+                    true,
+                );
+            }
+            Cmd::Refresh => {
+                self.refreshing = true;
+                self.flash("Refreshing from the instance…", false);
+                return vec![Effect::Refresh];
+            }
+            Cmd::Delegations if self.mode == Mode::Delegations => self.mode = Mode::Queue,
+            Cmd::Delegations => {
+                self.mode = Mode::Delegations;
+                let me = self.me().map(str::to_string);
+                self.delegations.clamp(me.as_deref());
+            }
+            _ if self.mode == Mode::Delegations => return self.delegations_cmd(cmd),
+            Cmd::Approve => return self.open_decide(DecisionKind::Approve),
+            Cmd::Reject => return self.open_decide(DecisionKind::Reject),
+            Cmd::Hold => return self.open_decide(DecisionKind::Hold),
+            Cmd::Resume => return self.open_decide(DecisionKind::Resume),
+            Cmd::Redecide => return self.redecide(),
+            Cmd::Discard => return self.discard(),
+            Cmd::Filter => self.filter(arg),
+            Cmd::Back if self.mode == Mode::Detail => self.mode = Mode::Queue,
+            Cmd::Back => self.queue.selection.clear(),
+            c if self.mode == Mode::Detail => self.scroll_detail(c),
+            Cmd::Open if self.has_rows() => {
+                self.mode = Mode::Detail;
+                self.clamp_detail();
+            }
+            Cmd::Select => self.queue.toggle_selected(),
+            c => {
+                let q = &mut self.queue;
+                let page = q.rows.saturating_sub(1).max(1);
+                let moved = match c {
+                    Cmd::Down => q.select(q.selected + 1),
+                    Cmd::Up => q.select(q.selected.saturating_sub(1)),
+                    Cmd::PageDown => q.select(q.selected + page),
+                    Cmd::PageUp => q.select(q.selected.saturating_sub(page)),
+                    Cmd::Top => q.select(0),
+                    Cmd::Bottom => q.select(q.items.len().saturating_sub(1)),
+                    Cmd::NextTier => q.next_tier(),
+                    Cmd::PrevTier => q.prev_tier(),
+                    _ => false,
+                };
+                if moved {
+                    self.detail_scroll = 0;
+                }
+            }
+        }
+        vec![]
+    }
+
+    /// `q`: quits, asking first while decisions have not reached the instance.
+    fn quit(&mut self) -> Vec<Effect> {
+        let waiting = self
+            .deliveries
+            .values()
+            .filter(|t| t.delivery.is_pending())
+            .count()
+            .max(self.outbox_pending);
+        if waiting == 0 || self.confirm.is_some() {
+            return vec![Effect::Quit];
+        }
+        let when = match (&self.net, self.now) {
+            (Net::Offline { retry_at, .. }, Some(now)) if *retry_at > now => format!(
+                "signoff would retry in {}",
+                format::span_short(*retry_at - now)
+            ),
+            (Net::Online | Net::Connecting, _) => "they are being delivered now".into(),
+            _ => "they cannot be sent now".into(),
+        };
+        let them = if waiting == 1 {
+            "1 decision has"
+        } else {
+            "decisions have"
+        };
+        let count = if waiting == 1 {
+            String::new()
+        } else {
+            format!("{waiting} ")
+        };
+        self.confirm = Some(Confirm {
+            question: format!(
+                "{count}{them} not reached the instance yet ({when}). They are safe in the outbox and go out the next time signoff runs online, or with `signoff sync`. Quit now?"
+            ),
+            then: ConfirmThen::Quit,
+        });
+        vec![]
+    }
+
+    fn confirm_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        match cmd {
+            Cmd::Yes => match self.confirm.take().map(|c| c.then) {
+                Some(ConfirmThen::Quit) => vec![Effect::Quit],
+                Some(ConfirmThen::EndDelegation { sys_id }) => {
+                    vec![Effect::EndDelegation { sys_id }]
+                }
+                None => vec![],
+            },
+            Cmd::No => {
+                self.confirm = None;
+                vec![]
+            }
+            Cmd::Interrupt => vec![Effect::Quit],
+            _ => vec![],
+        }
+    }
+
+    /// `f`, or `:filter all|mine|NAME`.
+    fn filter(&mut self, arg: Option<&str>) {
+        let me = self.me().map(str::to_string);
+        let me = me.as_deref();
+        let Some(arg) = arg.map(str::trim).filter(|a| !a.is_empty()) else {
+            self.queue.next_filter(me);
+            return;
+        };
+        let wanted = arg.to_lowercase();
+        let found = self.queue.filters(me).into_iter().find(|f| match f {
+            QueueFilter::All => wanted == "all",
+            QueueFilter::Mine => wanted == "mine" || wanted == "me",
+            QueueFilter::For(u) => u.label().to_lowercase().contains(&wanted),
+        });
+        match found {
+            Some(f) => self.queue.set_filter(f, me),
+            None => self.flash(
+                format!(
+                    "No filter “{arg}”: use all, mine, or the name of someone who delegated to you."
+                ),
+                true,
+            ),
+        }
+    }
+
+    // The `:` line.
+
+    fn cmdline_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let history = self.history.clone();
+        let Some(line) = self.cmdline.as_mut() else {
+            return vec![];
+        };
+        match cmd {
+            Cmd::Cancel => self.cmdline = None,
+            Cmd::Interrupt => return vec![Effect::Quit],
+            Cmd::Complete => line.complete(),
+            Cmd::HistoryBack => line.back(&history),
+            Cmd::HistoryForward => line.forward(&history),
+            Cmd::Run => {
+                let text = line.input.trim().to_string();
+                self.cmdline = None;
+                if text.is_empty() {
+                    return vec![];
+                }
+                cmdline::remember(&mut self.history, &text);
+                let (name, arg) = match text.split_once(char::is_whitespace) {
+                    Some((n, a)) => (n, Some(a.trim())),
+                    None => (text.as_str(), None),
+                };
+                let name = name.trim_start_matches(':');
+                let ctx = self.screen();
+                return match commands::by_colon_name(name) {
+                    Some(c) if c.contexts.contains(&ctx) => self.run(c.cmd, ctx, arg),
+                    Some(c) => {
+                        self.flash(format!(":{} does nothing {}.", c.name, ctx.place()), true);
+                        vec![]
+                    }
+                    None => {
+                        self.flash(
+                            format!(
+                                "Unknown command “:{name}”. {} completes a name; :help lists them all.",
+                                self.keymap.key(Cmd::Complete)
+                            ),
+                            true,
+                        );
+                        vec![]
+                    }
+                };
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    // Deciding.
+
+    /// Opens the decision dialog for the chosen approvals, or says why it cannot.
+    fn open_decide(&mut self, kind: DecisionKind) -> Vec<Effect> {
+        let chosen = self.queue.chosen();
+        if chosen.is_empty() {
+            return vec![];
+        }
+        let total = chosen.len();
+        let mut first_refusal = None;
+        let mut targets = Vec::new();
+        for item in chosen {
+            match self.refusal(kind, &item.approval) {
+                None => targets.push((item.approval.clone(), item.tier.tier)),
+                Some(why) => {
+                    first_refusal.get_or_insert(why);
+                }
+            }
+        }
+        if targets.is_empty() {
+            let why = first_refusal.unwrap_or_default();
+            let text = if total == 1 {
+                why
+            } else {
+                format!("None of the {total} selected changes can take “{kind}”: {why}")
+            };
+            self.flash(text, true);
+            return vec![];
+        }
+        let left_out = total - targets.len();
+        let key = decide::draft_key(targets.iter().map(|(a, _)| a));
+        // A re-decision starts from the text sent; otherwise from the draft kept on Esc.
+        let text = self
+            .drafts
+            .take(&key)
+            .or_else(|| {
+                (targets.len() == 1)
+                    .then(|| self.deliveries.get(&targets[0].0.sys_id))
+                    .flatten()
+                    .filter(|t| t.needs_attention())
+                    .and_then(|t| t.justification.clone())
+            })
+            .unwrap_or_default();
+        self.decide = Some(DecideModal::new(
+            kind,
+            targets,
+            left_out,
+            &text,
+            &self.policy,
+        ));
+        vec![]
+    }
+
+    /// `e`: decide again on a conflict or failure, against a fresh copy: the approval and its
+    /// change are read from the server first.
+    fn redecide(&mut self) -> Vec<Effect> {
+        let Some(item) = self.selected_item() else {
+            return vec![];
+        };
+        let id = item.approval.sys_id.clone();
+        let number = item.approval.change.number.clone();
+        let Some(t) = self.deliveries.get(&id).filter(|t| t.needs_attention()) else {
+            self.flash(
+                format!("{number} has no decision in conflict or failed to decide again."),
+                true,
+            );
+            return vec![];
+        };
+        // Never stored (the store failed): nothing reached the server, the copy on screen is
+        // what it was decided on.
+        if t.client_id.is_none() {
+            return match t.kind {
+                Some(kind) => {
+                    let keep = std::mem::take(&mut self.queue.selection);
+                    let effects = self.open_decide(kind);
+                    self.queue.selection = keep;
+                    effects
+                }
+                None => vec![],
+            };
+        }
+        if !matches!(self.net, Net::Online | Net::Connecting) {
+            self.flash(
+                format!(
+                    "Deciding again needs a fresh copy of {number} from the instance, which cannot be reached now; the conflict stays until then."
+                ),
+                true,
+            );
+            return vec![];
+        }
+        self.fetching = Some(id.clone());
+        self.flash(format!("Reading {number} again from the instance…"), false);
+        vec![Effect::Fetch {
+            approval_sys_id: id,
+        }]
+    }
+
+    /// The fresh copy for `e` arrived: show what changed and decide against it.
+    fn fetched(&mut self, approval_sys_id: String, result: Result<Option<Box<Approval>>, String>) {
+        if self.fetching.as_deref() != Some(approval_sys_id.as_str()) {
+            return;
+        }
+        self.fetching = None;
+        let Some(t) = self.deliveries.get(&approval_sys_id).cloned() else {
+            return;
+        };
+        let old = self
+            .queue
+            .all_items
+            .iter()
+            .find(|i| i.approval.sys_id == approval_sys_id)
+            .map(|i| i.approval.clone());
+        let number = old
+            .as_ref()
+            .map_or(approval_sys_id.clone(), |a| a.change.number.clone());
+        let me = self.me().map(str::to_string);
+        match result {
+            Err(e) => self.flash(format!("Could not read {number} again: {e}"), true),
+            Ok(fresh) if fresh.as_ref().is_none_or(|a| !a.in_queue()) => {
+                // Nothing left to decide: the conflict goes, and so does its row.
+                let state = fresh
+                    .as_ref()
+                    .map_or("gone or no longer visible to you".into(), |a| {
+                        format!("now {}", a.state.value())
+                    });
+                self.deliveries.remove(&approval_sys_id);
+                let discard = t.client_id.clone();
+                self.queue.pending_ids.remove(&approval_sys_id);
+                self.queue.drop_if_gone(&approval_sys_id, me.as_deref());
+                self.flash(
+                    format!("{number} is {state} on the server: there is nothing left to decide. The conflict is cleared."),
+                    false,
+                );
+                if let Some(client_id) = discard {
+                    self.pending_effects.push(Effect::Discard { client_id });
+                }
+            }
+            Ok(None) => {}
+            Ok(Some(fresh)) => {
+                let changed = old
+                    .as_ref()
+                    .and_then(|o| o.change.changes_since(&fresh.change))
+                    .map(|fields| {
+                        if fields.is_empty() {
+                            "It was updated on the server since you looked (no field you see changed).".to_string()
+                        } else {
+                            format!("Changed on the server since you looked: {}.", fields.join(", "))
+                        }
+                    });
+                self.queue.replace(&self.policy, *fresh, me.as_deref());
+                // Select the fresh row and decide on it.
+                if let Some(i) = self
+                    .queue
+                    .items
+                    .iter()
+                    .position(|i| i.approval.sys_id == approval_sys_id)
+                {
+                    self.queue.select(i);
+                }
+                let Some(kind) = t.kind else {
+                    self.flash(
+                        format!(
+                            "Decide on {number} again with {}, {}, {} or {}.",
+                            self.keymap.key(Cmd::Approve),
+                            self.keymap.key(Cmd::Reject),
+                            self.keymap.key(Cmd::Hold),
+                            self.keymap.key(Cmd::Resume)
+                        ),
+                        false,
+                    );
+                    return;
+                };
+                // Only this change: the multi-selection is not part of a re-decision.
+                let keep = std::mem::take(&mut self.queue.selection);
+                let effects = self.open_decide(kind);
+                self.queue.selection = keep;
+                self.pending_effects.extend(effects);
+                if let Some(m) = self.decide.as_mut() {
+                    m.note = changed;
+                }
+            }
+        }
+    }
+
+    /// `d`: drops the decision in conflict or failed on the selected row, or withdraws one
+    /// that waits unsent.
+    fn discard(&mut self) -> Vec<Effect> {
+        let Some(item) = self.selected_item() else {
+            return vec![];
+        };
+        let id = item.approval.sys_id.clone();
+        let number = item.approval.change.number.clone();
+        let me = self.me().map(str::to_string);
+        match self.deliveries.get(&id).cloned() {
+            Some(t) if t.needs_attention() => {
+                self.deliveries.remove(&id);
+                let what = t.kind.map_or("decision", |k| k.verb());
+                self.flash(format!("Discarded the {what} on {number}."), false);
+                // The row was kept only for the conflict: it goes if the approval is gone.
+                self.queue.drop_if_gone(&id, me.as_deref());
+                match t.client_id {
+                    Some(client_id) => vec![Effect::Discard { client_id }],
+                    None => vec![],
+                }
+            }
+            Some(t) if t.delivery == Delivery::Queued => {
+                match t.client_id {
+                    Some(client_id) => vec![Effect::Withdraw {
+                        client_id,
+                        approval_sys_id: id,
+                    }],
+                    None => {
+                        self.flash(
+                        format!("The decision on {number} is still being stored; try again in a moment."),
+                        true,
+                    );
+                        vec![]
+                    }
+                }
+            }
+            Some(t) if t.delivery == Delivery::Sending => {
+                self.flash(
+                    format!(
+                        "The decision on {number} is being sent right now; it cannot be withdrawn."
+                    ),
+                    true,
+                );
+                vec![]
+            }
+            _ => {
+                self.flash(
+                    format!("{number} has no decision to discard or withdraw."),
+                    true,
+                );
+                vec![]
+            }
+        }
+    }
+
+    /// A command while the decision dialog (or its confirmation) is open.
+    fn decide_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let Some(modal) = self.decide.as_mut() else {
+            return vec![];
+        };
+        if modal.confirming {
+            return match cmd {
+                Cmd::Interrupt => vec![Effect::Quit],
+                Cmd::Yes => self.send(),
+                Cmd::No => {
+                    modal.confirming = false;
+                    vec![]
+                }
+                _ => vec![],
+            };
+        }
+        match cmd {
+            Cmd::Interrupt => vec![Effect::Quit],
+            Cmd::Cancel => {
+                // The text is kept for this change: reopening restores it.
+                let key = modal.draft_key();
+                let text = modal.text();
+                self.drafts.keep(key, text);
+                self.decide = None;
+                vec![]
+            }
+            Cmd::Send => {
+                if modal.verdict.is_err() {
+                    // The dialog already says why; nothing is sent.
+                    return vec![];
+                }
+                if modal.risky().is_empty() {
+                    self.send()
+                } else {
+                    modal.confirming = true;
+                    vec![]
+                }
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Emits the decision, marks its rows queued and closes the dialog.
+    fn send(&mut self) -> Vec<Effect> {
+        let Some(modal) = self.decide.take() else {
+            return vec![];
+        };
+        let Ok(justification) = modal.verdict else {
+            return vec![];
+        };
+        self.drafts
+            .take(&decide::draft_key(modal.targets.iter().map(|(a, _)| a)));
+        let mut effects = Vec::new();
+        let approvals: Vec<Approval> = modal.targets.into_iter().map(|(a, _)| a).collect();
+        let replaces = approvals.iter().any(|a| {
+            self.deliveries
+                .get(&a.sys_id)
+                .is_some_and(|t| t.delivery == Delivery::Queued)
+        });
+        for a in &approvals {
+            // A re-decision replaces the decision in conflict or failed.
+            if let Some(old) = self.deliveries.get(&a.sys_id)
+                && old.needs_attention()
+                && let Some(client_id) = old.client_id.clone()
+            {
+                effects.push(Effect::Discard { client_id });
+            }
+            self.deliveries.insert(
+                a.sys_id.clone(),
+                Tracked {
+                    client_id: None,
+                    kind: Some(modal.kind),
+                    delivery: Delivery::Queued,
+                    justification: Some(justification.as_str().to_string()),
+                },
+            );
+        }
+        let what = match approvals.as_slice() {
+            [one] => one.change.number.clone(),
+            many => format!("{} changes", many.len()),
+        };
+        let replaced = if replaces {
+            " (replaces the decision that was waiting)"
+        } else {
+            ""
+        };
+        self.flash(
+            format!(
+                "{} {what}: stored in the outbox, being sent{replaced}.",
+                modal.kind.title()
+            ),
+            false,
+        );
+        self.queue.selection.clear();
+        effects.push(Effect::Decide {
+            kind: modal.kind,
+            justification,
+            approvals,
+        });
+        effects
+    }
+
+    /// A delivery report from the outbox or sync.
+    fn track(&mut self, client_id: String, approval_sys_id: String, delivery: Delivery) {
+        // A decision replaced by a newer one on the same approval: the newer one is the row's.
+        if matches!(delivery, Delivery::Superseded { .. }) {
+            if self
+                .deliveries
+                .get(&approval_sys_id)
+                .is_some_and(|t| t.client_id.as_deref() == Some(client_id.as_str()))
+            {
+                self.deliveries.remove(&approval_sys_id);
+            }
+            return;
+        }
+        let entry = self
+            .deliveries
+            .entry(approval_sys_id)
+            .or_insert_with(|| Tracked {
+                client_id: None,
+                kind: None,
+                delivery: Delivery::Queued,
+                justification: None,
+            });
+        entry.client_id = Some(client_id);
+        entry.delivery = delivery;
+    }
+
+    // Delegations.
+
+    /// A command on the delegation screen (Quit, Help, Refresh and Delegations are handled
+    /// before).
+    fn delegations_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let me = self.me().map(str::to_string);
+        let me = me.as_deref();
+        match cmd {
+            Cmd::Back => self.mode = Mode::Queue,
+            Cmd::Down => {
+                self.delegations.cursor += 1;
+                self.delegations.clamp(me);
+            }
+            Cmd::Up => self.delegations.cursor = self.delegations.cursor.saturating_sub(1),
+            Cmd::Top => self.delegations.cursor = 0,
+            Cmd::Bottom => {
+                self.delegations.cursor = usize::MAX;
+                self.delegations.clamp(me);
+            }
+            Cmd::NewDelegation => self.open_form(None),
+            Cmd::EditDelegation => match self.delegations.selected(me) {
+                None => self.flash(
+                    format!(
+                        "No delegation to edit; {} gives a new one.",
+                        self.keymap.key(Cmd::NewDelegation)
+                    ),
+                    true,
+                ),
+                Some((d, false)) => {
+                    let who = d.user.label().to_string();
+                    self.flash(
+                        format!("{who} gave you this delegation; only {who} can change it."),
+                        true,
+                    );
+                }
+                Some((d, true)) => {
+                    let id = d.sys_id.clone();
+                    self.open_form(Some(id));
+                }
+            },
+            Cmd::EndDelegation => self.ask_end(),
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn open_form(&mut self, editing: Option<String>) {
+        let Some(now) = self.now else {
+            return;
+        };
+        let existing = editing
+            .as_ref()
+            .and_then(|id| self.delegations.list.iter().find(|d| &d.sys_id == id));
+        if editing.is_some() && existing.is_none() {
+            return;
+        }
+        let mut form = DelegationForm::open(existing, now, self.tz);
+        form.validate(self.user.as_ref(), &self.delegations.list, self.tz, now);
+        self.delegations.form = Some(form);
+    }
+
+    /// Validates the open form again (after an edit, or when the delegations changed).
+    fn revalidate_form(&mut self) {
+        let now = self.now.unwrap_or(DateTime::<Utc>::MIN_UTC);
+        if let Some(form) = self.delegations.form.as_mut() {
+            form.validate(self.user.as_ref(), &self.delegations.list, self.tz, now);
+        }
+    }
+
+    /// `x`: asks before ending the selected given delegation; says why not otherwise.
+    fn ask_end(&mut self) {
+        let now = self.now.unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let me = self.me().map(str::to_string);
+        let (text, error) = match self.delegations.selected(me.as_deref()) {
+            None => ("No delegation to end.".to_string(), true),
+            Some((d, false)) => {
+                let who = d.user.label();
+                (
+                    format!("{who} gave you this delegation; only {who} can end it."),
+                    true,
+                )
+            }
+            Some((d, true)) if d.status(now) == DelegationStatus::Expired => (
+                format!(
+                    "Your delegation to {} is already over (expired {}); nothing to end.",
+                    d.delegate.label(),
+                    d.ends.map_or("—".into(), |t| format::day(t, self.tz))
+                ),
+                true,
+            ),
+            Some((d, true)) => {
+                let question = match d.status(now) {
+                    DelegationStatus::Upcoming => {
+                        format!("Cancel your upcoming delegation to {}?", d.delegate.label())
+                    }
+                    _ => format!("End your delegation to {} now?", d.delegate.label()),
+                };
+                self.confirm = Some(Confirm {
+                    question,
+                    then: ConfirmThen::EndDelegation {
+                        sys_id: d.sys_id.clone(),
+                    },
+                });
+                return;
+            }
+        };
+        self.flash(text, error);
+    }
+
+    /// A command while the delegation form is open.
+    fn form_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let Some(form) = self.delegations.form.as_mut() else {
+            return vec![];
+        };
+        let mut effects = Vec::new();
+        match cmd {
+            Cmd::Interrupt => return vec![Effect::Quit],
+            Cmd::Cancel => {
+                self.delegations.form = None;
+                return vec![];
+            }
+            Cmd::NextField => form.step(true),
+            Cmd::PrevField => form.step(false),
+            Cmd::NextMatch
+                if form.field == FormField::Delegate
+                    && form.match_selected + 1 < form.matches.len() =>
+            {
+                form.match_selected += 1;
+            }
+            Cmd::PrevMatch if form.field == FormField::Delegate => {
+                form.match_selected = form.match_selected.saturating_sub(1);
+            }
+            Cmd::Choose => form.choose(),
+            Cmd::Toggle if form.field == FormField::Approvals => form.approvals = !form.approvals,
+            Cmd::Toggle => effects.extend(form.type_text(" ")),
+            Cmd::Send => {
+                if form.saving {
+                    return vec![];
+                }
+                let Ok(draft) = form.verdict.clone() else {
+                    // The form already says why; nothing is sent.
+                    return vec![];
+                };
+                form.saving = true;
+                form.refused = None;
+                return vec![match &form.editing {
+                    Some(id) => Effect::EditDelegation {
+                        sys_id: id.clone(),
+                        starts: draft.starts,
+                        ends: draft.ends,
+                    },
+                    None => Effect::CreateDelegation(draft),
+                }];
+            }
+            _ => {}
+        }
+        self.revalidate_form();
+        effects
+    }
+
+    fn set_delegations(&mut self, delegations: Vec<Delegation>) {
+        self.delegations.list = delegations;
+        let me = self.me().map(str::to_string);
+        self.delegations.clamp(me.as_deref());
+        self.revalidate_form();
+    }
+
+    /// Runs an update and the effects it queued for later (answers that open a dialog).
+    fn take_effects(&mut self, mut effects: Vec<Effect>) -> Vec<Effect> {
+        effects.append(&mut self.pending_effects);
+        effects
+    }
+}
+
+/// The one place state changes.
+pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
+    let effects = update_inner(state, msg);
+    state.take_effects(effects)
+}
+
+fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(key) => state.key(key),
+        Msg::Resize(w, h) => {
+            state.resize(w, h);
+            vec![]
+        }
+        Msg::Tick(now) => {
+            state.now = Some(now);
+            if state.messages.tick(now) {
+                state.dirty = true;
+            }
+            let f = state.fingerprint(now);
+            if f != state.tick_fingerprint {
+                state.tick_fingerprint = f;
+                state.dirty = true;
+            }
+            vec![]
+        }
+        Msg::Paste(text) => {
+            state.dirty = true;
+            if let Some(form) = state.delegations.form.as_mut() {
+                let effects: Vec<Effect> = form.type_text(&text).into_iter().collect();
+                state.revalidate_form();
+                return effects;
+            }
+            if let Some(line) = state.cmdline.as_mut() {
+                line.input.extend(text.chars().filter(|c| !c.is_control()));
+                return vec![];
+            }
+            if let Some(modal) = state.decide.as_mut()
+                && !modal.confirming
+            {
+                modal.paste(&text, &state.policy);
+            }
+            vec![]
+        }
+        Msg::Cached {
+            user,
+            approvals,
+            synced_at,
+            outbox_pending,
+            complete,
+        } => {
+            state.user = user;
+            state.last_sync = synced_at;
+            state.outbox_pending = outbox_pending;
+            state.queue.details_pending = !complete;
+            state.set_queue(approvals);
+            vec![]
+        }
+        Msg::UsersFound { query, result } => {
+            // Only the answer for the name as it stands now; older ones are dropped.
+            if let Some(form) = state.delegations.form.as_mut()
+                && form.delegate.is_none()
+                && form.query.trim() == query
+            {
+                form.searching = false;
+                match result {
+                    Ok(users) => {
+                        form.matches = users;
+                        form.match_selected = 0;
+                        form.search_error = None;
+                    }
+                    Err(e) => {
+                        form.matches.clear();
+                        form.search_error = Some(e);
+                    }
+                }
+                state.dirty = true;
+            }
+            vec![]
+        }
+        Msg::DelegationDone(Ok(sentence)) => {
+            state.delegations.form = None;
+            state.confirm = None;
+            state.done(sentence);
+            vec![]
+        }
+        Msg::DelegationDone(Err(sentence)) => {
+            match state.delegations.form.as_mut() {
+                // The input stays; the form says why, and Ctrl-S tries again.
+                Some(form) => {
+                    form.saving = false;
+                    form.refused = Some(sentence);
+                    state.dirty = true;
+                }
+                None => state.flash(sentence, true),
+            }
+            vec![]
+        }
+        Msg::CacheLoaded {
+            approvals,
+            outbox,
+            delegations,
+        } => {
+            state.dirty = true;
+            state.set_delegations(delegations);
+            load_outbox(state, outbox);
+            // A sync may have finished first; its queue is newer than the cache's.
+            if state.queue.details_pending {
+                state.queue.details_pending = false;
+                state.set_queue(approvals);
+            } else {
+                state.prune();
+            }
+            vec![]
+        }
+        Msg::Delivery {
+            client_id,
+            approval_sys_id,
+            delivery,
+        } => {
+            state.dirty = true;
+            state.track(client_id, approval_sys_id, delivery);
+            vec![]
+        }
+        Msg::Stored {
+            decisions,
+            replaced,
+            outbox_pending,
+        } => {
+            state.dirty = true;
+            for (client_id, approval) in replaced {
+                state.track(
+                    client_id,
+                    approval,
+                    Delivery::Superseded { by: String::new() },
+                );
+            }
+            for (client_id, approval) in decisions {
+                state.track(client_id, approval, Delivery::Queued);
+            }
+            state.outbox_pending = outbox_pending;
+            vec![]
+        }
+        Msg::SyncStarted => {
+            state.dirty = true;
+            state.syncing = Some((0, None));
+            vec![]
+        }
+        Msg::SyncProgress { fetched, total } => {
+            state.dirty = true;
+            state.syncing = Some((fetched, total));
+            vec![]
+        }
+        Msg::Synced(synced) => {
+            synced_msg(state, *synced);
+            vec![]
+        }
+        Msg::Offline {
+            since,
+            error,
+            retry_at,
+        } => {
+            state.dirty = true;
+            state.syncing = None;
+            if std::mem::take(&mut state.refreshing) {
+                state.flash(format!("Refresh failed: {error}"), true);
+            }
+            state.net = Net::Offline {
+                since,
+                error,
+                retry_at,
+            };
+            vec![]
+        }
+        Msg::AuthFailed { error } => {
+            state.dirty = true;
+            state.syncing = None;
+            state.refreshing = false;
+            state.flash(error.clone(), true);
+            state.net = Net::AuthFailed { error };
+            vec![]
+        }
+        Msg::StoreFailed { error } => {
+            state.dirty = true;
+            // A decision the UI made that never got its outbox id was not recorded: say so
+            // on its row instead of showing it queued.
+            for t in state.deliveries.values_mut() {
+                if t.client_id.is_none() && t.delivery.is_pending() {
+                    t.delivery = Delivery::Failed {
+                        error: format!("Not recorded: {error}"),
+                    };
+                }
+            }
+            state.syncing = None;
+            state.flash(error.clone(), true);
+            state.net = Net::StoreFailed { error };
+            vec![]
+        }
+        Msg::Fetched {
+            approval_sys_id,
+            result,
+        } => {
+            state.dirty = true;
+            state.fetched(approval_sys_id, result);
+            vec![]
+        }
+        Msg::Withdrawn {
+            client_id,
+            approval_sys_id,
+            withdrawn,
+        } => {
+            state.dirty = true;
+            let number = state
+                .queue
+                .all_items
+                .iter()
+                .find(|i| i.approval.sys_id == approval_sys_id)
+                .map_or(approval_sys_id.clone(), |i| {
+                    i.approval.change.number.clone()
+                });
+            if withdrawn {
+                if state
+                    .deliveries
+                    .get(&approval_sys_id)
+                    .is_some_and(|t| t.client_id.as_deref() == Some(client_id.as_str()))
+                {
+                    state.deliveries.remove(&approval_sys_id);
+                }
+                state.outbox_pending = state.outbox_pending.saturating_sub(1);
+                state.done(format!(
+                    "Withdrew the decision on {number}; nothing was sent."
+                ));
+            } else {
+                state.flash(
+                    format!("Too late to withdraw the decision on {number}: it is being sent."),
+                    true,
+                );
+            }
+            vec![]
+        }
+    }
+}
+
+/// The newest decision per approval from the outbox; one the UI made since (its client id
+/// not known yet) is newer still and stays.
+fn load_outbox(state: &mut AppState, outbox: Vec<OutboxRow>) {
+    let mut newest: HashMap<String, OutboxRow> = HashMap::new();
+    for e in outbox {
+        if matches!(e.delivery, Delivery::Superseded { .. }) {
+            continue;
+        }
+        let id = e.decision.approval_sys_id.clone();
+        match newest.get(&id) {
+            Some(old) if old.decision.created_at > e.decision.created_at => {}
+            _ => {
+                newest.insert(id, e);
+            }
+        }
+    }
+    for (id, e) in newest {
+        if state
+            .deliveries
+            .get(&id)
+            .is_some_and(|t| t.client_id.is_none())
+        {
+            continue;
+        }
+        state.deliveries.insert(
+            id,
+            Tracked {
+                client_id: Some(e.decision.client_id),
+                kind: Some(e.decision.kind),
+                delivery: e.delivery,
+                justification: Some(e.decision.justification.as_str().to_string()),
+            },
+        );
+    }
+}
+
+fn synced_msg(state: &mut AppState, s: Synced) {
+    state.dirty = true;
+    state.set_delegations(s.delegations);
+    state.syncing = None;
+    state.net = Net::Online;
+    state.user = Some(s.user);
+    state.last_sync = Some(s.at);
+    state.outbox_pending = s.outbox_pending;
+    if let Some(approvals) = s.approvals {
+        state.queue.details_pending = false;
+        state.set_queue(approvals);
+    }
+    if let Some(notice) = s.notices.first() {
+        state.flash(notice.clone(), true);
+    } else if std::mem::take(&mut state.refreshing) {
+        state.done(format!("Refreshed: {}.", s.summary));
+    }
+    state.clamp_detail();
+}
