@@ -1255,8 +1255,10 @@ async fn fail_rate() {
 
 #[tokio::test]
 async fn rate_limit() {
+    // The server clock stands still: windows pass only when the test moves it.
     let s = start(SimConfig {
         rate_limit: Some(5),
+        frozen_clock: true,
         ..config(10)
     })
     .await;
@@ -1277,8 +1279,8 @@ async fn rate_limit() {
     assert!((1..=60).contains(&retry), "{retry}");
     assert_eq!(r.header("x-ratelimit-limit"), Some("5"));
     let reset: i64 = r.header("x-ratelimit-reset").unwrap().parse().unwrap();
-    let now = Utc::now().timestamp();
-    assert!(reset > now - 2 && reset <= now + 61, "{reset} vs {now}");
+    let now = s.server_now().timestamp();
+    assert!(reset > now && reset <= now + 60, "{reset} vs {now}");
     // Per user: another user still passes.
     assert_eq!(get(&s, "admin", path, &[]).await.status, 200);
     // A short window resets.
@@ -1287,7 +1289,7 @@ async fn rate_limit() {
     let r = get(&s, "alice.moreno", path, &[]).await;
     assert_eq!(r.status, 429);
     assert_eq!(r.header("retry-after"), Some("1"));
-    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    s.advance_clock(std::time::Duration::from_millis(350));
     assert_eq!(get(&s, "alice.moreno", path, &[]).await.status, 200);
     // Off: passes, no headers.
     s.set_rate_limit(None, std::time::Duration::from_secs(60));
@@ -1323,10 +1325,9 @@ async fn stop_and_start_accepting() {
     assert_eq!(ok.status(), 200);
     let _ = ok.text().await;
     assert!(s.is_accepting());
-    let t = std::time::Instant::now();
-    s.stop_accepting().await;
+    // Idle keep-alive connections close at once: nothing has to be cut.
+    assert!(s.stop_accepting().await, "stopped without cutting anything");
     assert!(!s.is_accepting());
-    assert!(t.elapsed() < std::time::Duration::from_millis(900));
     for client in [c.clone(), client()] {
         let e = client
             .get(&one)

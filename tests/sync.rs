@@ -222,9 +222,23 @@ fn engine(
     mpsc::UnboundedSender<SyncCommand>,
     mpsc::UnboundedReceiver<SyncEvent>,
 ) {
+    engine_on(server, password, dir, interval, common::clock(server))
+}
+
+/// The engine on a given clock: a clock that stands still makes each retry's `retry_at` the
+/// exact delay the engine chose.
+fn engine_on(
+    server: &SimServer,
+    password: &str,
+    dir: &tempfile::TempDir,
+    interval: Duration,
+    clock: Arc<dyn Clock>,
+) -> (
+    mpsc::UnboundedSender<SyncCommand>,
+    mpsc::UnboundedReceiver<SyncEvent>,
+) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let clock: Arc<dyn Clock> = common::clock(server);
     tokio::spawn(run_engine(
         Some(Arc::new(client(server, password))),
         store_in(dir),
@@ -243,40 +257,51 @@ fn engine(
     (cmd_tx, ev_rx)
 }
 
+/// The delays the engine chose after each failure (from `retry_at` on a clock standing at
+/// `t0`), and the errors it reported.
+fn retries(events: &[(Instant, SyncEvent)]) -> Vec<(Duration, String)> {
+    events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            SyncEvent::Offline {
+                retry_at, error, ..
+            } => Some(((*retry_at - t0()).to_std().unwrap(), error.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn engine_backs_off_under_server_errors_and_recovers() {
     let server = start(40).await;
     server.set_fail_rate(1.0);
     let dir = tempfile::tempdir().unwrap();
-    let (_cmd, mut rx) = engine(&server, DEMO_PASSWORD, &dir, Duration::from_secs(60));
-
-    let before = server.faults().requests_served();
-    let events = collect(&mut rx, Duration::from_millis(1300), |_| false).await;
-    let attempts: Vec<Instant> = events
-        .iter()
-        .filter(|(_, e)| matches!(e, SyncEvent::Started))
-        .map(|(t, _)| *t)
-        .collect();
-    // 50, 100, 200, 400, 400 ms…: a handful of attempts, not a busy loop.
-    assert!(
-        (3..=7).contains(&attempts.len()),
-        "{} attempts",
-        attempts.len()
+    let (_cmd, mut rx) = engine_on(
+        &server,
+        DEMO_PASSWORD,
+        &dir,
+        Duration::from_secs(60),
+        Arc::new(FixedClock(t0())),
     );
-    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps[1] > gaps[0], "delays grow: {gaps:?}");
-    assert!(server.faults().requests_served() - before < 20);
-    let offline = events
+    let before = server.faults().requests_served();
+    let mut offline = 0;
+    let events = collect(&mut rx, Duration::from_secs(10), |e| {
+        offline += usize::from(matches!(e, SyncEvent::Offline { .. }));
+        offline == 5
+    })
+    .await;
+    // 50, 100, 200, 400, 400 ms: doubling to the cap, not a busy loop.
+    let delays: Vec<u128> = retries(&events)
         .iter()
-        .find_map(|(_, e)| match e {
-            SyncEvent::Offline { error, .. } => Some(error.clone()),
-            _ => None,
-        })
-        .unwrap();
-    assert!(offline.contains("HTTP 500"), "{offline}");
+        .map(|(d, _)| d.as_millis())
+        .collect();
+    assert_eq!(delays, [50, 100, 200, 400, 400]);
+    assert!(retries(&events)[0].1.contains("HTTP 500"), "{events:?}");
+    // One request per attempt: each failure stops the cycle at once.
+    assert_eq!(server.faults().requests_served() - before, 5);
 
     server.set_fail_rate(0.0);
-    let events = collect(&mut rx, Duration::from_secs(3), |e| {
+    let events = collect(&mut rx, Duration::from_secs(5), |e| {
         matches!(e, SyncEvent::Synced { .. })
     })
     .await;
@@ -288,34 +313,28 @@ async fn engine_backs_off_under_server_errors_and_recovers() {
 }
 
 /// The server answers one request with `fault` (asking to wait a second): the engine reports
-/// it, waits at least that long (its own backoff would retry after 50 ms), then recovers.
+/// it and schedules the retry after that second (its own backoff would say 50 ms), then
+/// recovers.
 async fn assert_waits_as_asked(fault: Fault, status: &str) {
     let server = start(40).await;
     server.faults().push(fault);
     let dir = tempfile::tempdir().unwrap();
-    let (_cmd, mut rx) = engine(&server, DEMO_PASSWORD, &dir, Duration::from_secs(60));
-    let events = collect(&mut rx, Duration::from_secs(4), |e| {
+    let (_cmd, mut rx) = engine_on(
+        &server,
+        DEMO_PASSWORD,
+        &dir,
+        Duration::from_secs(60),
+        Arc::new(FixedClock(t0())),
+    );
+    let events = collect(&mut rx, Duration::from_secs(5), |e| {
         matches!(e, SyncEvent::Synced { .. })
     })
     .await;
-    let (refused, error) = events
-        .iter()
-        .find_map(|(t, e)| match e {
-            SyncEvent::Offline { error, .. } => Some((*t, error.clone())),
-            _ => None,
-        })
-        .expect("the refusal is reported");
+    let retries = retries(&events);
+    assert_eq!(retries.len(), 1, "{events:?}");
+    let (delay, error) = &retries[0];
     assert!(error.contains(status), "{error}");
-    let retried = events
-        .iter()
-        .find(|(t, e)| matches!(e, SyncEvent::Started) && *t > refused)
-        .expect("it retries")
-        .0;
-    assert!(
-        retried - refused >= Duration::from_millis(950),
-        "{:?}",
-        retried - refused
-    );
+    assert_eq!(*delay, Duration::from_secs(1), "Retry-After wins");
     assert!(matches!(events.last(), Some((_, SyncEvent::Synced { .. }))));
     server.shutdown().await;
 }

@@ -273,6 +273,12 @@ impl Change {
         if after <= before {
             return None;
         }
+        Some(self.differences(newer))
+    }
+
+    /// The fields an approver can see that differ between this copy and `other`. Long texts
+    /// count only when both copies have them (a summary has none).
+    pub fn differences(&self, newer: &Change) -> Vec<&'static str> {
         let mut fields = Vec::new();
         let mut check = |name: &'static str, differs: bool| {
             if differs {
@@ -300,7 +306,7 @@ impl Change {
         ] {
             check(name, !a.is_empty() && !b.is_empty() && a != b);
         }
-        Some(fields)
+        fields
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One injected failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,8 +99,8 @@ struct FaultState {
 struct RateState {
     limit: Option<u32>,
     window: Duration,
-    /// user_name → (window start, requests admitted in that window)
-    users: HashMap<String, (Instant, u32)>,
+    /// user_name → (window start on the server clock in ms, requests admitted in that window)
+    users: HashMap<String, (i64, u32)>,
 }
 
 impl Default for RateState {
@@ -193,19 +193,19 @@ impl FaultControl {
         let r = lock(&self.inner.rate);
         (r.limit, r.window)
     }
-    /// Count `user`'s request against the rate limit.
-    pub(crate) fn check_rate(&self, user: &str) -> RateDecision {
+    /// Count `user`'s request against the rate limit at `now_ms` on the server clock.
+    pub(crate) fn check_rate(&self, user: &str, now_ms: i64) -> RateDecision {
         let mut r = lock(&self.inner.rate);
         let Some(limit) = r.limit else {
             return RateDecision::Unlimited;
         };
         let window = r.window;
-        let now = Instant::now();
-        let slot = r.users.entry(user.to_string()).or_insert((now, 0));
-        if now.duration_since(slot.0) >= window {
-            *slot = (now, 0);
+        let slot = r.users.entry(user.to_string()).or_insert((now_ms, 0));
+        let since = |start: i64| Duration::from_millis(u64::try_from(now_ms - start).unwrap_or(0));
+        if since(slot.0) >= window {
+            *slot = (now_ms, 0);
         }
-        let reset_in = window.saturating_sub(now.duration_since(slot.0));
+        let reset_in = window.saturating_sub(since(slot.0));
         if slot.1 >= limit {
             return RateDecision::Denied {
                 limit,

@@ -79,7 +79,8 @@ fn bad_body() -> Response {
 }
 
 /// Response for an injected fault.
-pub fn fault_response(f: &Fault) -> Response {
+/// Response for an injected fault; `now` is the server clock (seconds) for reset headers.
+pub fn fault_response(f: &Fault, now: i64) -> Response {
     match f {
         Fault::Status(code) => {
             let code = if (100..=999).contains(code) && StatusCode::from_u16(*code).is_ok() {
@@ -115,7 +116,7 @@ pub fn fault_response(f: &Fault) -> Response {
             let mut h = HeaderMap::new();
             h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             h.insert("X-RateLimit-Limit", HeaderValue::from_static("100"));
-            let reset = chrono::Utc::now().timestamp() + *retry_after_secs as i64;
+            let reset = now + *retry_after_secs as i64;
             h.insert("X-RateLimit-Reset", HeaderValue::from(reset));
             json_response(
                 429,
@@ -158,7 +159,7 @@ pub fn fault_response(f: &Fault) -> Response {
         }
         // Handled in `handle`, which has the request; a bare one is a server error.
         Fault::AfterApplying(_) | Fault::LyingTotal { .. } | Fault::Hang => {
-            fault_response(&Fault::Status(500))
+            fault_response(&Fault::Status(500), now)
         }
     }
 }
@@ -182,10 +183,10 @@ fn http_date(secs: i64) -> Option<HeaderValue> {
 
 /// `X-RateLimit-*` headers (§1.8): the limit, the UNIX time the window resets (wall clock),
 /// and the matching rule.
-fn rate_headers(limit: u32, reset_in: std::time::Duration) -> HeaderMap {
+fn rate_headers(limit: u32, reset_in: std::time::Duration, now: i64) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("X-RateLimit-Limit", HeaderValue::from(limit));
-    let reset = chrono::Utc::now().timestamp() + whole_secs_ceil(reset_in) as i64;
+    let reset = now + whole_secs_ceil(reset_in) as i64;
     h.insert("X-RateLimit-Reset", HeaderValue::from(reset));
     h.insert(
         "X-RateLimit-Rule",
@@ -199,8 +200,9 @@ fn rate_limited(
     limit: u32,
     reset_in: std::time::Duration,
     window: std::time::Duration,
+    now: i64,
 ) -> Response {
-    let mut h = rate_headers(limit, reset_in);
+    let mut h = rate_headers(limit, reset_in, now);
     h.insert(
         header::RETRY_AFTER,
         HeaderValue::from(whole_secs_ceil(reset_in)),
@@ -226,7 +228,7 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let mut resp = match injected {
         Some(Fault::AfterApplying(then)) => {
             let _ = serve(&inner, req).await;
-            fault_response(&then)
+            fault_response(&then, inner.now())
         }
         Some(Fault::LyingTotal { total, link }) => {
             let mut r = serve(&inner, req).await;
@@ -239,12 +241,12 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         }
         Some(Fault::Hang) => {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-            fault_response(&Fault::Status(504))
+            fault_response(&Fault::Status(504), inner.now())
         }
-        Some(f) => fault_response(&f),
+        Some(f) => fault_response(&f, inner.now()),
         None => {
             let decision = match authenticate(&inner, req.headers()) {
-                Some(u) => inner.faults.check_rate(&u.user_name),
+                Some(u) => inner.faults.check_rate(&u.user_name, inner.now_ms()),
                 None => RateDecision::Unlimited,
             };
             match decision {
@@ -252,15 +254,16 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
                     limit,
                     reset_in,
                     window,
-                } => rate_limited(limit, reset_in, window),
+                } => rate_limited(limit, reset_in, window, inner.now()),
                 _ => {
                     let mut resp = if draw < inner.faults.fail_rate() {
-                        fault_response(&Fault::Status(500))
+                        fault_response(&Fault::Status(500), inner.now())
                     } else {
                         serve(&inner, req).await
                     };
                     if let RateDecision::Allowed { limit, reset_in } = decision {
-                        resp.headers_mut().extend(rate_headers(limit, reset_in));
+                        resp.headers_mut()
+                            .extend(rate_headers(limit, reset_in, inner.now()));
                     }
                     resp
                 }

@@ -58,6 +58,9 @@ pub struct SimConfig {
     pub rate_limit: Option<u32>,
     /// Window of `rate_limit` (default 60 s).
     pub rate_window: Duration,
+    /// The server clock stands still except for [`SimServer::advance_clock`] (tests that
+    /// must not depend on how fast the machine runs; default false: it runs with real time).
+    pub frozen_clock: bool,
     /// Strict decisions (§3.4, "the test double should offer a strict mode"): a PATCH carrying
     /// `sysapproval_approver.state` on a row whose state is not `requested` is refused with 403
     /// and the update envelope, nothing written (default true).
@@ -80,6 +83,7 @@ impl Default for SimConfig {
             fail_rate: 0.0,
             rate_limit: None,
             rate_window: faults::DEFAULT_RATE_WINDOW,
+            frozen_clock: false,
             strict_decisions: true,
             release_creates_new_rows: true,
         }
@@ -103,10 +107,11 @@ pub struct Inner {
     pub(crate) users: Vec<SimUser>,
     pub(crate) faults: FaultControl,
     pub(crate) addr: SocketAddr,
-    anchor: i64,
+    /// The anchor, in milliseconds since the epoch.
+    anchor_ms: i64,
     started: Instant,
-    /// Seconds added by [`SimServer::advance_clock`].
-    skew: AtomicI64,
+    /// Milliseconds added by [`SimServer::advance_clock`].
+    skew_ms: AtomicI64,
     ids: Mutex<data::Rng>,
     fail_rng: Mutex<data::Rng>,
     /// Runtime value of [`SimConfig::strict_decisions`].
@@ -116,10 +121,20 @@ pub struct Inner {
 }
 
 impl Inner {
-    /// Server clock: the `now` anchor advanced by the real time elapsed since start and by
-    /// [`SimServer::advance_clock`].
+    /// Server clock in whole seconds: the `now` anchor advanced by the real time elapsed since
+    /// start (unless frozen) and by [`SimServer::advance_clock`].
     pub(crate) fn now(&self) -> i64 {
-        self.anchor + self.started.elapsed().as_secs() as i64 + self.skew.load(Ordering::SeqCst)
+        self.now_ms().div_euclid(1000)
+    }
+
+    /// The server clock in milliseconds (rate-limit windows are counted on it).
+    pub(crate) fn now_ms(&self) -> i64 {
+        let run = if self.config.frozen_clock {
+            0
+        } else {
+            i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX / 4)
+        };
+        self.anchor_ms + run + self.skew_ms.load(Ordering::SeqCst)
     }
 
     /// A fresh sys_id from the (seeded) id PRNG.
@@ -201,14 +216,16 @@ fn serve(inner: &Arc<Inner>, listener: tokio::net::TcpListener) -> Running {
 }
 
 /// Signal the accept loop to stop and wait (briefly) for it; aborting it drops whatever is
-/// left.
-async fn halt(r: Running, wait: Duration) {
+/// left. Answers whether it stopped by itself (false: it had to be aborted).
+async fn halt(r: Running, wait: Duration) -> bool {
     let _ = r.stop.send(());
     let mut task = r.task;
     if tokio::time::timeout(wait, &mut task).await.is_err() {
         task.abort();
         let _ = task.await;
+        return false;
     }
+    true
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -218,7 +235,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl SimServer {
     /// Generates the data, binds `addr` (tests use 127.0.0.1:0), serves in a tokio task.
     pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimServer> {
-        let anchor = config.now.unwrap_or_else(chrono::Utc::now).timestamp();
+        let anchor_at = config.now.unwrap_or_else(chrono::Utc::now);
+        let anchor = anchor_at.timestamp();
         let (seed, changes) = (config.seed, config.changes);
         let (db, users) =
             tokio::task::spawn_blocking(move || data::generate(seed, changes, anchor))
@@ -239,9 +257,9 @@ impl SimServer {
             users,
             faults,
             addr,
-            anchor,
+            anchor_ms: anchor * 1000,
             started: Instant::now(),
-            skew: AtomicI64::new(0),
+            skew_ms: AtomicI64::new(0),
             strict: AtomicBool::new(config_strict),
             release_new: AtomicBool::new(config_release_new),
         });
@@ -255,11 +273,14 @@ impl SimServer {
 
     /// Close the listener and every open connection (keep-alive ones included), so clients
     /// see connection refused/reset, as during an outage. Data and settings are kept; a no-op
-    /// if already stopped. In-flight requests get up to a second to finish.
-    pub async fn stop_accepting(&self) {
+    /// if already stopped. In-flight requests get up to a second to finish. Answers whether
+    /// everything closed by itself (idle connections do at once); false when something had to
+    /// be cut after that second.
+    pub async fn stop_accepting(&self) -> bool {
         let running = lock(&self.running).take();
-        if let Some(r) = running {
-            halt(r, Duration::from_secs(1)).await;
+        match running {
+            Some(r) => halt(r, Duration::from_secs(1)).await,
+            None => true,
         }
     }
 
@@ -341,8 +362,8 @@ impl SimServer {
     /// get strictly later `sys_updated_on` values.
     pub fn advance_clock(&self, by: Duration) {
         let secs = by.as_secs() + u64::from(by.subsec_nanos() > 0);
-        self.inner.skew.fetch_add(
-            i64::try_from(secs).unwrap_or(i64::MAX / 4),
+        self.inner.skew_ms.fetch_add(
+            i64::try_from(secs).unwrap_or(i64::MAX / 4_000) * 1000,
             Ordering::SeqCst,
         );
     }

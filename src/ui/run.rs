@@ -109,7 +109,7 @@ pub async fn drive<B, I>(
 ) -> std::io::Result<AppState>
 where
     B: ratatui::backend::Backend,
-    B::Error: Into<std::io::Error>,
+    B::Error: std::error::Error + Send + Sync + 'static,
     I: Stream<Item = std::io::Result<Event>> + Unpin,
 {
     // `kill` and a closed terminal end signoff cleanly, restoring the terminal.
@@ -123,7 +123,7 @@ where
             let now = clock.now();
             terminal
                 .draw(|f| views::draw(f, &state, now, theme))
-                .map_err(Into::into)?;
+                .map_err(std::io::Error::other)?;
             state.dirty = false;
         }
         let sync_event = async {

@@ -1038,16 +1038,22 @@ impl AppState {
             }
             Ok(None) => {}
             Ok(Some(fresh)) => {
-                let changed = old
-                    .as_ref()
-                    .and_then(|o| o.change.changes_since(&fresh.change))
-                    .map(|fields| {
-                        if fields.is_empty() {
-                            "It was updated on the server since you looked (no field you see changed).".to_string()
-                        } else {
-                            format!("Changed on the server since you looked: {}.", fields.join(", "))
-                        }
-                    });
+                // What changed since the copy the decision was made on.
+                let changed = old.as_ref().and_then(|o| {
+                    let fields = o.change.differences(&fresh.change);
+                    let updated = o.change.changes_since(&fresh.change).is_some();
+                    match (fields.is_empty(), updated) {
+                        (false, _) => Some(format!(
+                            "Changed on the server since you looked: {}.",
+                            fields.join(", ")
+                        )),
+                        (true, true) => Some(
+                            "It was updated on the server since you looked (no field you see changed)."
+                                .to_string(),
+                        ),
+                        (true, false) => None,
+                    }
+                });
                 self.queue.replace(&self.policy, *fresh, me.as_deref());
                 // Select the fresh row and decide on it.
                 if let Some(i) = self

@@ -221,7 +221,9 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
     // The bar in groups: the connection state and what waits for the user always show; the
     // others make room for a message when it needs it.
     let mut net: Vec<Span> = vec![Span::raw(" ")];
-    let mut detail: Vec<Span> = Vec::new();
+    // When the queue was synced, then the counts: the counts go first when room is short.
+    let mut when: Vec<Span> = Vec::new();
+    let mut counts: Vec<Span> = Vec::new();
     let last = match state.last_sync {
         Some(at) => format!("last sync {}", ago(now, at)),
         None => "never synced".into(),
@@ -237,16 +239,16 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
                 format!("⟳ syncing{progress}"),
                 theme.style("status.busy"),
             ));
-            detail.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+            when.push(Span::styled(format!(" · {last}"), theme.style("muted")));
         }
         (Net::Connecting, None) => {
             net.push(Span::styled("◌ connecting…", theme.style("status.busy")));
-            detail.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+            when.push(Span::styled(format!(" · {last}"), theme.style("muted")));
         }
         (Net::Online, None) => {
             net.push(Span::styled("● online", theme.style("status.online")));
             if let Some(at) = state.last_sync {
-                detail.push(Span::styled(
+                when.push(Span::styled(
                     format!(" · synced {}", ago(now, at)),
                     theme.style("muted"),
                 ));
@@ -276,14 +278,14 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
                 ),
                 theme.style("status.offline"),
             ));
-            detail.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+            when.push(Span::styled(format!(" · {last}"), theme.style("muted")));
         }
         (Net::StoreFailed { .. }, None) => {
             net.push(Span::styled(
                 "✖ LOCAL STORE FAILED",
                 theme.style("status.offline"),
             ));
-            detail.push(Span::styled(format!(" · {last}"), theme.style("muted")));
+            when.push(Span::styled(format!(" · {last}"), theme.style("muted")));
         }
         (Net::OfflineMode, None) => {
             net.push(Span::styled(
@@ -293,17 +295,17 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
         }
     }
     let (breached, warning) = state.queue.status_counts(now);
-    detail.push(Span::raw(format!(" · {} pending", state.queue.items.len())));
+    counts.push(Span::raw(format!(" · {} pending", state.queue.items.len())));
     if breached > 0 {
-        detail.push(Span::raw(" · "));
-        detail.push(Span::styled(
+        counts.push(Span::raw(" · "));
+        counts.push(Span::styled(
             format!("{breached} breached"),
             theme.sla(crate::domain::SlaStatus::Breached),
         ));
     }
     if warning > 0 {
-        detail.push(Span::raw(" · "));
-        detail.push(Span::styled(
+        counts.push(Span::raw(" · "));
+        counts.push(Span::styled(
             format!("{warning} warning"),
             theme.sla(crate::domain::SlaStatus::Warning),
         ));
@@ -325,7 +327,24 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
             theme.style("sla.warning"),
         ));
     }
-    let full: Vec<Span> = net.iter().chain(&detail).chain(&waiting).cloned().collect();
+    // The bar from the most to the least it can hold.
+    let choices: Vec<Vec<Span>> = vec![
+        net.iter()
+            .chain(&when)
+            .chain(&counts)
+            .chain(&waiting)
+            .cloned()
+            .collect(),
+        net.iter().chain(&when).chain(&waiting).cloned().collect(),
+        net.iter().chain(&waiting).cloned().collect(),
+    ];
+    let fitting = |room: usize| {
+        choices
+            .iter()
+            .find(|c| width(c) + room < area.width as usize)
+            .unwrap_or(&choices[2])
+            .clone()
+    };
     // A message takes the place of the key hints until it expires; one still too long says
     // where to read it whole.
     if let Some(flash) = &state.messages.flash {
@@ -338,12 +357,7 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
         };
         let text = format!("{mark}{}", flash.text);
         let total = area.width as usize;
-        let needed = text.chars().count() + 3;
-        let mut spans = if width(&full) + needed <= total {
-            full
-        } else {
-            net.into_iter().chain(waiting).collect()
-        };
+        let mut spans = fitting(text.chars().count() + 2);
         spans.push(Span::raw("  "));
         let room = total.saturating_sub(width(&spans) + 1);
         let text = if text.chars().count() > room {
@@ -359,7 +373,13 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
         frame.render_widget(Paragraph::new(Line::from(spans)), area);
         return;
     }
-    let mut spans = full;
+    // `? help` and `: command` always fit: the counts make room for them if need be.
+    let pinned: usize = hint_spans(state, theme)
+        .iter()
+        .take(2)
+        .map(|g| width(g))
+        .sum();
+    let mut spans = fitting(pinned);
     let hints = hint_spans(state, theme);
     push_right_fitting(&mut spans, hints, area.width);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
