@@ -28,3 +28,31 @@ fn the_readme_config_example_loads() {
     );
     assert_eq!(config.policy.fallback_at_level, 2);
 }
+
+/// The README's `[keys]` and theme examples work as written.
+#[test]
+fn the_readme_keys_and_theme_examples_work() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .collect();
+    let keys = blocks
+        .iter()
+        .find(|b| b.starts_with("[keys]"))
+        .expect("a [keys] example");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, keys).unwrap();
+    let config = Config::load(&path).unwrap();
+    let keymap = signoff::ui::keymap::Keymap::with_overrides(&config.keys);
+    assert!(keymap.problems.is_empty(), "{:?}", keymap.problems);
+    assert_eq!(keymap.key(signoff::ui::commands::Cmd::Approve), "A");
+    let theme = blocks
+        .iter()
+        .find(|b| b.starts_with("extends"))
+        .expect("a theme example");
+    signoff::ui::Theme::patch(theme, false).unwrap();
+}

@@ -39,6 +39,22 @@ pub fn run(s: &Session, theme_name: &str) -> Result<(), Failure> {
         }
     );
     println!("theme        {theme_name}");
+    if !s.config.keys.is_empty() {
+        let keymap = crate::ui::keymap::Keymap::with_overrides(&s.config.keys);
+        println!(
+            "keys         {} override{} from [keys]{}",
+            s.config.keys.len(),
+            if s.config.keys.len() == 1 { "" } else { "s" },
+            if keymap.problems.is_empty() {
+                String::new()
+            } else {
+                format!(", {} refused:", keymap.problems.len())
+            }
+        );
+        for p in &keymap.problems {
+            println!("             config.toml {p}");
+        }
+    }
     let config_file = paths.config_file();
     println!(
         "config       {}{}",

@@ -52,6 +52,8 @@ pub(crate) const APPROVAL_FIELDS: &[&str] = &[
     "document_id",
     "source_table",
     "group",
+    // The group approval's group by name (the group approval itself displays as GAPP…).
+    "group.assignment_group",
     "due_date",
     "sys_created_on",
     "sys_updated_on",
@@ -133,7 +135,10 @@ pub(crate) fn approval(row: &Row<'_>) -> Result<Approval, BackendError> {
     } else {
         DetailSource::Summary
     };
-    let group = row.display("group");
+    let group = match row.display("group.assignment_group") {
+        name if !name.trim().is_empty() => name,
+        _ => row.display("group"),
+    };
     let mut approval = Approval {
         state: ApprovalState::from_value(&row.value("state")),
         approver: UserRef {
@@ -308,6 +313,18 @@ mod tests {
         assert_eq!(a.change.requested_by.name, "Ben Ishikawa");
         assert_eq!(a.change.detail_source, DetailSource::Full);
         assert!(a.due_date.is_none());
+    }
+
+    #[test]
+    fn a_group_approval_shows_its_group_by_name() {
+        let v = json!({
+            "sys_id": "a1", "state": "requested", "sysapproval": "c1",
+            "sys_created_on": "2026-11-25 10:00:00",
+            "group": {"display_value": "GAPP0010001", "value": "g1"},
+            "group.assignment_group": {"display_value": "Change Advisory Board", "value": "grp1"},
+        });
+        let a = approval(&Row(v.as_object().unwrap())).unwrap();
+        assert_eq!(a.group.as_deref(), Some("Change Advisory Board"));
     }
 
     #[test]
