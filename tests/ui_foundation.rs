@@ -273,7 +273,7 @@ fn the_command_line_completes_runs_and_remembers() {
     assert!(flash.error);
     assert_eq!(
         flash.text,
-        "Unknown command “:frobnicate”. Tab completes a name; :help lists them all."
+        "Unknown command “:frobnicate” (Tab completes; :help lists them)."
     );
     // Its own history, newest first with ↑.
     update(&mut s, ch(':'));

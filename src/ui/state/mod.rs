@@ -885,7 +885,7 @@ impl AppState {
                     None => {
                         self.flash(
                             format!(
-                                "Unknown command “:{name}”. {} completes a name; :help lists them all.",
+                                "Unknown command “:{name}” ({} completes; :help lists them).",
                                 self.keymap.key(Cmd::Complete)
                             ),
                             true,
@@ -1259,6 +1259,7 @@ impl AppState {
             }
             return;
         }
+        let entry_id = approval_sys_id.clone();
         let entry = self
             .deliveries
             .entry(approval_sys_id)
@@ -1269,7 +1270,24 @@ impl AppState {
                 justification: None,
             });
         entry.client_id = Some(client_id);
+        let landed = matches!(delivery, Delivery::Applied { .. })
+            && !matches!(entry.delivery, Delivery::Applied { .. });
         entry.delivery = delivery;
+        // Said once it is done for good, with the ✓ it now deserves.
+        if landed && let Some(kind) = entry.kind {
+            let id = entry_id.clone();
+            let number = self
+                .queue
+                .all_items
+                .iter()
+                .find(|i| i.approval.sys_id == id)
+                .map_or(id.clone(), |i| i.approval.change.number.clone());
+            self.done(format!(
+                "{} {number}: {} on the server.",
+                kind.title(),
+                kind.past()
+            ));
+        }
     }
 
     // Delegations.

@@ -389,13 +389,23 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
 /// the last to be dropped when the bar is narrow.
 fn hint_spans<'a>(state: &AppState, theme: &Theme) -> Vec<Vec<Span<'a>>> {
     let mut hints = state.hints();
-    // `? help` and `: command` always, first.
-    let pinned = [Cmd::Help, Cmd::CommandLine];
-    hints.sort_by_key(|(k, _)| {
-        !pinned
-            .iter()
-            .any(|c| state.keymap.key(*c) == *k && !k.is_empty())
-    });
+    // `? help` and `: command` always, first; then what settles the row under the cursor,
+    // then the decisions, then the rest.
+    const FIRST: &[&str] = &[
+        "help",
+        "command",
+        "decide again",
+        "discard",
+        "withdraw",
+        "approve",
+        "reject",
+        "hold",
+        "resume",
+        "send",
+        "confirm",
+        "back",
+    ];
+    hints.sort_by_key(|(_, label)| FIRST.iter().position(|l| l == label).unwrap_or(FIRST.len()));
     hints
         .into_iter()
         .map(|(key, label)| {
