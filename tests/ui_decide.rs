@@ -3,15 +3,15 @@
 
 mod common;
 
-use chrono::{Duration, FixedOffset};
+use chrono::Duration;
 use common::ui::{approval, ch, ctrl, key, line_with, now, render_at, screen, synced};
 use crossterm::event::KeyCode;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use signoff::domain::{
-    Approval, Decision, DecisionKind, Delivery, Justification, JustificationError, Policy,
-    RiskTier, User, UserRef,
+    Approval, Decision, DecisionKind, Delivery, Justification, JustificationError, RiskTier, User,
+    UserRef,
 };
 use signoff::ui::{AppState, Effect, Msg, OutboxRow, Theme, update, views};
 
@@ -38,28 +38,11 @@ fn fixture() -> Vec<Approval> {
 }
 
 fn user() -> User {
-    User {
-        sys_id: "u1".into(),
-        user_name: "alice.moreno".into(),
-        name: "Alice Moreno".into(),
-        email: "alice@example.com".into(),
-    }
+    common::ui::alice()
 }
 
 fn loaded(w: u16, h: u16) -> AppState {
-    let mut s = AppState::new(
-        "http://127.0.0.1:9".into(),
-        "alice.moreno".into(),
-        Policy::default(),
-        FixedOffset::east_opt(0).unwrap(),
-    );
-    update(&mut s, Msg::Resize(w, h));
-    update(
-        &mut s,
-        synced(user(), fixture(), vec![], now() - Duration::minutes(3)),
-    );
-    update(&mut s, Msg::Tick(now()));
-    s
+    common::ui::state_with("http://127.0.0.1:9", fixture(), w, h)
 }
 
 fn type_text(s: &mut AppState, text: &str) {

@@ -20,12 +20,7 @@ use signoff::ui::state::help;
 use signoff::ui::{AppState, Effect, Mode, Msg, Net, Theme, update};
 
 fn user() -> User {
-    User {
-        sys_id: "u1".into(),
-        user_name: "alice.moreno".into(),
-        name: "Alice Moreno".into(),
-        email: "alice@example.com".into(),
-    }
+    common::ui::alice()
 }
 
 fn carla() -> UserRef {
@@ -47,19 +42,7 @@ fn fixture() -> Vec<Approval> {
 }
 
 fn loaded(w: u16, h: u16) -> AppState {
-    let mut s = AppState::new(
-        "https://acme.service-now.com".into(),
-        "alice.moreno".into(),
-        Policy::default(),
-        FixedOffset::east_opt(0).unwrap(),
-    );
-    update(&mut s, Msg::Resize(w, h));
-    update(
-        &mut s,
-        synced(user(), fixture(), vec![], now() - Duration::minutes(3)),
-    );
-    update(&mut s, Msg::Tick(now()));
-    s
+    common::ui::state_with("https://acme.service-now.com", fixture(), w, h)
 }
 
 fn theme() -> Theme {

@@ -357,43 +357,38 @@ impl Store {
 
     /// Removes a decision the user discarded (a conflict or failure), keeping a journal entry.
     pub fn discard(&mut self, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let err = |e| StoreError::sqlite(&path, "discard the decision", e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let n = tx
-            .execute(
-                "DELETE FROM outbox WHERE client_id = ?1 AND status IN ('conflict', 'failed')",
-                [client_id],
-            )
-            .map_err(err)?;
-        if n > 0 {
-            append(
-                &tx,
-                now,
-                "decision.discarded",
-                &serde_json::json!({ "client_id": client_id }).to_string(),
-            )
-            .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(n > 0)
+        self.remove(client_id, &["conflict", "failed"], "discarded", now)
     }
 
     /// Takes back a decision that waits unsent (queued), keeping a journal entry. Answers
     /// false when it is no longer waiting (being sent, or delivered): then it stands.
     pub fn withdraw(&mut self, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.remove(client_id, &["queued"], "withdrawn", now)
+    }
+
+    /// Deletes a decision if it is in one of `statuses`, with a `decision.<what>` journal
+    /// entry, in one transaction. Answers whether it was there to delete.
+    fn remove(
+        &mut self,
+        client_id: &str,
+        statuses: &[&str],
+        what: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let path = self.path.clone();
-        let err = |e| StoreError::sqlite(&path, "withdraw the decision", e);
+        let err = |e| StoreError::sqlite(&path, "remove the decision", e);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
+        let listed = statuses
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let n = tx
             .execute(
-                "DELETE FROM outbox WHERE client_id = ?1 AND status = 'queued'",
+                &format!("DELETE FROM outbox WHERE client_id = ?1 AND status IN ({listed})"),
                 [client_id],
             )
             .map_err(err)?;
@@ -401,7 +396,7 @@ impl Store {
             append(
                 &tx,
                 now,
-                "decision.withdrawn",
+                &format!("decision.{what}"),
                 &serde_json::json!({ "client_id": client_id }).to_string(),
             )
             .map_err(err)?;

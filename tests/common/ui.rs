@@ -54,6 +54,34 @@ pub fn approval(n: usize, ty: &str, risk: &str, impact: &str, age_min: i64) -> A
     }
 }
 
+/// The demo approver as the UI tests know her.
+pub fn alice() -> User {
+    User {
+        sys_id: "u1".into(),
+        user_name: "alice.moreno".into(),
+        name: "Alice Moreno".into(),
+        email: "alice@example.com".into(),
+    }
+}
+
+/// The console at `w`×`h` against `instance`, signed in as Alice, with `approvals` synced
+/// three minutes ago and the clock at `now()`.
+pub fn state_with(instance: &str, approvals: Vec<Approval>, w: u16, h: u16) -> AppState {
+    let mut s = AppState::new(
+        instance.into(),
+        "alice.moreno".into(),
+        signoff::domain::Policy::default(),
+        chrono::FixedOffset::east_opt(0).unwrap(),
+    );
+    signoff::ui::update(&mut s, Msg::Resize(w, h));
+    signoff::ui::update(
+        &mut s,
+        synced(alice(), approvals, vec![], now() - Duration::minutes(3)),
+    );
+    signoff::ui::update(&mut s, Msg::Tick(now()));
+    s
+}
+
 /// A finished sync as the engine reports it.
 pub fn synced(
     user: User,

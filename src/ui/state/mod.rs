@@ -525,16 +525,7 @@ impl AppState {
         let (_, rows) = self.detail_area();
         let page = rows.saturating_sub(1).max(1);
         let max = self.detail_max_scroll();
-        self.detail_scroll = match cmd {
-            Cmd::Down => self.detail_scroll + 1,
-            Cmd::Up => self.detail_scroll.saturating_sub(1),
-            Cmd::PageDown => self.detail_scroll + page,
-            Cmd::PageUp => self.detail_scroll.saturating_sub(page),
-            Cmd::Top => 0,
-            Cmd::Bottom => max,
-            _ => self.detail_scroll,
-        }
-        .min(max);
+        self.detail_scroll = scrolled(self.detail_scroll, cmd, page, max);
     }
 
     // The help.
@@ -564,32 +555,14 @@ impl AppState {
         let max = total.saturating_sub(rows);
         let page = rows.saturating_sub(1).max(1);
         if let Some(h) = &mut self.help {
-            h.scroll = match cmd {
-                Cmd::Down => h.scroll + 1,
-                Cmd::Up => h.scroll.saturating_sub(1),
-                Cmd::PageDown => h.scroll + page,
-                Cmd::PageUp => h.scroll.saturating_sub(page),
-                Cmd::Top => 0,
-                Cmd::Bottom => max,
-                _ => h.scroll,
-            }
-            .min(max);
+            h.scroll = scrolled(h.scroll, cmd, page, max);
         }
     }
 
     fn scroll_messages(&mut self, cmd: Cmd) {
         let n = self.messages.log.len();
         if let Some(at) = &mut self.messages.open {
-            *at = match cmd {
-                Cmd::Down => *at + 1,
-                Cmd::Up => at.saturating_sub(1),
-                Cmd::PageDown => *at + 10,
-                Cmd::PageUp => at.saturating_sub(10),
-                Cmd::Top => 0,
-                Cmd::Bottom => n,
-                _ => *at,
-            }
-            .min(n.saturating_sub(1));
+            *at = scrolled(*at, cmd, 10, n.saturating_sub(1));
         }
     }
 
@@ -1462,6 +1435,20 @@ impl AppState {
         effects.append(&mut self.pending_effects);
         effects
     }
+}
+
+/// Where a scroll (or a cursor) goes for a movement command, within `0..=max`.
+fn scrolled(at: usize, cmd: Cmd, page: usize, max: usize) -> usize {
+    match cmd {
+        Cmd::Down => at + 1,
+        Cmd::Up => at.saturating_sub(1),
+        Cmd::PageDown => at + page,
+        Cmd::PageUp => at.saturating_sub(page),
+        Cmd::Top => 0,
+        Cmd::Bottom => max,
+        _ => at,
+    }
+    .min(max)
 }
 
 /// The one place state changes.

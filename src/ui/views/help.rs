@@ -6,6 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
+use super::decide::centred;
 use crate::ui::commands::Cmd;
 use crate::ui::format;
 use crate::ui::state::AppState;
@@ -61,12 +62,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     ));
     let width = (inner_w + 2) as u16;
     let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(1));
-    let popup = Rect {
-        x: area.x + (area.width.saturating_sub(width)) / 2,
-        y: area.y + (area.height.saturating_sub(height)) / 2,
-        width,
-        height,
-    };
+    let popup = centred(area, width, height);
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).block(
@@ -126,12 +122,7 @@ pub fn messages(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) 
     }
     let skip = (cursor_line + 1).saturating_sub(rows);
     let height = (lines.len().min(rows) as u16 + 2).min(area.height);
-    let popup = Rect {
-        x: area.x + (area.width.saturating_sub(width)) / 2,
-        y: area.y + (area.height.saturating_sub(height)) / 2,
-        width,
-        height,
-    };
+    let popup = centred(area, width, height);
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>())
