@@ -36,7 +36,8 @@ BIN = os.path.join(ROOT, "target", "release", "signoff")
 USER, PASSWORD = "alice.moreno", "demo"
 
 APPROVAL_FIELDS = ["sys_id", "state", "approver", "sysapproval", "document_id", "source_table",
-                   "group", "due_date", "sys_created_on", "sys_updated_on"]
+                   "group", "group.assignment_group", "due_date", "sys_created_on",
+                   "sys_updated_on"]
 TASK_FIELDS = ["number", "short_description", "description", "impact", "urgency", "state",
                "assignment_group", "cmdb_ci", "opened_by", "sys_updated_on"]
 CHANGE_FIELDS = ["type", "risk", "requested_by", "start_date", "end_date", "justification",

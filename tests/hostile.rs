@@ -1,0 +1,96 @@
+//! The command line against a server nobody here wrote (tests/hostile_server.py, in Python):
+//! escape sequences in every field, a Date that is not a date, a total of ten million and an
+//! endless Link, change records it will not show, and writes answered with a redirect to
+//! another host. signoff must print nothing a terminal would act on, page a bounded number of
+//! times and say why, and never call a redirected decision applied.
+
+mod common;
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Whether a text could do anything to a terminal.
+fn hostile(s: &str) -> bool {
+    s.chars().any(|c| {
+        c == '\u{1b}' || c == '\u{7}' || ('\u{80}'..='\u{9f}').contains(&c) || c == '\u{202e}'
+    }) || s.contains("]52;")
+}
+
+#[tokio::test]
+async fn a_hostile_server_gets_clean_output_bounded_paging_and_no_false_success() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile_server.py");
+    let mut server = tokio::process::Command::new("python3")
+        .arg(script)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs the hostile server");
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = lines.next_line().await.unwrap().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let requests = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            seen.push(l);
+        }
+        seen
+    });
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = common::signoff(home.path(), args);
+        cmd.env("SIGNOFF_INSTANCE", &url)
+            .env("SIGNOFF_USER", "eve")
+            .env("SIGNOFF_PASSWORD", "x");
+        async move { cmd.output().await.unwrap() }
+    };
+
+    let o = tokio::time::timeout(std::time::Duration::from_secs(60), run(&["queue", "--json"]))
+        .await
+        .expect("bounded paging finishes");
+    let (out, err) = (common::stdout(&o), common::stderr(&o));
+    assert!(o.status.success(), "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 3);
+    let text = rows.iter().map(|r| r.to_string()).collect::<String>();
+    let decoded: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.as_object().unwrap().values())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert!(decoded.iter().any(|s| s.contains("Patch the router")));
+    for s in decoded.iter().chain([&text, &err]) {
+        assert!(!hostile(s), "{s:?}");
+    }
+    assert!(
+        err.contains("note: Reading your approvals stopped") && err.contains("10000000"),
+        "{err}"
+    );
+
+    let o = run(&["queue"]).await;
+    assert!(o.status.success());
+    assert!(!hostile(&common::stdout(&o)), "{:?}", common::stdout(&o));
+
+    // The decision is redirected to another host: refused, kept, never reported applied.
+    let o = run(&["approve", "CHG0000001", "-m", "Looks fine; the backout is a revert."]).await;
+    let (out, err) = (common::stdout(&o), common::stderr(&o));
+    assert_eq!(o.status.code(), Some(75), "{out}{err}");
+    assert!(!out.contains("applied"), "{out}");
+    assert!(err.contains("redirect") && err.contains("stored the decision"), "{err}");
+    assert!(!hostile(&out) && !hostile(&err), "{err:?}");
+    let o = run(&["outbox"]).await;
+    assert!(common::stdout(&o).contains("queued"), "{}", common::stdout(&o));
+
+    server.kill().await.unwrap();
+    let seen = requests.await.unwrap();
+    let lists = seen
+        .iter()
+        .filter(|l| l.starts_with("GET /api/now/table/sysapproval_approver?"))
+        .count();
+    assert!(lists < 40, "{lists} list requests for 3 rows");
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("PATCH")).count(),
+        1,
+        "one write, not re-sent anywhere: {seen:?}"
+    );
+}
