@@ -45,9 +45,12 @@ async fn a_hostile_server_gets_clean_output_bounded_paging_and_no_false_success(
         async move { cmd.output().await.unwrap() }
     };
 
-    let o = tokio::time::timeout(std::time::Duration::from_secs(60), run(&["queue", "--json"]))
-        .await
-        .expect("bounded paging finishes");
+    let o = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        run(&["queue", "--json"]),
+    )
+    .await
+    .expect("bounded paging finishes");
     let (out, err) = (common::stdout(&o), common::stderr(&o));
     assert!(o.status.success(), "{err}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
@@ -72,14 +75,27 @@ async fn a_hostile_server_gets_clean_output_bounded_paging_and_no_false_success(
     assert!(!hostile(&common::stdout(&o)), "{:?}", common::stdout(&o));
 
     // The decision is redirected to another host: refused, kept, never reported applied.
-    let o = run(&["approve", "CHG0000001", "-m", "Looks fine; the backout is a revert."]).await;
+    let o = run(&[
+        "approve",
+        "CHG0000001",
+        "-m",
+        "Looks fine; the backout is a revert.",
+    ])
+    .await;
     let (out, err) = (common::stdout(&o), common::stderr(&o));
     assert_eq!(o.status.code(), Some(75), "{out}{err}");
     assert!(!out.contains("applied"), "{out}");
-    assert!(err.contains("redirect") && err.contains("stored the decision"), "{err}");
+    assert!(
+        err.contains("redirect") && err.contains("stored the decision"),
+        "{err}"
+    );
     assert!(!hostile(&out) && !hostile(&err), "{err:?}");
     let o = run(&["outbox"]).await;
-    assert!(common::stdout(&o).contains("queued"), "{}", common::stdout(&o));
+    assert!(
+        common::stdout(&o).contains("queued"),
+        "{}",
+        common::stdout(&o)
+    );
 
     server.kill().await.unwrap();
     let seen = requests.await.unwrap();

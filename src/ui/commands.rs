@@ -421,7 +421,7 @@ pub const COMMANDS: &[Command] = &[
     Command {
         cmd: Cmd::Interrupt,
         name: "interrupt",
-        description: "quit (asks first while decisions wait)",
+        description: "quit at once (what is stored stays in the outbox; a dialog's text is lost)",
         keys: &["Ctrl-C"],
         contexts: &[Form, Editor, Confirm, CommandLine],
         footer: None,
