@@ -753,27 +753,26 @@ impl AppState {
         if waiting == 0 || self.confirm.is_some() {
             return vec![Effect::Quit];
         }
+        let one = waiting == 1;
+        let (they, are) = if one { ("it", "is") } else { ("they", "are") };
         let when = match (&self.net, self.now) {
             (Net::Offline { retry_at, .. }, Some(now)) if *retry_at > now => format!(
                 "signoff would retry in {}",
                 format::span_short(*retry_at - now)
             ),
-            (Net::Online | Net::Connecting, _) => "they are being delivered now".into(),
-            _ => "they cannot be sent now".into(),
+            (Net::Online | Net::Connecting, _) => format!("{they} {are} being delivered now"),
+            _ => format!("{they} cannot be sent now"),
         };
-        let them = if waiting == 1 {
-            "1 decision has"
+        let what = if one {
+            "1 decision has".to_string()
         } else {
-            "decisions have"
+            format!("{waiting} decisions have")
         };
-        let count = if waiting == 1 {
-            String::new()
-        } else {
-            format!("{waiting} ")
-        };
+        let safe = if one { "It is" } else { "They are" };
         self.confirm = Some(Confirm {
             question: format!(
-                "{count}{them} not reached the instance yet ({when}). They are safe in the outbox and go out the next time signoff runs online, or with `signoff sync`. Quit now?"
+                "{what} not reached the instance yet ({when}). {safe} safe in the outbox and go{} out the next time signoff runs online, or with `signoff sync`. Quit now?",
+                if one { "es" } else { "" }
             ),
             then: ConfirmThen::Quit,
         });

@@ -289,9 +289,10 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
         }
         (Net::OfflineMode, None) => {
             net.push(Span::styled(
-                format!("◌ OFFLINE (--offline) — {last}"),
+                "◌ OFFLINE (--offline)",
                 theme.style("status.busy"),
             ));
+            when.push(Span::styled(format!(" — {last}"), theme.style("muted")));
         }
     }
     let (breached, warning) = state.queue.status_counts(now);
