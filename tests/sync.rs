@@ -475,6 +475,11 @@ async fn the_queue_renders_from_the_cache_with_the_server_gone() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(text.contains("OFFLINE — last sync 12m ago"), "{text}");
-    assert!(text.contains(&format!("{expected} pending")), "{text}");
+    // The count (the status bar gives it up to the message saying why it is offline).
+    assert!(text.contains(&format!("Queue ({expected})")), "{text}");
+    assert!(
+        text.contains("Could not reach"),
+        "why it is offline: {text}"
+    );
     assert!(text.contains("CHG00"), "{text}");
 }

@@ -21,7 +21,7 @@ pub fn run(s: &Session, all: bool) -> Result<(), Failure> {
         })
         .collect();
     if shown.is_empty() {
-        println!("The outbox is empty: every decision has been applied.");
+        println!("The outbox is empty: nothing waits to be delivered.");
     }
     for e in shown {
         let d = &e.decision;

@@ -1613,8 +1613,12 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         } => {
             state.dirty = true;
             state.syncing = None;
+            let news = !matches!(&state.net, Net::Offline { error: e, .. } if *e == error);
             if std::mem::take(&mut state.refreshing) {
                 state.flash(format!("Refresh failed: {error}"), true);
+            } else if news {
+                // Why it is offline, once (the status bar keeps saying that it is).
+                state.flash(error.clone(), true);
             }
             state.net = Net::Offline {
                 since,
