@@ -472,3 +472,147 @@ async fn an_unreadable_answer_pauses_delivery_instead_of_failing_it() {
     f.deliver().await.unwrap();
     assert!(matches!(f.delivery(&id), Delivery::Applied { .. }));
 }
+
+#[tokio::test]
+async fn a_release_that_may_have_landed_stays_sending_through_a_stopped_round() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    f.enqueue(
+        DecisionKind::Hold,
+        "Waiting for the vendor's fixed image.",
+        &a,
+    );
+    f.deliver().await.unwrap();
+    f.sync().await;
+    let held = f
+        .queue()
+        .into_iter()
+        .find(|x| x.sys_id == a.sys_id)
+        .unwrap();
+    let resume = f.enqueue(DecisionKind::Resume, "Vendor image is in.", &held);
+    // A previous run sent the release and died before recording the answer.
+    let decision = f.store.outbox(true).unwrap().remove(0).decision;
+    assert!(f.store.claim(&resume, f.now()).unwrap());
+    f.sn.set_hold(&a.change.sys_id, false, &decision.comment())
+        .await
+        .unwrap();
+    // This round stops on its first read: the node is down for maintenance.
+    f.server.faults().push(signoff::sim::Fault::Unavailable {
+        retry_after_secs: 30,
+    });
+    assert!(f.deliver().await.is_err());
+    assert_eq!(
+        f.delivery(&resume),
+        Delivery::Sending,
+        "it may have reached the server: it is not put back as never sent"
+    );
+    // So the next round still knows it may have been sent, and a release leaves no trace but
+    // the state: it is recorded as applied, not as someone else's release.
+    f.deliver().await.unwrap();
+    assert!(
+        matches!(f.delivery(&resume), Delivery::Applied { .. }),
+        "{:?}",
+        f.delivery(&resume)
+    );
+}
+
+#[tokio::test]
+async fn an_approval_no_longer_readable_is_a_conflict_and_the_rest_is_delivered() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    let b = f.requested(1);
+    let first = f.enqueue(DecisionKind::Approve, "Standard pattern, low risk.", &a);
+    let second = f.enqueue(DecisionKind::Approve, "Standard pattern, low risk.", &b);
+    // The approver lost read access to the first approval while it waited.
+    f.server.faults().push_when(
+        signoff::sim::When {
+            method: Some("GET".into()),
+            path_contains: Some(a.sys_id.clone()),
+            ..Default::default()
+        },
+        signoff::sim::Fault::Status(403),
+    );
+    f.deliver().await.unwrap();
+    match f.delivery(&first) {
+        Delivery::Conflict { reason } => {
+            assert!(reason.contains("no longer lets you read"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(f.delivery(&second), Delivery::Applied { .. }));
+    assert_eq!(f.comments_with_ref(&a.sys_id, &first), 0, "nothing sent");
+}
+
+#[tokio::test]
+async fn a_decision_replaced_while_it_was_checked_is_not_sent() {
+    let mut f = fixture().await;
+    let a = f.requested(0);
+    let first = f.enqueue(DecisionKind::Approve, "Standard pattern, low risk.", &a);
+    // The check of the first decision is held on the server; meanwhile the user decides
+    // again (in another signoff, on the same outbox).
+    let gate = signoff::sim::Gate::new();
+    f.server.faults().push_when(
+        signoff::sim::When {
+            method: Some("GET".into()),
+            path_contains: Some(a.sys_id.clone()),
+            ..Default::default()
+        },
+        signoff::sim::Fault::Held(gate.clone()),
+    );
+    let path = f._dir.path().join("d.sqlite3");
+    let clock = f.clock.clone();
+    let approval = a.clone();
+    let other = tokio::spawn(async move {
+        gate.arrived().await;
+        let mut store = Store::open(&path).unwrap();
+        let user = store.load_snapshot().unwrap().user.unwrap();
+        let j = Justification::parse(
+            "The backout plan was never tested.",
+            DecisionKind::Reject,
+            &JustificationRules::default(),
+        )
+        .unwrap();
+        let now = clock.now();
+        let d = Decision::for_approvals(
+            DecisionKind::Reject,
+            &j,
+            std::slice::from_ref(&approval),
+            &user,
+            now,
+            || signoff::store::new_client_id(now),
+        );
+        let replaced = store.enqueue(&d, now).unwrap();
+        assert_eq!(replaced.len(), 1, "the approve is superseded");
+        gate.open();
+        d[0].client_id.clone()
+    });
+    let report = deliver_pending(
+        &f.sn,
+        &mut f.store,
+        f.clock.as_ref(),
+        Deliver::Only(std::slice::from_ref(&first)),
+        &|_, _| {},
+        true,
+    )
+    .await
+    .unwrap();
+    let second = other.await.unwrap();
+    assert!(report.is_empty(), "{report:?}");
+    assert!(
+        matches!(f.delivery(&first), Delivery::Superseded { .. }),
+        "{:?}",
+        f.delivery(&first)
+    );
+    assert_eq!(f.comments_with_ref(&a.sys_id, &first), 0, "never sent");
+    assert_eq!(
+        f.server.record("sysapproval_approver", &a.sys_id).unwrap()["state"],
+        "requested"
+    );
+    // The newer one goes out as usual.
+    f.deliver().await.unwrap();
+    assert!(matches!(f.delivery(&second), Delivery::Applied { .. }));
+    assert_eq!(
+        f.server.record("sysapproval_approver", &a.sys_id).unwrap()["state"],
+        "rejected"
+    );
+}

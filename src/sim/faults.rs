@@ -33,7 +33,55 @@ pub enum Fault {
     LyingTotal { total: u64, link: bool },
     /// Never answered: the connection stays open and silent (a hung node).
     Hang,
+    /// Held until the test opens the gate, then served as usual: a slow answer whose moment
+    /// the test chooses (to act while a client waits on it).
+    Held(Gate),
 }
+
+/// A test's hold on one request: it learns when the request arrived, and lets it go on.
+#[derive(Clone, Default)]
+pub struct Gate {
+    inner: Arc<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    arrived: tokio::sync::Notify,
+    open: tokio::sync::Notify,
+}
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+    /// Waits until the held request has arrived.
+    pub async fn arrived(&self) {
+        self.inner.arrived.notified().await;
+    }
+    /// Lets the held request be served.
+    pub fn open(&self) {
+        self.inner.open.notify_one();
+    }
+    /// Server side: says the request is here, then waits for the gate to open.
+    pub(crate) async fn hold(&self) {
+        self.inner.arrived.notify_one();
+        self.inner.open.notified().await;
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Gate {}
 
 /// Which requests a queued fault waits for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

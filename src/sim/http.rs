@@ -158,7 +158,7 @@ pub fn fault_response(f: &Fault, now: i64) -> Response {
             r
         }
         // Handled in `handle`, which has the request; a bare one is a server error.
-        Fault::AfterApplying(_) | Fault::LyingTotal { .. } | Fault::Hang => {
+        Fault::AfterApplying(_) | Fault::LyingTotal { .. } | Fault::Hang | Fault::Held(_) => {
             fault_response(&Fault::Status(500), now)
         }
     }
@@ -238,6 +238,10 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
                 r.headers_mut().remove(header::LINK);
             }
             r
+        }
+        Some(Fault::Held(gate)) => {
+            gate.hold().await;
+            serve(&inner, req).await
         }
         Some(Fault::Hang) => {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;

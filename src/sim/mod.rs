@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-pub use faults::{Fault, FaultControl, When};
+pub use faults::{Fault, FaultControl, Gate, When};
 use query::{Query, QueryEnv};
 use table::{Db, JournalEntry, Kind, SYS_ID, fmt_ts, parse_ts};
 

@@ -224,6 +224,19 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Whether the decision is still being sent (not superseded or withdrawn since it was
+    /// claimed): checked again right before the write.
+    pub fn is_sending(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE client_id = ?1 AND status = 'sending'",
+                [client_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err("read the outbox", e))
+    }
+
     /// Outbox entries, oldest first: all of them, or only those not delivered yet.
     pub fn outbox(&self, pending_only: bool) -> Result<Vec<OutboxEntry>, StoreError> {
         let filter = if pending_only {
@@ -232,6 +245,14 @@ impl Store {
             ""
         };
         self.entries(filter, [])
+    }
+
+    /// The decisions still open, oldest first: waiting, being sent, in conflict or failed.
+    pub fn open_decisions(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.entries(
+            "WHERE status IN ('queued', 'sending', 'conflict', 'failed')",
+            [],
+        )
     }
 
     /// Every decision recorded on one approval, oldest first.
@@ -293,14 +314,18 @@ impl Store {
     }
 
     /// Records where a decision stands, with a journal entry for every outcome (not for the
-    /// step to `sending`, which only counts the attempt).
+    /// step to `sending`, which only counts the attempt). Answers false, writing nothing, when
+    /// the decision is no longer where that outcome could follow from: a conflict, failure or
+    /// return to the queue is only recorded on a decision being sent (one superseded or
+    /// withdrawn meanwhile stays so); being applied on the server is recorded whatever the
+    /// decision's local status, since it is what happened, unless it is already recorded.
     pub fn set_delivery(
         &mut self,
         client_id: &str,
         delivery: &Delivery,
         server_answer: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, "record the delivery", e);
         let tx = self
@@ -313,11 +338,18 @@ impl Store {
             _ => format_time(now),
         };
         let attempt = i64::from(matches!(delivery, Delivery::Sending));
+        let from = match delivery {
+            Delivery::Sending => "'queued', 'sending'",
+            Delivery::Applied { .. } => "'queued', 'sending', 'conflict', 'failed', 'superseded'",
+            _ => "'sending'",
+        };
         let n = tx
             .execute(
-                "UPDATE outbox SET status = ?2, last_error = ?3, updated_at = ?4,
-                     attempts = attempts + ?5, server_answer = coalesce(?6, server_answer)
-                 WHERE client_id = ?1",
+                &format!(
+                    "UPDATE outbox SET status = ?2, last_error = ?3, updated_at = ?4,
+                         attempts = attempts + ?5, server_answer = coalesce(?6, server_answer)
+                     WHERE client_id = ?1 AND status IN ({from})"
+                ),
                 params![
                     client_id,
                     status,
@@ -329,10 +361,7 @@ impl Store {
             )
             .map_err(err)?;
         if n == 0 {
-            return Err(StoreError::Corrupt {
-                path: path.clone(),
-                detail: format!("no decision {client_id} in the outbox"),
-            });
+            return Ok(false);
         }
         if !matches!(delivery, Delivery::Sending | Delivery::Queued) {
             append(
@@ -352,7 +381,8 @@ impl Store {
             )
             .map_err(err)?;
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        Ok(true)
     }
 
     /// Removes a decision the user discarded (a conflict or failure), keeping a journal entry.

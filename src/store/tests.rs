@@ -5,7 +5,9 @@ use chrono::{TimeZone, Utc};
 
 use super::schema::{self, Header, Inspection};
 use super::*;
-use crate::domain::{ApprovalState, Change, UserRef};
+use crate::domain::{
+    ApprovalState, Change, Decision, DecisionKind, Delivery, Justification, UserRef,
+};
 
 fn user() -> User {
     User {
@@ -263,4 +265,73 @@ fn store_can_move_to_a_blocking_task() {
     fn assert_send<T: Send>() {}
     assert_send::<Store>();
     assert_send::<StoreError>();
+}
+
+#[test]
+fn outcomes_are_recorded_only_where_they_can_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.sqlite3")).unwrap();
+    let now = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap();
+    let a = approval("a1", 0);
+    let decide = |kind: DecisionKind, text: &str| {
+        let j = Justification::parse(text, kind, &Default::default()).unwrap();
+        Decision::for_approvals(kind, &j, std::slice::from_ref(&a), &user(), now, || {
+            new_client_id(now)
+        })
+    };
+    let first = decide(DecisionKind::Approve, "Standard pattern, low risk.");
+    let id = first[0].client_id.clone();
+    store.enqueue(&first, now).unwrap();
+    let conflict = Delivery::Conflict {
+        reason: "moved".into(),
+    };
+    // Only a decision being sent gets an outcome other than applied.
+    assert!(!store.set_delivery(&id, &conflict, None, now).unwrap());
+    assert!(store.claim(&id, now).unwrap());
+    assert!(store.is_sending(&id).unwrap());
+    // Replaced while it was being sent: it stays superseded, and is never put back.
+    let second = decide(DecisionKind::Reject, "The backout plan was never tested.");
+    assert_eq!(store.enqueue(&second, now).unwrap().len(), 1);
+    assert!(!store.is_sending(&id).unwrap());
+    for d in [&conflict, &Delivery::Queued, &Delivery::Sending] {
+        assert!(!store.set_delivery(&id, d, None, now).unwrap(), "{d:?}");
+    }
+    let status = |store: &Store| {
+        store
+            .outbox(false)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.decision.client_id == id)
+            .unwrap()
+            .delivery
+    };
+    assert!(matches!(status(&store), Delivery::Superseded { .. }));
+    // Found applied on the server after all: that is what happened, recorded once.
+    let applied = Delivery::Applied { at: now };
+    assert!(
+        store
+            .set_delivery(&id, &applied, Some("found"), now)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_delivery(&id, &applied, Some("again"), now)
+            .unwrap()
+    );
+    assert_eq!(status(&store), applied);
+    let kinds: Vec<String> = store
+        .journal()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "decision.applied").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains(&"decision.conflict".to_string()),
+        "{kinds:?}"
+    );
 }

@@ -78,13 +78,31 @@ pub async fn deliver_pending<B: Backend>(
             continue;
         }
         report(&decision, &Delivery::Sending);
+        // Every other decision of ours on this approval that is not known to be applied: one
+        // of them may be what the server shows.
         let earlier: Vec<Decision> = store
             .decisions_on(&decision.approval_sys_id)?
             .into_iter()
-            .filter(|e| matches!(e.delivery, Delivery::Superseded { .. }))
+            .filter(|e| {
+                e.decision.client_id != decision.client_id
+                    && !matches!(e.delivery, Delivery::Applied { .. })
+            })
             .map(|e| e.decision)
             .collect();
-        let outcome = match deliver_one(backend, &decision, &earlier, was_sending, clock).await {
+        let checked = check(backend, &decision, &earlier, was_sending, clock).await;
+        // Asked right before the write: a decision replaced while it was being checked (the
+        // user decided again, here or in another signoff) is not sent, and its outcome is not
+        // recorded: the newer decision speaks for the user now.
+        let outcome = match checked {
+            Ok(Checked::Send) if !store.is_sending(&decision.client_id)? => {
+                tracing::info!(client_id = %decision.client_id, "replaced before it was sent; not sent");
+                continue;
+            }
+            Ok(Checked::Send) => send(backend, &decision, clock).await,
+            Ok(Checked::Done(outcome)) => Ok(outcome),
+            Err(stopped) => Err(stopped),
+        };
+        let outcome = match outcome {
             Ok(outcome) => {
                 crate::pause_point("sent");
                 outcome
@@ -92,14 +110,17 @@ pub async fn deliver_pending<B: Backend>(
             Err(Stopped { error, reached }) => {
                 tracing::info!(client_id = %decision.client_id, %error, "delivery paused");
                 // Nothing reached the server: it waits in the queue as before. A write that
-                // may have reached it stays `sending`, so the next try checks first.
-                if !reached {
-                    store.set_delivery(
+                // may have reached it (now or in an earlier attempt) stays `sending`, so the
+                // next try checks first and knows it may have been sent.
+                if !reached
+                    && !was_sending
+                    && store.set_delivery(
                         &decision.client_id,
                         &Delivery::Queued,
                         None,
                         clock.now(),
-                    )?;
+                    )?
+                {
                     report(&decision, &Delivery::Queued);
                 }
                 done.stopped = Some(error);
@@ -109,21 +130,17 @@ pub async fn deliver_pending<B: Backend>(
         // An earlier decision of ours that reached the server first is recorded as applied.
         if let Some(first) = &outcome.earlier_applied {
             let applied = Delivery::Applied { at: outcome.at };
-            store.set_delivery(
+            if store.set_delivery(
                 &first.client_id,
                 &applied,
                 Some("found applied on the server by a later decision's check"),
                 clock.now(),
-            )?;
-            report(first, &applied);
-            done.applied += 1;
+            )? {
+                report(first, &applied);
+                done.applied += 1;
+            }
         }
         let delivery = outcome.delivery;
-        match &delivery {
-            Delivery::Applied { .. } => done.applied += 1,
-            Delivery::Conflict { .. } => done.conflicts += 1,
-            _ => done.failed += 1,
-        }
         tracing::info!(
             client_id = %decision.client_id,
             change = %decision.change_number,
@@ -131,12 +148,22 @@ pub async fn deliver_pending<B: Backend>(
             outcome = delivery.label(),
             "delivery"
         );
-        store.set_delivery(
+        // A decision superseded while it was being checked keeps that status unless it was
+        // applied: the newer decision speaks for the user now.
+        if !store.set_delivery(
             &decision.client_id,
             &delivery,
             outcome.answer.as_deref(),
             clock.now(),
-        )?;
+        )? {
+            tracing::info!(client_id = %decision.client_id, "superseded or withdrawn meanwhile; outcome not recorded");
+            continue;
+        }
+        match &delivery {
+            Delivery::Applied { .. } => done.applied += 1,
+            Delivery::Conflict { .. } => done.conflicts += 1,
+            _ => done.failed += 1,
+        }
         report(&decision, &delivery);
     }
     Ok(done)
@@ -155,7 +182,7 @@ struct Outcome {
     answer: Option<String>,
     /// An earlier (superseded) decision of ours on the same approval turned out to be on
     /// the server: it is what happened.
-    earlier_applied: Option<Decision>,
+    earlier_applied: Option<Box<Decision>>,
     /// When the server's record last changed.
     at: DateTime<Utc>,
 }
@@ -171,25 +198,60 @@ impl Outcome {
     }
 }
 
-/// Checks one decision against the server and sends it if it still applies. Delegation
-/// windows are judged by the server's clock.
-async fn deliver_one<B: Backend>(
+/// What checking a decision against the server found.
+enum Checked {
+    /// It was settled without sending (already applied, or a conflict).
+    Done(Outcome),
+    /// It still applies: send it.
+    Send,
+}
+
+/// Checks one decision against the server: whether it is already applied or no longer
+/// applies. Delegation windows are judged by the server's clock.
+async fn check<B: Backend>(
     backend: &B,
     d: &Decision,
     earlier: &[Decision],
     was_sending: bool,
     clock: &dyn Clock,
-) -> Result<Outcome, Stopped> {
+) -> Result<Checked, Stopped> {
     let not_reached = |error| Stopped {
         error,
         reached: false,
     };
-    let checked = backend
-        .approval(&d.approval_sys_id)
-        .await
-        .map_err(not_reached)?;
+    let checked = backend.approval(&d.approval_sys_id).await;
     let now = clock.now();
-    let conflict = |reason: String| Ok(Outcome::new(Delivery::Conflict { reason }, None, now));
+    let conflict = |reason: String| {
+        Ok(Checked::Done(Outcome::new(
+            Delivery::Conflict { reason },
+            None,
+            now,
+        )))
+    };
+    // The instance answered, about this record only: the decision cannot go, and the rest of
+    // the outbox can. Anything else (the network, the sign-in, the way in) stops the round.
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(BackendError::Forbidden { message, .. }) => {
+            return conflict(format!(
+                "{}: the instance no longer lets you read this approval ({message}), so it cannot be checked; nothing was sent.",
+                d.change_number
+            ));
+        }
+        Err(e @ (BackendError::BadRecord { .. } | BackendError::BadRequest { .. })) => {
+            return Ok(Checked::Done(Outcome::new(
+                Delivery::Failed {
+                    error: format!(
+                        "{}: the approval could not be checked before sending: {e} Nothing was sent, and it will not be retried.",
+                        d.change_number
+                    ),
+                },
+                None,
+                now,
+            )));
+        }
+        Err(e) => return Err(not_reached(e)),
+    };
     let Some(server) = checked else {
         return conflict(format!(
             "{}: the approval no longer exists or is no longer visible to you.",
@@ -199,11 +261,11 @@ async fn deliver_one<B: Backend>(
     let at = server_time(&server).unwrap_or(now);
     // Already in effect (say a previous run sent it and died): recorded, never resent.
     if let Some(done) = already_done(d, &server, was_sending, at) {
-        return Ok(Outcome::new(
+        return Ok(Checked::Done(Outcome::new(
             done,
             Some("found already applied on the server".into()),
             at,
-        ));
+        )));
     }
     // Deciding for a colleague needs their delegation to still hold (it may have ended while
     // the decision waited in the outbox).
@@ -232,7 +294,7 @@ async fn deliver_one<B: Backend>(
             .iter()
             .find(|e| already_done(e, &server, true, at).is_some() && reached_by_ref(e, &server))
         {
-            return Ok(Outcome {
+            return Ok(Checked::Done(Outcome {
                 delivery: Delivery::Conflict {
                     reason: format!(
                         "{}: your earlier decision to {} it (ref {}) had already reached the server, so this one was not sent. Decide again if you meant to change it.",
@@ -242,12 +304,23 @@ async fn deliver_one<B: Backend>(
                     ),
                 },
                 answer: None,
-                earlier_applied: Some(first.clone()),
+                earlier_applied: Some(Box::new(first.clone())),
                 at,
-            });
+            }));
         }
         return conflict(reason);
     }
+    Ok(Checked::Send)
+}
+
+/// Sends a checked decision and records what the server did with it.
+async fn send<B: Backend>(
+    backend: &B,
+    d: &Decision,
+    clock: &dyn Clock,
+) -> Result<Outcome, Stopped> {
+    let now = clock.now();
+    let conflict = |reason: String| Ok(Outcome::new(Delivery::Conflict { reason }, None, now));
     let comment = d.comment();
     let sent = match d.kind {
         DecisionKind::Approve => {
