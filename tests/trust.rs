@@ -225,6 +225,83 @@ async fn a_decision_that_did_not_land_is_replaced_by_the_next_one_not_applied_be
 }
 
 #[tokio::test]
+async fn a_decision_replaced_by_another_signoff_while_it_waited_is_reported_not_sent() {
+    use tokio::io::AsyncBufReadExt;
+    let server = common::sim(33, 60, 100).await;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let url = server.url();
+    let target = own(h, &url).await.remove(0);
+    // The approve's check is held on the server until the reject has replaced it.
+    let gate = signoff::sim::Gate::new();
+    server.faults().push_when(
+        When {
+            method: Some("GET".into()),
+            path_contains: Some(target.approval.clone()),
+            ..When::default()
+        },
+        Fault::Held(gate.clone()),
+    );
+    let approve = command(
+        h,
+        &url,
+        &["approve", &target.number, "-m", "Fine, ship it tonight."],
+    )
+    .output();
+    let approve = tokio::spawn(approve);
+    gate.arrived().await;
+    let mut reject = command(
+        h,
+        &url,
+        &[
+            "reject",
+            &target.number,
+            "-m",
+            "On second thought the backout plan is missing.",
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = tokio::io::BufReader::new(reject.stderr.take().unwrap()).lines();
+    let mut said = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let replaced = line.contains("replaces your earlier decision to approve");
+        said.push(line);
+        if replaced {
+            break;
+        }
+    }
+    assert!(!said.is_empty(), "the reject said nothing");
+    gate.open();
+    let o = approve.await.unwrap().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}{}", out(&o), err(&o));
+    assert!(
+        err(&o).contains("replaced by a newer decision") && err(&o).contains("not sent"),
+        "{}",
+        err(&o)
+    );
+    assert!(
+        out(&o).is_empty(),
+        "nothing claims it was applied: {}",
+        out(&o)
+    );
+    while let Some(line) = lines.next_line().await.unwrap() {
+        said.push(line);
+    }
+    let status = reject.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0), "{said:?}");
+    assert_eq!(state(&server, &target.approval), "rejected");
+    assert_eq!(
+        signoff_comments(&server, &target.approval),
+        1,
+        "only the reject"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_write_applied_then_answered_with_an_error_is_recorded_applied() {
     let server = common::sim(33, 120, 100).await;
     let elsewhere = common::sim(33, 10, 100).await;

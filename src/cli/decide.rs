@@ -163,10 +163,16 @@ fn tell(
         }
     };
     for d in decisions {
+        let whom = for_whom(d);
         let Some(e) = outbox.iter().find(|e| e.decision.client_id == d.client_id) else {
+            eprintln!(
+                "signoff: your decision to {} {}{whom} was withdrawn elsewhere (in the console or another signoff) before it was sent; nothing was sent.",
+                d.kind.verb(),
+                d.change_number,
+            );
+            raise(exit::CONFLICT);
             continue;
         };
-        let whom = for_whom(d);
         match &e.delivery {
             Delivery::Applied { at } => println!(
                 "{} {}: {}{whom} (applied on the server at {}).",
@@ -201,7 +207,14 @@ fn tell(
                 eprintln!("{}", stored_message(d, &e.delivery, &why));
                 raise(exit::QUEUED);
             }
-            Delivery::Superseded { .. } => {}
+            Delivery::Superseded { .. } => {
+                eprintln!(
+                    "signoff: your decision to {} {}{whom} was replaced by a newer decision on it (made elsewhere) before it was sent; it was not sent.",
+                    d.kind.verb(),
+                    d.change_number,
+                );
+                raise(exit::CONFLICT);
+            }
         }
     }
     Ok(code)
