@@ -70,13 +70,13 @@ impl ServiceNow {
             page_size: options
                 .page_size
                 .unwrap_or(DEFAULT_PAGE_SIZE)
-                .clamp(1, 10_000),
+                .clamp(1, paging::MAX_PAGE_ROWS),
             notices: Mutex::new(Vec::new()),
         })
     }
 
     pub fn with_page_size(mut self, n: usize) -> ServiceNow {
-        self.page_size = n.clamp(1, 10_000);
+        self.page_size = n.clamp(1, paging::MAX_PAGE_ROWS);
         self
     }
 

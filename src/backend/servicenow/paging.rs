@@ -21,6 +21,9 @@ use crate::backend::{BackendError, Progress};
 
 /// Pages fetched at once once the total is known.
 const PARALLEL_PAGES: usize = 4;
+/// The most rows one page is taken to hold: `sysparm_limit`'s default, and the most signoff
+/// asks for.
+pub(super) const MAX_PAGE_ROWS: usize = 10_000;
 /// Pages in a row that bring no new rows before paging stops.
 const FRUITLESS_LIMIT: usize = 3;
 
@@ -166,12 +169,7 @@ impl ServiceNow {
         let total = page.total;
         let next = page.next.take();
         let had_link = page.had_link;
-        let plan = next.as_ref().and_then(|n| {
-            Some((
-                query_param(n, "sysparm_offset")?,
-                query_param(n, "sysparm_limit").filter(|s| *s > 0)?,
-            ))
-        });
+        let plan = next.as_ref().and_then(offset_plan);
         // The page size the server works with: the Link's limit, else what the first page held.
         let step = match plan {
             Some((_, step)) => step,
@@ -237,7 +235,7 @@ impl ServiceNow {
                 let url = with_offset(next, offset, step);
                 let at = offset;
                 inflight.push_back(async move { (at, self.get_page(url, what, convert).await) });
-                offset += step;
+                offset = offset.saturating_add(step);
             }
             let Some((at, page)) = inflight.next().await else {
                 return Ok(last_next);
@@ -251,7 +249,7 @@ impl ServiceNow {
             // The server's own Link says this page is the last: later offsets are past the end,
             // whatever the total said (pages still in flight are dropped).
             if page.had_link && page.next.is_none() {
-                if at + step < total {
+                if at.saturating_add(step) < total {
                     tally.stopped = Some("its own paging links ended long before that");
                 }
                 return Ok(None);
@@ -275,11 +273,11 @@ impl ServiceNow {
         let mut offset = 0usize;
         let mut last_len = tally.rows.len();
         loop {
-            offset += if last_len == 0 {
+            offset = offset.saturating_add(if last_len == 0 {
                 self.page_size
             } else {
                 last_len.min(self.page_size)
-            };
+            });
             if offset >= total {
                 return Ok(());
             }
@@ -341,6 +339,18 @@ fn link_next(header: &str) -> Option<Url> {
     })
 }
 
+/// Where the `next` link says the following page starts, and the page size to step by. A
+/// page size past the most signoff asks for is taken as that most (a lying Link could
+/// otherwise overflow the offsets), and a zero one as no plan at all.
+fn offset_plan(next: &Url) -> Option<(usize, usize)> {
+    Some((
+        query_param(next, "sysparm_offset")?,
+        query_param(next, "sysparm_limit")
+            .filter(|s| *s > 0)?
+            .min(MAX_PAGE_ROWS),
+    ))
+}
+
 fn query_param(url: &Url, name: &str) -> Option<usize> {
     url.query_pairs()
         .find(|(k, _)| k == name)
@@ -374,6 +384,17 @@ mod tests {
         assert_eq!(query_param(&next, "sysparm_limit"), Some(5));
         let last_page = r#"<https://x/a?sysparm_offset=0>;rel="first", <https://x/a?sysparm_offset=5>; rel="prev""#;
         assert!(link_next(last_page).is_none());
+    }
+
+    #[test]
+    fn a_links_page_size_is_bounded() {
+        let plan = |q: &str| offset_plan(&Url::parse(&format!("https://x/a?{q}")).unwrap());
+        assert_eq!(plan("sysparm_limit=50&sysparm_offset=100"), Some((100, 50)));
+        let huge = format!("sysparm_limit={}&sysparm_offset=5", usize::MAX);
+        assert_eq!(plan(&huge), Some((5, MAX_PAGE_ROWS)));
+        assert_eq!(plan("sysparm_limit=0&sysparm_offset=5"), None);
+        assert_eq!(plan("sysparm_limit=-3&sysparm_offset=5"), None);
+        assert_eq!(plan("sysparm_offset=5"), None);
     }
 
     #[test]
