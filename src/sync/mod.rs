@@ -296,6 +296,9 @@ pub enum SyncEvent {
         outcome: Box<SyncOutcome>,
         approvals: Option<Vec<Approval>>,
         outbox_pending: usize,
+        /// The outbox's open decisions (waiting, being sent, in conflict or failed), oldest
+        /// first: another process may have decided, sent or withdrawn some.
+        open: Vec<OutboxEntry>,
         /// Delegations given and received, fresh from the server.
         delegations: Vec<Delegation>,
     },
@@ -434,14 +437,15 @@ pub async fn run_engine<B: Backend + 'static>(
                         } else {
                             Ok(None)
                         };
-                        match (approvals, store.outbox_pending()) {
-                            (Ok(approvals), Ok(outbox_pending)) => SyncEvent::Synced {
+                        match (approvals, store.outbox_pending(), store.open_decisions()) {
+                            (Ok(approvals), Ok(outbox_pending), Ok(open)) => SyncEvent::Synced {
                                 delegations: outcome.delegations.clone(),
                                 outcome: Box::new(outcome),
                                 approvals,
                                 outbox_pending,
+                                open,
                             },
-                            (Err(e), _) | (_, Err(e)) => SyncEvent::StoreFailed { error: e.to_string() },
+                            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => SyncEvent::StoreFailed { error: e.to_string() },
                         }
                     }
                     Err(SyncError::Backend(e)) if e.is_auth() => {

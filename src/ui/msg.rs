@@ -23,6 +23,9 @@ pub struct Synced {
     /// The new queue; `None` when nothing changed (the queue on screen is current).
     pub approvals: Option<Vec<Approval>>,
     pub outbox_pending: usize,
+    /// The outbox's open decisions (waiting, being sent, in conflict or failed) as read
+    /// after the sync, oldest first.
+    pub open: Vec<OutboxRow>,
     /// Delegations given and received, fresh from the server.
     pub delegations: Vec<Delegation>,
     /// `2 added, 1 updated, 0 removed (incremental)`.

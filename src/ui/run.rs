@@ -174,6 +174,16 @@ where
     }
 }
 
+fn rows(outbox: Vec<crate::store::OutboxEntry>) -> Vec<OutboxRow> {
+    outbox
+        .into_iter()
+        .map(|e| OutboxRow {
+            decision: e.decision,
+            delivery: e.delivery,
+        })
+        .collect()
+}
+
 /// What the engine reports, in the UI's words.
 pub fn translate(ev: SyncEvent) -> Msg {
     match ev {
@@ -183,13 +193,7 @@ pub fn translate(ev: SyncEvent) -> Msg {
             delegations,
         } => Msg::CacheLoaded {
             approvals,
-            outbox: outbox
-                .into_iter()
-                .map(|e| OutboxRow {
-                    decision: e.decision,
-                    delivery: e.delivery,
-                })
-                .collect(),
+            outbox: rows(outbox),
             delegations,
         },
         SyncEvent::Delivery {
@@ -207,6 +211,7 @@ pub fn translate(ev: SyncEvent) -> Msg {
             outcome,
             approvals,
             outbox_pending,
+            open,
             delegations,
         } => Msg::Synced(Box::new(Synced {
             summary: outcome.summary(),
@@ -214,6 +219,7 @@ pub fn translate(ev: SyncEvent) -> Msg {
             at: outcome.at,
             approvals,
             outbox_pending,
+            open: rows(open),
             delegations,
             notices: outcome.notices,
         })),

@@ -94,6 +94,7 @@ pub fn synced(
         at,
         approvals: Some(approvals),
         outbox_pending: 0,
+        open: vec![],
         delegations,
         summary: "0 added, 0 updated, 0 removed (full pull)".into(),
         notices: Vec::new(),

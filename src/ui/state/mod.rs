@@ -158,6 +158,10 @@ pub struct AppState {
     pub confirm: Option<Confirm>,
     /// Where decisions stand, by approval sys_id.
     pub deliveries: HashMap<String, Tracked>,
+    /// Decisions on screen as open that the last sync's read of the outbox did not hold
+    /// (withdrawn, discarded, delivered or replaced by another signoff): they go when the
+    /// next read does not hold them either. (One read may predate a decision just stored.)
+    outbox_missing: HashSet<String>,
     /// The decision dialog, when open (drawn over the queue; it takes the keys).
     pub decide: Option<DecideModal>,
     pub drafts: Drafts,
@@ -205,6 +209,7 @@ impl AppState {
             delegations: DelegationsState::default(),
             confirm: None,
             deliveries: HashMap::new(),
+            outbox_missing: HashSet::new(),
             decide: None,
             drafts: Drafts::default(),
             refreshing: false,
@@ -875,7 +880,12 @@ impl AppState {
 
     /// Opens the decision dialog for the chosen approvals, or says why it cannot.
     fn open_decide(&mut self, kind: DecisionKind) -> Vec<Effect> {
-        let chosen = self.queue.chosen();
+        let chosen: Vec<QueueItem> = self.queue.chosen().into_iter().cloned().collect();
+        self.open_decide_on(kind, &chosen)
+    }
+
+    /// Opens the decision dialog for these rows (those that can take the decision).
+    fn open_decide_on(&mut self, kind: DecisionKind, chosen: &[QueueItem]) -> Vec<Effect> {
         if chosen.is_empty() {
             return vec![];
         }
@@ -1027,7 +1037,20 @@ impl AppState {
                     }
                 });
                 self.queue.replace(&self.policy, *fresh, me.as_deref());
-                // Select the fresh row and decide on it.
+                // The user moved on to something else meanwhile: the dialog would land on top
+                // of it. The copy is fresh now; `e` opens the dialog on it.
+                if self.context() != self.screen() {
+                    self.flash(
+                        format!(
+                            "Read {number} again from the instance; press {} on it to decide again.",
+                            self.keymap.key(Cmd::Redecide)
+                        ),
+                        false,
+                    );
+                    return;
+                }
+                // Select the fresh row if it is shown (a filter may hide it); the dialog is
+                // for it either way.
                 if let Some(i) = self
                     .queue
                     .items
@@ -1036,6 +1059,15 @@ impl AppState {
                 {
                     self.queue.select(i);
                 }
+                let Some(item) = self
+                    .queue
+                    .all_items
+                    .iter()
+                    .find(|i| i.approval.sys_id == approval_sys_id)
+                    .map(|i| QueueItem::clone(i))
+                else {
+                    return;
+                };
                 let Some(kind) = t.kind else {
                     self.flash(
                         format!(
@@ -1050,9 +1082,7 @@ impl AppState {
                     return;
                 };
                 // Only this change: the multi-selection is not part of a re-decision.
-                let keep = std::mem::take(&mut self.queue.selection);
-                let effects = self.open_decide(kind);
-                self.queue.selection = keep;
+                let effects = self.open_decide_on(kind, &[item]);
                 self.pending_effects.extend(effects);
                 if let Some(m) = self.decide.as_mut() {
                     m.note = changed;
@@ -1168,21 +1198,15 @@ impl AppState {
         };
         self.drafts
             .take(&decide::draft_key(modal.targets.iter().map(|(a, _)| a)));
-        let mut effects = Vec::new();
         let approvals: Vec<Approval> = modal.targets.into_iter().map(|(a, _)| a).collect();
         let replaces = approvals.iter().any(|a| {
             self.deliveries
                 .get(&a.sys_id)
                 .is_some_and(|t| t.delivery == Delivery::Queued)
         });
+        // A re-decision replaces the decision in conflict or failed: storing the new one
+        // marks the old one superseded (in the journal too), so nothing is discarded here.
         for a in &approvals {
-            // A re-decision replaces the decision in conflict or failed.
-            if let Some(old) = self.deliveries.get(&a.sys_id)
-                && old.needs_attention()
-                && let Some(client_id) = old.client_id.clone()
-            {
-                effects.push(Effect::Discard { client_id });
-            }
             self.deliveries.insert(
                 a.sys_id.clone(),
                 Tracked {
@@ -1210,12 +1234,22 @@ impl AppState {
             false,
         );
         self.queue.selection.clear();
-        effects.push(Effect::Decide {
+        vec![Effect::Decide {
             kind: modal.kind,
             justification,
             approvals,
-        });
-        effects
+        }]
+    }
+
+    /// The change number of an approval in the queue (its id when it is not there).
+    fn number_of(&self, approval_sys_id: &str) -> String {
+        self.queue
+            .all_items
+            .iter()
+            .find(|i| i.approval.sys_id == approval_sys_id)
+            .map_or(approval_sys_id.to_string(), |i| {
+                i.approval.change.number.clone()
+            })
     }
 
     /// A delivery report from the outbox or sync.
@@ -1228,6 +1262,21 @@ impl AppState {
                 .is_some_and(|t| t.client_id.as_deref() == Some(client_id.as_str()))
             {
                 self.deliveries.remove(&approval_sys_id);
+            }
+            return;
+        }
+        // A report on another decision than the row's (an older one, replaced since): the
+        // row keeps the newer one. That the older one landed is news all the same.
+        if let Some(t) = self.deliveries.get(&approval_sys_id)
+            && let Some(known) = t.client_id.as_deref()
+            && known != client_id
+        {
+            if matches!(delivery, Delivery::Applied { .. }) {
+                let number = self.number_of(&approval_sys_id);
+                self.flash(
+                    format!("Your earlier decision on {number} had reached the server first; it is what the instance has."),
+                    false,
+                );
             }
             return;
         }
@@ -1247,13 +1296,7 @@ impl AppState {
         entry.delivery = delivery;
         // Said once it is done for good, with the ✓ it now deserves.
         if landed && let Some(kind) = entry.kind {
-            let id = entry_id.clone();
-            let number = self
-                .queue
-                .all_items
-                .iter()
-                .find(|i| i.approval.sys_id == id)
-                .map_or(id.clone(), |i| i.approval.change.number.clone());
+            let number = self.number_of(&entry_id);
             self.done(format!(
                 "{} {number}: {} on the server.",
                 kind.title(),
@@ -1665,14 +1708,7 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             withdrawn,
         } => {
             state.dirty = true;
-            let number = state
-                .queue
-                .all_items
-                .iter()
-                .find(|i| i.approval.sys_id == approval_sys_id)
-                .map_or(approval_sys_id.clone(), |i| {
-                    i.approval.change.number.clone()
-                });
+            let number = state.number_of(&approval_sys_id);
             if withdrawn {
                 if state
                     .deliveries
@@ -1687,7 +1723,7 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                 ));
             } else {
                 state.flash(
-                    format!("Too late to withdraw the decision on {number}: it is being sent."),
+                    format!("Could not withdraw the decision on {number}: it no longer waits (it is being sent, was delivered, or was replaced); its row shows what became of it."),
                     true,
                 );
             }
@@ -1696,23 +1732,10 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
     }
 }
 
-/// The newest decision per approval from the outbox; one the UI made since (its client id
-/// not known yet) is newer still and stays.
+/// The newest decision per approval from the outbox (oldest first, so the last one); one
+/// the UI made since (its client id not known yet) is newer still and stays.
 fn load_outbox(state: &mut AppState, outbox: Vec<OutboxRow>) {
-    let mut newest: HashMap<String, OutboxRow> = HashMap::new();
-    for e in outbox {
-        if matches!(e.delivery, Delivery::Superseded { .. }) {
-            continue;
-        }
-        let id = e.decision.approval_sys_id.clone();
-        match newest.get(&id) {
-            Some(old) if old.decision.created_at > e.decision.created_at => {}
-            _ => {
-                newest.insert(id, e);
-            }
-        }
-    }
-    for (id, e) in newest {
+    for (id, e) in newest_per_approval(outbox) {
         if state
             .deliveries
             .get(&id)
@@ -1720,15 +1743,67 @@ fn load_outbox(state: &mut AppState, outbox: Vec<OutboxRow>) {
         {
             continue;
         }
-        state.deliveries.insert(
-            id,
-            Tracked {
-                client_id: Some(e.decision.client_id),
-                kind: Some(e.decision.kind),
-                delivery: e.delivery,
-                justification: Some(e.decision.justification.as_str().to_string()),
+        state.deliveries.insert(id, tracked(e));
+    }
+}
+
+/// The last decision per approval in outbox order, leaving out superseded ones.
+fn newest_per_approval(outbox: Vec<OutboxRow>) -> HashMap<String, OutboxRow> {
+    let mut newest = HashMap::new();
+    for e in outbox {
+        if !matches!(e.delivery, Delivery::Superseded { .. }) {
+            newest.insert(e.decision.approval_sys_id.clone(), e);
+        }
+    }
+    newest
+}
+
+fn tracked(e: OutboxRow) -> Tracked {
+    Tracked {
+        client_id: Some(e.decision.client_id),
+        kind: Some(e.decision.kind),
+        delivery: e.delivery,
+        justification: Some(e.decision.justification.as_str().to_string()),
+    }
+}
+
+/// Brings the rows' decisions in line with the outbox's open ones as a sync read them: what
+/// another signoff decided, sent, withdrew or discarded shows here too. A decision on screen
+/// that the read did not hold may be one stored after the read: it goes only when a second
+/// read does not hold it either, and until then the outbox's row does not replace it.
+fn reconcile_outbox(state: &mut AppState, open: Vec<OutboxRow>) {
+    let open_ids: HashSet<String> = open.iter().map(|e| e.decision.client_id.clone()).collect();
+    let mut missing = HashSet::new();
+    let mut gone = Vec::new();
+    for (approval, t) in &state.deliveries {
+        let Some(id) = &t.client_id else { continue };
+        let open_here = t.delivery.is_pending() || t.needs_attention();
+        if !open_here || open_ids.contains(id) {
+            continue;
+        }
+        if state.outbox_missing.contains(id) {
+            gone.push(approval.clone());
+        } else {
+            missing.insert(id.clone());
+        }
+    }
+    for approval in gone {
+        state.deliveries.remove(&approval);
+    }
+    state.outbox_missing = missing;
+    for (approval, e) in newest_per_approval(open) {
+        let replace = match state.deliveries.get(&approval) {
+            None => true,
+            Some(t) => match &t.client_id {
+                Some(id) => {
+                    *id == e.decision.client_id || !t.delivery.is_pending() && !t.needs_attention()
+                }
+                None => false,
             },
-        );
+        };
+        if replace {
+            state.deliveries.insert(approval, tracked(e));
+        }
     }
 }
 
@@ -1740,6 +1815,7 @@ fn synced_msg(state: &mut AppState, s: Synced) {
     state.user = Some(s.user);
     state.last_sync = Some(s.at);
     state.outbox_pending = s.outbox_pending;
+    reconcile_outbox(state, s.open);
     if let Some(approvals) = s.approvals {
         state.queue.details_pending = false;
         state.set_queue(approvals);
