@@ -214,6 +214,35 @@ fn user_keys_merge_over_the_defaults_and_bad_lines_are_reported() {
     assert_eq!(at("a"), Some(Cmd::Approve));
     assert_eq!(at("x"), Some(Cmd::Reject));
 
+    // A key that types text where the command works would never reach it; a command that
+    // closes or sends cannot go without a key. Both keep their defaults, and say why.
+    let keymap = Keymap::with_overrides(&[
+        o("send", &["S"], 11),
+        o("cancel", &[], 12),
+        o("approve", &["Shift-a"], 13),
+    ]);
+    assert_eq!(keymap.problems.len(), 2, "{:?}", keymap.problems);
+    assert!(
+        keymap.problems[0].starts_with("line 11:")
+            && keymap.problems[0].contains("typed as text in the decision dialog")
+            && keymap.problems[0].contains("send keeps Ctrl-S"),
+        "{:?}",
+        keymap.problems
+    );
+    assert!(
+        keymap.problems[1].starts_with("line 12:")
+            && keymap.problems[1].contains("needs a key")
+            && keymap.problems[1].contains("cancel keeps Esc"),
+        "{:?}",
+        keymap.problems
+    );
+    let ctrl_s = Key::parse("Ctrl-S").unwrap().event();
+    assert_eq!(keymap.lookup(Context::Editor, &ctrl_s), Some(Cmd::Send));
+    let esc = Key::parse("Esc").unwrap().event();
+    assert_eq!(keymap.lookup(Context::Editor, &esc), Some(Cmd::Cancel));
+    let shift_a = Key::parse("A").unwrap().event();
+    assert_eq!(keymap.lookup(Context::Queue, &shift_a), Some(Cmd::Approve));
+
     // The problems reach the console's message log, and hints use the user's keys.
     let mut s = loaded(140, 30).with_keymap(Keymap::with_overrides(&[
         o("approve", &["A"], 3),

@@ -44,6 +44,11 @@ impl Context {
         }
     }
 
+    /// Whether other keys type text here (a dialog, a form, the command line).
+    pub fn takes_text(self) -> bool {
+        matches!(self, Context::Form | Context::Editor | Context::CommandLine)
+    }
+
     /// The heading of this context's keys in the help.
     pub fn title(self) -> &'static str {
         match self {

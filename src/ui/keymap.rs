@@ -110,12 +110,24 @@ impl Key {
             None => {
                 let mut chars = rest.chars();
                 match (chars.next(), chars.next()) {
+                    // Shift-a is the key that types A.
+                    (Some(c), None) if mods.contains(KeyModifiers::SHIFT) && c.is_alphabetic() => {
+                        KeyCode::Char(c.to_uppercase().next().unwrap_or(c))
+                    }
                     (Some(c), None) if !c.is_control() => KeyCode::Char(c),
                     _ => return Err(bad()),
                 }
             }
         };
         Ok(Key::from_event(&KeyEvent::new(code, mods)))
+    }
+
+    /// A key that types a character (no Ctrl or Alt): in a text field it is text.
+    pub fn types(&self) -> bool {
+        matches!(self.code, KeyCode::Char(_))
+            && !self
+                .mods
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
     }
 
     /// The key as shown on screen: `j`, `↓`, `Ctrl-S`, `Shift-Tab`, `Space`.
@@ -181,6 +193,19 @@ impl Default for Keymap {
     }
 }
 
+/// Commands that must keep a key: without them a dialog, form or screen could not be left,
+/// answered or sent.
+const ESSENTIAL: &[Cmd] = &[
+    Cmd::Cancel,
+    Cmd::Interrupt,
+    Cmd::Quit,
+    Cmd::Back,
+    Cmd::Send,
+    Cmd::Yes,
+    Cmd::No,
+    Cmd::Run,
+];
+
 impl Keymap {
     /// The defaults with `overrides` merged over them. An override naming no command, with a
     /// key that is not a key, or taking a key another command uses in the same context, is
@@ -217,7 +242,34 @@ impl Keymap {
                 .map(|k| Key::parse(k))
                 .collect::<Result<Vec<_>, _>>()
             {
+                Ok(keys) if keys.is_empty() && ESSENTIAL.contains(&c.cmd) => {
+                    problems.push(format!(
+                        "line {}: [keys] {}: this command needs a key (without one, some screens could not be left or finished); {} keeps {}.",
+                        o.line,
+                        o.command,
+                        c.name,
+                        labels(&defaults[&c.cmd])
+                    ));
+                }
                 Ok(keys) => {
+                    let typed = keys.iter().find_map(|k| {
+                        c.contexts
+                            .iter()
+                            .find(|ctx| ctx.takes_text() && k.types())
+                            .map(|ctx| (*k, *ctx))
+                    });
+                    if let Some((key, ctx)) = typed {
+                        problems.push(format!(
+                            "line {}: [keys] {}: {} would be typed as text {}; use a key with Ctrl or Alt, or a named key such as F2; {} keeps {}.",
+                            o.line,
+                            o.command,
+                            key.label(),
+                            ctx.place(),
+                            c.name,
+                            labels(&defaults[&c.cmd])
+                        ));
+                        continue;
+                    }
                     chosen.insert(c.cmd, keys);
                     from_user.insert(c.cmd, o);
                 }
@@ -359,6 +411,7 @@ mod tests {
             ("Down", "↓"),
             ("↑", "↑"),
             ("F5", "F5"),
+            ("Shift-a", "A"),
         ] {
             let k = Key::parse(spec).unwrap();
             assert_eq!(k.label(), label, "{spec}");
