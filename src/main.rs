@@ -56,7 +56,11 @@ fn init_logging(
     // Keep the log bounded: past 10 MiB it moves aside (one previous file is kept).
     let path = paths.state_dir.join(name);
     if std::fs::metadata(&path).is_ok_and(|m| m.len() > 10 * 1024 * 1024) {
-        let _ = std::fs::rename(&path, paths.state_dir.join(format!("{name}.1")));
+        let previous = paths.state_dir.join(format!("{name}.1"));
+        // The previous log stays owner-only too (an older version may have left it readable).
+        if std::fs::rename(&path, &previous).is_ok() {
+            let _ = ensure_private_file(&previous);
+        }
     }
     // The log names changes and people: owner-only, created so before anything is written.
     ensure_private_file(&path).map_err(|e| {

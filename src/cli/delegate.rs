@@ -21,10 +21,7 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
     let backend = s.connect(&clock)?;
     let backend = &backend;
     let user = backend.current_user().await?;
-    let me = crate::domain::UserRef {
-        sys_id: user.sys_id.clone(),
-        name: user.name.clone(),
-    };
+    let me = user.reference();
     let now = clock.now();
     let tz = chrono::Local::now().offset().fix();
     let show = |t: Option<chrono::DateTime<Utc>>| {
@@ -75,10 +72,7 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
             let ends =
                 crate::domain::when::parse_local(&until, tz, true).map_err(Failure::usage)?;
             let draft = crate::domain::DelegationDraft {
-                delegate: crate::domain::UserRef {
-                    sys_id: delegate.sys_id.clone(),
-                    name: delegate.name.clone(),
-                },
+                delegate: delegate.reference(),
                 starts,
                 ends,
                 approvals: !no_approvals,

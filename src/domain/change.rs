@@ -35,6 +35,14 @@ pub struct UserRef {
 }
 
 impl User {
+    /// The user as a reference (id and name), as decisions and delegations name people.
+    pub fn reference(&self) -> UserRef {
+        UserRef {
+            sys_id: self.sys_id.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// Cleans every field for display and checks the id: how a user from the server is kept.
     pub fn sanitize(&mut self) -> Result<(), String> {
         let User {

@@ -271,10 +271,7 @@ impl Decision {
         now: DateTime<Utc>,
         mut id: impl FnMut() -> String,
     ) -> Vec<Decision> {
-        let acting = UserRef {
-            sys_id: user.sys_id.clone(),
-            name: user.name.clone(),
-        };
+        let acting = user.reference();
         approvals
             .iter()
             .map(|a| Decision {

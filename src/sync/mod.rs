@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Progress, Scope};
-use crate::domain::{Approval, Clock, Delegation, Delivery, User, UserRef, acting_for};
+use crate::domain::{Approval, Clock, Delegation, Delivery, User, acting_for};
 use crate::store::{OutboxEntry, Store, StoreError};
 pub use backoff::Backoff;
 pub use deliver::{Deliver, DeliveryReport, deliver_pending};
@@ -132,10 +132,7 @@ async fn sync_inner<B: Backend>(
     // (active by the server's clock).
     let delegations = backend.delegations(&user.sys_id).await?;
     let now = clock.now();
-    let me = UserRef {
-        sys_id: user.sys_id.clone(),
-        name: user.name.clone(),
-    };
+    let me = user.reference();
     let mut ids: Vec<String> = acting_for(&me, &delegations, now)
         .into_iter()
         .map(|u| u.sys_id)

@@ -406,10 +406,7 @@ fn perform(
 
 /// The backend request a delegation effect stands for.
 fn delegation_request(effect: Effect, user: &crate::domain::User) -> Option<Request> {
-    let me = crate::domain::UserRef {
-        sys_id: user.sys_id.clone(),
-        name: user.name.clone(),
-    };
+    let me = user.reference();
     Some(match effect {
         Effect::CreateDelegation(draft) => Request::CreateDelegation { me, draft },
         Effect::EditDelegation {

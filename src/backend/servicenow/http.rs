@@ -122,6 +122,8 @@ impl Transport {
         let status = resp.status();
         let landed = resp.url().clone();
         let headers = resp.headers().clone();
+        // The clock hears the server even when the body never arrives whole.
+        self.observe_date(&headers);
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         tracing::debug!(
             path = url.path(),
@@ -130,7 +132,6 @@ impl Transport {
             ms = started.elapsed().as_millis() as u64,
             "{method}"
         );
-        self.observe_date(&headers);
         if write && landed != url {
             // A same-origin redirect of a write: reqwest may have turned it into a GET of
             // another page. Whatever came back is not the answer to the write.

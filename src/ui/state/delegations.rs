@@ -143,10 +143,7 @@ impl DelegationForm {
     pub fn choose(&mut self) {
         match self.matches.get(self.match_selected) {
             Some(u) if self.field == FormField::Delegate => {
-                let person = UserRef {
-                    sys_id: u.sys_id.clone(),
-                    name: u.name.clone(),
-                };
+                let person = u.reference();
                 self.query = person.label().to_string();
                 self.delegate = Some(person);
                 self.matches.clear();
@@ -203,10 +200,7 @@ impl DelegationForm {
             let me = me.ok_or_else(|| {
                 "Your account is not known yet; wait for the first sync.".to_string()
             })?;
-            let me = UserRef {
-                sys_id: me.sys_id.clone(),
-                name: me.name.clone(),
-            };
+            let me = me.reference();
             let draft = DelegationDraft {
                 delegate,
                 starts,

@@ -755,7 +755,7 @@ impl AppState {
             .filter(|t| t.delivery.is_pending())
             .count()
             .max(self.outbox_pending);
-        if waiting == 0 || self.confirm.is_some() {
+        if waiting == 0 {
             return vec![Effect::Quit];
         }
         let one = waiting == 1;
