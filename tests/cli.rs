@@ -68,7 +68,8 @@ async fn queue_json_lists_every_pending_approval() {
         .query_ids(
             "sysapproval_approver",
             &format!(
-                "approverIN{}^state=requested^source_table=change_request",
+                // The queue: requested, and suspended by a hold (a seeded agenda change).
+                "approverIN{0}^source_table=change_request^state=requested^NQapproverIN{0}^source_table=change_request^state=not_required^sysapproval.on_hold=true",
                 acting.join(",")
             ),
         )
@@ -76,6 +77,7 @@ async fn queue_json_lists_every_pending_approval() {
     assert_eq!(rows.len(), want.len());
     let tiers = ["emergency", "critical", "high", "moderate", "low"];
     let mut last_tier = 0;
+    let mut held_seen = false;
     for r in &rows {
         for key in [
             "number",
@@ -91,10 +93,21 @@ async fn queue_json_lists_every_pending_approval() {
         ] {
             assert!(r.get(key).is_some(), "{key} missing in {r}");
         }
-        assert_eq!(r["state"], "requested");
+        // Requested, or suspended while its change is on hold.
+        assert!(
+            r["state"] == "requested" || r["state"] == "not_required" && r["on_hold"] == true,
+            "{r}"
+        );
         let deadline = r["sla_deadline"].as_str().unwrap();
         chrono::DateTime::parse_from_rfc3339(deadline).unwrap();
         assert!(["on_track", "warning", "breached"].contains(&r["sla_status"].as_str().unwrap()));
+        // By tier, changes on hold last (their clocks stop), by tier again.
+        let held = r["on_hold"] == true;
+        assert!(held || !held_seen, "changes on hold come last: {r}");
+        if held && !held_seen {
+            held_seen = true;
+            last_tier = 0;
+        }
         let t = tiers.iter().position(|t| *t == r["tier"]).unwrap();
         assert!(t >= last_tier, "queue order is by tier");
         last_tier = t;

@@ -74,7 +74,8 @@ fn server_ids(server: &SimServer) -> Vec<String> {
         .query_ids(
             "sysapproval_approver",
             &format!(
-                "approverIN{}^state=requested^source_table=change_request",
+                // The queue: requested, and suspended by a hold (a seeded agenda change).
+                "approverIN{0}^source_table=change_request^state=requested^NQapproverIN{0}^source_table=change_request^state=not_required^sysapproval.on_hold=true",
                 acting(server).join(",")
             ),
         )

@@ -503,7 +503,10 @@ async fn a_lying_total_costs_a_few_requests_and_is_reported() {
         let home = tempfile::tempdir().unwrap();
         let h = home.path();
         let url = server.url();
-        let honest = queue(h, &url).await.len();
+        let o = run(h, &url, &["queue", "--json"]).await;
+        let honest = serde_json::from_slice::<Vec<serde_json::Value>>(&o.stdout)
+            .unwrap()
+            .len();
         assert!(honest > 100, "more than one page: {honest}");
         let home = tempfile::tempdir().unwrap();
         let h = home.path();

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use url::Url;
 
+use crate::domain::cab::{Convene, MeetingDetail, MeetingSummary, MoveWrites};
 use crate::domain::{Approval, ApprovalState, Delegation, DelegationDraft, User};
 
 /// What signoff needs from an ITSM backend.
@@ -103,6 +104,55 @@ pub trait Backend: Send + Sync {
         &self,
         approver_ids: &[String],
     ) -> impl Future<Output = Result<Vec<String>, BackendError>> + Send;
+
+    /// CAB meetings starting between `from` and `to` (and any in progress) where
+    /// `user_sys_id` is the manager, a delegate, a board member or on the attendee list.
+    fn cab_meetings(
+        &self,
+        user_sys_id: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Vec<MeetingSummary>, BackendError>> + Send;
+
+    /// One meeting in full: agenda, attendees, live cursor, the agenda's changes and their
+    /// approvals (`None`: gone, or hidden from the user).
+    fn cab_meeting(
+        &self,
+        meeting_sys_id: &str,
+    ) -> impl Future<Output = Result<Option<MeetingDetail>, BackendError>> + Send;
+
+    /// Writes a move of a meeting: items closed first, then the one opened, the live cursor,
+    /// the meeting itself last (as the CAB Workbench does).
+    fn cab_write(
+        &self,
+        writes: &MoveWrites,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Appends paragraphs (plain text, escaped here) to a meeting's notes.
+    fn cab_append_notes(
+        &self,
+        meeting_sys_id: &str,
+        lines: &[String],
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Marks the user attending a meeting (their attendee row), stamping when they joined.
+    fn cab_join(
+        &self,
+        attendee_sys_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Creates a meeting with its agenda and attendees; answers its sys_id.
+    fn cab_convene(
+        &self,
+        draft: &Convene,
+    ) -> impl Future<Output = Result<String, BackendError>> + Send;
+
+    /// Changes by number (for a meeting's agenda).
+    fn changes_by_number(
+        &self,
+        numbers: &[String],
+    ) -> impl Future<Output = Result<Vec<crate::domain::Change>, BackendError>> + Send;
 }
 
 /// The server's copy of an approval, with what a retry needs to recognise its own decision.
@@ -169,6 +219,12 @@ pub enum BackendError {
         "The instance denied access to {what} (HTTP 403: {message}). Ask your ServiceNow administrator for the approver role on this instance."
     )]
     Forbidden { what: String, message: String },
+    #[error("The instance denied access to {what} (HTTP 403: {message}). {advice}")]
+    Refused {
+        what: String,
+        message: String,
+        advice: &'static str,
+    },
     #[error("The instance has no {what} (HTTP 404). Check the instance URL and the user name.")]
     NotFound { what: String },
     #[error(

@@ -56,7 +56,7 @@ const USERS: &[(&str, &str, &str, &str, &str, &str)] = &[
         "alice.moreno",
         "Alice",
         "Moreno",
-        "itil,approver_user",
+        "itil,approver_user,sn_change_cab.cab_manager",
         "Change Manager",
         "Europe/Madrid",
     ),
@@ -1132,5 +1132,20 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
             ],
         );
     }
+    // CAB meetings last, for the same reason.
+    super::cab::seed(
+        &mut db,
+        &mut ids,
+        &super::cab::People {
+            alice: &user_ids[ALICE],
+            ben: &user_ids[BEN],
+            carla: &user_ids[CARLA],
+            dev: &user_ids[DEV],
+            emma: &user_ids[EMMA],
+            cab_group: &group_ids[CAB_GROUP],
+            ecab_group: &group_ids[ECAB_GROUP],
+        },
+        now,
+    );
     (db, users)
 }

@@ -20,7 +20,7 @@ use super::faults::{
 use super::query::{Query, QueryEnv};
 use super::table::{Db, Mode, Path, RenderCtx, fmt_ts};
 use super::{
-    Actor, DEMO_PASSWORD, Inner, SimUser, active_delegators, apply_update, check_update,
+    Actor, DEMO_PASSWORD, Inner, SimUser, active_delegators, apply_update, cab, check_update,
     insert_record, json_to_string, prepare_delegation,
 };
 
@@ -382,6 +382,7 @@ fn can_read(db: &Db, t: usize, row: u32, c: &Caller) -> bool {
     }
     match db.tables[t].name {
         "change_request" | "sys_journal_field" => false,
+        name if cab::TABLES.contains(&name) => cab::may_read(&c.user.roles),
         "sysapproval_approver" => {
             let f = db.tables[t].field("approver").expect("approver field");
             c.approves_for(db.get(t, row, f))
@@ -410,6 +411,7 @@ fn can_write(db: &Db, t: usize, row: u32, c: &Caller) -> bool {
             let f = db.tables[t].field("user").expect("user field");
             db.get(t, row, f) == c.user.sys_id
         }
+        name if cab::TABLES.contains(&name) => cab::may_update(db, t, row, &c.user.sys_id),
         _ => false,
     }
 }
@@ -553,7 +555,9 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
     let Some(t) = db.table(table) else {
         return invalid_table(table);
     };
-    if db.tables[t].name == "change_request" && !privileged(user) {
+    if db.tables[t].name == "change_request" && !privileged(user)
+        || cab::TABLES.contains(&db.tables[t].name) && !cab::may_read(&user.roles)
+    {
         return error(403, "Insufficient rights to query records", None);
     }
     let limit = match parse_num(opts, "sysparm_limit", 10_000) {
@@ -749,8 +753,10 @@ fn create(
         return invalid_table(table);
     };
     let name = db.tables[t].name;
+    let is_cab = cab::TABLES.contains(&name);
     let allowed = (is_admin(user) && name != "sys_journal_field")
         || name == "sys_user_delegate"
+        || is_cab
         || (privileged(user) && matches!(name, "change_request" | "sysapproval_approver"));
     if !allowed {
         return error(
@@ -762,6 +768,13 @@ fn create(
     let Some(mut body) = parse_body(bytes) else {
         return bad_body();
     };
+    if is_cab && !is_admin(user) {
+        let meeting = body.get("cab_meeting").and_then(json_to_string);
+        if let Err(why) = cab::may_create(db, t, meeting.as_deref(), &user.sys_id, &user.roles) {
+            let status = if why.starts_with("ACL") { 403 } else { 400 };
+            return error(status, "Operation Failed", Some(why));
+        }
+    }
     if name == "sys_user_delegate" {
         // Anyone may delegate their own work (§6.2); only an admin may do it for others.
         if !own_delegation(&body, user) {

@@ -11,6 +11,7 @@
 //! Layout: [`table`] storage and dictionary, [`query`] encoded queries, [`data`] generator,
 //! [`http`] request handling, [`faults`] injected failures.
 
+mod cab;
 pub mod data;
 pub mod faults;
 pub mod http;
@@ -1194,6 +1195,7 @@ fn rollup(db: &mut Db, tc: usize, crow: u32, by: &str, at: &str) {
         return;
     }
     db.set(tc, crow, fapp, &new);
+    cab::follow_change_approval(db, tc, crow, &new, by, at);
     let st = db.get(tc, crow, fstate).to_string();
     if new == "approved" && (st == "-4" || st == "-3") {
         db.set(tc, crow, fstate, "-2");
@@ -1281,5 +1283,6 @@ pub(crate) fn insert_record(
             db.set(t, row, f, &normalize(kind, s));
         }
     }
+    cab::after_insert(db, t, row);
     row
 }

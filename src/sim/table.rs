@@ -36,6 +36,12 @@ pub enum Kind {
     },
     /// `journal_input` (`comments`, `work_notes`, `approval_history`): write-only in value mode.
     Journal,
+    /// `glide_duration`: the value is the span as a time after the epoch
+    /// (`1970-01-01 00:10:00` is ten minutes); the display value is `10 Minutes`.
+    Duration,
+    /// `glide_list` of references to one table: the value is their sys_ids joined by commas,
+    /// the display value their display values joined by `, `.
+    List(&'static str),
 }
 
 /// One dictionary entry.
@@ -375,6 +381,19 @@ impl Db {
                 }
             }
             Kind::Journal => self.journal_text(t, row, f),
+            Kind::Duration => parse_ts(v).map_or(v.to_string(), duration_display),
+            Kind::List(target) => {
+                let Some(tt) = self.table(target) else {
+                    return v.to_string();
+                };
+                let df = self.tables[tt].display;
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .filter_map(|id| self.find(tt, id).map(|r| self.display_of(tt, r, df)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
             _ => v.to_string(),
         }
     }
@@ -576,6 +595,39 @@ fn with_sys(mut v: Vec<Field>) -> Vec<Field> {
     v
 }
 
+/// `cab_meeting.state` (domain §1.3).
+pub const MEETING_STATES: Choices = &[
+    ("pending", "Pending"),
+    ("in_progress", "In Progress"),
+    ("complete", "Complete"),
+    ("canceled", "Canceled"),
+];
+/// `cab_agenda_item.state` (domain §1.4).
+pub const AGENDA_STATES: Choices = &[
+    ("pending", "Pending"),
+    ("in_progress", "In Progress"),
+    ("paused", "Paused"),
+    ("complete", "Complete"),
+    ("no_decision", "No Decision"),
+];
+/// `cab_agenda_item.decision` (domain §1.4); empty is undecided.
+pub const AGENDA_DECISIONS: Choices = &[
+    ("approved", "Approved"),
+    ("rejected", "Rejected"),
+    ("preapproved", "Pre-approved"),
+];
+/// `cab_attendee.reason` (domain §1.5).
+pub const ATTENDEE_REASONS: Choices = &[
+    ("cab_manager", "CAB Manager"),
+    ("cab_board", "CAB Board Member"),
+    ("attendee", "Attendee"),
+];
+/// `cab_attendee.attendance` (domain §1.5; only these two are known).
+pub const ATTENDANCE: Choices = &[
+    ("attending", "Attending"),
+    ("not_attending", "Not Attending"),
+];
+
 /// All simulated tables, in a fixed order.
 pub fn schema() -> Vec<Table> {
     use Kind::*;
@@ -703,6 +755,80 @@ pub fn schema() -> Vec<Table> {
         f("notifications", "All notifications", Bool),
         f("invitations", "Meeting invitations", Bool),
     ]);
+    // Domain §1.3–§1.6: the CAB Workbench's tables, read and written over the Table API.
+    let cab_meeting = with_sys(vec![
+        f("name", "Name", Str),
+        f("manager", "Manager", r("sys_user")),
+        f("delegates", "Delegates", List("sys_user")),
+        f("board_members", "Board members", List("sys_user")),
+        f("board_groups", "Board groups", List("sys_user_group")),
+        f("state", "State", Choice(MEETING_STATES)),
+        f("start", "Meeting start time", DateTime),
+        f("end", "Meeting end time", DateTime),
+        f("actual_end", "Actual end", DateTime),
+        f("meeting_notes", "Meeting notes", Str),
+        f("time_per_agenda_item", "Time per agenda item", Duration),
+        f(
+            "complete_preapproved_changes",
+            "Complete pre-approved changes",
+            Bool,
+        ),
+        f(
+            "auto_add_agenda_decisions",
+            "Add agenda decisions to notes",
+            Bool,
+        ),
+        f("agenda_locked", "Agenda locked", Bool),
+        f("conference_details", "Conference details", Str),
+        f(
+            "change_range_start",
+            "Change requests starting after",
+            DateTime,
+        ),
+        f(
+            "change_range_end",
+            "Change requests starting on or before",
+            DateTime,
+        ),
+    ]);
+    let cab_agenda_item = with_sys(vec![
+        f("cab_meeting", "CAB meeting", r("cab_meeting")),
+        f("task", "Task", task_ref),
+        f("order", "Order", Int),
+        f("state", "State", Choice(AGENDA_STATES)),
+        f("decision", "Decision", Choice(AGENDA_DECISIONS)),
+        f("alotted_time", "Allotted time", Duration),
+        f("elapsed_time", "Elapsed time", Duration),
+        f("short_description", "Short description", Str),
+        f("added", "Added", Str),
+        f("notification_sent", "Notification sent", Bool),
+    ]);
+    let cab_attendee = with_sys(vec![
+        f("cab_meeting", "CAB meeting", r("cab_meeting")),
+        f("attendee", "Attendee", r("sys_user")),
+        f("reason", "Reason", Choice(ATTENDEE_REASONS)),
+        f("added", "Added", Str),
+        f("attending_for_tasks", "Attending for", Str),
+        f("attendance", "Attendance", Choice(ATTENDANCE)),
+        f("invite_sent", "Invite sent", Bool),
+        f("joined_at", "Joined at", DateTime),
+    ]);
+    let cab_runtime_state = with_sys(vec![
+        f("cab_meeting", "CAB meeting", r("cab_meeting")),
+        f(
+            "current_agenda_item",
+            "Current agenda item",
+            r("cab_agenda_item"),
+        ),
+        f(
+            "current_agenda_item_start",
+            "Current agenda item start",
+            DateTime,
+        ),
+        f("timer_state", "Timer state", Str),
+        f("agenda_update_at", "Agenda updated at", DateTime),
+        f("host", "Host", r("sys_user")),
+    ]);
     vec![
         Table::new("sys_user", sys_user, "name"),
         Table::new("sys_user_group", sys_user_group, "name"),
@@ -712,6 +838,10 @@ pub fn schema() -> Vec<Table> {
         Table::new("sysapproval_approver", sysapproval_approver, "sysapproval"),
         Table::new("sys_journal_field", sys_journal_field, "value"),
         Table::new("sys_user_delegate", sys_user_delegate, "user"),
+        Table::new("cab_meeting", cab_meeting, "name"),
+        Table::new("cab_agenda_item", cab_agenda_item, "short_description"),
+        Table::new("cab_attendee", cab_attendee, "attendee"),
+        Table::new("cab_runtime_state", cab_runtime_state, "cab_meeting"),
     ]
 }
 
@@ -743,6 +873,27 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// Format UNIX seconds as `YYYY-MM-DD HH:MM:SS`.
+/// A duration as the platform shows it: `1 Day 2 Hours 5 Minutes`, `10 Minutes`, `0 Seconds`.
+pub fn duration_display(secs: i64) -> String {
+    let secs = secs.max(0);
+    let parts = [
+        (secs / 86400, "Day"),
+        (secs % 86400 / 3600, "Hour"),
+        (secs % 3600 / 60, "Minute"),
+        (secs % 60, "Second"),
+    ];
+    let shown: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    if shown.is_empty() {
+        "0 Seconds".into()
+    } else {
+        shown.join(" ")
+    }
+}
+
 pub fn fmt_ts(secs: i64) -> String {
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);

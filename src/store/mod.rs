@@ -6,6 +6,7 @@
 //! `PRAGMA user_version`; a file that is not a signoff store, or was written by a newer signoff,
 //! is refused before anything is written to it.
 
+mod cab;
 mod error;
 mod outbox;
 mod schema;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use crate::domain::{Approval, Delegation, User};
 
+pub use cab::{CabMove, CabNote, MoveStatus};
 pub use error::StoreError;
 pub use outbox::{GENESIS, JournalEntry, OutboxEntry, Superseded, chain_hash, new_client_id};
 pub use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};

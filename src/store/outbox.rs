@@ -476,7 +476,7 @@ impl Store {
 }
 
 /// Appends a journal entry chained to the last one.
-fn append(
+pub(super) fn append(
     conn: &rusqlite::Connection,
     now: DateTime<Utc>,
     kind: &str,

@@ -13,7 +13,7 @@ pub const APPLICATION_ID: u32 = 0x5349_474E;
 
 /// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
 /// a step that has shipped; add a new one.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -126,6 +126,47 @@ DROP TABLE outbox;
 ALTER TABLE outbox_v5 RENAME TO outbox;
 CREATE INDEX outbox_by_status ON outbox (status, id);
 CREATE INDEX outbox_by_approval ON outbox (approval_sys_id);
+";
+
+/// Version 6: CAB meetings. The meetings list and each meeting opened are cached whole (JSON
+/// of the domain's summary and detail) so a meeting can be run offline; a chair's moves wait
+/// in their own outbox, in order, with where they expected the meeting to stand; notes typed
+/// during a session are kept per item until they are shared to the meeting's notes.
+const V6: &str = "
+CREATE TABLE cab_meetings (
+    sys_id     TEXT PRIMARY KEY NOT NULL,
+    start      TEXT,
+    data       TEXT NOT NULL,
+    fetched_at TEXT NOT NULL
+);
+CREATE TABLE cab_details (
+    sys_id     TEXT PRIMARY KEY NOT NULL,
+    data       TEXT NOT NULL,
+    fetched_at TEXT NOT NULL
+);
+CREATE TABLE cab_moves (
+    id          INTEGER PRIMARY KEY,
+    meeting     TEXT NOT NULL,
+    move        TEXT NOT NULL,
+    made_at     TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    expected    TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'sending', 'applied', 'conflict', 'failed')),
+    last_error  TEXT,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX cab_moves_by_status ON cab_moves (status, id);
+CREATE TABLE cab_notes (
+    id         INTEGER PRIMARY KEY,
+    meeting    TEXT NOT NULL,
+    item       TEXT NOT NULL,
+    number     TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    shared     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX cab_notes_by_meeting ON cab_notes (meeting, id);
 ";
 
 /// What the first 100 bytes of an existing file say, read without SQLite.

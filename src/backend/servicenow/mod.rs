@@ -4,6 +4,7 @@
 //! field is a `{display_value, value}` pair; the reader in `wire` still accepts every other
 //! shape. Lists are paged with `sysparm_limit`/`sysparm_offset`, following the `Link` header.
 
+mod cab;
 mod convert;
 mod http;
 mod paging;
@@ -593,6 +594,49 @@ impl Backend for ServiceNow {
             Err(BackendError::NotFound { .. }) => Ok(Vec::new()),
             other => other,
         }
+    }
+
+    async fn cab_meetings(
+        &self,
+        user_sys_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::cab::MeetingSummary>, BackendError> {
+        self.cab_meetings_of(user_sys_id, from, to).await
+    }
+
+    async fn cab_meeting(
+        &self,
+        meeting_sys_id: &str,
+    ) -> Result<Option<crate::domain::cab::MeetingDetail>, BackendError> {
+        self.cab_meeting_detail(meeting_sys_id).await
+    }
+
+    async fn cab_write(&self, writes: &crate::domain::cab::MoveWrites) -> Result<(), BackendError> {
+        self.cab_write_moves(writes).await
+    }
+
+    async fn cab_append_notes(
+        &self,
+        meeting_sys_id: &str,
+        lines: &[String],
+    ) -> Result<(), BackendError> {
+        self.cab_append(meeting_sys_id, lines).await
+    }
+
+    async fn cab_join(&self, attendee_sys_id: &str, at: DateTime<Utc>) -> Result<(), BackendError> {
+        self.cab_mark_joined(attendee_sys_id, at).await
+    }
+
+    async fn cab_convene(
+        &self,
+        draft: &crate::domain::cab::Convene,
+    ) -> Result<String, BackendError> {
+        self.cab_create(draft).await
+    }
+
+    async fn changes_by_number(&self, numbers: &[String]) -> Result<Vec<Change>, BackendError> {
+        self.changes_numbered(numbers).await
     }
 }
 
