@@ -478,6 +478,17 @@ impl Move {
     }
 }
 
+/// Where a chair's move stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MoveStatus {
+    Queued,
+    Sending,
+    Applied,
+    /// The meeting was not where the move expected it; nothing was written.
+    Conflict(String),
+    Failed(String),
+}
+
 /// Where a meeting stands, as a move expects to find it: a move made offline is applied only
 /// if the meeting is still there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -736,7 +747,9 @@ impl MeetingDetail {
             if change.on_hold {
                 out.push("The change is on hold: its approvals are suspended.".into());
             }
-            if let (Some(updated), Some(added)) = (change.sys_updated_on, item.added_at)
+            // Once the board has decided, an edit (the decision's own, say) is history.
+            let open = !item.state.is_closed() && item.decision == ItemDecision::Undecided;
+            if let (true, Some(updated), Some(added)) = (open, change.sys_updated_on, item.added_at)
                 && updated > added
             {
                 out.push("The change was edited after it was put on the agenda.".into());
@@ -1047,6 +1060,8 @@ pub struct Minutes {
     pub state: String,
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
+    /// When the meeting was ended, if it was.
+    pub ended: Option<DateTime<Utc>>,
     pub chair: String,
     pub attendees: Vec<MinutesAttendee>,
     pub items: Vec<MinutesItem>,
@@ -1067,6 +1082,8 @@ pub struct MinutesItem {
     pub title: String,
     pub state: String,
     pub decision: String,
+    /// In words: `Approved`, `No decision`, `Not discussed`.
+    pub outcome: String,
     pub decided_by: Vec<MinutesVote>,
     pub waiting_for: Vec<String>,
     pub spent_seconds: i64,
@@ -1120,11 +1137,18 @@ impl MeetingDetail {
                         justification: justification_of(&a.comment),
                     })
                     .collect();
+                let outcome = match (&item.decision, &item.state) {
+                    (ItemDecision::Undecided, s) if s.is_closed() => "No decision".to_string(),
+                    (ItemDecision::Undecided, s) if s.is_current() => "In discussion".to_string(),
+                    (ItemDecision::Undecided, _) => "Not discussed".to_string(),
+                    (d, _) => capitalise(d.label()),
+                };
                 MinutesItem {
                     number: item.number.clone(),
                     title,
                     state: item.state.label().to_string(),
                     decision: item.decision.label().to_string(),
+                    outcome,
                     decided_by,
                     waiting_for: self
                         .open_approvals(item)
@@ -1141,7 +1165,8 @@ impl MeetingDetail {
             meeting: self.meeting.name.clone(),
             state: self.meeting.state.label().to_string(),
             start: self.meeting.start,
-            end: self.meeting.actual_end.or(self.meeting.end),
+            end: self.meeting.end,
+            ended: self.meeting.actual_end,
             chair: self.meeting.manager.label().to_string(),
             attendees: self
                 .attendees
@@ -1180,10 +1205,16 @@ impl Minutes {
         let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
         let mut out = format!("# Minutes: {}\n\n", self.meeting);
         out.push_str(&format!(
-            "- Chair: {}\n- Scheduled: {} to {}\n- State: {}\n- Time: {} spent of {} allotted\n\n",
+            "- Chair: {}\n- Scheduled: {} to {}\n",
             self.chair,
             when(self.start),
             when(self.end),
+        ));
+        if self.ended.is_some() {
+            out.push_str(&format!("- Ended: {}\n", when(self.ended)));
+        }
+        out.push_str(&format!(
+            "- State: {}\n- Time: {} spent of {} allotted\n\n",
             self.state,
             span(self.spent_seconds),
             span(self.allotted_seconds)
@@ -1200,12 +1231,11 @@ impl Minutes {
         out.push_str("\n## Agenda\n");
         for (n, i) in self.items.iter().enumerate() {
             out.push_str(&format!(
-                "\n### {}. {} — {}\n\n- Decision: {} ({})\n- Time: {} of {}\n",
+                "\n### {}. {} — {}\n\n- Outcome: {}\n- Time: {} of {}\n",
                 n + 1,
                 i.number,
                 i.title,
-                i.decision,
-                i.state,
+                i.outcome,
                 span(i.spent_seconds),
                 span(i.allotted_seconds)
             ));

@@ -196,14 +196,16 @@ pub fn seed(db: &mut Db, ids: &mut Rng, who: &People, now: i64) {
             "Waiting for the vendor to confirm the maintenance window.",
         );
     }
-    if let Some(c) = next_week.get(3) {
+    if let (Some(c), Some(&item)) = (next_week.get(3), items.get(3)) {
+        let ti = db.table("cab_agenda_item").expect("table");
+        let f = field(db, ti, "sys_created_on");
+        db.set(ti, item, f, &fmt_ts(added));
         let f = field(db, tc, "sys_updated_on");
-        db.set(tc, c.row, f, &fmt_ts(added + DAY));
+        db.set(tc, c.row, f, &fmt_ts(now - HOUR));
         let f = field(db, tc, "short_description");
         let title = format!("{} (rescheduled)", db.get(tc, c.row, f));
         db.set(tc, c.row, f, &title);
     }
-    let _ = items;
     let mut people = vec![
         (who.alice, "cab_manager", "", None),
         (who.carla, "cab_board", "", None),
@@ -390,13 +392,16 @@ fn agenda(
 ) -> Vec<u32> {
     let t = db.table("cab_agenda_item").expect("table");
     let tc = db.table("change_request").expect("table");
-    let (f_short, f_cab_date) = (
+    let (f_short, f_cab_date, f_updated) = (
         field(db, tc, "short_description"),
         field(db, tc, "cab_date"),
+        field(db, tc, "sys_updated_on"),
     );
-    let at = fmt_ts(added);
     let mut rows = Vec::new();
     for (i, c) in changes.iter().enumerate() {
+        // Put on the agenda after the change's last edit (it was current when added).
+        let edited = parse_ts(db.get(tc, c.row, f_updated)).unwrap_or(added);
+        let at = fmt_ts(added.max(edited + 60));
         let id = ids.sys_id();
         let short = db.get(tc, c.row, f_short).to_string();
         let order = ((i + 1) * 100).to_string();

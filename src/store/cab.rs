@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::outbox::append;
 use super::{Store, StoreError, format_time, parse_time};
 use crate::domain::UserRef;
-use crate::domain::cab::{Cursor, MeetingDetail, MeetingSummary, Move};
+use crate::domain::cab::{Cursor, MeetingDetail, MeetingSummary, Move, MoveStatus};
 
 /// A move of a meeting as the chair made it, waiting or delivered.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,24 +22,13 @@ pub struct CabMove {
     pub status: MoveStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MoveStatus {
-    Queued,
-    Sending,
-    Applied,
-    Conflict(String),
-    Failed(String),
-}
-
-impl MoveStatus {
-    fn parts(&self) -> (&'static str, Option<&str>) {
-        match self {
-            MoveStatus::Queued => ("queued", None),
-            MoveStatus::Sending => ("sending", None),
-            MoveStatus::Applied => ("applied", None),
-            MoveStatus::Conflict(why) => ("conflict", Some(why)),
-            MoveStatus::Failed(why) => ("failed", Some(why)),
-        }
+fn parts(status: &MoveStatus) -> (&'static str, Option<&str>) {
+    match status {
+        MoveStatus::Queued => ("queued", None),
+        MoveStatus::Sending => ("sending", None),
+        MoveStatus::Applied => ("applied", None),
+        MoveStatus::Conflict(why) => ("conflict", Some(why)),
+        MoveStatus::Failed(why) => ("failed", Some(why)),
     }
 }
 
@@ -277,7 +266,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let (name, why) = status.parts();
+        let (name, why) = parts(status);
         tx.execute(
             "UPDATE cab_moves SET status = ?2, last_error = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, name, why, format_time(now)],

@@ -20,7 +20,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use crate::domain::{Approval, Delegation, User};
 
-pub use cab::{CabMove, CabNote, MoveStatus};
+pub use crate::domain::cab::MoveStatus;
+pub use cab::{CabMove, CabNote};
 pub use error::StoreError;
 pub use outbox::{GENESIS, JournalEntry, OutboxEntry, Superseded, chain_hash, new_client_id};
 pub use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};

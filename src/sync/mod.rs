@@ -9,6 +9,7 @@
 //! pending ids is compared too, for rows that vanished without an update.
 
 mod backoff;
+pub mod cab;
 mod deliver;
 mod requests;
 
@@ -323,6 +324,35 @@ pub enum SyncEvent {
     },
     /// The local store failed; shown to the user, retried like a network failure.
     StoreFailed {
+        error: String,
+    },
+    /// The CAB meetings list: the cached one first (`fresh` false), then the instance's.
+    CabMeetings {
+        list: Vec<crate::domain::cab::MeetingSummary>,
+        fetched_at: Option<DateTime<Utc>>,
+        error: Option<String>,
+        fresh: bool,
+    },
+    /// One meeting, fresh from the instance or (offline, `fresh` false) as cached.
+    CabMeeting {
+        sys_id: String,
+        detail: Option<Box<crate::domain::cab::MeetingDetail>>,
+        fetched_at: Option<DateTime<Utc>>,
+        fresh: bool,
+        error: Option<String>,
+        /// The chair's moves on it not delivered yet.
+        waiting_moves: usize,
+        /// Notes typed on its items here: (item sys_id, text), oldest first.
+        notes: Vec<(String, String)>,
+    },
+    /// A chair's move reached an outcome.
+    CabMove {
+        meeting: String,
+        mv: crate::domain::cab::Move,
+        status: crate::domain::cab::MoveStatus,
+    },
+    /// Moves could not be delivered now (they wait, in order).
+    CabOffline {
         error: String,
     },
 }
