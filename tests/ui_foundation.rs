@@ -830,6 +830,7 @@ async fn the_run_loop_takes_a_decision_from_keys_to_the_outbox() {
         commands: cmd_tx,
         events: ev_rx,
         requests: Some(req_tx),
+        cab: None,
     };
 
     // The keyboard: move to the row, a, the justification, Ctrl-S; once the outbox says it

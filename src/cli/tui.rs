@@ -121,6 +121,8 @@ async fn run<B: Backend + 'static>(
         ..EngineConfig::default()
     };
     let engine_clock = clock.clone();
+    // The CAB worker's own connection (meetings, moves, notes).
+    let cab_store = Store::open(store.path()).map_err(|e| Failure::other(e.to_string()))?;
     // The engine starts once the first frame is on screen: it reads the rest of the cache,
     // then (with a backend) syncs.
     let start_sync: ui::run::StartSync = Box::new(move || {
@@ -138,6 +140,14 @@ async fn run<B: Backend + 'static>(
             ));
             req_tx
         });
+        let (cab_tx, cab_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(crate::sync::cab::run_cab(
+            backend.clone(),
+            cab_store,
+            engine_clock.clone(),
+            cab_rx,
+            ev_tx.clone(),
+        ));
         tokio::spawn(run_engine(
             backend,
             store,
@@ -150,6 +160,7 @@ async fn run<B: Backend + 'static>(
             commands: cmd_tx,
             events: ev_rx,
             requests,
+            cab: Some(cab_tx),
         }
     });
     ui::run::run(

@@ -26,6 +26,14 @@ pub enum Context {
     CommandLine,
     /// The message log.
     Messages,
+    /// The CAB meetings list.
+    Meetings,
+    /// A meeting's agenda.
+    Agenda,
+    /// A meeting being run or followed.
+    Session,
+    /// A note being typed on the current agenda item (other keys type into it).
+    Note,
 }
 
 impl Context {
@@ -41,12 +49,19 @@ impl Context {
             Context::Help => "in the help",
             Context::CommandLine => "on the command line",
             Context::Messages => "in the message log",
+            Context::Meetings => "in the meetings list",
+            Context::Agenda => "on the agenda",
+            Context::Session => "in a meeting session",
+            Context::Note => "in a note",
         }
     }
 
     /// Whether other keys type text here (a dialog, a form, the command line).
     pub fn takes_text(self) -> bool {
-        matches!(self, Context::Form | Context::Editor | Context::CommandLine)
+        matches!(
+            self,
+            Context::Form | Context::Editor | Context::CommandLine | Context::Note
+        )
     }
 
     /// The heading of this context's keys in the help.
@@ -61,6 +76,10 @@ impl Context {
             Context::Help => "Help",
             Context::CommandLine => "Command line (:)",
             Context::Messages => "Message log",
+            Context::Meetings => "CAB meetings",
+            Context::Agenda => "Meeting agenda",
+            Context::Session => "Meeting session (the chair runs it, attendees follow)",
+            Context::Note => "Note on the item (other keys type the note)",
         }
     }
 }
@@ -114,6 +133,16 @@ pub enum Cmd {
     Complete,
     HistoryBack,
     HistoryForward,
+    /// The CAB meetings list.
+    Cab,
+    /// Start the meeting (the chair) or join the session.
+    StartMeeting,
+    NextItem,
+    PrevItem,
+    DeferItem,
+    PauseResume,
+    EndMeeting,
+    Note,
 }
 
 pub struct Command {
@@ -134,9 +163,20 @@ pub struct Command {
 
 use Context::*;
 
-const SCREENS: &[Context] = &[Queue, Detail, Delegations];
-const LISTS: &[Context] = &[Queue, Detail, Delegations, Help, Messages];
+const SCREENS: &[Context] = &[Queue, Detail, Delegations, Meetings, Agenda, Session];
+const LISTS: &[Context] = &[
+    Queue,
+    Detail,
+    Delegations,
+    Help,
+    Messages,
+    Meetings,
+    Agenda,
+    Session,
+];
 const DECIDING: &[Context] = &[Queue, Detail];
+/// Where a decision can be made: the queue, and a meeting's current item.
+const DECISIONS: &[Context] = &[Queue, Detail, Session];
 
 fn always(_: &AppState) -> bool {
     true
@@ -228,7 +268,7 @@ pub const COMMANDS: &[Command] = &[
         name: "open",
         description: "open the change in full",
         keys: &["Enter"],
-        contexts: &[Queue],
+        contexts: &[Queue, Meetings, Agenda],
         footer: Some("detail"),
         colon: true,
         enabled: AppState::has_rows,
@@ -238,7 +278,7 @@ pub const COMMANDS: &[Command] = &[
         name: "approve",
         description: "approve the change (or the selected ones), with a justification",
         keys: &["a"],
-        contexts: DECIDING,
+        contexts: DECISIONS,
         footer: Some("approve"),
         colon: true,
         enabled: AppState::can_approve,
@@ -248,7 +288,7 @@ pub const COMMANDS: &[Command] = &[
         name: "reject",
         description: "reject the change (or the selected ones)",
         keys: &["x"],
-        contexts: DECIDING,
+        contexts: DECISIONS,
         footer: Some("reject"),
         colon: true,
         enabled: AppState::can_reject,
@@ -258,7 +298,7 @@ pub const COMMANDS: &[Command] = &[
         name: "hold",
         description: "put the change on hold (pauses it and its timers)",
         keys: &["p"],
-        contexts: DECIDING,
+        contexts: DECISIONS,
         footer: Some("hold"),
         colon: true,
         enabled: AppState::can_hold,
@@ -268,7 +308,7 @@ pub const COMMANDS: &[Command] = &[
         name: "resume",
         description: "release the hold on a change",
         keys: &["u"],
-        contexts: DECIDING,
+        contexts: DECISIONS,
         footer: Some("resume"),
         colon: true,
         enabled: AppState::can_resume,
@@ -358,8 +398,17 @@ pub const COMMANDS: &[Command] = &[
         name: "back",
         description: "back / clear the selection / close",
         keys: &["Esc"],
-        contexts: &[Queue, Detail, Delegations, Help, Messages],
-        footer: None,
+        contexts: &[
+            Queue,
+            Detail,
+            Delegations,
+            Help,
+            Messages,
+            Meetings,
+            Agenda,
+            Session,
+        ],
+        footer: Some("back"),
         colon: false,
         enabled: AppState::can_go_back,
     },
@@ -378,7 +427,7 @@ pub const COMMANDS: &[Command] = &[
         name: "help",
         description: "this help (again or Esc: close)",
         keys: &["?"],
-        contexts: &[Queue, Detail, Delegations, Help],
+        contexts: &[Queue, Detail, Delegations, Help, Meetings, Agenda, Session],
         footer: Some("help"),
         colon: true,
         enabled: always,
@@ -418,7 +467,16 @@ pub const COMMANDS: &[Command] = &[
         name: "quit",
         description: "quit (asks first while decisions wait in the outbox)",
         keys: &["q", "Ctrl-C"],
-        contexts: &[Queue, Detail, Delegations, Help, Messages],
+        contexts: &[
+            Queue,
+            Detail,
+            Delegations,
+            Help,
+            Messages,
+            Meetings,
+            Agenda,
+            Session,
+        ],
         footer: Some("quit"),
         colon: true,
         enabled: always,
@@ -428,7 +486,7 @@ pub const COMMANDS: &[Command] = &[
         name: "interrupt",
         description: "quit at once (what is stored stays in the outbox; a dialog's text is lost)",
         keys: &["Ctrl-C"],
-        contexts: &[Form, Editor, Confirm, CommandLine],
+        contexts: &[Form, Editor, Confirm, CommandLine, Note],
         footer: None,
         colon: false,
         enabled: always,
@@ -528,7 +586,7 @@ pub const COMMANDS: &[Command] = &[
         name: "cancel",
         description: "cancel (a decision's text is kept for next time)",
         keys: &["Esc"],
-        contexts: &[Form, Editor, CommandLine],
+        contexts: &[Form, Editor, CommandLine, Note],
         footer: Some("cancel"),
         colon: false,
         enabled: always,
@@ -536,9 +594,9 @@ pub const COMMANDS: &[Command] = &[
     Command {
         cmd: Cmd::Run,
         name: "run",
-        description: "run the command",
+        description: "run the command (a note: keep it)",
         keys: &["Enter"],
-        contexts: &[CommandLine],
+        contexts: &[CommandLine, Note],
         footer: Some("run"),
         colon: false,
         enabled: always,
@@ -573,7 +631,107 @@ pub const COMMANDS: &[Command] = &[
         colon: false,
         enabled: always,
     },
+    Command {
+        cmd: Cmd::Cab,
+        name: "cab",
+        description: "CAB meetings: in progress, upcoming and recent (again: back to the queue)",
+        keys: &["C"],
+        contexts: SCREENS,
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::StartMeeting,
+        name: "start",
+        description: "start the meeting (the chair; asks first)",
+        keys: &["s"],
+        contexts: &[Agenda, Session],
+        footer: Some("start"),
+        colon: true,
+        enabled: AppState::can_start_meeting,
+    },
+    Command {
+        cmd: Cmd::NextItem,
+        name: "next",
+        description: "close the current item and discuss the next (the chair)",
+        keys: &["n"],
+        contexts: &[Session],
+        footer: Some("next"),
+        colon: true,
+        enabled: AppState::can_move_meeting,
+    },
+    Command {
+        cmd: Cmd::PrevItem,
+        name: "back-item",
+        description: "back to the item before (the chair)",
+        keys: &["b"],
+        contexts: &[Session],
+        footer: Some("back"),
+        colon: true,
+        enabled: AppState::can_move_meeting,
+    },
+    Command {
+        cmd: Cmd::DeferItem,
+        name: "defer",
+        description: "defer the current item to the end of the agenda (the chair)",
+        keys: &["d"],
+        contexts: &[Session],
+        footer: Some("defer"),
+        colon: true,
+        enabled: AppState::can_move_meeting,
+    },
+    Command {
+        cmd: Cmd::PauseResume,
+        name: "pause",
+        description: "pause the item's timer, or resume it (the chair)",
+        keys: &["Space"],
+        contexts: &[Session],
+        footer: Some("pause"),
+        colon: true,
+        enabled: AppState::can_move_meeting,
+    },
+    Command {
+        cmd: Cmd::EndMeeting,
+        name: "end",
+        description: "end the meeting (the chair; asks first); the notes go to the meeting's notes",
+        keys: &["E"],
+        contexts: &[Session],
+        footer: Some("end meeting"),
+        colon: true,
+        enabled: AppState::can_move_meeting,
+    },
+    Command {
+        cmd: Cmd::Note,
+        name: "note",
+        description: "a note on the current item, for the minutes (the chair)",
+        keys: &["N"],
+        contexts: &[Session],
+        footer: Some("note"),
+        colon: true,
+        enabled: AppState::can_take_notes,
+    },
 ];
+
+/// What a command does on some screens, where that differs from its description.
+const DESCRIBED_IN: &[(Cmd, Context, &str)] = &[
+    (Cmd::Open, Meetings, "open the meeting's agenda"),
+    (
+        Cmd::Open,
+        Agenda,
+        "open the session (the chair starts it there; attendees follow it)",
+    ),
+];
+
+impl Command {
+    /// What it does in `ctx`.
+    pub fn description_in(&self, ctx: Context) -> &'static str {
+        DESCRIBED_IN
+            .iter()
+            .find(|(cmd, c, _)| *cmd == self.cmd && *c == ctx)
+            .map_or(self.description, |(_, _, d)| d)
+    }
+}
 
 /// The registry entry of a command.
 pub fn command(cmd: Cmd) -> &'static Command {
@@ -590,14 +748,20 @@ pub fn entry(cmd: Cmd, ctx: Context) -> Option<&'static Command> {
         .find(|c| c.cmd == cmd && c.contexts.contains(&ctx))
 }
 
-/// Commands the `:` line knows, with their aliases.
-pub fn colon_names() -> Vec<&'static str> {
+/// Commands the `:` line can run on this screen (all of them for `None`), with their aliases.
+pub fn colon_names_in(screen: Option<Context>) -> Vec<&'static str> {
+    let here = |c: &Command| c.colon && screen.is_none_or(|s| c.contexts.contains(&s));
     let mut names: Vec<&'static str> = COMMANDS
         .iter()
-        .filter(|c| c.colon)
+        .filter(|c| here(c))
         .map(|c| c.name)
         .collect();
-    names.extend(ALIASES.iter().map(|(a, _)| *a));
+    names.extend(
+        ALIASES
+            .iter()
+            .filter(|(_, real)| COMMANDS.iter().any(|c| c.name == *real && here(c)))
+            .map(|(a, _)| *a),
+    );
     names.sort_unstable();
     names.dedup();
     names
@@ -609,6 +773,8 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("q", "quit"),
     ("withdraw", "discard"),
     ("sync", "refresh"),
+    ("meetings", "cab"),
+    ("minutes", "note"),
 ];
 
 /// The command a `:` name means.

@@ -1,6 +1,7 @@
 //! Human text for times: countdowns, window starts, local timestamps. Pure functions.
 
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use unicode_width::UnicodeWidthStr;
 
 /// `1h 12m left`, `3d 04h left`, `BREACHED 0h 05m`, `BREACHED 2d 01h`.
 pub fn countdown(remaining: Duration) -> String {
@@ -119,6 +120,33 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     if !line.is_empty() || out.is_empty() {
         out.push(line);
     }
+    out
+}
+
+/// Pads or truncates to exactly `width` display columns, keeping one space of gutter.
+pub fn fit(s: &str, width: usize) -> String {
+    if width == 0 {
+        return String::new();
+    }
+    let room = width - 1;
+    let mut out = String::with_capacity(width + 4);
+    let mut used = 0;
+    if UnicodeWidthStr::width(s) <= room {
+        out.push_str(s);
+        used = UnicodeWidthStr::width(s);
+    } else {
+        for ch in s.chars() {
+            let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+            if used + w > room.saturating_sub(1) {
+                break;
+            }
+            out.push(ch);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
+    }
+    out.push_str(&" ".repeat(width.saturating_sub(used)));
     out
 }
 

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
+use crate::domain::cab::{Cursor, MeetingDetail, MeetingSummary, Move, MoveStatus};
 use crate::domain::{
     Approval, Decision, DecisionKind, Delegation, DelegationDraft, Delivery, Justification, User,
 };
@@ -104,6 +105,34 @@ pub enum Msg {
         approval_sys_id: String,
         result: Result<Option<Box<Approval>>, String>,
     },
+    /// The CAB meetings list: the cached one first (`fresh` false), then the instance's.
+    CabMeetings {
+        list: Vec<MeetingSummary>,
+        fetched_at: Option<DateTime<Utc>>,
+        error: Option<String>,
+        fresh: bool,
+    },
+    /// One meeting, fresh or as cached, with the notes typed on it here.
+    CabMeeting {
+        sys_id: String,
+        detail: Option<Box<MeetingDetail>>,
+        fetched_at: Option<DateTime<Utc>>,
+        fresh: bool,
+        error: Option<String>,
+        waiting_moves: usize,
+        /// (item sys_id, text), oldest first.
+        notes: Vec<(String, String)>,
+    },
+    /// A move of the chair's reached an outcome.
+    CabMove {
+        meeting: String,
+        mv: Move,
+        status: MoveStatus,
+    },
+    /// The chair's moves could not be delivered now; they wait in order.
+    CabOffline {
+        error: String,
+    },
     /// The answer to withdrawing a queued decision: withdrawn, or too late (being sent).
     Withdrawn {
         client_id: String,
@@ -150,5 +179,29 @@ pub enum Effect {
     /// End a delegation now (answered with `Msg::DelegationDone`).
     EndDelegation {
         sys_id: String,
+    },
+    /// The CAB meetings list (answered with `Msg::CabMeetings`, cached first).
+    CabMeetings,
+    /// One meeting (answered with `Msg::CabMeeting`); waiting moves are delivered first.
+    CabMeeting {
+        sys_id: String,
+    },
+    /// Record a move of a meeting in the outbox (with the meeting as it stands after it),
+    /// then deliver it.
+    CabMove {
+        after: Box<MeetingDetail>,
+        mv: Move,
+        expected: Cursor,
+    },
+    /// Keep a note typed on an agenda item.
+    CabNote {
+        meeting_sys_id: String,
+        item_sys_id: String,
+        number: String,
+        text: String,
+    },
+    /// Mark the user attending a meeting.
+    CabJoin {
+        attendee_sys_id: String,
     },
 }

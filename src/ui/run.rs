@@ -21,6 +21,7 @@ use super::theme::Theme;
 use super::views;
 use crate::domain::{Clock, Decision};
 use crate::store::Store;
+use crate::sync::cab::CabCommand;
 use crate::sync::{Request, SyncCommand, SyncEvent};
 
 const OFFLINE: &str =
@@ -32,6 +33,8 @@ pub struct SyncLink {
     pub events: mpsc::UnboundedReceiver<SyncEvent>,
     /// User search, delegation changes and fresh copies (absent offline).
     pub requests: Option<mpsc::UnboundedSender<Request>>,
+    /// CAB meetings (served from the cache offline).
+    pub cab: Option<mpsc::UnboundedSender<CabCommand>>,
 }
 
 /// Starts the sync engine; called once the first frame (from the cache) is on screen.
@@ -233,6 +236,44 @@ pub fn translate(ev: SyncEvent) -> Msg {
             retry_at,
         },
         SyncEvent::UsersFound { query, result } => Msg::UsersFound { query, result },
+        SyncEvent::CabMeetings {
+            list,
+            fetched_at,
+            error,
+            fresh,
+        } => Msg::CabMeetings {
+            list,
+            fetched_at,
+            error,
+            fresh,
+        },
+        SyncEvent::CabMeeting {
+            sys_id,
+            detail,
+            fetched_at,
+            fresh,
+            error,
+            waiting_moves,
+            notes,
+        } => Msg::CabMeeting {
+            sys_id,
+            detail,
+            fetched_at,
+            fresh,
+            error,
+            waiting_moves,
+            notes,
+        },
+        SyncEvent::CabMove {
+            meeting,
+            mv,
+            status,
+        } => Msg::CabMove {
+            meeting,
+            mv,
+            status,
+        },
+        SyncEvent::CabOffline { error } => Msg::CabOffline { error },
         SyncEvent::DelegationDone(result) => Msg::DelegationDone(result),
         SyncEvent::Fetched {
             approval_sys_id,
@@ -273,8 +314,74 @@ fn perform(
             .and_then(|l| l.requests.as_ref())
             .is_some_and(|tx| tx.send(r).is_ok())
     };
+    let cab = |c: CabCommand| {
+        link.as_ref()
+            .and_then(|l| l.cab.as_ref())
+            .is_some_and(|tx| tx.send(c).is_ok())
+    };
     match effect {
         Effect::Quit => Done::Quit,
+        Effect::CabMeetings => {
+            if cab(CabCommand::Meetings) {
+                Done::Nothing
+            } else {
+                Done::Answer(Msg::CabMeetings {
+                    list: Vec::new(),
+                    fetched_at: None,
+                    error: Some(OFFLINE.into()),
+                    fresh: false,
+                })
+            }
+        }
+        Effect::CabMeeting { sys_id } => {
+            cab(CabCommand::Meeting { sys_id });
+            Done::Nothing
+        }
+        Effect::CabJoin { attendee_sys_id } => {
+            cab(CabCommand::Join { attendee_sys_id });
+            Done::Nothing
+        }
+        Effect::CabMove {
+            after,
+            mv,
+            expected,
+        } => {
+            // Outbox first, as for decisions: the move is durable before anything is sent.
+            let recorded = match (outbox.as_mut(), &state.user) {
+                (Some(store), Some(user)) => store
+                    .record_move(&after, mv, &user.reference(), &expected, clock.now())
+                    .map_err(|e| e.to_string()),
+                (None, _) => Err("The local store is not open; the move was not recorded.".into()),
+                (_, None) => Err(
+                    "Sync once before running a meeting: signoff does not know your account yet."
+                        .into(),
+                ),
+            };
+            match recorded {
+                Ok(_) => {
+                    cab(CabCommand::Deliver);
+                    Done::Nothing
+                }
+                Err(error) => Done::Answer(Msg::StoreFailed { error }),
+            }
+        }
+        Effect::CabNote {
+            meeting_sys_id,
+            item_sys_id,
+            number,
+            text,
+        } => {
+            let Some(store) = outbox.as_mut() else {
+                return Done::Nothing;
+            };
+            store
+                .add_note(&meeting_sys_id, &item_sys_id, &number, &text, clock.now())
+                .err()
+                .map(|e| Msg::StoreFailed {
+                    error: e.to_string(),
+                })
+                .into()
+        }
         Effect::Refresh => {
             if let Some(l) = link {
                 let _ = l.commands.send(SyncCommand::Now);

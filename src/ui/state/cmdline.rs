@@ -1,7 +1,7 @@
 //! The `:` command line: a name from the registry (with arguments for some), Tab completion
 //! over the registry's names, and its own history.
 
-use super::super::commands::colon_names;
+use super::super::commands::{Context, colon_names_in};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CmdLine {
@@ -10,6 +10,8 @@ pub struct CmdLine {
     pub recalled: Option<usize>,
     /// What was typed before stepping into the history.
     pub typed: String,
+    /// The screen it runs on: only what works there completes (`None`: everything).
+    pub screen: Option<Context>,
 }
 
 impl CmdLine {
@@ -19,7 +21,7 @@ impl CmdLine {
         if word.contains(' ') {
             return Vec::new();
         }
-        colon_names()
+        colon_names_in(self.screen)
             .into_iter()
             .filter(|n| n.starts_with(word))
             .collect()
@@ -104,11 +106,33 @@ mod tests {
         assert_eq!(c.input, "approve ");
         let mut c = CmdLine {
             input: "de".into(),
+            screen: Some(Context::Queue),
             ..CmdLine::default()
         };
         assert!(c.candidates().contains(&"delegate") && c.candidates().contains(&"delegations"));
         c.complete();
         assert_eq!(c.input, "delegat");
+    }
+
+    #[test]
+    fn completes_only_what_runs_on_the_screen() {
+        let session = CmdLine {
+            input: "de".into(),
+            screen: Some(Context::Session),
+            ..CmdLine::default()
+        };
+        assert!(session.candidates().contains(&"defer"));
+        let queue = CmdLine {
+            screen: Some(Context::Queue),
+            ..session.clone()
+        };
+        assert!(!queue.candidates().contains(&"defer"));
+        let everywhere = CmdLine {
+            screen: None,
+            ..session
+        };
+        assert!(everywhere.candidates().contains(&"defer"));
+        assert!(everywhere.candidates().contains(&"delegations"));
     }
 
     #[test]

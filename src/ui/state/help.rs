@@ -43,6 +43,14 @@ pub const KEYS_WIDTH: usize = 16;
 pub fn lines(help: &HelpState, keymap: &Keymap) -> Vec<HelpLine> {
     let contexts: &[Context] = match help.from {
         Context::Delegations => &[Context::Delegations, Context::Form, Context::Confirm],
+        Context::Meetings | Context::Agenda | Context::Session => &[
+            Context::Meetings,
+            Context::Agenda,
+            Context::Session,
+            Context::Note,
+            Context::Editor,
+            Context::Confirm,
+        ],
         _ => &[
             Context::Queue,
             Context::Detail,
@@ -70,10 +78,11 @@ pub fn lines(help: &HelpState, keymap: &Keymap) -> Vec<HelpLine> {
                 continue;
             }
             let keys = keymap.all_keys(c.cmd);
-            let text = if c.colon && !c.description.contains(&format!(":{}", c.name)) {
-                format!("{} (:{})", c.description, c.name)
+            let description = c.description_in(*ctx);
+            let text = if c.colon && !description.contains(&format!(":{}", c.name)) {
+                format!("{description} (:{})", c.name)
             } else {
-                c.description.to_string()
+                description.to_string()
             };
             if keys.is_empty() && !c.colon {
                 continue;

@@ -5,7 +5,8 @@
 //! delegations, help, command line, messages); keys reach them through the command registry
 //! and the keymap, in the context of whatever has focus.
 
-pub mod cmdline;
+pub mod cab;
+mod cmdline;
 pub mod decide;
 pub mod delegations;
 pub mod detail;
@@ -29,6 +30,7 @@ use super::msg::{Effect, Msg, OutboxRow, Synced};
 use crate::domain::{
     Approval, DecisionKind, Delegation, DelegationStatus, Delivery, User, UserRef,
 };
+pub use cab::{CabState, FOLLOW_EVERY, MeetingView};
 pub use cmdline::CmdLine;
 pub use decide::{DecideModal, Drafts};
 pub use delegations::{DelegationForm, DelegationsState, FormField};
@@ -45,6 +47,12 @@ pub enum Mode {
     Detail,
     /// The delegation screen: delegations given and received (full screen).
     Delegations,
+    /// The CAB meetings list.
+    Meetings,
+    /// A meeting's agenda, attendees and what needs attention.
+    Agenda,
+    /// A meeting being run (or followed): the current item fills the screen.
+    Session,
 }
 
 /// What we know of the connection to the backend.
@@ -118,7 +126,11 @@ pub struct Confirm {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfirmThen {
-    EndDelegation { sys_id: String },
+    EndDelegation {
+        sys_id: String,
+    },
+    /// A move of the open meeting (start, end).
+    Move(crate::domain::cab::Move),
     Quit,
 }
 
@@ -169,6 +181,8 @@ pub struct AppState {
     pub refreshing: bool,
     /// The approval read again from the server for `e`.
     pub fetching: Option<String>,
+    /// CAB meetings: the list and the meeting open.
+    pub cab: CabState,
     /// The time of the last tick (the UI reads no clock).
     pub now: Option<DateTime<Utc>>,
     /// Something visible changed since the last draw.
@@ -214,6 +228,7 @@ impl AppState {
             drafts: Drafts::default(),
             refreshing: false,
             fetching: None,
+            cab: CabState::default(),
             now: None,
             dirty: true,
             tick_fingerprint: 0,
@@ -234,7 +249,7 @@ impl AppState {
         self
     }
 
-    fn me(&self) -> Option<&str> {
+    pub fn me(&self) -> Option<&str> {
         self.user.as_ref().map(|u| u.sys_id.as_str())
     }
 
@@ -322,6 +337,9 @@ impl AppState {
         if self.delegations.form.is_some() {
             return Context::Form;
         }
+        if self.cab.open.as_ref().is_some_and(|v| v.note.is_some()) && self.mode == Mode::Session {
+            return Context::Note;
+        }
         if self.help.is_some() {
             return Context::Help;
         }
@@ -337,6 +355,9 @@ impl AppState {
             Mode::Queue => Context::Queue,
             Mode::Detail => Context::Detail,
             Mode::Delegations => Context::Delegations,
+            Mode::Meetings => Context::Meetings,
+            Mode::Agenda => Context::Agenda,
+            Mode::Session => Context::Session,
         }
     }
 
@@ -414,8 +435,14 @@ impl AppState {
             .filter(|c| c.contexts.contains(&ctx) && (c.enabled)(self))
             .filter_map(|c| {
                 let key = self.keymap.key(c.cmd);
-                let label = match c.cmd {
-                    Cmd::Discard if !self.needs_attention() => "withdraw",
+                let label = match (c.cmd, ctx) {
+                    (Cmd::Discard, _) if !self.needs_attention() => "withdraw",
+                    (Cmd::Open, Context::Meetings) => "agenda",
+                    (Cmd::Open, Context::Agenda) => "session",
+                    (Cmd::Back, Context::Queue | Context::Detail) => return None,
+                    (Cmd::PauseResume, _) if self.meeting().is_some_and(|d| d.cursor().paused) => {
+                        "resume"
+                    }
                     _ => c.footer?,
                 };
                 (!key.is_empty()).then_some((key, label))
@@ -485,6 +512,13 @@ impl AppState {
         // Delegations turn active and expire while the screen shows them.
         for d in &self.delegations.list {
             (d.status(now) as u8).hash(&mut h);
+        }
+        // A meeting's item timer counts seconds.
+        if matches!(self.mode, Mode::Agenda | Mode::Session)
+            && let Some(d) = self.meeting()
+            && let Some(item) = d.current()
+        {
+            d.timer(item, now).spent.hash(&mut h);
         }
         h.finish()
     }
@@ -613,6 +647,18 @@ impl AppState {
                 self.revalidate_form();
                 effect.into_iter().collect()
             }
+            Context::Note => {
+                if let Some(note) = self.cab.open.as_mut().and_then(|v| v.note.as_mut()) {
+                    match key.code {
+                        KeyCode::Char(ch) if !ctrl && !ch.is_control() => note.push(ch),
+                        KeyCode::Backspace => {
+                            note.pop();
+                        }
+                        _ => {}
+                    }
+                }
+                vec![]
+            }
             Context::CommandLine => {
                 if let Some(c) = self.cmdline.as_mut() {
                     match key.code {
@@ -657,6 +703,7 @@ impl AppState {
             }
             Context::Confirm => return self.confirm_cmd(cmd),
             Context::Form => return self.form_cmd(cmd),
+            Context::Note => return self.note_cmd(cmd),
             Context::Help => {
                 match cmd {
                     Cmd::Help | Cmd::Back => self.help = None,
@@ -684,13 +731,33 @@ impl AppState {
         match cmd {
             Cmd::Quit => return self.quit(),
             Cmd::Help => self.help = Some(HelpState::new(ctx)),
-            Cmd::CommandLine => self.cmdline = Some(CmdLine::default()),
+            Cmd::CommandLine => {
+                self.cmdline = Some(CmdLine {
+                    screen: Some(self.screen()),
+                    ..CmdLine::default()
+                })
+            }
             Cmd::Messages => {
                 if self.messages.log.is_empty() {
                     self.flash("No messages yet.", false);
                 } else {
                     self.messages.open = Some(self.messages.log.len().saturating_sub(1));
                 }
+            }
+            Cmd::Cab => return self.open_meetings(),
+            Cmd::Refresh if self.mode == Mode::Meetings => {
+                self.cab.loading = true;
+                return vec![Effect::CabMeetings];
+            }
+            Cmd::Refresh if matches!(self.mode, Mode::Agenda | Mode::Session) => {
+                let now = self.now;
+                let Some(v) = self.cab.open.as_mut() else {
+                    return vec![];
+                };
+                v.asked_at = now;
+                let sys_id = v.sys_id.clone();
+                self.flash("Reading the meeting again…", false);
+                return vec![Effect::CabMeeting { sys_id }];
             }
             Cmd::Refresh if self.net == Net::OfflineMode => {
                 self.flash(
@@ -710,6 +777,9 @@ impl AppState {
                 self.delegations.clamp(me.as_deref());
             }
             _ if self.mode == Mode::Delegations => return self.delegations_cmd(cmd),
+            _ if matches!(self.mode, Mode::Meetings | Mode::Agenda | Mode::Session) => {
+                return self.cab_cmd(cmd);
+            }
             Cmd::Approve => return self.open_decide(DecisionKind::Approve),
             Cmd::Reject => return self.open_decide(DecisionKind::Reject),
             Cmd::Hold => return self.open_decide(DecisionKind::Hold),
@@ -791,6 +861,7 @@ impl AppState {
                 Some(ConfirmThen::EndDelegation { sys_id }) => {
                     vec![Effect::EndDelegation { sys_id }]
                 }
+                Some(ConfirmThen::Move(mv)) => self.make_move(mv),
                 None => vec![],
             },
             Cmd::No => {
@@ -1516,7 +1587,7 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                 state.tick_fingerprint = f;
                 state.dirty = true;
             }
-            vec![]
+            state.cab_tick(now)
         }
         Msg::Paste(text) => {
             state.dirty = true;
@@ -1527,6 +1598,10 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             if let Some(line) = state.cmdline.as_mut() {
                 line.input.extend(text.chars().filter(|c| !c.is_control()));
+                return vec![];
+            }
+            if let Some(note) = state.cab.open.as_mut().and_then(|v| v.note.as_mut()) {
+                note.extend(text.chars().filter(|c| !c.is_control()));
                 return vec![];
             }
             if let Some(modal) = state.decide.as_mut()
@@ -1700,6 +1775,56 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         } => {
             state.dirty = true;
             state.fetched(approval_sys_id, result);
+            vec![]
+        }
+        Msg::CabMeetings {
+            list,
+            fetched_at,
+            error,
+            fresh,
+        } => {
+            state.cab_meetings_msg(list, fetched_at, error, fresh);
+            vec![]
+        }
+        Msg::CabMeeting {
+            sys_id,
+            detail,
+            fetched_at,
+            fresh,
+            error,
+            waiting_moves,
+            notes,
+        } => {
+            state.cab_meeting_msg(
+                sys_id,
+                detail,
+                fetched_at,
+                fresh,
+                error,
+                waiting_moves,
+                notes,
+            );
+            vec![]
+        }
+        Msg::CabMove {
+            meeting,
+            mv,
+            status,
+        } => {
+            state.cab_move_msg(meeting, mv, status);
+            vec![]
+        }
+        Msg::CabOffline { error } => {
+            state.dirty = true;
+            if let Some(v) = state.cab.open.as_mut()
+                && v.error.is_none()
+            {
+                v.error = Some(error.clone());
+                state.flash(
+                    format!("The meeting's moves wait in the outbox: {error}"),
+                    true,
+                );
+            }
             vec![]
         }
         Msg::Withdrawn {

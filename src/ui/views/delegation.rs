@@ -7,12 +7,12 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Padding, Paragraph};
-use unicode_width::UnicodeWidthStr;
 
 use super::decide::{centred, hint_line};
 use crate::domain::{Delegation, DelegationStatus, UserRef};
 use crate::ui::commands::Cmd;
 use crate::ui::format;
+use crate::ui::format::fit;
 use crate::ui::state::{AppState, DelegationForm, FormField};
 use crate::ui::theme::Theme;
 
@@ -101,9 +101,9 @@ fn row<'a>(
             if cursor { " ▶ " } else { "   " },
             base.patch(theme.style("key")),
         ),
-        Span::styled(pad(name, 24), base.patch(theme.style("text"))),
-        Span::styled(pad(&format::days(d.starts, d.ends, state.tz), 26), base),
-        Span::styled(pad(status.label(), 10), base.patch(status_style)),
+        Span::styled(fit(name, 24), base.patch(theme.style("text"))),
+        Span::styled(fit(&format::days(d.starts, d.ends, state.tz), 26), base),
+        Span::styled(fit(status.label(), 10), base.patch(status_style)),
         Span::styled(
             if d.approvals {
                 "approvals yes"
@@ -119,28 +119,6 @@ fn row<'a>(
         spans.push(Span::styled(" ".repeat(width - used), base));
     }
     Line::from(spans)
-}
-
-/// Pads or cuts to `w` columns, one of them a gutter.
-fn pad(s: &str, w: usize) -> String {
-    let room = w.saturating_sub(1);
-    let mut out = String::new();
-    if s.width() <= room {
-        out.push_str(s);
-    } else {
-        let mut used = 0;
-        for ch in s.chars() {
-            let cw = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
-            if used + cw + 1 > room {
-                break;
-            }
-            out.push(ch);
-            used += cw;
-        }
-        out.push('…');
-    }
-    let used = out.width();
-    out + &" ".repeat(w.saturating_sub(used))
 }
 
 /// The new / edit form, over the screen.

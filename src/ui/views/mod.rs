@@ -1,6 +1,7 @@
 //! Drawing: pure functions of the state, the current time and the theme. Keys named on screen
 //! come from the keymap (the registry with the user's overrides).
 
+mod cab;
 mod decide;
 mod delegation;
 mod detail;
@@ -44,6 +45,9 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
         _ if state.mode == Mode::Delegations => {
             delegation::draw(frame, body, state, now, theme);
         }
+        _ if state.mode == Mode::Meetings => cab::meetings(frame, body, state, now, theme),
+        _ if state.mode == Mode::Agenda => cab::agenda(frame, body, state, now, theme),
+        _ if state.mode == Mode::Session => cab::session(frame, body, state, now, theme),
         (_, true) if !state.queue.all_items.is_empty() => message(
             frame,
             body,
@@ -135,10 +139,10 @@ fn header(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         spans.push(Span::styled("DEMO ", theme.style("key")));
     }
     spans.push(Span::styled(
-        if state.mode == Mode::Delegations {
-            "· delegations · "
-        } else {
-            "· approval queue · "
+        match state.mode {
+            Mode::Delegations => "· delegations · ",
+            Mode::Meetings | Mode::Agenda | Mode::Session => cab::header_label(state),
+            _ => "· approval queue · ",
         },
         theme.style("muted"),
     ));
@@ -296,7 +300,12 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
         }
     }
     let (breached, warning) = state.queue.status_counts(now);
-    counts.push(Span::raw(format!(" · {} pending", state.queue.items.len())));
+    // The queue's counts are no help in a meeting: its keys get the room.
+    let in_cab = matches!(state.mode, Mode::Meetings | Mode::Agenda | Mode::Session);
+    let (breached, warning) = if in_cab { (0, 0) } else { (breached, warning) };
+    if !in_cab {
+        counts.push(Span::raw(format!(" · {} pending", state.queue.items.len())));
+    }
     if breached > 0 {
         counts.push(Span::raw(" · "));
         counts.push(Span::styled(
@@ -395,6 +404,15 @@ fn hint_spans<'a>(state: &AppState, theme: &Theme) -> Vec<Vec<Span<'a>>> {
     const FIRST: &[&str] = &[
         "help",
         "command",
+        "next",
+        "pause",
+        "resume",
+        "defer",
+        "note",
+        "end meeting",
+        "start",
+        "session",
+        "agenda",
         "decide again",
         "discard",
         "withdraw",
@@ -404,7 +422,6 @@ fn hint_spans<'a>(state: &AppState, theme: &Theme) -> Vec<Vec<Span<'a>>> {
         "resume",
         "send",
         "confirm",
-        "back",
     ];
     hints.sort_by_key(|(_, label)| FIRST.iter().position(|l| l == label).unwrap_or(FIRST.len()));
     hints

@@ -12,6 +12,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::domain::{Delivery, RiskTier, SlaStatus};
 use crate::ui::commands::Cmd;
 use crate::ui::format;
+use crate::ui::format::fit;
 use crate::ui::state::detail::delivery_role;
 use crate::ui::state::{AppState, Mode, Tracked};
 use crate::ui::theme::Theme;
@@ -263,31 +264,4 @@ pub fn problem(t: &Tracked) -> Option<&str> {
 /// The theme style for where a decision stands.
 pub fn delivery_style(t: &Tracked, theme: &Theme) -> Style {
     theme.style(delivery_role(&t.delivery))
-}
-
-/// Pads or truncates to exactly `width` display columns, keeping one space of gutter.
-fn fit(s: &str, width: usize) -> String {
-    if width == 0 {
-        return String::new();
-    }
-    let room = width - 1;
-    let mut out = String::with_capacity(width + 4);
-    let mut used = 0;
-    if s.width() <= room {
-        out.push_str(s);
-        used = s.width();
-    } else {
-        for ch in s.chars() {
-            let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
-            if used + w > room.saturating_sub(1) {
-                break;
-            }
-            out.push(ch);
-            used += w;
-        }
-        out.push('…');
-        used += 1;
-    }
-    out.push_str(&" ".repeat(width.saturating_sub(used)));
-    out
 }
