@@ -62,7 +62,12 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
             until,
             no_approvals,
         } => {
-            let delegate = find_user(backend, &to).await?;
+            let delegate = find_user(
+                backend,
+                &to,
+                "a delegate must be an active user who can approve",
+            )
+            .await?;
             let starts = match from {
                 Some(f) => {
                     crate::domain::when::parse_local(&f, tz, false).map_err(Failure::usage)?
@@ -138,7 +143,12 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
 }
 
 /// The one active user `who` names: an exact login or name, or the only match.
-async fn find_user(backend: &ServiceNow, who: &str) -> Result<crate::domain::User, Failure> {
+/// `rule` says who may be chosen, for the sentence when nobody matches.
+pub(super) async fn find_user(
+    backend: &ServiceNow,
+    who: &str,
+    rule: &str,
+) -> Result<crate::domain::User, Failure> {
     let found = backend
         .search_users(who)
         .await
@@ -151,7 +161,7 @@ async fn find_user(backend: &ServiceNow, who: &str) -> Result<crate::domain::Use
         ([one], _) => Ok((*one).clone()),
         ([], [one]) => Ok(one.clone()),
         (_, []) => Err(Failure::usage(format!(
-            "No active user matches {who:?}: a delegate must be an active user who can approve. Check the name or login."
+            "No active user matches {who:?}: {rule}. Check the name or login."
         ))),
         _ => Err(Failure::usage(format!(
             "{who:?} matches several people: {}. Give the login.",

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch (here), exit codes and the error
 //! envelope, connecting (`connect`), and one file per use case.
 
+mod cab;
 mod connect;
 mod decide;
 mod delegate;
@@ -109,6 +110,9 @@ pub enum Command {
     /// Print where signoff keeps its files, which instance and account a profile uses, and
     /// the state of its cache (no network).
     Doctor,
+    /// CAB meetings: list them, show an agenda, write the minutes, convene an emergency CAB.
+    #[command(subcommand)]
+    Cab(CabCommand),
     /// List decisions not yet applied on the server (queued, conflicts, failures).
     Outbox {
         /// Include decisions already applied.
@@ -149,6 +153,63 @@ pub enum DelegateCommand {
         #[arg(long)]
         until: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CabCommand {
+    /// Your CAB meetings (in progress, the next and last 14 days): as chair, delegate, board
+    /// member or attendee.
+    List {
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// A meeting's agenda in order: tier, window, open approvals, what needs attention, and
+    /// the attendees.
+    Show {
+        /// The meeting: its sys_id, or a part of its name that only it has.
+        meeting: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// The minutes: attendance, and per item the decision, who decided and why, time spent
+    /// against time allotted, and the chair's notes.
+    Minutes {
+        /// The meeting: its sys_id, or a part of its name that only it has.
+        meeting: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Md)]
+        format: OutputFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Convene an ad-hoc (emergency) CAB for these changes, chaired by you:
+    /// `signoff cab convene CHG0030001 CHG0030002 --attendees ben.ishikawa,carla.diaz`.
+    Convene {
+        /// The changes to review, in agenda order.
+        #[arg(required = true, value_name = "CHANGE")]
+        changes: Vec<String>,
+        /// Who to invite (logins or names, comma-separated); you are listed as the chair.
+        #[arg(long, value_delimiter = ',')]
+        attendees: Vec<String>,
+        /// The meeting's name (default: "Emergency CAB — " and the change numbers).
+        #[arg(long)]
+        name: Option<String>,
+        /// Start: YYYY-MM-DD HH:MM (local time) or RFC 3339; default now.
+        #[arg(long)]
+        start: Option<String>,
+        /// Time allotted per change, in minutes.
+        #[arg(long, default_value_t = 15)]
+        minutes_per_item: u32,
+    },
+}
+
+/// How a CAB command prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    /// Markdown (the minutes).
+    Md,
 }
 
 #[derive(Debug, clap::Args)]
@@ -222,6 +283,7 @@ impl Command {
             Command::Resume(_) => "resume",
             Command::Delegate(_) => "delegate",
             Command::Doctor => "doctor",
+            Command::Cab(_) => "cab",
             Command::Outbox { .. } => "outbox",
         }
     }
@@ -278,6 +340,7 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         }
         Some(Command::Delegate(cmd)) => delegate::run(&session, cmd).await?,
         Some(Command::Doctor) => doctor::run(&session, &theme_name)?,
+        Some(Command::Cab(cmd)) => cab::run(&session, cmd).await?,
         Some(Command::Outbox { all }) => outbox::run(&session, all)?,
         Some(Command::Sync) => return sync::run(&session).await,
     }

@@ -5,7 +5,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::outbox::append;
-use super::{Store, StoreError, format_time, parse_time};
+use super::{Store, StoreError, format_time, meta_get, meta_set, parse_time};
+
+/// Whose meetings list is cached (a user sys_id), and when it was read.
+const META_CAB_USER: &str = "cab.user";
+const META_CAB_FETCHED: &str = "cab.fetched_at";
 use crate::domain::UserRef;
 use crate::domain::cab::{Cursor, MeetingDetail, MeetingSummary, Move, MoveStatus};
 
@@ -45,10 +49,11 @@ pub struct CabNote {
 }
 
 impl Store {
-    /// Replaces the cached meetings list.
+    /// Replaces the cached meetings list: `user_sys_id`'s meetings, read at `now`.
     pub fn save_meetings(
         &mut self,
         list: &[MeetingSummary],
+        user_sys_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
@@ -71,10 +76,17 @@ impl Store {
             )
             .map_err(err)?;
         }
+        meta_set(&tx, META_CAB_USER, user_sys_id).map_err(err)?;
+        meta_set(&tx, META_CAB_FETCHED, &format_time(now)).map_err(err)?;
         tx.commit().map_err(err)
     }
 
-    /// The cached meetings list and when it was fetched.
+    /// Whose meetings the cached list holds (a user sys_id), if one was saved.
+    pub fn meetings_user(&self) -> Result<Option<String>, StoreError> {
+        meta_get(&self.conn, META_CAB_USER).map_err(|e| self.err("read the CAB meetings", e))
+    }
+
+    /// The cached meetings list and when it was fetched (`None`: never).
     pub fn meetings(&self) -> Result<(Vec<MeetingSummary>, Option<DateTime<Utc>>), StoreError> {
         let action = "read the CAB meetings";
         let mut stmt = self
@@ -94,7 +106,11 @@ impl Store {
             );
             fetched = fetched.max(parse_time(&at));
         }
-        Ok((out, fetched))
+        // An empty list was fetched too.
+        let saved = meta_get(&self.conn, META_CAB_FETCHED)
+            .map_err(|e| self.err(action, e))?
+            .and_then(|t| parse_time(&t));
+        Ok((out, saved.or(fetched)))
     }
 
     /// Caches a meeting as last read (or as the chair moved it).

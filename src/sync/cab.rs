@@ -203,7 +203,9 @@ pub async fn refresh_meetings<B: Backend>(
         .await
         .map_err(|e| e.to_string())?;
     crate::domain::cab::sort_meetings(&mut list, now);
-    store.save_meetings(&list, now).map_err(|e| e.to_string())?;
+    store
+        .save_meetings(&list, user_sys_id, now)
+        .map_err(|e| e.to_string())?;
     Ok(list)
 }
 

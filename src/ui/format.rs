@@ -22,6 +22,16 @@ pub fn span(d: Duration) -> String {
     }
 }
 
+/// `just now`, `12m ago`, `3h 5m ago`.
+pub fn ago(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
+    let mins = (now - then).num_minutes();
+    match mins {
+        ..1 => "just now".into(),
+        1..60 => format!("{mins}m ago"),
+        _ => format!("{} ago", span(now - then)),
+    }
+}
+
 /// `45s`, `1m 12s`, `12m`, `2h 05m`: how long until a retry.
 pub fn span_short(d: Duration) -> String {
     let secs = d.num_seconds().max(0);

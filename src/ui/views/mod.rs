@@ -229,7 +229,7 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
     let mut when: Vec<Span> = Vec::new();
     let mut counts: Vec<Span> = Vec::new();
     let last = match state.last_sync {
-        Some(at) => format!("last sync {}", ago(now, at)),
+        Some(at) => format!("last sync {}", format::ago(now, at)),
         None => "never synced".into(),
     };
     match (&state.net, state.syncing) {
@@ -253,7 +253,7 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
             net.push(Span::styled("● online", theme.style("status.online")));
             if let Some(at) = state.last_sync {
                 when.push(Span::styled(
-                    format!(" · synced {}", ago(now, at)),
+                    format!(" · synced {}", format::ago(now, at)),
                     theme.style("muted"),
                 ));
             }
@@ -464,15 +464,6 @@ fn push_right<'a>(line: &mut Vec<Span<'a>>, right: Vec<Span<'a>>, total: u16) {
     let pad = (total as usize).saturating_sub(width(line) + width(&right));
     line.push(Span::raw(" ".repeat(pad)));
     line.extend(right);
-}
-
-fn ago(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
-    let mins = (now - then).num_minutes();
-    match mins {
-        ..1 => "just now".into(),
-        1..60 => format!("{mins}m ago"),
-        _ => format!("{} ago", format::span(now - then)),
-    }
 }
 
 fn message(frame: &mut Frame, area: Rect, theme: &Theme, title: &str, lines: Vec<Line<'_>>) {
