@@ -314,10 +314,11 @@ fn print_list(
         }
         text.push_str(&format!("{}:\n", section.label()));
         for m in rows {
+            let plural = if m.items == 1 { "" } else { "s" };
             let items = if m.open_items == m.items || section == When::Upcoming {
-                format!("{} items", m.items)
+                format!("{} item{plural}", m.items)
             } else {
-                format!("{} of {} items open", m.open_items, m.items)
+                format!("{} of {} item{plural} open", m.open_items, m.items)
             };
             text.push_str(&format!(
                 "  {:<22} {:<40} {:<14} {:<18} {}\n",

@@ -572,6 +572,7 @@ impl AppState {
             .as_ref()
             .and_then(|d| d.current().map(|i| i.sys_id.clone()));
         let offline_again = error.is_some() && v.error.is_none();
+        let first = v.detail.is_none();
         // A fresh copy while moves of ours still wait would undo them on screen: the local
         // one stands until they are delivered.
         if let Some(d) = detail
@@ -586,6 +587,17 @@ impl AppState {
         v.error = error.clone();
         v.notes = notes;
         let n = v.detail.as_ref().map_or(0, |d| d.items.len());
+        // First sight of a meeting in progress: the cursor starts on the item being discussed.
+        if first
+            && let Some(d) = &v.detail
+            && let Some(cur) = d.current()
+        {
+            v.selected = d
+                .items
+                .iter()
+                .position(|i| i.sys_id == cur.sys_id)
+                .unwrap_or(0);
+        }
         v.selected = v.selected.min(n.saturating_sub(1));
         let after = v
             .detail

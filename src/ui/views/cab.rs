@@ -95,8 +95,10 @@ pub fn meetings(
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         return;
     }
-    let (when_w, role_w, agenda_w) = (27, 15, if w >= 90 { 17 } else { 0 });
-    let name_w = w.saturating_sub(3 + when_w + role_w + agenda_w + 14);
+    // Narrow: the start without "in 2h" (the sections say when), so the name keeps its room.
+    let wide = w >= 100;
+    let (when_w, role_w, agenda_w) = if wide { (27, 15, 17) } else { (17, 13, 0) };
+    let name_w = w.saturating_sub(3 + when_w + role_w + agenda_w + 12);
     let mut lines = vec![Line::styled(
         format!(
             "   {}{}{}{}{}",
@@ -121,10 +123,19 @@ pub fn meetings(
             last = Some(when);
         }
         let start = m.meeting.start.map_or("—".to_string(), |t| {
-            format!("{} · {}", format::local(t, state.tz), relative(t, now))
+            if wide {
+                format!("{} · {}", format::local(t, state.tz), relative(t, now))
+            } else {
+                format::local(t, state.tz)
+            }
         });
         let role = m.role_of(me);
-        let agenda = format!("{} items, {} open", m.items, m.open_items);
+        let agenda = format!(
+            "{} item{}, {} open",
+            m.items,
+            if m.items == 1 { "" } else { "s" },
+            m.open_items
+        );
         let selected = i == c.selected;
         let state_style = match m.meeting.state {
             MeetingState::InProgress => theme.style("status.online"),
@@ -541,6 +552,31 @@ pub fn session(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Ut
     let block = bordered(title, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    // Wide: the whole agenda stays in view on the right, with where each item stands.
+    let inner = if inner.width >= 120 {
+        let rail_w = RAIL_WIDTH.min(inner.width / 3);
+        let main = Rect {
+            width: inner.width - rail_w - 1,
+            ..inner
+        };
+        let rail = Rect {
+            x: inner.x + inner.width - rail_w,
+            width: rail_w,
+            ..inner
+        };
+        let rail_block = Block::new()
+            .borders(ratatui::widgets::Borders::LEFT)
+            .border_style(theme.style("border"));
+        let rail_inner = rail_block.inner(rail);
+        frame.render_widget(rail_block, rail);
+        frame.render_widget(
+            Paragraph::new(agenda_rail(d, now, theme, rail_inner.width as usize)),
+            rail_inner,
+        );
+        main
+    } else {
+        inner
+    };
     let w = inner.width as usize;
     let mut lines: Vec<Line> = Vec::new();
     let Some(item) = current else {
@@ -751,6 +787,80 @@ pub fn session(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Ut
     let scroll = v.scroll.min(body.len().saturating_sub(room));
     lines.extend(body.into_iter().skip(scroll).take(room));
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Width of the session's agenda rail (wide terminals).
+const RAIL_WIDTH: u16 = 40;
+
+/// The agenda beside the session: each item's mark, number, time spent against allotted, and
+/// the meeting's totals and attendance.
+fn agenda_rail<'a>(
+    d: &MeetingDetail,
+    now: DateTime<Utc>,
+    theme: &Theme,
+    w: usize,
+) -> Vec<Line<'a>> {
+    let closed = d.items.iter().filter(|i| i.state.is_closed()).count();
+    let mut lines = vec![Line::from(vec![
+        Span::styled(" Agenda ", theme.style("heading")),
+        Span::styled(
+            format!("{closed} of {} closed", d.items.len()),
+            theme.style("muted"),
+        ),
+    ])];
+    for item in &d.items {
+        let (mark, style) = match (&item.state, &item.decision) {
+            (s, _) if s.is_current() => ("▶", theme.style("status.online")),
+            (_, ItemDecision::Approved | ItemDecision::Preapproved) => {
+                ("✓", theme.style("sla.on_track"))
+            }
+            (_, ItemDecision::Rejected) => ("✗", theme.style("sla.breached")),
+            (s, _) if s.is_closed() => ("–", theme.style("muted")),
+            _ => ("·", theme.style("muted")),
+        };
+        let t = d.timer(item, now);
+        let time = if t.spent == 0 && !item.state.is_current() {
+            format!("{:>5}", short(t.allotted))
+        } else {
+            format!("{}/{}", short(t.spent), short(t.allotted))
+        };
+        let title_w = w.saturating_sub(3 + 11 + time.chars().count() + 1);
+        let title = d
+            .change_of(item)
+            .map_or(item.short_description.as_str(), |c| {
+                c.short_description.as_str()
+            });
+        let over = t.spent > t.allotted;
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {mark} "), style),
+            Span::styled(fit(&item.number, 11), style),
+            Span::styled(fit(title, title_w), theme.style("muted")),
+            Span::styled(
+                format!(" {time}"),
+                if over {
+                    theme.style("sla.breached")
+                } else {
+                    theme.style("muted")
+                },
+            ),
+        ]));
+    }
+    let (spent, allotted) = d.totals(now);
+    lines.push(Line::from(""));
+    lines.push(Line::styled(
+        format!(" {} of {} spent", span(spent), span(allotted)),
+        theme.style("muted"),
+    ));
+    let present = d
+        .attendees
+        .iter()
+        .filter(|a| a.attendance == Attendance::Attending)
+        .count();
+    lines.push(Line::styled(
+        format!(" {present} of {} attending", d.attendees.len()),
+        theme.style("muted"),
+    ));
+    lines
 }
 
 /// The header's label for the CAB screens.
