@@ -245,3 +245,35 @@ async fn the_chair_types_a_note_and_ends_the_meeting_after_confirming() {
     assert_eq!(ended, Some((Move::End, MeetingState::Complete)));
     c.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_cursor_starts_on_the_meeting_in_progress_even_after_a_cached_list() {
+    let mut c = console(100, 30).await;
+    c.meetings().await;
+    let mut cached = c.ui.cab.list.clone();
+    cached.reverse(); // the store's order is not the list's
+    let mut fresh = console(100, 30).await;
+    update(&mut fresh.ui, ch('C'));
+    update(
+        &mut fresh.ui,
+        Msg::CabMeetings {
+            list: cached,
+            fetched_at: Some(at()),
+            error: None,
+            fresh: false,
+        },
+    );
+    update(
+        &mut fresh.ui,
+        Msg::CabMeetings {
+            list: c.ui.cab.list.clone(),
+            fetched_at: Some(at()),
+            error: None,
+            fresh: true,
+        },
+    );
+    let selected = &fresh.ui.cab.list[fresh.ui.cab.selected];
+    assert_eq!(selected.meeting.state, MeetingState::InProgress);
+    c.server.shutdown().await;
+    fresh.server.shutdown().await;
+}

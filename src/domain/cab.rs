@@ -1094,20 +1094,35 @@ pub struct MinutesItem {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MinutesVote {
     pub approver: String,
+    /// Who decided, when a delegate did it for the approver.
+    pub by_delegate: Option<String>,
     pub decision: String,
     pub justification: String,
 }
 
-/// The justification of a decision from its comment: signoff's reference line and the
-/// "decided by … on behalf of …" line are bookkeeping, not the reason.
-pub fn justification_of(comment: &str) -> String {
-    comment
+/// The justification of a decision from its comment, and who made it when it was a delegate
+/// (from signoff's "(decided by … on behalf of …)" line): signoff's reference line and that
+/// line are bookkeeping, not the reason.
+pub fn justification_of(comment: &str) -> (String, Option<String>) {
+    let mut by = None;
+    let kept: Vec<&str> = comment
         .lines()
-        .filter(|l| !l.trim_start().starts_with("[signoff ref"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .trim()
-        .to_string()
+        .filter(|l| {
+            let t = l.trim();
+            if t.starts_with("[signoff ref") {
+                return false;
+            }
+            if let Some(rest) = t.strip_prefix("(decided by ")
+                && let Some((who, _)) = rest.split_once(" on behalf of ")
+                && t.ends_with(')')
+            {
+                by = Some(who.trim().to_string());
+                return false;
+            }
+            true
+        })
+        .collect();
+    (kept.join("\n").trim().to_string(), by)
 }
 
 impl MeetingDetail {
@@ -1131,10 +1146,14 @@ impl MeetingDetail {
                             ApprovalState::Approved | ApprovalState::Rejected
                         )
                     })
-                    .map(|a| MinutesVote {
-                        approver: a.approval.approver.label().to_string(),
-                        decision: a.approval.state.value().to_string(),
-                        justification: justification_of(&a.comment),
+                    .map(|a| {
+                        let (justification, by_delegate) = justification_of(&a.comment);
+                        MinutesVote {
+                            approver: a.approval.approver.label().to_string(),
+                            by_delegate,
+                            decision: a.approval.state.value().to_string(),
+                            justification,
+                        }
                     })
                     .collect();
                 let outcome = match (&item.decision, &item.state) {
@@ -1245,11 +1264,11 @@ impl Minutes {
                 } else {
                     format!(": “{}”", v.justification.replace('\n', " "))
                 };
-                out.push_str(&format!(
-                    "- {} by {}{why}\n",
-                    capitalise(&v.decision),
-                    v.approver
-                ));
+                let who = match &v.by_delegate {
+                    Some(by) => format!("{by} for {}", v.approver),
+                    None => v.approver.clone(),
+                };
+                out.push_str(&format!("- {} by {who}{why}\n", capitalise(&v.decision)));
             }
             if !i.waiting_for.is_empty() {
                 out.push_str(&format!(
@@ -1419,4 +1438,60 @@ pub struct Convene {
     pub changes: Vec<(String, String)>,
     /// (person, why they are there, the changes they attend for).
     pub attendees: Vec<(UserRef, AttendeeReason, Vec<String>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_justification_loses_signoffs_bookkeeping_and_names_the_delegate() {
+        let c = "First reason.\n\nSecond reason.\n\n(decided by Alice Moreno on behalf of Carla Diaz)\n[signoff ref 3aa5]";
+        assert_eq!(
+            justification_of(c),
+            (
+                "First reason.\n\nSecond reason.".to_string(),
+                Some("Alice Moreno".to_string())
+            )
+        );
+        assert_eq!(
+            justification_of("Fine (decided by nobody)"),
+            ("Fine (decided by nobody)".to_string(), None)
+        );
+        let minutes = Minutes {
+            meeting: "CAB".into(),
+            state: "complete".into(),
+            start: None,
+            end: None,
+            ended: None,
+            chair: "Alice Moreno".into(),
+            attendees: vec![],
+            items: vec![MinutesItem {
+                number: "CHG0030004".into(),
+                title: "Patch".into(),
+                state: "complete".into(),
+                decision: "approved".into(),
+                outcome: "Approved".into(),
+                decided_by: vec![MinutesVote {
+                    approver: "Carla Diaz".into(),
+                    by_delegate: Some("Alice Moreno".into()),
+                    decision: "approved".into(),
+                    justification: "Urgent.".into(),
+                }],
+                waiting_for: vec![],
+                spent_seconds: 60,
+                allotted_seconds: 600,
+                notes: vec![],
+            }],
+            spent_seconds: 60,
+            allotted_seconds: 600,
+        };
+        assert!(
+            minutes
+                .to_markdown()
+                .contains("- Approved by Alice Moreno for Carla Diaz: “Urgent.”"),
+            "{}",
+            minutes.to_markdown()
+        );
+    }
 }

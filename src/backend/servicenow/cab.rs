@@ -223,12 +223,27 @@ fn runtime(row: &Row<'_>) -> Result<Runtime, BackendError> {
 }
 
 /// The newest entry of a journal field's history (display value: newest first, each entry a
-/// header line `<time> - <name> (<label>)` and its text, entries apart by a blank line).
+/// header line `<time> - <name> (<label>)` and its text, entries apart by a blank line). An
+/// entry's text may itself hold blank lines: it ends only where the next header starts.
 pub(crate) fn latest_entry(history: &str) -> String {
-    let first = history.trim_start().split("\n\n").next().unwrap_or("");
-    match first.split_once('\n') {
-        Some((header, text)) if header.contains(" - ") => text.trim().to_string(),
-        _ => first.trim().to_string(),
+    let text = history.trim_start();
+    // `2026-11-25 12:00:00 - Alice Moreno (Comments)`, in whatever date format the user has.
+    let header = |l: &str| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(" - ");
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(first) if header(first) => {
+            let mut out: Vec<&str> = Vec::new();
+            let mut after_blank = false;
+            for l in lines {
+                if after_blank && header(l) {
+                    break;
+                }
+                after_blank = l.trim().is_empty();
+                out.push(l);
+            }
+            out.join("\n").trim().to_string()
+        }
+        _ => text.split("\n\n").next().unwrap_or("").trim().to_string(),
     }
 }
 
@@ -748,6 +763,12 @@ mod tests {
     fn the_latest_journal_entry_is_the_justification() {
         let h = "2026-11-25 12:00:00 - Alice Moreno (Comments)\nLooks fine.\n[signoff ref abc]\n\n2026-11-24 09:00:00 - Ben (Comments)\nOlder.\n\n";
         assert_eq!(latest_entry(h), "Looks fine.\n[signoff ref abc]");
+        // A justification in paragraphs, with signoff's delegate line, stays whole.
+        let h = "2026-11-25 12:00:00 - Alice Moreno (Comments)\nFirst reason.\n\nSecond reason.\n\n(decided by Alice Moreno on behalf of Carla Diaz)\n[signoff ref abc]\n\n2026-11-24 09:00:00 - Ben (Comments)\nOlder.\n";
+        assert_eq!(
+            latest_entry(h),
+            "First reason.\n\nSecond reason.\n\n(decided by Alice Moreno on behalf of Carla Diaz)\n[signoff ref abc]"
+        );
         assert_eq!(latest_entry(""), "");
         assert_eq!(latest_entry("just text"), "just text");
     }

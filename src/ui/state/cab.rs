@@ -305,13 +305,20 @@ impl AppState {
                 if !self.can_move_meeting() {
                     return self.refuse_move(Move::End);
                 }
-                let open = self.meeting().map_or(0, |d| {
-                    d.items.iter().filter(|i| !i.state.is_closed()).count()
+                // Items never reached stay pending; the one under discussion is closed
+                // without a decision (its approvals stay open either way).
+                let not_reached = self.meeting().map_or(0, |d| {
+                    d.items
+                        .iter()
+                        .filter(|i| i.state == crate::domain::cab::ItemState::Pending)
+                        .count()
                 });
-                let left = match open {
+                let left = match not_reached {
                     0 => String::new(),
-                    1 => " 1 item has not been discussed; it stays undecided.".into(),
-                    n => format!(" {n} items have not been discussed; they stay undecided."),
+                    1 => " 1 item was not reached; it stays on the agenda, undecided.".into(),
+                    n => {
+                        format!(" {n} items were not reached; they stay on the agenda, undecided.")
+                    }
                 };
                 self.confirm = Some(super::Confirm {
                     question: format!(
@@ -520,12 +527,16 @@ impl AppState {
 
     pub(super) fn cab_meetings_msg(
         &mut self,
-        list: Vec<MeetingSummary>,
+        mut list: Vec<MeetingSummary>,
         at: Option<DateTime<Utc>>,
         error: Option<String>,
         fresh: bool,
     ) {
         self.dirty = true;
+        // Cached or fresh, the same order: the cursor stays on the meeting it was on.
+        if let Some(now) = self.now {
+            crate::domain::cab::sort_meetings(&mut list, now);
+        }
         let keep = self
             .cab
             .list

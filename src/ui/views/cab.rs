@@ -664,24 +664,27 @@ pub fn session(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Ut
             ),
             _ => format::window(c.start_date, now),
         };
-        body.push(Line::styled(
-            format!(
-                "{} · {} · {} · requested by {}",
-                window,
-                if c.configuration_item.is_empty() {
-                    "no CI"
-                } else {
-                    &c.configuration_item
-                },
-                c.assignment_group,
-                c.requested_by.label()
-            ),
-            theme.style("muted"),
-        ));
+        let facts = format!(
+            "{} · {} · {} · requested by {}",
+            window,
+            if c.configuration_item.is_empty() {
+                "no CI"
+            } else {
+                &c.configuration_item
+            },
+            c.assignment_group,
+            c.requested_by.label()
+        );
+        for l in format::wrap(&facts, w.max(10)) {
+            body.push(Line::styled(l, theme.style("muted")));
+        }
     }
+    // What needs attention is never cut off: it wraps.
     if let Some(t) = tier {
         for a in d.attention(item, &state.policy, t) {
-            body.push(Line::styled(format!("⚠ {a}"), theme.style("sla.warning")));
+            for l in format::wrap(&format!("⚠ {a}"), w.max(10)) {
+                body.push(Line::styled(l, theme.style("sla.warning")));
+            }
         }
     }
     // Who votes, and what the user can do.
