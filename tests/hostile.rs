@@ -17,8 +17,13 @@ fn hostile(s: &str) -> bool {
     }) || s.contains("]52;")
 }
 
-#[tokio::test]
-async fn a_hostile_server_gets_clean_output_bounded_paging_and_no_false_success() {
+/// Starts tests/hostile_server.py: the process, its URL, and the requests it saw (read once
+/// it is killed).
+async fn hostile_server() -> (
+    tokio::process::Child,
+    String,
+    tokio::task::JoinHandle<Vec<String>>,
+) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile_server.py");
     let mut server = tokio::process::Command::new("python3")
         .arg(script)
@@ -36,6 +41,12 @@ async fn a_hostile_server_gets_clean_output_bounded_paging_and_no_false_success(
         }
         seen
     });
+    (server, url, requests)
+}
+
+#[tokio::test]
+async fn a_hostile_server_gets_clean_output_bounded_paging_and_no_false_success() {
+    let (mut server, url, requests) = hostile_server().await;
     let home = tempfile::tempdir().unwrap();
     let run = |args: &'static [&'static str]| {
         let mut cmd = common::signoff(home.path(), args);
@@ -108,5 +119,60 @@ async fn a_hostile_server_gets_clean_output_bounded_paging_and_no_false_success(
         seen.iter().filter(|l| l.starts_with("PATCH")).count(),
         1,
         "one write, not re-sent anywhere: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hostile_servers_cab_meeting_prints_clean_and_convening_is_refused() {
+    let (mut server, url, requests) = hostile_server().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = common::signoff(home.path(), args);
+        cmd.env("SIGNOFF_INSTANCE", &url)
+            .env("SIGNOFF_USER", "eve")
+            .env("SIGNOFF_PASSWORD", "x");
+        async move {
+            tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+                .await
+                .expect("finishes despite the endless paging")
+                .unwrap()
+        }
+    };
+    let meeting = "m0000000000000000000000000000001";
+    let o = run(&["cab", "list"]).await;
+    let (out, err) = (common::stdout(&o), common::stderr(&o));
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("Weekly CAB") && out.contains(meeting), "{out}");
+    assert!(!hostile(&out) && !hostile(&err), "{out:?} {err:?}");
+    for args in [
+        &["cab", "show", "m0000000000000000000000000000001"][..],
+        &["cab", "show", "weekly", "--output", "json"][..],
+        &["cab", "minutes", "weekly"][..],
+        &["cab", "minutes", "weekly", "--format", "json"][..],
+        &["--offline", "cab", "show", "weekly"][..],
+    ] {
+        let o = run(args).await;
+        let (out, err) = (common::stdout(&o), common::stderr(&o));
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert!(
+            out.contains("Patch the router") || out.contains("CHG0000001"),
+            "{args:?}: {out}"
+        );
+        assert!(
+            !hostile(&out) && !hostile(&err),
+            "{args:?}: {out:?} {err:?}"
+        );
+    }
+    // The change records are refused (403): convening says so, and creates nothing.
+    let o = run(&["cab", "convene", "CHG0000001", "--attendees", "eve"]).await;
+    let (out, err) = (common::stdout(&o), common::stderr(&o));
+    assert!(!o.status.success(), "{out}");
+    assert!(!out.contains("Convened"), "{out}");
+    assert!(!err.trim().is_empty() && !hostile(&err), "{err:?}");
+    server.kill().await.unwrap();
+    let seen = requests.await.unwrap();
+    assert!(
+        !seen.iter().any(|l| l.starts_with("POST")),
+        "nothing created: {seen:?}"
     );
 }

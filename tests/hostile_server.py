@@ -8,7 +8,9 @@ decision, and misbehaves on every answer:
 * lists claim ten million rows in X-Total-Count and always offer a next page in Link;
 * its Date header is not a date;
 * a write is answered with a redirect to another host;
-* the change records answer 403 (a plain approver), so the queue is built from summaries.
+* the change records answer 403 (a plain approver), so the queue is built from summaries;
+* its CAB meeting, agenda and attendees carry the same escapes (in names, notes, numbers);
+  creating a meeting is answered with a redirect to another host.
 
 It prints its port on the first line of stdout, then one line per request ("METHOD path").
 """
@@ -57,6 +59,55 @@ def approval(n):
 
 ROWS = [approval(n) for n in range(1, 4)]
 ORIGIN = "http://127.0.0.1"
+EVE = "u0000000000000000000000000000001"
+MEETING = "m0000000000000000000000000000001"
+TEN_MINUTES = "1970-01-01 00:10:00"
+
+CAB = {
+    "cab_meeting": [{
+        "sys_id": field(MEETING),
+        "name": field(evil("Weekly CAB")),
+        "state": field("in_progress", evil("In progress")),
+        "start": field("2026-11-25 09:00:00"),
+        "end": field("2026-11-25 10:00:00"),
+        "actual_end": field(""),
+        "manager": field(EVE, evil("Eve Example")),
+        "delegates": field(""),
+        "board_members": field(""),
+        "meeting_notes": field(evil("<p>CHG0000001 notes: " + EVIL + "</p><script>x</script>")),
+        "time_per_agenda_item": field(TEN_MINUTES),
+        "complete_preapproved_changes": field("false"),
+        "auto_add_agenda_decisions": field("true"),
+        "agenda_locked": field("false"),
+        "conference_details": field(evil("Bridge 555")),
+        "sys_updated_on": field("2026-11-25 09:00:00"),
+    }],
+    "cab_agenda_item": [{
+        "sys_id": field(f"i{n:031d}"),
+        "cab_meeting": field(MEETING, evil("Weekly CAB")),
+        "task": field(f"c{n:031d}", evil(f"CHG00{n:05d}")),
+        "task.number": field(f"CHG00{n:05d}", evil(f"CHG00{n:05d}")),
+        "order": field(str(n * 100)),
+        "state": field("in_progress" if n == 1 else "pending", evil("state")),
+        "decision": field("", ""),
+        "alotted_time": field(TEN_MINUTES),
+        "elapsed_time": field(""),
+        "short_description": field(evil("Patch the router")),
+        "sys_created_on": field("2026-11-25 08:00:00"),
+        "sys_updated_on": field("2026-11-25 08:00:00"),
+    } for n in range(1, 3)],
+    "cab_attendee": [{
+        "sys_id": field("t0000000000000000000000000000001"),
+        "cab_meeting": field(MEETING, evil("Weekly CAB")),
+        "attendee": field(EVE, evil("Eve Example")),
+        "reason": field("cab_manager", evil("CAB manager")),
+        "attendance": field("attending", evil("Attending")),
+        "attending_for_tasks": field(""),
+        "joined_at": field(evil("not a time")),
+        "sys_created_on": field("2026-11-25 08:00:00"),
+    }],
+    "cab_runtime_state": [],
+}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -96,6 +147,16 @@ class Handler(BaseHTTPRequestHandler):
         if table == "change_request":
             return self.send(403, json.dumps({"error": {"message": evil("Insufficient rights"),
                                                         "detail": None}, "status": "failure"}))
+        if table in CAB:
+            rows = CAB[table]
+            if one:
+                row = next((r for r in rows if r["sys_id"]["value"] == one), None)
+                if row is None:
+                    return self.send(404, json.dumps({"error": {"message": "No Record found"}}))
+                return self.send(200, json.dumps({"result": row}))
+            offset = int(q.get("sysparm_offset", "0"))
+            return self.send(200, json.dumps({"result": rows if offset == 0 else []}),
+                             [("X-Total-Count", "10000000")])
         if table == "sysapproval_approver" and one:
             row = next((r for r in ROWS if r["sys_id"]["value"] == one), None)
             if row is None:
@@ -112,6 +173,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, json.dumps({"result": rows}),
                              [("X-Total-Count", "10000000"), ("Link", link)])
         return self.send(400, json.dumps({"error": {"message": "Invalid table"}}))
+
+    def do_POST(self):
+        self.do_PATCH()
 
     def do_PATCH(self):
         self.note()
