@@ -630,6 +630,23 @@ pub async fn run_standalone(config: SimConfig, port: u16) -> std::io::Result<()>
             marker
         );
     }
+    let meetings = server
+        .query_ids("cab_meeting", "ORDERBYstart")
+        .unwrap_or_default();
+    if !meetings.is_empty() {
+        println!("CAB meetings (cab_meeting):");
+        for id in meetings {
+            if let Some(m) = server.record("cab_meeting", &id) {
+                let get = |k: &str| m.get(k).map_or("", String::as_str);
+                println!(
+                    "  {:<28} {:<12} starts {}",
+                    get("name"),
+                    get("state"),
+                    get("start")
+                );
+            }
+        }
+    }
     for line in fault_summary(&server.inner.config) {
         println!("{line}");
     }
