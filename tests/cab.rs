@@ -278,7 +278,8 @@ async fn preparing_shows_collisions_holds_edits_and_absent_approvers() {
     if let Some(item) = devs {
         let said = d.attention(item, &policy, tier).join(" | ");
         assert!(
-            said.contains("No one present can decide") && said.contains("Dev Patel"),
+            said.contains("No one present can decide")
+                && said.contains("Dev Patel (not attending)"),
             "{said}"
         );
     }

@@ -755,15 +755,21 @@ impl MeetingDetail {
                 out.push("The change was edited after it was put on the agenda.".into());
             }
         }
-        let absent: Vec<&str> = self
+        // Each approver nobody present can stand in for: not invited, or not attending.
+        let absent: Vec<String> = self
             .open_approvals(item)
-            .filter(|a| {
-                !self
+            .filter_map(|a| {
+                let listed = self
                     .attendees
                     .iter()
-                    .any(|p| p.user.sys_id == a.approval.approver.sys_id && p.may_be_present())
+                    .find(|p| p.user.sys_id == a.approval.approver.sys_id);
+                let why = match listed {
+                    None => "not invited",
+                    Some(p) if !p.may_be_present() => "not attending",
+                    Some(_) => return None,
+                };
+                Some(format!("{} ({why})", a.approval.approver.label()))
             })
-            .map(|a| a.approval.approver.label())
             .collect();
         if !absent.is_empty() {
             let who = absent.join(", ");
@@ -775,7 +781,7 @@ impl MeetingDetail {
                 ),
             };
             out.push(format!(
-                "No one present can decide the approval{} of {who} (not attending); {chase}.",
+                "No one present can decide the approval{} of {who}; {chase}.",
                 if absent.len() == 1 { "" } else { "s" }
             ));
         }
