@@ -135,8 +135,8 @@ fn open_creates_a_private_wal_store_and_reopen_keeps_data() {
     {
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.path(), path);
-        assert_eq!(store.schema_version().unwrap(), 6);
-        assert_eq!(SCHEMA_VERSION, 6);
+        assert_eq!(store.schema_version().unwrap(), 7);
+        assert_eq!(SCHEMA_VERSION, 7);
         assert_eq!(store.outbox_pending().unwrap(), 0);
         store
             .replace_snapshot(&ada(), &[rich_approval()], at(12, 0), Some(at(9, 1)))
@@ -153,6 +153,8 @@ fn open_creates_a_private_wal_store_and_reopen_keeps_data() {
     #[cfg(unix)]
     {
         assert_eq!(mode(&path), 0o600);
+        // The journal's signing key, next to the store: owner-only too.
+        assert_eq!(mode(&signoff::store::JournalSigner::key_path(&path)), 0o600);
         assert_eq!(mode(&data_dir), 0o700);
         assert_eq!(mode(data_dir.parent().unwrap()), 0o700);
     }

@@ -4,6 +4,7 @@
 //! one *change*; the *policy* turns a change into a *risk tier* (with the reason) and an SLA
 //! *clock* into a status.
 
+pub mod audit;
 pub mod cab;
 pub mod change;
 pub mod clock;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::outbox::append;
+use super::journal::append;
 use super::{Store, StoreError, format_time, meta_get, meta_set, parse_time};
 
 /// Whose meetings list is cached (a user sys_id), and when it was read.
@@ -168,6 +168,7 @@ impl Store {
         let data = encode(&path, after)?;
         let host_json = encode(&path, host)?;
         let expected_json = encode(&path, expected)?;
+        let signer = self.signer.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -194,6 +195,7 @@ impl Store {
         .map_err(err)?;
         append(
             &tx,
+            &signer,
             now,
             "cab.moved",
             &serde_json::json!({
@@ -278,6 +280,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, "record the meeting move", e);
+        let signer = self.signer.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -291,6 +294,7 @@ impl Store {
         if !matches!(status, MoveStatus::Queued | MoveStatus::Sending) {
             append(
                 &tx,
+                &signer,
                 now,
                 &format!("cab.move.{name}"),
                 &serde_json::json!({ "move_id": id, "reason": why }).to_string(),
@@ -349,6 +353,7 @@ impl Store {
     pub fn mark_notes_shared(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, "record the shared notes", e);
+        let signer = self.signer.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -360,6 +365,7 @@ impl Store {
         if !ids.is_empty() {
             append(
                 &tx,
+                &signer,
                 now,
                 "cab.notes.shared",
                 &serde_json::json!({ "notes": ids }).to_string(),

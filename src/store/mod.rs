@@ -8,6 +8,7 @@
 
 mod cab;
 mod error;
+mod journal;
 mod outbox;
 mod schema;
 
@@ -23,6 +24,7 @@ use crate::domain::{Approval, Delegation, User};
 pub use crate::domain::cab::MoveStatus;
 pub use cab::{CabMove, CabNote};
 pub use error::StoreError;
+pub use journal::JournalSigner;
 pub use outbox::{GENESIS, JournalEntry, OutboxEntry, Superseded, chain_hash, new_client_id};
 pub use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 
@@ -34,6 +36,8 @@ const META_USER: &str = "snapshot.user";
 const META_SYNCED_AT: &str = "snapshot.synced_at";
 const META_HIGH_WATER: &str = "snapshot.high_water";
 const META_DELEGATIONS: &str = "delegations";
+/// Where a pruned journal starts (a signed `Checkpoint`, JSON).
+const META_CHECKPOINT: &str = "journal.checkpoint";
 
 /// The cached queue as of the last successful sync.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -59,6 +63,8 @@ pub struct SyncState {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Signs the journal's entries (the store's key, next to the file).
+    signer: std::sync::Arc<JournalSigner>,
 }
 
 impl std::fmt::Debug for Store {
@@ -166,7 +172,8 @@ impl Store {
             }
         }
 
-        Ok(Store { conn, path })
+        let signer = JournalSigner::load_or_create(&path)?;
+        Ok(Store { conn, path, signer })
     }
 
     /// `<data_dir>/<profile>.sqlite3`. Profile names are 1 to 64 of `[A-Za-z0-9_-]`.

@@ -1,8 +1,11 @@
 //! The outbox (decisions stored before any network call) and the hash-chained journal.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{TransactionBehavior, params};
 use sha2::{Digest, Sha256};
+
+use super::journal::append;
+pub use crate::domain::audit::{GENESIS, JournalEntry, chain_hash};
 
 use super::{Store, StoreError, format_time, parse_time};
 use crate::domain::{Decision, Delivery};
@@ -19,9 +22,6 @@ pub fn new_client_id(now: DateTime<Utc>) -> String {
     h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
     hex::encode(h.finalize())[..24].to_string()
 }
-
-/// The hash before the first journal entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One decision in the outbox with where it stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,28 +42,6 @@ pub struct Superseded {
     /// Where it stood: `queued`, `sending`, `conflict` or `failed`.
     pub was: String,
     pub kind: Option<crate::domain::DecisionKind>,
-}
-
-/// One journal entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JournalEntry {
-    pub seq: i64,
-    pub created_at: DateTime<Utc>,
-    pub kind: String,
-    pub entry: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-/// The chain hash of an entry: SHA-256 over the previous hash, the time, the kind and the
-/// entry, each on its own line.
-pub fn chain_hash(prev_hash: &str, created_at: &str, kind: &str, entry: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [prev_hash, created_at, kind, entry] {
-        h.update(part.as_bytes());
-        h.update(b"\n");
-    }
-    hex::encode(h.finalize())
 }
 
 fn status_of(d: &Delivery) -> (&'static str, Option<&str>) {
@@ -117,6 +95,7 @@ impl Store {
     ) -> Result<Vec<Superseded>, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, "store the decision", e);
+        let signer = self.signer.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -146,6 +125,7 @@ impl Store {
                 .map_err(err)?;
                 append(
                     &tx,
+                    &signer,
                     now,
                     "decision.superseded",
                     &serde_json::json!({
@@ -190,6 +170,7 @@ impl Store {
             .map_err(err)?;
             append(
                 &tx,
+                &signer,
                 now,
                 "decision.queued",
                 &serde_json::json!({
@@ -328,6 +309,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, "record the delivery", e);
+        let signer = self.signer.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -366,6 +348,7 @@ impl Store {
         if !matches!(delivery, Delivery::Sending | Delivery::Queued) {
             append(
                 &tx,
+                &signer,
                 now,
                 &format!("decision.{status}"),
                 &serde_json::json!({
@@ -407,6 +390,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, "remove the decision", e);
+        let signer = self.signer.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -425,6 +409,7 @@ impl Store {
         if n > 0 {
             append(
                 &tx,
+                &signer,
                 now,
                 &format!("decision.{what}"),
                 &serde_json::json!({ "client_id": client_id }).to_string(),
@@ -441,60 +426,32 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT seq, created_at, kind, entry, prev_hash, hash FROM journal ORDER BY seq",
+                "SELECT seq, created_at, kind, entry, prev_hash, hash, sig, key_id
+                 FROM journal ORDER BY seq",
             )
             .map_err(|e| self.err(action, e))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
+                Ok(JournalEntry {
+                    seq: r.get(0)?,
+                    created_at: DateTime::<Utc>::default(),
+                    created_text: r.get(1)?,
+                    kind: r.get(2)?,
+                    entry: r.get(3)?,
+                    prev_hash: r.get(4)?,
+                    hash: r.get(5)?,
+                    sig: r.get(6)?,
+                    key_id: r.get(7)?,
+                })
             })
             .map_err(|e| self.err(action, e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, created_at, kind, entry, prev_hash, hash) =
-                row.map_err(|e| self.err(action, e))?;
-            let created_at = parse_time(&created_at)
-                .ok_or_else(|| self.corrupt(format!("journal entry {seq} has a bad time")))?;
-            out.push(JournalEntry {
-                seq,
-                created_at,
-                kind,
-                entry,
-                prev_hash,
-                hash,
-            });
+            let mut e = row.map_err(|e| self.err(action, e))?;
+            // A bad time is reported by verification (the hash covers the text), not here.
+            e.created_at = parse_time(&e.created_text).unwrap_or_default();
+            out.push(e);
         }
         Ok(out)
     }
-}
-
-/// Appends a journal entry chained to the last one.
-pub(super) fn append(
-    conn: &rusqlite::Connection,
-    now: DateTime<Utc>,
-    kind: &str,
-    entry: &str,
-) -> rusqlite::Result<()> {
-    let prev: String = conn
-        .query_row(
-            "SELECT hash FROM journal ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or_else(|| GENESIS.to_string());
-    let at = format_time(now);
-    let hash = chain_hash(&prev, &at, kind, entry);
-    conn.execute(
-        "INSERT INTO journal (created_at, kind, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![at, kind, entry, prev, hash],
-    )?;
-    Ok(())
 }

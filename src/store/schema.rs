@@ -13,7 +13,7 @@ pub const APPLICATION_ID: u32 = 0x5349_474E;
 
 /// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
 /// a step that has shipped; add a new one.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -298,3 +298,10 @@ pub(crate) fn check_header(path: &Path, header: Header) -> Result<(), StoreError
         },
     }
 }
+
+/// Version 7: journal entries are signed (Ed25519 over their sequence number and hash) and
+/// name the key; entries from before stay unsigned and are reported as such.
+const V7: &str = "
+ALTER TABLE journal ADD COLUMN sig TEXT;
+ALTER TABLE journal ADD COLUMN key_id TEXT;
+";

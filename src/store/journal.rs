@@ -1,0 +1,220 @@
+//! The audit journal's writing side: every entry is chained to the one before (SHA-256), signed
+//! with the store's Ed25519 key over its sequence number and hash, and the journal's head
+//! (last sequence and hash) is kept in the store's metadata, in the same transaction.
+//!
+//! The key is the user's, per store (per profile): a PKCS#8 document in a file next to the
+//! store, owner-only (0600). Its public half is what an auditor keeps (`signoff audit pubkey`)
+//! to check later that no one re-signed the journal with another key.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use rusqlite::{OptionalExtension, params};
+
+use super::{StoreError, format_time, meta_get, meta_set};
+use crate::domain::audit::{GENESIS, chain_hash};
+
+/// The metadata key of the journal's head: `<seq> <hash>`.
+pub(super) const META_HEAD: &str = "journal.head";
+
+/// Signs journal entries with the store's key.
+pub struct JournalSigner {
+    pair: Ed25519KeyPair,
+    key_id: String,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for JournalSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key itself.
+        f.debug_struct("JournalSigner")
+            .field("key_id", &self.key_id)
+            .finish()
+    }
+}
+
+impl JournalSigner {
+    /// The key file of the store at `store_path`.
+    pub fn key_path(store_path: &Path) -> PathBuf {
+        let mut p = store_path.as_os_str().to_owned();
+        p.push(".journal-key");
+        PathBuf::from(p)
+    }
+
+    /// Loads the store's key, creating it (0600) on first use.
+    pub fn load_or_create(store_path: &Path) -> Result<Arc<JournalSigner>, StoreError> {
+        let path = Self::key_path(store_path);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        // Another process may be creating it right now: a few short waits for its content.
+        for attempt in 0..50 {
+            match std::fs::read_to_string(&path) {
+                Ok(text) if !text.trim().is_empty() => return Self::parse(&path, &text),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    match create_key_file(&path) {
+                        Ok(text) => return Self::parse(&path, &text),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(io(e)),
+                    }
+                }
+                Err(e) => return Err(io(e)),
+            }
+            if attempt < 49 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        Err(StoreError::Corrupt {
+            path: path.clone(),
+            detail: "the journal's signing key file is empty; move it away to make a new key (entries signed with the old one then verify only with its exported public key)".into(),
+        })
+    }
+
+    fn parse(path: &Path, text: &str) -> Result<Arc<JournalSigner>, StoreError> {
+        let bad = |detail: String| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| bad(format!("the journal's signing key is not base64: {e}")))?;
+        let pair = Ed25519KeyPair::from_pkcs8(&der)
+            .map_err(|e| bad(format!("the journal's signing key is unreadable: {e}")))?;
+        let key_id = crate::domain::audit::key_id(pair.public_key().as_ref());
+        Ok(Arc::new(JournalSigner {
+            pair,
+            key_id,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    /// The public key (32 bytes).
+    pub fn public_key(&self) -> Vec<u8> {
+        self.pair.public_key().as_ref().to_vec()
+    }
+
+    /// A short name for the key: the first 16 hex digits of the SHA-256 of its public half.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn key_file(&self) -> &Path {
+        &self.path
+    }
+
+    fn sign(&self, seq: i64, hash: &str) -> String {
+        let sig = self
+            .pair
+            .sign(crate::domain::audit::signed_message(seq, hash).as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(sig.as_ref())
+    }
+}
+
+fn create_key_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Write;
+    let rng = ring::rand::SystemRandom::new();
+    let doc = Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| std::io::Error::other("the system's random source failed"))?;
+    let text = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(text)
+}
+
+/// Appends a journal entry chained to the last one and signed, and moves the head.
+pub(super) fn append(
+    conn: &rusqlite::Connection,
+    signer: &JournalSigner,
+    now: DateTime<Utc>,
+    kind: &str,
+    entry: &str,
+) -> rusqlite::Result<()> {
+    let (last, prev): (i64, String) = conn
+        .query_row(
+            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or_else(|| (checkpoint_seq(conn), checkpoint_hash(conn)));
+    let seq = last + 1;
+    let at = format_time(now);
+    let hash = chain_hash(&prev, &at, kind, entry);
+    let sig = signer.sign(seq, &hash);
+    conn.execute(
+        "INSERT INTO journal (seq, created_at, kind, entry, prev_hash, hash, sig, key_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![seq, at, kind, entry, prev, hash, sig, signer.key_id()],
+    )?;
+    meta_set(conn, META_HEAD, &format!("{seq} {hash}"))
+}
+
+/// Where a pruned journal starts: the checkpoint's last sequence number (0: never pruned).
+fn checkpoint_seq(conn: &rusqlite::Connection) -> i64 {
+    checkpoint(conn).map_or(0, |(seq, _)| seq)
+}
+
+fn checkpoint_hash(conn: &rusqlite::Connection) -> String {
+    checkpoint(conn).map_or_else(|| GENESIS.to_string(), |(_, h)| h)
+}
+
+fn checkpoint(conn: &rusqlite::Connection) -> Option<(i64, String)> {
+    let text = meta_get(conn, super::META_CHECKPOINT).ok()??;
+    let c: crate::domain::audit::Checkpoint = serde_json::from_str(&text).ok()?;
+    Some((c.seq, c.hash))
+}
+
+impl super::Store {
+    /// The journal's signing key (its public half and id).
+    pub fn journal_signer(&self) -> &JournalSigner {
+        &self.signer
+    }
+
+    /// The head recorded with the journal: `<seq> <hash>` (`None`: nothing written since
+    /// heads were recorded).
+    pub fn journal_head(&self) -> Result<Option<String>, StoreError> {
+        self.get_meta(META_HEAD)
+    }
+
+    /// The checkpoint a prune left, if any.
+    pub fn journal_checkpoint(
+        &self,
+    ) -> Result<Option<crate::domain::audit::Checkpoint>, StoreError> {
+        match self.get_meta(super::META_CHECKPOINT)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                self.corrupt(format!("the journal's prune checkpoint is unreadable: {e}"))
+            }),
+        }
+    }
+
+    /// Checks the whole journal with `public` (32 bytes; default: this store's own key).
+    pub fn verify_journal(
+        &self,
+        public: Option<&[u8]>,
+    ) -> Result<crate::domain::audit::ChainReport, StoreError> {
+        let entries = self.journal()?;
+        let head = self.journal_head()?;
+        let checkpoint = self.journal_checkpoint()?;
+        let own = self.signer.public_key();
+        Ok(crate::domain::audit::verify(
+            &entries,
+            head.as_deref(),
+            checkpoint.as_ref(),
+            public.unwrap_or(&own),
+        ))
+    }
+}
