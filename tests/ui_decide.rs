@@ -609,6 +609,8 @@ fn entry(a: &Approval, client_id: &str, kind: DecisionKind, delivery: Delivery) 
             on_behalf_of: None,
             created_at: now() - Duration::minutes(20),
             seen: a.clone(),
+            controls: Vec::new(),
+            anchor: None,
         },
         delivery,
     }

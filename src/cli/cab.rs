@@ -40,6 +40,11 @@ pub async fn run(s: &Session, cmd: CabCommand) -> Result<(), Failure> {
             format,
             out,
         } => {
+            if !matches!(format, OutputFormat::Md | OutputFormat::Json) {
+                return Err(Failure::usage(
+                    "The minutes are --format md or --format json.",
+                ));
+            }
             let (detail, _) = meeting_detail(backend.as_ref(), &mut store, &meeting, now).await?;
             let notes = crate::sync::cab::notes_by_item(&store, &detail)
                 .map_err(|e| Failure::other(e.to_string()))?;

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch (here), exit codes and the error
 //! envelope, connecting (`connect`), and one file per use case.
 
+mod audit;
 mod cab;
 mod connect;
 mod decide;
@@ -110,6 +111,9 @@ pub enum Command {
     /// Print where signoff keeps its files, which instance and account a profile uses, and
     /// the state of its cache (no network).
     Doctor,
+    /// The audit journal: show, verify and export it, and the public key that checks it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// CAB meetings: list them, show an agenda, write the minutes, convene an emergency CAB.
     #[command(subcommand)]
     Cab(CabCommand),
@@ -203,6 +207,66 @@ pub enum CabCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The journal's entries: sequence, time, who (and for whom), change, approval, decision,
+    /// justification, the hash of the change as seen, the server's answer, controls, hashes.
+    Log {
+        /// From this date (YYYY-MM-DD, YYYY-MM-DD HH:MM local, or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// To this date (a date alone: the end of that day).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only entries about this change.
+        #[arg(long)]
+        change: Option<String>,
+        #[arg(long, value_enum, default_value_t = LogFormat::Table)]
+        output: LogFormat,
+    },
+    /// Recompute the chain and check every signature; exit 0 only for an intact journal
+    /// (3 when it is not).
+    Verify {
+        /// The public key to check signatures with (from `signoff audit pubkey`); default: this
+        /// machine's key.
+        #[arg(long)]
+        pubkey: Option<std::path::PathBuf>,
+        /// Also check each applied decision against the journal hash its comment carries on
+        /// the instance.
+        #[arg(long)]
+        against_server: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// The journal's public key, for an auditor to keep.
+    Pubkey {
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// One row per decision for auditors (columns in the README); the same journal gives the
+    /// same bytes, and the export names the chain head it covers.
+    Export {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+        format: OutputFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// How `audit log` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Table,
+    Json,
+    Csv,
+}
+
 /// How a CAB command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -210,6 +274,7 @@ pub enum OutputFormat {
     Json,
     /// Markdown (the minutes).
     Md,
+    Csv,
 }
 
 #[derive(Debug, clap::Args)]
@@ -284,6 +349,7 @@ impl Command {
             Command::Delegate(_) => "delegate",
             Command::Doctor => "doctor",
             Command::Cab(_) => "cab",
+            Command::Audit(_) => "audit",
             Command::Outbox { .. } => "outbox",
         }
     }
@@ -341,6 +407,7 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         Some(Command::Delegate(cmd)) => delegate::run(&session, cmd).await?,
         Some(Command::Doctor) => doctor::run(&session, &theme_name)?,
         Some(Command::Cab(cmd)) => cab::run(&session, cmd).await?,
+        Some(Command::Audit(cmd)) => return audit::run(&session, cmd).await.map(ExitCode::from),
         Some(Command::Outbox { all }) => outbox::run(&session, all)?,
         Some(Command::Sync) => return sync::run(&session).await,
     }

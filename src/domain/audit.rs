@@ -262,3 +262,222 @@ pub fn verify(
     }
     report
 }
+
+/// One journal entry as an auditor reads it: the entry's own fields, with the decision it is
+/// about (from that decision's `decision.queued` entry) filled in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogRow {
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub client_id: String,
+    pub actor: String,
+    pub on_behalf_of: String,
+    pub change: String,
+    pub approval: String,
+    pub decision: String,
+    pub justification: String,
+    /// SHA-256 of the approval and change as the approver saw them.
+    pub seen_hash: String,
+    pub server_answer: String,
+    pub reason: String,
+    pub controls: Vec<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn text(v: &serde_json::Value, key: &str) -> String {
+    match v.get(key) {
+        Some(serde_json::Value::String(s)) => super::text::clean_line(s, 4000),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => super::text::clean_line(&other.to_string(), 4000),
+    }
+}
+
+fn list(v: &serde_json::Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(|l| l.as_array())
+        .map(|l| {
+            l.iter()
+                .filter_map(|x| x.as_str())
+                .map(|s| super::text::clean_line(s, 80))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The journal as rows, oldest first. Every text is a clean line (no control characters):
+/// the journal may hold what a server answered.
+pub fn log_rows(entries: &[JournalEntry]) -> Vec<LogRow> {
+    let parsed: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| serde_json::from_str(&e.entry).unwrap_or(serde_json::Value::Null))
+        .collect();
+    let mut queued: std::collections::HashMap<String, &serde_json::Value> =
+        std::collections::HashMap::new();
+    for (e, v) in entries.iter().zip(&parsed) {
+        if e.kind == "decision.queued" {
+            queued.insert(text(v, "client_id"), v);
+        }
+    }
+    entries
+        .iter()
+        .zip(&parsed)
+        .map(|(e, v)| {
+            let client_id = text(v, "client_id");
+            let q = queued.get(&client_id).copied().unwrap_or(v);
+            let from_q = |k: &str| text(q, k);
+            LogRow {
+                seq: e.seq,
+                at: e.created_text.clone(),
+                kind: super::text::clean_line(&e.kind, 80),
+                actor: {
+                    let a = from_q("acting_user");
+                    if a.is_empty() { text(v, "host") } else { a }
+                },
+                on_behalf_of: from_q("on_behalf_of"),
+                change: {
+                    let c = from_q("change");
+                    if c.is_empty() { text(v, "name") } else { c }
+                },
+                approval: from_q("approval"),
+                decision: {
+                    let d = from_q("decision");
+                    if d.is_empty() { text(v, "move") } else { d }
+                },
+                justification: from_q("justification"),
+                seen_hash: from_q("seen_hash"),
+                server_answer: text(v, "server_answer"),
+                reason: text(v, "reason"),
+                controls: list(q, "controls"),
+                prev_hash: e.prev_hash.clone(),
+                hash: e.hash.clone(),
+                client_id,
+            }
+        })
+        .collect()
+}
+
+/// One decision for an auditor's export: who decided what, why, on what, and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportRow {
+    pub decided_at: String,
+    pub change: String,
+    pub approval: String,
+    pub decision: String,
+    /// Whose approval it was (the approver).
+    pub approver: String,
+    /// Who took the decision (the approver, or their delegate).
+    pub decided_by: String,
+    pub on_behalf_of: String,
+    pub justification: String,
+    pub change_type: String,
+    pub risk: String,
+    pub impact: String,
+    pub tier: String,
+    pub configuration_item: String,
+    pub assignment_group: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub controls: String,
+    /// Where it ended: applied, conflict, failed, superseded, withdrawn, discarded, queued.
+    pub outcome: String,
+    pub outcome_at: String,
+    pub outcome_reason: String,
+    pub server_answer: String,
+    /// What a reconciliation found deployed under the change, where one was run.
+    pub deployment: String,
+    pub seen_hash: String,
+    pub client_id: String,
+    /// The journal entries it spans.
+    pub first_seq: i64,
+    pub last_seq: i64,
+}
+
+/// The decisions queued between `from` and `to` (inclusive), oldest first, with their last
+/// outcome; `tier_of(type, risk, impact)` names the tier (by the policy in force). Pure and
+/// ordered by the journal, so the same journal gives the same rows.
+pub fn export_rows(
+    entries: &[JournalEntry],
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    tier_of: &dyn Fn(&str, &str, &str) -> String,
+    deployments: &std::collections::BTreeMap<String, String>,
+) -> Vec<ExportRow> {
+    let rows = log_rows(entries);
+    let mut out: Vec<ExportRow> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (r, e) in rows.iter().zip(entries) {
+        if r.kind == "decision.queued" {
+            if from.is_some_and(|f| e.created_at < f) || to.is_some_and(|t| e.created_at > t) {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&e.entry).unwrap_or_default();
+            let (ty, risk, impact) = (text(&v, "type"), text(&v, "risk"), text(&v, "impact"));
+            index.insert(r.client_id.clone(), out.len());
+            out.push(ExportRow {
+                decided_at: r.at.clone(),
+                change: r.change.clone(),
+                approval: r.approval.clone(),
+                decision: r.decision.clone(),
+                approver: if r.on_behalf_of.is_empty() {
+                    r.actor.clone()
+                } else {
+                    r.on_behalf_of.clone()
+                },
+                decided_by: r.actor.clone(),
+                on_behalf_of: r.on_behalf_of.clone(),
+                justification: r.justification.clone(),
+                tier: if ty.is_empty() && risk.is_empty() {
+                    String::new()
+                } else {
+                    tier_of(&ty, &risk, &impact)
+                },
+                change_type: ty,
+                risk,
+                impact,
+                configuration_item: text(&v, "ci"),
+                assignment_group: text(&v, "group"),
+                window_start: text(&v, "window_start"),
+                window_end: text(&v, "window_end"),
+                controls: r.controls.join(" "),
+                outcome: "queued".into(),
+                outcome_at: r.at.clone(),
+                outcome_reason: String::new(),
+                server_answer: String::new(),
+                deployment: deployments.get(&r.change).cloned().unwrap_or_default(),
+                seen_hash: r.seen_hash.clone(),
+                client_id: r.client_id.clone(),
+                first_seq: r.seq,
+                last_seq: r.seq,
+            });
+        } else if let Some(outcome) = r.kind.strip_prefix("decision.")
+            && let Some(&i) = index.get(&r.client_id)
+        {
+            let x = &mut out[i];
+            x.outcome = outcome.to_string();
+            x.outcome_at = r.at.clone();
+            x.outcome_reason = r.reason.clone();
+            if !r.server_answer.is_empty() {
+                x.server_answer = r.server_answer.clone();
+            }
+            x.last_seq = r.seq;
+        }
+    }
+    out
+}
+
+/// A field for a CSV cell: quoted when it must be, and never read as a formula by a
+/// spreadsheet (a leading `=`, `+`, `-`, `@` gets a `'`).
+pub fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}

@@ -133,6 +133,13 @@ impl Risk {
         }
     }
 
+    /// From its label (as the journal keeps it); `None` for anything else.
+    pub fn from_label(label: &str) -> Option<Risk> {
+        [Risk::VeryHigh, Risk::High, Risk::Moderate, Risk::Low]
+            .into_iter()
+            .find(|r| r.label().eq_ignore_ascii_case(label.trim()))
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Risk::VeryHigh => "Very High",
@@ -163,6 +170,13 @@ impl Level {
                 "unknown impact/urgency value {other:?} (expected 1 to 3)"
             )),
         }
+    }
+
+    /// From its label (as the journal keeps it); `None` for anything else.
+    pub fn from_label(label: &str) -> Option<Level> {
+        [Level::High, Level::Medium, Level::Low]
+            .into_iter()
+            .find(|l| l.label().eq_ignore_ascii_case(label.trim()))
     }
 
     pub fn label(self) -> &'static str {

@@ -257,6 +257,13 @@ pub struct Decision {
     /// The approval and change as the user saw them when deciding: if the server's copy moved
     /// since, the decision becomes a conflict instead of being sent.
     pub seen: Approval,
+    /// The compliance controls the policy maps the change to (e.g. `SOX-ITGC-CM-02`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<String>,
+    /// The start of the hash of the decision's journal entry, written into the server's
+    /// comment so the instance anchors the local journal (`None` until it is stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
 }
 
 impl Decision {
@@ -286,6 +293,8 @@ impl Decision {
                     .then(|| a.approver.clone()),
                 created_at: now,
                 seen: a.clone(),
+                controls: Vec::new(),
+                anchor: None,
             })
             .collect()
     }
@@ -301,8 +310,18 @@ impl Decision {
                 principal.label()
             ));
         }
-        text.push_str(&format!("\n[signoff {}]", self.reference()));
+        match &self.anchor {
+            Some(j) => text.push_str(&format!("\n[signoff {} j {j}]", self.reference())),
+            None => text.push_str(&format!("\n[signoff {}]", self.reference())),
+        }
         text
+    }
+
+    /// The SHA-256 of the approval and change as the user saw them (hex).
+    pub fn seen_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_string(&self.seen).unwrap_or_default();
+        hex::encode(Sha256::digest(json.as_bytes()))
     }
 
     /// The short reference written with the comment: `ref 3f9a1c2e`.

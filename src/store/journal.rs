@@ -134,14 +134,15 @@ fn create_key_file(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// Appends a journal entry chained to the last one and signed, and moves the head.
+/// Appends a journal entry chained to the last one and signed, and moves the head. Answers
+/// the entry's hash.
 pub(super) fn append(
     conn: &rusqlite::Connection,
     signer: &JournalSigner,
     now: DateTime<Utc>,
     kind: &str,
     entry: &str,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<String> {
     let (last, prev): (i64, String) = conn
         .query_row(
             "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
@@ -159,7 +160,8 @@ pub(super) fn append(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![seq, at, kind, entry, prev, hash, sig, signer.key_id()],
     )?;
-    meta_set(conn, META_HEAD, &format!("{seq} {hash}"))
+    meta_set(conn, META_HEAD, &format!("{seq} {hash}"))?;
+    Ok(hash)
 }
 
 /// Where a pruned journal starts: the checkpoint's last sequence number (0: never pruned).
@@ -216,5 +218,90 @@ impl super::Store {
             checkpoint.as_ref(),
             public.unwrap_or(&own),
         ))
+    }
+}
+
+/// A deployment a reconciliation checked, and what it found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentRecord {
+    pub at: DateTime<Utc>,
+    pub environment: String,
+    pub change: String,
+    pub service: String,
+    pub version: String,
+    /// `authorized`, or why not.
+    pub finding: String,
+}
+
+impl super::Store {
+    /// Records what a reconciliation found (a deployment seen again is updated).
+    pub fn record_deployments(
+        &mut self,
+        found: &[DeploymentRecord],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "record the deployments", e);
+        let tx = self.conn.transaction().map_err(err)?;
+        for d in found {
+            tx.execute(
+                "INSERT INTO deployments (at, environment, change, service, version, finding, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (at, environment, change, service, version)
+                 DO UPDATE SET finding = excluded.finding, recorded_at = excluded.recorded_at",
+                params![
+                    format_time(d.at),
+                    d.environment,
+                    d.change,
+                    d.service,
+                    d.version,
+                    d.finding,
+                    format_time(now)
+                ],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// What reconciliations found deployed, by change number: `prod 2026-11-25T12:00:00Z
+    /// checkout 3.2.1 (authorized)`, several joined with `; `, oldest first.
+    pub fn deployments_by_change(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let action = "read the deployments";
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT change, at, environment, service, version, finding FROM deployments
+                 WHERE change != '' ORDER BY at, id",
+            )
+            .map_err(|e| self.err(action, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    format!(
+                        "{} {} {} {} ({})",
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(1)?.get(..19).unwrap_or("").to_string() + "Z",
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?
+                    ),
+                ))
+            })
+            .map_err(|e| self.err(action, e))?;
+        let mut out: std::collections::BTreeMap<String, String> = Default::default();
+        for row in rows {
+            let (change, text) = row.map_err(|e| self.err(action, e))?;
+            out.entry(change)
+                .and_modify(|t| {
+                    t.push_str("; ");
+                    t.push_str(&text);
+                })
+                .or_insert(text);
+        }
+        Ok(out)
     }
 }

@@ -24,8 +24,10 @@ use crate::domain::{Approval, Delegation, User};
 pub use crate::domain::cab::MoveStatus;
 pub use cab::{CabMove, CabNote};
 pub use error::StoreError;
-pub use journal::JournalSigner;
-pub use outbox::{GENESIS, JournalEntry, OutboxEntry, Superseded, chain_hash, new_client_id};
+pub use journal::{DeploymentRecord, JournalSigner};
+pub use outbox::{
+    GENESIS, JournalEntry, OutboxEntry, Superseded, anchor_of, chain_hash, new_client_id,
+};
 pub use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 
 /// How long a statement waits for another process's lock before giving up.

@@ -44,6 +44,11 @@ pub struct Superseded {
     pub kind: Option<crate::domain::DecisionKind>,
 }
 
+/// What a server comment carries of a journal entry's hash: its first 16 hex digits.
+pub fn anchor_of(hash: &str) -> String {
+    hash.chars().take(16).collect()
+}
+
 fn status_of(d: &Delivery) -> (&'static str, Option<&str>) {
     match d {
         Delivery::Queued => ("queued", None),
@@ -168,7 +173,8 @@ impl Store {
                 ],
             )
             .map_err(err)?;
-            append(
+            let c = &d.seen.change;
+            let hash = append(
                 &tx,
                 &signer,
                 now,
@@ -181,8 +187,23 @@ impl Store {
                     "justification": d.justification.as_str(),
                     "acting_user": d.acting_user.label(),
                     "on_behalf_of": d.on_behalf_of.as_ref().map(|u| u.label().to_string()),
+                    "seen_hash": d.seen_hash(),
+                    "type": c.change_type.as_ref().map(|t| t.label().to_string()),
+                    "risk": c.risk.map(|r| r.label().to_string()),
+                    "impact": c.impact.map(|l| l.label().to_string()),
+                    "urgency": c.urgency.map(|l| l.label().to_string()),
+                    "ci": c.configuration_item,
+                    "group": c.assignment_group,
+                    "window_start": c.start_date.map(format_time),
+                    "window_end": c.end_date.map(format_time),
+                    "controls": d.controls,
                 })
                 .to_string(),
+            )
+            .map_err(err)?;
+            tx.execute(
+                "UPDATE outbox SET journal_hash = ?2 WHERE client_id = ?1",
+                params![d.client_id, hash],
             )
             .map_err(err)?;
         }
@@ -248,8 +269,8 @@ impl Store {
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let action = "read the outbox";
         let sql = format!(
-            "SELECT data, status, last_error, attempts, updated_at, server_answer FROM outbox
-             {filter} ORDER BY id"
+            "SELECT data, status, last_error, attempts, updated_at, server_answer, journal_hash
+             FROM outbox {filter} ORDER BY id"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(action, e))?;
         let rows = stmt
@@ -261,18 +282,20 @@ impl Store {
                     r.get::<_, i64>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
                 ))
             })
             .map_err(|e| self.err(action, e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (data, status, last_error, attempts, updated_at, server_answer) =
+            let (data, status, last_error, attempts, updated_at, server_answer, journal_hash) =
                 row.map_err(|e| self.err(action, e))?;
             let Some(data) = data else {
                 continue; // written by a version without decision data: nothing to deliver
             };
-            let decision: Decision = serde_json::from_str(&data)
+            let mut decision: Decision = serde_json::from_str(&data)
                 .map_err(|e| self.corrupt(format!("an outbox entry is unreadable: {e}")))?;
+            decision.anchor = journal_hash.map(|h| anchor_of(&h));
             let updated_at = parse_time(&updated_at).unwrap_or(decision.created_at);
             let reason = last_error.unwrap_or_default();
             let delivery = match status.as_str() {

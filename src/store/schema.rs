@@ -300,8 +300,22 @@ pub(crate) fn check_header(path: &Path, header: Header) -> Result<(), StoreError
 }
 
 /// Version 7: journal entries are signed (Ed25519 over their sequence number and hash) and
-/// name the key; entries from before stay unsigned and are reported as such.
+/// name the key; entries from before stay unsigned and are reported as such. A decision keeps
+/// the hash of its journal entry, which its server comment carries. Deployments a
+/// reconciliation checked, with what it found.
 const V7: &str = "
 ALTER TABLE journal ADD COLUMN sig TEXT;
 ALTER TABLE journal ADD COLUMN key_id TEXT;
+ALTER TABLE outbox ADD COLUMN journal_hash TEXT;
+CREATE TABLE deployments (
+    id           INTEGER PRIMARY KEY,
+    at           TEXT NOT NULL,
+    environment  TEXT NOT NULL,
+    change       TEXT NOT NULL,
+    service      TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    finding      TEXT NOT NULL,
+    recorded_at  TEXT NOT NULL,
+    UNIQUE (at, environment, change, service, version)
+);
 ";

@@ -1,0 +1,529 @@
+//! `signoff audit log|verify|pubkey|export`: the journal as evidence.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use chrono::{DateTime, Offset, Utc};
+use serde::Serialize;
+
+use super::connect::Session;
+use super::{AuditCommand, Failure, LogFormat, OutputFormat};
+use crate::backend::Backend;
+use crate::domain::audit::{ChainReport, ExportRow, LogRow, csv_cell, export_rows, log_rows};
+use crate::domain::text::clean_line;
+use crate::store::Store;
+
+/// Exit code of `audit verify` when the journal is not intact.
+pub const TAMPERED: u8 = 3;
+
+pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
+    let store = s.open_store()?;
+    let store_err = |e: crate::store::StoreError| Failure::other(e.to_string());
+    match cmd {
+        AuditCommand::Pubkey { out } => {
+            let signer = store.journal_signer();
+            let line = format!(
+                "signoff-journal-key ed25519 {} {}\n",
+                base64::engine::general_purpose::STANDARD.encode(signer.public_key()),
+                signer.key_id()
+            );
+            write_out(out.as_deref(), &line, "the public key")?;
+            Ok(0)
+        }
+        AuditCommand::Verify {
+            pubkey,
+            against_server,
+            output,
+        } => {
+            let public = match &pubkey {
+                Some(path) => Some(read_pubkey(path)?),
+                None => None,
+            };
+            let report = store.verify_journal(public.as_deref()).map_err(store_err)?;
+            let anchors = if against_server {
+                if s.cli.offline {
+                    return Err(Failure::usage(
+                        "--against-server reads the instance; leave out --offline.",
+                    ));
+                }
+                Some(against(s, &store).await?)
+            } else {
+                None
+            };
+            print_verify(&report, pubkey.as_deref(), anchors.as_ref(), output)?;
+            let anchored_ok = anchors.as_ref().is_none_or(|a| {
+                a.iter()
+                    .all(|x| x.status != "differs" && x.status != "missing")
+            });
+            Ok(if report.intact() && anchored_ok {
+                0
+            } else {
+                TAMPERED
+            })
+        }
+        AuditCommand::Log {
+            from,
+            to,
+            change,
+            output,
+        } => {
+            let (from, to) = window(from.as_deref(), to.as_deref())?;
+            let entries = store.journal().map_err(store_err)?;
+            let rows: Vec<LogRow> = log_rows(&entries)
+                .into_iter()
+                .zip(&entries)
+                .filter(|(_, e)| from.is_none_or(|f| e.created_at >= f))
+                .filter(|(_, e)| to.is_none_or(|t| e.created_at <= t))
+                .map(|(r, _)| r)
+                .filter(|r| {
+                    change
+                        .as_ref()
+                        .is_none_or(|c| r.change.eq_ignore_ascii_case(c.trim()))
+                })
+                .collect();
+            let text = match output {
+                LogFormat::Json => json(&rows)?,
+                LogFormat::Csv => csv(
+                    &[
+                        "seq",
+                        "at",
+                        "kind",
+                        "actor",
+                        "on_behalf_of",
+                        "change",
+                        "approval",
+                        "decision",
+                        "justification",
+                        "seen_hash",
+                        "server_answer",
+                        "reason",
+                        "controls",
+                        "prev_hash",
+                        "hash",
+                    ],
+                    rows.iter().map(|r| {
+                        vec![
+                            r.seq.to_string(),
+                            r.at.clone(),
+                            r.kind.clone(),
+                            r.actor.clone(),
+                            r.on_behalf_of.clone(),
+                            r.change.clone(),
+                            r.approval.clone(),
+                            r.decision.clone(),
+                            r.justification.clone(),
+                            r.seen_hash.clone(),
+                            r.server_answer.clone(),
+                            r.reason.clone(),
+                            r.controls.join(" "),
+                            r.prev_hash.clone(),
+                            r.hash.clone(),
+                        ]
+                    }),
+                ),
+                LogFormat::Table => table(&rows),
+            };
+            write_out(None, &text, "the journal")?;
+            Ok(0)
+        }
+        AuditCommand::Export {
+            from,
+            to,
+            format,
+            out,
+        } => {
+            if !matches!(format, OutputFormat::Csv | OutputFormat::Json) {
+                return Err(Failure::usage(
+                    "An export is --format csv or --format json.",
+                ));
+            }
+            let (from, to) = window(from.as_deref(), to.as_deref())?;
+            let entries = store.journal().map_err(store_err)?;
+            let policy = &s.config.policy;
+            let tier_of = |ty: &str, risk: &str, impact: &str| {
+                let c = crate::domain::Change {
+                    change_type: (!ty.is_empty()).then(|| crate::domain::ChangeType::parse(ty)),
+                    risk: crate::domain::Risk::from_label(risk),
+                    impact: crate::domain::Level::from_label(impact),
+                    ..crate::domain::Change::default()
+                };
+                policy.classify(&c).tier.label().to_string()
+            };
+            // What reconciliations recorded as deployed, by change.
+            let deployments = store.deployments_by_change().map_err(store_err)?;
+            let rows = export_rows(&entries, from, to, &tier_of, &deployments);
+            let head = store.journal_head().map_err(store_err)?.unwrap_or_default();
+            let text = export_text(&rows, &head, format)?;
+            write_out(out.as_deref(), &text, "the export")?;
+            if out.is_some() {
+                eprintln!(
+                    "Exported {} decision{}; journal head {}.",
+                    rows.len(),
+                    if rows.len() == 1 { "" } else { "s" },
+                    if head.is_empty() { "none" } else { &head }
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// One end of a window (`None`: open).
+type Bound = Option<DateTime<Utc>>;
+
+/// `--from` / `--to` as instants (a date alone: from midnight / to the end of that day).
+fn window(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Bound, Bound), Failure> {
+    let tz = chrono::Local::now().offset().fix();
+    let parse = |t: Option<&str>, end: bool| {
+        t.map(|t| crate::domain::when::parse_local(t, tz, end))
+            .transpose()
+            .map_err(Failure::usage)
+    };
+    let (from, to) = (parse(from, false)?, parse(to, true)?);
+    if let (Some(f), Some(t)) = (from, to)
+        && t < f
+    {
+        return Err(Failure::usage("--to is before --from; swap them."));
+    }
+    Ok((from, to))
+}
+
+fn read_pubkey(path: &Path) -> Result<Vec<u8>, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::usage(format!(
+            "Could not read the public key {}: {e}.",
+            path.display()
+        ))
+    })?;
+    let b64 = text
+        .split_whitespace()
+        .find(|w| w.len() == 44 && w.ends_with('='))
+        .unwrap_or(text.trim());
+    match base64::engine::general_purpose::STANDARD.decode(b64) {
+        Ok(k) if k.len() == 32 => Ok(k),
+        _ => Err(Failure::usage(format!(
+            "{} is not a journal public key (what `signoff audit pubkey` writes).",
+            path.display()
+        ))),
+    }
+}
+
+fn write_out(path: Option<&Path>, text: &str, what: &str) -> Result<(), Failure> {
+    match path {
+        Some(p) => std::fs::write(p, text).map_err(|e| {
+            Failure::other(format!("Could not write {what} to {}: {e}.", p.display()))
+        }),
+        None => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(Failure::other(format!("Could not write {what}: {e}"))),
+            }
+        }
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, Failure> {
+    let mut t = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::other(format!("Could not write JSON: {e}")))?;
+    t.push('\n');
+    Ok(t)
+}
+
+fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut out = header.join(",");
+    out.push('\n');
+    for r in rows {
+        out.push_str(&r.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn table(rows: &[LogRow]) -> String {
+    let mut out = format!(
+        "{:>5}  {:<20} {:<19} {:<11} {:<8} {:<28} {}\n",
+        "SEQ", "AT (UTC)", "KIND", "CHANGE", "DECISION", "BY", "JUSTIFICATION / ANSWER"
+    );
+    for r in rows {
+        let by = if r.on_behalf_of.is_empty() {
+            r.actor.clone()
+        } else {
+            format!("{} for {}", r.actor, r.on_behalf_of)
+        };
+        let what = [&r.justification, &r.reason, &r.server_answer]
+            .into_iter()
+            .find(|t| !t.is_empty())
+            .cloned()
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:>5}  {:<20} {:<19} {:<11} {:<8} {:<28} {}\n",
+            r.seq,
+            r.at.get(..19).unwrap_or(&r.at).replace('T', " "),
+            crate::domain::text::cap_chars(&r.kind, 19),
+            crate::domain::text::cap_chars(&r.change, 11),
+            crate::domain::text::cap_chars(&r.decision, 8),
+            crate::domain::text::cap_chars(&by, 28),
+            crate::domain::text::cap_chars(&what, 80),
+        ));
+    }
+    if rows.is_empty() {
+        out.push_str("(no entries)\n");
+    }
+    out
+}
+
+/// The export's columns, in order (documented in the README).
+const EXPORT_COLUMNS: &[&str] = &[
+    "decided_at",
+    "change",
+    "approval",
+    "decision",
+    "approver",
+    "decided_by",
+    "on_behalf_of",
+    "justification",
+    "change_type",
+    "risk",
+    "impact",
+    "tier",
+    "configuration_item",
+    "assignment_group",
+    "window_start",
+    "window_end",
+    "controls",
+    "outcome",
+    "outcome_at",
+    "outcome_reason",
+    "server_answer",
+    "deployment",
+    "seen_hash",
+    "client_id",
+    "first_seq",
+    "last_seq",
+    "chain_head",
+];
+
+fn export_text(rows: &[ExportRow], head: &str, format: OutputFormat) -> Result<String, Failure> {
+    if format == OutputFormat::Json {
+        #[derive(Serialize)]
+        struct Export<'a> {
+            /// The journal head (`<seq> <hash>`) the export covers.
+            chain_head: &'a str,
+            decisions: &'a [ExportRow],
+        }
+        return json(&Export {
+            chain_head: head,
+            decisions: rows,
+        });
+    }
+    Ok(csv(
+        EXPORT_COLUMNS,
+        rows.iter().map(|r| {
+            vec![
+                r.decided_at.clone(),
+                r.change.clone(),
+                r.approval.clone(),
+                r.decision.clone(),
+                r.approver.clone(),
+                r.decided_by.clone(),
+                r.on_behalf_of.clone(),
+                r.justification.clone(),
+                r.change_type.clone(),
+                r.risk.clone(),
+                r.impact.clone(),
+                r.tier.clone(),
+                r.configuration_item.clone(),
+                r.assignment_group.clone(),
+                r.window_start.clone(),
+                r.window_end.clone(),
+                r.controls.clone(),
+                r.outcome.clone(),
+                r.outcome_at.clone(),
+                r.outcome_reason.clone(),
+                r.server_answer.clone(),
+                r.deployment.clone(),
+                r.seen_hash.clone(),
+                r.client_id.clone(),
+                r.first_seq.to_string(),
+                r.last_seq.to_string(),
+                head.to_string(),
+            ]
+        }),
+    ))
+}
+
+/// One applied decision checked against the comment its server copy carries.
+#[derive(Debug, Serialize)]
+struct Anchor {
+    seq: i64,
+    change: String,
+    client_id: String,
+    /// `anchored`, `differs`, `missing`, or `unverifiable` (a hold keeps only its latest
+    /// reason; a decision from before anchors were written).
+    status: &'static str,
+    detail: String,
+}
+
+/// Reads each applied decision's approval on the instance and compares the journal hash its
+/// comment carries with the local entry's.
+async fn against(s: &Session, store: &Store) -> Result<Vec<Anchor>, Failure> {
+    let clock = s.clock_for(Some(store));
+    let backend = s.connect(&clock)?;
+    let entries = store.journal().map_err(|e| Failure::other(e.to_string()))?;
+    let rows = log_rows(&entries);
+    let applied: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.kind == "decision.applied")
+        .map(|r| r.client_id.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.kind == "decision.queued" && applied.contains(r.client_id.as_str()))
+    {
+        let reference: String = r.client_id.chars().take(12).collect();
+        let anchor = crate::store::anchor_of(&r.hash);
+        let server = backend.approval(&r.approval).await?;
+        let Some(server) = server else {
+            out.push(Anchor {
+                seq: r.seq,
+                change: r.change.clone(),
+                client_id: r.client_id.clone(),
+                status: "missing",
+                detail: "the approval is gone from the instance, or hidden from this account"
+                    .into(),
+            });
+            continue;
+        };
+        let text = format!("{}\n{}", server.comments, server.hold_reason);
+        let tag = format!("[signoff ref {reference}");
+        let found: Vec<&str> = text
+            .match_indices(&tag)
+            .map(|(i, _)| {
+                let rest = &text[i + tag.len()..];
+                rest.split(']').next().unwrap_or("").trim()
+            })
+            .collect();
+        let (status, detail) = if found.is_empty() {
+            if matches!(r.decision.as_str(), "hold" | "resume") {
+                (
+                    "unverifiable",
+                    "a hold keeps only its latest reason on the instance".to_string(),
+                )
+            } else {
+                (
+                    "missing",
+                    format!("no comment on the instance carries ref {reference}"),
+                )
+            }
+        } else if found
+            .iter()
+            .any(|f| f.strip_prefix("j ") == Some(anchor.as_str()))
+        {
+            ("anchored", format!("j {anchor}"))
+        } else if found.iter().all(|f| f.is_empty()) {
+            (
+                "unverifiable",
+                "written before comments carried the journal hash".to_string(),
+            )
+        } else {
+            (
+                "differs",
+                format!(
+                    "the instance's comment carries {}, the journal entry hashes to {anchor}",
+                    clean_line(found[0], 40)
+                ),
+            )
+        };
+        out.push(Anchor {
+            seq: r.seq,
+            change: r.change.clone(),
+            client_id: r.client_id.clone(),
+            status,
+            detail,
+        });
+    }
+    Ok(out)
+}
+
+fn print_verify(
+    r: &ChainReport,
+    pubkey: Option<&Path>,
+    anchors: Option<&Vec<Anchor>>,
+    output: OutputFormat,
+) -> Result<(), Failure> {
+    if output == OutputFormat::Json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            intact: bool,
+            #[serde(flatten)]
+            report: &'a ChainReport,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            server: Option<&'a Vec<Anchor>>,
+        }
+        let t = json(&Out {
+            intact: r.intact(),
+            report: r,
+            server: anchors,
+        })?;
+        return write_out(None, &t, "the report");
+    }
+    let key = match pubkey {
+        Some(p) => format!("the public key in {}", p.display()),
+        None => "this machine's journal key (give --pubkey with a key exported earlier to rule out a re-signed journal)".into(),
+    };
+    let mut t = String::new();
+    match &r.broken {
+        None => t.push_str(&format!(
+            "The journal is intact: {} entr{}{}, chain head {}; {} signed, checked with key {} ({key}).\n",
+            r.entries,
+            if r.entries == 1 { "y" } else { "ies" },
+            match (r.first_seq, r.last_seq) {
+                (Some(a), Some(b)) => format!(" ({a}–{b})"),
+                _ => String::new(),
+            },
+            r.head_hash.as_deref().map_or("none", |h| &h[..16.min(h.len())]),
+            r.signed,
+            r.key_id,
+        )),
+        Some(b) => t.push_str(&format!(
+            "The journal is NOT intact: {} (entry {}). Checked with key {} ({key}).\n",
+            b.what, b.seq, r.key_id
+        )),
+    }
+    if r.unsigned_legacy > 0 {
+        t.push_str(&format!(
+            "{} entr{} from before entries were signed: chained, not signed.\n",
+            r.unsigned_legacy,
+            if r.unsigned_legacy == 1 {
+                "y is"
+            } else {
+                "ies are"
+            }
+        ));
+    }
+    if let Some(anchors) = anchors {
+        let count = |s: &str| anchors.iter().filter(|a| a.status == s).count();
+        t.push_str(&format!(
+            "Against the instance: {} applied decision{} anchored, {} differ, {} missing, {} unverifiable.\n",
+            count("anchored"),
+            if anchors.len() == 1 { "" } else { "s" },
+            count("differs"),
+            count("missing"),
+            count("unverifiable"),
+        ));
+        for a in anchors.iter().filter(|a| a.status != "anchored") {
+            t.push_str(&format!(
+                "  entry {} {} ({}): {} — {}\n",
+                a.seq, a.change, a.client_id, a.status, a.detail
+            ));
+        }
+    }
+    write_out(None, &t, "the report")
+}

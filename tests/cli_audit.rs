@@ -1,0 +1,374 @@
+//! `signoff audit log|verify|pubkey|export` through the binary: decisions made against the
+//! sim are in the journal, verify says intact (exit 0) or names the tampered entry (exit 3),
+//! the instance's comments anchor the journal against a wholesale rewrite, and exports are
+//! golden and byte-identical on re-run.
+
+mod common;
+
+use std::path::Path;
+
+use base64::Engine;
+use chrono::{Duration, TimeZone, Utc};
+use common::{run_as_demo as run, stderr as err, stdout as out};
+use rusqlite::{Connection, params};
+use signoff::domain::audit::{GENESIS, chain_hash, signed_message};
+use signoff::domain::{
+    Approval, ApprovalState, Change, ChangeType, Decision, DecisionKind, Delivery, Justification,
+    Level, Risk, User, UserRef,
+};
+use signoff::store::{JournalSigner, Store};
+
+/// The demo user's own requested approvals, from `signoff queue --json`.
+async fn mine(home: &Path, url: &str) -> Vec<String> {
+    let o = run(home, url, &["queue", "--json"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    rows.iter()
+        .filter(|r| {
+            r["state"] == "requested"
+                && r["on_behalf_of"].is_null()
+                && !r["on_hold"].as_bool().unwrap()
+        })
+        .map(|r| r["number"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn store_path(home: &Path) -> std::path::PathBuf {
+    home.join("data").join("default.sqlite3")
+}
+
+#[tokio::test]
+async fn decisions_are_logged_verified_and_anchored_on_the_instance() {
+    let server = common::sim(21, 60, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let queue = mine(h, &url).await;
+    for (n, why) in [
+        (&queue[0], "Backout rehearsed; the window is quiet."),
+        (&queue[1], "Same plan as last week, which went fine."),
+    ] {
+        let o = run(h, &url, &["approve", n, "-m", why]).await;
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    }
+
+    let o = run(h, &url, &["audit", "log", "--output", "json"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let queued: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["kind"] == "decision.queued")
+        .collect();
+    assert_eq!(queued.len(), 2, "{rows:?}");
+    assert_eq!(queued[0]["change"], queue[0].as_str());
+    assert_eq!(
+        queued[0]["justification"],
+        "Backout rehearsed; the window is quiet."
+    );
+    assert_eq!(queued[0]["actor"], "Alice Moreno");
+    assert_eq!(queued[0]["seen_hash"].as_str().unwrap().len(), 64);
+    let applied = rows
+        .iter()
+        .find(|r| r["kind"] == "decision.applied")
+        .unwrap();
+    assert_eq!(
+        applied["change"],
+        queue[0].as_str(),
+        "joined to its decision"
+    );
+    assert!(!applied["server_answer"].as_str().unwrap().is_empty());
+    let o = run(h, &url, &["audit", "log", "--change", &queue[1]]).await;
+    let table = out(&o);
+    assert!(
+        table.contains("Same plan as last week") && !table.contains("Backout rehearsed"),
+        "{table}"
+    );
+
+    // Intact, with this machine's key and with the key the auditor exported.
+    let key = h.join("journal.pub");
+    let o = run(
+        h,
+        &url,
+        &["audit", "pubkey", "--out", key.to_str().unwrap()],
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        std::fs::read_to_string(&key)
+            .unwrap()
+            .starts_with("signoff-journal-key ed25519 ")
+    );
+    let o = run(h, &url, &["audit", "verify"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).starts_with("The journal is intact: 4 entries (1–4)"),
+        "{}",
+        out(&o)
+    );
+    let o = run(
+        h,
+        &url,
+        &[
+            "audit",
+            "verify",
+            "--pubkey",
+            key.to_str().unwrap(),
+            "--against-server",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains("2 applied decisions anchored, 0 differ, 0 missing"),
+        "{}",
+        out(&o)
+    );
+
+    // The journal rewritten wholesale (a justification changed), re-chained and re-signed with
+    // a new key put in place of the old: locally consistent, but the instance's comments and
+    // the kept key both say otherwise.
+    let path = store_path(h);
+    let rng = ring::rand::SystemRandom::new();
+    let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let theirs = ring::signature::Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+    use ring::signature::KeyPair;
+    let their_id = signoff::domain::audit::key_id(theirs.public_key().as_ref());
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("DROP TRIGGER journal_no_update; DROP TRIGGER journal_no_delete;")
+            .unwrap();
+        let rows: Vec<(i64, String, String, String)> = c
+            .prepare("SELECT seq, created_at, kind, entry FROM journal ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut prev = GENESIS.to_string();
+        for (seq, created, kind, entry) in rows {
+            let entry = entry.replace("the window is quiet", "no one objected");
+            let hash = chain_hash(&prev, &created, &kind, &entry);
+            let sig = base64::engine::general_purpose::STANDARD
+                .encode(theirs.sign(signed_message(seq, &hash).as_bytes()).as_ref());
+            c.execute(
+                "UPDATE journal SET entry = ?2, prev_hash = ?3, hash = ?4, sig = ?5, key_id = ?6 WHERE seq = ?1",
+                params![seq, entry, prev, hash, sig, their_id],
+            )
+            .unwrap();
+            c.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'journal.head'",
+                [format!("{seq} {hash}")],
+            )
+            .unwrap();
+            prev = hash;
+        }
+    }
+    std::fs::write(
+        JournalSigner::key_path(&path),
+        base64::engine::general_purpose::STANDARD.encode(doc.as_ref()),
+    )
+    .unwrap();
+    let o = run(h, &url, &["audit", "verify"]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "with the planted key it looks whole: {}",
+        out(&o)
+    );
+    let o = run(h, &url, &["audit", "verify", "--against-server"]).await;
+    assert_eq!(o.status.code(), Some(3), "{}{}", out(&o), err(&o));
+    assert!(out(&o).contains("2 differ"), "{}", out(&o));
+    let o = run(
+        h,
+        &url,
+        &["audit", "verify", "--pubkey", key.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(out(&o).contains("signed with another key"), "{}", out(&o));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tampered_journal_fails_verify_naming_the_entry() {
+    let server = common::sim(21, 60, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let queue = mine(h, &url).await;
+    let o = run(
+        h,
+        &url,
+        &["approve", &queue[0], "-m", "Backout rehearsed; fine by me."],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let c = Connection::open(store_path(h)).unwrap();
+    c.execute_batch("DROP TRIGGER journal_no_update;").unwrap();
+    c.execute(
+        "UPDATE journal SET entry = replace(entry, 'fine by me', 'not fine') WHERE seq = 1",
+        [],
+    )
+    .unwrap();
+    let o = run(h, &url, &["audit", "verify", "--output", "json"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["intact"], false);
+    assert_eq!(r["broken"]["seq"], 1);
+    assert!(r["broken"]["what"].as_str().unwrap().contains("was edited"));
+    server.shutdown().await;
+}
+
+fn at(m: i64) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap() + Duration::minutes(m)
+}
+
+/// A journal built with fixed times and ids: an applied approval, a delegate's rejection in
+/// conflict, a withdrawn hold.
+fn fixed_journal(home: &Path) {
+    let mut store = Store::open(&store_path(home)).unwrap();
+    let ada = User {
+        sys_id: "u-ada".into(),
+        user_name: "ada.lovelace".into(),
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+    };
+    let approval = |n: usize, approver: &str, ty: &str, risk: &str| Approval {
+        sys_id: format!("appr{n}"),
+        state: ApprovalState::Requested,
+        approver: UserRef {
+            sys_id: if approver == "Ada Lovelace" {
+                "u-ada".into()
+            } else {
+                format!("u-{}", approver.to_lowercase().replace(' ', "."))
+            },
+            name: approver.into(),
+        },
+        requested_at: at(0),
+        due_date: None,
+        group: None,
+        sys_updated_on: None,
+        change: Change {
+            sys_id: format!("chg{n}"),
+            number: format!("CHG00300{n:02}"),
+            short_description: "Patch, with \"quotes\", commas".into(),
+            change_type: Some(ChangeType::parse(ty)),
+            risk: Risk::from_value(risk).unwrap(),
+            impact: Level::from_value("2").unwrap(),
+            configuration_item: "=cmd|' /C calc'!A0".into(),
+            assignment_group: "Network Ops".into(),
+            start_date: Some(at(600)),
+            end_date: Some(at(720)),
+            ..Change::default()
+        },
+    };
+    let steps: [(DecisionKind, Approval, &str, Option<Delivery>); 3] = [
+        (
+            DecisionKind::Approve,
+            approval(1, "Ada Lovelace", "normal", "3"),
+            "Backout rehearsed, window is quiet.",
+            Some(Delivery::Applied { at: at(2) }),
+        ),
+        (
+            DecisionKind::Reject,
+            approval(2, "Carla Diaz", "emergency", "2"),
+            "No rollback plan for the database, so no.",
+            Some(Delivery::Conflict {
+                reason: "decided elsewhere".into(),
+            }),
+        ),
+        (
+            DecisionKind::Hold,
+            approval(3, "Ada Lovelace", "normal", "4"),
+            "Waiting for the vendor's patch notes.",
+            None,
+        ),
+    ];
+    for (i, (kind, a, why, outcome)) in steps.into_iter().enumerate() {
+        let j = Justification::parse(why, kind, &Default::default()).unwrap();
+        let mut d = Decision::for_approvals(kind, &j, &[a], &ada, at(i as i64 * 10), || {
+            format!("fixedclient{i:04}")
+        });
+        d[0].controls = vec!["SOX-ITGC-CM-02".into()];
+        store.enqueue(&d, at(i as i64 * 10)).unwrap();
+        store.claim(&d[0].client_id, at(i as i64 * 10 + 1)).unwrap();
+        match outcome {
+            Some(o) => {
+                let answer = match o {
+                    Delivery::Applied { .. } => "state=approved",
+                    _ => "state=approved by Ben Ishikawa",
+                };
+                store
+                    .set_delivery(&d[0].client_id, &o, Some(answer), at(i as i64 * 10 + 2))
+                    .unwrap();
+            }
+            None => {
+                store
+                    .set_delivery(
+                        &d[0].client_id,
+                        &Delivery::Queued,
+                        None,
+                        at(i as i64 * 10 + 2),
+                    )
+                    .unwrap();
+                store
+                    .withdraw(&d[0].client_id, at(i as i64 * 10 + 3))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn exports_are_golden_and_the_same_bytes_on_every_run() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    fixed_journal(h);
+    let mut outputs = Vec::new();
+    for format in ["csv", "json"] {
+        let file = h.join(format!("export.{format}"));
+        let args = [
+            "audit",
+            "export",
+            "--from",
+            "2026-11-20",
+            "--to",
+            "2026-11-20",
+            "--format",
+            format,
+            "--out",
+            file.to_str().unwrap(),
+        ];
+        let o = common::signoff(h, &args).output().await.unwrap();
+        assert!(o.status.success(), "{}", err(&o));
+        let first = std::fs::read(&file).unwrap();
+        let o = common::signoff(h, &args).output().await.unwrap();
+        assert!(o.status.success());
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            first,
+            "byte-identical on re-run"
+        );
+        outputs.push(String::from_utf8(first).unwrap());
+    }
+    let csv = &outputs[0];
+    // A spreadsheet does not run what a change's fields say.
+    assert!(csv.contains("'=cmd|' /C calc'!A0"), "{csv}");
+    insta::assert_snapshot!("export_csv", csv);
+    insta::assert_snapshot!("export_json", &outputs[1]);
+
+    // Outside the window: nothing.
+    let o = common::signoff(
+        h,
+        &["audit", "export", "--from", "2026-11-21", "--format", "csv"],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(out(&o).lines().count(), 1, "the header only: {}", out(&o));
+    let o = common::signoff(h, &["audit", "export", "--format", "md"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
