@@ -43,6 +43,13 @@ async fn decisions_are_logged_verified_and_anchored_on_the_instance() {
     let url = server.url();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
+    // Controls from the policy: one for every change, one by the CI's environment and class.
+    std::fs::create_dir_all(h.join("config")).unwrap();
+    std::fs::write(
+        h.join("config").join("config.toml"),
+        "[[policy.controls]]\nid = \"CHG-ALL\"\n[[policy.controls]]\nid = \"SOX-ITGC-CM-02\"\nenvironment = [\"Production\"]\nci_class = [\"cmdb_ci_*\"]\n",
+    )
+    .unwrap();
     let queue = mine(h, &url).await;
     for (n, why) in [
         (&queue[0], "Backout rehearsed; the window is quiet."),
@@ -67,6 +74,30 @@ async fn decisions_are_logged_verified_and_anchored_on_the_instance() {
     );
     assert_eq!(queued[0]["actor"], "Alice Moreno");
     assert_eq!(queued[0]["seen_hash"].as_str().unwrap().len(), 64);
+    // The change's CI class and environment came from the instance; the controls followed.
+    let store = Store::open(&store_path(h)).unwrap();
+    let seen = &store.outbox(false).unwrap()[0].decision.seen.change;
+    assert!(
+        seen.ci_class.starts_with("cmdb_ci_") && !seen.environment.is_empty(),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.service.is_empty() && !seen.category.is_empty(),
+        "{seen:?}"
+    );
+    let controls: Vec<&str> = queued[0]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = if seen.environment == "Production" {
+        vec!["CHG-ALL", "SOX-ITGC-CM-02"]
+    } else {
+        vec!["CHG-ALL"]
+    };
+    assert_eq!(controls, expected);
+    drop(store);
     let applied = rows
         .iter()
         .find(|r| r["kind"] == "decision.applied")

@@ -83,9 +83,11 @@ pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<Ex
         kind.applies_to(a).map_err(invalid)?;
     }
     let now = clock.now();
-    let decisions = Decision::for_approvals(kind, &justification, &approvals, &user, now, || {
-        crate::store::new_client_id(now)
-    });
+    let mut decisions =
+        Decision::for_approvals(kind, &justification, &approvals, &user, now, || {
+            crate::store::new_client_id(now)
+        });
+    Decision::tag_controls(&mut decisions, &s.config.policy);
     let replaced = store
         .enqueue(&decisions, now)
         .map_err(|e| Failure::other(e.to_string()))?;

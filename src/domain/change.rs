@@ -215,6 +215,19 @@ pub struct Change {
     pub requested_by: UserRef,
     pub assignment_group: String,
     pub configuration_item: String,
+    /// The change's category (`category`).
+    #[serde(default)]
+    pub category: String,
+    /// The business service it touches (`business_service`).
+    #[serde(default)]
+    pub service: String,
+    /// The configuration item's class (`cmdb_ci.sys_class_name`), where the change record
+    /// could be read.
+    #[serde(default)]
+    pub ci_class: String,
+    /// The configuration item's environment (`cmdb_ci.environment`), likewise.
+    #[serde(default)]
+    pub environment: String,
     pub start_date: Option<DateTime<Utc>>,
     pub end_date: Option<DateTime<Utc>>,
     pub justification: String,
@@ -246,6 +259,10 @@ impl Change {
             requested_by,
             assignment_group,
             configuration_item,
+            category,
+            service,
+            ci_class,
+            environment,
             start_date: _,
             end_date: _,
             justification,
@@ -264,6 +281,10 @@ impl Change {
             state,
             assignment_group,
             configuration_item,
+            category,
+            service,
+            ci_class,
+            environment,
         ] {
             *line = clean_line(line, MAX_LINE);
         }

@@ -299,6 +299,13 @@ impl Decision {
             .collect()
     }
 
+    /// Names the compliance controls the policy maps each decision's change to.
+    pub fn tag_controls(decisions: &mut [Decision], policy: &super::policy::Policy) {
+        for d in decisions {
+            d.controls = policy.controls_for(&d.seen.change);
+        }
+    }
+
     /// The text written to the server's journal: the justification, then a reference that
     /// lets a retry (and an auditor) find this decision.
     pub fn comment(&self) -> String {

@@ -105,6 +105,42 @@ pub struct Policy {
     pub fallback: std::collections::BTreeMap<RiskTier, String>,
     /// A breach at this escalation level or higher calls for the fallback too.
     pub fallback_at_level: u8,
+    /// `[[policy.controls]]`: the compliance controls and the changes they cover.
+    pub controls: Vec<ControlRule>,
+    /// `[policy.environments]`: per environment, the lowest tier whose approval covers a
+    /// deployment there (`prod = "moderate"`: a Low change's approval does not). An
+    /// environment not listed is covered by any approved change.
+    pub environments: std::collections::BTreeMap<String, RiskTier>,
+}
+
+/// A compliance control and the changes it covers: every attribute given must match (any of
+/// its values, case-insensitively; a trailing `*` matches a prefix); a rule with none covers
+/// every change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlRule {
+    /// The control's id, e.g. `SOX-ITGC-CM-02`.
+    pub id: String,
+    #[serde(default)]
+    pub ci_class: Vec<String>,
+    #[serde(default)]
+    pub group: Vec<String>,
+    #[serde(default)]
+    pub category: Vec<String>,
+    #[serde(default)]
+    pub service: Vec<String>,
+    #[serde(default)]
+    pub environment: Vec<String>,
+    #[serde(default)]
+    pub tier: Vec<RiskTier>,
+}
+
+fn matches_any(patterns: &[String], value: &str) -> bool {
+    patterns.is_empty()
+        || patterns.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => value.to_lowercase().starts_with(&prefix.to_lowercase()),
+            None => p.eq_ignore_ascii_case(value.trim()),
+        })
 }
 
 impl Default for Policy {
@@ -117,6 +153,8 @@ impl Default for Policy {
             justification: JustificationRules::default(),
             fallback: std::collections::BTreeMap::new(),
             fallback_at_level: 2,
+            controls: Vec::new(),
+            environments: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -153,7 +191,57 @@ impl Policy {
                     .into(),
             );
         }
+        for c in &self.controls {
+            let id = c.id.trim();
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.:/".contains(ch))
+            {
+                return Err(format!(
+                    "policy.controls has the id {:?}; an id is 1 to 64 letters, digits and - _ . : /",
+                    super::text::clean_line(id, 70)
+                ));
+            }
+        }
         self.justification.validate()
+    }
+
+    /// The controls covering `change` (by the tier the policy gives it), sorted, each once.
+    pub fn controls_for(&self, change: &Change) -> Vec<String> {
+        let tier = self.classify(change).tier;
+        let mut ids: Vec<String> = self
+            .controls
+            .iter()
+            .filter(|r| {
+                matches_any(&r.ci_class, &change.ci_class)
+                    && matches_any(&r.group, &change.assignment_group)
+                    && matches_any(&r.category, &change.category)
+                    && matches_any(&r.service, &change.service)
+                    && matches_any(&r.environment, &change.environment)
+                    && (r.tier.is_empty() || r.tier.contains(&tier))
+            })
+            .map(|r| r.id.trim().to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Whether an approved change of `tier` covers a deployment to `environment`; `Err`
+    /// names the lowest tier that would.
+    pub fn covers(&self, tier: RiskTier, environment: &str) -> Result<(), RiskTier> {
+        let needed = self
+            .environments
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(environment.trim()))
+            .map(|(_, t)| *t);
+        match needed {
+            // Tiers are ordered most demanding first: Emergency, Critical, … Low.
+            Some(lowest) if tier > lowest => Err(lowest),
+            _ => Ok(()),
+        }
     }
 
     /// The response time allowed for a tier.
@@ -312,5 +400,40 @@ mod tests {
         let mut v = vec![RiskTier::Low, RiskTier::Emergency, RiskTier::High];
         v.sort();
         assert_eq!(v, [RiskTier::Emergency, RiskTier::High, RiskTier::Low]);
+    }
+
+    #[test]
+    fn controls_follow_the_change_attributes_and_environments_their_tiers() {
+        let p: Policy = toml::from_str(
+            r#"
+            [[controls]]
+            id = "SOX-ITGC-CM-02"
+            environment = ["Production"]
+            ci_class = ["cmdb_ci_db_*"]
+            [[controls]]
+            id = "HIPAA-164.308"
+            service = ["Patient Records"]
+            [[controls]]
+            id = "CHG-ALL"
+            [environments]
+            prod = "moderate"
+            "#,
+        )
+        .unwrap();
+        p.validate().unwrap();
+        let mut c = change("normal", "3", "2", "2");
+        c.environment = "production".into();
+        c.ci_class = "cmdb_ci_db_postgresql_instance".into();
+        assert_eq!(p.controls_for(&c), ["CHG-ALL", "SOX-ITGC-CM-02"]);
+        c.ci_class = "cmdb_ci_linux_server".into();
+        c.service = "patient records".into();
+        assert_eq!(p.controls_for(&c), ["CHG-ALL", "HIPAA-164.308"]);
+        // Tiers are most demanding first: Moderate and above cover prod, Low does not.
+        assert_eq!(p.covers(RiskTier::High, "prod"), Ok(()));
+        assert_eq!(p.covers(RiskTier::Moderate, "PROD"), Ok(()));
+        assert_eq!(p.covers(RiskTier::Low, "prod"), Err(RiskTier::Moderate));
+        assert_eq!(p.covers(RiskTier::Low, "staging"), Ok(()));
+        let bad: Policy = toml::from_str("[[controls]]\nid = \"SOX ITGC\"\n").unwrap();
+        assert!(bad.validate().unwrap_err().contains("policy.controls"));
     }
 }

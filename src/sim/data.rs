@@ -215,6 +215,18 @@ enum Cat {
     Lb,
 }
 
+/// The business service a kind of configuration item serves.
+fn service_of(cat: Cat) -> &'static str {
+    match cat {
+        Cat::Db => "Customer Data",
+        Cat::Net | Cat::Lb => "Corporate Network",
+        Cat::K8s => "Container Platform",
+        Cat::App | Cat::Cache => "Online Store",
+        Cat::Storage => "File Services",
+        Cat::Host => "Shared Hosting",
+    }
+}
+
 /// (name, class, category, environment)
 const CIS: &[(&str, &str, Cat, &str)] = &[
     (
@@ -901,6 +913,7 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
                 ("assignment_group", &group_ids[group]),
                 ("assigned_to", assigned),
                 ("cmdb_ci", &ci_ids[ci]),
+                ("business_service", service_of(cat)),
                 ("opened_by", &user_ids[requester]),
                 ("opened_at", &created_s),
                 ("closed_at", &closed_at),

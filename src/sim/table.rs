@@ -681,6 +681,7 @@ pub fn schema() -> Vec<Table> {
         f("assignment_group", "Assignment group", r("sys_user_group")),
         f("assigned_to", "Assigned to", r("sys_user")),
         f("cmdb_ci", "Configuration item", r("cmdb_ci")),
+        f("business_service", "Service", Str),
         f("opened_by", "Opened by", r("sys_user")),
         f("opened_at", "Opened", DateTime),
         f("closed_at", "Closed", DateTime),

@@ -398,7 +398,7 @@ fn perform(
             let stored = match (outbox.as_mut(), &state.user) {
                 (Some(store), Some(user)) => {
                     let now = clock.now();
-                    let decisions = Decision::for_approvals(
+                    let mut decisions = Decision::for_approvals(
                         kind,
                         &justification,
                         &approvals,
@@ -406,6 +406,7 @@ fn perform(
                         now,
                         || crate::store::new_client_id(now),
                     );
+                    Decision::tag_controls(&mut decisions, &state.policy);
                     store
                         .enqueue(&decisions, now)
                         .map(|replaced| (decisions, replaced))

@@ -24,9 +24,14 @@ pub(crate) const TASK_FIELDS: &[&str] = &[
     "state",
     "assignment_group",
     "cmdb_ci",
+    "business_service",
     "opened_by",
     "sys_updated_on",
 ];
+
+/// Through the change's configuration item: its class and environment (from an approval row
+/// a second dot-walk; an instance that does not answer it leaves them empty).
+pub(crate) const CHANGE_RECORD_FIELDS: &[&str] = &["cmdb_ci.sys_class_name", "cmdb_ci.environment"];
 
 /// Fields only on `change_request`; whether they resolve through the `task` reference varies
 /// between instances (reference §3.3), so both answers are handled.
@@ -42,6 +47,7 @@ pub(crate) const CHANGE_ONLY_FIELDS: &[&str] = &[
     "test_plan",
     "risk_impact_analysis",
     "on_hold",
+    "category",
 ];
 
 pub(crate) const APPROVAL_FIELDS: &[&str] = &[
@@ -203,6 +209,10 @@ fn change(row: &Row<'_>, prefix: &str, sys_id: String) -> Result<Change, String>
         },
         assignment_group: line("assignment_group"),
         configuration_item: line("cmdb_ci"),
+        category: line("category"),
+        service: line("business_service"),
+        ci_class: line("cmdb_ci.sys_class_name"),
+        environment: line("cmdb_ci.environment"),
         start_date: date_time(row, &f("start_date"))?,
         end_date: date_time(row, &f("end_date"))?,
         justification: text("justification"),

@@ -176,6 +176,7 @@ impl ServiceNow {
         let mut fields: Vec<&str> = vec!["sys_id"];
         fields.extend(convert::TASK_FIELDS);
         fields.extend(convert::CHANGE_ONLY_FIELDS);
+        fields.extend(convert::CHANGE_RECORD_FIELDS);
         let fields = fields.join(",");
         let chunks: Vec<String> = ids
             .chunks(IDS_PER_QUERY)
@@ -294,6 +295,7 @@ impl Backend for ServiceNow {
         for f in convert::TASK_FIELDS
             .iter()
             .chain(convert::CHANGE_ONLY_FIELDS)
+            .chain(convert::CHANGE_RECORD_FIELDS)
         {
             fields.push(format!("sysapproval.{f}"));
         }
@@ -368,6 +370,7 @@ impl Backend for ServiceNow {
         for f in convert::TASK_FIELDS
             .iter()
             .chain(convert::CHANGE_ONLY_FIELDS)
+            .chain(convert::CHANGE_RECORD_FIELDS)
             .chain(&["on_hold_reason"])
         {
             fields.push(format!("sysapproval.{f}"));
@@ -637,6 +640,13 @@ impl Backend for ServiceNow {
 
     async fn changes_by_number(&self, numbers: &[String]) -> Result<Vec<Change>, BackendError> {
         self.changes_numbered(numbers).await
+    }
+
+    async fn change_status(
+        &self,
+        number: &str,
+    ) -> Result<Option<crate::domain::gate::ChangeStatus>, BackendError> {
+        self.change_status_of(number).await
     }
 }
 

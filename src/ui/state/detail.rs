@@ -193,7 +193,27 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
     ]);
     lines.push(vec![label("Requester "), raw(opt(c.requested_by.label()))]);
     lines.push(vec![label("Group     "), raw(opt(&c.assignment_group))]);
-    lines.push(vec![label("CI        "), raw(opt(&c.configuration_item))]);
+    let mut ci = vec![label("CI        "), raw(opt(&c.configuration_item))];
+    if !c.ci_class.is_empty() {
+        ci.push(raw(format!(" ({})", c.ci_class)));
+    }
+    if !c.environment.is_empty() {
+        ci.push(label("   Environment "));
+        ci.push(raw(c.environment.clone()));
+    }
+    lines.push(ci);
+    if !c.service.is_empty() || !c.category.is_empty() {
+        lines.push(vec![
+            label("Service   "),
+            raw(opt(&c.service)),
+            label("   Category "),
+            raw(opt(&c.category)),
+        ]);
+    }
+    let controls = state.policy.controls_for(c);
+    if !controls.is_empty() {
+        lines.push(vec![label("Controls  "), ("key", controls.join(" · "))]);
+    }
     lines.push(vec![
         label("Approver  "),
         raw(opt(a.approver.label())),
