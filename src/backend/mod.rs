@@ -148,6 +148,13 @@ pub trait Backend: Send + Sync {
         draft: &Convene,
     ) -> impl Future<Output = Result<String, BackendError>> + Send;
 
+    /// A change by number as a deployment gate reads it: the record, its approval, its
+    /// approvals with their latest comments (`None`: no such change, or hidden).
+    fn change_status(
+        &self,
+        number: &str,
+    ) -> impl Future<Output = Result<Option<crate::domain::gate::ChangeStatus>, BackendError>> + Send;
+
     /// Changes by number (for a meeting's agenda).
     fn changes_by_number(
         &self,

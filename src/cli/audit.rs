@@ -173,10 +173,7 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
 type Bound = Option<DateTime<Utc>>;
 
 /// `--from` / `--to` as instants (a date alone: from midnight / to the end of that day).
-fn window(
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<(Bound, Bound), Failure> {
+fn window(from: Option<&str>, to: Option<&str>) -> Result<(Bound, Bound), Failure> {
     let tz = chrono::Local::now().offset().fix();
     let parse = |t: Option<&str>, end: bool| {
         t.map(|t| crate::domain::when::parse_local(t, tz, end))

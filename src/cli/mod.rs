@@ -7,6 +7,7 @@ mod connect;
 mod decide;
 mod delegate;
 mod doctor;
+mod gate;
 mod outbox;
 mod queue;
 mod sim;
@@ -111,6 +112,29 @@ pub enum Command {
     /// Print where signoff keeps its files, which instance and account a profile uses, and
     /// the state of its cache (no network).
     Doctor,
+    /// For pipelines: exit 0 only if the change may be deployed to the environment now
+    /// (approved, not on hold, inside its planned window, of a tier that covers the
+    /// environment); otherwise the reason and a documented exit code (10–15).
+    Gate {
+        /// The change number, e.g. CHG0030001.
+        change: String,
+        /// The environment deployed to, e.g. prod (see [policy.environments]).
+        #[arg(long)]
+        env: String,
+        /// Keep checking (with backoff) until the gate opens or --timeout passes; only what
+        /// can still change is waited for (an approval, a hold, a window not open yet).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits: 30m, 90s, 1h30m.
+        #[arg(long, default_value = "30m")]
+        timeout: String,
+        /// The first pause between checks with --wait (it grows to at most a minute).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Also write the evidence (JSON) to this file.
+        #[arg(long)]
+        evidence: Option<std::path::PathBuf>,
+    },
     /// The audit journal: show, verify and export it, and the public key that checks it.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -350,6 +374,7 @@ impl Command {
             Command::Doctor => "doctor",
             Command::Cab(_) => "cab",
             Command::Audit(_) => "audit",
+            Command::Gate { .. } => "gate",
             Command::Outbox { .. } => "outbox",
         }
     }
@@ -408,6 +433,24 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         Some(Command::Doctor) => doctor::run(&session, &theme_name)?,
         Some(Command::Cab(cmd)) => cab::run(&session, cmd).await?,
         Some(Command::Audit(cmd)) => return audit::run(&session, cmd).await.map(ExitCode::from),
+        Some(Command::Gate {
+            change,
+            env,
+            wait,
+            timeout,
+            interval,
+            evidence,
+        }) => {
+            let args = gate::GateArgs {
+                change,
+                env,
+                wait,
+                timeout,
+                interval,
+                evidence,
+            };
+            return gate::run(&session, args).await.map(ExitCode::from);
+        }
         Some(Command::Outbox { all }) => outbox::run(&session, all)?,
         Some(Command::Sync) => return sync::run(&session).await,
     }

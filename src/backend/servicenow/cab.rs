@@ -451,6 +451,7 @@ impl ServiceNow {
         for f in convert::TASK_FIELDS
             .iter()
             .chain(convert::CHANGE_ONLY_FIELDS)
+            .chain(convert::CHANGE_RECORD_FIELDS)
         {
             fields.push(format!("sysapproval.{f}"));
         }
@@ -709,6 +710,7 @@ impl ServiceNow {
         let mut fields: Vec<&str> = vec!["sys_id"];
         fields.extend(convert::TASK_FIELDS);
         fields.extend(convert::CHANGE_ONLY_FIELDS);
+        fields.extend(convert::CHANGE_RECORD_FIELDS);
         let fields = fields.join(",");
         match self
             .get_all(
@@ -724,6 +726,53 @@ impl ServiceNow {
             Err(BackendError::NotFound { .. }) => Ok(Vec::new()),
             other => other,
         }
+    }
+
+    /// A change by number with its `approval` field and its approvals (for the gate).
+    pub(super) async fn change_status_of(
+        &self,
+        number: &str,
+    ) -> Result<Option<crate::domain::gate::ChangeStatus>, BackendError> {
+        if number.is_empty() || !number.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(BackendError::BadRequest {
+                status: 400,
+                message: format!(
+                    "{:?} is not a change number",
+                    crate::domain::text::clean_line(number, 40)
+                ),
+            });
+        }
+        let mut fields: Vec<&str> = vec!["sys_id", "approval"];
+        fields.extend(convert::TASK_FIELDS);
+        fields.extend(convert::CHANGE_ONLY_FIELDS);
+        fields.extend(convert::CHANGE_RECORD_FIELDS);
+        let found = self
+            .get_all(
+                "change_request",
+                &format!("number={number}"),
+                &fields.join(","),
+                "the change request",
+                &|row| Ok((convert::change_record(row)?, row.value("approval"))),
+                &no_progress,
+            )
+            .await;
+        let rows = match found {
+            Err(BackendError::NotFound { .. }) => return Ok(None),
+            other => other?,
+        };
+        let Some((change, approval)) = rows.into_iter().find(|(c, _)| c.number == number) else {
+            return Ok(None);
+        };
+        let mut changes = HashMap::new();
+        changes.insert(change.sys_id.clone(), change.clone());
+        let approvals = self
+            .agenda_approvals(std::slice::from_ref(&change.sys_id), &changes)
+            .await?;
+        Ok(Some(crate::domain::gate::ChangeStatus {
+            change,
+            approval: crate::domain::text::clean_line(&approval, 40),
+            approvals,
+        }))
     }
 
     /// POSTs a record and answers it (value mode).

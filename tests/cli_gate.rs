@@ -1,0 +1,260 @@
+//! `signoff gate` against the sim: the exit code for each reason, a hold or a rejection
+//! winning over an approval, the policy's environment map, and `--wait` turning green when
+//! the change is approved mid-wait.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+
+use chrono::Duration;
+use common::{run_as_demo as run, signoff_as_demo, stderr as err, stdout as out};
+use signoff::sim::SimServer;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A change with `approval` and a window around the sim's now; its number and sys_id.
+fn change(server: &SimServer, approval: &str, skip: usize) -> (String, String) {
+    let ids = server
+        .query_ids(
+            "change_request",
+            &format!("approval={approval}^on_hold=false^ORDERBYnumber"),
+        )
+        .unwrap();
+    let id = ids
+        .get(skip)
+        .expect("a seeded change in that state")
+        .clone();
+    let now = server.server_now();
+    assert!(server.update_record(
+        "change_request",
+        &id,
+        &[
+            ("start_date", &stamp(now - Duration::hours(1))),
+            ("end_date", &stamp(now + Duration::hours(3))),
+        ],
+    ));
+    let number = server.record("change_request", &id).unwrap()["number"].clone();
+    (number, id)
+}
+
+fn approvals_of(server: &SimServer, change: &str) -> Vec<(String, String)> {
+    server
+        .query_ids("sysapproval_approver", &format!("sysapproval={change}"))
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            let r = server.record("sysapproval_approver", &a).unwrap();
+            (a, r["state"].clone())
+        })
+        .collect()
+}
+
+/// Approves every pending approval of the change as its approver would.
+fn approve_all(server: &SimServer, change: &str) {
+    let users = server.users();
+    for (a, state) in approvals_of(server, change) {
+        if state != "requested" {
+            continue;
+        }
+        let approver = server.record("sysapproval_approver", &a).unwrap()["approver"].clone();
+        let who = users.iter().find(|u| u.sys_id == approver).unwrap();
+        assert!(server.decide_as(&a, &who.user_name, "approved", "Fine for the pipeline."));
+    }
+}
+
+fn config(home: &Path, text: &str) {
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(home.join("config").join("config.toml"), text).unwrap();
+}
+
+#[tokio::test]
+async fn each_reason_has_its_exit_code() {
+    let server = common::sim(31, 120, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+
+    // Approved, in its window: 0, with the evidence.
+    let (approved, approved_id) = change(&server, "approved", 0);
+    let evidence = h.join("evidence.json");
+    let o = run(
+        h,
+        &url,
+        &[
+            "gate",
+            &approved,
+            "--env",
+            "prod",
+            "--evidence",
+            evidence.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&evidence).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    assert_eq!(written["change"], approved.as_str());
+    assert_eq!(written["environment"], "prod");
+    let approvals = written["approvals"].as_array().unwrap();
+    assert!(!approvals.is_empty());
+    assert!(approvals.iter().all(|a| a["state"] == "approved"));
+
+    // Pending: 10.
+    let (pending, _) = change(&server, "requested", 0);
+    let o = run(h, &url, &["gate", &pending, "--env", "prod"]).await;
+    assert_eq!(o.status.code(), Some(10), "{}", err(&o));
+    assert!(
+        err(&o).contains("is not approved yet (waiting for"),
+        "{}",
+        err(&o)
+    );
+
+    // Rejected: 11; an approved change with one rejected approval is rejected too.
+    let (rejected, _) = change(&server, "rejected", 0);
+    let o = run(h, &url, &["gate", &rejected, "--env", "prod"]).await;
+    assert_eq!(o.status.code(), Some(11), "{}", err(&o));
+
+    // On hold wins over approved: 12.
+    assert!(server.update_record(
+        "change_request",
+        &approved_id,
+        &[
+            ("on_hold", "true"),
+            ("on_hold_reason", "Vendor patch pending")
+        ]
+    ));
+    let o = run(h, &url, &["gate", &approved, "--env", "prod"]).await;
+    assert_eq!(o.status.code(), Some(12), "{}", err(&o));
+    assert!(err(&o).contains("on hold"), "{}", err(&o));
+    assert!(server.update_record("change_request", &approved_id, &[("on_hold", "false")]));
+
+    // Outside its window: 13 (closed), 13 (not open yet).
+    let now = server.server_now();
+    assert!(server.update_record(
+        "change_request",
+        &approved_id,
+        &[
+            ("start_date", &stamp(now - Duration::hours(5))),
+            ("end_date", &stamp(now - Duration::hours(1))),
+        ]
+    ));
+    let o = run(h, &url, &["gate", &approved, "--env", "prod"]).await;
+    assert_eq!(o.status.code(), Some(13), "{}", err(&o));
+    assert!(err(&o).contains("window closed"), "{}", err(&o));
+    assert!(server.update_record(
+        "change_request",
+        &approved_id,
+        &[
+            ("start_date", &stamp(now + Duration::hours(5))),
+            ("end_date", &stamp(now + Duration::hours(6))),
+        ]
+    ));
+    let o = run(h, &url, &["gate", &approved, "--env", "prod"]).await;
+    assert_eq!(o.status.code(), Some(13), "{}", err(&o));
+    assert!(err(&o).contains("window opens at"), "{}", err(&o));
+    assert!(server.update_record(
+        "change_request",
+        &approved_id,
+        &[
+            ("start_date", &stamp(now - Duration::hours(1))),
+            ("end_date", &stamp(now + Duration::hours(3))),
+        ]
+    ));
+
+    // Its tier does not cover production in this policy: 14; staging is not listed: 0.
+    config(h, "[policy.environments]\nprod = \"emergency\"\n");
+    let o = run(h, &url, &["gate", &approved, "--env", "prod"]).await;
+    assert_eq!(o.status.code(), Some(14), "{}", err(&o));
+    assert!(
+        err(&o).contains("only changes of tier Emergency or above deploy to prod"),
+        "{}",
+        err(&o)
+    );
+    let o = run(h, &url, &["gate", &approved, "--env", "staging"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+
+    // Unknown: 15; bad input: 2.
+    let o = run(h, &url, &["gate", "CHG9999999", "--env", "prod"]).await;
+    assert_eq!(o.status.code(), Some(15), "{}", err(&o));
+    let o = run(h, &url, &["gate", &approved, "--env", "prod; rm -rf"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(h, &url, &["gate", &approved, "--env", "prod", "--offline"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn wait_turns_green_when_the_change_is_approved_mid_wait() {
+    let server = common::sim(31, 120, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let (pending, pending_id) = change(&server, "requested", 1);
+    let mut child = signoff_as_demo(
+        home.path(),
+        &url,
+        &[
+            "gate",
+            &pending,
+            "--env",
+            "prod",
+            "--wait",
+            "--timeout",
+            "2m",
+            "--interval",
+            "1s",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true)
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(
+        first.contains("not approved yet") && first.contains("Checking again in 1s"),
+        "{first}"
+    );
+    approve_all(&server, &pending_id);
+    let o = tokio::time::timeout(std::time::Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the gate opens within its timeout")
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let evidence: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(evidence["change"], pending.as_str());
+    assert!(
+        evidence["approvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["justification"] == "Fine for the pipeline.")
+    );
+
+    // A rejection is not waited for: it is the answer at once.
+    let (other, other_id) = change(&server, "requested", 2);
+    let (a, _) = approvals_of(&server, &other_id)[0].clone();
+    let approver = server.record("sysapproval_approver", &a).unwrap()["approver"].clone();
+    let who = server
+        .users()
+        .into_iter()
+        .find(|u| u.sys_id == approver)
+        .unwrap();
+    assert!(server.decide_as(&a, &who.user_name, "rejected", "Not this week."));
+    let o = run(
+        home.path(),
+        &url,
+        &["gate", &other, "--env", "prod", "--wait", "--timeout", "5m"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(11), "{}", err(&o));
+    assert!(!err(&o).contains("Checking again"), "{}", err(&o));
+    server.shutdown().await;
+}
