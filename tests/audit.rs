@@ -286,3 +286,33 @@ fn a_journal_re_signed_with_another_key_is_caught_with_the_kept_public_key() {
     assert_eq!(b.seq, 1, "{}", b.what);
     assert!(b.what.contains("signed with another key"), "{}", b.what);
 }
+
+#[test]
+fn deployments_a_reconciliation_found_are_kept_by_change() {
+    use signoff::store::DeploymentRecord;
+    let (_d, path) = journal_of(1);
+    let mut store = Store::open(&path).unwrap();
+    let d = |v: &str, finding: &str| DeploymentRecord {
+        at: at(5),
+        environment: "prod".into(),
+        change: "CHG0030000".into(),
+        service: "checkout".into(),
+        version: v.into(),
+        finding: finding.into(),
+    };
+    store
+        .record_deployments(
+            &[d("3.2.1", "not approved"), d("3.2.2", "authorized")],
+            at(6),
+        )
+        .unwrap();
+    // Seen again: the finding is updated, not doubled.
+    store
+        .record_deployments(&[d("3.2.1", "authorized")], at(7))
+        .unwrap();
+    let by = store.deployments_by_change().unwrap();
+    assert_eq!(
+        by["CHG0030000"],
+        "prod 2026-11-25T12:05:00Z checkout 3.2.1 (authorized); prod 2026-11-25T12:05:00Z checkout 3.2.2 (authorized)"
+    );
+}

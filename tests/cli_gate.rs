@@ -258,3 +258,123 @@ async fn wait_turns_green_when_the_change_is_approved_mid_wait() {
     assert!(!err(&o).contains("Checking again"), "{}", err(&o));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn reconciliation_finds_every_kind_of_unauthorized_deployment() {
+    let server = common::sim(31, 120, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let now = server.server_now();
+    let t = |hours: i64| (now + Duration::hours(hours)).to_rfc3339();
+    // Approved by its approvers on the instance (deployed with the JSON-lines form below).
+    let (pending, pending_id) = change(&server, "requested", 0);
+    approve_all(&server, &pending_id);
+    let (approved, _) = change(&server, "approved", 0);
+    let (held, held_id) = change(&server, "approved", 1);
+    assert!(server.update_record("change_request", &held_id, &[("on_hold", "true")]));
+    let (emergency, _) = {
+        let ids = server
+            .query_ids(
+                "change_request",
+                "approval=requested^type=emergency^on_hold=false",
+            )
+            .unwrap();
+        let id = ids[0].clone();
+        approve_all(&server, &id);
+        assert!(server.update_record(
+            "change_request",
+            &id,
+            &[
+                ("start_date", &stamp(now - Duration::hours(1))),
+                ("end_date", &stamp(now + Duration::hours(3))),
+            ],
+        ));
+        (
+            server.record("change_request", &id).unwrap()["number"].clone(),
+            id,
+        )
+    };
+    let (waiting, _) = change(&server, "requested", 1);
+    let (rejected, _) = change(&server, "rejected", 0);
+    config(h, "[policy.environments]\nprod = \"emergency\"\n");
+    let file = h.join("deployments.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "time,environment,change,service,version\n\
+             {},staging,{approved},checkout,3.2.1\n\
+             {},prod,{emergency},payments,1.0.4\n\
+             {},prod,,checkout,3.2.2\n\
+             {},prod,CHG0999999,checkout,3.2.3\n\
+             {},staging,{waiting},auth,2.0.0\n\
+             {},staging,{rejected},auth,2.0.1\n\
+             {},staging,{held},search,5.1\n\
+             {},staging,{approved},checkout,3.3.0\n\
+             {},prod,{approved},checkout,3.2.1\n\
+             {{\"time\":\"{}\",\"environment\":\"staging\",\"change\":\"{pending}\",\"service\":\"web\",\"version\":\"9\"}}\n",
+            t(0), t(0), t(0), t(0), t(0), t(0), t(0), t(5), t(0), t(1)
+        ),
+    )
+    .unwrap();
+    let o = run(
+        h,
+        &url,
+        &["reconcile", file.to_str().unwrap(), "--format", "json"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("7 of 10 deployments were not authorized"),
+        "{}",
+        err(&o)
+    );
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let verdicts: Vec<&str> = findings
+        .iter()
+        .map(|f| f["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            "authorized",
+            "authorized",
+            "no_change",
+            "unknown_change",
+            "not_approved",
+            "rejected",
+            "on_hold",
+            "outside_window",
+            "wrong_tier",
+            "authorized"
+        ]
+    );
+    let o = run(h, &url, &["reconcile", file.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(1));
+    let md = out(&o);
+    assert!(md.starts_with("# Deployment reconciliation"), "{md}");
+    assert!(
+        md.contains("10 deployments checked: 3 authorized, 7 not."),
+        "{md}"
+    );
+    assert!(md.contains("**on hold**"), "{md}");
+
+    // Only authorized deployments: exit 0. A bad line: exit 2 naming it.
+    let good = h.join("good.csv");
+    std::fs::write(
+        &good,
+        format!("{},staging,{approved},checkout,3.2.1\n", t(0)),
+    )
+    .unwrap();
+    let o = run(h, &url, &["reconcile", good.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    std::fs::write(&good, "yesterday,prod,CHG0030001,x,1\n").unwrap();
+    let o = run(h, &url, &["reconcile", good.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("line 1") && err(&o).contains("is not a time"),
+        "{}",
+        err(&o)
+    );
+    server.shutdown().await;
+}

@@ -10,6 +10,7 @@ mod doctor;
 mod gate;
 mod outbox;
 mod queue;
+mod reconcile;
 mod sim;
 mod sync;
 mod tui;
@@ -134,6 +135,14 @@ pub enum Command {
         /// Also write the evidence (JSON) to this file.
         #[arg(long)]
         evidence: Option<std::path::PathBuf>,
+    },
+    /// Check deployments (a CSV or JSON-lines file: time, environment, change, service,
+    /// version; `-` reads standard input) against the changes that should have authorised
+    /// them; exit 1 when any was not.
+    Reconcile {
+        file: std::path::PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Md)]
+        format: OutputFormat,
     },
     /// The audit journal: show, verify and export it, and the public key that checks it.
     #[command(subcommand)]
@@ -375,6 +384,7 @@ impl Command {
             Command::Cab(_) => "cab",
             Command::Audit(_) => "audit",
             Command::Gate { .. } => "gate",
+            Command::Reconcile { .. } => "reconcile",
             Command::Outbox { .. } => "outbox",
         }
     }
@@ -433,6 +443,11 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         Some(Command::Doctor) => doctor::run(&session, &theme_name)?,
         Some(Command::Cab(cmd)) => cab::run(&session, cmd).await?,
         Some(Command::Audit(cmd)) => return audit::run(&session, cmd).await.map(ExitCode::from),
+        Some(Command::Reconcile { file, format }) => {
+            return reconcile::run(&session, &file, format)
+                .await
+                .map(ExitCode::from);
+        }
         Some(Command::Gate {
             change,
             env,

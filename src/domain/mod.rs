@@ -13,6 +13,7 @@ pub mod delegation;
 pub mod gate;
 pub mod policy;
 pub mod queue;
+pub mod reconcile;
 pub mod sla;
 pub mod text;
 pub mod when;
