@@ -403,3 +403,178 @@ async fn exports_are_golden_and_the_same_bytes_on_every_run() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn retention_and_legal_hold_govern_pruning_and_a_pruned_journal_still_verifies() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    fixed_journal(h); // six entries on 2026-11-20
+    let later = |args: &[&str]| {
+        let mut c = common::signoff(h, args);
+        c.env("SIGNOFF_NOW", "2034-06-01T00:00:00Z");
+        c
+    };
+    // Within seven years: nothing to prune.
+    let o = common::signoff(h, &["audit", "prune"])
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(out(&o).starts_with("Nothing to prune"), "{}", out(&o));
+    // Asking for entries still within retention is refused.
+    let o = later(&["audit", "prune", "--before", "2030-01-01"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(
+        err(&o).contains("within the retention period (7 years"),
+        "{}",
+        err(&o)
+    );
+    // Under a legal hold nothing goes, however old.
+    std::fs::create_dir_all(h.join("config")).unwrap();
+    std::fs::write(
+        h.join("config").join("config.toml"),
+        "[policy]\nlegal_hold = true\n",
+    )
+    .unwrap();
+    let o = later(&["audit", "prune"]).output().await.unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("legal hold"), "{}", err(&o));
+    std::fs::write(h.join("config").join("config.toml"), "").unwrap();
+
+    let o = later(&["audit", "prune", "--dry-run"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out(&o).starts_with("Would prune entries 1–6 (6 entries"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(
+        Store::open(&store_path(h))
+            .unwrap()
+            .journal()
+            .unwrap()
+            .len(),
+        6
+    );
+    let o = later(&["audit", "prune"]).output().await.unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).contains("starts at 7 from a signed checkpoint"),
+        "{}",
+        out(&o)
+    );
+
+    // What is left verifies from the checkpoint, with the kept key too; the prune is itself
+    // in the journal.
+    let key = h.join("k.pub");
+    common::signoff(h, &["audit", "pubkey", "--out", key.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    let o = common::signoff(h, &["audit", "verify", "--pubkey", key.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("1 entry (7–7)"), "{}", out(&o));
+    let o = common::signoff(h, &["audit", "log", "--output", "json"])
+        .output()
+        .await
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["kind"], "journal.pruned");
+
+    // A forged checkpoint (moved to hide more) is caught.
+    let c = Connection::open(store_path(h)).unwrap();
+    c.execute(
+        "UPDATE meta SET value = replace(value, '\"seq\":6', '\"seq\":5') WHERE key = 'journal.checkpoint'",
+        [],
+    )
+    .unwrap();
+    let o = common::signoff(h, &["audit", "verify"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(out(&o).contains("checkpoint"), "{}", out(&o));
+}
+
+#[tokio::test]
+async fn an_access_review_lists_delegations_and_decisions_on_someones_behalf() {
+    let server = common::sim(21, 60, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let o = run(h, &url, &["queue", "--json"]).await;
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let theirs = rows
+        .iter()
+        .find(|r| {
+            r["state"] == "requested" && !r["on_behalf_of"].is_null() && r["on_hold"] == false
+        })
+        .expect("an approval of a colleague who delegated to the demo user");
+    let (number, principal) = (
+        theirs["number"].as_str().unwrap(),
+        theirs["on_behalf_of"].as_str().unwrap(),
+    );
+    let o = run(
+        h,
+        &url,
+        &[
+            "approve",
+            number,
+            "-m",
+            "Covering while they are away; plan is sound.",
+            "--for",
+            principal,
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let o = run(h, &url, &["audit", "access-review", "--output", "json"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let review: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let delegations = review["delegations"].as_array().unwrap();
+    assert!(
+        delegations.iter().any(|d| d["from"] == principal
+            && d["to"] == "Alice Moreno"
+            && d["status"] == "active"),
+        "{delegations:?}"
+    );
+    let decided = review["decisions_on_behalf"].as_array().unwrap();
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    assert_eq!(decided[0]["change"], number);
+    assert_eq!(decided[0]["decided_by"], "Alice Moreno");
+    assert_eq!(decided[0]["on_behalf_of"], principal);
+    let o = run(h, &url, &["audit", "access-review"]).await;
+    assert!(
+        out(&o).contains(&format!("Alice Moreno for {principal}")),
+        "{}",
+        out(&o)
+    );
+    // A period with nothing in it.
+    let o = run(
+        h,
+        &url,
+        &[
+            "audit",
+            "access-review",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2020-01-31",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let review: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(review["decisions_on_behalf"].as_array().unwrap().is_empty());
+    server.shutdown().await;
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::connect::Session;
 use super::{AuditCommand, Failure, LogFormat, OutputFormat};
 use crate::backend::Backend;
+use crate::domain::Clock;
 use crate::domain::audit::{ChainReport, ExportRow, LogRow, csv_cell, export_rows, log_rows};
 use crate::domain::text::clean_line;
 use crate::store::Store;
@@ -18,7 +19,7 @@ use crate::store::Store;
 pub const TAMPERED: u8 = 3;
 
 pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
-    let store = s.open_store()?;
+    let mut store = s.open_store()?;
     let store_err = |e: crate::store::StoreError| Failure::other(e.to_string());
     match cmd {
         AuditCommand::Pubkey { out } => {
@@ -126,6 +127,10 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
             };
             write_out(None, &text, "the journal")?;
             Ok(0)
+        }
+        AuditCommand::Prune { before, dry_run } => prune(s, &mut store, before.as_deref(), dry_run),
+        AuditCommand::AccessReview { from, to, output } => {
+            access_review(s, &store, from.as_deref(), to.as_deref(), output).await
         }
         AuditCommand::Export {
             from,
@@ -523,4 +528,231 @@ fn print_verify(
         }
     }
     write_out(None, &t, "the report")
+}
+
+/// `audit prune`: entries older than the retention period go, unless a legal hold keeps them;
+/// a broken journal is not pruned (that would hide the break).
+fn prune(
+    s: &Session,
+    store: &mut Store,
+    before: Option<&str>,
+    dry_run: bool,
+) -> Result<u8, Failure> {
+    let policy = &s.config.policy;
+    if policy.legal_hold {
+        return Err(Failure::usage(
+            "A legal hold is on (policy.legal_hold): every journal entry is kept. Nothing was pruned.",
+        ));
+    }
+    let clock = s.clock_for(Some(store));
+    let now = clock.now();
+    let years = policy.retention_years;
+    let limit = now
+        .checked_sub_months(chrono::Months::new(12 * years))
+        .unwrap_or(now);
+    let cutoff = match before {
+        None => limit,
+        Some(b) => {
+            let b = window(Some(b), None)?
+                .0
+                .ok_or_else(|| Failure::usage("--before needs a date."))?;
+            if b > limit {
+                return Err(Failure::usage(format!(
+                    "Entries after {} are within the retention period ({years} years, policy.retention_years); nothing was pruned.",
+                    limit.format("%Y-%m-%d")
+                )));
+            }
+            b
+        }
+    };
+    let report = store
+        .verify_journal(None)
+        .map_err(|e| Failure::other(e.to_string()))?;
+    if let Some(b) = &report.broken {
+        return Err(Failure::other(format!(
+            "The journal is not intact ({}); pruning would hide that. Nothing was pruned.",
+            b.what
+        )));
+    }
+    let entries = store.journal().map_err(|e| Failure::other(e.to_string()))?;
+    let old: Vec<&crate::domain::audit::JournalEntry> =
+        entries.iter().filter(|e| e.created_at < cutoff).collect();
+    // Only a leading run: the chain is cut at one place.
+    let through = entries
+        .iter()
+        .take_while(|e| e.created_at < cutoff)
+        .last()
+        .map(|e| e.seq);
+    let Some(through) = through else {
+        println!(
+            "Nothing to prune: no journal entry is older than {} ({years} years).",
+            cutoff.format("%Y-%m-%d")
+        );
+        return Ok(0);
+    };
+    let first = entries.first().map_or(through, |e| e.seq);
+    if dry_run {
+        println!(
+            "Would prune entries {first}–{through} ({} entries, older than {}); nothing was changed.",
+            old.len(),
+            cutoff.format("%Y-%m-%d")
+        );
+        return Ok(0);
+    }
+    let n = store
+        .prune_journal(through, now)
+        .map_err(|e| Failure::other(e.to_string()))?;
+    println!(
+        "Pruned entries {first}–{through} ({n} entries, older than {}); the journal now starts at {} from a signed checkpoint, and still verifies.",
+        cutoff.format("%Y-%m-%d"),
+        through + 1
+    );
+    Ok(0)
+}
+
+/// One delegation in an access review.
+#[derive(Debug, Serialize)]
+struct ReviewDelegation {
+    id: String,
+    from: String,
+    to: String,
+    starts: Option<DateTime<Utc>>,
+    ends: Option<DateTime<Utc>>,
+    approvals: bool,
+    /// Where it stands now: upcoming, active, expired.
+    status: &'static str,
+}
+
+/// A decision taken on someone's behalf.
+#[derive(Debug, Serialize)]
+struct ReviewDecision {
+    at: String,
+    change: String,
+    decision: String,
+    decided_by: String,
+    on_behalf_of: String,
+    justification: String,
+}
+
+/// `audit access-review`: the delegations around the user (from the instance, or the cache
+/// offline) that were in force at some point of the period, and the decisions on someone's
+/// behalf in it (from the journal).
+async fn access_review(
+    s: &Session,
+    store: &Store,
+    from: Option<&str>,
+    to: Option<&str>,
+    output: OutputFormat,
+) -> Result<u8, Failure> {
+    let (from, to) = window(from, to)?;
+    let clock = s.clock_for(Some(store));
+    let now = clock.now();
+    let (delegations, source) = if s.cli.offline {
+        (
+            store
+                .delegations()
+                .map_err(|e| Failure::other(e.to_string()))?,
+            "the cache",
+        )
+    } else {
+        let backend = s.connect(&clock)?;
+        let user = backend.current_user().await?;
+        (backend.delegations(&user.sys_id).await?, "the instance")
+    };
+    let overlaps = |d: &crate::domain::Delegation| {
+        from.is_none_or(|f| d.ends.is_none_or(|e| e >= f))
+            && to.is_none_or(|t| d.starts.is_none_or(|st| st <= t))
+    };
+    let delegations: Vec<ReviewDelegation> = delegations
+        .iter()
+        .filter(|d| overlaps(d))
+        .map(|d| ReviewDelegation {
+            id: d.sys_id.clone(),
+            from: d.user.label().to_string(),
+            to: d.delegate.label().to_string(),
+            starts: d.starts,
+            ends: d.ends,
+            approvals: d.approvals,
+            status: d.status(now).label(),
+        })
+        .collect();
+    let entries = store.journal().map_err(|e| Failure::other(e.to_string()))?;
+    let decisions: Vec<ReviewDecision> = log_rows(&entries)
+        .into_iter()
+        .zip(&entries)
+        .filter(|(r, e)| {
+            r.kind == "decision.queued"
+                && !r.on_behalf_of.is_empty()
+                && from.is_none_or(|f| e.created_at >= f)
+                && to.is_none_or(|t| e.created_at <= t)
+        })
+        .map(|(r, _)| ReviewDecision {
+            at: r.at,
+            change: r.change,
+            decision: r.decision,
+            decided_by: r.actor,
+            on_behalf_of: r.on_behalf_of,
+            justification: r.justification,
+        })
+        .collect();
+    if output == OutputFormat::Json {
+        #[derive(Serialize)]
+        struct Review<'a> {
+            from: Option<DateTime<Utc>>,
+            to: Option<DateTime<Utc>>,
+            delegations: &'a [ReviewDelegation],
+            decisions_on_behalf: &'a [ReviewDecision],
+        }
+        let t = json(&Review {
+            from,
+            to,
+            delegations: &delegations,
+            decisions_on_behalf: &decisions,
+        })?;
+        write_out(None, &t, "the review")?;
+        return Ok(0);
+    }
+    let show = |t: Option<DateTime<Utc>>| {
+        t.map_or("open".to_string(), |t| {
+            t.format("%Y-%m-%d %H:%M").to_string()
+        })
+    };
+    let mut t = format!(
+        "Access review{}: delegations from {source}, decisions from the journal.\n\nDelegations:\n",
+        match (from, to) {
+            (None, None) => String::new(),
+            (f, t) => format!(" {} to {}", show(f), show(t)),
+        }
+    );
+    for d in &delegations {
+        t.push_str(&format!(
+            "  {:<20} → {:<20} {} – {}  {:<8} approvals {}\n",
+            crate::domain::text::cap_chars(&d.from, 20),
+            crate::domain::text::cap_chars(&d.to, 20),
+            show(d.starts),
+            show(d.ends),
+            d.status,
+            if d.approvals { "yes" } else { "no" }
+        ));
+    }
+    if delegations.is_empty() {
+        t.push_str("  (none)\n");
+    }
+    t.push_str("\nDecisions on someone's behalf:\n");
+    for d in &decisions {
+        t.push_str(&format!(
+            "  {}  {:<11} {:<8} {} for {}: {}\n",
+            d.at.get(..16).unwrap_or(&d.at).replace('T', " "),
+            d.change,
+            d.decision,
+            d.decided_by,
+            d.on_behalf_of,
+            crate::domain::text::cap_chars(&d.justification, 80)
+        ));
+    }
+    if decisions.is_empty() {
+        t.push_str("  (none)\n");
+    }
+    write_out(None, &t, "the review")?;
+    Ok(0)
 }

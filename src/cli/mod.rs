@@ -277,6 +277,26 @@ pub enum AuditCommand {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Drop journal entries older than the policy's retention period (refused under a legal
+    /// hold); the rest still verifies from a signed checkpoint.
+    Prune {
+        /// Only entries before this date (it must itself be outside the retention period).
+        #[arg(long)]
+        before: Option<String>,
+        /// Say what would go, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// For the periodic review of approval rights: the delegations given and received (active,
+    /// upcoming, or ended in the period) and the decisions taken on someone's behalf.
+    AccessReview {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
     /// One row per decision for auditors (columns in the README); the same journal gives the
     /// same bytes, and the export names the chain head it covers.
     Export {

@@ -111,6 +111,10 @@ pub struct Policy {
     /// deployment there (`prod = "moderate"`: a Low change's approval does not). An
     /// environment not listed is covered by any approved change.
     pub environments: std::collections::BTreeMap<String, RiskTier>,
+    /// How long the local journal keeps its entries, in years (7: SOX).
+    pub retention_years: u32,
+    /// A legal hold keeps every journal entry, whatever their age.
+    pub legal_hold: bool,
 }
 
 /// A compliance control and the changes it covers: every attribute given must match (any of
@@ -155,6 +159,8 @@ impl Default for Policy {
             fallback_at_level: 2,
             controls: Vec::new(),
             environments: std::collections::BTreeMap::new(),
+            retention_years: 7,
+            legal_hold: false,
         }
     }
 }
@@ -190,6 +196,12 @@ impl Policy {
                 "policy.escalation_step_hours must be a number of hours above 0 and at most a year"
                     .into(),
             );
+        }
+        if !(1..=100).contains(&self.retention_years) {
+            return Err(format!(
+                "policy.retention_years is {}; it must be between 1 and 100",
+                self.retention_years
+            ));
         }
         for c in &self.controls {
             let id = c.id.trim();

@@ -305,3 +305,65 @@ impl super::Store {
         Ok(out)
     }
 }
+
+impl super::Store {
+    /// Drops the journal's entries up to `through` (inclusive), leaving a checkpoint signed
+    /// like an entry (the last dropped entry's sequence number and hash), so the rest still
+    /// verifies; a `journal.pruned` entry records it. One transaction. Answers how many
+    /// entries went.
+    pub fn prune_journal(&mut self, through: i64, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        use base64::Engine;
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "prune the journal", e);
+        let signer = self.signer.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let hash: Option<String> = tx
+            .query_row("SELECT hash FROM journal WHERE seq = ?1", [through], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        let Some(hash) = hash else {
+            return Ok(0);
+        };
+        tx.execute_batch("DROP TRIGGER journal_no_delete;")
+            .map_err(err)?;
+        let n = tx
+            .execute("DELETE FROM journal WHERE seq <= ?1", [through])
+            .map_err(err)?;
+        tx.execute_batch(
+            "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+             BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;",
+        )
+        .map_err(err)?;
+        let sig = signer
+            .pair
+            .sign(crate::domain::audit::signed_message(through, &hash).as_bytes());
+        let checkpoint = crate::domain::audit::Checkpoint {
+            seq: through,
+            hash: hash.clone(),
+            pruned_at: now,
+            sig: base64::engine::general_purpose::STANDARD.encode(sig.as_ref()),
+            key_id: signer.key_id().to_string(),
+        };
+        let text = serde_json::to_string(&checkpoint).map_err(|e| StoreError::Encode {
+            path: path.clone(),
+            what: "the prune checkpoint".into(),
+            detail: e.to_string(),
+        })?;
+        meta_set(&tx, super::META_CHECKPOINT, &text).map_err(err)?;
+        append(
+            &tx,
+            &signer,
+            now,
+            "journal.pruned",
+            &serde_json::json!({ "through": through, "hash": hash, "entries": n }).to_string(),
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(n)
+    }
+}
