@@ -27,6 +27,18 @@ fn the_readme_config_example_loads() {
         "Carla Diaz"
     );
     assert_eq!(config.policy.fallback_at_level, 2);
+    assert_eq!(config.policy.retention_years, 7);
+    assert_eq!(
+        config.policy.environments["prod"],
+        signoff::domain::RiskTier::Moderate
+    );
+    let ids: Vec<&str> = config
+        .policy
+        .controls
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(ids, ["SOX-ITGC-CM-02", "HIPAA-164.308"]);
 }
 
 /// The README's `[keys]` and theme examples work as written.

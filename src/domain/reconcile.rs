@@ -258,3 +258,42 @@ pub fn report_markdown(findings: &[Finding]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployments_read_from_csv_as_jq_writes_it_and_json_lines() {
+        let text = "time,environment,change,service,version\n\
+            \"2026-11-25T12:00:00Z\",\"production\",\"CHG0030042\",\"checkout\",\"abcdef12\"\n\
+            \"2026-11-25T13:00:00Z\",\"production\",\"\",\"check, out\",\"a\"\"b\"\n\
+            # a comment\n\
+            {\"time\":\"2026-11-25 14:00:00\",\"environment\":\"prod\",\"change\":\"chg0030043\",\"service\":\"web\",\"version\":9}\n";
+        let d = parse_deployments(text).unwrap();
+        assert_eq!(d.len(), 3);
+        assert_eq!((d[0].line, d[0].change.as_str()), (2, "CHG0030042"));
+        assert_eq!(
+            (
+                d[1].change.as_str(),
+                d[1].service.as_str(),
+                d[1].version.as_str()
+            ),
+            ("", "check, out", "a\"b")
+        );
+        assert_eq!(
+            (d[2].change.as_str(), d[2].version.as_str()),
+            ("CHG0030043", "9")
+        );
+        assert!(
+            parse_deployments("\"2026-11-25T12:00:00Z,prod\n")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(
+            parse_deployments("2026-11-25T12:00:00Z,\n")
+                .unwrap_err()
+                .contains("no environment")
+        );
+    }
+}
