@@ -247,6 +247,28 @@ async fn a_tampered_journal_fails_verify_naming_the_entry() {
     assert_eq!(r["intact"], false);
     assert_eq!(r["broken"]["seq"], 1);
     assert!(r["broken"]["what"].as_str().unwrap().contains("was edited"));
+
+    // Whoever edits the file may also plant escape sequences: no output path passes them on.
+    c.execute(
+        "UPDATE journal SET entry = replace(entry, 'not fine', 'x\u{1b}]52;c;ZXZpbA==\u{7}'), key_id = 'k\u{1b}[31m', created_at = created_at || '\u{1b}[2J' WHERE seq = 1",
+        [],
+    )
+    .unwrap();
+    for args in [
+        &["audit", "log"][..],
+        &["audit", "log", "--output", "csv"][..],
+        &["audit", "verify"][..],
+        &["audit", "export", "--format", "csv"][..],
+        &["audit", "access-review", "--offline"][..],
+    ] {
+        let o = run(h, &url, args).await;
+        for text in [out(&o), err(&o)] {
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}'),
+                "{args:?}: {text:?}"
+            );
+        }
+    }
     server.shutdown().await;
 }
 

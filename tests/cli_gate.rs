@@ -359,6 +359,48 @@ async fn reconciliation_finds_every_kind_of_unauthorized_deployment() {
     );
     assert!(md.contains("**on hold**"), "{md}");
 
+    // A change decided through signoff: the report says what this journal holds about it.
+    let o = run(h, &url, &["queue", "--json"]).await;
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let mine = rows
+        .iter()
+        .find(|r| r["state"] == "requested" && r["on_behalf_of"].is_null() && r["on_hold"] == false)
+        .unwrap()["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = run(
+        h,
+        &url,
+        &["approve", &mine, "-m", "Reviewed the plan; fine."],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let decided = h.join("decided.csv");
+    std::fs::write(
+        &decided,
+        format!(
+            "{},staging,{mine},web,1
+",
+            t(0)
+        ),
+    )
+    .unwrap();
+    let o = run(
+        h,
+        &url,
+        &["reconcile", decided.to_str().unwrap(), "--format", "json"],
+    )
+    .await;
+    let f: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        f[0]["journal"]
+            .as_str()
+            .unwrap()
+            .starts_with("approve by Alice Moreno at "),
+        "{f:?}"
+    );
+
     // Only authorized deployments: exit 0. A bad line: exit 2 naming it.
     let good = h.join("good.csv");
     std::fs::write(

@@ -40,14 +40,19 @@ pub async fn run(s: &Session, file: &std::path::Path, format: OutputFormat) -> R
             changes.insert(d.change.clone(), status);
         }
     }
+    let journal = crate::domain::reconcile::journal_decisions(&crate::domain::audit::log_rows(
+        &store.journal().map_err(|e| Failure::other(e.to_string()))?,
+    ));
     let findings: Vec<_> = deployments
         .iter()
         .map(|d| {
-            judge_deployment(
+            let mut f = judge_deployment(
                 d,
                 changes.get(&d.change).and_then(|s| s.as_ref()),
                 &s.config.policy,
-            )
+            );
+            f.journal = journal.get(&d.change).cloned().unwrap_or_default();
+            f
         })
         .collect();
     let records: Vec<DeploymentRecord> = findings

@@ -119,7 +119,7 @@ pub fn verify(
         entries: entries.len(),
         first_seq: entries.first().map(|e| e.seq),
         last_seq: entries.last().map(|e| e.seq),
-        head_hash: entries.last().map(|e| e.hash.clone()),
+        head_hash: entries.last().map(|e| super::text::clean_line(&e.hash, 80)),
         signed: 0,
         unsigned_legacy: 0,
         key_id: key.clone(),
@@ -197,6 +197,7 @@ pub fn verify(
             (Some(sig), Some(id)) => {
                 signing_began = true;
                 if *id != key {
+                    let id = super::text::clean_line(id, 40);
                     fail(
                         &mut report,
                         e.seq,
@@ -329,7 +330,8 @@ pub fn log_rows(entries: &[JournalEntry]) -> Vec<LogRow> {
             let from_q = |k: &str| text(q, k);
             LogRow {
                 seq: e.seq,
-                at: e.created_text.clone(),
+                // What is read from the store could have been written by anyone with the file.
+                at: super::text::clean_line(&e.created_text, 40),
                 kind: super::text::clean_line(&e.kind, 80),
                 actor: {
                     let a = from_q("acting_user");
@@ -350,8 +352,8 @@ pub fn log_rows(entries: &[JournalEntry]) -> Vec<LogRow> {
                 server_answer: text(v, "server_answer"),
                 reason: text(v, "reason"),
                 controls: list(q, "controls"),
-                prev_hash: e.prev_hash.clone(),
-                hash: e.hash.clone(),
+                prev_hash: super::text::clean_line(&e.prev_hash, 80),
+                hash: super::text::clean_line(&e.hash, 80),
                 client_id,
             }
         })

@@ -56,6 +56,9 @@ pub struct Finding {
     pub deployment: Deployment,
     pub verdict: Verdict,
     pub detail: String,
+    /// What this journal holds about the change: the decisions taken through signoff that
+    /// reached the instance (empty: none here).
+    pub journal: String,
 }
 
 /// Reads a deployments file: CSV (`time,environment,change,service,version`, a header line
@@ -215,7 +218,31 @@ pub fn judge_deployment(d: &Deployment, status: Option<&ChangeStatus>, policy: &
         deployment: d.clone(),
         verdict,
         detail,
+        journal: String::new(),
     }
+}
+
+/// Per change number, the decisions of this journal that reached the instance:
+/// `approve by Alice Moreno for Carla Diaz at 2026-11-25T12:00:00Z`, joined with `; `.
+pub fn journal_decisions(
+    rows: &[super::audit::LogRow],
+) -> std::collections::BTreeMap<String, String> {
+    let mut out: std::collections::BTreeMap<String, String> = Default::default();
+    for r in rows.iter().filter(|r| r.kind == "decision.applied") {
+        let who = if r.on_behalf_of.is_empty() {
+            r.actor.clone()
+        } else {
+            format!("{} for {}", r.actor, r.on_behalf_of)
+        };
+        let text = format!("{} by {who} at {}", r.decision, r.at);
+        out.entry(r.change.clone())
+            .and_modify(|t| {
+                t.push_str("; ");
+                t.push_str(&text);
+            })
+            .or_insert(text);
+    }
+    out
 }
 
 /// The report as Markdown.
@@ -232,12 +259,12 @@ pub fn report_markdown(findings: &[Finding]) -> String {
         findings.len() - bad,
         bad
     ));
-    out.push_str("| line | time (UTC) | environment | change | service | version | finding | detail |\n|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| line | time (UTC) | environment | change | service | version | finding | detail | in this journal |\n|---|---|---|---|---|---|---|---|---|\n");
     let cell = |s: &str| s.replace('|', "\\|");
     for f in findings {
         let d = &f.deployment;
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             d.line,
             d.at.format("%Y-%m-%d %H:%M:%S"),
             cell(&d.environment),
@@ -253,7 +280,12 @@ pub fn report_markdown(findings: &[Finding]) -> String {
             } else {
                 format!("**{}**", f.verdict.label())
             },
-            cell(&f.detail)
+            cell(&f.detail),
+            cell(if f.journal.is_empty() {
+                "—"
+            } else {
+                &f.journal
+            })
         ));
     }
     out
