@@ -5,7 +5,7 @@
 use base64::Engine;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rusqlite::{Connection, params};
-use signoff::domain::audit::{chain_hash, signed_message};
+use signoff::domain::audit::{chain_hash, head_message, signed_message};
 use signoff::domain::{
     Approval, ApprovalState, Change, Decision, DecisionKind, Delivery, Justification, User, UserRef,
 };
@@ -266,9 +266,11 @@ fn a_journal_re_signed_with_another_key_is_caught_with_the_kept_public_key() {
             params![seq, entry, prev, hash, sig, their_id],
         )
         .unwrap();
+        let head_sig = base64::engine::general_purpose::STANDARD
+            .encode(theirs.sign(head_message(seq, &hash).as_bytes()).as_ref());
         c.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'journal.head'",
-            [format!("{seq} {hash}")],
+            [format!("{seq} {hash} {head_sig}")],
         )
         .unwrap();
         prev = hash;
@@ -315,4 +317,103 @@ fn deployments_a_reconciliation_found_are_kept_by_change() {
         by["CHG0030000"],
         "prod 2026-11-25T12:05:00Z checkout 3.2.1 (authorized); prod 2026-11-25T12:05:00Z checkout 3.2.2 (authorized)"
     );
+}
+
+#[test]
+fn cutting_the_end_off_is_caught_whatever_is_done_to_the_head() {
+    // The head removed, or rewritten to the new last entry (with that entry's own signature,
+    // the only signature at hand): both are named.
+    for rewrite in [false, true] {
+        let (_d, path) = journal_of(3);
+        let c = raw(&path);
+        c.execute("DELETE FROM journal WHERE seq >= 5", []).unwrap();
+        if rewrite {
+            let (hash, sig): (String, String) = c
+                .query_row("SELECT hash, sig FROM journal WHERE seq = 4", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
+            c.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'journal.head'",
+                [format!("4 {hash} {sig}")],
+            )
+            .unwrap();
+        } else {
+            c.execute("DELETE FROM meta WHERE key = 'journal.head'", [])
+                .unwrap();
+        }
+        let (seq, what) = broken_at(&path);
+        assert_eq!(seq, 5, "{what}");
+        assert!(what.contains("head"), "{what}");
+    }
+    // A head kept from earlier (an export's chain_head) catches it even with a head replayed.
+    let (_d, path) = journal_of(3);
+    let store = Store::open(&path).unwrap();
+    let seen = store.journal_head_id().unwrap().unwrap();
+    drop(store);
+    // Later, a journal two entries shorter whose head is consistent with it (here: another
+    // journal of the same shape, as a cut-and-re-headed one would be).
+    let (_d2, path2) = journal_of(2);
+    let store = Store::open(&path2).unwrap();
+    let (seq, hash) = seen.split_once(' ').unwrap();
+    let r = store
+        .verify_journal_against(None, Some((seq.parse().unwrap(), hash)))
+        .unwrap();
+    let b = r
+        .broken
+        .expect("the journal is shorter than the head seen earlier");
+    assert!(b.what.contains("before entry 6 seen earlier"), "{}", b.what);
+}
+
+#[test]
+fn an_unsigned_rewrite_and_a_replayed_checkpoint_are_caught() {
+    // Every entry stripped of its signature, the head deleted: the store knows since when
+    // entries are signed.
+    let (_d, path) = journal_of(2);
+    let kept = Store::open(&path).unwrap().journal_signer().public_key();
+    let c = raw(&path);
+    c.execute("UPDATE journal SET sig = NULL, key_id = NULL", [])
+        .unwrap();
+    c.execute("DELETE FROM meta WHERE key = 'journal.head'", [])
+        .unwrap();
+    let (seq, what) = broken_at(&path);
+    assert_eq!(seq, 1, "{what}");
+    assert!(what.contains("not signed"), "{what}");
+    // That marker deleted too, it reads like a journal from before signing; the key an
+    // auditor kept does not vouch for it.
+    c.execute("DELETE FROM meta WHERE key = 'journal.signing_since'", [])
+        .unwrap();
+    let store = Store::open(&path).unwrap();
+    let r = store.verify_journal(None).unwrap();
+    assert!(
+        r.intact() && r.signed == 0 && r.unsigned_legacy == 4,
+        "{r:?}"
+    );
+    let r = store.verify_journal(Some(&kept)).unwrap();
+    let b = r.broken.expect("the kept key vouches for nothing here");
+    assert!(b.what.contains("no entry is signed by key"), "{}", b.what);
+    drop(store);
+
+    // A checkpoint made from an entry's own signature (the prune message differs): caught.
+    let (_d, path) = journal_of(3);
+    let c = raw(&path);
+    let (hash, sig, key_id): (String, String, String) = c
+        .query_row(
+            "SELECT hash, sig, key_id FROM journal WHERE seq = 2",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    c.execute("DELETE FROM journal WHERE seq <= 2", []).unwrap();
+    let checkpoint = serde_json::json!({
+        "seq": 2, "hash": hash, "pruned_at": "2026-11-25T12:00:00Z", "sig": sig, "key_id": key_id
+    });
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES ('journal.checkpoint', ?1)",
+        [checkpoint.to_string()],
+    )
+    .unwrap();
+    let (seq, what) = broken_at(&path);
+    assert_eq!(seq, 2, "{what}");
+    assert!(what.contains("checkpoint"), "{what}");
 }

@@ -11,7 +11,7 @@ use base64::Engine;
 use chrono::{Duration, TimeZone, Utc};
 use common::{run_as_demo as run, stderr as err, stdout as out};
 use rusqlite::{Connection, params};
-use signoff::domain::audit::{GENESIS, chain_hash, signed_message};
+use signoff::domain::audit::{GENESIS, chain_hash, head_message, signed_message};
 use signoff::domain::{
     Approval, ApprovalState, Change, ChangeType, Decision, DecisionKind, Delivery, Justification,
     Level, Risk, User, UserRef,
@@ -186,9 +186,11 @@ async fn decisions_are_logged_verified_and_anchored_on_the_instance() {
                 params![seq, entry, prev, hash, sig, their_id],
             )
             .unwrap();
+            let head_sig = base64::engine::general_purpose::STANDARD
+                .encode(theirs.sign(head_message(seq, &hash).as_bytes()).as_ref());
             c.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'journal.head'",
-                [format!("{seq} {hash}")],
+                [format!("{seq} {hash} {head_sig}")],
             )
             .unwrap();
             prev = hash;

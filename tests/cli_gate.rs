@@ -179,9 +179,48 @@ async fn each_reason_has_its_exit_code() {
     let o = run(h, &url, &["gate", &approved, "--env", "staging"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
 
-    // Unknown: 15; bad input: 2.
+    // Closed, approval or not: 16.
+    assert!(server.update_record("change_request", &approved_id, &[("state", "3")]));
+    let o = run(h, &url, &["gate", &approved, "--env", "staging"]).await;
+    assert_eq!(o.status.code(), Some(16), "{}", err(&o));
+    assert!(err(&o).contains("is Closed"), "{}", err(&o));
+    assert!(server.update_record("change_request", &approved_id, &[("state", "-2")]));
+
+    // Unknown: 15; bad input: 2 (before anything is asked).
     let o = run(h, &url, &["gate", "CHG9999999", "--env", "prod"]).await;
     assert_eq!(o.status.code(), Some(15), "{}", err(&o));
+    for bad in [
+        &["gate", "CHG-1", "--env", "prod"][..],
+        &[
+            "gate",
+            "CHG0030001",
+            "--env",
+            "prod",
+            "--wait",
+            "--interval",
+            "0",
+        ][..],
+        &[
+            "gate",
+            "CHG0030001",
+            "--env",
+            "prod",
+            "--wait",
+            "--timeout",
+            "18446744073709551615",
+        ][..],
+    ] {
+        let o = run(h, &url, bad).await;
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", err(&o));
+    }
+    // An environment the policy does not list is covered, and the gate says so.
+    let o = run(h, &url, &["gate", &approved, "--env", "production"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        err(&o).contains("production is not in [policy.environments] (prod)"),
+        "{}",
+        err(&o)
+    );
     let o = run(h, &url, &["gate", &approved, "--env", "prod; rm -rf"]).await;
     assert_eq!(o.status.code(), Some(2));
     let o = run(h, &url, &["gate", &approved, "--env", "prod", "--offline"]).await;
@@ -266,7 +305,8 @@ async fn reconciliation_finds_every_kind_of_unauthorized_deployment() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let now = server.server_now();
-    let t = |hours: i64| (now + Duration::hours(hours)).to_rfc3339();
+    // Ten minutes on: after the approvals given at the start of the test (stamped to the second).
+    let t = |hours: i64| (now + Duration::hours(hours) + Duration::minutes(10)).to_rfc3339();
     // Approved by its approvers on the instance (deployed with the JSON-lines form below).
     let (pending, pending_id) = change(&server, "requested", 0);
     approve_all(&server, &pending_id);
@@ -398,6 +438,46 @@ async fn reconciliation_finds_every_kind_of_unauthorized_deployment() {
             .as_str()
             .unwrap()
             .starts_with("approve by Alice Moreno at "),
+        "{f:?}"
+    );
+
+    // Deployed before its approval was given: not authorized, though approved now.
+    let early = h.join("early.csv");
+    let approved_at = {
+        let id = server
+            .query_ids("change_request", &format!("number={pending}"))
+            .unwrap()[0]
+            .clone();
+        approvals_of(&server, &id)
+            .into_iter()
+            .map(|(a, _)| {
+                server.record("sysapproval_approver", &a).unwrap()["sys_updated_on"].clone()
+            })
+            .max()
+            .unwrap()
+    };
+    let before = chrono::NaiveDateTime::parse_from_str(&approved_at, "%Y-%m-%d %H:%M:%S")
+        .unwrap()
+        .and_utc()
+        - Duration::minutes(1);
+    std::fs::write(
+        &early,
+        format!("{},staging,{pending},web,8\n", before.to_rfc3339()),
+    )
+    .unwrap();
+    let o = run(
+        h,
+        &url,
+        &["reconcile", early.to_str().unwrap(), "--format", "json"],
+    )
+    .await;
+    let f: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(f[0]["verdict"], "not_approved", "{f:?} {approved_at}");
+    assert!(
+        f[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("after the deployment"),
         "{f:?}"
     );
 

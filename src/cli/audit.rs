@@ -35,13 +35,33 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
         AuditCommand::Verify {
             pubkey,
             against_server,
+            expect_head,
             output,
         } => {
             let public = match &pubkey {
                 Some(path) => Some(read_pubkey(path)?),
                 None => None,
             };
-            let report = store.verify_journal(public.as_deref()).map_err(store_err)?;
+            let expect = match &expect_head {
+                None => None,
+                Some(h) => {
+                    let mut parts = h.split_whitespace();
+                    match (
+                        parts.next().and_then(|s| s.parse::<i64>().ok()),
+                        parts.next(),
+                    ) {
+                        (Some(seq), Some(hash)) if hash.len() == 64 => Some((seq, hash)),
+                        _ => {
+                            return Err(Failure::usage(
+                                "--expect-head takes \"<seq> <hash>\", as an export's chain_head gives it.",
+                            ));
+                        }
+                    }
+                }
+            };
+            let report = store
+                .verify_journal_against(public.as_deref(), expect)
+                .map_err(store_err)?;
             let anchors = if against_server {
                 if s.cli.offline {
                     return Err(Failure::usage(
@@ -158,7 +178,10 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
             // What reconciliations recorded as deployed, by change.
             let deployments = store.deployments_by_change().map_err(store_err)?;
             let rows = export_rows(&entries, from, to, &tier_of, &deployments);
-            let head = store.journal_head().map_err(store_err)?.unwrap_or_default();
+            let head = store
+                .journal_head_id()
+                .map_err(store_err)?
+                .unwrap_or_default();
             let text = export_text(&rows, &head, format)?;
             write_out(out.as_deref(), &text, "the export")?;
             if out.is_some() {
@@ -575,9 +598,11 @@ fn prune(
         )));
     }
     let entries = store.journal().map_err(|e| Failure::other(e.to_string()))?;
-    let old: Vec<&crate::domain::audit::JournalEntry> =
-        entries.iter().filter(|e| e.created_at < cutoff).collect();
     // Only a leading run: the chain is cut at one place.
+    let old: Vec<&crate::domain::audit::JournalEntry> = entries
+        .iter()
+        .take_while(|e| e.created_at < cutoff)
+        .collect();
     let through = entries
         .iter()
         .take_while(|e| e.created_at < cutoff)

@@ -21,8 +21,19 @@ pub struct GateArgs {
 /// `30m`, `90s`, `2h`, `1h30m`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
+    let bad = || format!("{t:?} is not a duration (like 30m, 90s or 1h30m)");
+    // At most a day: a gate that waits longer is a pipeline stuck.
+    let cap = |secs: u64| {
+        if secs == 0 || secs > 24 * 3600 {
+            Err(format!(
+                "{t:?} is not a duration between 1 second and 24 hours"
+            ))
+        } else {
+            Ok(Duration::from_secs(secs))
+        }
+    };
     if let Ok(secs) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+        return cap(secs);
     }
     let mut total = 0u64;
     let mut number = String::new();
@@ -35,18 +46,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             's' => 1,
             'm' => 60,
             'h' => 3600,
-            _ => return Err(format!("{t:?} is not a duration (like 30m, 90s or 1h30m)")),
+            _ => return Err(bad()),
         };
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("{t:?} is not a duration (like 30m, 90s or 1h30m)"))?;
+        let n: u64 = number.parse().map_err(|_| bad())?;
         total = total.saturating_add(n.saturating_mul(unit));
         number.clear();
     }
-    if !number.is_empty() || total == 0 {
-        return Err(format!("{t:?} is not a duration (like 30m, 90s or 1h30m)"));
+    if !number.is_empty() {
+        return Err(bad());
     }
-    Ok(Duration::from_secs(total))
+    cap(total)
 }
 
 pub async fn run(s: &Session, a: GateArgs) -> Result<u8, Failure> {
@@ -56,6 +65,12 @@ pub async fn run(s: &Session, a: GateArgs) -> Result<u8, Failure> {
         ));
     }
     let number = a.change.trim().to_uppercase();
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Failure::usage(format!(
+            "{:?} is not a change number (like CHG0030001).",
+            crate::domain::text::clean_line(&number, 40)
+        )));
+    }
     let env = a.env.trim().to_string();
     if env.is_empty()
         || !env
@@ -67,6 +82,23 @@ pub async fn run(s: &Session, a: GateArgs) -> Result<u8, Failure> {
         ));
     }
     let timeout = parse_duration(&a.timeout).map_err(Failure::usage)?;
+    let policy = &s.config.policy;
+    if !policy.environments.is_empty()
+        && !policy
+            .environments
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case(&env))
+    {
+        eprintln!(
+            "signoff gate: note: {env} is not in [policy.environments] ({}); any approved change covers it.",
+            policy
+                .environments
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let mut interval = parse_duration(&a.interval).map_err(Failure::usage)?;
     let store = s.open_store().ok();
     let clock = s.clock_for(store.as_ref());
@@ -127,7 +159,10 @@ pub async fn run(s: &Session, a: GateArgs) -> Result<u8, Failure> {
                 );
                 tokio::time::sleep(pause).await;
                 // Back off gently: every check is a few requests to the instance.
-                interval = (interval.mul_f64(1.5)).min(Duration::from_secs(60));
+                interval = interval
+                    .min(Duration::from_secs(60))
+                    .mul_f64(1.5)
+                    .min(Duration::from_secs(60));
             }
         }
     }
@@ -154,6 +189,9 @@ mod tests {
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("18446744073709551615").is_err());
+        assert!(parse_duration("25h").is_err());
         assert!(parse_duration("5x").is_err());
         assert_eq!(human(Duration::from_secs(90)), "1m30s");
     }

@@ -268,6 +268,10 @@ pub enum AuditCommand {
         /// the instance.
         #[arg(long)]
         against_server: bool,
+        /// A head seen earlier ("<seq> <hash>", an export's chain_head): the journal, which
+        /// only grows, must still hold that entry; catches entries cut from the end.
+        #[arg(long, value_name = "SEQ HASH")]
+        expect_head: Option<String>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },

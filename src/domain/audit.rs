@@ -48,6 +48,20 @@ pub fn signed_message(seq: i64, hash: &str) -> String {
     format!("signoff-journal-v1\n{seq}\n{hash}")
 }
 
+/// What the head's signature covers (a message of its own: an entry's signature is not a
+/// head's).
+pub fn head_message(seq: i64, hash: &str) -> String {
+    format!("signoff-journal-head-v1\n{seq}\n{hash}")
+}
+
+/// What a prune checkpoint's signature covers.
+pub fn checkpoint_message(seq: i64, hash: &str, pruned_at: DateTime<Utc>) -> String {
+    format!(
+        "signoff-journal-checkpoint-v1\n{seq}\n{hash}\n{}",
+        pruned_at.to_rfc3339()
+    )
+}
+
 /// The key id of a public key: the first 16 hex digits of its SHA-256.
 pub fn key_id(public: &[u8]) -> String {
     hex::encode(Sha256::digest(public))[..16].to_string()
@@ -61,7 +75,7 @@ pub struct Checkpoint {
     /// Its hash: the first kept entry's previous hash.
     pub hash: String,
     pub pruned_at: DateTime<Utc>,
-    /// Base64 signature of [`signed_message`]`(seq, hash)`.
+    /// Base64 signature of [`checkpoint_message`]`(seq, hash, pruned_at)`.
     pub sig: String,
     pub key_id: String,
 }
@@ -94,32 +108,49 @@ impl ChainReport {
     }
 }
 
-/// Checks `entries` (in stored order) against the `head` recorded with them (`seq hash`),
-/// the `checkpoint` a prune left, and the public key `public` (32 bytes).
-pub fn verify(
-    entries: &[JournalEntry],
-    head: Option<&str>,
-    checkpoint: Option<&Checkpoint>,
-    public: &[u8],
-) -> ChainReport {
+/// What a check of the journal goes by, besides its entries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Anchors<'a> {
+    /// The signed head recorded with the journal: `seq hash sig`.
+    pub head: Option<&'a str>,
+    /// The checkpoint a prune left.
+    pub checkpoint: Option<&'a Checkpoint>,
+    /// The first entry that had to be signed (entries before it were written by a signoff
+    /// that did not sign).
+    pub signing_since: Option<i64>,
+    /// A head seen earlier (`seq`, hash; an export's chain_head) the journal, which only
+    /// grows, must still hold.
+    pub expect: Option<(i64, &'a str)>,
+    /// The key was given by the auditor (not read from this machine): it must vouch for the
+    /// journal, so a journal with no entry it signed is not intact.
+    pub key_given: bool,
+}
+
+/// Checks `entries` (in stored order) with the public key `public` (32 bytes) against the
+/// `anchors` recorded with them or kept elsewhere.
+pub fn verify(entries: &[JournalEntry], public: &[u8], anchors: Anchors<'_>) -> ChainReport {
+    let Anchors {
+        head,
+        checkpoint,
+        signing_since,
+        expect,
+        key_given,
+    } = anchors;
     let key = key_id(public);
     let verifier = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public);
-    let signature_ok = |seq: i64, hash: &str, sig: &str| {
+    let signature_ok = |message: &str, sig: &str| {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD
             .decode(sig)
             .ok()
-            .is_some_and(|raw| {
-                verifier
-                    .verify(signed_message(seq, hash).as_bytes(), &raw)
-                    .is_ok()
-            })
+            .is_some_and(|raw| verifier.verify(message.as_bytes(), &raw).is_ok())
     };
+    let clean = |s: &str| super::text::clean_line(s, 80);
     let mut report = ChainReport {
         entries: entries.len(),
         first_seq: entries.first().map(|e| e.seq),
         last_seq: entries.last().map(|e| e.seq),
-        head_hash: entries.last().map(|e| super::text::clean_line(&e.hash, 80)),
+        head_hash: entries.last().map(|e| clean(&e.hash)),
         signed: 0,
         unsigned_legacy: 0,
         key_id: key.clone(),
@@ -132,12 +163,29 @@ pub fn verify(
     };
     let (mut expect_seq, mut prev_hash) = (1, GENESIS.to_string());
     if let Some(c) = checkpoint {
-        if c.key_id != key || !signature_ok(c.seq, &c.hash, &c.sig) {
+        if c.key_id != key
+            || !signature_ok(&checkpoint_message(c.seq, &c.hash, c.pruned_at), &c.sig)
+        {
             fail(
                 &mut report,
                 c.seq,
                 format!(
                     "the prune checkpoint at entry {} is not signed by key {key}: the start of the journal cannot be trusted",
+                    c.seq
+                ),
+            );
+        } else if !entries.iter().any(|e| {
+            e.kind == "journal.pruned"
+                && serde_json::from_str::<serde_json::Value>(&e.entry).is_ok_and(|v| {
+                    v.get("through").and_then(|t| t.as_i64()) == Some(c.seq)
+                        && v.get("hash").and_then(|h| h.as_str()) == Some(c.hash.as_str())
+                })
+        }) {
+            fail(
+                &mut report,
+                c.seq,
+                format!(
+                    "the prune checkpoint at entry {} has no journal entry recording that prune",
                     c.seq
                 ),
             );
@@ -193,11 +241,19 @@ pub fn verify(
             );
             break;
         }
+        if DateTime::parse_from_rfc3339(&e.created_text).is_err() {
+            fail(
+                &mut report,
+                e.seq,
+                format!("entry {} has an unreadable time", e.seq),
+            );
+            break;
+        }
         match (&e.sig, &e.key_id) {
             (Some(sig), Some(id)) => {
                 signing_began = true;
                 if *id != key {
-                    let id = super::text::clean_line(id, 40);
+                    let id = clean(id);
                     fail(
                         &mut report,
                         e.seq,
@@ -208,7 +264,7 @@ pub fn verify(
                     );
                     break;
                 }
-                if !signature_ok(e.seq, &e.hash, sig) {
+                if !signature_ok(&signed_message(e.seq, &e.hash), sig) {
                     fail(
                         &mut report,
                         e.seq,
@@ -221,12 +277,15 @@ pub fn verify(
                 }
                 report.signed += 1;
             }
-            _ if signing_began => {
+            _ if signing_began
+                || head.is_some()
+                || signing_since.is_some_and(|since| e.seq >= since) =>
+            {
                 fail(
                     &mut report,
                     e.seq,
                     format!(
-                        "entry {} is not signed, though the entries before it are: it was inserted",
+                        "entry {} is not signed, in a journal whose entries are: it was inserted or rewritten",
                         e.seq
                     ),
                 );
@@ -237,28 +296,87 @@ pub fn verify(
         expect_seq = e.seq + 1;
         prev_hash = e.hash.clone();
     }
-    if report.broken.is_none()
-        && let Some(head) = head
-    {
-        let (seq, hash) = head.split_once(' ').unwrap_or((head, ""));
-        let seq: i64 = seq.parse().unwrap_or(-1);
-        let last = entries.last().map_or(expect_seq - 1, |e| e.seq);
-        if seq > last {
-            fail(
+    let last = entries.last().map_or(expect_seq - 1, |e| e.seq);
+    if report.broken.is_none() && key_given && report.signed == 0 && !entries.is_empty() {
+        fail(
+            &mut report,
+            entries[0].seq,
+            format!(
+                "no entry is signed by key {key}: it cannot vouch for this journal (written before entries were signed, or stripped of its signatures)"
+            ),
+        );
+    }
+    if report.broken.is_none() {
+        match head {
+            None if report.signed > 0 || signing_since.is_some_and(|s| s <= last) => fail(
                 &mut report,
                 last + 1,
                 format!(
-                    "the journal ends at entry {last}, but its head records entry {seq}: the entries after {last} were deleted"
+                    "the journal's signed head is missing: entries after {last} may have been deleted"
                 ),
-            );
-        } else if seq != last || entries.last().is_some_and(|e| e.hash != hash) {
-            fail(
+            ),
+            None => {}
+            Some(head) => {
+                let mut parts = head.split(' ');
+                let seq: i64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(-1);
+                let hash = parts.next().unwrap_or("");
+                let sig = parts.next().unwrap_or("");
+                if !signature_ok(&head_message(seq, hash), sig) {
+                    fail(
+                        &mut report,
+                        last + 1,
+                        format!(
+                            "the journal's head is not signed by key {key}: it was rewritten, and entries at the end may have been deleted"
+                        ),
+                    );
+                } else if seq > last {
+                    fail(
+                        &mut report,
+                        last + 1,
+                        format!(
+                            "the journal ends at entry {last}, but its head records entry {seq}: the entries after {last} were deleted"
+                        ),
+                    );
+                } else if seq != last || entries.last().is_some_and(|e| e.hash != hash) {
+                    fail(
+                        &mut report,
+                        last,
+                        format!(
+                            "the journal's last entry ({last}) is not the head recorded with it (entry {seq}): entries were added behind signoff's back"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if report.broken.is_none()
+        && let Some((seq, hash)) = expect
+    {
+        let hash = clean(hash);
+        match entries.iter().find(|e| e.seq == seq) {
+            Some(e) if e.hash == hash => {}
+            Some(_) => fail(
                 &mut report,
-                last,
+                seq,
                 format!(
-                    "the journal's last entry ({last}) is not the head recorded with it (entry {seq}): entries were added behind signoff's back"
+                    "entry {seq} is not the one seen earlier (its hash differs): the journal was rewritten"
                 ),
-            );
+            ),
+            None if seq > last => fail(
+                &mut report,
+                last + 1,
+                format!(
+                    "the journal ends at entry {last}, before entry {seq} seen earlier: the entries after {last} were deleted"
+                ),
+            ),
+            None => fail(
+                &mut report,
+                seq,
+                format!(
+                    "entry {seq}, seen earlier, is no longer in the journal (pruned up to {})",
+                    checkpoint.map_or(0, |c| c.seq)
+                ),
+            ),
         }
     }
     report

@@ -37,6 +37,8 @@ pub enum Refusal {
     OutsideWindow,
     /// The change's tier does not cover the environment.
     WrongTier,
+    /// The change is closed or canceled: its approval authorises nothing any more.
+    Closed,
 }
 
 impl Refusal {
@@ -48,6 +50,7 @@ impl Refusal {
             Refusal::TooEarly | Refusal::OutsideWindow => 13,
             Refusal::WrongTier => 14,
             Refusal::Unknown => 15,
+            Refusal::Closed => 16,
         }
     }
 
@@ -105,6 +108,19 @@ pub fn judge(
         .filter(|a| a.approval.state == ApprovalState::Rejected)
         .map(|a| a.approval.approver.label())
         .collect();
+    let state = c.state.trim().to_lowercase();
+    if matches!(
+        state.as_str(),
+        "closed" | "canceled" | "cancelled" | "3" | "4"
+    ) {
+        return Err((
+            Refusal::Closed,
+            format!(
+                "{n} is {}: a closed or canceled change authorises no deployment.",
+                c.state.trim()
+            ),
+        ));
+    }
     if c.on_hold {
         return Err((
             Refusal::OnHold,

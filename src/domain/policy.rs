@@ -203,6 +203,26 @@ impl Policy {
                 self.retention_years
             ));
         }
+        let mut seen: Vec<String> = Vec::new();
+        for name in self.environments.keys() {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(format!(
+                    "policy.environments has the environment {:?}; a name is letters, digits and - _ . (as --env takes it)",
+                    super::text::clean_line(name, 40)
+                ));
+            }
+            let lower = name.to_lowercase();
+            if seen.contains(&lower) {
+                return Err(format!(
+                    "policy.environments names {name:?} twice (names are compared without case)"
+                ));
+            }
+            seen.push(lower);
+        }
         for c in &self.controls {
             let id = c.id.trim();
             if id.is_empty()

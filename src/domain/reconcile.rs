@@ -34,6 +34,7 @@ pub enum Verdict {
     OnHold,
     OutsideWindow,
     WrongTier,
+    Closed,
 }
 
 impl Verdict {
@@ -47,6 +48,7 @@ impl Verdict {
             Verdict::OnHold => "on hold",
             Verdict::OutsideWindow => "outside the window",
             Verdict::WrongTier => "tier does not cover the environment",
+            Verdict::Closed => "change closed",
         }
     }
 }
@@ -65,7 +67,9 @@ pub struct Finding {
 /// optional) or JSON lines with those keys. Times are RFC 3339 or `YYYY-MM-DD HH:MM[:SS]` in
 /// UTC. A line that cannot be read is an error naming it.
 pub fn parse_deployments(text: &str) -> Result<Vec<Deployment>, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
+    let mut first_data = true;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let l = raw.trim();
@@ -89,11 +93,12 @@ pub fn parse_deployments(text: &str) -> Result<Vec<Deployment>, String> {
             ]
         } else {
             let cells = csv_cells(l).map_err(|e| format!("line {line}: {e}"))?;
-            if i == 0
+            if first_data
                 && cells
                     .first()
                     .is_some_and(|c| c.eq_ignore_ascii_case("time"))
             {
+                first_data = false;
                 continue; // the header
             }
             cells
@@ -111,15 +116,22 @@ pub fn parse_deployments(text: &str) -> Result<Vec<Deployment>, String> {
                 field(0)
             )
         })?;
+        first_data = false;
         let environment = field(1);
         if environment.is_empty() {
             return Err(format!("line {line} names no environment"));
+        }
+        let change = field(2).to_uppercase();
+        if !change.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "line {line}: {change:?} is not a change number (like CHG0030001; leave it empty for none)"
+            ));
         }
         out.push(Deployment {
             line,
             at,
             environment,
-            change: field(2).to_uppercase(),
+            change,
             service: field(3),
             version: field(4),
         });
@@ -196,10 +208,28 @@ pub fn judge_deployment(d: &Deployment, status: Option<&ChangeStatus>, policy: &
                 format!("there is no change {} on the instance", d.change),
             ),
             Some(s) => match judge(s, &d.environment, policy, d.at) {
-                Ok(_) => (
-                    Verdict::Authorized,
-                    format!("{} was approved for it", d.change),
-                ),
+                // Approved now; but was it already approved when it was deployed? The last
+                // approval decided after the deployment says no.
+                Ok(_) => match s
+                    .approvals
+                    .iter()
+                    .filter(|a| a.approval.state == super::change::ApprovalState::Approved)
+                    .filter_map(|a| a.approval.sys_updated_on)
+                    .max()
+                {
+                    Some(approved_at) if approved_at > d.at => (
+                        Verdict::NotApproved,
+                        format!(
+                            "{} was approved only at {}, after the deployment",
+                            d.change,
+                            approved_at.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                    ),
+                    _ => (
+                        Verdict::Authorized,
+                        format!("{} was approved for it", d.change),
+                    ),
+                },
                 Err((refusal, why)) => (
                     match refusal {
                         Refusal::Unknown => Verdict::UnknownChange,
@@ -208,6 +238,7 @@ pub fn judge_deployment(d: &Deployment, status: Option<&ChangeStatus>, policy: &
                         Refusal::NotApproved => Verdict::NotApproved,
                         Refusal::TooEarly | Refusal::OutsideWindow => Verdict::OutsideWindow,
                         Refusal::WrongTier => Verdict::WrongTier,
+                        Refusal::Closed => Verdict::Closed,
                     },
                     why,
                 ),

@@ -17,8 +17,10 @@ use rusqlite::{OptionalExtension, params};
 use super::{StoreError, format_time, meta_get, meta_set};
 use crate::domain::audit::{GENESIS, chain_hash};
 
-/// The metadata key of the journal's head: `<seq> <hash>`.
+/// The metadata key of the journal's head: `<seq> <hash> <signature>`.
 pub(super) const META_HEAD: &str = "journal.head";
+/// The first entry that had to be signed (set when the store began signing).
+const META_SIGNING_SINCE: &str = "journal.signing_since";
 
 /// Signs journal entries with the store's key.
 pub struct JournalSigner {
@@ -108,9 +110,11 @@ impl JournalSigner {
     }
 
     fn sign(&self, seq: i64, hash: &str) -> String {
-        let sig = self
-            .pair
-            .sign(crate::domain::audit::signed_message(seq, hash).as_bytes());
+        self.sign_message(&crate::domain::audit::signed_message(seq, hash))
+    }
+
+    fn sign_message(&self, message: &str) -> String {
+        let sig = self.pair.sign(message.as_bytes());
         base64::engine::general_purpose::STANDARD.encode(sig.as_ref())
     }
 }
@@ -160,7 +164,8 @@ pub(super) fn append(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![seq, at, kind, entry, prev, hash, sig, signer.key_id()],
     )?;
-    meta_set(conn, META_HEAD, &format!("{seq} {hash}"))?;
+    let head_sig = signer.sign_message(&crate::domain::audit::head_message(seq, &hash));
+    meta_set(conn, META_HEAD, &format!("{seq} {hash} {head_sig}"))?;
     Ok(hash)
 }
 
@@ -185,10 +190,24 @@ impl super::Store {
         &self.signer
     }
 
-    /// The head recorded with the journal: `<seq> <hash>` (`None`: nothing written since
-    /// heads were recorded).
+    /// The head recorded with the journal: `<seq> <hash> <signature>` (`None`: nothing
+    /// written since heads were recorded).
     pub fn journal_head(&self) -> Result<Option<String>, StoreError> {
         self.get_meta(META_HEAD)
+    }
+
+    /// The journal's head as an auditor notes it: `<seq> <hash>`, from the last entry.
+    pub fn journal_head_id(&self) -> Result<Option<String>, StoreError> {
+        let last: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err("read the journal", e))?;
+        Ok(last.map(|(seq, hash)| format!("{seq} {}", crate::domain::text::clean_line(&hash, 80))))
     }
 
     /// The checkpoint a prune left, if any.
@@ -203,21 +222,39 @@ impl super::Store {
         }
     }
 
-    /// Checks the whole journal with `public` (32 bytes; default: this store's own key).
-    pub fn verify_journal(
+    /// Checks the whole journal with `public` (32 bytes; default: this store's own key) and,
+    /// when given, a head seen earlier (`seq`, hash) it must still hold.
+    pub fn verify_journal_against(
         &self,
         public: Option<&[u8]>,
+        expect: Option<(i64, &str)>,
     ) -> Result<crate::domain::audit::ChainReport, StoreError> {
         let entries = self.journal()?;
         let head = self.journal_head()?;
         let checkpoint = self.journal_checkpoint()?;
+        let signing_since = self
+            .get_meta(META_SIGNING_SINCE)?
+            .and_then(|s| s.parse::<i64>().ok());
         let own = self.signer.public_key();
         Ok(crate::domain::audit::verify(
             &entries,
-            head.as_deref(),
-            checkpoint.as_ref(),
             public.unwrap_or(&own),
+            crate::domain::audit::Anchors {
+                head: head.as_deref(),
+                checkpoint: checkpoint.as_ref(),
+                signing_since,
+                expect,
+                key_given: public.is_some(),
+            },
         ))
+    }
+
+    /// Checks the whole journal with `public` (default: this store's own key).
+    pub fn verify_journal(
+        &self,
+        public: Option<&[u8]>,
+    ) -> Result<crate::domain::audit::ChainReport, StoreError> {
+        self.verify_journal_against(public, None)
     }
 }
 
@@ -279,15 +316,22 @@ impl super::Store {
             .map_err(|e| self.err(action, e))?;
         let rows = stmt
             .query_map([], |r| {
+                // Cleaned on the way out: the file may have been edited.
+                let c = |i: usize| -> rusqlite::Result<String> {
+                    Ok(crate::domain::text::clean_line(
+                        &r.get::<_, String>(i)?,
+                        120,
+                    ))
+                };
                 Ok((
-                    r.get::<_, String>(0)?,
+                    c(0)?,
                     format!(
-                        "{} {} {} {} ({})",
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(1)?.get(..19).unwrap_or("").to_string() + "Z",
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?
+                        "{} {}Z {} {} ({})",
+                        c(2)?,
+                        c(1)?.get(..19).unwrap_or(""),
+                        c(3)?,
+                        c(4)?,
+                        c(5)?
                     ),
                 ))
             })
@@ -312,7 +356,6 @@ impl super::Store {
     /// verifies; a `journal.pruned` entry records it. One transaction. Answers how many
     /// entries went.
     pub fn prune_journal(&mut self, through: i64, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        use base64::Engine;
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, "prune the journal", e);
         let signer = self.signer.clone();
@@ -339,14 +382,13 @@ impl super::Store {
              BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;",
         )
         .map_err(err)?;
-        let sig = signer
-            .pair
-            .sign(crate::domain::audit::signed_message(through, &hash).as_bytes());
         let checkpoint = crate::domain::audit::Checkpoint {
             seq: through,
             hash: hash.clone(),
             pruned_at: now,
-            sig: base64::engine::general_purpose::STANDARD.encode(sig.as_ref()),
+            sig: signer.sign_message(&crate::domain::audit::checkpoint_message(
+                through, &hash, now,
+            )),
             key_id: signer.key_id().to_string(),
         };
         let text = serde_json::to_string(&checkpoint).map_err(|e| StoreError::Encode {

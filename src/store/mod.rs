@@ -477,8 +477,18 @@ impl Store {
     pub fn delegations(&self) -> Result<Vec<Delegation>, StoreError> {
         match self.get_meta(META_DELEGATIONS)? {
             None => Ok(Vec::new()),
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| self.corrupt(format!("the cached delegations are unreadable: {e}"))),
+            Some(json) => {
+                let mut list: Vec<Delegation> = serde_json::from_str(&json).map_err(|e| {
+                    self.corrupt(format!("the cached delegations are unreadable: {e}"))
+                })?;
+                // Cleaned again on the way out: the file may have been edited.
+                for d in &mut list {
+                    d.sanitize().map_err(|e| {
+                        self.corrupt(format!("a cached delegation is unusable: {e}"))
+                    })?;
+                }
+                Ok(list)
+            }
         }
     }
 

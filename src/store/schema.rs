@@ -306,6 +306,8 @@ pub(crate) fn check_header(path: &Path, header: Header) -> Result<(), StoreError
 const V7: &str = "
 ALTER TABLE journal ADD COLUMN sig TEXT;
 ALTER TABLE journal ADD COLUMN key_id TEXT;
+INSERT INTO meta (key, value)
+    SELECT 'journal.signing_since', CAST(COALESCE(MAX(seq), 0) + 1 AS TEXT) FROM journal;
 ALTER TABLE outbox ADD COLUMN journal_hash TEXT;
 CREATE TABLE deployments (
     id           INTEGER PRIMARY KEY,
