@@ -17,6 +17,7 @@ pub fn init_tls() {
 }
 pub mod cli;
 pub mod config;
+pub mod secrets;
 pub mod sim;
 pub mod store;
 pub mod sync;

@@ -30,6 +30,10 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
                 signer.key_id()
             );
             write_out(out.as_deref(), &line, "the public key")?;
+            eprintln!(
+                "The private half stays in {}; keep this public key where the journal's writer cannot change it.",
+                signer.location()
+            );
             Ok(0)
         }
         AuditCommand::Verify {

@@ -126,5 +126,7 @@ fn local_clock() -> Result<Arc<dyn Clock>, Failure> {
 pub fn open_store(paths: &Paths, profile: &str) -> Result<Store, Failure> {
     let path =
         Store::path_for(&paths.data_dir, profile).map_err(|e| Failure::usage(e.to_string()))?;
-    Store::open(&path).map_err(|e| Failure::other(e.to_string()))
+    // A new store keeps its journal key in the OS keyring when one answers.
+    Store::open_with(&path, Some(&crate::secrets::Secrets::for_process()))
+        .map_err(|e| Failure::other(e.to_string()))
 }

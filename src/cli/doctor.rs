@@ -116,5 +116,11 @@ pub fn run(s: &Session, theme_name: &str) -> Result<(), Failure> {
     );
     println!("cached       {cached} approvals");
     println!("outbox       {pending} waiting, {conflicts} conflicts or failures");
+    let signer = store.journal_signer();
+    println!("journal key  {} in {}", signer.key_id(), signer.location());
+    println!(
+        "secrets      a new secret would go to {}",
+        crate::secrets::Secrets::for_process().kind().label()
+    );
     Ok(())
 }

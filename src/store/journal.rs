@@ -19,6 +19,8 @@ use crate::domain::audit::{GENESIS, chain_hash};
 
 /// The metadata key of the journal's head: `<seq> <hash> <signature>`.
 pub(super) const META_HEAD: &str = "journal.head";
+/// Where the journal's key is kept: `secret-service` or `file`.
+pub(super) const META_KEY_STORE: &str = "journal.key_store";
 /// The first entry that had to be signed (set when the store began signing).
 const META_SIGNING_SINCE: &str = "journal.signing_since";
 
@@ -27,6 +29,8 @@ pub struct JournalSigner {
     pair: Ed25519KeyPair,
     key_id: String,
     path: PathBuf,
+    /// Where the private key is kept, in words.
+    location: String,
 }
 
 impl std::fmt::Debug for JournalSigner {
@@ -77,7 +81,49 @@ impl JournalSigner {
         })
     }
 
+    /// The store's key in the keyring of `secrets`, created there if `create` (the store
+    /// records that its key lives there, so every later open looks there).
+    pub fn in_keyring(
+        store_path: &Path,
+        secrets: &crate::secrets::Secrets,
+        create: bool,
+    ) -> Result<Arc<JournalSigner>, StoreError> {
+        let account = crate::secrets::journal_account(store_path);
+        let unusable = |detail: String| StoreError::Corrupt {
+            path: store_path.to_path_buf(),
+            detail,
+        };
+        let text = match secrets.get(&account) {
+            Ok(Some(text)) => text,
+            Ok(None) if create => {
+                let rng = ring::rand::SystemRandom::new();
+                let doc = Ed25519KeyPair::generate_pkcs8(&rng)
+                    .map_err(|_| unusable("the system's random source failed".into()))?;
+                let text = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
+                secrets.set(&account, &text).map_err(|e| {
+                    unusable(format!("the journal's signing key could not be kept: {e}"))
+                })?;
+                text
+            }
+            Ok(None) => {
+                return Err(unusable(
+                    "the journal's signing key is gone from the keyring: entries cannot be signed. Restore it from a backup of the keyring".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(unusable(format!("the journal's signing key: {e}")));
+            }
+        };
+        let mut signer = Self::parse_pair(&Self::key_path(store_path), &text)?;
+        signer.location = format!("{} (account {account})", secrets.kind().label());
+        Ok(Arc::new(signer))
+    }
+
     fn parse(path: &Path, text: &str) -> Result<Arc<JournalSigner>, StoreError> {
+        Self::parse_pair(path, text).map(Arc::new)
+    }
+
+    fn parse_pair(path: &Path, text: &str) -> Result<JournalSigner, StoreError> {
         let bad = |detail: String| StoreError::Corrupt {
             path: path.to_path_buf(),
             detail,
@@ -88,11 +134,17 @@ impl JournalSigner {
         let pair = Ed25519KeyPair::from_pkcs8(&der)
             .map_err(|e| bad(format!("the journal's signing key is unreadable: {e}")))?;
         let key_id = crate::domain::audit::key_id(pair.public_key().as_ref());
-        Ok(Arc::new(JournalSigner {
+        Ok(JournalSigner {
             pair,
             key_id,
             path: path.to_path_buf(),
-        }))
+            location: format!("the file {} (mode 0600)", path.display()),
+        })
+    }
+
+    /// Where the private key is kept, in words.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// The public key (32 bytes).
@@ -182,6 +234,48 @@ fn checkpoint(conn: &rusqlite::Connection) -> Option<(i64, String)> {
     let text = meta_get(conn, super::META_CHECKPOINT).ok()??;
     let c: crate::domain::audit::Checkpoint = serde_json::from_str(&text).ok()?;
     Some((c.seq, c.hash))
+}
+
+/// Finds (or makes) the journal key of the store at `path`: a key file next to it wins (a
+/// key made before the keyring was used stays); then where the store recorded it; a new
+/// key goes to the keyring when `secrets` has one, else to the file. Records the choice.
+pub(super) fn signer_for(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    secrets: Option<&crate::secrets::Secrets>,
+) -> Result<Arc<JournalSigner>, StoreError> {
+    use crate::secrets::{Kind, Secrets};
+    let err = |e| StoreError::sqlite(path, "read where the journal key is", e);
+    let recorded = meta_get(conn, META_KEY_STORE).map_err(err)?;
+    let file = JournalSigner::key_path(path);
+    let (signer, kind) = if file.exists() || recorded.as_deref() == Some(Kind::File.value()) {
+        (JournalSigner::load_or_create(path)?, Kind::File)
+    } else if recorded.as_deref() == Some(Kind::SecretService.value()) {
+        let secrets = secrets.cloned().unwrap_or_else(Secrets::for_process);
+        if secrets.kind() != Kind::SecretService {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "its journal's signing key is in the Secret Service keyring, which does not answer here (no session bus, or the keyring is locked); run signoff where your keyring is unlocked".into(),
+            });
+        }
+        (
+            JournalSigner::in_keyring(path, &secrets, false)?,
+            Kind::SecretService,
+        )
+    } else {
+        match secrets {
+            Some(s) if s.kind() == Kind::SecretService => (
+                JournalSigner::in_keyring(path, s, true)?,
+                Kind::SecretService,
+            ),
+            _ => (JournalSigner::load_or_create(path)?, Kind::File),
+        }
+    };
+    if recorded.as_deref() != Some(kind.value()) {
+        meta_set(conn, META_KEY_STORE, kind.value())
+            .map_err(|e| StoreError::sqlite(path, "record where the journal key is", e))?;
+    }
+    Ok(signer)
 }
 
 impl super::Store {

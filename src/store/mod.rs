@@ -96,6 +96,15 @@ impl Store {
     /// unmarked database that already has tables) or that a newer signoff wrote is refused and
     /// left byte-for-byte untouched. An empty file or a new path becomes a new store.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, None)
+    }
+
+    /// Like [`Store::open`]; a new journal key goes to the keyring of `secrets` when it has
+    /// one (a store whose key is already somewhere keeps it there).
+    pub fn open_with(
+        path: &Path,
+        secrets: Option<&crate::secrets::Secrets>,
+    ) -> Result<Store, StoreError> {
         let path = path.to_path_buf();
         let io = |source| StoreError::Io {
             path: path.clone(),
@@ -174,7 +183,7 @@ impl Store {
             }
         }
 
-        let signer = JournalSigner::load_or_create(&path)?;
+        let signer = journal::signer_for(&conn, &path, secrets)?;
         Ok(Store { conn, path, signer })
     }
 

@@ -90,6 +90,8 @@ pub fn env(home: &Path, url: Option<&str>) -> Vec<(&'static str, String)> {
         ("SIGNOFF_HOME", home.display().to_string()),
         ("SIGNOFF_NOW", anchor().to_rfc3339()),
         ("TZ", "UTC".to_string()),
+        // Never the developer's own keyring: tests/keyring.rs tests a real one on purpose.
+        ("SIGNOFF_SECRETS", "file".to_string()),
     ];
     if let Some(url) = url {
         env.extend([

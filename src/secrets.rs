@@ -1,0 +1,165 @@
+//! Where signoff keeps long-lived secrets: the OS keyring through the keyring ecosystem
+//! (keyring-core with the Secret Service store on Linux: GNOME Keyring, KWallet), else a file
+//! only its owner can read (0600). The kernel's keyutils store is not used for these: its
+//! keys do not outlive the login session, and a journal key must.
+//!
+//! The store in use is found once per process, by looking up an entry that does not exist,
+//! and said wherever it matters (`signoff doctor`, `audit pubkey`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// Which store holds the secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    SecretService,
+    /// No keyring answered: files next to what they protect, mode 0600.
+    File,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::SecretService => "the Secret Service keyring",
+            Kind::File => "a file only you can read",
+        }
+    }
+
+    /// The value kept in a store's metadata.
+    pub fn value(self) -> &'static str {
+        match self {
+            Kind::SecretService => "secret-service",
+            Kind::File => "file",
+        }
+    }
+}
+
+/// The secrets store of this process.
+#[derive(Clone)]
+pub struct Secrets {
+    kind: Kind,
+    store: Option<Arc<keyring_core::CredentialStore>>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets").field("kind", &self.kind).finish()
+    }
+}
+
+/// The service name every signoff secret is filed under.
+pub const SERVICE: &str = "signoff";
+
+/// A secret could not be read or kept.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SecretError(pub String);
+
+impl Secrets {
+    /// No keyring: secrets go to files.
+    pub fn files() -> Secrets {
+        Secrets {
+            kind: Kind::File,
+            store: None,
+        }
+    }
+
+    /// The Secret Service, if a session bus and a secrets daemon answer (a look-up of an
+    /// entry that does not exist); else files. `SIGNOFF_SECRETS=file` skips the keyring (tests,
+    /// and setups that want the file).
+    pub fn detect() -> Secrets {
+        if std::env::var("SIGNOFF_SECRETS").is_ok_and(|v| v == "file")
+            || std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none()
+        {
+            return Secrets::files();
+        }
+        match zbus_secret_service_keyring_store::Store::new() {
+            Ok(store) => {
+                let store: Arc<keyring_core::CredentialStore> = store;
+                if works(store.as_ref()) {
+                    tracing::info!(store = Kind::SecretService.label(), "secrets store");
+                    return Secrets {
+                        kind: Kind::SecretService,
+                        store: Some(store),
+                    };
+                }
+                tracing::info!("the Secret Service did not answer a look-up; using files");
+            }
+            Err(e) => tracing::info!(error = %e, "no Secret Service; using files"),
+        }
+        Secrets::files()
+    }
+
+    /// The store of this process, found once.
+    pub fn for_process() -> Secrets {
+        static PROCESS: std::sync::OnceLock<Secrets> = std::sync::OnceLock::new();
+        PROCESS.get_or_init(Secrets::detect).clone()
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The keyring's secret `account` (`Ok(None)`: there is none; files have no accounts).
+    pub fn get(&self, account: &str) -> Result<Option<String>, SecretError> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let entry = store
+            .build(SERVICE, account, None)
+            .map_err(|e| SecretError(format!("the keyring could not be asked: {e}")))?;
+        match entry.get_password() {
+            Ok(s) => Ok(Some(s)),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(SecretError(format!("the keyring did not answer: {e}"))),
+        }
+    }
+
+    /// Keeps `secret` as `account` in the keyring (replacing any earlier one).
+    pub fn set(&self, account: &str, secret: &str) -> Result<(), SecretError> {
+        let Some(store) = &self.store else {
+            return Err(SecretError("no keyring is in use".into()));
+        };
+        store
+            .build(SERVICE, account, None)
+            .and_then(|e| e.set_password(secret))
+            .map_err(|e| SecretError(format!("the keyring refused the secret: {e}")))
+    }
+
+    /// Removes the keyring's secret `account` (no error if there was none).
+    pub fn delete(&self, account: &str) -> Result<(), SecretError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        match store
+            .build(SERVICE, account, None)
+            .and_then(|e| e.delete_credential())
+        {
+            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+            Err(e) => Err(SecretError(format!("the keyring did not remove it: {e}"))),
+        }
+    }
+}
+
+/// Whether a store keeps and gives back a throwaway secret.
+fn works(store: &keyring_core::CredentialStore) -> bool {
+    let account = format!("probe-{}", std::process::id());
+    let Ok(entry) = store.build(SERVICE, &account, None) else {
+        return false;
+    };
+    let ok =
+        entry.set_password("probe").is_ok() && entry.get_password().is_ok_and(|p| p == "probe");
+    let _ = entry.delete_credential();
+    ok
+}
+
+/// The keyring account of the journal key of the store at `store_path`.
+pub fn journal_account(store_path: &Path) -> String {
+    format!(
+        "journal-key:{}",
+        store_path
+            .canonicalize()
+            .unwrap_or_else(|_| store_path.to_path_buf())
+            .display()
+    )
+}

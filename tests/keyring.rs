@@ -1,0 +1,96 @@
+//! The journal's signing key in a real Secret Service: GNOME Keyring on a private session bus
+//! (`dbus-run-session`), as on a Linux desktop. `.ci/run` installs gnome-keyring and dbus from
+//! the Debian packages; where they are missing this test says so and does nothing else.
+
+use std::path::Path;
+use std::process::Command;
+
+fn have(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+#[test]
+fn the_journal_key_lives_in_a_real_secret_service() {
+    for program in ["dbus-run-session", "gnome-keyring-daemon"] {
+        if !have(program) {
+            eprintln!(
+                "SKIPPED: {program} is not installed (apt-get install dbus gnome-keyring); the Secret Service round trip was not tested"
+            );
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let runtime = dir.path().join("run");
+    for d in [&home, &runtime] {
+        std::fs::create_dir_all(d).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+    }
+    let signoff_home = dir.path().join("signoff");
+    let script = r#"
+        set -e
+        printf 'keyring-test-unlock' | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null
+        "$SIGNOFF" audit pubkey
+        "$SIGNOFF" audit pubkey
+        "$SIGNOFF" doctor
+    "#;
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", script])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("SIGNOFF_HOME", &signoff_home)
+        .env("SIGNOFF", env!("CARGO_BIN_EXE_signoff"))
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let keys: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("signoff-journal-key ed25519 "))
+        .collect();
+    assert_eq!(keys.len(), 2, "{stdout}");
+    assert_eq!(keys[0], keys[1], "the same key both times: it was kept");
+    let key_id = keys[0].rsplit(' ').next().unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "journal key  {key_id} in the Secret Service keyring"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("stays in the Secret Service keyring"),
+        "{stderr}"
+    );
+    let store = signoff_home.join("data").join("default.sqlite3");
+    assert!(store.exists());
+    assert!(
+        !Path::new(&format!("{}.journal-key", store.display())).exists(),
+        "no key file beside the store"
+    );
+    // Without the keyring (the session is gone), the store says where its key is rather than
+    // signing with a new one.
+    let o = Command::new(env!("CARGO_BIN_EXE_signoff"))
+        .args(["audit", "pubkey"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SIGNOFF_HOME", &signoff_home)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Secret Service keyring, which does not answer here"),
+        "{err}"
+    );
+}
