@@ -285,7 +285,13 @@ fn table(rows: &[LogRow]) -> String {
         } else {
             format!("{} for {}", r.actor, r.on_behalf_of)
         };
-        let what = [&r.justification, &r.reason, &r.server_answer]
+        // The decision's own entry: why; the later ones: what happened.
+        let order = if r.kind == "decision.queued" {
+            [&r.justification, &r.reason, &r.server_answer]
+        } else {
+            [&r.reason, &r.server_answer, &r.justification]
+        };
+        let what = order
             .into_iter()
             .find(|t| !t.is_empty())
             .cloned()
@@ -505,12 +511,12 @@ fn print_verify(
     }
     let key = match pubkey {
         Some(p) => format!("the public key in {}", p.display()),
-        None => "this machine's journal key (give --pubkey with a key exported earlier to rule out a re-signed journal)".into(),
+        None => "this machine's; give --pubkey with a key exported earlier to rule out a re-signed journal".into(),
     };
     let mut t = String::new();
     match &r.broken {
         None => t.push_str(&format!(
-            "The journal is intact: {} entr{}{}, chain head {}; {} signed, checked with key {} ({key}).\n",
+            "The journal is intact: {} entr{}{}, chain head {}; {} signed, checked with key {}, {key}.\n",
             r.entries,
             if r.entries == 1 { "y" } else { "ies" },
             match (r.first_seq, r.last_seq) {
@@ -522,7 +528,7 @@ fn print_verify(
             r.key_id,
         )),
         Some(b) => t.push_str(&format!(
-            "The journal is NOT intact: {} (entry {}). Checked with key {} ({key}).\n",
+            "The journal is NOT intact: {} (entry {}). Checked with key {}, {key}.\n",
             b.what, b.seq, r.key_id
         )),
     }
