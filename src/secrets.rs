@@ -100,6 +100,69 @@ impl Secrets {
         self.kind
     }
 
+    /// The file a secret `account` is kept in without a keyring, in `dir` (owner-only).
+    pub fn file_for(dir: &Path, account: &str) -> std::path::PathBuf {
+        let safe: String = account
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        dir.join(format!("{safe}.secret"))
+    }
+
+    /// Reads `account` from the keyring, or without one from its file in `dir`.
+    pub fn get_or_file(&self, dir: &Path, account: &str) -> Result<Option<String>, SecretError> {
+        if self.store.is_some() {
+            return self.get(account);
+        }
+        let path = Self::file_for(dir, account);
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SecretError(format!(
+                "could not read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Keeps `account` in the keyring, or without one in its file in `dir` (mode 0600).
+    /// Answers where it went, in words.
+    pub fn set_or_file(
+        &self,
+        dir: &Path,
+        account: &str,
+        secret: &str,
+    ) -> Result<String, SecretError> {
+        if self.store.is_some() {
+            self.set(account, secret)?;
+            return Ok(self.kind.label().to_string());
+        }
+        let path = Self::file_for(dir, account);
+        write_private(dir, &path, secret)
+            .map_err(|e| SecretError(format!("could not write {}: {e}", path.display())))?;
+        Ok(format!("the file {} (mode 0600)", path.display()))
+    }
+
+    /// Removes `account` from the keyring, or its file in `dir`.
+    pub fn delete_or_file(&self, dir: &Path, account: &str) -> Result<(), SecretError> {
+        if self.store.is_some() {
+            return self.delete(account);
+        }
+        match std::fs::remove_file(Self::file_for(dir, account)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(SecretError(format!(
+                "could not remove the secret file: {e}"
+            ))),
+        }
+    }
+
     /// The keyring's secret `account` (`Ok(None)`: there is none; files have no accounts).
     pub fn get(&self, account: &str) -> Result<Option<String>, SecretError> {
         let Some(store) = &self.store else {
@@ -162,4 +225,22 @@ pub fn journal_account(store_path: &Path) -> String {
             .unwrap_or_else(|_| store_path.to_path_buf())
             .display()
     )
+}
+
+fn write_private(dir: &Path, path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    crate::config::ensure_private_dir(dir)?;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&tmp)?;
+    f.write_all(secret.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }

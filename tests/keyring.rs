@@ -2,16 +2,18 @@
 //! (`dbus-run-session`), as on a Linux desktop. `.ci/run` installs gnome-keyring and dbus from
 //! the Debian packages; where they are missing this test says so and does nothing else.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+use tokio::process::Command;
 
 fn have(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
-#[test]
-fn the_journal_key_lives_in_a_real_secret_service() {
+#[tokio::test]
+async fn the_journal_key_and_the_password_live_in_a_real_secret_service() {
     for program in ["dbus-run-session", "gnome-keyring-daemon"] {
         if !have(program) {
             eprintln!(
@@ -37,8 +39,12 @@ fn the_journal_key_lives_in_a_real_secret_service() {
         printf 'keyring-test-unlock' | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null
         "$SIGNOFF" audit pubkey
         "$SIGNOFF" audit pubkey
+        printf '%s\n' "$PASSWORD" | "$SIGNOFF" auth login --password-stdin
+        "$SIGNOFF" auth status
+        "$SIGNOFF" queue --json >/dev/null
         "$SIGNOFF" doctor
     "#;
+    let server = common::sim(3, 20, 100).await;
     let out = Command::new("dbus-run-session")
         .args(["--", "sh", "-c", script])
         .env_clear()
@@ -47,8 +53,12 @@ fn the_journal_key_lives_in_a_real_secret_service() {
         .env("XDG_RUNTIME_DIR", &runtime)
         .env("SIGNOFF_HOME", &signoff_home)
         .env("SIGNOFF", env!("CARGO_BIN_EXE_signoff"))
+        .env("SIGNOFF_INSTANCE", server.url())
+        .env("SIGNOFF_USER", signoff::sim::DEMO_USER)
+        .env("PASSWORD", signoff::sim::DEMO_PASSWORD)
         .env("TZ", "UTC")
         .output()
+        .await
         .unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
@@ -86,6 +96,7 @@ fn the_journal_key_lives_in_a_real_secret_service() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SIGNOFF_HOME", &signoff_home)
         .output()
+        .await
         .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);

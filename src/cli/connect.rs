@@ -73,8 +73,21 @@ impl Session {
             .or_else(|| config.user.clone())
             .filter(|u| !u.trim().is_empty())
             .ok_or_else(|| Failure::usage("No user name. Pass --user NAME or set SIGNOFF_USER."))?;
+        let host = instance.host_str().unwrap_or_default().to_string();
+        let saved = || {
+            crate::secrets::Secrets::for_process()
+                .get_or_file(
+                    &self.credentials_dir(),
+                    &self.password_account(&user, &host),
+                )
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "the saved password could not be read");
+                    None
+                })
+        };
         let password = match std::env::var("SIGNOFF_PASSWORD") {
             Ok(p) if !p.is_empty() => Secret::new(p),
+            _ if let Some(p) = saved() => Secret::new(p),
             _ if std::io::stdin().is_terminal() => {
                 let host = instance.host_str().unwrap_or_default().to_string();
                 let p = rpassword::prompt_password(format!("Password for {user} at {host}: "))
@@ -83,7 +96,7 @@ impl Session {
             }
             _ => {
                 return Err(Failure::usage(
-                    "No password: set SIGNOFF_PASSWORD, or run signoff in a terminal to be asked for it.",
+                    "No password: run `signoff auth login` once, set SIGNOFF_PASSWORD, or run signoff in a terminal to be asked for it.",
                 ));
             }
         };
@@ -93,6 +106,39 @@ impl Session {
             password,
         };
         Ok(ServiceNow::with_options(conn, self.options(clock))?)
+    }
+
+    /// Where passwords are kept when no keyring answers (owner-only files).
+    pub fn credentials_dir(&self) -> std::path::PathBuf {
+        self.paths.data_dir.join("credentials")
+    }
+
+    /// The keyring account of a profile's password: profile, user and instance.
+    pub fn password_account(&self, user: &str, host: &str) -> String {
+        format!("password:{}:{}@{}", self.profile_name, user.trim(), host)
+    }
+
+    /// The instance and user this profile signs in as (for `auth`).
+    pub fn identity(&self) -> Result<(url::Url, String), Failure> {
+        let instance = self
+            .cli
+            .instance
+            .clone()
+            .or_else(|| self.profile.instance.clone())
+            .ok_or_else(|| {
+                Failure::usage(
+                    "No instance configured. Pass --instance URL or set SIGNOFF_INSTANCE.",
+                )
+            })?;
+        let instance = parse_instance_url(&instance).map_err(Failure::usage)?;
+        let user = self
+            .cli
+            .user
+            .clone()
+            .or_else(|| self.profile.user.clone())
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| Failure::usage("No user name. Pass --user NAME or set SIGNOFF_USER."))?;
+        Ok((instance, user.trim().to_string()))
     }
 
     /// Page size, timeout and clock for a backend of this profile.

@@ -2,6 +2,7 @@
 //! envelope, connecting (`connect`), and one file per use case.
 
 mod audit;
+mod auth;
 mod cab;
 mod connect;
 mod decide;
@@ -113,6 +114,9 @@ pub enum Command {
     /// Print where signoff keeps its files, which instance and account a profile uses, and
     /// the state of its cache (no network).
     Doctor,
+    /// Keep your password in the OS keyring (else an owner-only file), check it, or remove it.
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// For pipelines: exit 0 only if the change may be deployed to the environment now
     /// (approved, not on hold, inside its planned window, of a tier that covers the
     /// environment); otherwise the reason and a documented exit code (10–15).
@@ -238,6 +242,23 @@ pub enum CabCommand {
         #[arg(long, default_value_t = 15)]
         minutes_per_item: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Ask for the password once, check it against the instance, and keep it.
+    Login {
+        /// Read the password from standard input (one line) instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Whether a password is kept, where, and whether it signs in.
+    Status {
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Remove the kept password.
+    Logout,
 }
 
 #[derive(Debug, Subcommand)]
@@ -408,6 +429,7 @@ impl Command {
             Command::Cab(_) => "cab",
             Command::Audit(_) => "audit",
             Command::Gate { .. } => "gate",
+            Command::Auth(_) => "auth",
             Command::Reconcile { .. } => "reconcile",
             Command::Outbox { .. } => "outbox",
         }
@@ -466,6 +488,7 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         Some(Command::Delegate(cmd)) => delegate::run(&session, cmd).await?,
         Some(Command::Doctor) => doctor::run(&session, &theme_name)?,
         Some(Command::Cab(cmd)) => cab::run(&session, cmd).await?,
+        Some(Command::Auth(cmd)) => auth::run(&session, cmd).await?,
         Some(Command::Audit(cmd)) => return audit::run(&session, cmd).await.map(ExitCode::from),
         Some(Command::Reconcile { file, format }) => {
             return reconcile::run(&session, &file, format)
