@@ -315,3 +315,46 @@ async fn offline_without_a_cache_and_unknown_profiles_are_explained() {
     let out = signoff_at(home.path(), &["sync", "--offline"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn completions_and_the_manual_come_from_the_command_definition() {
+    let home = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let o = common::signoff(home.path(), &["completions", shell])
+            .output()
+            .await
+            .unwrap();
+        assert!(o.status.success(), "{shell}");
+        let text = common::stdout(&o);
+        for sub in ["approve", "audit", "gate", "reconcile", "cab", "auth"] {
+            assert!(text.contains(sub), "{shell} completes {sub}");
+        }
+    }
+    // The bash script is valid bash.
+    let o = common::signoff(home.path(), &["completions", "bash"])
+        .output()
+        .await
+        .unwrap();
+    let script = home.path().join("signoff.bash");
+    std::fs::write(&script, &o.stdout).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(check.success());
+    let o = common::signoff(home.path(), &["man"])
+        .output()
+        .await
+        .unwrap();
+    let man = common::stdout(&o);
+    assert!(
+        man.contains(".TH signoff 1") && man.contains("gate"),
+        "{man}"
+    );
+    let o = common::signoff(home.path(), &["completions", "powershell-or-not"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -114,6 +114,13 @@ pub enum Command {
     /// Print where signoff keeps its files, which instance and account a profile uses, and
     /// the state of its cache (no network).
     Doctor,
+    /// Print a shell completion script: `signoff completions bash > /etc/bash_completion.d/signoff`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `signoff man | man -l -`.
+    Man,
     /// Keep your password in the OS keyring (else an owner-only file), check it, or remove it.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -430,15 +437,46 @@ impl Command {
             Command::Audit(_) => "audit",
             Command::Gate { .. } => "gate",
             Command::Auth(_) => "auth",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
             Command::Reconcile { .. } => "reconcile",
             Command::Outbox { .. } => "outbox",
         }
     }
 }
 
+/// Writes generated text to stdout; a reader that stops early (`| head`) is no failure.
+fn print_generated(bytes: &[u8], what: &str) -> Result<ExitCode, Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Failure::other(format!("Could not write {what}: {e}"))),
+    }
+}
+
 /// Runs a parsed command line.
 pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
     let command = cli.command.take();
+    // Generated from the command-line definition itself, so they never fall behind it.
+    match &command {
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "signoff", &mut out);
+            return print_generated(&out, "the completion script");
+        }
+        Some(Command::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .map_err(|e| Failure::other(format!("Could not write the manual page: {e}")))?;
+            return print_generated(&out, "the manual page");
+        }
+        _ => {}
+    }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         command = command.as_ref().map_or("tui", Command::name),
@@ -489,6 +527,7 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         Some(Command::Doctor) => doctor::run(&session, &theme_name)?,
         Some(Command::Cab(cmd)) => cab::run(&session, cmd).await?,
         Some(Command::Auth(cmd)) => auth::run(&session, cmd).await?,
+        Some(Command::Completions { .. } | Command::Man) => {}
         Some(Command::Audit(cmd)) => return audit::run(&session, cmd).await.map(ExitCode::from),
         Some(Command::Reconcile { file, format }) => {
             return reconcile::run(&session, &file, format)
