@@ -156,3 +156,40 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn the_servicenow_cli_and_ansible_variables_work_after_signoffs_own() {
+    let server = common::sim(3, 30, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    for vars in [
+        [
+            ("SERVICENOW_INSTANCE", url.as_str()),
+            ("SERVICENOW_USERNAME", DEMO_USER),
+            ("SERVICENOW_PASSWORD", DEMO_PASSWORD),
+        ],
+        [
+            ("SN_HOST", url.as_str()),
+            ("SN_USERNAME", DEMO_USER),
+            ("SN_PASSWORD", DEMO_PASSWORD),
+        ],
+    ] {
+        let mut c = common::signoff(h, &["queue", "--json"]);
+        c.envs(vars);
+        let o = c.output().await.unwrap();
+        assert!(o.status.success(), "{vars:?}: {}", err(&o));
+    }
+    // SIGNOFF_* comes first: a wrong SERVICENOW_PASSWORD does not replace the right one.
+    let mut c = common::signoff(h, &["queue", "--json"]);
+    c.envs([
+        ("SIGNOFF_INSTANCE", url.as_str()),
+        ("SIGNOFF_USER", DEMO_USER),
+        ("SIGNOFF_PASSWORD", DEMO_PASSWORD),
+        ("SERVICENOW_PASSWORD", "wrong"),
+        ("SERVICENOW_USERNAME", "nobody"),
+    ]);
+    let o = c.output().await.unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    server.shutdown().await;
+}

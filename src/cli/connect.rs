@@ -24,9 +24,11 @@ pub struct Session {
 
 impl Session {
     pub fn new(cli: Cli, paths: Paths, config: Config) -> Result<Session, Failure> {
-        let (profile_name, profile) = config
-            .profile(cli.profile.as_deref())
-            .map_err(Failure::usage)?;
+        let wanted = cli
+            .profile
+            .clone()
+            .or_else(|| first_env(&["SERVICENOW_PROFILE"]));
+        let (profile_name, profile) = config.profile(wanted.as_deref()).map_err(Failure::usage)?;
         Ok(Session {
             cli,
             paths,
@@ -59,20 +61,7 @@ impl Session {
     /// Builds the backend from flags, environment and config, asking for the password if
     /// needed. Every answer's `Date` feeds `clock`.
     pub fn connect(&self, clock: &Arc<ServerClock>) -> Result<ServiceNow, Failure> {
-        let cli = &self.cli;
-        let config = &self.profile;
-        let instance = cli.instance.clone().or_else(|| config.instance.clone()).ok_or_else(|| {
-            Failure::usage(
-                "No instance configured. Pass --instance URL or set SIGNOFF_INSTANCE (or try `signoff demo`).",
-            )
-        })?;
-        let instance = parse_instance_url(&instance).map_err(Failure::usage)?;
-        let user = cli
-            .user
-            .clone()
-            .or_else(|| config.user.clone())
-            .filter(|u| !u.trim().is_empty())
-            .ok_or_else(|| Failure::usage("No user name. Pass --user NAME or set SIGNOFF_USER."))?;
+        let (instance, user) = self.identity()?;
         let host = instance.host_str().unwrap_or_default().to_string();
         let saved = || {
             crate::secrets::Secrets::for_process()
@@ -85,8 +74,9 @@ impl Session {
                     None
                 })
         };
-        let password = match std::env::var("SIGNOFF_PASSWORD") {
-            Ok(p) if !p.is_empty() => Secret::new(p),
+        let password = match first_env(&["SIGNOFF_PASSWORD", "SERVICENOW_PASSWORD", "SN_PASSWORD"])
+        {
+            Some(p) => Secret::new(p),
             _ if let Some(p) = saved() => Secret::new(p),
             _ if std::io::stdin().is_terminal() => {
                 let host = instance.host_str().unwrap_or_default().to_string();
@@ -118,16 +108,18 @@ impl Session {
         format!("password:{}:{}@{}", self.profile_name, user.trim(), host)
     }
 
-    /// The instance and user this profile signs in as (for `auth`).
+    /// The instance and user this profile signs in as: flags and SIGNOFF_*, then the
+    /// ServiceNow CLI's SERVICENOW_* and Ansible's SN_* variables, then the config.
     pub fn identity(&self) -> Result<(url::Url, String), Failure> {
         let instance = self
             .cli
             .instance
             .clone()
+            .or_else(|| first_env(&["SERVICENOW_INSTANCE", "SN_HOST"]))
             .or_else(|| self.profile.instance.clone())
             .ok_or_else(|| {
                 Failure::usage(
-                    "No instance configured. Pass --instance URL or set SIGNOFF_INSTANCE.",
+                    "No instance configured. Pass --instance URL or set SIGNOFF_INSTANCE (or try `signoff demo`).",
                 )
             })?;
         let instance = parse_instance_url(&instance).map_err(Failure::usage)?;
@@ -135,6 +127,7 @@ impl Session {
             .cli
             .user
             .clone()
+            .or_else(|| first_env(&["SERVICENOW_USERNAME", "SN_USERNAME"]))
             .or_else(|| self.profile.user.clone())
             .filter(|u| !u.trim().is_empty())
             .ok_or_else(|| Failure::usage("No user name. Pass --user NAME or set SIGNOFF_USER."))?;
@@ -149,6 +142,14 @@ impl Session {
             clock: Some(clock.clone()),
         }
     }
+}
+
+/// The first of these environment variables that is set and not empty.
+pub fn first_env(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .filter_map(|n| std::env::var(n).ok())
+        .find(|v| !v.trim().is_empty())
 }
 
 /// This machine's clock: the wall clock, or, with `SIGNOFF_NOW=<RFC 3339>`, a clock that
