@@ -250,3 +250,67 @@ async fn sigkill_right_after_queuing_loses_nothing() {
 async fn sigkill_right_after_sending_does_not_send_twice() {
     kill_at("sent").await;
 }
+
+#[tokio::test]
+async fn the_justification_comes_from_stdin_or_a_file() {
+    let server = start().await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let queue = numbers(h, &url).await;
+    let mut child = command(h, &url, &["approve", &queue[0].0, "-m", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"Read from a pipe: the backout is tested.\nSecond line of the reason.\n")
+        .await
+        .unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().await.unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let comments = server.journal("sysapproval_approver", &queue[0].1, "comments");
+    assert!(
+        comments.iter().any(|(_, _, t)| t
+            .starts_with("Read from a pipe: the backout is tested.\nSecond line of the reason.\n")),
+        "{comments:?}"
+    );
+    let file = h.join("why.txt");
+    std::fs::write(&file, "From a file: reviewed with the DBA team.\n").unwrap();
+    let o = run(
+        h,
+        &url,
+        &[
+            "approve",
+            &queue[1].0,
+            "--message-file",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let o = run(h, &url, &["approve", &queue[2].0]).await;
+    assert_eq!(o.status.code(), Some(2), "a justification is required");
+    let o = run(
+        h,
+        &url,
+        &[
+            "approve",
+            &queue[2].0,
+            "--message-file",
+            "/nonexistent/why.txt",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("Could not read the justification"),
+        "{}",
+        err(&o)
+    );
+    server.shutdown().await;
+}

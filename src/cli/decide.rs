@@ -17,7 +17,28 @@ pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<Ex
         message: m,
         code: exit::INVALID,
     };
-    let justification = Justification::parse(&args.message, kind, &s.config.policy.justification)
+    let text = match (&args.message, &args.message_file) {
+        (Some(m), _) if m == "-" => std::io::read_to_string(std::io::stdin()).map_err(|e| {
+            invalid(format!(
+                "Could not read the justification from standard input: {e}."
+            ))
+        })?,
+        (Some(m), _) => m.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
+            invalid(format!(
+                "Could not read the justification from {}: {e}.",
+                path.display()
+            ))
+        })?,
+        (None, None) => {
+            return Err(invalid(
+                "Give the justification with -m TEXT, -m - or --message-file FILE.".into(),
+            ));
+        }
+    };
+    // A file or a pipe ends with a newline that is no part of the reason.
+    let text = text.trim_end_matches(['\n', '\r']);
+    let justification = Justification::parse(text, kind, &s.config.policy.justification)
         .map_err(|e| invalid(format!("The justification was refused: {e}")))?;
     let mut store = s.open_store()?;
     let clock = s.clock_for(Some(&store));

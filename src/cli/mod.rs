@@ -366,9 +366,18 @@ pub enum OutputFormat {
 pub struct DecideArgs {
     /// The change number, e.g. CHG0030001.
     pub change: String,
-    /// Why: the justification recorded with the decision.
-    #[arg(short = 'm', long = "message")]
-    pub message: String,
+    /// Why: the justification recorded with the decision (`-m -` reads it from standard
+    /// input).
+    #[arg(
+        short = 'm',
+        long = "message",
+        required_unless_present = "message_file",
+        conflicts_with = "message_file"
+    )]
+    pub message: Option<String>,
+    /// Read the justification from this file.
+    #[arg(long, value_name = "FILE")]
+    pub message_file: Option<std::path::PathBuf>,
     /// Decide the approval of this colleague (login or name), who delegated to you. Without
     /// it only your own approval is decided: a colleague's is never decided by default.
     #[arg(long = "for", value_name = "USER")]
