@@ -113,6 +113,8 @@ pub struct Config {
     pub sync_interval_secs: Option<u64>,
     /// Seconds one request may take before signoff gives up on it (default 30).
     pub timeout_secs: Option<u64>,
+    /// Send no changes to the instance (for every profile without its own setting).
+    pub read_only: Option<bool>,
     /// The profile used when --profile is not given (default: "default").
     pub default_profile: Option<String>,
     pub profiles: BTreeMap<String, Profile>,
@@ -142,6 +144,8 @@ pub struct Profile {
     pub page_size: Option<usize>,
     pub sync_interval_secs: Option<u64>,
     pub timeout_secs: Option<u64>,
+    /// Send no changes to the instance (CAB observers, auditors).
+    pub read_only: Option<bool>,
 }
 
 pub const DEFAULT_PROFILE: &str = "default";
@@ -226,6 +230,7 @@ impl Config {
             page_size: self.page_size,
             sync_interval_secs: self.sync_interval_secs,
             timeout_secs: self.timeout_secs,
+            read_only: self.read_only,
         };
         match self.profiles.get(&name) {
             Some(p) => Ok((
@@ -236,6 +241,7 @@ impl Config {
                     page_size: p.page_size.or(top.page_size),
                     sync_interval_secs: p.sync_interval_secs.or(top.sync_interval_secs),
                     timeout_secs: p.timeout_secs.or(top.timeout_secs),
+                    read_only: p.read_only.or(top.read_only),
                 },
             )),
             None if name == DEFAULT_PROFILE || name == "demo" => Ok((name, top)),

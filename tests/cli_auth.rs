@@ -193,3 +193,85 @@ async fn the_servicenow_cli_and_ansible_variables_work_after_signoffs_own() {
     assert!(o.status.success(), "{}", err(&o));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_read_only_profile_reads_and_sends_no_change() {
+    let server = common::sim(3, 30, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    std::fs::create_dir_all(h.join("config")).unwrap();
+    std::fs::write(
+        h.join("config").join("config.toml"),
+        "[profiles.auditor]\nread_only = true\n",
+    )
+    .unwrap();
+    let base = |args: &[&str]| {
+        let mut c = common::signoff_as_demo(h, &url, args);
+        c.env("SIGNOFF_PROFILE", "auditor");
+        c
+    };
+    let o = base(&["queue", "--json"]).output().await.unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let number = rows[0]["number"].as_str().unwrap().to_string();
+    for args in [
+        vec![
+            "approve",
+            number.as_str(),
+            "-m",
+            "Looks fine to me, ship it.",
+        ],
+        vec![
+            "delegate",
+            "add",
+            "--to",
+            "ben.ishikawa",
+            "--until",
+            "2027-01-01",
+        ],
+        vec!["cab", "convene", number.as_str()],
+    ] {
+        let o = base(&args).output().await.unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(err(&o).contains("is read-only"), "{args:?}: {}", err(&o));
+    }
+    // The environment does it too, for the default profile.
+    let mut c = common::signoff_as_demo(
+        h,
+        &url,
+        &["approve", &number, "-m", "Looks fine to me, ship it."],
+    );
+    c.env("SIGNOFF_READ_ONLY", "1");
+    let o = c.output().await.unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    // Nothing reached the instance: the approval is as it was.
+    let approval = rows[0]["approval_sys_id"].as_str().unwrap();
+    assert_eq!(
+        server.record("sysapproval_approver", approval).unwrap()["state"],
+        rows[0]["state"].as_str().unwrap()
+    );
+    // The adapter itself refuses every write of a read-only profile.
+    let clock = common::clock(&server);
+    let sn = signoff::backend::servicenow::ServiceNow::with_options(
+        signoff::backend::Connection {
+            instance: signoff::backend::parse_instance_url(&url).unwrap(),
+            user: DEMO_USER.into(),
+            password: signoff::backend::Secret::new(DEMO_PASSWORD),
+        },
+        signoff::backend::servicenow::Options {
+            clock: Some(clock),
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    use signoff::backend::Backend;
+    assert!(sn.current_user().await.is_ok(), "reads work");
+    let e = sn
+        .delete_delegation("0123456789abcdef0123456789abcdef")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, signoff::backend::BackendError::ReadOnly), "{e}");
+    server.shutdown().await;
+}

@@ -1046,3 +1046,14 @@ fn a_fresh_copy_hidden_by_the_filter_is_still_the_one_decided() {
         .collect();
     assert_eq!(targets, ["CHG0030009"], "not the row under the cursor");
 }
+
+#[test]
+fn a_read_only_profile_decides_nothing_from_the_console() {
+    let mut s = loaded(120, 40);
+    s.read_only = true;
+    let effects = update(&mut s, ch('a'));
+    assert!(effects.is_empty(), "{effects:?}");
+    assert!(s.decide.is_none(), "no dialog opens");
+    let flash = s.messages.flash.as_ref().expect("it says why");
+    assert!(flash.text.contains("read-only"), "{}", flash.text);
+}

@@ -202,6 +202,10 @@ pub fn no_progress(_: usize, _: Option<usize>) {}
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error(
+        "This profile is read-only (read_only = true in its config, or SIGNOFF_READ_ONLY): signoff sends no changes to the instance."
+    )]
+    ReadOnly,
+    #[error(
         "The instance refused the user name or password (HTTP 401). Check the user and password (SIGNOFF_USER, SIGNOFF_PASSWORD), and that the instance allows basic authentication for this account."
     )]
     Unauthorized,

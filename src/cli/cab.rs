@@ -83,6 +83,7 @@ pub async fn run(s: &Session, cmd: CabCommand) -> Result<(), Failure> {
             start,
             minutes_per_item,
         } => {
+            s.writes()?;
             let Some(backend) = backend.as_ref() else {
                 return Err(Failure::usage(
                     "A meeting is created on the instance; leave out --offline.",

@@ -98,6 +98,25 @@ impl Session {
         Ok(ServiceNow::with_options(conn, self.options(clock))?)
     }
 
+    /// A read-only profile sends no writes: `read_only = true` in the profile (or at the top
+    /// of the config), or SIGNOFF_READ_ONLY / SERVICENOW_READ_ONLY set to 1 or true.
+    pub fn read_only(&self) -> bool {
+        let env = first_env(&["SIGNOFF_READ_ONLY", "SERVICENOW_READ_ONLY"])
+            .is_some_and(|v| matches!(v.trim().to_lowercase().as_str(), "1" | "true" | "yes"));
+        env || self.profile.read_only.unwrap_or(false)
+    }
+
+    /// Refuses a command that would change something on the instance, in a read-only profile.
+    pub fn writes(&self) -> Result<(), Failure> {
+        if self.read_only() {
+            return Err(Failure::usage(format!(
+                "Profile {:?} is read-only (read_only = true, or SIGNOFF_READ_ONLY): signoff sends no changes from it. Use another profile to decide.",
+                self.profile_name
+            )));
+        }
+        Ok(())
+    }
+
     /// Where passwords are kept when no keyring answers (owner-only files).
     pub fn credentials_dir(&self) -> std::path::PathBuf {
         self.paths.data_dir.join("credentials")
@@ -140,6 +159,7 @@ impl Session {
             page_size: self.profile.page_size,
             timeout: self.profile.timeout_secs.map(Duration::from_secs),
             clock: Some(clock.clone()),
+            read_only: self.read_only(),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::store::Store;
 use crate::sync::{Deliver, SyncError, deliver_pending, sync_once};
 
 pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<ExitCode, Failure> {
+    s.writes()?;
     let invalid = |m: String| Failure {
         message: m,
         code: exit::INVALID,

@@ -16,6 +16,9 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
             "Delegations live on the instance; leave out --offline.",
         ));
     }
+    if !matches!(cmd, DelegateCommand::List) {
+        s.writes()?;
+    }
     let store = s.open_store().ok();
     let clock = s.clock_for(store.as_ref());
     let backend = s.connect(&clock)?;

@@ -95,6 +95,7 @@ async fn run<B: Backend + 'static>(
     let mut state = AppState::new(place.instance, place.login, s.config.policy.clone(), tz)
         .with_keymap(Keymap::with_overrides(&s.config.keys));
     state.demo = place.demo;
+    state.read_only = s.read_only();
     if s.profile_name != crate::config::DEFAULT_PROFILE {
         state.profile = s.profile_name.clone();
     }

@@ -53,6 +53,8 @@ pub(super) struct Transport {
     conn: Connection,
     timeout: Duration,
     clock: Option<Arc<ServerClock>>,
+    /// Refuse every write (a read-only profile).
+    pub read_only: bool,
 }
 
 impl Transport {
@@ -89,6 +91,7 @@ impl Transport {
             conn,
             timeout,
             clock,
+            read_only: false,
         })
     }
 
@@ -108,6 +111,9 @@ impl Transport {
     ) -> Result<(HeaderMap, Option<Value>), BackendError> {
         let started = std::time::Instant::now();
         let write = method != reqwest::Method::GET;
+        if write && self.read_only {
+            return Err(BackendError::ReadOnly);
+        }
         let mut req = self
             .client
             .request(method.clone(), url.clone())

@@ -54,6 +54,8 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// The server clock fed by every answer's `Date` header.
     pub clock: Option<Arc<ServerClock>>,
+    /// Send no writes at all (a read-only profile: CAB observers, auditors).
+    pub read_only: bool,
 }
 
 impl ServiceNow {
@@ -66,8 +68,10 @@ impl ServiceNow {
             .timeout
             .filter(|t| !t.is_zero())
             .unwrap_or(http::DEFAULT_TIMEOUT);
+        let mut http = http::Transport::new(conn, timeout, options.clock)?;
+        http.read_only = options.read_only;
         Ok(ServiceNow {
-            http: http::Transport::new(conn, timeout, options.clock)?,
+            http,
             page_size: options
                 .page_size
                 .unwrap_or(DEFAULT_PAGE_SIZE)

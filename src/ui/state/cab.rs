@@ -377,6 +377,13 @@ impl AppState {
     /// Moves the meeting: the domain says what it becomes; it is shown at once and recorded
     /// in the outbox, which delivers it.
     pub(super) fn make_move(&mut self, mv: Move) -> Vec<Effect> {
+        if self.read_only {
+            self.flash(
+                "This profile is read-only: the meeting is not moved from here.".to_string(),
+                true,
+            );
+            return vec![];
+        }
         if mv != Move::Start && !self.can_move_meeting() {
             return self.refuse_move(mv);
         }

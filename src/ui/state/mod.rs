@@ -141,6 +141,8 @@ pub struct AppState {
     pub profile: String,
     /// Against the built-in demo instance.
     pub demo: bool,
+    /// A read-only profile: nothing is decided or moved from here.
+    pub read_only: bool,
     pub user: Option<User>,
     pub policy: crate::domain::Policy,
     /// The viewer's time zone for absolute times.
@@ -204,6 +206,7 @@ impl AppState {
             login,
             profile: String::new(),
             demo: false,
+            read_only: false,
             user: None,
             policy,
             tz,
@@ -452,6 +455,15 @@ impl AppState {
 
     /// Why `kind` cannot be decided on this approval now, if it cannot.
     fn refusal(&self, kind: DecisionKind, approval: &Approval) -> Option<String> {
+        if self.read_only {
+            return Some(format!(
+                "This profile is read-only: nothing is {} from here.",
+                match kind {
+                    DecisionKind::Hold | DecisionKind::Resume => "put on hold or released",
+                    _ => "approved or rejected",
+                }
+            ));
+        }
         if let Some(t) = self.deliveries.get(&approval.sys_id) {
             let what = t.kind.map_or("A decision", |k| k.title());
             match &t.delivery {
