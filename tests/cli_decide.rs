@@ -102,15 +102,42 @@ async fn exit_codes_say_what_happened() {
     assert_eq!(o.status.code(), Some(75), "{}", err(&o));
     assert!(err(&o).contains("stored the decision"), "{}", err(&o));
     assert!(server.decide_as(&queue[2].1, "admin", "rejected", "Rejected by the CAB."));
+    // The sync itself worked; its exit code says a conflict waits for the user (4).
     let o = run(h, &url, &["sync"]).await;
-    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
     assert!(out(&o).contains("1 in conflict"), "{}", out(&o));
+    assert!(
+        err(&o).contains("1 decision in conflict or failed waits"),
+        "{}",
+        err(&o)
+    );
     let o = run(h, &url, &["outbox"]).await;
+    assert_eq!(o.status.code(), Some(4));
     assert!(
         out(&o).contains("conflict") && out(&o).contains(&queue[2].0),
         "{}",
         out(&o)
     );
+    // Retried, it still does not apply (the CAB rejected it); discarded, it is gone.
+    let reference = out(&o)
+        .split("ref ")
+        .nth(1)
+        .map(|r| r[..12].to_string())
+        .expect("the outbox shows the ref");
+    let o = run(h, &url, &["outbox", "retry", &reference]).await;
+    assert_eq!(o.status.code(), Some(4), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("still does not apply"), "{}", err(&o));
+    let o = run(h, &url, &["outbox", "discard", &reference[..6]]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        out(&o).starts_with("Discarded the decision to approve"),
+        "{}",
+        out(&o)
+    );
+    let o = run(h, &url, &["outbox", "discard", &reference]).await;
+    assert_eq!(o.status.code(), Some(2), "gone already: {}", err(&o));
+    let o = run(h, &url, &["outbox", "retry", "zz"]).await;
+    assert_eq!(o.status.code(), Some(2));
 
     // 4: the pre-decision sync fails (a passing 503), so the cached view is used; delivery
     // checks the server's copy, finds it decided by someone else, and sends nothing.

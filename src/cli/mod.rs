@@ -162,11 +162,27 @@ pub enum Command {
     #[command(subcommand)]
     Cab(CabCommand),
     /// List decisions not yet applied on the server (queued, conflicts, failures).
+    /// List decisions not yet applied (exit 4 while conflicts or failures wait), or discard
+    /// or retry one by its ref.
     Outbox {
         /// Include decisions already applied.
         #[arg(long)]
         all: bool,
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxAction {
+    /// Drop a decision in conflict or failed, or take back one not sent yet.
+    Discard {
+        /// Its ref, as `signoff outbox` shows it (the start is enough).
+        reference: String,
+    },
+    /// Check a decision in conflict or failed against the instance again, and send it if it
+    /// still applies.
+    Retry { reference: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -561,7 +577,9 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             };
             return gate::run(&session, args).await.map(ExitCode::from);
         }
-        Some(Command::Outbox { all }) => outbox::run(&session, all)?,
+        Some(Command::Outbox { all, action }) => {
+            return outbox::run(&session, all, action).await.map(ExitCode::from);
+        }
         Some(Command::Sync) => return sync::run(&session).await,
     }
     Ok(ExitCode::SUCCESS)

@@ -49,6 +49,27 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
         outcome.summary(),
         started.elapsed().as_secs_f64()
     );
+    // Exit 4 while decisions in conflict or failed wait for the user.
+    let waiting = store
+        .open_decisions()
+        .map_err(|e| Failure::other(e.to_string()))?
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.delivery,
+                crate::domain::Delivery::Conflict { .. } | crate::domain::Delivery::Failed { .. }
+            )
+        })
+        .count();
+    if waiting > 0 {
+        eprintln!(
+            "signoff: {waiting} decision{} in conflict or failed wait{} for you: `signoff outbox` shows {}.",
+            if waiting == 1 { "" } else { "s" },
+            if waiting == 1 { "s" } else { "" },
+            if waiting == 1 { "it" } else { "them" },
+        );
+        return Ok(ExitCode::from(exit::CONFLICT));
+    }
     Ok(ExitCode::from(exit::APPLIED))
 }
 

@@ -396,6 +396,38 @@ impl Store {
         self.remove(client_id, &["conflict", "failed"], "discarded", now)
     }
 
+    /// Puts a decision in conflict or failed back in the queue, to be checked and sent again
+    /// (the check before sending decides whether it still applies), with a journal entry.
+    /// Answers false when it was not in conflict or failed.
+    pub fn requeue(&mut self, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "queue the decision again", e);
+        let signer = self.signer.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let n = tx
+            .execute(
+                "UPDATE outbox SET status = 'queued', last_error = NULL, updated_at = ?2
+                 WHERE client_id = ?1 AND status IN ('conflict', 'failed')",
+                params![client_id, format_time(now)],
+            )
+            .map_err(err)?;
+        if n > 0 {
+            append(
+                &tx,
+                &signer,
+                now,
+                "decision.requeued",
+                &serde_json::json!({ "client_id": client_id }).to_string(),
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(n > 0)
+    }
+
     /// Takes back a decision that waits unsent (queued), keeping a journal entry. Answers
     /// false when it is no longer waiting (being sent, or delivered): then it stands.
     pub fn withdraw(&mut self, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
