@@ -168,12 +168,30 @@ async fn bad_input_ends_in_one_sentence_and_a_non_zero_exit() {
         stderr(&out)
     );
 
+    // Two 429s asking for a second each: waited out, said on stderr, and the queue printed.
+    for _ in 0..2 {
+        server.faults().push(Fault::RateLimited {
+            retry_after_secs: 1,
+        });
+    }
+    let out = run(base(DEMO_PASSWORD)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out)
+            .matches("asked to wait 1 s (HTTP 429, rate limit)")
+            .count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+    // Asked to wait longer than a command should: the sentence, at once.
     server.faults().push(Fault::RateLimited {
-        retry_after_secs: 30,
+        retry_after_secs: 3600,
     });
     let out = run(base(DEMO_PASSWORD)).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("rate-limiting"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("waiting"), "{}", stderr(&out));
 
     server.faults().push(Fault::MalformedJson);
     let out = run(base(DEMO_PASSWORD)).await;

@@ -160,6 +160,7 @@ impl Session {
             timeout: self.profile.timeout_secs.map(Duration::from_secs),
             clock: Some(clock.clone()),
             read_only: self.read_only(),
+            retry_waits: true,
         }
     }
 }

@@ -29,7 +29,9 @@ pub async fn console(s: &Session, theme: Theme) -> Result<(), Failure> {
         };
         run::<ServiceNow>(s, theme, store, clock, place, None).await
     } else {
-        let backend = s.connect(&clock)?;
+        let mut backend = s.connect(&clock)?;
+        // The console's engine backs off itself, and nothing may print over the screen.
+        backend.set_retry_waits(false);
         let place = Place {
             instance: backend.instance_label(),
             login: backend.login(),
@@ -56,7 +58,13 @@ pub async fn demo(s: &Session, theme: Theme, seed: u64, changes: usize) -> Resul
         user: sim::DEMO_USER.to_string(),
         password: Secret::new(sim::DEMO_PASSWORD),
     };
-    let backend = ServiceNow::with_options(conn, s.options(&clock))?;
+    let backend = ServiceNow::with_options(
+        conn,
+        crate::backend::servicenow::Options {
+            retry_waits: false,
+            ..s.options(&clock)
+        },
+    )?;
     let place = Place {
         instance: backend.instance_label(),
         login: backend.login(),

@@ -55,6 +55,9 @@ pub(super) struct Transport {
     clock: Option<Arc<ServerClock>>,
     /// Refuse every write (a read-only profile).
     pub read_only: bool,
+    /// Wait out a 429 (any request) or a 503 (reads) that says how long, a few times, saying
+    /// so on stderr: for one-shot commands (the console's engine has its own backoff).
+    pub retry_waits: bool,
 }
 
 impl Transport {
@@ -92,6 +95,7 @@ impl Transport {
             timeout,
             clock,
             read_only: false,
+            retry_waits: false,
         })
     }
 
@@ -103,6 +107,46 @@ impl Transport {
     /// and its body (`None` for an empty one, as DELETE's 204), or the error the status or
     /// body means.
     pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<(HeaderMap, Option<Value>), BackendError> {
+        let mut tries = 0;
+        loop {
+            let result = self
+                .send_once(method.clone(), url.clone(), body, what)
+                .await;
+            let wait = match &result {
+                Err(BackendError::RateLimited { retry_after }) => *retry_after,
+                // A 503 on a write may have done something: only reads are sent again.
+                Err(BackendError::Server {
+                    status: 503,
+                    retry_after,
+                    ..
+                }) if method == reqwest::Method::GET => *retry_after,
+                _ => return result,
+            };
+            tries += 1;
+            let Some(secs) = wait.filter(|s| *s <= MAX_RETRY_WAIT_SECS) else {
+                return result;
+            };
+            if !self.retry_waits || tries > MAX_WAITS {
+                return result;
+            }
+            eprintln!(
+                "signoff: the instance asked to wait {secs} s ({}); waiting, then trying again ({tries} of {MAX_WAITS}).",
+                match &result {
+                    Err(BackendError::RateLimited { .. }) => "HTTP 429, rate limit",
+                    _ => "HTTP 503, unavailable",
+                }
+            );
+            tokio::time::sleep(Duration::from_secs(secs.max(1))).await;
+        }
+    }
+
+    async fn send_once(
         &self,
         method: reqwest::Method,
         url: Url,
@@ -255,10 +299,30 @@ fn envelope(body: &[u8]) -> Option<String> {
     Some(clean_line(&text, 200))
 }
 
+/// How many times a one-shot command waits as the instance asks, and the longest wait.
+const MAX_WAITS: u32 = 3;
+const MAX_RETRY_WAIT_SECS: u64 = 120;
+
+/// `Retry-After` in seconds: delta-seconds, or an HTTP-date counted from the answer's own
+/// `Date` (so the laptop's clock does not matter), else from now.
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    let value = header_str(headers, RETRY_AFTER.as_str())?;
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let now = header_str(headers, DATE.as_str())
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
+        .map(|d| d.to_utc())
+        .unwrap_or_else(chrono::Utc::now);
+    Some((at.to_utc() - now).num_seconds().max(0) as u64)
+}
+
 fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8], what: &str) -> BackendError {
     let envelope = envelope(body);
     let message = envelope.clone().unwrap_or_default();
-    let retry_after = header_str(headers, RETRY_AFTER.as_str()).and_then(|s| s.trim().parse().ok());
+    let retry_after = retry_after(headers);
     match status.as_u16() {
         // ServiceNow's own 401 carries its error envelope; anything else answering 401 (a
         // gateway or SSO portal in front) says nothing about the password.
@@ -357,5 +421,28 @@ mod tests {
             "x",
         );
         assert!(e.to_string().contains("proxy"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_by_the_servers_clock() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(7));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 02 Dec 2026 04:00:30 GMT".parse().unwrap(),
+        );
+        h.insert(DATE, "Wed, 02 Dec 2026 04:00:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(30));
+        // A date already past: no wait.
+        h.insert(DATE, "Wed, 02 Dec 2026 05:00:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(0));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
     }
 }

@@ -56,6 +56,9 @@ pub struct Options {
     pub clock: Option<Arc<ServerClock>>,
     /// Send no writes at all (a read-only profile: CAB observers, auditors).
     pub read_only: bool,
+    /// Wait out a rate limit (or a 503 on a read) that says for how long, a few times,
+    /// saying so on stderr (one-shot commands; the console's engine backs off itself).
+    pub retry_waits: bool,
 }
 
 impl ServiceNow {
@@ -70,6 +73,7 @@ impl ServiceNow {
             .unwrap_or(http::DEFAULT_TIMEOUT);
         let mut http = http::Transport::new(conn, timeout, options.clock)?;
         http.read_only = options.read_only;
+        http.retry_waits = options.retry_waits;
         Ok(ServiceNow {
             http,
             page_size: options
@@ -78,6 +82,12 @@ impl ServiceNow {
                 .clamp(1, paging::MAX_PAGE_ROWS),
             notices: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Whether to wait out rate limits on stderr (off for the console, whose screen is
+    /// stderr's and whose engine backs off itself).
+    pub fn set_retry_waits(&mut self, on: bool) {
+        self.http.retry_waits = on;
     }
 
     pub fn with_page_size(mut self, n: usize) -> ServiceNow {
