@@ -221,3 +221,81 @@ async fn the_queue_marks_delegated_approvals_and_names_fallbacks() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_summer_window_typed_in_winter_means_summer_time() {
+    // In London in November (GMT), a July window is British Summer Time (UTC+1): the offset
+    // of that date, not of today.
+    let server = start().await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    use chrono::Datelike;
+    let year = server.server_now().year() + 1;
+    let (from, until) = (format!("{year}-07-01 09:00"), format!("{year}-07-08"));
+    let mut c = common::signoff_as_demo(
+        h,
+        &url,
+        &[
+            "delegate",
+            "add",
+            "--to",
+            "ben.ishikawa",
+            "--from",
+            &from,
+            "--until",
+            &until,
+        ],
+    );
+    c.env("TZ", "Europe/London");
+    let o = c.output().await.unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let said = out(&o);
+    assert!(said.contains("+01:00"), "times carry their zone: {said}");
+    let id = said
+        .rsplit("id ")
+        .next()
+        .unwrap()
+        .trim()
+        .trim_end_matches('.');
+    let record = server.record("sys_user_delegate", id).expect("created");
+    assert_eq!(
+        record["starts"],
+        format!("{year}-07-01 08:00:00"),
+        "{record:?}"
+    );
+    assert_eq!(
+        record["ends"],
+        format!("{year}-07-08 22:59:59"),
+        "{record:?}"
+    );
+    // A time the clocks skip (the last Sunday of March, 01:30) is refused with a sentence.
+    let march_end = (25..=31)
+        .rev()
+        .find(|d| {
+            chrono::NaiveDate::from_ymd_opt(year, 3, *d)
+                .unwrap()
+                .weekday()
+                == chrono::Weekday::Sun
+        })
+        .unwrap();
+    let mut c = common::signoff_as_demo(
+        h,
+        &url,
+        &[
+            "delegate",
+            "add",
+            "--to",
+            "ben.ishikawa",
+            "--from",
+            &format!("{year}-03-{march_end:02} 01:30"),
+            "--until",
+            &format!("{year}-04-02"),
+        ],
+    );
+    c.env("TZ", "Europe/London");
+    let o = c.output().await.unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(err(&o).contains("clocks skip it"), "{}", err(&o));
+    server.shutdown().await;
+}

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use base64::Engine;
-use chrono::{DateTime, Offset, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::connect::Session;
@@ -206,9 +206,8 @@ type Bound = Option<DateTime<Utc>>;
 
 /// `--from` / `--to` as instants (a date alone: from midnight / to the end of that day).
 fn window(from: Option<&str>, to: Option<&str>) -> Result<(Bound, Bound), Failure> {
-    let tz = chrono::Local::now().offset().fix();
     let parse = |t: Option<&str>, end: bool| {
-        t.map(|t| crate::domain::when::parse_local(t, tz, end))
+        t.map(|t| crate::domain::when::parse_local(t, chrono::Local, end))
             .transpose()
             .map_err(Failure::usage)
     };

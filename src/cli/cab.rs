@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, Offset, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::connect::Session;
@@ -233,10 +233,12 @@ fn pick(list: &[MeetingSummary], name: &str) -> Result<String, Failure> {
     }
 }
 
+/// A time in the offset in force on its own date, shown with it.
 fn when(t: Option<DateTime<Utc>>) -> String {
-    let tz = chrono::Local::now().offset().fix();
     t.map_or("no date".to_string(), |t| {
-        t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M").to_string()
+        t.with_timezone(&chrono::Local)
+            .format("%a %Y-%m-%d %H:%M %:z")
+            .to_string()
     })
 }
 
@@ -554,9 +556,10 @@ async fn convene(
             "--minutes-per-item must be between 1 and 240.",
         ));
     }
-    let tz = chrono::Local::now().offset().fix();
     let start = match start {
-        Some(s) => crate::domain::when::parse_local(&s, tz, false).map_err(Failure::usage)?,
+        Some(s) => {
+            crate::domain::when::parse_local(&s, chrono::Local, false).map_err(Failure::usage)?
+        }
         None => now,
     };
     let user = backend.current_user().await?;

@@ -1,6 +1,6 @@
 //! `signoff delegate add|list|edit|end`.
 
-use chrono::{Offset, Utc};
+use chrono::Utc;
 
 use super::connect::Session;
 use super::{DelegateCommand, Failure};
@@ -26,10 +26,12 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
     let user = backend.current_user().await?;
     let me = user.reference();
     let now = clock.now();
-    let tz = chrono::Local::now().offset().fix();
+    // Each time in the offset in force on its own date (summer or winter), shown with it.
     let show = |t: Option<chrono::DateTime<Utc>>| {
         t.map_or("open".to_string(), |t| {
-            t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M").to_string()
+            t.with_timezone(&chrono::Local)
+                .format("%a %Y-%m-%d %H:%M %:z")
+                .to_string()
         })
     };
     match cmd {
@@ -72,13 +74,12 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
             )
             .await?;
             let starts = match from {
-                Some(f) => {
-                    crate::domain::when::parse_local(&f, tz, false).map_err(Failure::usage)?
-                }
+                Some(f) => crate::domain::when::parse_local(&f, chrono::Local, false)
+                    .map_err(Failure::usage)?,
                 None => now,
             };
-            let ends =
-                crate::domain::when::parse_local(&until, tz, true).map_err(Failure::usage)?;
+            let ends = crate::domain::when::parse_local(&until, chrono::Local, true)
+                .map_err(Failure::usage)?;
             let draft = crate::domain::DelegationDraft {
                 delegate: delegate.reference(),
                 starts,
@@ -118,13 +119,12 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
                 )));
             }
             let starts = match from {
-                Some(f) => {
-                    crate::domain::when::parse_local(&f, tz, false).map_err(Failure::usage)?
-                }
+                Some(f) => crate::domain::when::parse_local(&f, chrono::Local, false)
+                    .map_err(Failure::usage)?,
                 None => current.starts.unwrap_or(now),
             };
-            let ends =
-                crate::domain::when::parse_local(&until, tz, true).map_err(Failure::usage)?;
+            let ends = crate::domain::when::parse_local(&until, chrono::Local, true)
+                .map_err(Failure::usage)?;
             let draft = crate::domain::DelegationDraft {
                 delegate: current.delegate.clone(),
                 starts,

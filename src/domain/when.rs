@@ -1,10 +1,16 @@
 //! Times as people type them, one reading for the console and the command line alike.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
-/// `YYYY-MM-DD HH:MM` or `YYYY-MM-DD` in the time zone `tz`, or an RFC 3339 time. A date alone
-/// is the start of that day, or its last second (23:59:59) when `end_of_day`.
-pub fn parse_local(text: &str, tz: FixedOffset, end_of_day: bool) -> Result<DateTime<Utc>, String> {
+/// `YYYY-MM-DD HH:MM` or `YYYY-MM-DD` in the time zone `tz` (the offset in force on that date,
+/// summer or winter, when `tz` is a zone such as `chrono::Local`), or an RFC 3339 time. A date
+/// alone is the start of that day, or its last second (23:59:59) when `end_of_day`. A time the
+/// clocks pass twice (autumn) is its first; one they skip (spring) is refused.
+pub fn parse_local<Tz: TimeZone>(
+    text: &str,
+    tz: Tz,
+    end_of_day: bool,
+) -> Result<DateTime<Utc>, String> {
     let t = text.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Ok(d.with_timezone(&Utc));
@@ -25,14 +31,20 @@ pub fn parse_local(text: &str, tz: FixedOffset, end_of_day: bool) -> Result<Date
         ));
     };
     tz.from_local_datetime(&naive)
-        .single()
+        .earliest()
         .map(|d| d.with_timezone(&Utc))
-        .ok_or_else(|| format!("“{t}” is not a valid local time."))
+        .ok_or_else(|| {
+            format!(
+                "“{}” does not exist in your time zone (the clocks skip it); pick a time outside the change to summer time.",
+                super::text::clean_line(t, 40)
+            )
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::FixedOffset;
 
     #[test]
     fn one_reading_of_dates() {
