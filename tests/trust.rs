@@ -767,11 +767,12 @@ async fn a_round_that_fails_part_way_still_reports_what_it_delivered() {
         .await;
         assert_eq!(o.status.code(), Some(75), "{}", err(&o));
     }
-    // The second decision's check fails with a passing error.
+    // The second decision's check fails with a passing error, one longer than a command
+    // waits out (a short Retry-After is waited for: see tests/cli.rs).
     server.faults().push_when(
         When::method("GET").on(&mine[1].approval),
         Fault::Unavailable {
-            retry_after_secs: 1,
+            retry_after_secs: 600,
         },
     );
     let o = run(h, &url, &["sync"]).await;
