@@ -35,20 +35,40 @@ pub use connect::Session;
 )]
 pub struct Cli {
     /// The ServiceNow instance, e.g. https://acme.service-now.com (or just `acme`).
-    #[arg(long, env = "SIGNOFF_INSTANCE", global = true)]
+    #[arg(
+        long,
+        env = "SIGNOFF_INSTANCE",
+        global = true,
+        help_heading = "Global options"
+    )]
     pub instance: Option<String>,
     /// Your login name on the instance.
-    #[arg(long, env = "SIGNOFF_USER", global = true)]
+    #[arg(
+        long,
+        env = "SIGNOFF_USER",
+        global = true,
+        help_heading = "Global options"
+    )]
     pub user: Option<String>,
     /// Colour theme: dark, light, high-contrast, high-contrast-light, or a file
     /// themes/NAME.toml in the config directory. NO_COLOR turns colour off.
-    #[arg(long, env = "SIGNOFF_THEME", global = true)]
+    #[arg(
+        long,
+        env = "SIGNOFF_THEME",
+        global = true,
+        help_heading = "Global options"
+    )]
     pub theme: Option<String>,
     /// Which configured connection (and cache) to use; see [profiles.NAME] in config.toml.
-    #[arg(long, env = "SIGNOFF_PROFILE", global = true)]
+    #[arg(
+        long,
+        env = "SIGNOFF_PROFILE",
+        global = true,
+        help_heading = "Global options"
+    )]
     pub profile: Option<String>,
     /// Never touch the network: work from the local cache only.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub offline: bool,
     /// Quit right after the first frame (start-up benchmark).
     #[arg(long, global = true, hide = true)]
@@ -75,8 +95,10 @@ pub enum Command {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Seed of the generated data (the same seed, the same data).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Number of changes to generate.
         #[arg(long, default_value_t = 300)]
         changes: usize,
         /// Most rows the server returns per page.
@@ -116,6 +138,7 @@ pub enum Command {
     Doctor,
     /// Print a shell completion script: `signoff completions bash > /etc/bash_completion.d/signoff`.
     Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -151,7 +174,10 @@ pub enum Command {
     /// version; `-` reads standard input) against the changes that should have authorised
     /// them; exit 1 when any was not.
     Reconcile {
+        /// The deployments file (`-` reads standard input).
         file: std::path::PathBuf,
+        /// The report: md (Markdown) or json.
+        /// md (Markdown) or json.
         #[arg(long, value_enum, default_value_t = OutputFormat::Md)]
         format: OutputFormat,
     },
@@ -182,7 +208,10 @@ pub enum OutboxAction {
     },
     /// Check a decision in conflict or failed against the instance again, and send it if it
     /// still applies.
-    Retry { reference: String },
+    Retry {
+        /// Its ref, as `signoff outbox` shows it (the start is enough).
+        reference: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,9 +240,12 @@ pub enum DelegateCommand {
     },
     /// Change the window of one of your delegations.
     Edit {
+        /// The delegation's id, from `signoff delegate list`.
         id: String,
+        /// New start: YYYY-MM-DD, YYYY-MM-DD HH:MM (local time) or RFC 3339; default: as it is.
         #[arg(long)]
         from: Option<String>,
+        /// New end: YYYY-MM-DD (end of that day), YYYY-MM-DD HH:MM or RFC 3339.
         #[arg(long)]
         until: String,
     },
@@ -224,6 +256,7 @@ pub enum CabCommand {
     /// Your CAB meetings (in progress, the next and last 14 days): as chair, delegate, board
     /// member or attendee.
     List {
+        /// How to print: text or json.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
@@ -232,6 +265,7 @@ pub enum CabCommand {
     Show {
         /// The meeting: its sys_id, or a part of its name that only it has.
         meeting: String,
+        /// How to print: text or json.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
@@ -240,6 +274,7 @@ pub enum CabCommand {
     Minutes {
         /// The meeting: its sys_id, or a part of its name that only it has.
         meeting: String,
+        /// md (Markdown) or json.
         #[arg(long, value_enum, default_value_t = OutputFormat::Md)]
         format: OutputFormat,
         /// Write to this file instead of standard output.
@@ -277,6 +312,7 @@ pub enum AuthCommand {
     },
     /// Whether a password is kept, where, and whether it signs in.
     Status {
+        /// How to print: text or json.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
@@ -298,6 +334,7 @@ pub enum AuditCommand {
         /// Only entries about this change.
         #[arg(long)]
         change: Option<String>,
+        /// How to print: table, json or csv.
         #[arg(long, value_enum, default_value_t = LogFormat::Table)]
         output: LogFormat,
     },
@@ -316,6 +353,7 @@ pub enum AuditCommand {
         /// only grows, must still hold that entry; catches entries cut from the end.
         #[arg(long, value_name = "SEQ HASH")]
         expect_head: Option<String>,
+        /// How to print: text or json.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
@@ -338,20 +376,26 @@ pub enum AuditCommand {
     /// For the periodic review of approval rights: the delegations given and received (active,
     /// upcoming, or ended in the period) and the decisions taken on someone's behalf.
     AccessReview {
+        /// From this date (YYYY-MM-DD, YYYY-MM-DD HH:MM local, or RFC 3339).
         #[arg(long)]
         from: Option<String>,
+        /// To this date (a date alone: the end of that day).
         #[arg(long)]
         to: Option<String>,
+        /// How to print: text or json.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
     /// One row per decision for auditors (columns in the README); the same journal gives the
     /// same bytes, and the export names the chain head it covers.
     Export {
+        /// From this date (YYYY-MM-DD, YYYY-MM-DD HH:MM local, or RFC 3339).
         #[arg(long)]
         from: Option<String>,
+        /// To this date (a date alone: the end of that day).
         #[arg(long)]
         to: Option<String>,
+        /// json or csv.
         #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
         format: OutputFormat,
         /// Write to this file instead of standard output.
@@ -583,4 +627,39 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         Some(Command::Sync) => return sync::run(&session).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option of every command says what it is for, and the global ones stand under
+    /// their own heading.
+    #[test]
+    fn every_option_has_help_and_globals_their_heading() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() && !arg.is_hide_set() {
+                    missing.push(format!("{path} --{id}"));
+                }
+                if arg.is_global_set()
+                    && !arg.is_hide_set()
+                    && arg.get_help_heading() != Some("Global options")
+                {
+                    missing.push(format!("{path} --{id} (global, without the heading)"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let mut missing = Vec::new();
+        walk(&cmd, "signoff", &mut missing);
+        assert!(missing.is_empty(), "options without help: {missing:#?}");
+    }
 }
