@@ -170,12 +170,9 @@ impl AppState {
         let n = self.cab.list.len();
         let c = &mut self.cab;
         match cmd {
-            Cmd::Down => c.selected = (c.selected + 1).min(n.saturating_sub(1)),
-            Cmd::Up => c.selected = c.selected.saturating_sub(1),
-            Cmd::PageDown => c.selected = (c.selected + 10).min(n.saturating_sub(1)),
-            Cmd::PageUp => c.selected = c.selected.saturating_sub(10),
-            Cmd::Top => c.selected = 0,
-            Cmd::Bottom => c.selected = n.saturating_sub(1),
+            Cmd::Down | Cmd::Up | Cmd::PageDown | Cmd::PageUp | Cmd::Top | Cmd::Bottom => {
+                c.selected = super::scrolled(c.selected, cmd, 10, n.saturating_sub(1))
+            }
             Cmd::Back => self.mode = Mode::Queue,
             Cmd::Open => {
                 let Some(m) = self.cab.list.get(self.cab.selected) else {
@@ -211,12 +208,9 @@ impl AppState {
             return vec![];
         };
         match cmd {
-            Cmd::Down => v.selected = (v.selected + 1).min(n.saturating_sub(1)),
-            Cmd::Up => v.selected = v.selected.saturating_sub(1),
-            Cmd::PageDown => v.selected = (v.selected + 10).min(n.saturating_sub(1)),
-            Cmd::PageUp => v.selected = v.selected.saturating_sub(10),
-            Cmd::Top => v.selected = 0,
-            Cmd::Bottom => v.selected = n.saturating_sub(1),
+            Cmd::Down | Cmd::Up | Cmd::PageDown | Cmd::PageUp | Cmd::Top | Cmd::Bottom => {
+                v.selected = super::scrolled(v.selected, cmd, 10, n.saturating_sub(1))
+            }
             Cmd::Back => self.mode = Mode::Meetings,
             Cmd::Open | Cmd::StartMeeting => return self.enter_session(cmd == Cmd::StartMeeting),
             _ => {}
