@@ -1,6 +1,5 @@
 //! `signoff audit log|verify|pubkey|export`: the journal as evidence.
 
-use std::io::Write;
 use std::path::Path;
 
 use base64::Engine;
@@ -108,7 +107,7 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
                 })
                 .collect();
             let text = match output {
-                LogFormat::Json => json(&rows)?,
+                LogFormat::Json => super::json_text(&rows)?,
                 LogFormat::Csv => csv(
                     &[
                         "seq",
@@ -245,22 +244,8 @@ fn write_out(path: Option<&Path>, text: &str, what: &str) -> Result<(), Failure>
         Some(p) => std::fs::write(p, text).map_err(|e| {
             Failure::other(format!("Could not write {what} to {}: {e}.", p.display()))
         }),
-        None => {
-            let mut out = std::io::stdout().lock();
-            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(Failure::other(format!("Could not write {what}: {e}"))),
-            }
-        }
+        None => super::print_stdout(text.as_bytes(), what),
     }
-}
-
-fn json<T: Serialize>(value: &T) -> Result<String, Failure> {
-    let mut t = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::other(format!("Could not write JSON: {e}")))?;
-    t.push('\n');
-    Ok(t)
 }
 
 fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
@@ -351,7 +336,7 @@ fn export_text(rows: &[ExportRow], head: &str, format: OutputFormat) -> Result<S
             chain_head: &'a str,
             decisions: &'a [ExportRow],
         }
-        return json(&Export {
+        return super::json_text(&Export {
             chain_head: head,
             decisions: rows,
         });
@@ -501,7 +486,7 @@ fn print_verify(
             #[serde(skip_serializing_if = "Option::is_none")]
             server: Option<&'a Vec<Anchor>>,
         }
-        let t = json(&Out {
+        let t = super::json_text(&Out {
             intact: r.intact(),
             report: r,
             server: anchors,
@@ -737,7 +722,7 @@ async fn access_review(
             delegations: &'a [ReviewDelegation],
             decisions_on_behalf: &'a [ReviewDecision],
         }
-        let t = json(&Review {
+        let t = super::json_text(&Review {
             from,
             to,
             delegations: &delegations,

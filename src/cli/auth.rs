@@ -89,11 +89,7 @@ pub async fn run(s: &Session, cmd: AuthCommand) -> Result<(), Failure> {
                     .and_then(|c| c.as_ref().err().map(|f| f.message.clone())),
             };
             if output == OutputFormat::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&status)
-                        .map_err(|e| Failure::other(format!("Could not write JSON: {e}")))?
-                );
+                super::print_stdout(super::json_text(&status)?.as_bytes(), "the status")?;
             } else {
                 match (&status.saved_in, &checked) {
                     (None, _) => println!(

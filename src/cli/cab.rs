@@ -4,8 +4,6 @@
 //! the cache the console (or an earlier command) filled. What is printed comes from the
 //! domain's sanitised types only.
 
-use std::io::Write;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -50,12 +48,7 @@ pub async fn run(s: &Session, cmd: CabCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::other(e.to_string()))?;
             let minutes = detail.minutes(&notes, now);
             let text = match format {
-                OutputFormat::Json => {
-                    let mut t = serde_json::to_string_pretty(&minutes)
-                        .map_err(|e| Failure::other(format!("Could not write the minutes: {e}")))?;
-                    t.push('\n');
-                    t
-                }
+                OutputFormat::Json => super::json_text(&minutes)?,
                 _ => minutes.to_markdown(),
             };
             match out {
@@ -251,13 +244,7 @@ fn minutes(seconds: i64) -> String {
 }
 
 fn write_stdout(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Ok(()),
-        // A closed pipe (`| head`) is the reader's choice, not a failure.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::other(format!("Could not write the output: {e}"))),
-    }
+    super::print_stdout(text.as_bytes(), "the output")
 }
 
 #[derive(Serialize)]
@@ -301,10 +288,7 @@ fn print_list(
                 open_items: m.open_items,
             })
             .collect();
-        let mut text = serde_json::to_string_pretty(&rows)
-            .map_err(|e| Failure::other(format!("Could not write JSON: {e}")))?;
-        text.push('\n');
-        return write_stdout(&text);
+        return write_stdout(&super::json_text(&rows)?);
     }
     let mut text = String::new();
     if list.is_empty() {
@@ -454,10 +438,7 @@ fn print_agenda(
             .collect(),
     };
     if output == OutputFormat::Json {
-        let mut text = serde_json::to_string_pretty(&out)
-            .map_err(|e| Failure::other(format!("Could not write JSON: {e}")))?;
-        text.push('\n');
-        return write_stdout(&text);
+        return write_stdout(&super::json_text(&out)?);
     }
     let mut t = format!(
         "{} — {}, {} to {}; chaired by {}; you: {}\n",

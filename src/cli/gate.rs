@@ -122,9 +122,7 @@ pub async fn run(s: &Session, a: GateArgs) -> Result<u8, Failure> {
         };
         match verdict {
             Ok(evidence) => {
-                let mut json = serde_json::to_string_pretty(&evidence)
-                    .map_err(|e| Failure::other(format!("Could not write the evidence: {e}")))?;
-                json.push('\n');
+                let json = super::json_text(&evidence)?;
                 if let Some(path) = &a.evidence {
                     std::fs::write(path, &json).map_err(|e| {
                         Failure::other(format!(

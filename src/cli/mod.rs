@@ -514,15 +514,23 @@ impl Command {
     }
 }
 
-/// Writes generated text to stdout; a reader that stops early (`| head`) is no failure.
-fn print_generated(bytes: &[u8], what: &str) -> Result<ExitCode, Failure> {
+/// Writes a command's output to stdout; a reader that stops early (`| head`) is no failure.
+pub(crate) fn print_stdout(bytes: &[u8], what: &str) -> Result<(), Failure> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|_| out.flush()) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Failure::other(format!("Could not write {what}: {e}"))),
     }
+}
+
+/// A value as pretty JSON with a final newline, for stdout or a file.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
+    let mut t = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::other(format!("Could not write JSON: {e}")))?;
+    t.push('\n');
+    Ok(t)
 }
 
 /// Runs a parsed command line.
@@ -534,7 +542,7 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut cmd, "signoff", &mut out);
-            return print_generated(&out, "the completion script");
+            return print_stdout(&out, "the completion script").map(|_| ExitCode::SUCCESS);
         }
         Some(Command::Man) => {
             let cmd = <Cli as clap::CommandFactory>::command();
@@ -542,7 +550,7 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             clap_mangen::Man::new(cmd)
                 .render(&mut out)
                 .map_err(|e| Failure::other(format!("Could not write the manual page: {e}")))?;
-            return print_generated(&out, "the manual page");
+            return print_stdout(&out, "the manual page").map(|_| ExitCode::SUCCESS);
         }
         _ => {}
     }

@@ -2,7 +2,6 @@
 //! that should have authorised it; exit 1 when any was not.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use super::connect::Session;
 use super::{Failure, OutputFormat};
@@ -69,22 +68,11 @@ pub async fn run(s: &Session, file: &std::path::Path, format: OutputFormat) -> R
     store
         .record_deployments(&records, clock.now())
         .map_err(|e| Failure::other(e.to_string()))?;
-    let mut out = match format {
-        OutputFormat::Json => serde_json::to_string_pretty(&findings)
-            .map_err(|e| Failure::other(format!("Could not write JSON: {e}")))?,
+    let out = match format {
+        OutputFormat::Json => super::json_text(&findings)?,
         _ => report_markdown(&findings),
     };
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(Failure::other(format!("Could not write the report: {e}")));
-    }
+    super::print_stdout(out.as_bytes(), "the report")?;
     let bad = findings
         .iter()
         .filter(|f| f.verdict != Verdict::Authorized)
