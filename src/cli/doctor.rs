@@ -3,7 +3,7 @@
 
 use super::Failure;
 use super::connect::Session;
-use crate::domain::{Delivery, describe_skew};
+use crate::domain::describe_skew;
 use crate::store::Store;
 
 pub fn run(s: &Session, theme_name: &str) -> Result<(), Failure> {
@@ -77,12 +77,7 @@ pub fn run(s: &Session, theme_name: &str) -> Result<(), Failure> {
     let pending = outbox.iter().filter(|e| e.delivery.is_pending()).count();
     let conflicts = outbox
         .iter()
-        .filter(|e| {
-            matches!(
-                e.delivery,
-                Delivery::Conflict { .. } | Delivery::Failed { .. }
-            )
-        })
+        .filter(|e| e.delivery.needs_attention())
         .count();
     println!("schema       {}", store.schema_version().map_err(other)?);
     println!(

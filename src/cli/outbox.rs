@@ -50,10 +50,7 @@ pub async fn run(s: &Session, all: bool, action: Option<OutboxAction>) -> Result
             let e = find(&store, &reference)?;
             let what = describe(&e);
             let title = cap(&what);
-            if !matches!(
-                e.delivery,
-                Delivery::Conflict { .. } | Delivery::Failed { .. }
-            ) {
+            if !e.delivery.needs_attention() {
                 return Err(Failure::usage(format!(
                     "{title} is {}; only a conflict or a failure is retried.",
                     e.delivery.label()
@@ -205,12 +202,7 @@ fn list(store: &Store, all: bool) -> Result<u8, Failure> {
     }
     let attention = shown
         .iter()
-        .filter(|e| {
-            matches!(
-                e.delivery,
-                Delivery::Conflict { .. } | Delivery::Failed { .. }
-            )
-        })
+        .filter(|e| e.delivery.needs_attention())
         .count();
     Ok(if attention > 0 {
         exit::CONFLICT

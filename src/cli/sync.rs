@@ -54,12 +54,7 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
         .open_decisions()
         .map_err(|e| Failure::other(e.to_string()))?
         .iter()
-        .filter(|e| {
-            matches!(
-                e.delivery,
-                crate::domain::Delivery::Conflict { .. } | crate::domain::Delivery::Failed { .. }
-            )
-        })
+        .filter(|e| e.delivery.needs_attention())
         .count();
     if waiting > 0 {
         eprintln!(

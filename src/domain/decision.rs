@@ -372,6 +372,11 @@ impl Delivery {
     pub fn is_pending(&self) -> bool {
         matches!(self, Delivery::Queued | Delivery::Sending)
     }
+
+    /// Conflicts and failures wait for the user: re-decide, retry or discard.
+    pub fn needs_attention(&self) -> bool {
+        matches!(self, Delivery::Conflict { .. } | Delivery::Failed { .. })
+    }
 }
 
 #[cfg(test)]

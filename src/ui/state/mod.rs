@@ -110,10 +110,7 @@ impl Tracked {
 
     /// Conflicts and failures wait for the user: re-decide or discard.
     pub fn needs_attention(&self) -> bool {
-        matches!(
-            self.delivery,
-            Delivery::Conflict { .. } | Delivery::Failed { .. }
-        )
+        self.delivery.needs_attention()
     }
 }
 
