@@ -546,14 +546,16 @@ async fn an_attendee_follows_the_chair_and_decides_their_own_approvals() {
             fresh: true,
         },
     );
-    let cab_meeting = |detail: MeetingDetail| signoff::ui::Msg::CabMeeting {
-        sys_id: detail.meeting.sys_id.clone(),
-        detail: Some(Box::new(detail)),
-        fetched_at: None,
-        fresh: true,
-        error: None,
-        waiting_moves: 0,
-        notes: vec![],
+    let cab_meeting = |detail: MeetingDetail| {
+        signoff::ui::Msg::CabMeeting(signoff::domain::cab::MeetingRead {
+            sys_id: detail.meeting.sys_id.clone(),
+            detail: Some(Box::new(detail)),
+            fetched_at: None,
+            fresh: true,
+            error: None,
+            waiting_moves: 0,
+            notes: vec![],
+        })
     };
     let at = ui
         .cab

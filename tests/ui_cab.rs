@@ -124,7 +124,7 @@ impl Console {
         let detail = self.sn.cab_meeting(&sys_id).await.unwrap().unwrap();
         update(
             &mut self.ui,
-            Msg::CabMeeting {
+            Msg::CabMeeting(signoff::domain::cab::MeetingRead {
                 sys_id,
                 detail: Some(Box::new(detail.clone())),
                 fetched_at: Some(at()),
@@ -132,7 +132,7 @@ impl Console {
                 error: None,
                 waiting_moves: 0,
                 notes: vec![],
-            },
+            }),
         );
         assert_eq!(self.ui.mode, Mode::Agenda);
         detail

@@ -439,6 +439,21 @@ pub struct MeetingDetail {
     pub all_approvals: bool,
 }
 
+/// A meeting as signoff read it for the screen: fresh from the instance or (offline, `fresh`
+/// false) as cached, with what waits here on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeetingRead {
+    pub sys_id: String,
+    pub detail: Option<Box<MeetingDetail>>,
+    pub fetched_at: Option<DateTime<Utc>>,
+    pub fresh: bool,
+    pub error: Option<String>,
+    /// The chair's moves on it not delivered yet.
+    pub waiting_moves: usize,
+    /// Notes typed on its items here: (item sys_id, text), oldest first.
+    pub notes: Vec<(String, String)>,
+}
+
 /// A move of the meeting, as the chair makes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

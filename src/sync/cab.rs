@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::SyncEvent;
 use crate::backend::{Backend, BackendError};
 use crate::domain::Clock;
-use crate::domain::cab::{MeetingDetail, MeetingSummary, Move, note_line};
+use crate::domain::cab::{MeetingDetail, MeetingRead, MeetingSummary, Move, note_line};
 use crate::store::{CabMove, MoveStatus, Store, StoreError};
 
 /// How far back and ahead the meetings list looks.
@@ -353,20 +353,22 @@ async fn meeting<B: Backend>(
                   at: Option<DateTime<Utc>>,
                   fresh: bool,
                   error: Option<String>,
-                  store: &Store| SyncEvent::CabMeeting {
-        sys_id: sys_id.to_string(),
-        detail: detail.map(Box::new),
-        fetched_at: at,
-        fresh,
-        error,
-        waiting_moves: store
-            .pending_moves()
-            .map(|m| m.iter().filter(|m| m.meeting == sys_id).count())
-            .unwrap_or(0),
-        notes: store
-            .notes(sys_id)
-            .map(|n| n.into_iter().map(|n| (n.item, n.text)).collect())
-            .unwrap_or_default(),
+                  store: &Store| {
+        SyncEvent::CabMeeting(MeetingRead {
+            sys_id: sys_id.to_string(),
+            detail: detail.map(Box::new),
+            fetched_at: at,
+            fresh,
+            error,
+            waiting_moves: store
+                .pending_moves()
+                .map(|m| m.iter().filter(|m| m.meeting == sys_id).count())
+                .unwrap_or(0),
+            notes: store
+                .notes(sys_id)
+                .map(|n| n.into_iter().map(|n| (n.item, n.text)).collect())
+                .unwrap_or_default(),
+        })
     };
     let Some(b) = b else {
         let (d, at) = cached.unzip();

@@ -333,18 +333,8 @@ pub enum SyncEvent {
         error: Option<String>,
         fresh: bool,
     },
-    /// One meeting, fresh from the instance or (offline, `fresh` false) as cached.
-    CabMeeting {
-        sys_id: String,
-        detail: Option<Box<crate::domain::cab::MeetingDetail>>,
-        fetched_at: Option<DateTime<Utc>>,
-        fresh: bool,
-        error: Option<String>,
-        /// The chair's moves on it not delivered yet.
-        waiting_moves: usize,
-        /// Notes typed on its items here: (item sys_id, text), oldest first.
-        notes: Vec<(String, String)>,
-    },
+    /// One meeting, fresh from the instance or (offline) as cached.
+    CabMeeting(crate::domain::cab::MeetingRead),
     /// A chair's move reached an outcome.
     CabMove {
         meeting: String,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
-use crate::domain::cab::{Cursor, MeetingDetail, MeetingSummary, Move, MoveStatus};
+use crate::domain::cab::{Cursor, MeetingDetail, MeetingRead, MeetingSummary, Move, MoveStatus};
 use crate::domain::{
     Approval, Decision, DecisionKind, Delegation, DelegationDraft, Delivery, Justification, User,
 };
@@ -113,16 +113,7 @@ pub enum Msg {
         fresh: bool,
     },
     /// One meeting, fresh or as cached, with the notes typed on it here.
-    CabMeeting {
-        sys_id: String,
-        detail: Option<Box<MeetingDetail>>,
-        fetched_at: Option<DateTime<Utc>>,
-        fresh: bool,
-        error: Option<String>,
-        waiting_moves: usize,
-        /// (item sys_id, text), oldest first.
-        notes: Vec<(String, String)>,
-    },
+    CabMeeting(MeetingRead),
     /// A move of the chair's reached an outcome.
     CabMove {
         meeting: String,

@@ -561,17 +561,16 @@ impl AppState {
             .min(self.cab.list.len().saturating_sub(1));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn cab_meeting_msg(
-        &mut self,
-        sys_id: String,
-        detail: Option<Box<MeetingDetail>>,
-        at: Option<DateTime<Utc>>,
-        fresh: bool,
-        error: Option<String>,
-        waiting_moves: usize,
-        notes: Vec<(String, String)>,
-    ) {
+    pub(super) fn cab_meeting_msg(&mut self, read: crate::domain::cab::MeetingRead) {
+        let crate::domain::cab::MeetingRead {
+            sys_id,
+            detail,
+            fetched_at: at,
+            fresh,
+            error,
+            waiting_moves,
+            notes,
+        } = read;
         self.dirty = true;
         let Some(v) = self.cab.open.as_mut() else {
             return;

@@ -1795,24 +1795,8 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             state.cab_meetings_msg(list, fetched_at, error, fresh);
             vec![]
         }
-        Msg::CabMeeting {
-            sys_id,
-            detail,
-            fetched_at,
-            fresh,
-            error,
-            waiting_moves,
-            notes,
-        } => {
-            state.cab_meeting_msg(
-                sys_id,
-                detail,
-                fetched_at,
-                fresh,
-                error,
-                waiting_moves,
-                notes,
-            );
+        Msg::CabMeeting(read) => {
+            state.cab_meeting_msg(read);
             vec![]
         }
         Msg::CabMove {
