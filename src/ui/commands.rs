@@ -164,6 +164,7 @@ pub struct Command {
 use Context::*;
 
 const SCREENS: &[Context] = &[Queue, Detail, Delegations, Meetings, Agenda, Session];
+/// Every screen and the lists over them: where keys are commands, not text.
 const LISTS: &[Context] = &[
     Queue,
     Detail,
@@ -398,16 +399,7 @@ pub const COMMANDS: &[Command] = &[
         name: "back",
         description: "back / clear the selection / close",
         keys: &["Esc"],
-        contexts: &[
-            Queue,
-            Detail,
-            Delegations,
-            Help,
-            Messages,
-            Meetings,
-            Agenda,
-            Session,
-        ],
+        contexts: LISTS,
         footer: Some("back"),
         colon: false,
         enabled: AppState::can_go_back,
@@ -467,16 +459,7 @@ pub const COMMANDS: &[Command] = &[
         name: "quit",
         description: "quit (asks first while decisions wait in the outbox)",
         keys: &["q", "Ctrl-C"],
-        contexts: &[
-            Queue,
-            Detail,
-            Delegations,
-            Help,
-            Messages,
-            Meetings,
-            Agenda,
-            Session,
-        ],
+        contexts: LISTS,
         footer: Some("quit"),
         colon: true,
         enabled: always,
