@@ -443,18 +443,7 @@ impl ServiceNow {
         change_ids: &[String],
         changes: &HashMap<String, Change>,
     ) -> Result<Vec<AgendaApproval>, BackendError> {
-        let mut fields: Vec<String> = convert::APPROVAL_FIELDS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        fields.push("comments".into());
-        for f in convert::TASK_FIELDS
-            .iter()
-            .chain(convert::CHANGE_ONLY_FIELDS)
-            .chain(convert::CHANGE_RECORD_FIELDS)
-        {
-            fields.push(format!("sysapproval.{f}"));
-        }
+        let fields = convert::approval_fields(&["comments"], &[]);
         let query = format!(
             "sysapprovalIN{}^source_table=change_request^ORDERBYsys_created_on",
             change_ids.join(",")
@@ -463,7 +452,7 @@ impl ServiceNow {
             .get_all(
                 "sysapproval_approver",
                 &query,
-                &fields.join(","),
+                &fields,
                 "the agenda's approvals",
                 &|row| {
                     let mut approval = convert::approval(row)?;
@@ -707,11 +696,7 @@ impl ServiceNow {
                 });
             }
         }
-        let mut fields: Vec<&str> = vec!["sys_id"];
-        fields.extend(convert::TASK_FIELDS);
-        fields.extend(convert::CHANGE_ONLY_FIELDS);
-        fields.extend(convert::CHANGE_RECORD_FIELDS);
-        let fields = fields.join(",");
+        let fields = convert::change_fields(&[]);
         match self
             .get_all(
                 "change_request",
@@ -742,15 +727,12 @@ impl ServiceNow {
                 ),
             });
         }
-        let mut fields: Vec<&str> = vec!["sys_id", "approval"];
-        fields.extend(convert::TASK_FIELDS);
-        fields.extend(convert::CHANGE_ONLY_FIELDS);
-        fields.extend(convert::CHANGE_RECORD_FIELDS);
+        let fields = convert::change_fields(&["approval"]);
         let found = self
             .get_all(
                 "change_request",
                 &format!("number={number}"),
-                &fields.join(","),
+                &fields,
                 "the change request",
                 &|row| Ok((convert::change_record(row)?, row.value("approval"))),
                 &no_progress,

@@ -65,6 +65,35 @@ pub(crate) const APPROVAL_FIELDS: &[&str] = &[
     "sys_updated_on",
 ];
 
+/// `sysparm_fields` for change records: `sys_id`, `extra`, and every change field.
+pub(crate) fn change_fields(extra: &[&str]) -> String {
+    let mut fields: Vec<&str> = vec!["sys_id"];
+    fields.extend(extra);
+    fields.extend(TASK_FIELDS);
+    fields.extend(CHANGE_ONLY_FIELDS);
+    fields.extend(CHANGE_RECORD_FIELDS);
+    fields.join(",")
+}
+
+/// `sysparm_fields` for approval rows: their own fields and `own`, and every change field
+/// through `sysapproval` with `change_extra`.
+pub(crate) fn approval_fields(own: &[&str], change_extra: &[&str]) -> String {
+    let mut fields: Vec<String> = APPROVAL_FIELDS
+        .iter()
+        .chain(own)
+        .map(|s| s.to_string())
+        .collect();
+    for f in TASK_FIELDS
+        .iter()
+        .chain(CHANGE_ONLY_FIELDS)
+        .chain(CHANGE_RECORD_FIELDS)
+        .chain(change_extra)
+    {
+        fields.push(format!("sysapproval.{f}"));
+    }
+    fields.join(",")
+}
+
 pub(crate) fn user(row: &Row<'_>) -> Result<User, BackendError> {
     let sys_id = required_id(row, "sys_id", "sys_user", "")?;
     let mut user = User {

@@ -187,11 +187,7 @@ impl ServiceNow {
         ids: Vec<String>,
     ) -> Result<Option<HashMap<String, Change>>, BackendError> {
         ids.iter().try_for_each(|id| check_id(id))?;
-        let mut fields: Vec<&str> = vec!["sys_id"];
-        fields.extend(convert::TASK_FIELDS);
-        fields.extend(convert::CHANGE_ONLY_FIELDS);
-        fields.extend(convert::CHANGE_RECORD_FIELDS);
-        let fields = fields.join(",");
+        let fields = convert::change_fields(&[]);
         let chunks: Vec<String> = ids
             .chunks(IDS_PER_QUERY)
             .map(|c| format!("sys_idIN{}", c.join(",")))
@@ -302,18 +298,7 @@ impl Backend for ServiceNow {
         if let Scope::PendingIds(ids) = &scope {
             ids.iter().try_for_each(|id| check_id(id))?;
         }
-        let mut fields: Vec<String> = convert::APPROVAL_FIELDS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        for f in convert::TASK_FIELDS
-            .iter()
-            .chain(convert::CHANGE_ONLY_FIELDS)
-            .chain(convert::CHANGE_RECORD_FIELDS)
-        {
-            fields.push(format!("sysapproval.{f}"));
-        }
-        let fields = fields.join(",");
+        let fields = convert::approval_fields(&[], &[]);
         let approvers = format!(
             "approverIN{}^source_table=change_request",
             approver_ids.join(",")
@@ -376,24 +361,12 @@ impl Backend for ServiceNow {
         &self,
         approval_sys_id: &str,
     ) -> Result<Option<ServerApproval>, BackendError> {
-        let mut fields: Vec<String> = convert::APPROVAL_FIELDS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        fields.push("comments".into());
-        for f in convert::TASK_FIELDS
-            .iter()
-            .chain(convert::CHANGE_ONLY_FIELDS)
-            .chain(convert::CHANGE_RECORD_FIELDS)
-            .chain(&["on_hold_reason"])
-        {
-            fields.push(format!("sysapproval.{f}"));
-        }
+        let fields = convert::approval_fields(&["comments"], &["on_hold_reason"]);
         let Some(record) = self
             .get_record(
                 "sysapproval_approver",
                 approval_sys_id,
-                &fields.join(","),
+                &fields,
                 "the approval",
             )
             .await?
