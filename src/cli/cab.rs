@@ -226,13 +226,8 @@ fn pick(list: &[MeetingSummary], name: &str) -> Result<String, Failure> {
     }
 }
 
-/// A time in the offset in force on its own date, shown with it.
 fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map_or("no date".to_string(), |t| {
-        t.with_timezone(&chrono::Local)
-            .format("%a %Y-%m-%d %H:%M %:z")
-            .to_string()
-    })
+    t.map_or("no date".to_string(), super::local_time)
 }
 
 fn minutes(seconds: i64) -> String {

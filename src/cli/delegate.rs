@@ -26,14 +26,7 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
     let user = backend.current_user().await?;
     let me = user.reference();
     let now = clock.now();
-    // Each time in the offset in force on its own date (summer or winter), shown with it.
-    let show = |t: Option<chrono::DateTime<Utc>>| {
-        t.map_or("open".to_string(), |t| {
-            t.with_timezone(&chrono::Local)
-                .format("%a %Y-%m-%d %H:%M %:z")
-                .to_string()
-        })
-    };
+    let show = |t: Option<chrono::DateTime<Utc>>| t.map_or("open".to_string(), super::local_time);
     match cmd {
         DelegateCommand::List => {
             let all = backend.delegations(&user.sys_id).await?;

@@ -525,6 +525,14 @@ pub(crate) fn print_stdout(bytes: &[u8], what: &str) -> Result<(), Failure> {
     }
 }
 
+/// A time as the command line prints it: local, in the offset in force on its own date
+/// (summer or winter), with that offset.
+pub(crate) fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%a %Y-%m-%d %H:%M %:z")
+        .to_string()
+}
+
 /// A value as pretty JSON with a final newline, for stdout or a file.
 pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
     let mut t = serde_json::to_string_pretty(value)
