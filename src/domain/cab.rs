@@ -751,8 +751,20 @@ impl MeetingDetail {
     /// sentence each: collisions, a change on hold, a change edited since it was put on the
     /// agenda, approvals nobody present can decide.
     pub fn attention(&self, item: &AgendaItem, policy: &Policy, tier: RiskTier) -> Vec<String> {
+        self.attention_among(item, policy, tier, &self.collisions())
+    }
+
+    /// [`MeetingDetail::attention`] with the agenda's collisions worked out once already (a
+    /// screen asks it of every item).
+    pub fn attention_among(
+        &self,
+        item: &AgendaItem,
+        policy: &Policy,
+        tier: RiskTier,
+        collisions: &[Collision],
+    ) -> Vec<String> {
         let mut out = Vec::new();
-        for c in self.collisions().iter().filter(|c| c.item == item.sys_id) {
+        for c in collisions.iter().filter(|c| c.item == item.sys_id) {
             out.push(format!(
                 "Collides with {} on {}: their windows overlap.",
                 c.with_number, c.on

@@ -334,6 +334,8 @@ pub fn agenda(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
     );
     let first = v.selected.saturating_sub(table_rows.saturating_sub(1));
     let current = d.current().map(|i| i.sys_id.clone());
+    // Once a frame, not once a row.
+    let collisions = d.collisions();
     for (i, item) in d.items.iter().enumerate().skip(first).take(table_rows) {
         let selected = i == v.selected;
         let tier = state.item_tier(item);
@@ -343,7 +345,9 @@ pub fn agenda(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
         } else {
             format!("{}/{}", short(timer.spent), short(item.allotted))
         };
-        let attention = tier.map_or(Vec::new(), |t| d.attention(item, &state.policy, t));
+        let attention = tier.map_or(Vec::new(), |t| {
+            d.attention_among(item, &state.policy, t, &collisions)
+        });
         let marker = if Some(&item.sys_id) == current.as_ref() {
             "●"
         } else if !attention.is_empty() {
@@ -416,7 +420,9 @@ pub fn agenda(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
                 theme.style("muted"),
             ));
         }
-        let attention = tier.map_or(Vec::new(), |t| d.attention(item, &state.policy, t));
+        let attention = tier.map_or(Vec::new(), |t| {
+            d.attention_among(item, &state.policy, t, &collisions)
+        });
         for a in &attention {
             lines.push(Line::styled(format!("⚠ {a}"), theme.style("sla.warning")));
         }
