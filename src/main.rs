@@ -27,11 +27,17 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&format!("Could not start the async runtime: {e}."), 1),
     };
+    let json_errors = cli.json_errors();
     match runtime.block_on(run(cli, paths)) {
         Ok(code) => code,
         Err(f) => {
-            tracing::error!(message = %f.message, "exiting with an error");
-            fail(&f.message, f.code)
+            tracing::error!(message = %f.message, kind = f.kind.name(), "exiting with an error");
+            if json_errors {
+                eprintln!("{}", signoff::cli::output::envelope(&f));
+                ExitCode::from(f.code)
+            } else {
+                fail(&f.message, f.code)
+            }
         }
     }
 }

@@ -139,7 +139,8 @@ async fn bad_input_ends_in_one_sentence_and_a_non_zero_exit() {
         ],
     )
     .await;
-    assert_eq!(out.status.code(), Some(1));
+    // Exit 5: the instance refused the sign-in (README, exit codes).
+    assert_eq!(out.status.code(), Some(5));
     assert!(
         stderr(&out).contains("refused the user name or password"),
         "{}",
@@ -161,7 +162,7 @@ async fn bad_input_ends_in_one_sentence_and_a_non_zero_exit() {
 
     server.faults().push(Fault::Status(500));
     let out = run(base(DEMO_PASSWORD)).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(7), "exit 7: server error");
     assert!(
         stderr(&out).contains("server error (HTTP 500"),
         "{}",
@@ -189,13 +190,17 @@ async fn bad_input_ends_in_one_sentence_and_a_non_zero_exit() {
         retry_after_secs: 3600,
     });
     let out = run(base(DEMO_PASSWORD)).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(8), "exit 8: rate limited");
     assert!(stderr(&out).contains("rate-limiting"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("waiting"), "{}", stderr(&out));
 
     server.faults().push(Fault::MalformedJson);
     let out = run(base(DEMO_PASSWORD)).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "exit 7: an answer that is not the API's"
+    );
     assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "nothing half-printed");
 
@@ -207,7 +212,7 @@ async fn bad_input_ends_in_one_sentence_and_a_non_zero_exit() {
     let mut env = base(DEMO_PASSWORD);
     env[0].1 = format!("http://127.0.0.1:{port}");
     let out = run(env).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(9), "exit 9: unreachable");
     assert!(stderr(&out).contains("Could not reach"), "{}", stderr(&out));
 
     let mut env = base(DEMO_PASSWORD);
@@ -311,7 +316,8 @@ async fn sync_reports_changes_and_the_cache_answers_offline() {
 
     // Without --offline the same command says the instance is unreachable.
     let out = signoff_at(home.path(), &["queue", "--json"], &env).await;
-    assert_eq!(out.status.code(), Some(1));
+    // Exit 9: unreachable (README, exit codes).
+    assert_eq!(out.status.code(), Some(9));
     assert!(stderr(&out).contains("Could not reach"), "{}", stderr(&out));
 }
 

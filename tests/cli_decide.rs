@@ -77,7 +77,7 @@ async fn exit_codes_say_what_happened() {
         &["approve", "CHG9999999", "-m", "Looks good to me."],
     )
     .await;
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(6), "exit 6: not found");
     assert!(
         err(&o).contains("CHG9999999 is not in your queue"),
         "{}",

@@ -90,7 +90,7 @@ async fn delegations_round_trip_and_bad_ones_are_refused() {
         &["delegate", "add", "--to", "nobody.here", "--until", &day(3)],
     )
     .await;
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(6), "exit 6: not found");
     assert!(err(&o).contains("No active user matches"), "{}", err(&o));
 
     // A good one, by full name.

@@ -87,7 +87,8 @@ async fn redirects_to_another_host_are_refused_for_writes_and_reads() {
         },
     );
     let o = run(h, &url, &["queue", "--json"]).await;
-    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    // Exit 9: the instance itself was not reached (a redirect away from it).
+    assert_eq!(o.status.code(), Some(9), "{}", err(&o));
     assert!(
         err(&o).contains("redirect") && err(&o).contains(&impostor.addr().to_string()),
         "{}",
@@ -440,7 +441,8 @@ async fn a_401_that_is_not_the_instances_is_not_blamed_on_the_password() {
     // A gateway in front of the instance answers with its sign-in page.
     server.faults().push(Fault::HtmlStatus(401));
     let o = run(home.path(), &server.url(), &["queue", "--json"]).await;
-    assert_eq!(o.status.code(), Some(1));
+    // Exit 5: refused, though not the password: the message says which.
+    assert_eq!(o.status.code(), Some(5));
     assert!(
         err(&o).contains("Something in front of the instance")
             && !err(&o).contains("refused the user name or password"),
@@ -490,7 +492,8 @@ async fn loopback_never_goes_through_a_proxy_and_a_407_names_the_proxy() {
         .env("SIGNOFF_PASSWORD", "x")
         .env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"));
     let o = cmd.output().await.unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    // Exit 9: unreachable (the proxy refused the way there).
+    assert_eq!(o.status.code(), Some(9), "{}", err(&o));
     assert!(err(&o).contains("The proxy refused"), "{}", err(&o));
     assert!(!err(&o).contains("bug"), "{}", err(&o));
     assert!(seen.load(Ordering::SeqCst) >= 1);
@@ -776,7 +779,8 @@ async fn a_round_that_fails_part_way_still_reports_what_it_delivered() {
         },
     );
     let o = run(h, &url, &["sync"]).await;
-    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    // Exit 7: the instance failed (HTTP 503), past what a command waits out.
+    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
     assert!(
         out(&o).contains("Delivered decisions: 1 applied"),
         "{}",

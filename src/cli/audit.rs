@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::connect::Session;
-use super::{AuditCommand, Failure, LogFormat, OutputFormat};
+use super::{AuditCommand, Failure, Output, OutputFormat};
 use crate::backend::Backend;
 use crate::domain::Clock;
 use crate::domain::audit::{ChainReport, ExportRow, LogRow, csv_cell, export_rows, log_rows};
@@ -39,7 +39,6 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
             pubkey,
             against_server,
             expect_head,
-            output,
         } => {
             let public = match &pubkey {
                 Some(path) => Some(read_pubkey(path)?),
@@ -75,7 +74,7 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
             } else {
                 None
             };
-            print_verify(&report, pubkey.as_deref(), anchors.as_ref(), output)?;
+            print_verify(&report, pubkey.as_deref(), anchors.as_ref(), s.output())?;
             let anchored_ok = anchors.as_ref().is_none_or(|a| {
                 a.iter()
                     .all(|x| x.status != "differs" && x.status != "missing")
@@ -86,12 +85,7 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
                 TAMPERED
             })
         }
-        AuditCommand::Log {
-            from,
-            to,
-            change,
-            output,
-        } => {
+        AuditCommand::Log { from, to, change } => {
             let (from, to) = window(from.as_deref(), to.as_deref())?;
             let entries = store.journal().map_err(store_err)?;
             let rows: Vec<LogRow> = log_rows(&entries)
@@ -106,54 +100,17 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
                         .is_none_or(|c| r.change.eq_ignore_ascii_case(c.trim()))
                 })
                 .collect();
-            let text = match output {
-                LogFormat::Json => super::json_text(&rows)?,
-                LogFormat::Csv => csv(
-                    &[
-                        "seq",
-                        "at",
-                        "kind",
-                        "actor",
-                        "on_behalf_of",
-                        "change",
-                        "approval",
-                        "decision",
-                        "justification",
-                        "seen_hash",
-                        "server_answer",
-                        "reason",
-                        "controls",
-                        "prev_hash",
-                        "hash",
-                    ],
-                    rows.iter().map(|r| {
-                        vec![
-                            r.seq.to_string(),
-                            r.at.clone(),
-                            r.kind.clone(),
-                            r.actor.clone(),
-                            r.on_behalf_of.clone(),
-                            r.change.clone(),
-                            r.approval.clone(),
-                            r.decision.clone(),
-                            r.justification.clone(),
-                            r.seen_hash.clone(),
-                            r.server_answer.clone(),
-                            r.reason.clone(),
-                            r.controls.join(" "),
-                            r.prev_hash.clone(),
-                            r.hash.clone(),
-                        ]
-                    }),
-                ),
-                LogFormat::Table => table(&rows),
-            };
+            let output = s.output();
+            if output != Output::Table {
+                return super::output::listing(output, &rows, |_| Ok(()), "the journal").map(|_| 0);
+            }
+            let text = table(&rows);
             write_out(None, &text, "the journal")?;
             Ok(0)
         }
         AuditCommand::Prune { before, dry_run } => prune(s, &mut store, before.as_deref(), dry_run),
-        AuditCommand::AccessReview { from, to, output } => {
-            access_review(s, &store, from.as_deref(), to.as_deref(), output).await
+        AuditCommand::AccessReview { from, to } => {
+            access_review(s, &store, from.as_deref(), to.as_deref(), s.output()).await
         }
         AuditCommand::Export {
             from,
@@ -475,9 +432,9 @@ fn print_verify(
     r: &ChainReport,
     pubkey: Option<&Path>,
     anchors: Option<&Vec<Anchor>>,
-    output: OutputFormat,
+    output: Output,
 ) -> Result<(), Failure> {
-    if output == OutputFormat::Json {
+    if output != Output::Table {
         #[derive(Serialize)]
         struct Out<'a> {
             intact: bool,
@@ -486,12 +443,16 @@ fn print_verify(
             #[serde(skip_serializing_if = "Option::is_none")]
             server: Option<&'a Vec<Anchor>>,
         }
-        let t = super::json_text(&Out {
-            intact: r.intact(),
-            report: r,
-            server: anchors,
-        })?;
-        return write_out(None, &t, "the report");
+        return super::output::record(
+            output,
+            &Out {
+                intact: r.intact(),
+                report: r,
+                server: anchors,
+            },
+            |_| Ok(()),
+            "the report",
+        );
     }
     let key = match pubkey {
         Some(p) => format!("the public key in {}", p.display()),
@@ -661,7 +622,7 @@ async fn access_review(
     store: &Store,
     from: Option<&str>,
     to: Option<&str>,
-    output: OutputFormat,
+    output: Output,
 ) -> Result<u8, Failure> {
     let (from, to) = window(from, to)?;
     let clock = s.clock_for(Some(store));
@@ -714,7 +675,7 @@ async fn access_review(
             justification: r.justification,
         })
         .collect();
-    if output == OutputFormat::Json {
+    if output != Output::Table {
         #[derive(Serialize)]
         struct Review<'a> {
             from: Option<DateTime<Utc>>,
@@ -722,14 +683,18 @@ async fn access_review(
             delegations: &'a [ReviewDelegation],
             decisions_on_behalf: &'a [ReviewDecision],
         }
-        let t = super::json_text(&Review {
-            from,
-            to,
-            delegations: &delegations,
-            decisions_on_behalf: &decisions,
-        })?;
-        write_out(None, &t, "the review")?;
-        return Ok(0);
+        return super::output::record(
+            output,
+            &Review {
+                from,
+                to,
+                delegations: &delegations,
+                decisions_on_behalf: &decisions,
+            },
+            |_| Ok(()),
+            "the review",
+        )
+        .map(|_| 0);
     }
     let show = |t: Option<DateTime<Utc>>| {
         t.map_or("open".to_string(), |t| {

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 use serde::Serialize;
 
 use super::connect::Session;
-use super::{AuthCommand, Failure, OutputFormat};
+use super::{AuthCommand, Failure, Output};
 use crate::backend::servicenow::ServiceNow;
 use crate::backend::{Backend, BackendError, Connection, Secret};
 use crate::secrets::Secrets;
@@ -51,7 +51,8 @@ pub async fn run(s: &Session, cmd: AuthCommand) -> Result<(), Failure> {
             );
             Ok(())
         }
-        AuthCommand::Status { output } => {
+        AuthCommand::Status => {
+            let output = s.output();
             let saved = secrets
                 .get_or_file(&dir, &account)
                 .map_err(|e| Failure::other(format!("Could not read the saved password: {e}.")))?;
@@ -88,8 +89,8 @@ pub async fn run(s: &Session, cmd: AuthCommand) -> Result<(), Failure> {
                     .as_ref()
                     .and_then(|c| c.as_ref().err().map(|f| f.message.clone())),
             };
-            if output == OutputFormat::Json {
-                super::print_stdout(super::json_text(&status)?.as_bytes(), "the status")?;
+            if output != Output::Table {
+                super::output::record(output, &status, |_| Ok(()), "the status")?;
             } else {
                 match (&status.saved_in, &checked) {
                     (None, _) => println!(

@@ -25,13 +25,13 @@ pub async fn run(s: &Session, cmd: CabCommand) -> Result<(), Failure> {
     };
     let now = clock.now();
     match cmd {
-        CabCommand::List { output } => {
+        CabCommand::List => {
             let (list, me) = meetings(backend.as_ref(), &mut store, now).await?;
-            print_list(&list, &me, output, now)
+            print_list(&list, &me, s.output(), now)
         }
-        CabCommand::Show { meeting, output } => {
+        CabCommand::Show { meeting } => {
             let (detail, me) = meeting_detail(backend.as_ref(), &mut store, &meeting, now).await?;
-            print_agenda(&detail, &me, &s.config.policy, output, now)
+            print_agenda(&detail, &me, &s.config.policy, s.output(), now)
         }
         CabCommand::Minutes {
             meeting,
@@ -159,7 +159,7 @@ async fn meeting_detail(
                     .map_err(|e| Failure::other(e.to_string()))?;
                 Ok((detail, me))
             }
-            None => Err(Failure::other(format!(
+            None => Err(Failure::not_found(format!(
                 "The instance shows no meeting {sys_id}: it was deleted, or you may not read it."
             ))),
         },
@@ -205,7 +205,7 @@ fn pick(list: &[MeetingSummary], name: &str) -> Result<String, Failure> {
     };
     match found.as_slice() {
         [one] => Ok(one.meeting.sys_id.clone()),
-        [] => Err(Failure::usage(format!(
+        [] => Err(Failure::not_found(format!(
             "No meeting of yours is called {:?}. `signoff cab list` shows them (name or sys_id).",
             crate::domain::text::clean_line(wanted, 60)
         ))),
@@ -260,10 +260,10 @@ struct MeetingRow<'a> {
 fn print_list(
     list: &[MeetingSummary],
     me: &str,
-    output: OutputFormat,
+    output: super::Output,
     now: DateTime<Utc>,
 ) -> Result<(), Failure> {
-    if output == OutputFormat::Json {
+    if output != super::Output::Table {
         let rows: Vec<MeetingRow<'_>> = list
             .iter()
             .map(|m| MeetingRow {
@@ -283,7 +283,7 @@ fn print_list(
                 open_items: m.open_items,
             })
             .collect();
-        return write_stdout(&super::json_text(&rows)?);
+        return super::output::listing(output, &rows, |_| Ok(()), "the meetings");
     }
     let mut text = String::new();
     if list.is_empty() {
@@ -372,7 +372,7 @@ fn print_agenda(
     d: &MeetingDetail,
     me: &str,
     policy: &Policy,
-    output: OutputFormat,
+    output: super::Output,
     now: DateTime<Utc>,
 ) -> Result<(), Failure> {
     let role = d.meeting.role_of(me, &d.attendees);
@@ -432,8 +432,8 @@ fn print_agenda(
             })
             .collect(),
     };
-    if output == OutputFormat::Json {
-        return write_stdout(&super::json_text(&out)?);
+    if output != super::Output::Table {
+        return super::output::record(output, &out, |_| Ok(()), "the agenda");
     }
     let mut t = format!(
         "{} — {}, {} to {}; chaired by {}; you: {}\n",

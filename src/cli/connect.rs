@@ -23,6 +23,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// How this command's listing prints (`--output`, else by whether stdout is a terminal).
+    pub fn output(&self) -> super::Output {
+        super::Output::resolve(self.cli.output)
+    }
+
     pub fn new(cli: Cli, paths: Paths, config: Config) -> Result<Session, Failure> {
         let wanted = cli
             .profile

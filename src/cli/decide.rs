@@ -14,10 +14,7 @@ use crate::sync::{Deliver, SyncError, deliver_pending, sync_once};
 
 pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<ExitCode, Failure> {
     s.writes()?;
-    let invalid = |m: String| Failure {
-        message: m,
-        code: exit::INVALID,
-    };
+    let invalid = Failure::usage;
     let text = match (&args.message, &args.message_file) {
         (Some(m), _) if m == "-" => std::io::read_to_string(std::io::stdin()).map_err(|e| {
             invalid(format!(
@@ -87,7 +84,7 @@ pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<Ex
         .collect();
     let as_synced = if stale { " (as last synced)" } else { "" };
     if on_change.is_empty() {
-        return Err(invalid(format!(
+        return Err(Failure::not_found(format!(
             "{} is not in your queue{as_synced}. Check the number with `signoff queue`.",
             clean_line(wanted, 40)
         )));

@@ -30,29 +30,69 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
     match cmd {
         DelegateCommand::List => {
             let all = backend.delegations(&user.sys_id).await?;
-            for (title, given) in [("Given", true), ("Received", false)] {
-                println!("{title}:");
-                let mut any = false;
-                for d in all
-                    .iter()
-                    .filter(|d| (d.user.sys_id == user.sys_id) == given)
-                {
-                    any = true;
-                    let other = if given { &d.delegate } else { &d.user };
-                    println!(
-                        "  {:<32} {:<20} {} – {}  {:<8} approvals {}",
-                        d.sys_id,
-                        other.label(),
-                        show(d.starts),
-                        show(d.ends),
-                        d.status(now).label(),
-                        if d.approvals { "yes" } else { "no" }
-                    );
-                }
-                if !any {
-                    println!("  (none)");
-                }
+            #[derive(serde::Serialize)]
+            struct Row<'a> {
+                id: &'a str,
+                direction: &'static str,
+                user: &'a str,
+                delegate: &'a str,
+                starts: Option<String>,
+                ends: Option<String>,
+                status: &'static str,
+                approvals: bool,
             }
+            // Given first, then received: the table's two sections, in the same order.
+            let mine = user.sys_id.as_str();
+            let items: Vec<(&crate::domain::Delegation, bool)> = [true, false]
+                .into_iter()
+                .flat_map(|given| {
+                    all.iter()
+                        .filter(move |d| (d.user.sys_id == mine) == given)
+                        .map(move |d| (d, given))
+                })
+                .collect();
+            let rows: Vec<Row<'_>> = items
+                .iter()
+                .map(|(d, given)| Row {
+                    id: &d.sys_id,
+                    direction: if *given { "given" } else { "received" },
+                    user: d.user.label(),
+                    delegate: d.delegate.label(),
+                    starts: d.starts.map(|t| t.to_rfc3339()),
+                    ends: d.ends.map(|t| t.to_rfc3339()),
+                    status: d.status(now).label(),
+                    approvals: d.approvals,
+                })
+                .collect();
+            super::output::listing(
+                s.output(),
+                &rows,
+                |w| {
+                    for (title, given) in [("Given", true), ("Received", false)] {
+                        writeln!(w, "{title}:")?;
+                        let mut any = false;
+                        for (d, _) in items.iter().filter(|(_, g)| *g == given) {
+                            any = true;
+                            let other = if given { &d.delegate } else { &d.user };
+                            writeln!(
+                                w,
+                                "  {:<32} {:<20} {} – {}  {:<8} approvals {}",
+                                d.sys_id,
+                                other.label(),
+                                show(d.starts),
+                                show(d.ends),
+                                d.status(now).label(),
+                                if d.approvals { "yes" } else { "no" }
+                            )?;
+                        }
+                        if !any {
+                            writeln!(w, "  (none)")?;
+                        }
+                    }
+                    Ok(())
+                },
+                "the delegations",
+            )?;
         }
         DelegateCommand::Add {
             to,
@@ -145,10 +185,7 @@ pub(super) async fn find_user(
     who: &str,
     rule: &str,
 ) -> Result<crate::domain::User, Failure> {
-    let found = backend
-        .search_users(who)
-        .await
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    let found = backend.search_users(who).await.map_err(Failure::from)?;
     let exact: Vec<_> = found
         .iter()
         .filter(|u| u.user_name.eq_ignore_ascii_case(who) || u.name.eq_ignore_ascii_case(who))
@@ -156,7 +193,7 @@ pub(super) async fn find_user(
     match (exact.as_slice(), found.as_slice()) {
         ([one], _) => Ok((*one).clone()),
         ([], [one]) => Ok(one.clone()),
-        (_, []) => Err(Failure::usage(format!(
+        (_, []) => Err(Failure::not_found(format!(
             "No active user matches {who:?}: {rule}. Check the name or login."
         ))),
         _ => Err(Failure::usage(format!(

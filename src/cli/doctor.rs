@@ -1,102 +1,84 @@
 //! `signoff doctor`: paths, instance, account, last sync, clock skew, cache and outbox state.
 //! No network, never the password.
 
+use std::io::Write;
+
 use super::Failure;
 use super::connect::Session;
 use crate::domain::describe_skew;
 use crate::store::Store;
 
+/// What `doctor` reports, for people (a table of lines) and scripts (one object).
+#[derive(serde::Serialize)]
+struct Report {
+    version: &'static str,
+    profile: String,
+    instance: Option<String>,
+    user: Option<String>,
+    password: &'static str,
+    theme: String,
+    key_overrides: usize,
+    key_problems: Vec<String>,
+    config: String,
+    config_exists: bool,
+    cache: String,
+    cache_exists: bool,
+    log: String,
+    schema: Option<i64>,
+    signed_in_as: Option<String>,
+    last_sync: Option<String>,
+    clock: Option<String>,
+    cached_approvals: Option<usize>,
+    outbox_waiting: Option<usize>,
+    outbox_attention: Option<usize>,
+    journal_key: Option<String>,
+    secrets_store: &'static str,
+}
+
 pub fn run(s: &Session, theme_name: &str) -> Result<(), Failure> {
     let other = |e: crate::store::StoreError| Failure::other(e.to_string());
-    let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not there yet)" };
     let paths = &s.paths;
     let store_path = Store::path_for(&paths.data_dir, &s.profile_name)
         .map_err(|e| Failure::usage(e.to_string()))?;
-    println!("signoff {}", env!("CARGO_PKG_VERSION"));
-    println!("profile      {}", s.profile_name);
-    println!(
-        "instance     {}",
-        s.cli
-            .instance
-            .clone()
-            .or(s.profile.instance.clone())
-            .unwrap_or_else(|| "(none: --instance or SIGNOFF_INSTANCE)".into())
-    );
-    println!(
-        "user         {}",
-        s.cli
-            .user
-            .clone()
-            .or(s.profile.user.clone())
-            .unwrap_or_else(|| "(none: --user or SIGNOFF_USER)".into())
-    );
-    println!(
-        "password     {}",
-        if std::env::var_os("SIGNOFF_PASSWORD").is_some() {
+    let keymap = crate::ui::keymap::Keymap::with_overrides(&s.config.keys);
+    let config_file = paths.config_file();
+    let mut r = Report {
+        version: env!("CARGO_PKG_VERSION"),
+        profile: s.profile_name.clone(),
+        instance: s.cli.instance.clone().or(s.profile.instance.clone()),
+        user: s.cli.user.clone().or(s.profile.user.clone()),
+        password: if std::env::var_os("SIGNOFF_PASSWORD").is_some() {
             "from SIGNOFF_PASSWORD"
         } else {
-            "asked for when needed"
-        }
-    );
-    println!("theme        {theme_name}");
-    if !s.config.keys.is_empty() {
-        let keymap = crate::ui::keymap::Keymap::with_overrides(&s.config.keys);
-        println!(
-            "keys         {} override{} from [keys]{}",
-            s.config.keys.len(),
-            if s.config.keys.len() == 1 { "" } else { "s" },
-            if keymap.problems.is_empty() {
-                String::new()
-            } else {
-                format!(", {} refused:", keymap.problems.len())
-            }
-        );
-        for p in &keymap.problems {
-            println!("             config.toml {p}");
-        }
-    }
-    let config_file = paths.config_file();
-    println!(
-        "config       {}{}",
-        config_file.display(),
-        exists(&config_file)
-    );
-    println!(
-        "cache        {}{}",
-        store_path.display(),
-        exists(&store_path)
-    );
-    println!("log          {}", paths.log_file().display());
-    if !store_path.exists() {
-        return Ok(());
-    }
-    let store = Store::open(&store_path).map_err(other)?;
-    let state = store.sync_state().map_err(other)?;
-    let cached = store.approval_ids().map_err(other)?.len();
-    let outbox = store.outbox(false).map_err(other)?;
-    let pending = outbox.iter().filter(|e| e.delivery.is_pending()).count();
-    let conflicts = outbox
-        .iter()
-        .filter(|e| e.delivery.needs_attention())
-        .count();
-    println!("schema       {}", store.schema_version().map_err(other)?);
-    println!(
-        "signed in as {}",
-        state.user.map_or("(never synced)".to_string(), |u| format!(
-            "{} ({})",
-            u.user_name, u.name
-        ))
-    );
-    println!(
-        "last sync    {}",
-        state
-            .synced_at
-            .map_or("never".to_string(), |t| t.to_rfc3339())
-    );
-    println!(
-        "clock        {}",
-        match crate::sync::stored_skew(&store) {
-            Some((skew, at)) => format!(
+            "kept by `signoff auth login`, else asked for when needed"
+        },
+        theme: theme_name.to_string(),
+        key_overrides: s.config.keys.len(),
+        key_problems: keymap.problems.iter().map(|p| p.to_string()).collect(),
+        config: config_file.display().to_string(),
+        config_exists: config_file.exists(),
+        cache: store_path.display().to_string(),
+        cache_exists: store_path.exists(),
+        log: paths.log_file().display().to_string(),
+        schema: None,
+        signed_in_as: None,
+        last_sync: None,
+        clock: None,
+        cached_approvals: None,
+        outbox_waiting: None,
+        outbox_attention: None,
+        journal_key: None,
+        secrets_store: crate::secrets::Secrets::for_process().kind().label(),
+    };
+    if r.cache_exists {
+        let store = Store::open(&store_path).map_err(other)?;
+        let state = store.sync_state().map_err(other)?;
+        let outbox = store.outbox(false).map_err(other)?;
+        r.schema = Some(store.schema_version().map_err(other)?.into());
+        r.signed_in_as = state.user.map(|u| format!("{} ({})", u.user_name, u.name));
+        r.last_sync = state.synced_at.map(|t| t.to_rfc3339());
+        r.clock = crate::sync::stored_skew(&store).map(|(skew, at)| {
+            format!(
                 "the instance's clock is {}{} (from its Date header{}); delegation windows are judged by the instance's time",
                 describe_skew(skew),
                 if skew.num_seconds().abs() > 1 {
@@ -105,17 +87,101 @@ pub fn run(s: &Session, theme_name: &str) -> Result<(), Failure> {
                     String::new()
                 },
                 at.map_or(String::new(), |t| format!(" at {}", t.to_rfc3339()))
-            ),
-            None => "not measured yet (the next sync reads the instance's Date header)".into(),
+            )
+        });
+        r.cached_approvals = Some(store.approval_ids().map_err(other)?.len());
+        r.outbox_waiting = Some(outbox.iter().filter(|e| e.delivery.is_pending()).count());
+        r.outbox_attention = Some(
+            outbox
+                .iter()
+                .filter(|e| e.delivery.needs_attention())
+                .count(),
+        );
+        let signer = store.journal_signer();
+        r.journal_key = Some(format!("{} in {}", signer.key_id(), signer.location()));
+    }
+    super::output::record(s.output(), &r, |w| table(w, &r), "the report")
+}
+
+fn table(w: &mut dyn Write, r: &Report) -> std::io::Result<()> {
+    let exists = |e: bool| if e { "" } else { " (not there yet)" };
+    writeln!(w, "signoff {}", r.version)?;
+    writeln!(w, "profile      {}", r.profile)?;
+    writeln!(
+        w,
+        "instance     {}",
+        r.instance
+            .as_deref()
+            .unwrap_or("(none: --instance or SIGNOFF_INSTANCE)")
+    )?;
+    writeln!(
+        w,
+        "user         {}",
+        r.user
+            .as_deref()
+            .unwrap_or("(none: --user or SIGNOFF_USER)")
+    )?;
+    writeln!(w, "password     {}", r.password)?;
+    writeln!(w, "theme        {}", r.theme)?;
+    if r.key_overrides > 0 {
+        writeln!(
+            w,
+            "keys         {} override{} from [keys]{}",
+            r.key_overrides,
+            if r.key_overrides == 1 { "" } else { "s" },
+            if r.key_problems.is_empty() {
+                String::new()
+            } else {
+                format!(", {} refused:", r.key_problems.len())
+            }
+        )?;
+        for p in &r.key_problems {
+            writeln!(w, "             config.toml {p}")?;
         }
-    );
-    println!("cached       {cached} approvals");
-    println!("outbox       {pending} waiting, {conflicts} conflicts or failures");
-    let signer = store.journal_signer();
-    println!("journal key  {} in {}", signer.key_id(), signer.location());
-    println!(
+    }
+    writeln!(w, "config       {}{}", r.config, exists(r.config_exists))?;
+    writeln!(w, "cache        {}{}", r.cache, exists(r.cache_exists))?;
+    writeln!(w, "log          {}", r.log)?;
+    if !r.cache_exists {
+        return Ok(());
+    }
+    if let Some(v) = r.schema {
+        writeln!(w, "schema       {v}")?;
+    }
+    writeln!(
+        w,
+        "signed in as {}",
+        r.signed_in_as.as_deref().unwrap_or("(never synced)")
+    )?;
+    writeln!(
+        w,
+        "last sync    {}",
+        r.last_sync.as_deref().unwrap_or("never")
+    )?;
+    writeln!(
+        w,
+        "clock        {}",
+        r.clock
+            .as_deref()
+            .unwrap_or("not measured yet (the next sync reads the instance's Date header)")
+    )?;
+    writeln!(
+        w,
+        "cached       {} approvals",
+        r.cached_approvals.unwrap_or(0)
+    )?;
+    writeln!(
+        w,
+        "outbox       {} waiting, {} conflicts or failures",
+        r.outbox_waiting.unwrap_or(0),
+        r.outbox_attention.unwrap_or(0)
+    )?;
+    if let Some(k) = &r.journal_key {
+        writeln!(w, "journal key  {k}")?;
+    }
+    writeln!(
+        w,
         "secrets      a new secret would go to {}",
-        crate::secrets::Secrets::for_process().kind().label()
-    );
-    Ok(())
+        r.secrets_store
+    )
 }

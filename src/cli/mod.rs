@@ -10,6 +10,7 @@ mod delegate;
 mod doctor;
 mod gate;
 mod outbox;
+pub mod output;
 mod queue;
 mod reconcile;
 mod sim;
@@ -25,6 +26,7 @@ use crate::config::{Config, Paths};
 use crate::domain::DecisionKind;
 use crate::ui::{self, Theme};
 pub use connect::Session;
+pub use output::Output;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +72,18 @@ pub struct Cli {
     /// Never touch the network: work from the local cache only.
     #[arg(long, global = true, help_heading = "Global options")]
     pub offline: bool,
+    /// How listings and reports print: table, json, jsonl or csv (default: table on a
+    /// terminal, json when standard output is a pipe or a file). Under json and jsonl,
+    /// errors are a JSON envelope on standard error.
+    #[arg(
+        long,
+        short = 'o',
+        env = "SIGNOFF_OUTPUT",
+        global = true,
+        value_enum,
+        help_heading = "Global options"
+    )]
+    pub output: Option<Output>,
     /// Quit right after the first frame (start-up benchmark).
     #[arg(long, global = true, hide = true)]
     pub exit_after_first_frame: bool,
@@ -116,8 +130,8 @@ pub enum Command {
     },
     /// Sync, then print your pending approvals in queue order (--offline: from the cache).
     Queue {
-        /// Print JSON for scripts instead of a table.
-        #[arg(long)]
+        /// The same as --output json (kept for older scripts).
+        #[arg(long, hide = true)]
         json: bool,
     },
     /// Deliver waiting decisions, sync the local cache once, and report what changed.
@@ -255,19 +269,12 @@ pub enum DelegateCommand {
 pub enum CabCommand {
     /// Your CAB meetings (in progress, the next and last 14 days): as chair, delegate, board
     /// member or attendee.
-    List {
-        /// How to print: text or json.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        output: OutputFormat,
-    },
+    List,
     /// A meeting's agenda in order: tier, window, open approvals, what needs attention, and
     /// the attendees.
     Show {
         /// The meeting: its sys_id, or a part of its name that only it has.
         meeting: String,
-        /// How to print: text or json.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        output: OutputFormat,
     },
     /// The minutes: attendance, and per item the decision, who decided and why, time spent
     /// against time allotted, and the chair's notes.
@@ -311,11 +318,7 @@ pub enum AuthCommand {
         password_stdin: bool,
     },
     /// Whether a password is kept, where, and whether it signs in.
-    Status {
-        /// How to print: text or json.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        output: OutputFormat,
-    },
+    Status,
     /// Remove the kept password.
     Logout,
 }
@@ -334,9 +337,6 @@ pub enum AuditCommand {
         /// Only entries about this change.
         #[arg(long)]
         change: Option<String>,
-        /// How to print: table, json or csv.
-        #[arg(long, value_enum, default_value_t = LogFormat::Table)]
-        output: LogFormat,
     },
     /// Recompute the chain and check every signature; exit 0 only for an intact journal
     /// (3 when it is not).
@@ -353,9 +353,6 @@ pub enum AuditCommand {
         /// only grows, must still hold that entry; catches entries cut from the end.
         #[arg(long, value_name = "SEQ HASH")]
         expect_head: Option<String>,
-        /// How to print: text or json.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        output: OutputFormat,
     },
     /// The journal's public key, for an auditor to keep.
     Pubkey {
@@ -382,9 +379,6 @@ pub enum AuditCommand {
         /// To this date (a date alone: the end of that day).
         #[arg(long)]
         to: Option<String>,
-        /// How to print: text or json.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        output: OutputFormat,
     },
     /// One row per decision for auditors (columns in the README); the same journal gives the
     /// same bytes, and the export names the chain head it covers.
@@ -404,18 +398,9 @@ pub enum AuditCommand {
     },
 }
 
-/// How `audit log` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Table,
-    Json,
-    Csv,
-}
-
-/// How a CAB command prints.
+/// The format of a document a command writes (minutes, exports, reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
-    Text,
     Json,
     /// Markdown (the minutes).
     Md,
@@ -444,50 +429,214 @@ pub struct DecideArgs {
     pub for_user: Option<String>,
 }
 
-/// Exit codes of the decision commands.
+/// The exit codes, a stable table (README "Exit codes"): scripts may rely on them.
 pub mod exit {
-    /// Applied on the server.
+    /// Done (a decision: applied on the server).
     pub const APPLIED: u8 = 0;
     /// Something else went wrong.
     pub const FAILURE: u8 = 1;
-    /// Invalid input (e.g. the justification is too short).
+    /// Bad input or configuration (a justification too short, an unknown option, a
+    /// read-only profile asked to write).
     pub const INVALID: u8 = 2;
-    /// The decision no longer applies (someone else decided, the change moved).
+    /// The audit journal does not verify.
+    pub const TAMPERED: u8 = 3;
+    /// The decision no longer applies (someone else decided, the change moved), or decisions
+    /// in conflict wait in the outbox.
     pub const CONFLICT: u8 = 4;
+    /// The instance refused the sign-in or the access (HTTP 401/403).
+    pub const REFUSED: u8 = 5;
+    /// What was asked for does not exist (a change number, a user, a meeting, a ref).
+    pub const NOT_FOUND: u8 = 6;
+    /// The instance failed or answered what signoff cannot use (HTTP 5xx, not JSON).
+    pub const SERVER: u8 = 7;
+    /// The instance kept rate-limiting (HTTP 429) past the waits signoff allows itself.
+    pub const RATE_LIMITED: u8 = 8;
+    /// The instance could not be reached (network, DNS, TLS, proxy, timeout, a redirect
+    /// away from it).
+    pub const UNREACHABLE: u8 = 9;
     /// Stored in the outbox for later delivery (offline); EX_TEMPFAIL.
     pub const QUEUED: u8 = 75;
 }
 
-/// An error at the edge: a sentence for the user and the exit code.
+/// What kind of failure, as scripts see it: an exit code and a name in the error envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Other,
+    Usage,
+    ReadOnly,
+    Tampered,
+    Conflict,
+    Refused,
+    NotFound,
+    Server,
+    RateLimited,
+    Unreachable,
+}
+
+impl Kind {
+    pub fn code(self) -> u8 {
+        match self {
+            Kind::Other => exit::FAILURE,
+            Kind::Usage | Kind::ReadOnly => exit::INVALID,
+            Kind::Tampered => exit::TAMPERED,
+            Kind::Conflict => exit::CONFLICT,
+            Kind::Refused => exit::REFUSED,
+            Kind::NotFound => exit::NOT_FOUND,
+            Kind::Server => exit::SERVER,
+            Kind::RateLimited => exit::RATE_LIMITED,
+            Kind::Unreachable => exit::UNREACHABLE,
+        }
+    }
+
+    /// The name in the error envelope.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Other => "other",
+            Kind::Usage => "bad_input",
+            Kind::ReadOnly => "read_only",
+            Kind::Tampered => "tampered",
+            Kind::Conflict => "conflict",
+            Kind::Refused => "refused",
+            Kind::NotFound => "not_found",
+            Kind::Server => "server_error",
+            Kind::RateLimited => "rate_limited",
+            Kind::Unreachable => "unreachable",
+        }
+    }
+
+    /// What to do, in general, for this kind; a failure may say something more precise.
+    fn remediation(self) -> &'static str {
+        match self {
+            Kind::Other => {
+                "See the message; the log file (`signoff doctor` names it) has the details."
+            }
+            Kind::Usage => {
+                "Correct the command line or the configuration; `signoff help COMMAND` shows the options."
+            }
+            Kind::ReadOnly => {
+                "Use a profile without read_only = true (and unset SIGNOFF_READ_ONLY) to send changes."
+            }
+            Kind::Tampered => {
+                "Keep the store file as it is for investigation and compare it with an earlier export (`signoff audit verify --expect-head`)."
+            }
+            Kind::Conflict => {
+                "Look at the change again (`signoff outbox`, `signoff queue`) and decide anew if it still needs you."
+            }
+            Kind::Refused => {
+                "Check the user and password (`signoff auth status`), and that the account may use the REST API on this instance."
+            }
+            Kind::NotFound => "Check the number or name; `signoff queue` lists what waits for you.",
+            Kind::Server => {
+                "Try again in a few minutes; if it persists, check the instance's status page."
+            }
+            Kind::RateLimited => {
+                "Wait a minute and try again; ask your administrator about the REST rate limit if it keeps happening."
+            }
+            Kind::Unreachable => {
+                "Check the instance URL, the network or VPN, and the proxy settings (HTTPS_PROXY, NO_PROXY); decisions made meanwhile wait in the outbox."
+            }
+        }
+    }
+}
+
+/// An error at the edge: a sentence for the user, its kind and the exit code.
 #[derive(Debug)]
 pub struct Failure {
     pub message: String,
     pub code: u8,
+    pub kind: Kind,
 }
 
 impl Failure {
-    /// Bad input or configuration: exit 2.
-    pub fn usage(message: impl Into<String>) -> Failure {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Failure {
         Failure {
             message: message.into(),
-            code: 2,
+            code: kind.code(),
+            kind,
         }
     }
+    /// Bad input or configuration: exit 2.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(Kind::Usage, message)
+    }
     pub fn other(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            code: 1,
-        }
+        Failure::new(Kind::Other, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Failure {
+        Failure::new(Kind::NotFound, message)
+    }
+    /// With an exit code of its own (the gate's, the journal's).
+    pub fn with_code(mut self, code: u8) -> Failure {
+        self.code = code;
+        self
+    }
+    pub fn remediation(&self) -> &'static str {
+        self.kind.remediation()
     }
 }
 
 impl From<BackendError> for Failure {
     fn from(e: BackendError) -> Failure {
-        Failure::other(e.to_string())
+        Failure::new(backend_kind(&e), e.to_string())
+    }
+}
+
+/// The kind of a failure talking to the instance.
+pub fn backend_kind(e: &BackendError) -> Kind {
+    match e {
+        BackendError::ReadOnly => Kind::ReadOnly,
+        BackendError::Unauthorized
+        | BackendError::Forbidden { .. }
+        | BackendError::Refused { .. }
+        | BackendError::GatewayRefused { .. } => Kind::Refused,
+        BackendError::NotFound { .. } | BackendError::UnknownUser(_) => Kind::NotFound,
+        BackendError::RateLimited { .. } => Kind::RateLimited,
+        BackendError::Server { .. }
+        | BackendError::BadRequest { .. }
+        | BackendError::Protocol(_)
+        | BackendError::BadRecord { .. }
+        | BackendError::RedirectedWrite { .. } => Kind::Server,
+        BackendError::Unreachable { .. }
+        | BackendError::Timeout { .. }
+        | BackendError::ProxyRefused { .. }
+        | BackendError::Redirected { .. } => Kind::Unreachable,
+    }
+}
+
+impl Cli {
+    /// Whether an error is written as the JSON envelope: under `--output json|jsonl`, or for a
+    /// listing whose standard output is not a terminal (where it prints JSON by default).
+    pub fn json_errors(&self) -> bool {
+        use std::io::IsTerminal;
+        match self.output {
+            Some(o) => o.is_json(),
+            None => {
+                self.command.as_ref().is_some_and(Command::is_listing)
+                    && !std::io::stdout().is_terminal()
+            }
+        }
     }
 }
 
 impl Command {
+    /// Whether the command prints a listing or a report in the `--output` format.
+    pub fn is_listing(&self) -> bool {
+        match self {
+            Command::Queue { .. } | Command::Sync | Command::Doctor => true,
+            Command::Outbox { action, .. } => action.is_none(),
+            Command::Delegate(d) => matches!(d, DelegateCommand::List),
+            Command::Cab(c) => matches!(c, CabCommand::List | CabCommand::Show { .. }),
+            Command::Audit(a) => matches!(
+                a,
+                AuditCommand::Log { .. }
+                    | AuditCommand::Verify { .. }
+                    | AuditCommand::AccessReview { .. }
+            ),
+            Command::Auth(a) => matches!(a, AuthCommand::Status),
+            _ => false,
+        }
+    }
+
     /// The command's name for the log: never its arguments, which carry justifications.
     pub fn name(&self) -> &'static str {
         match self {

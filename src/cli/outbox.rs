@@ -11,7 +11,7 @@ use crate::sync::{Deliver, deliver_pending};
 pub async fn run(s: &Session, all: bool, action: Option<OutboxAction>) -> Result<u8, Failure> {
     let mut store = s.open_store()?;
     match action {
-        None => list(&store, all),
+        None => list(&store, all, s.output()),
         Some(OutboxAction::Discard { reference }) => {
             let e = find(&store, &reference)?;
             let clock = s.clock_for(Some(&store));
@@ -129,7 +129,7 @@ fn find(store: &Store, reference: &str) -> Result<OutboxEntry, Failure> {
         .collect();
     match found.len() {
         1 => Ok(found.into_iter().next().expect("one")),
-        0 => Err(Failure::usage(format!(
+        0 => Err(Failure::not_found(format!(
             "No decision in the outbox has ref {wanted}; `signoff outbox --all` lists them."
         ))),
         n => Err(Failure::usage(format!(
@@ -150,12 +150,26 @@ fn describe(e: &OutboxEntry) -> String {
     format!("the decision to {} {}", d.kind.verb(), d.change_number)
 }
 
-fn list(store: &Store, all: bool) -> Result<u8, Failure> {
+/// One outbox row for scripts.
+#[derive(serde::Serialize)]
+struct Row {
+    state: &'static str,
+    decision: &'static str,
+    change: String,
+    created_at: String,
+    reference: String,
+    on_behalf_of: Option<String>,
+    justification: String,
+    /// Why it is in conflict or failed, what replaced it, or what sending means now.
+    note: Option<String>,
+}
+
+fn list(store: &Store, all: bool, output: super::Output) -> Result<u8, Failure> {
     let entries = store
         .outbox(false)
         .map_err(|e| Failure::other(e.to_string()))?;
     // Applied and superseded decisions are settled: shown with --all.
-    let shown: Vec<_> = entries
+    let rows: Vec<Row> = entries
         .iter()
         .filter(|e| {
             all || !matches!(
@@ -163,45 +177,77 @@ fn list(store: &Store, all: bool) -> Result<u8, Failure> {
                 Delivery::Applied { .. } | Delivery::Superseded { .. }
             )
         })
-        .collect();
-    if shown.is_empty() {
-        println!("The outbox is empty: nothing waits to be delivered.");
-    }
-    for e in &shown {
-        let d = &e.decision;
-        let whom = d
-            .on_behalf_of
-            .as_ref()
-            .map_or(String::new(), |p| format!(" for {}", p.label()));
-        println!(
-            "{:<10} {:<8} {:<11} {}  {}  {:?}{whom}",
-            e.delivery.label(),
-            d.kind.verb(),
-            d.change_number,
-            d.created_at.format("%Y-%m-%d %H:%M"),
-            d.reference(),
-            clean_line(d.justification.as_str(), 60),
-        );
-        let note = match &e.delivery {
-            Delivery::Conflict { reason } | Delivery::Failed { error: reason } => format!(
-                "{} — `signoff outbox retry {}` or `discard {}`",
-                clean_line(reason, 600),
-                d.reference().trim_start_matches("ref "),
-                d.reference().trim_start_matches("ref ")
-            ),
-            Delivery::Superseded { by } => format!(
-                "replaced by a later decision (ref {}); never sent",
-                clean_line(&by.chars().take(12).collect::<String>(), 12)
-            ),
-            Delivery::Sending => {
-                "may have reached the server; it is checked there before any retry".into()
+        .map(|e| {
+            let d = &e.decision;
+            let short = d.reference().trim_start_matches("ref ").to_string();
+            Row {
+                state: e.delivery.label(),
+                decision: d.kind.verb(),
+                change: clean_line(&d.change_number, 40),
+                created_at: d.created_at.to_rfc3339(),
+                on_behalf_of: d.on_behalf_of.as_ref().map(|p| p.label().to_string()),
+                justification: d.justification.as_str().to_string(),
+                note: match &e.delivery {
+                    Delivery::Conflict { reason } | Delivery::Failed { error: reason } => {
+                        Some(format!(
+                            "{} — `signoff outbox retry {short}` or `discard {short}`",
+                            clean_line(reason, 600)
+                        ))
+                    }
+                    Delivery::Superseded { by } => Some(format!(
+                        "replaced by a later decision (ref {}); never sent",
+                        clean_line(&by.chars().take(12).collect::<String>(), 12)
+                    )),
+                    Delivery::Sending => Some(
+                        "may have reached the server; it is checked there before any retry".into(),
+                    ),
+                    _ => None,
+                },
+                reference: short,
             }
-            _ => continue,
-        };
-        println!("           {note}");
-    }
-    let attention = shown
+        })
+        .collect();
+    super::output::listing(
+        output,
+        &rows,
+        |w| {
+            if rows.is_empty() {
+                writeln!(w, "The outbox is empty: nothing waits to be delivered.")?;
+            }
+            for r in &rows {
+                let whom = r
+                    .on_behalf_of
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" for {p}"));
+                writeln!(
+                    w,
+                    "{:<10} {:<8} {:<11} {}  ref {}  {:?}{whom}",
+                    r.state,
+                    r.decision,
+                    r.change,
+                    r.created_at
+                        .get(..16)
+                        .unwrap_or(&r.created_at)
+                        .replace('T', " "),
+                    r.reference,
+                    clean_line(&r.justification, 60),
+                )?;
+                if let Some(note) = &r.note {
+                    writeln!(w, "           {note}")?;
+                }
+            }
+            Ok(())
+        },
+        "the outbox",
+    )?;
+    let attention = entries
         .iter()
+        .filter(|e| {
+            all || !matches!(
+                e.delivery,
+                Delivery::Applied { .. } | Delivery::Superseded { .. }
+            )
+        })
         .filter(|e| e.delivery.needs_attention())
         .count();
     Ok(if attention > 0 {

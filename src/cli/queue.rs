@@ -1,6 +1,4 @@
-//! `signoff queue [--json]`: sync (or, offline, read the cache), then print the queue.
-
-use std::io::Write;
+//! `signoff queue [--output …]`: sync (or, offline, read the cache), then print the queue.
 
 use serde::Serialize;
 
@@ -12,6 +10,11 @@ use crate::sync::sync_once;
 use crate::ui;
 
 pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
+    let out = if json {
+        super::Output::Json
+    } else {
+        s.output()
+    };
     let mut store = s.open_store()?;
     let clock = s.clock_for(Some(&store));
     if !s.cli.offline {
@@ -40,7 +43,7 @@ pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
         &delegations,
         &me,
         &s.config.policy,
-        json,
+        out,
         clock.now(),
     )
 }
@@ -73,14 +76,14 @@ fn print_queue(
     delegations: &[crate::domain::Delegation],
     me: &str,
     policy: &Policy,
-    json: bool,
+    output: super::Output,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Failure> {
     let queue = build_queue(policy, approvals);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let written = if json {
-        let rows: Vec<QueueRow<'_>> = queue
+    let rows: Vec<QueueRow<'_>> = if output == super::Output::Table {
+        Vec::new()
+    } else {
+        queue
             .iter()
             .map(|e| QueueRow {
                 number: &e.approval.change.number,
@@ -101,12 +104,12 @@ fn print_queue(
                 attention: crate::domain::needs_fallback(e, delegations, policy, now),
                 short_description: &e.approval.change.short_description,
             })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &rows)
-            .map_err(std::io::Error::from)
-            .and_then(|_| writeln!(out))
-    } else {
-        (|| {
+            .collect()
+    };
+    super::output::listing(
+        output,
+        &rows,
+        |out| {
             writeln!(
                 out,
                 "{:<11} {:<10} {:<18} {:<16} DESCRIPTION",
@@ -138,12 +141,7 @@ fn print_queue(
                 }
             }
             writeln!(out, "{} pending", queue.len())
-        })()
-    };
-    match written.and_then(|_| out.flush()) {
-        Ok(()) => Ok(()),
-        // `signoff queue | head` closes the pipe early; that is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::other(format!("Could not write the queue: {e}."))),
-    }
+        },
+        "the queue",
+    )
 }

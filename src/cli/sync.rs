@@ -27,28 +27,25 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
     )
     .await
     .map_err(|e| Failure::other(e.to_string()))?;
-    // What was delivered is said even when the round stopped part-way.
-    report(&delivered);
+    let output = s.output();
+    // What was delivered is said even when the round stopped part-way (on stderr when
+    // stdout carries a report for a script).
+    report(&delivered, output == super::Output::Table);
     if let Some(e) = delivered.stopped {
         let waiting = store.outbox_pending().unwrap_or(0);
-        return Err(Failure::other(format!(
-            "{e} {waiting} decision{} still wait{} in the outbox and will be delivered when the instance answers.",
-            if waiting == 1 { "" } else { "s" },
-            if waiting == 1 { "s" } else { "" },
-        )));
+        return Err(Failure::new(
+            super::backend_kind(&e),
+            format!(
+                "{e} {waiting} decision{} still wait{} in the outbox and will be delivered when the instance answers.",
+                if waiting == 1 { "" } else { "s" },
+                if waiting == 1 { "s" } else { "" },
+            ),
+        ));
     }
     let outcome = sync_once(&backend, &mut store, clock.as_ref(), &no_progress)
         .await
         .map_err(failure)?;
     print_notices(&outcome.notices);
-    println!(
-        "Synced {} as {}: {} pending — {}, in {:.1} s.",
-        backend.instance_label(),
-        outcome.user.user_name,
-        outcome.total,
-        outcome.summary(),
-        started.elapsed().as_secs_f64()
-    );
     // Exit 4 while decisions in conflict or failed wait for the user.
     let waiting = store
         .open_decisions()
@@ -56,6 +53,50 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
         .iter()
         .filter(|e| e.delivery.needs_attention())
         .count();
+    let seconds = started.elapsed().as_secs_f64();
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        instance: &'a str,
+        user: &'a str,
+        full: bool,
+        added: usize,
+        updated: usize,
+        removed: usize,
+        pending: usize,
+        delivered_applied: usize,
+        delivered_conflicts: usize,
+        delivered_failed: usize,
+        decisions_needing_attention: usize,
+        seconds: f64,
+    }
+    let label = backend.instance_label();
+    super::output::record(
+        output,
+        &Report {
+            instance: &label,
+            user: &outcome.user.user_name,
+            full: outcome.full,
+            added: outcome.added,
+            updated: outcome.updated,
+            removed: outcome.removed,
+            pending: outcome.total,
+            delivered_applied: delivered.applied,
+            delivered_conflicts: delivered.conflicts,
+            delivered_failed: delivered.failed,
+            decisions_needing_attention: waiting,
+            seconds: (seconds * 1000.0).round() / 1000.0,
+        },
+        |w| {
+            writeln!(
+                w,
+                "Synced {label} as {}: {} pending — {}, in {seconds:.1} s.",
+                outcome.user.user_name,
+                outcome.total,
+                outcome.summary(),
+            )
+        },
+        "the sync report",
+    )?;
     if waiting > 0 {
         eprintln!(
             "signoff: {waiting} decision{} in conflict or failed wait{} for you: `signoff outbox` shows {}.",
@@ -68,11 +109,11 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
     Ok(ExitCode::from(exit::APPLIED))
 }
 
-fn report(delivered: &DeliveryReport) {
+fn report(delivered: &DeliveryReport, on_stdout: bool) {
     if delivered.applied + delivered.conflicts + delivered.failed == 0 {
         return;
     }
-    println!(
+    let line = format!(
         "Delivered decisions: {} applied, {} in conflict, {} failed{}.",
         delivered.applied,
         delivered.conflicts,
@@ -83,6 +124,11 @@ fn report(delivered: &DeliveryReport) {
             ""
         }
     );
+    if on_stdout {
+        println!("{line}");
+    } else {
+        eprintln!("signoff: {line}");
+    }
 }
 
 /// What the sync wants the user to know, on stderr (stdout stays the command's output).
@@ -93,5 +139,8 @@ pub fn print_notices(notices: &[String]) {
 }
 
 pub fn failure(e: SyncError) -> Failure {
-    Failure::other(e.to_string())
+    match &e {
+        SyncError::Backend(b) => Failure::new(super::backend_kind(b), e.to_string()),
+        SyncError::Store(_) => Failure::other(e.to_string()),
+    }
 }

@@ -92,6 +92,9 @@ pub fn env(home: &Path, url: Option<&str>) -> Vec<(&'static str, String)> {
         ("TZ", "UTC".to_string()),
         // Never the developer's own keyring: tests/keyring.rs tests a real one on purpose.
         ("SIGNOFF_SECRETS", "file".to_string()),
+        // Standard output is a pipe here, where listings print JSON by default; the tests of
+        // the formats ask for theirs (or remove this to see the default).
+        ("SIGNOFF_OUTPUT", "table".to_string()),
     ];
     if let Some(url) = url {
         env.extend([
