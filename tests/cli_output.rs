@@ -297,3 +297,132 @@ async fn each_failure_kind_has_its_exit_code() {
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     server.shutdown().await;
 }
+
+/// `--dry-run` prints the very requests the adapter builds, and sends, queues and journals
+/// nothing; a read-only profile may dry-run.
+#[tokio::test]
+async fn dry_runs_print_the_requests_and_change_nothing() {
+    let server = common::sim(64, 30, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let queue: Vec<serde_json::Value> =
+        serde_json::from_slice(&run(h, &url, &["queue"]).await.stdout).unwrap();
+    let mine = queue
+        .iter()
+        .find(|r| r["state"] == "requested" && r["on_behalf_of"].is_null())
+        .unwrap();
+    let number = mine["number"].as_str().unwrap();
+    let approval = mine["approval_sys_id"].as_str().unwrap();
+    let why = "Backout rehearsed, window is quiet.";
+
+    let o = run(
+        h,
+        &url,
+        &["approve", number, "-m", why, "--dry-run", "-o", "table"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let text = out(&o);
+    assert!(text.starts_with("Dry run: nothing was sent"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "PATCH {url}/api/now/table/sysapproval_approver/{approval}?"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(r#""state":"approved""#), "{text}");
+    assert!(text.contains(why), "{text}");
+    assert!(
+        !text.contains(DEMO_PASSWORD) && !text.contains("Authorization"),
+        "{text}"
+    );
+
+    // As JSON, for a script; hold writes the change, not the approval.
+    let mut cmd = script(
+        h,
+        &url,
+        &[
+            "hold",
+            number,
+            "-m",
+            "Waiting for the vendor's notes.",
+            "--dry-run",
+        ],
+    );
+    cmd.env("SIGNOFF_READ_ONLY", "1");
+    let o = cmd.output().await.unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(plan.len(), 1, "{plan:?}");
+    assert_eq!(plan[0]["method"], "PATCH");
+    assert!(
+        plan[0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/api/now/table/change_request/")
+    );
+    assert_eq!(plan[0]["body"]["on_hold"], "true");
+
+    // Nothing moved: the approval still waits, the outbox and the journal are empty.
+    let queue: Vec<serde_json::Value> =
+        serde_json::from_slice(&run(h, &url, &["queue"]).await.stdout).unwrap();
+    let still = queue
+        .iter()
+        .find(|r| r["approval_sys_id"] == approval)
+        .unwrap();
+    assert_eq!(still["state"], "requested");
+    assert_eq!(still["on_hold"], false);
+    let outbox: Vec<serde_json::Value> =
+        serde_json::from_slice(&run(h, &url, &["outbox", "--all"]).await.stdout).unwrap();
+    assert!(outbox.is_empty(), "{outbox:?}");
+    let journal: Vec<serde_json::Value> =
+        serde_json::from_slice(&run(h, &url, &["audit", "log"]).await.stdout).unwrap();
+    assert!(
+        journal
+            .iter()
+            .all(|e| !e["kind"].as_str().unwrap().starts_with("decision")),
+        "{journal:?}"
+    );
+
+    // A delegation: the POST it would make, and no delegation on the instance.
+    let delegations = || async {
+        let o = run(h, &url, &["delegate", "list"]).await;
+        serde_json::from_slice::<Vec<serde_json::Value>>(&o.stdout).unwrap()
+    };
+    let before = delegations().await;
+    let o = run(
+        h,
+        &url,
+        &[
+            "delegate",
+            "add",
+            "--to",
+            "ben.ishikawa",
+            "--from",
+            "2099-01-01",
+            "--until",
+            "2099-01-03",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(plan[0]["method"], "POST");
+    assert!(
+        plan[0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/api/now/table/sys_user_delegate")
+    );
+    assert_eq!(plan[0]["body"]["approvals"], "true");
+    assert!(
+        plan[0]["body"]["starts"]
+            .as_str()
+            .unwrap()
+            .starts_with("2099-01-01")
+    );
+    assert_eq!(delegations().await, before);
+    server.shutdown().await;
+}

@@ -198,9 +198,20 @@ pub type Progress<'a> = &'a (dyn Fn(usize, Option<usize>) + Sync);
 /// A progress callback that ignores progress.
 pub fn no_progress(_: usize, _: Option<usize>) {}
 
+/// A write as it would go to the instance (`--dry-run`): the method, the full URL and the
+/// JSON body. Never the credentials.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlannedRequest {
+    pub method: String,
+    pub url: String,
+    pub body: Option<serde_json::Value>,
+}
+
 /// Everything that can go wrong talking to a backend, each with advice for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    #[error("This is a dry run: the request was written down, not sent.")]
+    DryRun,
     #[error(
         "This profile is read-only (read_only = true in its config, or SIGNOFF_READ_ONLY): signoff sends no changes to the instance."
     )]

@@ -13,7 +13,9 @@ use crate::store::Store;
 use crate::sync::{Deliver, SyncError, deliver_pending, sync_once};
 
 pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<ExitCode, Failure> {
-    s.writes()?;
+    if !args.dry_run {
+        s.writes()?;
+    }
     let invalid = Failure::usage;
     let text = match (&args.message, &args.message_file) {
         (Some(m), _) if m == "-" => std::io::read_to_string(std::io::stdin()).map_err(|e| {
@@ -107,6 +109,9 @@ pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<Ex
             crate::store::new_client_id(now)
         });
     Decision::tag_controls(&mut decisions, &s.config.policy);
+    if args.dry_run {
+        return dry_run(s, &clock, backend, &decisions).await;
+    }
     let replaced = store
         .enqueue(&decisions, now)
         .map_err(|e| Failure::other(e.to_string()))?;
@@ -152,6 +157,37 @@ pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<Ex
         );
     }
     Ok(ExitCode::from(code))
+}
+
+/// `--dry-run`: the writes delivery would make for these decisions, built by the adapter
+/// itself and written down instead of sent. Delivery first reads each approval back to check
+/// that it still applies, and adds the journal's hash to the comment's reference once the
+/// decision is journaled (`[signoff ref … j …]`).
+async fn dry_run(
+    s: &Session,
+    clock: &std::sync::Arc<crate::domain::ServerClock>,
+    backend: Option<crate::backend::servicenow::ServiceNow>,
+    decisions: &[Decision],
+) -> Result<ExitCode, Failure> {
+    let mut b = match backend {
+        Some(b) => b,
+        None => s.connect(clock)?,
+    };
+    let plan = b.plan_writes();
+    for d in decisions {
+        match crate::sync::write_decision(&b, d).await {
+            Err(BackendError::DryRun) => {}
+            Err(e) => return Err(e.into()),
+            Ok(_) => {
+                return Err(Failure::other(
+                    "The dry run sent a request after all; please report this signoff bug.",
+                ));
+            }
+        }
+    }
+    let plan = plan.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    super::print_plan(s.output(), &plan)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// " on behalf of Carla Diaz" when the decision is a delegate's.

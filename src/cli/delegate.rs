@@ -16,13 +16,39 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
             "Delegations live on the instance; leave out --offline.",
         ));
     }
-    if !matches!(cmd, DelegateCommand::List) {
+    let dry_run = match &cmd {
+        DelegateCommand::Add { dry_run, .. }
+        | DelegateCommand::Edit { dry_run, .. }
+        | DelegateCommand::End { dry_run, .. } => *dry_run,
+        DelegateCommand::List => false,
+    };
+    if !matches!(cmd, DelegateCommand::List) && !dry_run {
         s.writes()?;
     }
     let store = s.open_store().ok();
     let clock = s.clock_for(store.as_ref());
-    let backend = s.connect(&clock)?;
-    let backend = &backend;
+    let mut backend = s.connect(&clock)?;
+    // A dry run goes the whole way, reads and checks included; its writes are written down.
+    let plan = dry_run.then(|| backend.plan_writes());
+    let result = act(s, &backend, cmd, clock.as_ref()).await;
+    match plan {
+        Some(plan) => {
+            let plan = plan.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            match result {
+                Err(f) if plan.is_empty() => Err(f),
+                _ => super::print_plan(s.output(), &plan),
+            }
+        }
+        None => result,
+    }
+}
+
+async fn act(
+    s: &Session,
+    backend: &ServiceNow,
+    cmd: DelegateCommand,
+    clock: &dyn Clock,
+) -> Result<(), Failure> {
     let user = backend.current_user().await?;
     let me = user.reference();
     let now = clock.now();
@@ -99,6 +125,7 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
             from,
             until,
             no_approvals,
+            ..
         } => {
             let delegate = find_user(
                 backend,
@@ -132,13 +159,15 @@ pub async fn run(s: &Session, cmd: DelegateCommand) -> Result<(), Failure> {
                 d.sys_id
             );
         }
-        DelegateCommand::End { id } => {
+        DelegateCommand::End { id, .. } => {
             let text = crate::sync::end_delegation(backend, &me, &id, now)
                 .await
                 .map_err(Failure::other)?;
             println!("{text}");
         }
-        DelegateCommand::Edit { id, from, until } => {
+        DelegateCommand::Edit {
+            id, from, until, ..
+        } => {
             let existing = backend.delegations(&user.sys_id).await?;
             let Some(current) = existing.iter().find(|d| d.sys_id == id) else {
                 return Err(Failure::usage(format!(

@@ -244,6 +244,9 @@ pub enum DelegateCommand {
         /// Delegate without the right to approve (notifications only).
         #[arg(long)]
         no_approvals: bool,
+        /// Print the request that would be sent, and send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Delegations you gave and received, with their windows and states.
     List,
@@ -251,6 +254,9 @@ pub enum DelegateCommand {
     End {
         /// The delegation's id, from `signoff delegate list`.
         id: String,
+        /// Print the request that would be sent, and send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Change the window of one of your delegations.
     Edit {
@@ -262,6 +268,9 @@ pub enum DelegateCommand {
         /// New end: YYYY-MM-DD (end of that day), YYYY-MM-DD HH:MM or RFC 3339.
         #[arg(long)]
         until: String,
+        /// Print the request that would be sent, and send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -427,6 +436,10 @@ pub struct DecideArgs {
     /// it only your own approval is decided: a colleague's is never decided by default.
     #[arg(long = "for", value_name = "USER")]
     pub for_user: Option<String>,
+    /// Print the requests that would be sent (method, URL, JSON body) and send nothing:
+    /// nothing is queued or journaled.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The exit codes, a stable table (README "Exit codes"): scripts may rely on them.
@@ -585,6 +598,7 @@ impl From<BackendError> for Failure {
 pub fn backend_kind(e: &BackendError) -> Kind {
     match e {
         BackendError::ReadOnly => Kind::ReadOnly,
+        BackendError::DryRun => Kind::Other,
         BackendError::Unauthorized
         | BackendError::Forbidden { .. }
         | BackendError::Refused { .. }
@@ -661,6 +675,34 @@ impl Command {
             Command::Outbox { .. } => "outbox",
         }
     }
+}
+
+/// Prints what `--dry-run` wrote down instead of sending: for people, each request's method,
+/// URL and body; for scripts, the list as JSON.
+pub(crate) fn print_plan(
+    out: Output,
+    plan: &[crate::backend::PlannedRequest],
+) -> Result<(), Failure> {
+    output::listing(
+        out,
+        plan,
+        |w| {
+            writeln!(
+                w,
+                "Dry run: nothing was sent, queued or journaled. {} request{} would be sent:",
+                plan.len(),
+                if plan.len() == 1 { "" } else { "s" }
+            )?;
+            for r in plan {
+                writeln!(w, "\n{} {}", r.method, r.url)?;
+                if let Some(body) = &r.body {
+                    writeln!(w, "Content-Type: application/json\n{body}")?;
+                }
+            }
+            Ok(())
+        },
+        "the requests",
+    )
 }
 
 /// Writes a command's output to stdout; a reader that stops early (`| head`) is no failure.

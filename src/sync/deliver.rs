@@ -313,16 +313,11 @@ async fn check<B: Backend>(
     Ok(Checked::Send)
 }
 
-/// Sends a checked decision and records what the server did with it.
-async fn send<B: Backend>(
-    backend: &B,
-    d: &Decision,
-    clock: &dyn Clock,
-) -> Result<Outcome, Stopped> {
-    let now = clock.now();
-    let conflict = |reason: String| Ok(Outcome::new(Delivery::Conflict { reason }, None, now));
+/// The write a decision is on the instance (the approval's state, or the change's hold), with
+/// its comment; `--dry-run` calls it on an adapter that writes requests down.
+pub async fn write<B: Backend>(backend: &B, d: &Decision) -> Result<Applied, BackendError> {
     let comment = d.comment();
-    let sent = match d.kind {
+    match d.kind {
         DecisionKind::Approve => {
             backend
                 .decide(&d.approval_sys_id, ApprovalState::Approved, &comment)
@@ -335,7 +330,18 @@ async fn send<B: Backend>(
         }
         DecisionKind::Hold => backend.set_hold(&d.change_sys_id, true, &comment).await,
         DecisionKind::Resume => backend.set_hold(&d.change_sys_id, false, &comment).await,
-    };
+    }
+}
+
+/// Sends a checked decision and records what the server did with it.
+async fn send<B: Backend>(
+    backend: &B,
+    d: &Decision,
+    clock: &dyn Clock,
+) -> Result<Outcome, Stopped> {
+    let now = clock.now();
+    let conflict = |reason: String| Ok(Outcome::new(Delivery::Conflict { reason }, None, now));
+    let sent = write(backend, d).await;
     let error = match sent {
         Ok(Applied {
             at: applied_at,

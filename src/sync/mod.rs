@@ -24,7 +24,7 @@ use crate::backend::{Backend, BackendError, Progress, Scope};
 use crate::domain::{Approval, Clock, Delegation, Delivery, User, acting_for};
 use crate::store::{OutboxEntry, Store, StoreError};
 pub use backoff::Backoff;
-pub use deliver::{Deliver, DeliveryReport, deliver_pending};
+pub use deliver::{Deliver, DeliveryReport, deliver_pending, write as write_decision};
 pub use requests::{Request, end_delegation, run_requests};
 
 /// Updates older than the high-water mark by this much are asked for again, so a row written

@@ -55,6 +55,8 @@ pub(super) struct Transport {
     clock: Option<Arc<ServerClock>>,
     /// Refuse every write (a read-only profile).
     pub read_only: bool,
+    /// `--dry-run`: every write is written down here instead of sent (reads still go out).
+    pub dry_run: Option<Arc<std::sync::Mutex<Vec<crate::backend::PlannedRequest>>>>,
     /// Wait out a 429 (any request) or a 503 (reads) that says how long, a few times, saying
     /// so on stderr: for one-shot commands (the console's engine has its own backoff).
     pub retry_waits: bool,
@@ -95,6 +97,7 @@ impl Transport {
             timeout,
             clock,
             read_only: false,
+            dry_run: None,
             retry_waits: false,
         })
     }
@@ -155,6 +158,16 @@ impl Transport {
     ) -> Result<(HeaderMap, Option<Value>), BackendError> {
         let started = std::time::Instant::now();
         let write = method != reqwest::Method::GET;
+        if write && let Some(plan) = &self.dry_run {
+            plan.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(crate::backend::PlannedRequest {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    body: body.cloned(),
+                });
+            return Err(BackendError::DryRun);
+        }
         if write && self.read_only {
             return Err(BackendError::ReadOnly);
         }

@@ -84,6 +84,14 @@ impl ServiceNow {
         })
     }
 
+    /// From now on, writes are not sent but written down (`--dry-run`); the list answered
+    /// fills as the adapter builds them, each write answering [`BackendError::DryRun`].
+    pub fn plan_writes(&mut self) -> Arc<Mutex<Vec<crate::backend::PlannedRequest>>> {
+        let plan = Arc::new(Mutex::new(Vec::new()));
+        self.http.dry_run = Some(plan.clone());
+        plan
+    }
+
     /// Whether to wait out rate limits on stderr (off for the console, whose screen is
     /// stderr's and whose engine backs off itself).
     pub fn set_retry_waits(&mut self, on: bool) {
