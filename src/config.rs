@@ -115,6 +115,14 @@ pub struct Config {
     pub timeout_secs: Option<u64>,
     /// Send no changes to the instance (for every profile without its own setting).
     pub read_only: Option<bool>,
+    /// "basic" or "oauth" (see [`Profile::auth`]).
+    pub auth: Option<String>,
+    /// The OAuth client id (see [`Profile::client_id`]).
+    pub client_id: Option<String>,
+    /// A command printing the password (see [`Profile::password_command`]).
+    pub password_command: Option<String>,
+    /// Extra CA certificates (see [`Profile::ca_file`]).
+    pub ca_file: Option<std::path::PathBuf>,
     /// The profile used when --profile is not given (default: "default").
     pub default_profile: Option<String>,
     pub profiles: BTreeMap<String, Profile>,
@@ -146,6 +154,16 @@ pub struct Profile {
     pub timeout_secs: Option<u64>,
     /// Send no changes to the instance (CAB observers, auditors).
     pub read_only: Option<bool>,
+    /// How to sign in: "basic" (the password, the default) or "oauth" (a token from the
+    /// instance's oauth_token.do; needs client_id).
+    pub auth: Option<String>,
+    /// The OAuth client (Application Registry entry) id; its secret comes from
+    /// SIGNOFF_CLIENT_SECRET or `signoff auth login`, never from this file.
+    pub client_id: Option<String>,
+    /// A command that prints the password on its first line, e.g. "pass show snow".
+    pub password_command: Option<String>,
+    /// PEM file of extra CA certificates to trust (a TLS-inspecting proxy's).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 pub const DEFAULT_PROFILE: &str = "default";
@@ -231,6 +249,10 @@ impl Config {
             sync_interval_secs: self.sync_interval_secs,
             timeout_secs: self.timeout_secs,
             read_only: self.read_only,
+            auth: self.auth.clone(),
+            client_id: self.client_id.clone(),
+            password_command: self.password_command.clone(),
+            ca_file: self.ca_file.clone(),
         };
         match self.profiles.get(&name) {
             Some(p) => Ok((
@@ -242,6 +264,10 @@ impl Config {
                     sync_interval_secs: p.sync_interval_secs.or(top.sync_interval_secs),
                     timeout_secs: p.timeout_secs.or(top.timeout_secs),
                     read_only: p.read_only.or(top.read_only),
+                    auth: p.auth.clone().or(top.auth),
+                    client_id: p.client_id.clone().or(top.client_id),
+                    password_command: p.password_command.clone().or(top.password_command),
+                    ca_file: p.ca_file.clone().or(top.ca_file),
                 },
             )),
             None if name == DEFAULT_PROFILE || name == "demo" => Ok((name, top)),

@@ -53,7 +53,7 @@ async fn a_password_is_checked_kept_used_and_removed() {
         "wrong\n",
     )
     .await;
-    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert_eq!(o.status.code(), Some(5), "exit 5: refused; {}", out(&o));
     assert!(err(&o).contains("refused the sign-in"), "{}", err(&o));
     assert!(!credentials.exists() || std::fs::read_dir(&credentials).unwrap().next().is_none());
 
@@ -273,5 +273,34 @@ async fn a_read_only_profile_reads_and_sends_no_change() {
         .await
         .unwrap_err();
     assert!(matches!(e, signoff::backend::BackendError::ReadOnly), "{e}");
+    server.shutdown().await;
+}
+
+/// `password_command` in the profile: its first line is the password; a failing one is named.
+#[tokio::test]
+async fn a_password_command_supplies_the_password() {
+    let server = common::sim(4, 20, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let config = h.join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let write = |cmd: &str| {
+        std::fs::write(
+            config.join("config.toml"),
+            format!("password_command = {cmd:?}\n"),
+        )
+        .unwrap()
+    };
+    write(&format!("printf '{DEMO_PASSWORD}\\nsecond line\\n'"));
+    let o = signoff(h, &url, &["queue", "-o", "json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    write("exit 3");
+    let o = signoff(h, &url, &["queue"]).output().await.unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("password_command failed"), "{}", err(&o));
     server.shutdown().await;
 }

@@ -135,7 +135,12 @@ async fn exit_codes_say_what_happened() {
         out(&o)
     );
     let o = run(h, &url, &["outbox", "discard", &reference]).await;
-    assert_eq!(o.status.code(), Some(2), "gone already: {}", err(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(6),
+        "gone already (not found): {}",
+        err(&o)
+    );
     let o = run(h, &url, &["outbox", "retry", "zz"]).await;
     assert_eq!(o.status.code(), Some(2));
 

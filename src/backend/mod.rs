@@ -213,6 +213,26 @@ pub enum BackendError {
     #[error("This is a dry run: the request was written down, not sent.")]
     DryRun,
     #[error(
+        "The instance refused the OAuth sign-in ({reason}). Check the client id and secret (client_id in the profile, SIGNOFF_CLIENT_SECRET), then sign in again with `signoff auth login`; a refresh token expires after 100 days by default."
+    )]
+    OAuthRefused { reason: String },
+    #[error(
+        "The instance refused the bearer token (HTTP 401): it expired or was revoked. Get a new one for SIGNOFF_TOKEN, or sign in with `signoff auth login`."
+    )]
+    TokenRefused,
+    #[error(
+        "The CA file {path} (ca_file in the profile, or SIGNOFF_CA_FILE) cannot be used: {problem}. Give a PEM file with your proxy's or company's CA certificate."
+    )]
+    CaFile { path: String, problem: String },
+    #[error(
+        "{url} presented a certificate from an issuer this machine does not trust{}. If your network inspects TLS (a corporate proxy), put its CA certificate in a PEM file and name it with ca_file = \"…\" in the profile (or SIGNOFF_CA_FILE); otherwise check the instance URL.",
+        ca_file.as_ref().map(|p| format!(" (even with the CA file {p})")).unwrap_or_default()
+    )]
+    UnknownIssuer {
+        url: String,
+        ca_file: Option<String>,
+    },
+    #[error(
         "This profile is read-only (read_only = true in its config, or SIGNOFF_READ_ONLY): signoff sends no changes to the instance."
     )]
     ReadOnly,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Cli, Failure};
+use crate::backend::servicenow::oauth::{Bearer, Grant, OAuth};
 use crate::backend::servicenow::{Options, ServiceNow};
 use crate::backend::{Connection, Secret, parse_instance_url};
 use crate::config::{Config, Paths, Profile};
@@ -68,39 +69,121 @@ impl Session {
     pub fn connect(&self, clock: &Arc<ServerClock>) -> Result<ServiceNow, Failure> {
         let (instance, user) = self.identity()?;
         let host = instance.host_str().unwrap_or_default().to_string();
-        let saved = || {
-            crate::secrets::Secrets::for_process()
-                .get_or_file(
-                    &self.credentials_dir(),
-                    &self.password_account(&user, &host),
-                )
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "the saved password could not be read");
-                    None
-                })
-        };
-        let password = match first_env(&["SIGNOFF_PASSWORD", "SERVICENOW_PASSWORD", "SN_PASSWORD"])
+        let mut options = self.options(clock);
+        // A token given as is comes first; then OAuth, if the profile uses it; then the
+        // password.
+        let (password, bearer) = if let Some(t) = first_env(&["SIGNOFF_TOKEN", "SERVICENOW_TOKEN"])
         {
-            Some(p) => Secret::new(p),
-            _ if let Some(p) = saved() => Secret::new(p),
-            _ if std::io::stdin().is_terminal() => {
-                let host = instance.host_str().unwrap_or_default().to_string();
-                let p = rpassword::prompt_password(format!("Password for {user} at {host}: "))
-                    .map_err(|e| Failure::usage(format!("Could not read the password: {e}.")))?;
-                Secret::new(p)
-            }
-            _ => {
-                return Err(Failure::usage(
-                    "No password: run `signoff auth login` once, set SIGNOFF_PASSWORD, or run signoff in a terminal to be asked for it.",
-                ));
-            }
+            (Secret::new(""), Some(Bearer::Static(Secret::new(t.trim()))))
+        } else if let Some(client_id) = self.oauth_client_id()? {
+            let secret = self.client_secret(&client_id, &host)?;
+            let grant = match self.saved(&self.refresh_account(&user, &host)) {
+                Some(r) => Grant::Refresh(Secret::new(r)),
+                None => Grant::Password {
+                    user: user.clone(),
+                    password: self.password(&user, &host, false)?,
+                },
+            };
+            (
+                Secret::new(""),
+                Some(Bearer::OAuth(OAuth::new(client_id, secret, grant))),
+            )
+        } else {
+            (self.password(&user, &host, true)?, None)
         };
+        options.bearer = bearer.map(Arc::new);
         let conn = Connection {
             instance,
             user: user.trim().to_string(),
             password,
         };
-        Ok(ServiceNow::with_options(conn, self.options(clock))?)
+        Ok(ServiceNow::with_options(conn, options)?)
+    }
+
+    /// The password: SIGNOFF_PASSWORD (or SERVICENOW_PASSWORD, SN_PASSWORD), the profile's
+    /// password_command, the one kept by `auth login` (with `saved`), else asked for on a
+    /// terminal.
+    pub fn password(&self, user: &str, host: &str, saved: bool) -> Result<Secret, Failure> {
+        if let Some(p) = first_env(&["SIGNOFF_PASSWORD", "SERVICENOW_PASSWORD", "SN_PASSWORD"]) {
+            return Ok(Secret::new(p));
+        }
+        if let Some(cmd) = &self.profile.password_command {
+            return run_password_command(cmd).map(Secret::new);
+        }
+        if saved && let Some(p) = self.saved(&self.password_account(user, host)) {
+            return Ok(Secret::new(p));
+        }
+        if std::io::stdin().is_terminal() {
+            let p = rpassword::prompt_password(format!("Password for {user} at {host}: "))
+                .map_err(|e| Failure::usage(format!("Could not read the password: {e}.")))?;
+            return Ok(Secret::new(p));
+        }
+        Err(Failure::usage(
+            "No password: run `signoff auth login` once, set SIGNOFF_PASSWORD or password_command, or run signoff in a terminal to be asked for it.",
+        ))
+    }
+
+    /// A secret kept by `auth login` (keyring, else the owner-only file), if any.
+    pub fn saved(&self, account: &str) -> Option<String> {
+        crate::secrets::Secrets::for_process()
+            .get_or_file(&self.credentials_dir(), account)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "a saved secret could not be read");
+                None
+            })
+    }
+
+    /// The OAuth client id, when this profile signs in with OAuth (`auth = "oauth"`, or a
+    /// client id given).
+    pub fn oauth_client_id(&self) -> Result<Option<String>, Failure> {
+        let id = first_env(&["SIGNOFF_CLIENT_ID", "SERVICENOW_CLIENT_ID"])
+            .or_else(|| self.profile.client_id.clone())
+            .map(|s| s.trim().to_string());
+        match (self.profile.auth.as_deref().map(str::trim), id) {
+            (None | Some("basic"), None) => Ok(None),
+            (None | Some("oauth"), Some(id)) => Ok(Some(id)),
+            (Some("oauth"), None) => Err(Failure::usage(format!(
+                "Profile {:?} signs in with OAuth but names no client: add client_id = \"…\" (the Application Registry entry's id) or set SIGNOFF_CLIENT_ID.",
+                self.profile_name
+            ))),
+            (Some("basic"), Some(_)) => Ok(None),
+            (Some(other), _) => Err(Failure::usage(format!(
+                "auth = {other:?} in profile {:?} is not a way to sign in: use \"basic\" or \"oauth\".",
+                self.profile_name
+            ))),
+        }
+    }
+
+    /// The OAuth client's secret: SIGNOFF_CLIENT_SECRET, else the one `auth login` kept.
+    pub fn client_secret(&self, client_id: &str, host: &str) -> Result<Secret, Failure> {
+        first_env(&["SIGNOFF_CLIENT_SECRET", "SERVICENOW_CLIENT_SECRET"])
+            .or_else(|| self.saved(&self.client_account(client_id, host)))
+            .map(Secret::new)
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "No secret for the OAuth client {client_id:?}: set SIGNOFF_CLIENT_SECRET, or run `signoff auth login` once to keep it."
+                ))
+            })
+    }
+
+    /// The keyring account of the profile's OAuth refresh token.
+    pub fn refresh_account(&self, user: &str, host: &str) -> String {
+        format!(
+            "oauth-refresh:{}:{}@{}",
+            self.profile_name,
+            user.trim(),
+            host
+        )
+    }
+
+    /// The keyring account of an OAuth client's secret.
+    pub fn client_account(&self, client_id: &str, host: &str) -> String {
+        format!(
+            "oauth-client:{}:{}@{}",
+            self.profile_name,
+            client_id.trim(),
+            host
+        )
     }
 
     /// A read-only profile sends no writes: `read_only = true` in the profile (or at the top
@@ -166,7 +249,37 @@ impl Session {
             clock: Some(clock.clone()),
             read_only: self.read_only(),
             retry_waits: true,
+            bearer: None,
+            ca_file: self
+                .profile
+                .ca_file
+                .clone()
+                .or_else(|| first_env(&["SIGNOFF_CA_FILE"]).map(std::path::PathBuf::from)),
         }
+    }
+}
+
+/// Runs a profile's password_command (through `sh -c`) and answers the first line it prints.
+fn run_password_command(cmd: &str) -> Result<String, Failure> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| Failure::usage(format!("Could not run password_command: {e}.")))?;
+    if !out.status.success() {
+        return Err(Failure::usage(format!(
+            "password_command failed ({}); run it yourself to see why, or fix it in the config.",
+            out.status
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.lines().next().map(|l| l.trim_end_matches('\r')) {
+        Some(p) if !p.is_empty() => Ok(p.to_string()),
+        _ => Err(Failure::usage(
+            "password_command printed nothing; it must print the password on its first line.",
+        )),
     }
 }
 

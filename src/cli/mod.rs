@@ -598,8 +598,11 @@ impl From<BackendError> for Failure {
 pub fn backend_kind(e: &BackendError) -> Kind {
     match e {
         BackendError::ReadOnly => Kind::ReadOnly,
+        BackendError::CaFile { .. } => Kind::Usage,
         BackendError::DryRun => Kind::Other,
         BackendError::Unauthorized
+        | BackendError::OAuthRefused { .. }
+        | BackendError::TokenRefused
         | BackendError::Forbidden { .. }
         | BackendError::Refused { .. }
         | BackendError::GatewayRefused { .. } => Kind::Refused,
@@ -613,6 +616,7 @@ pub fn backend_kind(e: &BackendError) -> Kind {
         BackendError::Unreachable { .. }
         | BackendError::Timeout { .. }
         | BackendError::ProxyRefused { .. }
+        | BackendError::UnknownIssuer { .. }
         | BackendError::Redirected { .. } => Kind::Unreachable,
     }
 }

@@ -290,6 +290,9 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
 fn authenticate<'a>(inner: &'a Inner, headers: &HeaderMap) -> Option<&'a SimUser> {
     let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, cred) = h.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return super::oauth::bearer_user(inner, cred);
+    }
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
@@ -433,6 +436,19 @@ fn own_delegation(body: &Map<String, Value>, u: &SimUser) -> bool {
 
 async fn serve(inner: &Inner, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    if path == "/oauth_revoke_token.do" && parts.method == axum::http::Method::GET {
+        return super::oauth::revoke(inner, parts.uri.query().unwrap_or(""));
+    }
+    if path == "/oauth_token.do" {
+        if parts.method != axum::http::Method::POST {
+            return error(405, "Method not allowed", None);
+        }
+        return match axum::body::to_bytes(body, 1 << 16).await {
+            Ok(b) => super::oauth::token(inner, &parts.headers, &b),
+            Err(_) => bad_body(),
+        };
+    }
     let Some(user) = authenticate(inner, &parts.headers) else {
         return unauthorized();
     };

@@ -15,6 +15,7 @@ mod cab;
 pub mod data;
 pub mod faults;
 pub mod http;
+pub mod oauth;
 pub mod query;
 pub mod table;
 
@@ -70,6 +71,8 @@ pub struct SimConfig {
     /// and insert new `requested` rows for the same approvers, as a re-run approval policy may
     /// (default true). When false the same rows flip back to `requested`.
     pub release_creates_new_rows: bool,
+    /// Lifetime of an OAuth access token in server seconds (default 1799, as an instance's).
+    pub token_lifetime_secs: u64,
 }
 
 impl Default for SimConfig {
@@ -87,6 +90,7 @@ impl Default for SimConfig {
             frozen_clock: false,
             strict_decisions: true,
             release_creates_new_rows: true,
+            token_lifetime_secs: 1799,
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct Inner {
     strict: AtomicBool,
     /// Runtime value of [`SimConfig::release_creates_new_rows`].
     release_new: AtomicBool,
+    /// OAuth tokens handed out.
+    pub(crate) tokens: Mutex<oauth::Tokens>,
 }
 
 impl Inner {
@@ -263,6 +269,7 @@ impl SimServer {
             skew_ms: AtomicI64::new(0),
             strict: AtomicBool::new(config_strict),
             release_new: AtomicBool::new(config_release_new),
+            tokens: Mutex::new(oauth::Tokens::default()),
         });
         let running = serve(&inner, listener);
         Ok(SimServer {
@@ -357,6 +364,17 @@ impl SimServer {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Forget every OAuth access token handed out (refresh tokens stay): the next request
+    /// with one is refused with 401.
+    pub fn revoke_access_tokens(&self) {
+        oauth::revoke_access(&self.inner);
+    }
+
+    /// How many requests the token endpoint has answered.
+    pub fn token_requests(&self) -> u64 {
+        oauth::token_requests(&self.inner)
     }
 
     /// Move the server clock forward by `by` (rounded up to whole seconds), so later writes
@@ -616,6 +634,11 @@ pub async fn run_standalone(config: SimConfig, port: u16) -> std::io::Result<()>
     let server = SimServer::start(config, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     println!("ServiceNow simulator listening on {}", server.url());
     println!("Password for every user: {DEMO_PASSWORD}");
+    println!(
+        "OAuth (POST /oauth_token.do, password or refresh_token grant): client_id {} client_secret {}",
+        oauth::DEMO_CLIENT_ID,
+        oauth::DEMO_CLIENT_SECRET
+    );
     for u in server.users() {
         let marker = if u.user_name == DEMO_USER {
             "  (demo approver)"

@@ -17,9 +17,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, DATE, HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use url::Url;
 
-use crate::backend::{BackendError, Connection, is_loopback_host};
-use crate::domain::ServerClock;
+use crate::backend::{BackendError, Connection, Secret, is_loopback_host};
 use crate::domain::text::clean_line;
+use crate::domain::{Clock, ServerClock};
 
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,6 +55,10 @@ pub(super) struct Transport {
     clock: Option<Arc<ServerClock>>,
     /// Refuse every write (a read-only profile).
     pub read_only: bool,
+    /// The extra CA file in use, named when a certificate is still not trusted.
+    ca_file: Option<String>,
+    /// A bearer token (given, or from OAuth) instead of basic authentication.
+    pub bearer: Option<Arc<super::oauth::Bearer>>,
     /// `--dry-run`: every write is written down here instead of sent (reads still go out).
     pub dry_run: Option<Arc<std::sync::Mutex<Vec<crate::backend::PlannedRequest>>>>,
     /// Wait out a 429 (any request) or a 503 (reads) that says how long, a few times, saying
@@ -67,6 +71,7 @@ impl Transport {
         conn: Connection,
         timeout: Duration,
         clock: Option<Arc<ServerClock>>,
+        ca_file: Option<&std::path::Path>,
     ) -> Result<Transport, BackendError> {
         crate::init_tls();
         let home = conn.instance.clone();
@@ -88,6 +93,11 @@ impl Transport {
         if is_loopback_host(conn.instance.host_str().unwrap_or("")) {
             builder = builder.no_proxy();
         }
+        if let Some(path) = ca_file {
+            for cert in read_ca_file(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
         let client = builder
             .build()
             .map_err(|e| BackendError::Protocol(format!("could not set up HTTP: {e}")))?;
@@ -98,6 +108,8 @@ impl Transport {
             clock,
             read_only: false,
             dry_run: None,
+            ca_file: ca_file.map(|p| p.display().to_string()),
+            bearer: None,
             retry_waits: false,
         })
     }
@@ -117,10 +129,21 @@ impl Transport {
         what: &str,
     ) -> Result<(HeaderMap, Option<Value>), BackendError> {
         let mut tries = 0;
+        let mut renewed = false;
         loop {
             let result = self
                 .send_once(method.clone(), url.clone(), body, what)
                 .await;
+            // An OAuth token the instance no longer takes (revoked, or its clock ahead of
+            // ours) is fetched again, once.
+            if let Some(super::oauth::Bearer::OAuth(o)) = self.bearer.as_deref()
+                && !renewed
+                && refused_sign_in(&result)
+            {
+                renewed = true;
+                *o.token_slot().lock().await = None;
+                continue;
+            }
             let wait = match &result {
                 Err(BackendError::RateLimited { retry_after }) => *retry_after,
                 // A 503 on a write may have done something: only reads are sent again.
@@ -171,11 +194,12 @@ impl Transport {
         if write && self.read_only {
             return Err(BackendError::ReadOnly);
         }
-        let mut req = self
-            .client
-            .request(method.clone(), url.clone())
-            .basic_auth(&self.conn.user, Some(self.conn.password.expose()))
-            .header(ACCEPT, "application/json");
+        let req = self.client.request(method.clone(), url.clone());
+        let mut req = match self.bearer.as_deref() {
+            None => req.basic_auth(&self.conn.user, Some(self.conn.password.expose())),
+            Some(b) => req.bearer_auth(self.access_token(b).await?.expose()),
+        }
+        .header(ACCEPT, "application/json");
         if let Some(body) = body {
             req = req
                 .header(CONTENT_TYPE, "application/json")
@@ -203,13 +227,69 @@ impl Transport {
             });
         }
         if !status.is_success() {
-            return Err(status_error(status, &headers, &bytes, what));
+            let e = status_error(status, &headers, &bytes, what);
+            // A given token that is refused cannot be renewed: say so, not "the password".
+            if matches!(
+                self.bearer.as_deref(),
+                Some(super::oauth::Bearer::Static(_))
+            ) && matches!(e, BackendError::Unauthorized)
+            {
+                return Err(BackendError::TokenRefused);
+            }
+            return Err(e);
         }
         if bytes.is_empty() && status == StatusCode::NO_CONTENT {
             return Ok((headers, None));
         }
         let json = parse_json(&headers, &bytes)?;
         Ok((headers, Some(json)))
+    }
+
+    /// The access token to send: the given one, or an OAuth token still good for a minute,
+    /// else a new one from the instance's token endpoint.
+    async fn access_token(&self, bearer: &super::oauth::Bearer) -> Result<Secret, BackendError> {
+        let o = match bearer {
+            super::oauth::Bearer::Static(t) => return Ok(t.clone()),
+            super::oauth::Bearer::OAuth(o) => o,
+        };
+        let now = || {
+            self.clock
+                .as_ref()
+                .map_or_else(chrono::Utc::now, |c| c.now())
+        };
+        let mut slot = o.token_slot().lock().await;
+        if let Some(t) = super::oauth::OAuth::fresh(&slot, now()) {
+            return Ok(t);
+        }
+        let mut url = self.conn.instance.clone();
+        url.set_path("/oauth_token.do");
+        url.set_query(None);
+        let resp = self
+            .client
+            .post(url)
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(o.form())
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        self.observe_date(&headers);
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        tracing::debug!(status = status.as_u16(), "oauth token request");
+        if matches!(status.as_u16(), 400 | 401 | 403) {
+            return Err(BackendError::OAuthRefused {
+                reason: super::oauth::refusal(&bytes),
+            });
+        }
+        if !status.is_success() {
+            return Err(status_error(status, &headers, &bytes, "the token endpoint"));
+        }
+        let token = o.accept(&bytes, now())?;
+        let access = token.access.clone();
+        *slot = Some(token);
+        Ok(access)
     }
 
     fn observe_date(&self, headers: &HeaderMap) {
@@ -253,6 +333,13 @@ impl Transport {
             || reason.contains("proxy authorization")
         {
             return BackendError::ProxyRefused { reason };
+        }
+        let lower = reason.to_lowercase();
+        if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+            return BackendError::UnknownIssuer {
+                url,
+                ca_file: self.ca_file.clone(),
+            };
         }
         BackendError::Unreachable { url, reason }
     }
@@ -310,6 +397,34 @@ fn envelope(body: &[u8]) -> Option<String> {
         (true, _) => detail.to_string(),
     };
     Some(clean_line(&text, 200))
+}
+
+/// The certificates of a PEM file (`ca_file`), or a sentence saying what is wrong with it.
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, BackendError> {
+    let bytes = std::fs::read(path).map_err(|e| BackendError::CaFile {
+        path: path.display().to_string(),
+        problem: e.to_string(),
+    })?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&bytes).map_err(|e| BackendError::CaFile {
+            path: path.display().to_string(),
+            problem: format!("not PEM certificates ({e})"),
+        })?;
+    if certs.is_empty() {
+        return Err(BackendError::CaFile {
+            path: path.display().to_string(),
+            problem: "it holds no certificate".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Whether an answer is the instance refusing the sign-in (its own 401, or a bare one).
+fn refused_sign_in<T>(r: &Result<T, BackendError>) -> bool {
+    matches!(
+        r,
+        Err(BackendError::Unauthorized | BackendError::GatewayRefused { status: 401, .. })
+    )
 }
 
 /// How many times a one-shot command waits as the instance asks, and the longest wait.

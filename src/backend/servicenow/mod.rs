@@ -7,6 +7,7 @@
 mod cab;
 mod convert;
 mod http;
+pub mod oauth;
 mod paging;
 mod wire;
 
@@ -56,6 +57,10 @@ pub struct Options {
     pub clock: Option<Arc<ServerClock>>,
     /// Send no writes at all (a read-only profile: CAB observers, auditors).
     pub read_only: bool,
+    /// Sign in with a bearer token (given, or OAuth) instead of the password.
+    pub bearer: Option<Arc<oauth::Bearer>>,
+    /// Extra CA certificates to trust (PEM), for a TLS-inspecting proxy.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Wait out a rate limit (or a 503 on a read) that says for how long, a few times,
     /// saying so on stderr (one-shot commands; the console's engine backs off itself).
     pub retry_waits: bool,
@@ -71,8 +76,10 @@ impl ServiceNow {
             .timeout
             .filter(|t| !t.is_zero())
             .unwrap_or(http::DEFAULT_TIMEOUT);
-        let mut http = http::Transport::new(conn, timeout, options.clock)?;
+        let mut http =
+            http::Transport::new(conn, timeout, options.clock, options.ca_file.as_deref())?;
         http.read_only = options.read_only;
+        http.bearer = options.bearer;
         http.retry_waits = options.retry_waits;
         Ok(ServiceNow {
             http,
