@@ -1,10 +1,12 @@
-//! Where signoff keeps long-lived secrets: the OS keyring through the keyring ecosystem
-//! (keyring-core with the Secret Service store on Linux: GNOME Keyring, KWallet), else a file
-//! only its owner can read (0600). The kernel's keyutils store is not used for these: its
-//! keys do not outlive the login session, and a journal key must.
+//! Where signoff keeps secrets: the OS keyring through the keyring ecosystem (keyring-core
+//! with the Secret Service store on Linux: GNOME Keyring, KWallet), else a file only its owner
+//! can read (0600). Sign-in secrets (passwords, refresh tokens) may also go to the kernel's
+//! keyutils store, the keyring of headless Linux, when it works in this session; the journal
+//! key never does, since keyutils keys do not outlive the login session and a journal key
+//! must.
 //!
-//! The store in use is found once per process, by looking up an entry that does not exist,
-//! and said wherever it matters (`signoff doctor`, `audit pubkey`).
+//! The store in use is found once per process, by keeping and reading back a throwaway
+//! secret, and said wherever it matters (`signoff doctor`, `auth login`, `audit pubkey`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +15,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     SecretService,
+    /// The kernel keyutils store (this login session's keyring, linked to the persistent one).
+    KeyUtils,
     /// No keyring answered: files next to what they protect, mode 0600.
     File,
 }
@@ -21,6 +25,9 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::SecretService => "the Secret Service keyring",
+            Kind::KeyUtils => {
+                "the kernel keyring (keyutils; gone when the login session ends or at reboot)"
+            }
             Kind::File => "a file only you can read",
         }
     }
@@ -29,6 +36,7 @@ impl Kind {
     pub fn value(self) -> &'static str {
         match self {
             Kind::SecretService => "secret-service",
+            Kind::KeyUtils => "keyutils",
             Kind::File => "file",
         }
     }
@@ -90,10 +98,68 @@ impl Secrets {
         Secrets::files()
     }
 
-    /// The store of this process, found once.
+    /// The store of this process for long-lived secrets (the journal key), found once.
     pub fn for_process() -> Secrets {
         static PROCESS: std::sync::OnceLock<Secrets> = std::sync::OnceLock::new();
         PROCESS.get_or_init(Secrets::detect).clone()
+    }
+
+    /// The store for sign-in secrets (passwords, refresh tokens, client secrets), found once:
+    /// the Secret Service, else the kernel keyutils store if it keeps and gives back a secret
+    /// in this session, else files. `SIGNOFF_SECRETS=keyutils` asks for keyutils first,
+    /// `SIGNOFF_SECRETS=file` for files.
+    pub fn for_credentials() -> Secrets {
+        static CREDENTIALS: std::sync::OnceLock<Secrets> = std::sync::OnceLock::new();
+        CREDENTIALS
+            .get_or_init(|| {
+                let wanted = std::env::var("SIGNOFF_SECRETS").unwrap_or_default();
+                if wanted == "file" {
+                    return Secrets::files();
+                }
+                if wanted != "keyutils" {
+                    let found = Secrets::for_process();
+                    if found.kind != Kind::File {
+                        return found;
+                    }
+                }
+                Secrets::keyutils().unwrap_or_else(Secrets::files)
+            })
+            .clone()
+    }
+
+    /// The kernel keyutils store, if it works here (it needs a session keyring of this
+    /// process's own: a login session has one, `keyctl session -` makes one).
+    fn keyutils() -> Option<Secrets> {
+        // Without a session keyring of its own, a process falls back to the user's shared
+        // `_uid_ses` one, where a write fails part-way and leaves the key behind: not tried.
+        let own_session = linux_keyutils::KeyRing::from_special_id(
+            linux_keyutils::KeyRingIdentifier::Session,
+            false,
+        )
+        .and_then(|k| k.metadata())
+        .is_ok_and(|m| !m.get_description().starts_with("_uid_ses"));
+        if !own_session {
+            tracing::info!("no session keyring of this login; keyutils not used");
+            return None;
+        }
+        match linux_keyutils_keyring_store::Store::new() {
+            Ok(store) => {
+                let store: Arc<keyring_core::CredentialStore> = store;
+                if works(store.as_ref()) {
+                    tracing::info!(store = Kind::KeyUtils.label(), "sign-in secrets store");
+                    return Some(Secrets {
+                        kind: Kind::KeyUtils,
+                        store: Some(store),
+                    });
+                }
+                tracing::info!("the keyutils store did not keep a secret; using files");
+                None
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "no keyutils store; using files");
+                None
+            }
+        }
     }
 
     pub fn kind(&self) -> Kind {

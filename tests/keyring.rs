@@ -1,6 +1,8 @@
 //! The journal's signing key in a real Secret Service: GNOME Keyring on a private session bus
-//! (`dbus-run-session`), as on a Linux desktop. `.ci/run` installs gnome-keyring and dbus from
-//! the Debian packages; where they are missing this test says so and does nothing else.
+//! (`dbus-run-session`), as on a Linux desktop; and sign-in secrets in the kernel keyutils
+//! store of a fresh session keyring (`keyctl session -`), as on a headless server. `.ci/run`
+//! installs gnome-keyring, dbus and keyutils from the Debian packages; where they are missing
+//! these tests say so and do nothing else.
 
 mod common;
 
@@ -40,9 +42,9 @@ async fn the_journal_key_and_the_password_live_in_a_real_secret_service() {
         "$SIGNOFF" audit pubkey
         "$SIGNOFF" audit pubkey
         printf '%s\n' "$PASSWORD" | "$SIGNOFF" auth login --password-stdin
-        "$SIGNOFF" auth status
+        "$SIGNOFF" auth status -o table
         "$SIGNOFF" queue --json >/dev/null
-        "$SIGNOFF" doctor
+        "$SIGNOFF" doctor -o table
     "#;
     let server = common::sim(3, 20, 100).await;
     let out = Command::new("dbus-run-session")
@@ -103,5 +105,61 @@ async fn the_journal_key_and_the_password_live_in_a_real_secret_service() {
     assert!(
         err.contains("Secret Service keyring, which does not answer here"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_secrets_live_in_the_kernel_keyring_of_a_fresh_session() {
+    if !have("keyctl") {
+        eprintln!(
+            "SKIPPED: keyctl is not installed (apt-get install keyutils); the keyutils round trip was not tested"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let signoff_home = dir.path().join("signoff");
+    // One session keyring for the whole script: what a login session gives its processes.
+    let script = r#"
+        set -e
+        printf '%s\n' "$PASSWORD" | "$SIGNOFF" auth login --password-stdin
+        "$SIGNOFF" queue -o json > queue.json
+        "$SIGNOFF" auth status -o json
+        "$SIGNOFF" auth logout
+        if "$SIGNOFF" queue -o table 2>/dev/null; then echo "signed in after logout"; exit 1; fi
+    "#;
+    let server = common::sim(5, 20, 100).await;
+    let out = Command::new("keyctl")
+        .args(["session", "-", "sh", "-c", script])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SIGNOFF_HOME", &signoff_home)
+        .env("SIGNOFF", env!("CARGO_BIN_EXE_signoff"))
+        .env("SIGNOFF_INSTANCE", server.url())
+        .env("SIGNOFF_USER", signoff::sim::DEMO_USER)
+        .env("PASSWORD", signoff::sim::DEMO_PASSWORD)
+        .env("SIGNOFF_SECRETS", "keyutils")
+        .env("TZ", "UTC")
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("the password is kept in the kernel keyring (keyutils"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#""signed_in": true"#), "{stdout}");
+    assert!(stdout.contains("Removed the saved password"), "{stdout}");
+    let queue = std::fs::read_to_string(dir.path().join("queue.json")).unwrap();
+    assert!(queue.trim_start().starts_with('['), "{queue}");
+    // Nothing fell back to a file.
+    let credentials = signoff_home.join("data").join("credentials");
+    assert!(
+        !credentials.exists() || std::fs::read_dir(&credentials).unwrap().next().is_none(),
+        "no credential file"
     );
 }

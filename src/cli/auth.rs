@@ -28,7 +28,7 @@ pub async fn run(s: &Session, cmd: AuthCommand) -> Result<(), Failure> {
         None => (s.password_account(&user, &host), "password"),
     };
     let dir = s.credentials_dir();
-    let secrets = Secrets::for_process();
+    let secrets = Secrets::for_credentials();
     let place_of = |account: &str| match secrets.kind() {
         crate::secrets::Kind::File => format!(
             "the file {} (mode 0600)",

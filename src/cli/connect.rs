@@ -125,7 +125,7 @@ impl Session {
 
     /// A secret kept by `auth login` (keyring, else the owner-only file), if any.
     pub fn saved(&self, account: &str) -> Option<String> {
-        crate::secrets::Secrets::for_process()
+        crate::secrets::Secrets::for_credentials()
             .get_or_file(&self.credentials_dir(), account)
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "a saved secret could not be read");

@@ -33,6 +33,7 @@ struct Report {
     outbox_attention: Option<usize>,
     journal_key: Option<String>,
     secrets_store: &'static str,
+    credentials_store: &'static str,
 }
 
 pub fn run(s: &Session, theme_name: &str) -> Result<(), Failure> {
@@ -69,6 +70,7 @@ pub fn run(s: &Session, theme_name: &str) -> Result<(), Failure> {
         outbox_attention: None,
         journal_key: None,
         secrets_store: crate::secrets::Secrets::for_process().kind().label(),
+        credentials_store: crate::secrets::Secrets::for_credentials().kind().label(),
     };
     if r.cache_exists {
         let store = Store::open(&store_path).map_err(other)?;
@@ -181,7 +183,12 @@ fn table(w: &mut dyn Write, r: &Report) -> std::io::Result<()> {
     }
     writeln!(
         w,
-        "secrets      a new secret would go to {}",
+        "secrets      a new journal key would go to {}",
         r.secrets_store
+    )?;
+    writeln!(
+        w,
+        "sign-in      `auth login` would keep the password or token in {}",
+        r.credentials_store
     )
 }
