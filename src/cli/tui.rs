@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use chrono::Offset;
-
 use super::Failure;
 use super::connect::Session;
 use crate::backend::servicenow::ServiceNow;
@@ -99,7 +97,8 @@ async fn run<B: Backend + 'static>(
     let outbox_pending = store
         .outbox_pending()
         .map_err(|e| Failure::other(e.to_string()))?;
-    let tz = chrono::Local::now().offset().fix();
+    // Each date in the offset in force on it (a July window typed in winter is in summer time).
+    let tz = crate::domain::when::Zone::Local;
     let mut state = AppState::new(place.instance, place.login, s.config.policy.clone(), tz)
         .with_keymap(Keymap::with_overrides(&s.config.keys));
     state.demo = place.demo;

@@ -1,6 +1,75 @@
 //! Times as people type them, one reading for the console and the command line alike.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+};
+
+/// The viewer's time zone: this machine's (the offset in force on each date, summer or
+/// winter), or one fixed offset (tests, and snapshots that must look the same anywhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Local,
+    Fixed(FixedOffset),
+}
+
+/// `UTC+01:00` for a fixed offset; this machine's zone by name where the system says it
+/// (`TZ`), else "this machine's zone", each date in its own offset.
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Zone::Fixed(o) => write!(f, "UTC{o}"),
+            Zone::Local => match std::env::var("TZ") {
+                Ok(tz) if !tz.trim().is_empty() => {
+                    let name = super::text::clean_line(tz.trim_start_matches(':'), 40);
+                    write!(f, "{name}, summer or winter by date")
+                }
+                _ => f.write_str("this machine's zone, summer or winter by date"),
+            },
+        }
+    }
+}
+
+impl From<FixedOffset> for Zone {
+    fn from(o: FixedOffset) -> Zone {
+        Zone::Fixed(o)
+    }
+}
+
+impl TimeZone for Zone {
+    type Offset = FixedOffset;
+
+    fn from_offset(offset: &FixedOffset) -> Zone {
+        Zone::Fixed(*offset)
+    }
+
+    fn offset_from_local_date(&self, local: &NaiveDate) -> LocalResult<FixedOffset> {
+        match self {
+            Zone::Local => chrono::Local.offset_from_local_date(local),
+            Zone::Fixed(o) => LocalResult::Single(*o),
+        }
+    }
+
+    fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> LocalResult<FixedOffset> {
+        match self {
+            Zone::Local => chrono::Local.offset_from_local_datetime(local),
+            Zone::Fixed(o) => LocalResult::Single(*o),
+        }
+    }
+
+    fn offset_from_utc_date(&self, utc: &NaiveDate) -> FixedOffset {
+        match self {
+            Zone::Local => chrono::Local.offset_from_utc_date(utc),
+            Zone::Fixed(o) => *o,
+        }
+    }
+
+    fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> FixedOffset {
+        match self {
+            Zone::Local => chrono::Local.offset_from_utc_datetime(utc),
+            Zone::Fixed(o) => *o,
+        }
+    }
+}
 
 /// `YYYY-MM-DD HH:MM` or `YYYY-MM-DD` in the time zone `tz` (the offset in force on that date,
 /// summer or winter, when `tz` is a zone such as `chrono::Local`), or an RFC 3339 time. A date

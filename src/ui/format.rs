@@ -1,6 +1,8 @@
 //! Human text for times: countdowns, window starts, local timestamps. Pure functions.
 
-use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::domain::when::Zone;
 use unicode_width::UnicodeWidthStr;
 
 /// `1h 12m left`, `3d 04h left`, `BREACHED 0h 05m`, `BREACHED 2d 01h`.
@@ -68,30 +70,30 @@ fn rough(d: Duration) -> String {
 }
 
 /// `Wed 25 Nov 14:05` in the viewer's time zone.
-pub fn local(t: DateTime<Utc>, tz: FixedOffset) -> String {
+pub fn local(t: DateTime<Utc>, tz: Zone) -> String {
     t.with_timezone(&tz).format("%a %d %b %H:%M").to_string()
 }
 
 /// `Sat 20 Dec` in the viewer's time zone.
-pub fn day(t: DateTime<Utc>, tz: FixedOffset) -> String {
+pub fn day(t: DateTime<Utc>, tz: Zone) -> String {
     t.with_timezone(&tz).format("%a %d %b").to_string()
 }
 
 /// A delegation window, `Sat 20 Dec – Sat 03 Jan`; a missing end is `open`.
-pub fn days(starts: Option<DateTime<Utc>>, ends: Option<DateTime<Utc>>, tz: FixedOffset) -> String {
+pub fn days(starts: Option<DateTime<Utc>>, ends: Option<DateTime<Utc>>, tz: Zone) -> String {
     let one = |t: Option<DateTime<Utc>>| t.map_or("open".to_string(), |t| day(t, tz));
     format!("{} – {}", one(starts), one(ends))
 }
 
 /// `2026-11-26 08:00` in the viewer's time zone: the form in which dates are typed.
-pub fn input_local(t: DateTime<Utc>, tz: FixedOffset) -> String {
+pub fn input_local(t: DateTime<Utc>, tz: Zone) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// `hh:mm` on the local day `days` after `now`'s, as an instant.
 pub fn local_day_at(
     now: DateTime<Utc>,
-    tz: FixedOffset,
+    tz: Zone,
     days: u64,
     hour: u32,
     minute: u32,
@@ -202,7 +204,7 @@ mod tests {
 
     #[test]
     fn local_dates_typed_and_shown() {
-        let tz = FixedOffset::east_opt(3600).unwrap();
+        let tz = Zone::Fixed(chrono::FixedOffset::east_opt(3600).unwrap());
         let t = Utc.with_ymd_and_hms(2026, 12, 20, 7, 0, 0).unwrap();
         assert_eq!(input_local(t, tz), "2026-12-20 08:00");
         assert_eq!(

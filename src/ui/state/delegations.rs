@@ -1,7 +1,9 @@
 //! The delegation screen (given and received), and the form to give a delegation or change
 //! the window of one.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::domain::when::Zone;
 
 use super::super::format;
 use super::super::msg::Effect;
@@ -49,11 +51,7 @@ pub struct DelegationForm {
 impl DelegationForm {
     /// A new delegation from tomorrow 08:00 to a week later 18:00 (local), or the window of
     /// `editing`.
-    pub fn open(
-        editing: Option<&Delegation>,
-        now: DateTime<Utc>,
-        tz: FixedOffset,
-    ) -> DelegationForm {
+    pub fn open(editing: Option<&Delegation>, now: DateTime<Utc>, tz: Zone) -> DelegationForm {
         let text =
             |t: Option<DateTime<Utc>>| t.map(|t| format::input_local(t, tz)).unwrap_or_default();
         let (delegate, query, starts, ends, approvals) = match editing {
@@ -186,7 +184,7 @@ impl DelegationForm {
         &mut self,
         me: Option<&User>,
         delegations: &[Delegation],
-        tz: FixedOffset,
+        tz: Zone,
         now: DateTime<Utc>,
     ) {
         self.verdict = (|| {

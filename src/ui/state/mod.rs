@@ -18,7 +18,9 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::domain::when::Zone;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::Rect;
 
@@ -143,7 +145,7 @@ pub struct AppState {
     pub user: Option<User>,
     pub policy: crate::domain::Policy,
     /// The viewer's time zone for absolute times.
-    pub tz: FixedOffset,
+    pub tz: Zone,
     /// Keys: the registry's defaults with the user's overrides.
     pub keymap: Keymap,
     pub queue: QueueState,
@@ -196,7 +198,7 @@ impl AppState {
         instance: String,
         login: String,
         policy: crate::domain::Policy,
-        tz: FixedOffset,
+        tz: impl Into<Zone>,
     ) -> AppState {
         let mut s = AppState {
             instance,
@@ -206,7 +208,7 @@ impl AppState {
             read_only: false,
             user: None,
             policy,
-            tz,
+            tz: tz.into(),
             keymap: Keymap::default(),
             queue: QueueState::default(),
             size: Rect::new(0, 0, 80, 24),
