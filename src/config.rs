@@ -181,7 +181,12 @@ impl Config {
                 ));
             }
         };
-        let mut config: Config = toml::from_str(&text).map_err(|e| {
+        Config::parse(&text, path)
+    }
+
+    /// Reads a config file's text (`path` names it in messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             format!(
                 "The config file {} is not valid: {}. Fix or remove it.",
                 path.display(),

@@ -17,6 +17,8 @@ pub fn init_tls() {
 }
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod secrets;
 pub mod sim;
 pub mod store;

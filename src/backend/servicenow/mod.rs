@@ -707,3 +707,50 @@ fn queue_query(approver_ids: &[String]) -> String {
 
 /// Stable paging order (offset paging can otherwise skip or repeat rows).
 const ORDER: &str = "^ORDERBYsys_created_on^ORDERBYsys_id";
+
+/// Fuzzing (`crate::fuzzing`): a Table API answer, as bytes, through the decoding every
+/// answer goes through; whatever comes out must be clean text.
+#[doc(hidden)]
+pub fn fuzz_decode(bytes: &[u8]) {
+    use crate::domain::text::is_clean;
+    let Ok(json) = serde_json::from_slice::<Value>(bytes) else {
+        return;
+    };
+    let rows: Vec<serde_json::Map<String, Value>> = match &json {
+        Value::Object(o) => match o.get("result") {
+            Some(Value::Array(a)) => a.iter().filter_map(|r| r.as_object().cloned()).collect(),
+            Some(Value::Object(r)) => vec![r.clone()],
+            _ => vec![o.clone()],
+        },
+        Value::Array(a) => a.iter().filter_map(|r| r.as_object().cloned()).collect(),
+        _ => return,
+    };
+    for map in &rows {
+        let row = Row(map);
+        if let Ok(a) = convert::approval(&row) {
+            for s in [
+                &a.change.number,
+                &a.change.short_description,
+                a.approver.label(),
+                a.change.requested_by.label(),
+            ] {
+                assert!(is_clean(s), "decoded approval text not clean: {s:?}");
+            }
+        }
+        if let Ok(c) = convert::change_record(&row) {
+            assert!(
+                is_clean(&c.number) && is_clean(&c.short_description),
+                "{c:?}"
+            );
+        }
+        if let Ok(u) = convert::user(&row) {
+            assert!(is_clean(&u.name) && is_clean(&u.user_name), "{u:?}");
+        }
+        if let Ok(d) = convert::delegation(&row) {
+            assert!(
+                is_clean(d.delegate.label()) && is_clean(d.user.label()),
+                "{d:?}"
+            );
+        }
+    }
+}
