@@ -20,8 +20,8 @@ use super::faults::{
 use super::query::{Query, QueryEnv};
 use super::table::{Db, Mode, Path, RenderCtx, fmt_ts};
 use super::{
-    Actor, DEMO_PASSWORD, Inner, SimUser, active_delegators, apply_update, cab, check_update,
-    insert_record, json_to_string, prepare_delegation,
+    Actor, Inner, SimUser, active_delegators, apply_update, cab, check_update, insert_record,
+    json_to_string, prepare_delegation,
 };
 
 fn lock_err() -> Response {
@@ -301,7 +301,7 @@ fn authenticate<'a>(inner: &'a Inner, headers: &HeaderMap) -> Option<&'a SimUser
         .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (user, pass) = s.split_once(':')?;
-    if pass != DEMO_PASSWORD {
+    if pass != inner.config.password {
         return None;
     }
     inner.users.iter().find(|u| u.user_name == user)

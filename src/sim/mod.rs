@@ -73,6 +73,9 @@ pub struct SimConfig {
     pub release_creates_new_rows: bool,
     /// Lifetime of an OAuth access token in server seconds (default 1799, as an instance's).
     pub token_lifetime_secs: u64,
+    /// Every seeded user's password (default [`DEMO_PASSWORD`]; tests that look for it in
+    /// every file written choose one nothing else contains).
+    pub password: String,
 }
 
 impl Default for SimConfig {
@@ -91,6 +94,7 @@ impl Default for SimConfig {
             strict_decisions: true,
             release_creates_new_rows: true,
             token_lifetime_secs: 1799,
+            password: DEMO_PASSWORD.to_string(),
         }
     }
 }
@@ -633,7 +637,7 @@ impl SimServer {
 pub async fn run_standalone(config: SimConfig, port: u16) -> std::io::Result<()> {
     let server = SimServer::start(config, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     println!("ServiceNow simulator listening on {}", server.url());
-    println!("Password for every user: {DEMO_PASSWORD}");
+    println!("Password for every user: {}", server.inner.config.password);
     println!(
         "OAuth (POST /oauth_token.do, password or refresh_token grant): client_id {} client_secret {}",
         oauth::DEMO_CLIENT_ID,

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
 
-use super::{DEMO_PASSWORD, Inner, SimUser};
+use super::{Inner, SimUser};
 
 /// The OAuth client registered on the sim (Application Registry entry).
 pub const DEMO_CLIENT_ID: &str = "signoff-demo-client";
@@ -100,7 +100,8 @@ pub fn token(inner: &Inner, headers: &HeaderMap, body: &[u8]) -> Response {
     let (user, refresh) = match get("grant_type") {
         "password" => {
             let user = get("username");
-            if get("password") != DEMO_PASSWORD || !inner.users.iter().any(|u| u.user_name == user)
+            if get("password") != inner.config.password
+                || !inner.users.iter().any(|u| u.user_name == user)
             {
                 return denied();
             }
