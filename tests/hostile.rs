@@ -176,3 +176,44 @@ async fn a_hostile_servers_cab_meeting_prints_clean_and_convening_is_refused() {
         "nothing created: {seen:?}"
     );
 }
+
+/// OAuth against a hostile token endpoint: a refusal full of escapes, an HTML page, a token
+/// of escapes already expired, a redirect away. Each ends in one clean sentence and a
+/// non-zero exit, never a panic, and no request follows the redirect.
+#[tokio::test]
+async fn a_hostile_token_endpoint_is_refused_cleanly() {
+    let (mut server, url, requests) = hostile_server().await;
+    let home = tempfile::tempdir().unwrap();
+    for (client, code, says) in [
+        ("evil", 5, "refused the OAuth sign-in"),
+        ("html", 7, "not JSON"),
+        ("token", 7, "characters no token has"),
+        ("redirect", 9, "redirect"),
+    ] {
+        let mut cmd = common::signoff(home.path(), &["queue", "-o", "table"]);
+        cmd.env("SIGNOFF_INSTANCE", &url)
+            .env("SIGNOFF_USER", "eve")
+            .env("SIGNOFF_PASSWORD", "x")
+            .env("SIGNOFF_CLIENT_ID", client)
+            .env("SIGNOFF_CLIENT_SECRET", "s");
+        let o = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+            .await
+            .expect("no hang")
+            .unwrap();
+        let (out, err) = (common::stdout(&o), common::stderr(&o));
+        assert_ne!(o.status.code(), Some(101), "{client}: a panic: {err}");
+        assert!(
+            !hostile(&out) && !hostile(&err),
+            "{client}: {out:?} {err:?}"
+        );
+        assert_eq!(o.status.code(), Some(code), "{client}: {err}");
+        assert!(err.contains(says), "{client}: {err}");
+        assert_eq!(err.lines().count(), 1, "{client}: one sentence: {err}");
+    }
+    server.kill().await.unwrap();
+    let seen = requests.await.unwrap();
+    assert!(
+        seen.iter().all(|r| !r.contains("127.0.0.1:9")),
+        "nothing followed the redirect: {seen:?}"
+    );
+}

@@ -175,7 +175,30 @@ class Handler(BaseHTTPRequestHandler):
         return self.send(400, json.dumps({"error": {"message": "Invalid table"}}))
 
     def do_POST(self):
+        if urllib.parse.urlparse(self.path).path == "/oauth_token.do":
+            return self.token()
         self.do_PATCH()
+
+    def token(self):
+        """The OAuth token endpoint, misbehaving by client_id: escapes in the refusal, an HTML
+        page with 200, a token full of escapes that expires in the past, else a redirect."""
+        self.note()
+        length = int(self.headers.get("Content-Length", "0"))
+        form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+        client = form.get("client_id", "")
+        if client == "evil":
+            return self.send(401, json.dumps({"error_description": evil("access_denied"),
+                                              "error": evil("server_error")}))
+        if client == "html":
+            return self.send(200, "<html><body>Sign in " + EVIL + "</body></html>",
+                             [("Content-Type", "text/html")])
+        if client == "token":
+            return self.send(200, json.dumps({"access_token": evil("tok"), "expires_in": "-5",
+                                              "token_type": evil("Bearer")}))
+        self.send_response(307)
+        self.send_header("Location", "http://127.0.0.1:9/oauth_token.do")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_PATCH(self):
         self.note()

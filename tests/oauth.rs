@@ -189,6 +189,27 @@ async fn a_given_bearer_token_is_used_until_the_instance_refuses_it() {
         .await
         .unwrap();
     assert_eq!(answer["token_type"], "Bearer");
+    // The client may also authenticate with HTTP Basic (RFC 6749 §2.3.1), as
+    // requests-oauthlib does; a wrong secret either way is the documented refusal.
+    for (secret, status) in [(DEMO_CLIENT_SECRET, 200), ("wrong", 401)] {
+        let r = reqwest::Client::new()
+            .post(format!("{url}/oauth_token.do"))
+            .basic_auth(DEMO_CLIENT_ID, Some(secret))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=password&username={DEMO_USER}&password={DEMO_PASSWORD}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        let body: serde_json::Value = r.json().await.unwrap();
+        if status == 401 {
+            assert_eq!(body["error_description"], "access_denied");
+        } else {
+            assert!(body["access_token"].is_string());
+        }
+    }
     assert_eq!(answer["expires_in"], 1799);
     let token = answer["access_token"].as_str().unwrap().to_string();
 

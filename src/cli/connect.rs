@@ -74,6 +74,11 @@ impl Session {
         // password.
         let (password, bearer) = if let Some(t) = first_env(&["SIGNOFF_TOKEN", "SERVICENOW_TOKEN"])
         {
+            if !crate::backend::servicenow::oauth::is_token(t.trim()) {
+                return Err(Failure::usage(
+                    "SIGNOFF_TOKEN holds characters no bearer token has (only letters, digits and -._~+/=); check how it was copied.",
+                ));
+            }
             (Secret::new(""), Some(Bearer::Static(Secret::new(t.trim()))))
         } else if let Some(client_id) = self.oauth_client_id()? {
             let secret = self.client_secret(&client_id, &host)?;

@@ -89,7 +89,16 @@ pub fn token(inner: &Inner, headers: &HeaderMap, body: &[u8]) -> Response {
     if !form {
         return denied();
     }
-    let params: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    let mut params: HashMap<String, String> =
+        url::form_urlencoded::parse(body).into_owned().collect();
+    // The client may authenticate in the body or with HTTP Basic (RFC 6749 §2.3.1), as
+    // requests-oauthlib (pysnow) does.
+    if !params.contains_key("client_id")
+        && let Some((id, secret)) = basic_client(headers)
+    {
+        params.insert("client_id".into(), id);
+        params.insert("client_secret".into(), secret);
+    }
     let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
     if get("client_id") != DEMO_CLIENT_ID || get("client_secret") != DEMO_CLIENT_SECRET {
         return denied();
@@ -139,6 +148,28 @@ pub fn token(inner: &Inner, headers: &HeaderMap, body: &[u8]) -> Response {
         body["refresh_token"] = json!(r);
     }
     answer(200, body)
+}
+
+/// The client id and secret of an `Authorization: Basic` header (each form-urlencoded).
+fn basic_client(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, cred) = h.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(cred.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((decode(id), decode(secret)))
 }
 
 /// `GET /oauth_revoke_token.do?token=…`: no authentication needed.

@@ -124,7 +124,12 @@ impl OAuth {
                 ),
             });
         };
-        if let Some(r) = a.refresh_token.filter(|t| !t.is_empty()) {
+        if !is_token(&access) {
+            return Err(BackendError::Protocol(
+                "the token endpoint answered an access token with characters no token has".into(),
+            ));
+        }
+        if let Some(r) = a.refresh_token.filter(|t| !t.is_empty() && is_token(t)) {
             *self.grant.lock().unwrap_or_else(|p| p.into_inner()) = Grant::Refresh(Secret::new(r));
         }
         // Numbers or strings, as different releases send them.
@@ -140,6 +145,13 @@ impl OAuth {
             expires_at: now + chrono::Duration::seconds(lifetime),
         })
     }
+}
+
+/// Whether `t` has only the characters a bearer token may have (RFC 6750 §2.1, b64token).
+pub fn is_token(t: &str) -> bool {
+    !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
 }
 
 /// The reason a token request was refused, from its body (`{"error_description":…}`).
