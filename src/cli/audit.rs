@@ -15,7 +15,7 @@ use crate::domain::text::clean_line;
 use crate::store::Store;
 
 /// Exit code of `audit verify` when the journal is not intact.
-pub const TAMPERED: u8 = 3;
+pub const TAMPERED: u8 = super::exit::TAMPERED;
 
 pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
     let mut store = s.open_store()?;

@@ -33,7 +33,7 @@ pub use output::Output;
     name = "signoff",
     version,
     about = "A terminal console for people who approve IT changes.",
-    after_help = "Run `signoff demo` to try it against a built-in demo instance.\nThe password comes from SIGNOFF_PASSWORD, or signoff asks for it."
+    after_help = "Get started:\n  signoff demo                          Try the console on a built-in demo instance\n  signoff auth login                    Sign in once; the secret goes to the OS keyring\n  signoff                               Open your approval queue\n  signoff queue -o json                 Your queue for scripts (JSON when piped anyway)\n  signoff approve CHG0030001 -m TEXT    Decide from a script\n  signoff gate CHG0030001 --env prod    May this change deploy now? (exit 0 or a reason)\n\nSigning in: SIGNOFF_PASSWORD, password_command, a kept password or OAuth refresh token\n(`signoff auth login`), SIGNOFF_TOKEN, or signoff asks.\n\nExit codes: 0 done, 1 other, 2 bad input, 3 journal tampered, 4 conflict, 5 refused,\n6 not found, 7 server error, 8 rate limited, 9 unreachable, 10-16 gate, 75 queued."
 )]
 pub struct Cli {
     /// The ServiceNow instance, e.g. https://acme.service-now.com (or just `acme`).
@@ -158,12 +158,13 @@ pub enum Command {
     },
     /// Print the manual page (roff): `signoff man | man -l -`.
     Man,
-    /// Keep your password in the OS keyring (else an owner-only file), check it, or remove it.
+    /// Sign in once (the password, or an OAuth refresh token, kept in the OS keyring, else an
+    /// owner-only file), check the sign-in, or remove what is kept.
     #[command(subcommand)]
     Auth(AuthCommand),
     /// For pipelines: exit 0 only if the change may be deployed to the environment now
     /// (approved, not on hold, inside its planned window, of a tier that covers the
-    /// environment); otherwise the reason and a documented exit code (10–15).
+    /// environment); otherwise the reason and a documented exit code (10–16).
     Gate {
         /// The change number, e.g. CHG0030001.
         change: String,
@@ -191,7 +192,6 @@ pub enum Command {
         /// The deployments file (`-` reads standard input).
         file: std::path::PathBuf,
         /// The report: md (Markdown) or json.
-        /// md (Markdown) or json.
         #[arg(long, value_enum, default_value_t = OutputFormat::Md)]
         format: OutputFormat,
     },
@@ -201,9 +201,8 @@ pub enum Command {
     /// CAB meetings: list them, show an agenda, write the minutes, convene an emergency CAB.
     #[command(subcommand)]
     Cab(CabCommand),
-    /// List decisions not yet applied on the server (queued, conflicts, failures).
-    /// List decisions not yet applied (exit 4 while conflicts or failures wait), or discard
-    /// or retry one by its ref.
+    /// List decisions not yet applied (queued, conflicts, failures; exit 4 while conflicts or
+    /// failures wait), or discard or retry one by its ref.
     Outbox {
         /// Include decisions already applied.
         #[arg(long)]
@@ -320,13 +319,14 @@ pub enum CabCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
-    /// Ask for the password once, check it against the instance, and keep it.
+    /// Ask for the password once, check it against the instance, and keep it (with OAuth: keep
+    /// the refresh token the instance answers, not the password).
     Login {
         /// Read the password from standard input (one line) instead of asking.
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Whether a password is kept, where, and whether it signs in.
+    /// Whether a password or refresh token is kept, where, and whether it signs in.
     Status,
     /// Remove the kept password.
     Logout,
@@ -843,6 +843,34 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exit codes `--help` lists are the ones the code uses.
+    #[test]
+    fn help_lists_the_exit_codes_in_use() {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let help = cmd
+            .get_after_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let help = help.replace('\n', " ");
+        for (code, name) in [
+            (exit::FAILURE, "other"),
+            (exit::INVALID, "bad input"),
+            (exit::TAMPERED, "journal tampered"),
+            (exit::CONFLICT, "conflict"),
+            (exit::REFUSED, "refused"),
+            (exit::NOT_FOUND, "not found"),
+            (exit::SERVER, "server error"),
+            (exit::RATE_LIMITED, "rate limited"),
+            (exit::UNREACHABLE, "unreachable"),
+            (exit::QUEUED, "queued"),
+        ] {
+            assert!(
+                help.contains(&format!("{code} {name}")),
+                "{code} {name}: {help}"
+            );
+        }
+    }
 
     /// Every option of every command says what it is for, and the global ones stand under
     /// their own heading.
