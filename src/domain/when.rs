@@ -23,7 +23,11 @@ impl std::fmt::Display for Zone {
                     let name = super::text::clean_line(tz.trim_start_matches(':'), 40);
                     write!(f, "{name}, summer or winter by date")
                 }
-                _ => f.write_str("this machine's zone, summer or winter by date"),
+                _ => write!(
+                    f,
+                    "UTC{} today, summer or winter by date",
+                    chrono::Local::now().offset()
+                ),
             },
         }
     }

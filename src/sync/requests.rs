@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{SyncCommand, SyncEvent};
 use crate::backend::{Backend, BackendError};
+use crate::domain::when::Zone;
 use crate::domain::{Clock, Delegation, DelegationDraft, DelegationStatus, UserRef};
 
 #[derive(Debug, Clone)]
@@ -15,14 +16,17 @@ pub enum Request {
     SearchUsers {
         query: String,
     },
+    /// `tz`: the viewer's zone, for the sentence that confirms it.
     CreateDelegation {
         me: UserRef,
         draft: DelegationDraft,
+        tz: Zone,
     },
     EditDelegation {
         sys_id: String,
         starts: DateTime<Utc>,
         ends: DateTime<Utc>,
+        tz: Zone,
     },
     EndDelegation {
         me: UserRef,
@@ -32,6 +36,13 @@ pub enum Request {
     FetchApproval {
         approval_sys_id: String,
     },
+}
+
+/// `2027-07-01 09:00 (+01:00)`: a time in the viewer's zone, its offset on that date shown.
+fn local(t: DateTime<Utc>, tz: Zone) -> String {
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M (%:z)")
+        .to_string()
 }
 
 /// Serves requests until the channel closes; a delegation change also asks the engine to
@@ -57,7 +68,8 @@ pub async fn run_requests<B: Backend + 'static>(
                         .map_err(|e| e.to_string());
                     SyncEvent::UsersFound { query, result }
                 }
-                Request::CreateDelegation { me, draft } => {
+                Request::CreateDelegation { me, draft, tz } => {
+                    let at = |t: DateTime<Utc>| local(t, tz);
                     let result = backend
                         .create_delegation(&me.sys_id, &draft)
                         .await
@@ -65,12 +77,8 @@ pub async fn run_requests<B: Backend + 'static>(
                             format!(
                                 "Delegated your approvals to {} from {} to {}.",
                                 d.delegate.label(),
-                                d.starts.map_or("now".into(), |t| t
-                                    .format("%Y-%m-%d %H:%M")
-                                    .to_string()),
-                                d.ends.map_or("open end".into(), |t| t
-                                    .format("%Y-%m-%d %H:%M")
-                                    .to_string()),
+                                d.starts.map_or("now".into(), at),
+                                d.ends.map_or("open end".into(), at),
                             )
                         })
                         .map_err(|e| e.to_string());
@@ -81,6 +89,7 @@ pub async fn run_requests<B: Backend + 'static>(
                     sys_id,
                     starts,
                     ends,
+                    tz,
                 } => {
                     let result = backend
                         .update_delegation(&sys_id, starts, ends)
@@ -89,7 +98,7 @@ pub async fn run_requests<B: Backend + 'static>(
                             format!(
                                 "Your delegation to {} now runs to {}.",
                                 d.delegate.label(),
-                                ends.format("%Y-%m-%d %H:%M")
+                                local(ends, tz)
                             )
                         })
                         .map_err(|e| e.to_string());

@@ -487,7 +487,7 @@ fn perform(
             let asked = state
                 .user
                 .as_ref()
-                .and_then(|u| delegation_request(effect, u))
+                .and_then(|u| delegation_request(effect, u, state.tz))
                 .is_some_and(request);
             (!asked)
                 .then(|| Msg::DelegationDone(Err(OFFLINE.into())))
@@ -497,10 +497,14 @@ fn perform(
 }
 
 /// The backend request a delegation effect stands for.
-fn delegation_request(effect: Effect, user: &crate::domain::User) -> Option<Request> {
+fn delegation_request(
+    effect: Effect,
+    user: &crate::domain::User,
+    tz: crate::domain::when::Zone,
+) -> Option<Request> {
     let me = user.reference();
     Some(match effect {
-        Effect::CreateDelegation(draft) => Request::CreateDelegation { me, draft },
+        Effect::CreateDelegation(draft) => Request::CreateDelegation { me, draft, tz },
         Effect::EditDelegation {
             sys_id,
             starts,
@@ -509,6 +513,7 @@ fn delegation_request(effect: Effect, user: &crate::domain::User) -> Option<Requ
             sys_id,
             starts,
             ends,
+            tz,
         },
         Effect::EndDelegation { sys_id } => Request::EndDelegation { me, sys_id },
         _ => return None,
