@@ -79,6 +79,7 @@ async fn every_listing_prints_in_every_format() {
         (&["cab", "list"], "name", false),
         (&["audit", "log"], "seq", false),
         (&["audit", "verify"], "intact", true),
+        (&["audit", "access-review"], "delegations", true),
         (&["auth", "status"], "signed_in", true),
         (&["sync"], "pending", true),
     ];
@@ -137,6 +138,21 @@ async fn every_listing_prints_in_every_format() {
                 }
             }
         }
+    }
+    // A meeting's agenda, as one record (the sim seeds meetings the demo user sits in).
+    let meetings: Vec<serde_json::Value> =
+        serde_json::from_slice(&run(h, &url, &["cab", "list"]).await.stdout).unwrap();
+    {
+        let m = meetings.first().expect("the sim seeds meetings");
+        let id = m["sys_id"].as_str().unwrap();
+        for format in ["json", "jsonl", "csv"] {
+            let o = run(h, &url, &["cab", "show", id, "-o", format]).await;
+            assert!(o.status.success(), "cab show -o {format}: {}", err(&o));
+            assert!(out(&o).contains(id) || format != "json", "{}", out(&o));
+        }
+        let o = run(h, &url, &["cab", "show", id]).await;
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(v["items"].is_array(), "{v}");
     }
     // The queue's JSON lines and JSON list hold the same rows.
     let list = run(h, &url, &["queue", "--offline", "-o", "json"]).await;

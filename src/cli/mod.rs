@@ -72,6 +72,9 @@ pub struct Cli {
     /// Never touch the network: work from the local cache only.
     #[arg(long, global = true, help_heading = "Global options")]
     pub offline: bool,
+    /// No colour, whatever the theme (the same as NO_COLOR=1).
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub no_color: bool,
     /// How listings and reports print: table, json, jsonl or csv (default: table on a
     /// terminal, json when standard output is a pipe or a file). Under json and jsonl,
     /// errors are a JSON envelope on standard error.
@@ -772,7 +775,7 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
     let theme = Theme::load(
         &theme_name,
         &paths.themes_dir(),
-        ui::theme::no_color_requested(),
+        cli.no_color || ui::theme::no_color_requested(),
     )
     .map_err(Failure::usage)?;
     let session = Session::new(cli, paths, config)?;
