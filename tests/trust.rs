@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{run_as_demo as run, signoff_as_demo as command, stderr as err, stdout as out};
+use signoff::backend::Backend;
 use signoff::domain::Delivery;
 use signoff::sim::{Fault, SimServer, When};
 use signoff::store::Store;
@@ -501,6 +502,8 @@ async fn loopback_never_goes_through_a_proxy_and_a_407_names_the_proxy() {
 
 #[tokio::test]
 async fn a_lying_total_costs_a_few_requests_and_is_reported() {
+    // (The full pull pages by key, without totals; the offset pager, which reads them, is
+    // what incremental syncs and the other lists use.)
     for link in [true, false] {
         let server = common::sim(36, 600, 100).await;
         let home = tempfile::tempdir().unwrap();
@@ -529,10 +532,34 @@ async fn a_lying_total_costs_a_few_requests_and_is_reported() {
         assert_eq!(rows.len(), honest, "link {link}");
         let used = server.faults().requests_served() - before;
         assert!(used < 40, "link {link}: {used} requests");
+        // The full pull pages by key and never reads the total. The offset pager, which
+        // incremental syncs and the other lists use, reads it: there the lie is noticed and
+        // said, at the same small cost.
+        let clock = common::clock(&server);
+        let sn = common::client_on(
+            &server,
+            signoff::sim::DEMO_USER,
+            signoff::sim::DEMO_PASSWORD,
+            &clock,
+        );
+        let me = sn.current_user().await.unwrap();
+        let before = server.faults().requests_served();
+        let since = common::anchor() - chrono::Duration::days(365);
+        let changed = sn
+            .approvals(
+                std::slice::from_ref(&me.sys_id),
+                signoff::backend::Scope::ChangedSince(since),
+                &signoff::backend::no_progress,
+            )
+            .await
+            .unwrap();
+        assert!(changed.len() > 100, "several pages: {}", changed.len());
+        let used = server.faults().requests_served() - before;
+        assert!(used < 40, "link {link}: {used} requests by offset");
+        let notices = sn.take_notices().join(" ");
         assert!(
-            err(&o).contains("note: Reading") && err(&o).contains("10000000"),
-            "link {link}: {}",
-            err(&o)
+            notices.contains("Reading") && notices.contains("10000000"),
+            "link {link}: {notices}"
         );
         server.shutdown().await;
     }

@@ -24,6 +24,20 @@ const PARALLEL_PAGES: usize = 4;
 /// The most rows one page is taken to hold: `sysparm_limit`'s default, and the most signoff
 /// asks for.
 pub(super) const MAX_PAGE_ROWS: usize = 10_000;
+/// The disjoint sys_id ranges a keyed read runs in parallel: by the first hex digit.
+const KEY_RANGES: [(&str, Option<&str>); 4] = [
+    ("", Some("4")),
+    ("4", Some("8")),
+    ("8", Some("c")),
+    ("c", None),
+];
+
+/// What a key range read: its rows, or evidence that the server ignored the order.
+enum Keyed<T> {
+    Rows(Vec<(String, T)>),
+    Unordered,
+}
+
 /// Pages in a row that bring no new rows before paging stops.
 const FRUITLESS_LIMIT: usize = 3;
 
@@ -214,6 +228,155 @@ impl ServiceNow {
         Ok(tally.rows)
     }
 
+    /// Every row of a list query, paged by key instead of by offset (issue 14): the sys_id
+    /// space is split into [`KEY_RANGES`] disjoint ranges read in parallel, and each range is
+    /// read in `ORDERBYsys_id` pages that start after the last key seen (`sys_id>KEY`), so a
+    /// page costs the same however deep it is (a deep `sysparm_offset` makes the instance's
+    /// database skip every row before it), rows removed between pages shift nothing, and rows
+    /// added are seen once. A page that ACLs emptied is stepped over by its `Link` (an offset
+    /// past the same key). A server that does not keep the order asked for is read by offset
+    /// instead, since keys out of order would skip rows.
+    pub(super) async fn get_all_by_key<T: Send>(
+        &self,
+        table: &str,
+        query: &str,
+        fields: &str,
+        what: &str,
+        convert: Convert<'_, T>,
+        progress: Progress<'_>,
+    ) -> Result<Vec<T>, BackendError> {
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        let counted = |n: usize| {
+            let total = seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+            progress(total, None);
+        };
+        let ranges = KEY_RANGES
+            .iter()
+            .map(|(lo, hi)| self.key_range(table, query, fields, what, convert, lo, *hi, &counted));
+        // Every range's failure counts, whichever range it was.
+        let ranges: Vec<Keyed<T>> = futures::future::join_all(ranges)
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        if ranges.iter().any(|r| matches!(r, Keyed::Unordered)) {
+            tracing::info!("the instance did not keep ORDERBYsys_id; paging by offset");
+            return self
+                .get_all(
+                    table,
+                    &format!("{query}^ORDERBYsys_id"),
+                    fields,
+                    what,
+                    convert,
+                    progress,
+                )
+                .await;
+        }
+        let mut rows = Vec::new();
+        let mut ids = HashSet::new();
+        for range in ranges {
+            if let Keyed::Rows(got) = range {
+                for (id, item) in got {
+                    if id.is_empty() || ids.insert(id) {
+                        rows.push(item);
+                    }
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// One key range `[lo, hi)` of [`Self::get_all_by_key`].
+    #[allow(clippy::too_many_arguments)]
+    async fn key_range<T>(
+        &self,
+        table: &str,
+        query: &str,
+        fields: &str,
+        what: &str,
+        convert: Convert<'_, T>,
+        lo: &str,
+        hi: Option<&str>,
+        counted: &(dyn Fn(usize) + Sync),
+    ) -> Result<Keyed<T>, BackendError> {
+        let limit = self.page_size.to_string();
+        let mut after: Option<String> = None;
+        let mut out: Vec<(String, T)> = Vec::new();
+        let mut step_over: Option<Url> = None;
+        let (mut pages, mut empty) = (0usize, 0usize);
+        loop {
+            let url = match step_over.take() {
+                Some(u) => u,
+                None => {
+                    let mut parts: Vec<String> = Vec::new();
+                    match &after {
+                        Some(k) => parts.push(format!("sys_id>{k}")),
+                        None if !lo.is_empty() => parts.push(format!("sys_id>={lo}")),
+                        None => {}
+                    }
+                    if let Some(hi) = hi {
+                        parts.push(format!("sys_id<{hi}"));
+                    }
+                    let q = format!("{}^ORDERBYsys_id", and_each(query, &parts));
+                    self.table_url(
+                        table,
+                        &[
+                            ("sysparm_query", &q),
+                            ("sysparm_fields", fields),
+                            ("sysparm_display_value", "all"),
+                            ("sysparm_exclude_reference_link", "true"),
+                            ("sysparm_limit", &limit),
+                            ("sysparm_no_count", "true"),
+                        ],
+                    )
+                }
+            };
+            let page = self.get_page(url, what, convert).await?;
+            pages += 1;
+            let keys: Vec<&str> = page.rows.iter().map(|(id, _)| id.as_str()).collect();
+            // Keys must come in order, after the last one, inside the range: anything else
+            // means the instance did not apply the order (or the range), and keys would skip.
+            let in_order = keys.windows(2).all(|w| w[0] < w[1])
+                && keys.iter().all(|k| {
+                    crate::domain::text::is_record_id(k)
+                        && after.as_deref().is_none_or(|a| *k > a)
+                        && *k >= lo
+                        && hi.is_none_or(|h| *k < h)
+                });
+            if !in_order {
+                return Ok(Keyed::Unordered);
+            }
+            let last = keys.last().map(|k| k.to_string());
+            let n = page.rows.len();
+            counted(n);
+            out.extend(page.rows);
+            match last {
+                Some(k) => {
+                    after = Some(k);
+                    empty = 0;
+                    // The instance's own Link says there is nothing after this page.
+                    if page.had_link && page.next.is_none() {
+                        return Ok(Keyed::Rows(out));
+                    }
+                }
+                None => {
+                    // Empty: the end, or a page ACLs emptied that its Link steps over.
+                    empty += 1;
+                    match page.next {
+                        Some(next) if empty < FRUITLESS_LIMIT * 4 => {
+                            step_over = Some(self.rebase(&next));
+                        }
+                        _ => return Ok(Keyed::Rows(out)),
+                    }
+                }
+            }
+            if pages > 2 * MAX_PAGE_ROWS {
+                return Err(BackendError::Protocol(
+                    "the instance kept answering pages without end".into(),
+                ));
+            }
+        }
+    }
+
     /// Pages by offset up to `total`, a few in flight at once, asked for only as earlier ones
     /// arrive. Answers the `next` link of the last page taken.
     #[allow(clippy::too_many_arguments)]
@@ -321,6 +484,26 @@ impl ServiceNow {
     }
 }
 
+/// `conditions` ANDed into every `^NQ` branch of `query` (a condition after the last `^NQ`
+/// would bind to that branch alone).
+fn and_each(query: &str, conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        return query.to_string();
+    }
+    let extra = conditions.join("^");
+    query
+        .split("^NQ")
+        .map(|branch| {
+            if branch.is_empty() {
+                extra.clone()
+            } else {
+                format!("{branch}^{extra}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("^NQ")
+}
+
 /// The `rel="next"` target of a `Link` header (reference §1.5: no spaces on real instances,
 /// but spaces are tolerated).
 fn link_next(header: &str) -> Option<Url> {
@@ -375,6 +558,17 @@ fn with_offset(url: &Url, offset: usize, limit: usize) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_conditions_bind_to_every_branch() {
+        let c = vec!["sys_id>4".to_string(), "sys_id<8".to_string()];
+        assert_eq!(
+            and_each("a=1^NQb=2", &c),
+            "a=1^sys_id>4^sys_id<8^NQb=2^sys_id>4^sys_id<8"
+        );
+        assert_eq!(and_each("", &c), "sys_id>4^sys_id<8");
+        assert_eq!(and_each("a=1", &[]), "a=1");
+    }
 
     #[test]
     fn link_header_next() {
