@@ -137,6 +137,8 @@ struct FaultState {
     served: AtomicU64,
     /// Response body bytes sent.
     bytes: AtomicU64,
+    /// Responses sent gzipped.
+    gzipped: AtomicU64,
     /// `f64` bits of the random 500 fraction (0.0 = off).
     fail_rate: AtomicU64,
     rate: Mutex<RateState>,
@@ -207,6 +209,13 @@ impl FaultControl {
     }
     pub(crate) fn count_bytes(&self, n: u64) {
         self.inner.bytes.fetch_add(n, Ordering::SeqCst);
+    }
+    /// Responses sent with `Content-Encoding: gzip` so far (the client asked for it).
+    pub fn gzipped_responses(&self) -> u64 {
+        self.inner.gzipped.load(Ordering::SeqCst)
+    }
+    pub(crate) fn count_gzipped(&self) {
+        self.inner.gzipped.fetch_add(1, Ordering::SeqCst);
     }
     /// Number of HTTP requests received so far.
     pub fn requests_served(&self) -> u64 {

@@ -223,6 +223,7 @@ fn rate_limited(
 /// happens, so a seed fixes the sequence.
 pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let method = req.method().as_str().to_ascii_uppercase();
+    let gzip = accepts_gzip(req.headers());
     let injected = inner.faults.on_request(&method, req.uri().path());
     let draw = inner.fail_draw();
     let mut resp = match injected {
@@ -278,6 +279,12 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if let Some(date) = http_date(inner.now()) {
         resp.headers_mut().insert(header::DATE, date);
     }
+    if gzip {
+        resp = gzipped(resp).await;
+        if resp.headers().contains_key(header::CONTENT_ENCODING) {
+            inner.faults.count_gzipped();
+        }
+    }
     if let Some(n) = axum::body::HttpBody::size_hint(resp.body()).exact() {
         inner.faults.count_bytes(n);
     }
@@ -285,6 +292,56 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         tokio::time::sleep(inner.config.latency).await;
     }
     resp
+}
+
+/// Whether the client takes gzip (`Accept-Encoding`, §1.1: an instance compresses when asked).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+/// The response with its body gzipped (`Content-Encoding: gzip`); an empty body, or one
+/// already encoded, stays as it is.
+async fn gzipped(resp: Response) -> Response {
+    use std::io::Write;
+    if resp.headers().contains_key(header::CONTENT_ENCODING) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return error(500, "Internal Server Error", None);
+    };
+    if bytes.is_empty() {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let packed = enc.write_all(&bytes).and_then(|_| enc.finish());
+    match packed {
+        Ok(z) => {
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts
+                .headers
+                .append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            Response::from_parts(parts, Body::from(z))
+        }
+        Err(_) => Response::from_parts(parts, Body::from(bytes)),
+    }
 }
 
 fn authenticate<'a>(inner: &'a Inner, headers: &HeaderMap) -> Option<&'a SimUser> {
