@@ -130,6 +130,10 @@ pub enum Command {
         /// Requests allowed per minute per user; beyond that HTTP 429 with Retry-After.
         #[arg(long)]
         rate_limit: Option<u32>,
+        /// What a deep sysparm_offset costs, in milliseconds per 1,000 rows skipped, as a real
+        /// instance's database walks past them (0: free).
+        #[arg(long, default_value_t = 1)]
+        offset_cost_ms: u64,
     },
     /// Sync, then print your pending approvals in queue order (--offline: from the cache).
     Queue {
@@ -790,8 +794,9 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             latency_ms,
             fail_rate,
             rate_limit,
+            offset_cost_ms,
         }) => {
-            let mut cfg = sim::config(seed, changes, page_cap, latency_ms)?;
+            let mut cfg = sim::config_with(seed, changes, page_cap, latency_ms, offset_cost_ms)?;
             sim::faults(&mut cfg, fail_rate, rate_limit)?;
             sim::standalone(cfg, port).await?;
         }

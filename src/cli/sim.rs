@@ -9,6 +9,17 @@ pub fn config(
     page_cap: usize,
     latency_ms: u64,
 ) -> Result<sim::SimConfig, Failure> {
+    config_with(seed, changes, page_cap, latency_ms, 0)
+}
+
+/// [`config`] with the cost of deep offsets (`--offset-cost-ms`, per 1,000 rows skipped).
+pub fn config_with(
+    seed: u64,
+    changes: usize,
+    page_cap: usize,
+    latency_ms: u64,
+    offset_cost_ms: u64,
+) -> Result<sim::SimConfig, Failure> {
     if changes > 100_000 {
         return Err(Failure::usage(
             "--changes can be at most 100000. Choose a smaller number.",
@@ -22,6 +33,7 @@ pub fn config(
         changes,
         page_cap,
         latency: std::time::Duration::from_millis(latency_ms),
+        offset_cost_per_1000: std::time::Duration::from_millis(offset_cost_ms),
         ..sim::SimConfig::default()
     })
 }

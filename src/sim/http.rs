@@ -224,6 +224,11 @@ fn rate_limited(
 pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let method = req.method().as_str().to_ascii_uppercase();
     let gzip = accepts_gzip(req.headers());
+    // A deep offset costs what walking past the skipped rows would (§1.5).
+    let cost = offset_cost(inner.config.offset_cost_per_1000, req.uri().query());
+    if !cost.is_zero() {
+        tokio::time::sleep(cost).await;
+    }
     let injected = inner.faults.on_request(&method, req.uri().path());
     let draw = inner.fail_draw();
     let mut resp = match injected {
@@ -292,6 +297,22 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         tokio::time::sleep(inner.config.latency).await;
     }
     resp
+}
+
+/// The delay a page at `sysparm_offset` costs: `per_1000` for every 1,000 rows skipped.
+pub fn offset_cost(per_1000: std::time::Duration, query: Option<&str>) -> std::time::Duration {
+    if per_1000.is_zero() {
+        return std::time::Duration::ZERO;
+    }
+    let offset = query
+        .and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "sysparm_offset")
+                .and_then(|(_, v)| v.trim().parse::<u32>().ok())
+        })
+        .unwrap_or(0)
+        .min(10_000_000);
+    per_1000 * offset / 1000
 }
 
 /// Whether the client takes gzip (`Accept-Encoding`, §1.1: an instance compresses when asked).
@@ -902,4 +923,34 @@ fn delete(inner: &Inner, db: &mut Db, table: &str, id: &str, user: &SimUser) -> 
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::NO_CONTENT;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_page_costs_more_the_deeper_its_offset() {
+        let ms = Duration::from_millis(1);
+        assert_eq!(
+            offset_cost(ms, Some("sysparm_offset=0&sysparm_limit=100")),
+            Duration::ZERO
+        );
+        assert_eq!(offset_cost(ms, Some("sysparm_limit=100")), Duration::ZERO);
+        assert_eq!(
+            offset_cost(ms, Some("a=b&sysparm_offset=50000")),
+            Duration::from_millis(50)
+        );
+        assert_eq!(offset_cost(ms, Some("sysparm_offset=-5")), Duration::ZERO);
+        assert_eq!(
+            offset_cost(Duration::ZERO, Some("sysparm_offset=50000")),
+            Duration::ZERO
+        );
+        // Keyset pages carry no offset: the same cost at any depth.
+        assert_eq!(
+            offset_cost(ms, Some("sysparm_query=sys_id%3Eabc%5EORDERBYsys_id")),
+            Duration::ZERO
+        );
+    }
 }

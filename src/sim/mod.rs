@@ -73,6 +73,9 @@ pub struct SimConfig {
     pub release_creates_new_rows: bool,
     /// Lifetime of an OAuth access token in server seconds (default 1799, as an instance's).
     pub token_lifetime_secs: u64,
+    /// What a deep `sysparm_offset` costs, per 1,000 rows skipped, added to the answer, as a
+    /// database that must walk past every skipped row (default zero; `signoff sim` uses 1 ms).
+    pub offset_cost_per_1000: Duration,
     /// Every seeded user's password (default [`DEMO_PASSWORD`]; tests that look for it in
     /// every file written choose one nothing else contains).
     pub password: String,
@@ -95,6 +98,7 @@ impl Default for SimConfig {
             release_creates_new_rows: true,
             token_lifetime_secs: 1799,
             password: DEMO_PASSWORD.to_string(),
+            offset_cost_per_1000: Duration::ZERO,
         }
     }
 }
