@@ -253,7 +253,7 @@ def sync_and_startup(url, qenv, rows, runs):
     for _ in range(3):
         shutil.rmtree(home)
         os.makedirs(home)
-        t, text = timed([BIN, "sync"], env)
+        t, text = timed([BIN, "sync", "-o", "table"], env)
         full.append(t)
     print(f"signoff sync, full pull of {len(rows)}: median {statistics.median(full)*1000:.0f} ms "
           f"({text})")
@@ -272,7 +272,7 @@ def sync_and_startup(url, qenv, rows, runs):
     for k in range(3):
         chosen = ids[k::step][: len(ids) // 100]
         touch(url, chosen)
-        t, text = timed([BIN, "sync"], env)
+        t, text = timed([BIN, "sync", "-o", "table"], env)
         inc.append(t)
     f, i = statistics.median(full), statistics.median(inc)
     print(f"signoff sync, incremental after {len(chosen)} approvals (1%) changed: median "
