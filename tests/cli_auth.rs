@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Stdio;
 
 use common::{stderr as err, stdout as out};
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER};
@@ -15,20 +14,6 @@ fn signoff(home: &std::path::Path, url: &str, args: &[&str]) -> tokio::process::
     c.env("SIGNOFF_INSTANCE", url)
         .env("SIGNOFF_USER", DEMO_USER);
     c
-}
-
-async fn with_stdin(mut c: tokio::process::Command, input: &str) -> std::process::Output {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    use tokio::io::AsyncWriteExt;
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    child.wait_with_output().await.unwrap()
 }
 
 #[tokio::test]
@@ -48,7 +33,7 @@ async fn a_password_is_checked_kept_used_and_removed() {
     assert!(err(&o).contains("signoff auth login"), "{}", err(&o));
 
     // A wrong password is refused and not kept.
-    let o = with_stdin(
+    let o = common::with_stdin(
         signoff(h, &url, &["auth", "login", "--password-stdin"]),
         "wrong\n",
     )
@@ -57,7 +42,7 @@ async fn a_password_is_checked_kept_used_and_removed() {
     assert!(err(&o).contains("refused the sign-in"), "{}", err(&o));
     assert!(!credentials.exists() || std::fs::read_dir(&credentials).unwrap().next().is_none());
 
-    let o = with_stdin(
+    let o = common::with_stdin(
         signoff(h, &url, &["auth", "login", "--password-stdin"]),
         &format!("{DEMO_PASSWORD}\n"),
     )

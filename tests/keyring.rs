@@ -14,6 +14,28 @@ fn have(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
+/// `program args…` (a session wrapper running a script) with nothing from this environment
+/// but PATH: the script finds signoff in $SIGNOFF, signed in to `server` as the demo approver
+/// with the password in $PASSWORD.
+fn session(
+    program: &str,
+    args: &[&str],
+    signoff_home: &Path,
+    server: &signoff::sim::SimServer,
+) -> Command {
+    let mut c = Command::new(program);
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SIGNOFF_HOME", signoff_home)
+        .env("SIGNOFF", env!("CARGO_BIN_EXE_signoff"))
+        .env("SIGNOFF_INSTANCE", server.url())
+        .env("SIGNOFF_USER", signoff::sim::DEMO_USER)
+        .env("PASSWORD", signoff::sim::DEMO_PASSWORD)
+        .env("TZ", "UTC");
+    c
+}
+
 #[tokio::test]
 async fn the_journal_key_and_the_password_live_in_a_real_secret_service() {
     for program in ["dbus-run-session", "gnome-keyring-daemon"] {
@@ -47,21 +69,17 @@ async fn the_journal_key_and_the_password_live_in_a_real_secret_service() {
         "$SIGNOFF" doctor -o table
     "#;
     let server = common::sim(3, 20, 100).await;
-    let out = Command::new("dbus-run-session")
-        .args(["--", "sh", "-c", script])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env("SIGNOFF_HOME", &signoff_home)
-        .env("SIGNOFF", env!("CARGO_BIN_EXE_signoff"))
-        .env("SIGNOFF_INSTANCE", server.url())
-        .env("SIGNOFF_USER", signoff::sim::DEMO_USER)
-        .env("PASSWORD", signoff::sim::DEMO_PASSWORD)
-        .env("TZ", "UTC")
-        .output()
-        .await
-        .unwrap();
+    let out = session(
+        "dbus-run-session",
+        &["--", "sh", "-c", script],
+        &signoff_home,
+        &server,
+    )
+    .env("HOME", &home)
+    .env("XDG_RUNTIME_DIR", &runtime)
+    .output()
+    .await
+    .unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -128,21 +146,17 @@ async fn sign_in_secrets_live_in_the_kernel_keyring_of_a_fresh_session() {
         if "$SIGNOFF" queue -o table 2>/dev/null; then echo "signed in after logout"; exit 1; fi
     "#;
     let server = common::sim(5, 20, 100).await;
-    let out = Command::new("keyctl")
-        .args(["session", "-", "sh", "-c", script])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SIGNOFF_HOME", &signoff_home)
-        .env("SIGNOFF", env!("CARGO_BIN_EXE_signoff"))
-        .env("SIGNOFF_INSTANCE", server.url())
-        .env("SIGNOFF_USER", signoff::sim::DEMO_USER)
-        .env("PASSWORD", signoff::sim::DEMO_PASSWORD)
-        .env("SIGNOFF_SECRETS", "keyutils")
-        .env("TZ", "UTC")
-        .output()
-        .await
-        .unwrap();
+    let out = session(
+        "keyctl",
+        &["session", "-", "sh", "-c", script],
+        &signoff_home,
+        &server,
+    )
+    .current_dir(dir.path())
+    .env("SIGNOFF_SECRETS", "keyutils")
+    .output()
+    .await
+    .unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),

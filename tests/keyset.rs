@@ -7,6 +7,7 @@ mod common;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 
+use signoff::backend::servicenow::ServiceNow;
 use signoff::backend::{Backend, Scope, no_progress};
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimServer};
 
@@ -34,6 +35,14 @@ fn expected(server: &SimServer, approvers: &[String]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The demo approver's adapter with pages of `page`, and whose approvals it pulls.
+async fn demo_client(server: &SimServer, page: usize) -> (ServiceNow, Vec<String>) {
+    let clock = common::clock(server);
+    let sn = common::client_on(server, DEMO_USER, DEMO_PASSWORD, &clock).with_page_size(page);
+    let me = sn.current_user().await.unwrap();
+    (sn, vec![me.sys_id])
+}
+
 fn ids(approvals: &[signoff::domain::Approval]) -> (BTreeSet<String>, usize) {
     let set: BTreeSet<String> = approvals.iter().map(|a| a.sys_id.clone()).collect();
     (set, approvals.len())
@@ -42,10 +51,7 @@ fn ids(approvals: &[signoff::domain::Approval]) -> (BTreeSet<String>, usize) {
 #[tokio::test]
 async fn every_row_once_with_a_small_page_cap() {
     let server = sim(7).await;
-    let clock = common::clock(&server);
-    let sn = common::client_on(&server, DEMO_USER, DEMO_PASSWORD, &clock).with_page_size(7);
-    let me = sn.current_user().await.unwrap();
-    let approvers = vec![me.sys_id.clone()];
+    let (sn, approvers) = demo_client(&server, 7).await;
     let want = expected(&server, &approvers);
     assert!(want.len() > 30, "many pages of 7: {}", want.len());
     let before = server.faults().requests_served();
@@ -109,10 +115,7 @@ async fn pages_emptied_by_acls_are_stepped_over() {
 #[tokio::test]
 async fn rows_added_and_removed_while_paging_shift_nothing() {
     let server = sim(6).await;
-    let clock = common::clock(&server);
-    let sn = common::client_on(&server, DEMO_USER, DEMO_PASSWORD, &clock).with_page_size(6);
-    let me = sn.current_user().await.unwrap();
-    let approvers = vec![me.sys_id.clone()];
+    let (sn, approvers) = demo_client(&server, 6).await;
     let start = expected(&server, &approvers);
     let changes = server
         .query_ids("change_request", "approval=requested^ORDERBYnumber")

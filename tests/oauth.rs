@@ -90,20 +90,6 @@ fn oauth_home(url: &str) -> tempfile::TempDir {
     home
 }
 
-async fn with_stdin(mut c: tokio::process::Command, input: &str) -> std::process::Output {
-    use tokio::io::AsyncWriteExt;
-    let mut child = c
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    child.wait_with_output().await.unwrap()
-}
-
 #[tokio::test]
 async fn auth_login_keeps_the_refresh_token_and_never_the_password() {
     let server = common::sim(72, 20, 100).await;
@@ -112,7 +98,7 @@ async fn auth_login_keeps_the_refresh_token_and_never_the_password() {
     let h = home.path();
 
     // Without the client's secret, the sentence says where it comes from.
-    let o = with_stdin(
+    let o = common::with_stdin(
         common::signoff(h, &["auth", "login", "--password-stdin"]),
         "demo\n",
     )
@@ -122,7 +108,7 @@ async fn auth_login_keeps_the_refresh_token_and_never_the_password() {
 
     let mut c = common::signoff(h, &["auth", "login", "--password-stdin"]);
     c.env("SIGNOFF_CLIENT_SECRET", DEMO_CLIENT_SECRET);
-    let o = with_stdin(c, &format!("{DEMO_PASSWORD}\n")).await;
+    let o = common::with_stdin(c, &format!("{DEMO_PASSWORD}\n")).await;
     assert!(o.status.success(), "{}", err(&o));
     assert!(out(&o).contains("with the OAuth client"), "{}", out(&o));
     assert!(out(&o).contains("the password is not kept"), "{}", out(&o));

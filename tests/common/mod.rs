@@ -126,6 +126,21 @@ pub fn signoff_as_demo(home: &Path, url: &str, args: &[&str]) -> tokio::process:
     cmd
 }
 
+/// Runs `c` with `input` on its standard input; its output.
+pub async fn with_stdin(mut c: tokio::process::Command, input: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    child.wait_with_output().await.unwrap()
+}
+
 pub async fn run_as_demo(home: &Path, url: &str, args: &[&str]) -> Output {
     signoff_as_demo(home, url, args).output().await.unwrap()
 }
