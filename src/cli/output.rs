@@ -52,34 +52,47 @@ pub fn listing<T: Serialize>(
     table: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     what: &str,
 ) -> Result<(), Failure> {
+    write_with(what, |w| render(w, out, rows.iter(), table))
+}
+
+/// [`listing`] of rows made one at a time as they are written, so a long list is never held
+/// whole (the same bytes as the list collected first).
+pub fn stream<T: Serialize>(
+    out: Output,
+    rows: impl IntoIterator<Item = T>,
+    table: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    what: &str,
+) -> Result<(), Failure> {
     write_with(what, |w| render(w, out, rows, table))
 }
 
 fn render<T: Serialize>(
     w: &mut dyn Write,
     out: Output,
-    rows: &[T],
+    rows: impl IntoIterator<Item = T>,
     table: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     match out {
         Output::Table => table(w),
         Output::Json => {
-            serde_json::to_writer_pretty(&mut *w, rows)?;
+            use serde::Serializer;
+            serde_json::Serializer::pretty(&mut *w).collect_seq(rows)?;
             writeln!(w)
         }
         Output::Jsonl => {
             for r in rows {
-                serde_json::to_writer(&mut *w, r)?;
+                serde_json::to_writer(&mut *w, &r)?;
                 writeln!(w)?;
             }
             Ok(())
         }
         Output::Csv => {
-            let values = rows
-                .iter()
-                .map(|r| serde_json::to_string(r).and_then(|t| serde_json::from_str(&t)))
-                .collect::<Result<Vec<Ordered>, _>>()?;
-            write_csv(w, &values)
+            let mut columns: Option<Vec<String>> = None;
+            for r in rows {
+                let row: Ordered = serde_json::from_str(&serde_json::to_string(&r)?)?;
+                write_csv_row(w, &mut columns, &row)?;
+            }
+            Ok(())
         }
     }
 }
@@ -142,26 +155,31 @@ impl<'de> serde::Deserialize<'de> for Ordered {
     }
 }
 
-/// CSV of rows: the columns are the first row's fields in order; a nested list of plain
-/// values is joined with spaces, anything else nested is written as compact JSON.
-fn write_csv(w: &mut dyn Write, rows: &[Ordered]) -> std::io::Result<()> {
-    let Some(first) = rows.first() else {
-        return Ok(());
+/// One CSV row: the columns are the first row's fields in order (its header is written
+/// first); a nested list of plain values is joined with spaces, anything else nested is
+/// written as compact JSON.
+fn write_csv_row(
+    w: &mut dyn Write,
+    columns: &mut Option<Vec<String>>,
+    row: &Ordered,
+) -> std::io::Result<()> {
+    let cols = match columns {
+        Some(c) => c,
+        None => {
+            let cols: Vec<String> = row.0.iter().map(|(k, _)| k.clone()).collect();
+            let header: Vec<String> = cols.iter().map(|c| csv_cell(c)).collect();
+            writeln!(w, "{}", header.join(","))?;
+            columns.insert(cols)
+        }
     };
-    let columns: Vec<&str> = first.0.iter().map(|(k, _)| k.as_str()).collect();
-    let header: Vec<String> = columns.iter().map(|c| csv_cell(c)).collect();
-    writeln!(w, "{}", header.join(","))?;
-    for row in rows {
-        let cells: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                let v = row.0.iter().find(|(k, _)| k == c).map(|(_, v)| v);
-                csv_cell(&plain(v.unwrap_or(&Value::Null)))
-            })
-            .collect();
-        writeln!(w, "{}", cells.join(","))?;
-    }
-    Ok(())
+    let cells: Vec<String> = cols
+        .iter()
+        .map(|c| {
+            let v = row.0.iter().find(|(k, _)| k == c).map(|(_, v)| v);
+            csv_cell(&plain(v.unwrap_or(&Value::Null)))
+        })
+        .collect();
+    writeln!(w, "{}", cells.join(","))
 }
 
 fn plain(v: &Value) -> String {
@@ -231,6 +249,15 @@ mod tests {
         ];
         let mut out = Vec::new();
         render(&mut out, Output::Csv, &rows, |_| Ok(())).unwrap();
+        // Streamed JSON is the same bytes as the list collected first.
+        let mut streamed = Vec::new();
+        render(&mut streamed, Output::Json, rows.iter(), |_| Ok(())).unwrap();
+        let mut whole = serde_json::to_vec_pretty(&rows).unwrap();
+        whole.push(b'\n');
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            String::from_utf8(whole).unwrap()
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "number,tags,note,n\nCHG1,a b,\"'=HYPERLINK(\"\"x\"\")\",3\nCHG2,,,4\n"

@@ -80,35 +80,32 @@ fn print_queue(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Failure> {
     let queue = build_queue(policy, approvals);
-    let rows: Vec<QueueRow<'_>> = if output == super::Output::Table {
-        Vec::new()
-    } else {
-        queue
-            .iter()
-            .map(|e| QueueRow {
-                number: &e.approval.change.number,
-                approval_sys_id: &e.approval.sys_id,
-                change_sys_id: &e.approval.change.sys_id,
-                tier: e.tier.tier,
-                tier_reason: &e.tier.reason,
-                state: e.approval.state.value(),
-                sla_deadline: e.sla.deadline.to_rfc3339(),
-                sla_status: e.sla.status(now),
-                escalation_level: e.sla.escalation_level(now),
-                window_start: e.approval.change.start_date.map(|t| t.to_rfc3339()),
-                requested_by: e.approval.change.requested_by.label(),
-                approver: e.approval.approver.label(),
-                on_behalf_of: (e.approval.approver.sys_id != me)
-                    .then(|| e.approval.approver.label()),
-                on_hold: e.approval.change.on_hold,
-                attention: crate::domain::needs_fallback(e, delegations, policy, now),
-                short_description: &e.approval.change.short_description,
-            })
-            .collect()
-    };
-    super::output::listing(
+    // Rows are made one at a time as they are written: the list is never held twice.
+    let rows = (output != super::Output::Table)
+        .then_some(&queue)
+        .into_iter()
+        .flatten()
+        .map(|e| QueueRow {
+            number: &e.approval.change.number,
+            approval_sys_id: &e.approval.sys_id,
+            change_sys_id: &e.approval.change.sys_id,
+            tier: e.tier.tier,
+            tier_reason: &e.tier.reason,
+            state: e.approval.state.value(),
+            sla_deadline: e.sla.deadline.to_rfc3339(),
+            sla_status: e.sla.status(now),
+            escalation_level: e.sla.escalation_level(now),
+            window_start: e.approval.change.start_date.map(|t| t.to_rfc3339()),
+            requested_by: e.approval.change.requested_by.label(),
+            approver: e.approval.approver.label(),
+            on_behalf_of: (e.approval.approver.sys_id != me).then(|| e.approval.approver.label()),
+            on_hold: e.approval.change.on_hold,
+            attention: crate::domain::needs_fallback(e, delegations, policy, now),
+            short_description: &e.approval.change.short_description,
+        });
+    super::output::stream(
         output,
-        &rows,
+        rows,
         |out| {
             writeln!(
                 out,
