@@ -400,32 +400,15 @@ impl Store {
     /// (the check before sending decides whether it still applies), with a journal entry.
     /// Answers false when it was not in conflict or failed.
     pub fn requeue(&mut self, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let err = |e| StoreError::sqlite(&path, "queue the decision again", e);
-        let signer = self.signer.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let n = tx
-            .execute(
-                "UPDATE outbox SET status = 'queued', last_error = NULL, updated_at = ?2
-                 WHERE client_id = ?1 AND status IN ('conflict', 'failed')",
-                params![client_id, format_time(now)],
-            )
-            .map_err(err)?;
-        if n > 0 {
-            append(
-                &tx,
-                &signer,
-                now,
-                "decision.requeued",
-                &serde_json::json!({ "client_id": client_id }).to_string(),
-            )
-            .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(n > 0)
+        self.settle(
+            client_id,
+            "UPDATE outbox SET status = 'queued', last_error = NULL, updated_at = ?2
+             WHERE client_id = ?1 AND status IN ('conflict', 'failed')",
+            params![client_id, format_time(now)],
+            "requeued",
+            "queue the decision again",
+            now,
+        )
     }
 
     /// Takes back a decision that waits unsent (queued), keeping a journal entry. Answers
@@ -443,24 +426,40 @@ impl Store {
         what: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let err = |e| StoreError::sqlite(&path, "remove the decision", e);
-        let signer = self.signer.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
         let listed = statuses
             .iter()
             .map(|s| format!("'{s}'"))
             .collect::<Vec<_>>()
             .join(", ");
-        let n = tx
-            .execute(
-                &format!("DELETE FROM outbox WHERE client_id = ?1 AND status IN ({listed})"),
-                [client_id],
-            )
+        self.settle(
+            client_id,
+            &format!("DELETE FROM outbox WHERE client_id = ?1 AND status IN ({listed})"),
+            params![client_id],
+            what,
+            "remove the decision",
+            now,
+        )
+    }
+
+    /// Runs `sql` with `args` on a decision's row and, if it touched one, appends a
+    /// `decision.<what>` journal entry, in one transaction. Answers whether it touched one.
+    fn settle(
+        &mut self,
+        client_id: &str,
+        sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+        what: &str,
+        action: &'static str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, action, e);
+        let signer = self.signer.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
+        let n = tx.execute(sql, args).map_err(err)?;
         if n > 0 {
             append(
                 &tx,
