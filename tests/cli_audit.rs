@@ -44,12 +44,10 @@ async fn decisions_are_logged_verified_and_anchored_on_the_instance() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     // Controls from the policy: one for every change, one by the CI's environment and class.
-    std::fs::create_dir_all(h.join("config")).unwrap();
-    std::fs::write(
-        h.join("config").join("config.toml"),
+    common::write_config(
+        h,
         "[[policy.controls]]\nid = \"CHG-ALL\"\n[[policy.controls]]\nid = \"SOX-ITGC-CM-02\"\nenvironment = [\"Production\"]\nci_class = [\"cmdb_ci_*\"]\n",
-    )
-    .unwrap();
+    );
     let queue = mine(h, &url).await;
     for (n, why) in [
         (&queue[0], "Backout rehearsed; the window is quiet."),
@@ -457,16 +455,11 @@ async fn retention_and_legal_hold_govern_pruning_and_a_pruned_journal_still_veri
         err(&o)
     );
     // Under a legal hold nothing goes, however old.
-    std::fs::create_dir_all(h.join("config")).unwrap();
-    std::fs::write(
-        h.join("config").join("config.toml"),
-        "[policy]\nlegal_hold = true\n",
-    )
-    .unwrap();
+    common::write_config(h, "[policy]\nlegal_hold = true\n");
     let o = later(&["audit", "prune"]).output().await.unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("legal hold"), "{}", err(&o));
-    std::fs::write(h.join("config").join("config.toml"), "").unwrap();
+    common::write_config(h, "");
 
     let o = later(&["audit", "prune", "--dry-run"])
         .output()

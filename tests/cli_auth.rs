@@ -185,12 +185,7 @@ async fn a_read_only_profile_reads_and_sends_no_change() {
     let url = server.url();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    std::fs::create_dir_all(h.join("config")).unwrap();
-    std::fs::write(
-        h.join("config").join("config.toml"),
-        "[profiles.auditor]\nread_only = true\n",
-    )
-    .unwrap();
+    common::write_config(h, "[profiles.auditor]\nread_only = true\n");
     let base = |args: &[&str]| {
         let mut c = common::signoff_as_demo(h, &url, args);
         c.env("SIGNOFF_PROFILE", "auditor");
@@ -268,15 +263,7 @@ async fn a_password_command_supplies_the_password() {
     let url = server.url();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let config = h.join("config");
-    std::fs::create_dir_all(&config).unwrap();
-    let write = |cmd: &str| {
-        std::fs::write(
-            config.join("config.toml"),
-            format!("password_command = {cmd:?}\n"),
-        )
-        .unwrap()
-    };
+    let write = |cmd: &str| common::write_config(h, &format!("password_command = {cmd:?}\n"));
     write(&format!("printf '{DEMO_PASSWORD}\\nsecond line\\n'"));
     let o = signoff(h, &url, &["queue", "-o", "json"])
         .output()

@@ -67,8 +67,7 @@ fn approve_all(server: &SimServer, change: &str) {
 }
 
 fn config(home: &Path, text: &str) {
-    std::fs::create_dir_all(home.join("config")).unwrap();
-    std::fs::write(home.join("config").join("config.toml"), text).unwrap();
+    common::write_config(home, text);
 }
 
 #[tokio::test]

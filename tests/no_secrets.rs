@@ -186,15 +186,13 @@ async fn no_file_written_and_nothing_printed_holds_a_secret() {
 
     // OAuth in a second profile: the refresh token and client secret are kept, nothing else.
     let oauth_home = h.join("oauth");
-    std::fs::create_dir_all(oauth_home.join("config")).unwrap();
-    std::fs::write(
-        oauth_home.join("config").join("config.toml"),
-        format!(
+    common::write_config(
+        &oauth_home,
+        &format!(
             "auth = \"oauth\"\nclient_id = \"{}\"\n",
             signoff::sim::oauth::DEMO_CLIENT_ID
         ),
-    )
-    .unwrap();
+    );
     let secret = [("SIGNOFF_CLIENT_SECRET", DEMO_CLIENT_SECRET)];
     let (code, _, o) = keep(
         run(

@@ -80,13 +80,12 @@ async fn tokens_are_fetched_reused_renewed_before_expiry_and_once_on_a_401() {
 /// The profile of these tests: OAuth with the sim's client.
 fn oauth_home(url: &str) -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("config");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        format!("instance = \"{url}\"\nuser = \"{DEMO_USER}\"\nauth = \"oauth\"\nclient_id = \"{DEMO_CLIENT_ID}\"\n"),
-    )
-    .unwrap();
+    common::write_config(
+        home.path(),
+        &format!(
+            "instance = \"{url}\"\nuser = \"{DEMO_USER}\"\nauth = \"oauth\"\nclient_id = \"{DEMO_CLIENT_ID}\"\n"
+        ),
+    );
     home
 }
 

@@ -126,6 +126,12 @@ pub fn signoff_as_demo(home: &Path, url: &str, args: &[&str]) -> tokio::process:
     cmd
 }
 
+/// Writes signoff's config file under the test home `home` (`config/config.toml`).
+pub fn write_config(home: &Path, text: &str) {
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(home.join("config").join("config.toml"), text).unwrap();
+}
+
 /// Runs `c` with `input` on its standard input; its output.
 pub async fn with_stdin(mut c: tokio::process::Command, input: &str) -> Output {
     use tokio::io::AsyncWriteExt;
