@@ -66,7 +66,7 @@ fn a_july_window_typed_in_a_london_winter_is_in_summer_time() {
     assert_eq!(form.starts, "2027-07-01 09:00");
     assert_eq!(form.ends, "2027-07-08 18:00");
     assert_eq!(
-        Zone::Local.to_string(),
+        signoff::cli::zone_label(Zone::Local),
         "Europe/London, summer or winter by date"
     );
 }

@@ -27,6 +27,7 @@ use crate::domain::DecisionKind;
 use crate::ui::{self, Theme};
 pub use connect::Session;
 pub use output::Output;
+pub use tui::zone_label;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -484,7 +485,6 @@ pub enum Kind {
     Other,
     Usage,
     ReadOnly,
-    Tampered,
     Conflict,
     Refused,
     NotFound,
@@ -498,7 +498,6 @@ impl Kind {
         match self {
             Kind::Other => exit::FAILURE,
             Kind::Usage | Kind::ReadOnly => exit::INVALID,
-            Kind::Tampered => exit::TAMPERED,
             Kind::Conflict => exit::CONFLICT,
             Kind::Refused => exit::REFUSED,
             Kind::NotFound => exit::NOT_FOUND,
@@ -514,7 +513,6 @@ impl Kind {
             Kind::Other => "other",
             Kind::Usage => "bad_input",
             Kind::ReadOnly => "read_only",
-            Kind::Tampered => "tampered",
             Kind::Conflict => "conflict",
             Kind::Refused => "refused",
             Kind::NotFound => "not_found",
@@ -535,9 +533,6 @@ impl Kind {
             }
             Kind::ReadOnly => {
                 "Use a profile without read_only = true (and unset SIGNOFF_READ_ONLY) to send changes."
-            }
-            Kind::Tampered => {
-                "Keep the store file as it is for investigation and compare it with an earlier export (`signoff audit verify --expect-head`)."
             }
             Kind::Conflict => {
                 "Look at the change again (`signoff outbox`, `signoff queue`) and decide anew if it still needs you."
@@ -585,11 +580,6 @@ impl Failure {
     pub fn not_found(message: impl Into<String>) -> Failure {
         Failure::new(Kind::NotFound, message)
     }
-    /// With an exit code of its own (the gate's, the journal's).
-    pub fn with_code(mut self, code: u8) -> Failure {
-        self.code = code;
-        self
-    }
     pub fn remediation(&self) -> &'static str {
         self.kind.remediation()
     }
@@ -632,12 +622,11 @@ impl Cli {
     /// Whether an error is written as the JSON envelope: under `--output json|jsonl`, or for a
     /// listing whose standard output is not a terminal (where it prints JSON by default).
     pub fn json_errors(&self) -> bool {
-        use std::io::IsTerminal;
         match self.output {
             Some(o) => o.is_json(),
             None => {
                 self.command.as_ref().is_some_and(Command::is_listing)
-                    && !std::io::stdout().is_terminal()
+                    && Output::resolve(None).is_json()
             }
         }
     }

@@ -101,6 +101,7 @@ async fn run<B: Backend + 'static>(
     let tz = crate::domain::when::Zone::Local;
     let mut state = AppState::new(place.instance, place.login, s.config.policy.clone(), tz)
         .with_keymap(Keymap::with_overrides(&s.config.keys));
+    state.tz_label = zone_label(tz);
     state.demo = place.demo;
     state.read_only = s.read_only();
     if s.profile_name != crate::config::DEFAULT_PROFILE {
@@ -181,4 +182,23 @@ async fn run<B: Backend + 'static>(
     )
     .await
     .map_err(|e| Failure::other(format!("The terminal failed: {e}.")))
+}
+
+/// How the console names this machine's zone: `TZ` by name where it is set, else today's
+/// offset; each date is shown in its own offset either way.
+pub fn zone_label(tz: crate::domain::when::Zone) -> String {
+    use crate::domain::when::Zone;
+    match tz {
+        Zone::Fixed(o) => format!("UTC{o}"),
+        Zone::Local => match std::env::var("TZ") {
+            Ok(name) if !name.trim().is_empty() => format!(
+                "{}, summer or winter by date",
+                crate::domain::text::clean_line(name.trim_start_matches(':'), 40)
+            ),
+            _ => format!(
+                "UTC{} today, summer or winter by date",
+                chrono::Local::now().offset()
+            ),
+        },
+    }
 }

@@ -12,27 +12,6 @@ pub enum Zone {
     Fixed(FixedOffset),
 }
 
-/// `UTC+01:00` for a fixed offset; this machine's zone by name where the system says it
-/// (`TZ`), else "this machine's zone", each date in its own offset.
-impl std::fmt::Display for Zone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Zone::Fixed(o) => write!(f, "UTC{o}"),
-            Zone::Local => match std::env::var("TZ") {
-                Ok(tz) if !tz.trim().is_empty() => {
-                    let name = super::text::clean_line(tz.trim_start_matches(':'), 40);
-                    write!(f, "{name}, summer or winter by date")
-                }
-                _ => write!(
-                    f,
-                    "UTC{} today, summer or winter by date",
-                    chrono::Local::now().offset()
-                ),
-            },
-        }
-    }
-}
-
 impl From<FixedOffset> for Zone {
     fn from(o: FixedOffset) -> Zone {
         Zone::Fixed(o)

@@ -146,6 +146,8 @@ pub struct AppState {
     pub policy: crate::domain::Policy,
     /// The viewer's time zone for absolute times.
     pub tz: Zone,
+    /// How the zone is named on screen (`UTC+01:00`; the edge names this machine's zone).
+    pub tz_label: String,
     /// Keys: the registry's defaults with the user's overrides.
     pub keymap: Keymap,
     pub queue: QueueState,
@@ -209,6 +211,7 @@ impl AppState {
             user: None,
             policy,
             tz: tz.into(),
+            tz_label: String::new(),
             keymap: Keymap::default(),
             queue: QueueState::default(),
             size: Rect::new(0, 0, 80, 24),
@@ -235,6 +238,10 @@ impl AppState {
             dirty: true,
             tick_fingerprint: 0,
             pending_effects: Vec::new(),
+        };
+        s.tz_label = match s.tz {
+            Zone::Fixed(o) => format!("UTC{o}"),
+            Zone::Local => "local time, summer or winter by date".into(),
         };
         s.queue.rows = layout::list_rows(s.size);
         s

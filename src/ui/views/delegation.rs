@@ -63,7 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
     lines.push(Line::from(""));
     let note = format!(
         "Times in your zone ({}); whether a delegation is active follows the instance's clock. Active delegations to you bring their approvals into your queue, marked “for …”; {} filters by person.",
-        state.tz,
+        state.tz_label,
         state.keymap.key(Cmd::Filter)
     );
     lines.extend(
@@ -194,7 +194,7 @@ pub fn form(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     }
     let note = format!(
         "Local time ({}): YYYY-MM-DD HH:MM, or YYYY-MM-DD for the start / end of that day.",
-        state.tz
+        state.tz_label
     );
     lines.extend(
         format::wrap(&note, inner_w.saturating_sub(2))
