@@ -1,7 +1,9 @@
 //! Measures how long one frame of the queue takes to render with a large queue.
 //!
-//! Loads the queue from an in-process sim through the real adapter, then renders frames into
-//! ratatui's TestBackend while moving the selection, and prints the median and p99.
+//! Loads the queue from an in-process sim through the real adapter into a store in a temporary
+//! folder, gives the console the store's order (rows are read from the store when shown, as in
+//! the console), then renders frames into ratatui's TestBackend while moving the selection
+//! (PgDn, j, G, Tab, and the person filter), and prints the median and p99 of key plus frame.
 //! Run: `cargo run --release --example render_bench -- [CHANGES] [WIDTH] [HEIGHT]`
 
 use std::time::Instant;
@@ -14,7 +16,8 @@ use signoff::backend::servicenow::ServiceNow;
 use signoff::backend::{Backend, Connection, Scope, Secret, no_progress, parse_instance_url};
 use signoff::domain::Policy;
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimConfig, SimServer};
-use signoff::ui::{AppState, Msg, Theme, update, views};
+use signoff::store::Store;
+use signoff::ui::{AppState, Msg, QueueRows, Theme, update, views};
 
 #[tokio::main]
 async fn main() {
@@ -56,15 +59,26 @@ async fn main() {
         FixedOffset::east_opt(0).unwrap(),
     );
     update(&mut state, Msg::Resize(width, height));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.sqlite3");
+    let mut store = Store::open(&path).unwrap();
+    store.set_policy(&Policy::default()).unwrap();
+    store
+        .replace_snapshot(&user, &approvals, Utc::now(), None)
+        .unwrap();
+    drop(approvals);
+    state
+        .queue
+        .attach(Box::new(Store::open(&path).unwrap()), Policy::default());
+    state.user = Some(user);
     let built = Instant::now();
+    let index = store.queue_index().unwrap();
     update(
         &mut state,
-        Msg::Cached {
-            user: Some(user),
-            approvals,
-            synced_at: Some(Utc::now()),
-            outbox_pending: 0,
-            complete: true,
+        Msg::CacheLoaded {
+            approvals: QueueRows::Index(index),
+            outbox: vec![],
+            delegations: vec![],
         },
     );
     let built = built.elapsed();
@@ -74,16 +88,19 @@ async fn main() {
     let mut times = Vec::new();
     for i in 0..2_000 {
         // Move through the queue so every frame draws different rows.
-        let code = if i % 500 == 499 {
-            KeyCode::Char('g')
-        } else {
-            KeyCode::PageDown
+        let code = match i % 500 {
+            499 => KeyCode::Char('g'),
+            250 => KeyCode::Char('G'),
+            100 | 300 => KeyCode::Tab,
+            200 | 400 => KeyCode::Char('f'),
+            n if n % 3 == 0 => KeyCode::Char('j'),
+            _ => KeyCode::PageDown,
         };
+        let t = Instant::now();
         update(
             &mut state,
             Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)),
         );
-        let t = Instant::now();
         terminal
             .draw(|f| views::draw(f, &state, now, &theme))
             .unwrap();
@@ -93,7 +110,7 @@ async fn main() {
     let median = times[times.len() / 2];
     let p99 = times[times.len() * 99 / 100];
     println!(
-        "render: {n} approvals (queue built in {:.1} ms), {width}x{height}, {} frames: median {:.3} ms, p99 {:.3} ms",
+        "render: {n} approvals (order read from the store in {:.1} ms), {width}x{height}, {} keys each with its frame: median {:.3} ms, p99 {:.3} ms",
         built.as_secs_f64() * 1e3,
         times.len(),
         median.as_secs_f64() * 1e3,

@@ -449,6 +449,7 @@ async fn the_queue_renders_from_the_cache_with_the_server_gone() {
             synced_at: snapshot.synced_at,
             outbox_pending: 0,
             complete: true,
+            totals: None,
         },
     );
     update(
@@ -459,7 +460,7 @@ async fn the_queue_renders_from_the_cache_with_the_server_gone() {
             retry_at: t0(),
         },
     );
-    assert_eq!(state.queue.items.len(), expected);
+    assert_eq!(state.queue.len(), expected);
     let now = t0() + chrono::Duration::minutes(12);
     let clock = FixedClock(now);
     let theme = Theme::named("dark", false).unwrap();

@@ -697,6 +697,7 @@ async fn escape_sequences_from_the_server_reach_no_output() {
             synced_at: snapshot.synced_at,
             outbox_pending: 0,
             complete: true,
+            totals: None,
         },
     );
     let theme = signoff::ui::Theme::named("dark", false).unwrap();

@@ -61,8 +61,8 @@ fn go(s: &mut AppState, i: usize) {
     assert_eq!(s.queue.selected, i);
 }
 
-fn number_at(s: &AppState, i: usize) -> &str {
-    &s.queue.items[i].approval.change.number
+fn number_at(s: &AppState, i: usize) -> String {
+    s.queue.item(i).unwrap().approval.change.number.clone()
 }
 
 fn render(s: &AppState, w: u16, h: u16) -> Terminal<TestBackend> {
@@ -366,7 +366,7 @@ fn esc_in_the_queue_clears_the_selection() {
 fn decisions_that_do_not_apply_are_not_offered() {
     let mut s = loaded(100, 30);
     go(&mut s, 6);
-    assert!(s.queue.items[6].approval.change.on_hold);
+    assert!(s.queue.item(6).unwrap().approval.change.on_hold);
     assert!(update(&mut s, ch('a')).is_empty());
     assert!(s.decide.is_none(), "no dialog for a held change");
     let flash = s.messages.flash.clone().expect("a flash says why");
@@ -496,7 +496,7 @@ fn delivery_reports_update_the_rows() {
 fn conflicts_can_be_discarded_or_redecided() {
     let mut s = loaded(180, 40);
     go(&mut s, 3);
-    let id = s.queue.items[3].approval.sys_id.clone();
+    let id = s.queue.item(3).unwrap().approval.sys_id.clone();
     update(&mut s, ch('x'));
     type_text(&mut s, "The backout plan was never tested.");
     let (kind, _, _) = decided(&update(&mut s, ctrl('s')));
@@ -561,14 +561,7 @@ fn conflicts_can_be_discarded_or_redecided() {
 
 /// The approval on screen as the server has it now: updated an hour later, retitled.
 fn fresh_copy(s: &AppState, id: &str) -> Approval {
-    let mut a = s
-        .queue
-        .all_items
-        .iter()
-        .find(|i| i.approval.sys_id == id)
-        .unwrap()
-        .approval
-        .clone();
+    let mut a = s.queue.find(id).unwrap().approval.clone();
     a.change.short_description = format!("{} (retitled)", a.change.short_description);
     a.change.sys_updated_on = Some(now() + Duration::hours(1));
     a
@@ -634,7 +627,7 @@ fn the_outbox_from_the_cache_fills_the_delivery_states() {
     update(
         &mut s,
         Msg::CacheLoaded {
-            approvals: all,
+            approvals: all.into(),
             outbox,
             delegations: vec![],
         },
@@ -646,7 +639,7 @@ fn the_outbox_from_the_cache_fills_the_delivery_states() {
     // e prefills the outbox's justification.
     let i = s
         .queue
-        .items
+        .items()
         .iter()
         .position(|i| i.approval.sys_id == "appr0004")
         .unwrap();
@@ -821,8 +814,8 @@ fn the_dialog_has_no_colour_under_no_color() {
 #[test]
 fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
     let mut s = loaded(120, 30);
-    let id = s.queue.items[2].approval.sys_id.clone();
-    let number = s.queue.items[2].approval.change.number.clone();
+    let id = s.queue.item(2).unwrap().approval.sys_id.clone();
+    let number = s.queue.item(2).unwrap().approval.change.number.clone();
     update(
         &mut s,
         Msg::Delivery {
@@ -837,7 +830,7 @@ fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
     let rest: Vec<Approval> = fixture().into_iter().filter(|a| a.sys_id != id).collect();
     update(&mut s, synced(user(), rest, vec![], now()));
     assert!(
-        s.queue.items.iter().any(|i| i.approval.sys_id == id),
+        s.queue.items().iter().any(|i| i.approval.sys_id == id),
         "the row stays"
     );
     let text = screen(&render(&s, 120, 30));
@@ -845,7 +838,7 @@ fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
     // Once discarded, the next sync lets it go.
     let at = s
         .queue
-        .items
+        .items()
         .iter()
         .position(|i| i.approval.sys_id == id)
         .unwrap();
@@ -853,7 +846,7 @@ fn a_conflict_keeps_its_row_after_the_approval_left_the_queue() {
     update(&mut s, ch('d'));
     let rest: Vec<Approval> = fixture().into_iter().filter(|a| a.sys_id != id).collect();
     update(&mut s, synced(user(), rest, vec![], now()));
-    assert!(!s.queue.items.iter().any(|i| i.approval.sys_id == id));
+    assert!(!s.queue.items().iter().any(|i| i.approval.sys_id == id));
 }
 
 /// A finished sync that changed nothing, with the outbox's open decisions as read after it.
@@ -873,8 +866,8 @@ fn synced_with_open(open: Vec<OutboxRow>) -> Msg {
 #[test]
 fn a_report_on_an_older_decision_leaves_the_row_to_the_newer_one() {
     let mut s = loaded(120, 30);
-    let id = s.queue.items[3].approval.sys_id.clone();
-    let number = s.queue.items[3].approval.change.number.clone();
+    let id = s.queue.item(3).unwrap().approval.sys_id.clone();
+    let number = s.queue.item(3).unwrap().approval.change.number.clone();
     update(
         &mut s,
         Msg::Stored {
@@ -955,18 +948,17 @@ fn each_sync_brings_in_what_another_signoff_did_to_the_outbox() {
 fn conflict_and_reread(s: &mut AppState, i: usize) -> String {
     let approvals: Vec<Approval> = s
         .queue
-        .all_items
-        .iter()
-        .map(|i| i.approval.clone())
+        .ids()
+        .map(|id| s.queue.find(id).unwrap().approval.clone())
         .collect();
-    let a = s.queue.items[i].approval.clone();
+    let a = s.queue.item(i).unwrap().approval.clone();
     let conflict = Delivery::Conflict {
         reason: "The change moved to Scheduled since you looked.".into(),
     };
     update(
         s,
         Msg::CacheLoaded {
-            approvals,
+            approvals: approvals.into(),
             outbox: vec![entry(&a, "c-9", DecisionKind::Reject, conflict)],
             delegations: vec![],
         },
@@ -1017,7 +1009,7 @@ fn a_fresh_copy_hidden_by_the_filter_is_still_the_one_decided() {
     let mut s = common::ui::state_with("http://127.0.0.1:9", approvals, 120, 30);
     let i = s
         .queue
-        .items
+        .items()
         .iter()
         .position(|i| i.approval.change.number == "CHG0030009")
         .unwrap();
@@ -1026,7 +1018,7 @@ fn a_fresh_copy_hidden_by_the_filter_is_still_the_one_decided() {
     update(&mut s, ch(':'));
     type_text(&mut s, "filter mine");
     update(&mut s, key(KeyCode::Enter));
-    assert!(!s.queue.items.iter().any(|i| i.approval.sys_id == id));
+    assert!(!s.queue.items().iter().any(|i| i.approval.sys_id == id));
     let fresh = fresh_copy(&s, &id);
     update(
         &mut s,

@@ -159,7 +159,7 @@ fn render(s: &AppState, w: u16, h: u16) -> Terminal<TestBackend> {
 
 fn numbers(s: &AppState) -> Vec<String> {
     s.queue
-        .items
+        .items()
         .iter()
         .map(|i| i.approval.change.number.clone())
         .collect()
@@ -212,7 +212,7 @@ fn rows_of_delegators_say_for_whom_and_the_detail_says_why() {
     // The detail of Alice's approval names her and the delegation's end.
     let i = s
         .queue
-        .items
+        .items()
         .iter()
         .position(|i| i.approval.sys_id == "appr0002")
         .unwrap();
@@ -248,11 +248,11 @@ fn rows_of_delegators_say_for_whom_and_the_detail_says_why() {
 #[test]
 fn f_cycles_all_mine_and_each_delegator() {
     let mut s = loaded(120, 30);
-    assert_eq!(s.queue.items.len(), 6);
+    assert_eq!(s.queue.len(), 6);
     // Select one of mine; it stays selected under "mine".
     let mine = s
         .queue
-        .items
+        .items()
         .iter()
         .position(|i| i.approval.sys_id == "appr0006")
         .unwrap();
@@ -267,7 +267,7 @@ fn f_cycles_all_mine_and_each_delegator() {
     assert_eq!(numbers(&s).len(), 3);
     assert!(
         s.queue
-            .items
+            .items()
             .iter()
             .all(|i| i.approval.approver.sys_id == "u1")
     );
@@ -302,7 +302,7 @@ fn f_cycles_all_mine_and_each_delegator() {
 
     step(&mut s);
     assert_eq!(s.queue.filter, QueueFilter::All);
-    assert_eq!(s.queue.items.len(), 6);
+    assert_eq!(s.queue.len(), 6);
     assert_eq!(s.selected_item().unwrap().approval.sys_id, "appr0004");
     assert!(!screen(&render(&s, 120, 30)).contains("· for "));
 
@@ -323,10 +323,11 @@ fn f_cycles_all_mine_and_each_delegator() {
             synced_at: None,
             outbox_pending: 0,
             complete: true,
+            totals: None,
         },
     );
     assert_eq!(s.queue.filter, QueueFilter::All);
-    assert_eq!(s.queue.items.len(), 5);
+    assert_eq!(s.queue.len(), 5);
 }
 
 #[test]
@@ -665,7 +666,7 @@ fn an_active_given_delegation_is_ended_now() {
     update(
         &mut s,
         Msg::CacheLoaded {
-            approvals: queue(),
+            approvals: queue().into(),
             outbox: vec![],
             delegations: ds,
         },

@@ -61,7 +61,7 @@ fn type_text(s: &mut AppState, text: &str) {
 
 fn row_of(s: &AppState, id: &str) -> usize {
     s.queue
-        .items
+        .items()
         .iter()
         .position(|i| i.approval.sys_id == id)
         .unwrap()
@@ -275,8 +275,13 @@ fn the_command_line_completes_runs_and_remembers() {
     update(&mut s, ch(':'));
     type_text(&mut s, "filter carla");
     update(&mut s, key(KeyCode::Enter));
-    assert_eq!(s.queue.items.len(), 3);
-    assert!(s.queue.items.iter().all(|i| i.approval.approver == carla()));
+    assert_eq!(s.queue.len(), 3);
+    assert!(
+        s.queue
+            .items()
+            .iter()
+            .all(|i| i.approval.approver == carla())
+    );
     // Unknown: one clear line.
     update(&mut s, ch(':'));
     type_text(&mut s, "frobnicate");
@@ -412,7 +417,7 @@ fn discarding_a_conflict_on_an_approval_that_left_removes_its_row() {
     // Gone now, without waiting for a sync that changes something.
     assert!(
         s.queue
-            .items
+            .items()
             .iter()
             .all(|i| i.approval.sys_id != "appr0004")
     );
@@ -783,6 +788,10 @@ async fn the_run_loop_takes_a_decision_from_keys_to_the_outbox() {
         Policy::default(),
         FixedOffset::east_opt(0).unwrap(),
     );
+    // As the console does: rows are read from the store when shown.
+    state
+        .queue
+        .attach(Box::new(Store::open(&path).unwrap()), Policy::default());
     update(&mut state, Msg::Resize(120, 40));
     update(
         &mut state,
@@ -792,16 +801,17 @@ async fn the_run_loop_takes_a_decision_from_keys_to_the_outbox() {
             synced_at: snapshot.synced_at,
             outbox_pending: 0,
             complete: false,
+            totals: None,
         },
     );
     // The row the cursor starts on, if it is the user's own; else move to the first one.
     let first_own = state
         .queue
-        .items
+        .items()
         .iter()
         .position(|i| target.contains(&i.approval.sys_id))
         .unwrap();
-    let decided = state.queue.items[first_own].approval.sys_id.clone();
+    let decided = state.queue.item(first_own).unwrap().approval.sys_id.clone();
 
     let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -907,7 +917,7 @@ async fn the_run_loop_takes_a_decision_from_keys_to_the_outbox() {
     assert!(
         final_state
             .queue
-            .items
+            .items()
             .iter()
             .all(|i| i.approval.sys_id != decided),
         "the decided approval left the queue"

@@ -83,8 +83,14 @@ fn queue_is_grouped_by_tier_in_order() {
         ]
     );
     // Within a tier the nearest deadline comes first.
-    assert_eq!(s.queue.items[0].approval.change.number, "CHG0030001");
-    assert_eq!(s.queue.items[2].approval.change.number, "CHG0030005");
+    assert_eq!(
+        s.queue.item(0).unwrap().approval.change.number,
+        "CHG0030001"
+    );
+    assert_eq!(
+        s.queue.item(2).unwrap().approval.change.number,
+        "CHG0030005"
+    );
 }
 
 #[test]
@@ -316,6 +322,7 @@ fn first_frame_from_summaries_then_the_full_cache() {
             synced_at: Some(now() - Duration::minutes(12)),
             outbox_pending: 0,
             complete: false,
+            totals: None,
         },
     );
     update(&mut s, key(KeyCode::Enter));
@@ -328,7 +335,7 @@ fn first_frame_from_summaries_then_the_full_cache() {
     update(
         &mut s,
         Msg::CacheLoaded {
-            approvals: full,
+            approvals: full.into(),
             outbox: vec![],
             delegations: vec![],
         },

@@ -51,13 +51,18 @@ impl Session {
         Arc::new(ServerClock::with_skew(self.local.clone(), skew))
     }
 
+    /// The profile's store, its queue ordered by the configured policy.
     pub fn open_store(&self) -> Result<Store, Failure> {
-        open_store(&self.paths, &self.profile_name)
+        self.open_store_named(&self.profile_name.clone())
     }
 
     /// The store of another profile (the demo keeps its own).
     pub fn open_store_named(&self, profile: &str) -> Result<Store, Failure> {
-        open_store(&self.paths, profile)
+        let mut store = open_store(&self.paths, profile)?;
+        store
+            .set_policy(&self.config.policy)
+            .map_err(|e| Failure::other(e.to_string()))?;
+        Ok(store)
     }
 
     pub fn interval(&self) -> Duration {

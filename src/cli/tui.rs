@@ -86,11 +86,15 @@ async fn run<B: Backend + 'static>(
 ) -> Result<(), Failure> {
     // The UI's own connection: decisions are written there before anything is sent.
     let outbox = Store::open(store.path()).map_err(|e| Failure::other(e.to_string()))?;
-    let snapshot = store
-        .load_summaries()
-        .map_err(|e| Failure::other(e.to_string()))?;
+    // The first screen's rows and the counts, from the store's index; the order of the rest
+    // follows from the engine once the frame is drawn, and rows are read when shown.
+    let fail = |e: crate::store::StoreError| Failure::other(e.to_string());
+    let sync_state = store.sync_state().map_err(fail)?;
+    let head = store.queue_head(first_screen_rows()).map_err(fail)?;
+    let totals = store.queue_totals(clock.now()).map_err(fail)?;
     tracing::info!(
-        approvals = snapshot.approvals.len(),
+        approvals = totals.total(),
+        first_rows = head.len(),
         at_ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
         "cache read"
     );
@@ -107,14 +111,18 @@ async fn run<B: Backend + 'static>(
     if s.profile_name != crate::config::DEFAULT_PROFILE {
         state.profile = s.profile_name.clone();
     }
+    // The UI's connection for reading rows as they are shown.
+    let rows = Store::open(store.path()).map_err(fail)?;
+    state.queue.attach(Box::new(rows), s.config.policy.clone());
     ui::update(
         &mut state,
         ui::Msg::Cached {
-            user: snapshot.user,
-            approvals: snapshot.approvals,
-            synced_at: snapshot.synced_at,
+            user: sync_state.user,
+            approvals: head,
+            synced_at: sync_state.synced_at,
             outbox_pending,
-            complete: false,
+            complete: true,
+            totals: Some(totals),
         },
     );
     tracing::debug!(
@@ -182,6 +190,12 @@ async fn run<B: Backend + 'static>(
     )
     .await
     .map_err(|e| Failure::other(format!("The terminal failed: {e}.")))
+}
+
+/// How many rows the first screen shows at this terminal's size (a few more, to be sure).
+fn first_screen_rows() -> usize {
+    let (w, h) = crossterm::terminal::size().unwrap_or((80, 24));
+    ui::layout::list_rows(ratatui::layout::Rect::new(0, 0, w, h)) + 8
 }
 
 /// How the console names this machine's zone: `TZ` by name where it is set, else today's

@@ -29,5 +29,5 @@ pub use delegation::{
     Delegation, DelegationDraft, DelegationStatus, acting_for, check_delegation, needs_fallback,
 };
 pub use policy::{Policy, RiskTier, TierAssessment};
-pub use queue::{QueueEntry, build_queue};
+pub use queue::{QueueEntry, QueueIndex, QueueKey, build_queue};
 pub use sla::{SlaClock, SlaStatus};

@@ -34,11 +34,91 @@ pub fn build_queue(policy: &Policy, approvals: Vec<Approval>) -> Vec<Arc<QueueEn
     entries
 }
 
-fn key(e: &QueueEntry) -> (bool, super::RiskTier, chrono::DateTime<chrono::Utc>, &str) {
+/// The queue order: held last, then tier, deadline (to the millisecond, as the store keeps
+/// it), change number and sys_id, so the store's indexed order is the same.
+fn key(e: &QueueEntry) -> (bool, super::RiskTier, i64, &str, &str) {
     (
         e.approval.change.on_hold,
         e.tier.tier,
-        e.sla.deadline,
+        e.sla.deadline.timestamp_millis(),
         e.approval.change.number.as_str(),
+        e.approval.sys_id.as_str(),
     )
+}
+
+/// Where one approval stands in the queue, and no more: what the order, the tier sections,
+/// the person filter and the SLA counts need. A queue too large to hold whole (100,000 rows)
+/// is held as these, about a hundred bytes each; the rows on screen are read when shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueKey {
+    pub sys_id: Box<str>,
+    /// Index into [`QueueIndex::people`]: whose approval this is.
+    pub approver: u32,
+    pub on_hold: bool,
+    pub tier: super::RiskTier,
+    /// The SLA deadline and the warning time, in milliseconds since the epoch.
+    pub deadline: i64,
+    pub warning_at: i64,
+}
+
+impl QueueKey {
+    /// The place `entry` takes in `build_queue`'s order (the change number, the last tie
+    /// breaker, is left out: keys are compared only to find where a row goes).
+    pub fn order(&self) -> (bool, super::RiskTier, i64) {
+        (self.on_hold, self.tier, self.deadline)
+    }
+
+    /// The SLA status at `now`, as [`SlaClock::status`] answers it.
+    pub fn status(&self, now_ms: i64) -> super::SlaStatus {
+        if now_ms >= self.deadline {
+            super::SlaStatus::Breached
+        } else if now_ms >= self.warning_at {
+            super::SlaStatus::Warning
+        } else {
+            super::SlaStatus::OnTrack
+        }
+    }
+}
+
+/// The whole queue as keys, in `build_queue`'s order, with the approvers the keys name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueIndex {
+    pub keys: Vec<QueueKey>,
+    pub people: Vec<super::UserRef>,
+}
+
+impl QueueIndex {
+    /// The index of `person` in `people`, added if new.
+    pub fn person(&mut self, person: &super::UserRef) -> u32 {
+        match self.people.iter().position(|p| p.sys_id == person.sys_id) {
+            Some(i) => i as u32,
+            None => {
+                self.people.push(person.clone());
+                (self.people.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The keys of entries already in queue order.
+    pub fn of_entries(entries: &[Arc<QueueEntry>]) -> QueueIndex {
+        let mut index = QueueIndex::default();
+        for e in entries {
+            let approver = index.person(&e.approval.approver);
+            index.keys.push(QueueKey::of(e, approver));
+        }
+        index
+    }
+}
+
+impl QueueKey {
+    pub fn of(e: &QueueEntry, approver: u32) -> QueueKey {
+        QueueKey {
+            sys_id: e.approval.sys_id.as_str().into(),
+            approver,
+            on_hold: e.approval.change.on_hold,
+            tier: e.tier.tier,
+            deadline: e.sla.deadline.timestamp_millis(),
+            warning_at: e.sla.warning_at.timestamp_millis(),
+        }
+    }
 }

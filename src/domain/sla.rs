@@ -53,7 +53,8 @@ pub struct SlaClock {
     pub requested_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     pub source: DeadlineSource,
-    warning_at: DateTime<Utc>,
+    /// When the approval goes into warning.
+    pub warning_at: DateTime<Utc>,
     escalation_step: Duration,
     max_escalation_level: u8,
 }

@@ -10,6 +10,7 @@ mod cab;
 mod error;
 mod journal;
 mod outbox;
+mod queue;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub use journal::{DeploymentRecord, JournalSigner};
 pub use outbox::{
     GENESIS, JournalEntry, OutboxEntry, Superseded, anchor_of, chain_hash, new_client_id,
 };
+pub use queue::QueueTotals;
 pub use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 
 /// How long a statement waits for another process's lock before giving up.
@@ -67,6 +69,10 @@ pub struct Store {
     path: PathBuf,
     /// Signs the journal's entries (the store's key, next to the file).
     signer: std::sync::Arc<JournalSigner>,
+    /// The policy the cached rows are placed in the queue by (see `queue`).
+    policy: crate::domain::Policy,
+    /// Whether `policy` is the one recorded with the rows (else the default, unrecorded).
+    policy_recorded: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -184,7 +190,27 @@ impl Store {
         }
 
         let signer = journal::signer_for(&conn, &path, secrets)?;
-        Ok(Store { conn, path, signer })
+        let recorded = queue::recorded_policy(&conn).map_err(sql("read the queue policy"))?;
+        let policy_recorded = recorded.is_some();
+        let policy = recorded.unwrap_or_default();
+        // Rows written before the queue's order was stored (schema 8) are placed once.
+        let unplaced: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM approvals WHERE q_hold IS NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql("read the queue order"))?;
+        if unplaced {
+            queue::place_rows(&mut conn, &path, &policy, true)?;
+        }
+        Ok(Store {
+            conn,
+            path,
+            signer,
+            policy,
+            policy_recorded: policy_recorded || unplaced,
+        })
     }
 
     /// `<data_dir>/<profile>.sqlite3`. Profile names are 1 to 64 of `[A-Za-z0-9_-]`.
@@ -389,7 +415,7 @@ impl Store {
         tx.execute("DELETE FROM approvals", []).map_err(err)?;
         tx.execute("DELETE FROM approval_summaries", [])
             .map_err(err)?;
-        upsert_rows(&tx, &path, approvals)?;
+        upsert_rows(&tx, &path, &self.policy, approvals)?;
         write_sync_meta(&tx, &user_json, synced_at, high_water).map_err(err)?;
         tx.commit().map_err(err)
     }
@@ -428,7 +454,7 @@ impl Store {
                 });
             }
         }
-        upsert_rows(&tx, &path, upserts)?;
+        upsert_rows(&tx, &path, &self.policy, upserts)?;
         {
             let mut delete = tx
                 .prepare_cached("DELETE FROM approvals WHERE sys_id = ?1")
@@ -611,14 +637,20 @@ fn encode_user(path: &Path, user: &User) -> Result<String, StoreError> {
 
 /// Writes approvals one at a time (encoding each just before it is written, so a large
 /// queue's JSON is never all in memory at once).
-fn upsert_rows(conn: &Connection, path: &Path, approvals: &[Approval]) -> Result<(), StoreError> {
+fn upsert_rows(
+    conn: &Connection,
+    path: &Path,
+    policy: &crate::domain::Policy,
+    approvals: &[Approval],
+) -> Result<(), StoreError> {
     let err = |e| StoreError::sqlite(path, "save the synced queue", e);
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO approvals
                  (sys_id, approver_sys_id, change_sys_id, change_number, state,
-                  requested_at, sys_updated_on, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                  requested_at, sys_updated_on, data, q_hold, q_tier, q_deadline, q_warning,
+                  approver_name)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (sys_id) DO UPDATE SET
                  approver_sys_id = excluded.approver_sys_id,
                  change_sys_id = excluded.change_sys_id,
@@ -626,7 +658,12 @@ fn upsert_rows(conn: &Connection, path: &Path, approvals: &[Approval]) -> Result
                  state = excluded.state,
                  requested_at = excluded.requested_at,
                  sys_updated_on = excluded.sys_updated_on,
-                 data = excluded.data",
+                 data = excluded.data,
+                 q_hold = excluded.q_hold,
+                 q_tier = excluded.q_tier,
+                 q_deadline = excluded.q_deadline,
+                 q_warning = excluded.q_warning,
+                 approver_name = excluded.approver_name",
         )
         .map_err(err)?;
     let mut summaries = conn
@@ -639,6 +676,7 @@ fn upsert_rows(conn: &Connection, path: &Path, approvals: &[Approval]) -> Result
         let data = encode(path, a)?;
         let summary = encode(path, &summary_of(a))?;
         summaries.execute(params![a.sys_id, summary]).map_err(err)?;
+        let (hold, tier, deadline, warning) = queue::place_params(policy, a);
         stmt.execute(params![
             a.sys_id,
             a.approver.sys_id,
@@ -648,6 +686,11 @@ fn upsert_rows(conn: &Connection, path: &Path, approvals: &[Approval]) -> Result
             format_time(a.requested_at),
             a.sys_updated_on.map(format_time),
             data,
+            hold,
+            tier,
+            deadline,
+            warning,
+            a.approver.name,
         ])
         .map_err(err)?;
     }

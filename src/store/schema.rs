@@ -13,7 +13,7 @@ pub const APPLICATION_ID: u32 = 0x5349_474E;
 
 /// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
 /// a step that has shipped; add a new one.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -320,4 +320,19 @@ CREATE TABLE deployments (
     recorded_at  TEXT NOT NULL,
     UNIQUE (at, environment, change, service, version)
 );
+";
+
+/// Version 8: each approval's place in the queue as the policy computes it (held or not, tier
+/// as 0 = emergency to 4 = low, SLA deadline and warning time in milliseconds), and an index
+/// in queue order that covers what the queue's outline needs, so the first screen, the tier
+/// counts and the whole order are read without decoding an approval. Rows written before
+/// version 8 have NULLs until the store places them (at open, with the policy it last used).
+const V8: &str = "
+ALTER TABLE approvals ADD COLUMN q_hold INTEGER;
+ALTER TABLE approvals ADD COLUMN q_tier INTEGER;
+ALTER TABLE approvals ADD COLUMN q_deadline INTEGER;
+ALTER TABLE approvals ADD COLUMN q_warning INTEGER;
+ALTER TABLE approvals ADD COLUMN approver_name TEXT;
+CREATE INDEX approvals_in_queue_order ON approvals
+    (q_hold, q_tier, q_deadline, change_number, sys_id, approver_sys_id, approver_name, q_warning);
 ";

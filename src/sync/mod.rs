@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Progress, Scope};
-use crate::domain::{Approval, Clock, Delegation, Delivery, User, acting_for};
+use crate::domain::{Approval, Clock, Delegation, Delivery, QueueIndex, User, acting_for};
 use crate::store::{OutboxEntry, Store, StoreError};
 pub use backoff::Backoff;
 pub use deliver::{Deliver, DeliveryReport, deliver_pending, write as write_decision};
@@ -269,10 +269,10 @@ fn high_water_of(approvals: &[Approval], floor: Option<DateTime<Utc>>) -> Option
 /// What the engine tells the UI.
 #[derive(Debug, Clone)]
 pub enum SyncEvent {
-    /// The whole cached queue, with the long texts the first frame went without, and the
-    /// decisions in the outbox (all states, oldest first).
+    /// The whole cached queue's order (read from the store's index: the rows themselves are
+    /// read when shown), and the decisions in the outbox (all states, oldest first).
     CacheLoaded {
-        approvals: Vec<Approval>,
+        index: QueueIndex,
         outbox: Vec<OutboxEntry>,
         /// Delegations given and received, as last synced.
         delegations: Vec<Delegation>,
@@ -288,11 +288,11 @@ pub enum SyncEvent {
         fetched: usize,
         total: Option<usize>,
     },
-    /// A sync finished; the store holds the new queue. `approvals` is `None` when nothing
-    /// changed (the queue on screen is current).
+    /// A sync finished; the store holds the new queue, whose order is `index`: `None` when
+    /// nothing changed (the queue on screen is current).
     Synced {
         outcome: Box<SyncOutcome>,
-        approvals: Option<Vec<Approval>>,
+        index: Option<QueueIndex>,
         outbox_pending: usize,
         /// The outbox's open decisions (waiting, being sent, in conflict or failed), oldest
         /// first: another process may have decided, sent or withdrawn some.
@@ -382,9 +382,9 @@ pub async fn run_engine<B: Backend + 'static>(
     mut commands: mpsc::UnboundedReceiver<SyncCommand>,
     events: mpsc::UnboundedSender<SyncEvent>,
 ) {
-    let loaded = match (store.load_snapshot(), store.outbox(false)) {
-        (Ok(snapshot), Ok(outbox)) => SyncEvent::CacheLoaded {
-            approvals: snapshot.approvals,
+    let loaded = match (store.queue_index(), store.outbox(false)) {
+        (Ok(index), Ok(outbox)) => SyncEvent::CacheLoaded {
+            index,
             outbox,
             delegations: store.delegations().unwrap_or_default(),
         },
@@ -449,16 +449,16 @@ pub async fn run_engine<B: Backend + 'static>(
                         tracing::info!(total = outcome.total, "{}", outcome.summary());
                         let changed = outcome.full
                             || outcome.added + outcome.updated + outcome.removed > 0;
-                        let approvals = if changed {
-                            store.load_snapshot().map(|s| Some(s.approvals))
+                        let index = if changed {
+                            store.queue_index().map(Some)
                         } else {
                             Ok(None)
                         };
-                        match (approvals, store.outbox_pending(), store.open_decisions()) {
-                            (Ok(approvals), Ok(outbox_pending), Ok(open)) => SyncEvent::Synced {
+                        match (index, store.outbox_pending(), store.open_decisions()) {
+                            (Ok(index), Ok(outbox_pending), Ok(open)) => SyncEvent::Synced {
                                 delegations: outcome.delegations.clone(),
                                 outcome: Box::new(outcome),
-                                approvals,
+                                index,
                                 outbox_pending,
                                 open,
                             },

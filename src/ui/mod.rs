@@ -14,5 +14,5 @@ pub mod theme;
 pub mod views;
 
 pub use msg::{Effect, Msg, OutboxRow, Synced};
-pub use state::{AppState, Mode, Net, update};
+pub use state::{AppState, Mode, Net, QueueRows, update};
 pub use theme::Theme;

@@ -2,6 +2,8 @@
 //! store report into these, so the UI depends on the domain only.
 
 use chrono::{DateTime, Utc};
+
+use crate::ui::state::QueueRows;
 use crossterm::event::KeyEvent;
 
 use crate::domain::cab::{Cursor, MeetingDetail, MeetingRead, MeetingSummary, Move, MoveStatus};
@@ -22,7 +24,7 @@ pub struct Synced {
     pub user: User,
     pub at: DateTime<Utc>,
     /// The new queue; `None` when nothing changed (the queue on screen is current).
-    pub approvals: Option<Vec<Approval>>,
+    pub approvals: Option<QueueRows>,
     pub outbox_pending: usize,
     /// The outbox's open decisions (waiting, being sent, in conflict or failed) as read
     /// after the sync, oldest first.
@@ -50,11 +52,14 @@ pub enum Msg {
         outbox_pending: usize,
         /// The approvals carry their long texts (false: summaries, the texts follow).
         complete: bool,
+        /// Set when `approvals` are only the first rows of a larger cached queue: the store's
+        /// counts of the whole, until `CacheLoaded` gives its order.
+        totals: Option<crate::store::QueueTotals>,
     },
-    /// The whole cached queue with its long texts, the outbox (oldest first) and the
-    /// delegations as last synced.
+    /// The whole cached queue (whole, or its order in the store), the outbox (oldest first)
+    /// and the delegations as last synced.
     CacheLoaded {
-        approvals: Vec<Approval>,
+        approvals: QueueRows,
         outbox: Vec<OutboxRow>,
         delegations: Vec<Delegation>,
     },

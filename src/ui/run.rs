@@ -16,7 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use super::msg::{Effect, Msg, OutboxRow, Synced};
-use super::state::{AppState, update};
+use super::state::{AppState, QueueRows, update};
 use super::theme::Theme;
 use super::views;
 use crate::domain::{Clock, Decision};
@@ -77,7 +77,7 @@ pub async fn run(
     state.dirty = false;
     tracing::info!(
         ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
-        approvals = state.queue.items.len(),
+        approvals = state.queue.total(),
         "first frame drawn"
     );
     let result = if exit_after_first_frame {
@@ -191,11 +191,11 @@ fn rows(outbox: Vec<crate::store::OutboxEntry>) -> Vec<OutboxRow> {
 pub fn translate(ev: SyncEvent) -> Msg {
     match ev {
         SyncEvent::CacheLoaded {
-            approvals,
+            index,
             outbox,
             delegations,
         } => Msg::CacheLoaded {
-            approvals,
+            approvals: QueueRows::Index(index),
             outbox: rows(outbox),
             delegations,
         },
@@ -212,7 +212,7 @@ pub fn translate(ev: SyncEvent) -> Msg {
         SyncEvent::Progress { fetched, total } => Msg::SyncProgress { fetched, total },
         SyncEvent::Synced {
             outcome,
-            approvals,
+            index,
             outbox_pending,
             open,
             delegations,
@@ -220,7 +220,7 @@ pub fn translate(ev: SyncEvent) -> Msg {
             summary: outcome.summary(),
             user: outcome.user,
             at: outcome.at,
-            approvals,
+            approvals: index.map(QueueRows::Index),
             outbox_pending,
             open: rows(open),
             delegations,

@@ -92,7 +92,7 @@ pub fn synced(
     Msg::Synced(Box::new(Synced {
         user,
         at,
-        approvals: Some(approvals),
+        approvals: Some(approvals.into()),
         outbox_pending: 0,
         open: vec![],
         delegations,

@@ -44,7 +44,7 @@ pub fn delivery_role(d: &Delivery) -> &'static str {
 
 /// The selected change in full: empty when nothing is selected.
 pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
-    let Some(item) = state.queue.selected_item() else {
+    let Some(item) = state.queue.selected_whole() else {
         return Vec::new();
     };
     let keys = &state.keymap;
@@ -121,7 +121,7 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
         lines.push(blank());
     }
     // Nobody present to decide: say who to chase.
-    if let Some(note) = state.attention(item, now) {
+    if let Some(note) = state.attention(&item, now) {
         lines.push(vec![(sla_role(SlaStatus::Breached), format!("⚑ {note}"))]);
         lines.push(blank());
     }

@@ -17,6 +17,7 @@ pub mod queue;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -38,7 +39,7 @@ pub use decide::{DecideModal, Drafts};
 pub use delegations::{DelegationForm, DelegationsState, FormField};
 pub use help::HelpState;
 pub use messages::{FLASH_FOR, Flash, Messages};
-pub use queue::{QueueFilter, QueueItem, QueueState, Section};
+pub use queue::{QueueFilter, QueueItem, QueueRows, QueueState, RowSource, Section};
 
 /// The screen under any popup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,6 +245,7 @@ impl AppState {
             Zone::Local => "local time, summer or winter by date".into(),
         };
         s.queue.rows = layout::list_rows(s.size);
+        s.queue.set_policy(s.policy.clone());
         s
     }
 
@@ -279,7 +281,7 @@ impl AppState {
         crate::domain::needs_fallback(item, &self.delegations.list, &self.policy, now)
     }
 
-    pub fn selected_item(&self) -> Option<&QueueItem> {
+    pub fn selected_item(&self) -> Option<Arc<QueueItem>> {
         self.queue.selected_item()
     }
 
@@ -302,11 +304,16 @@ impl AppState {
     }
 
     /// Replaces the queue, keeping the selected change selected if it is still there.
-    pub fn set_queue(&mut self, approvals: Vec<Approval>) {
+    pub fn set_queue(&mut self, rows: impl Into<queue::QueueRows>) {
         let keep = self.unresolved();
         let me = self.user.as_ref().map(|u| u.sys_id.clone());
-        self.queue
-            .set(&self.policy, approvals, &keep, me.as_deref());
+        match rows.into() {
+            queue::QueueRows::Whole(approvals) => {
+                self.queue
+                    .set(&self.policy, approvals, &keep, me.as_deref())
+            }
+            queue::QueueRows::Index(index) => self.queue.set_index(index, &keep, me.as_deref()),
+        }
         self.prune();
         self.dirty = true;
     }
@@ -317,12 +324,7 @@ impl AppState {
         if self.deliveries.is_empty() {
             return;
         }
-        let present: HashSet<&str> = self
-            .queue
-            .all_items
-            .iter()
-            .map(|i| i.approval.sys_id.as_str())
-            .collect();
+        let present: HashSet<&str> = self.queue.ids().collect();
         self.deliveries.retain(|id, t| {
             present.contains(id.as_str()) || !matches!(t.delivery, Delivery::Applied { .. })
         });
@@ -373,7 +375,7 @@ impl AppState {
     // What the registry's `enabled` checks ask.
 
     pub fn has_rows(&self) -> bool {
-        !self.queue.items.is_empty()
+        !self.queue.is_empty()
     }
 
     fn can(&self, kind: DecisionKind) -> bool {
@@ -507,8 +509,8 @@ impl AppState {
         let rows = self.list_rows();
         let q = &self.queue;
         let first = q.scroll.saturating_sub(q.sections.len());
-        let last = (q.scroll + rows).min(q.items.len());
-        for item in q.items.get(first..last).unwrap_or(&[]) {
+        let last = (q.scroll + rows).min(q.len());
+        for item in (first..last).filter_map(|i| q.item(i)) {
             format::window(item.approval.change.start_date, now).hash(&mut h);
             if item.approval.change.on_hold {
                 continue;
@@ -822,7 +824,7 @@ impl AppState {
                     Cmd::PageDown => q.select(q.selected + page),
                     Cmd::PageUp => q.select(q.selected.saturating_sub(page)),
                     Cmd::Top => q.select(0),
-                    Cmd::Bottom => q.select(q.items.len().saturating_sub(1)),
+                    Cmd::Bottom => q.select(q.len().saturating_sub(1)),
                     Cmd::NextTier => q.next_tier(),
                     Cmd::PrevTier => q.prev_tier(),
                     _ => false,
@@ -969,7 +971,13 @@ impl AppState {
 
     /// Opens the decision dialog for the chosen approvals, or says why it cannot.
     fn open_decide(&mut self, kind: DecisionKind) -> Vec<Effect> {
-        let chosen: Vec<QueueItem> = self.queue.chosen().into_iter().cloned().collect();
+        // Decided on as read whole: the decision keeps the approval as the user saw it.
+        let chosen: Vec<QueueItem> = self
+            .queue
+            .chosen()
+            .iter()
+            .map(|i| QueueItem::clone(&self.queue.whole(i)))
+            .collect();
         self.open_decide_on(kind, &chosen)
     }
 
@@ -1078,10 +1086,8 @@ impl AppState {
         };
         let old = self
             .queue
-            .all_items
-            .iter()
-            .find(|i| i.approval.sys_id == approval_sys_id)
-            .map(|i| i.approval.clone());
+            .find(&approval_sys_id)
+            .map(|i| self.queue.whole(&i).approval.clone());
         let number = old
             .as_ref()
             .map_or(approval_sys_id.clone(), |a| a.change.number.clone());
@@ -1097,7 +1103,7 @@ impl AppState {
                     });
                 self.deliveries.remove(&approval_sys_id);
                 let discard = t.client_id.clone();
-                self.queue.pending_ids.remove(&approval_sys_id);
+                self.queue.forget(&approval_sys_id);
                 self.queue.drop_if_gone(&approval_sys_id, me.as_deref());
                 self.flash(
                     format!("{number} is {state} on the server: there is nothing left to decide. The conflict is cleared."),
@@ -1140,20 +1146,13 @@ impl AppState {
                 }
                 // Select the fresh row if it is shown (a filter may hide it); the dialog is
                 // for it either way.
-                if let Some(i) = self
-                    .queue
-                    .items
-                    .iter()
-                    .position(|i| i.approval.sys_id == approval_sys_id)
-                {
+                if let Some(i) = self.queue.position(&approval_sys_id) {
                     self.queue.select(i);
                 }
                 let Some(item) = self
                     .queue
-                    .all_items
-                    .iter()
-                    .find(|i| i.approval.sys_id == approval_sys_id)
-                    .map(|i| QueueItem::clone(i))
+                    .find(&approval_sys_id)
+                    .map(|i| QueueItem::clone(&i))
                 else {
                     return;
                 };
@@ -1333,9 +1332,7 @@ impl AppState {
     /// The change number of an approval in the queue (its id when it is not there).
     fn number_of(&self, approval_sys_id: &str) -> String {
         self.queue
-            .all_items
-            .iter()
-            .find(|i| i.approval.sys_id == approval_sys_id)
+            .find(approval_sys_id)
             .map_or(approval_sys_id.to_string(), |i| {
                 i.approval.change.number.clone()
             })
@@ -1635,12 +1632,23 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             synced_at,
             outbox_pending,
             complete,
+            totals,
         } => {
             state.user = user;
             state.last_sync = synced_at;
             state.outbox_pending = outbox_pending;
             state.queue.details_pending = !complete;
-            state.set_queue(approvals);
+            match totals {
+                // The first rows only; the order of the rest follows from the store.
+                Some(totals) => {
+                    let me = state.me().map(str::to_string);
+                    state
+                        .queue
+                        .set_head(&state.policy, approvals, totals, me.as_deref());
+                    state.dirty = true;
+                }
+                None => state.set_queue(approvals),
+            }
             vec![]
         }
         Msg::UsersFound { query, result } => {
@@ -1692,7 +1700,7 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             state.set_delegations(delegations);
             load_outbox(state, outbox);
             // A sync may have finished first; its queue is newer than the cache's.
-            if state.queue.details_pending {
+            if state.queue.details_pending || state.queue.totals.is_some() {
                 state.queue.details_pending = false;
                 state.set_queue(approvals);
             } else {

@@ -1,15 +1,49 @@
 //! The queue list: its rows (filtered by person), the sections per tier, the cursor, the
 //! multi-selection and the scroll position.
+//!
+//! The whole queue is held as keys (a [`QueueIndex`], about a hundred bytes a row): order,
+//! tier, SLA times and approver. The approvals themselves are read from a [`RowSource`] (the
+//! store) when a row is shown, a window at a time, and dropped again when many have been read;
+//! so a queue of 100,000 costs little more memory than its keys. A queue given whole (tests,
+//! or a console without a store) is held whole.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Approval, Policy, QueueEntry, RiskTier, SlaStatus, UserRef, build_queue};
+use crate::domain::{
+    Approval, Policy, QueueEntry, QueueIndex, QueueKey, RiskTier, SlaClock, UserRef, build_queue,
+};
+use crate::store::QueueTotals;
 
 /// One row of the queue.
 pub type QueueItem = QueueEntry;
+
+/// Where the rows' approvals are read from: the store, on the UI's own connection.
+pub trait RowSource: Send {
+    /// The approvals with these sys_ids, without their long texts (those gone are left out).
+    fn summaries(&self, ids: &[&str]) -> Result<Vec<Approval>, String>;
+    /// One approval with its long texts.
+    fn whole(&self, sys_id: &str) -> Result<Option<Approval>, String>;
+}
+
+impl RowSource for crate::store::Store {
+    fn summaries(&self, ids: &[&str]) -> Result<Vec<Approval>, String> {
+        self.summaries_by_id(ids).map_err(|e| e.to_string())
+    }
+    fn whole(&self, sys_id: &str) -> Result<Option<Approval>, String> {
+        self.approvals_by_id(&[sys_id.to_string()])
+            .map(|mut v| v.pop())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Rows read around the one asked for, at once (a screen and a half either way).
+const WINDOW: usize = 96;
+/// Read rows kept before the oldest are dropped.
+const CACHE_LIMIT: usize = 4_096;
 
 /// Whose approvals the queue shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,12 +66,12 @@ impl QueueFilter {
         }
     }
 
-    fn admits(&self, a: &Approval, me: Option<&str>) -> bool {
-        let mine = me.is_none_or(|me| a.approver.sys_id == me);
+    fn admits(&self, approver: &str, me: Option<&str>) -> bool {
+        let mine = me.is_none_or(|me| approver == me);
         match self {
             QueueFilter::All => true,
             QueueFilter::Mine => mine,
-            QueueFilter::For(u) => !mine && a.approver.sys_id == u.sys_id,
+            QueueFilter::For(u) => !mine && approver == u.sys_id,
         }
     }
 }
@@ -51,13 +85,46 @@ pub struct Section {
     pub len: usize,
 }
 
-#[derive(Debug, Default)]
+/// The queue as a sync or the cache gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueRows {
+    /// Every approval, whole.
+    Whole(Vec<Approval>),
+    /// The order, read from the store; rows are read from the source when shown.
+    Index(QueueIndex),
+}
+
+impl From<Vec<Approval>> for QueueRows {
+    fn from(v: Vec<Approval>) -> Self {
+        QueueRows::Whole(v)
+    }
+}
+
+#[derive(Default)]
 pub struct QueueState {
-    /// The whole queue, sorted by tier, then deadline, then change number.
-    pub all_items: Vec<Arc<QueueItem>>,
-    /// The rows `filter` lets through, in the same order: what the list, sections, counts and
-    /// keys work on.
-    pub items: Vec<Arc<QueueItem>>,
+    /// The whole queue in order (tier, then deadline, then change number; held last).
+    index: QueueIndex,
+    /// Positions in `index` that `filter` lets through, in order: what the list, sections,
+    /// counts and keys work on.
+    visible: Vec<u32>,
+    /// Rows given whole or kept whatever the store says (decisions waiting for the user, a
+    /// fresh copy read from the server).
+    pinned: HashMap<Box<str>, Arc<QueueItem>>,
+    /// Pinned rows that are summaries (the first screen's): their long texts are read from
+    /// the source.
+    pinned_summaries: bool,
+    /// Rows read from the source.
+    loaded: RefCell<HashMap<Box<str>, Arc<QueueItem>>>,
+    /// The selected row with its long texts, read for the detail view.
+    whole: RefCell<Option<Arc<QueueItem>>>,
+    source: Option<Box<dyn RowSource>>,
+    /// The policy the store's order was computed with: rows read are classified by it.
+    policy: Policy,
+    /// Rows on screen only for a decision waiting for the user: their approval left the
+    /// queue on the server.
+    kept: HashSet<String>,
+    /// Until the whole order is read: the counts the store gave with the first rows.
+    pub totals: Option<QueueTotals>,
     pub filter: QueueFilter,
     /// Non-empty tiers in order.
     pub sections: Vec<Section>,
@@ -68,21 +135,217 @@ pub struct QueueState {
     pub rows: usize,
     /// Approvals chosen with Space for one decision on several (sys_ids).
     pub selection: HashSet<String>,
-    /// The approvals the last sync (or the cache) had pending: a row kept for a conflict after
-    /// its approval left goes with the conflict.
-    pub pending_ids: HashSet<String>,
-    /// The queue came from summaries; the changes' long texts are still being read.
+    /// The queue came from summaries and no source can give the long texts: they are still
+    /// being read.
     pub details_pending: bool,
 }
 
+impl std::fmt::Debug for QueueState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueState")
+            .field("rows", &self.index.keys.len())
+            .field("visible", &self.visible.len())
+            .field("filter", &self.filter)
+            .field("selected", &self.selected)
+            .field("scroll", &self.scroll)
+            .field("source", &self.source.is_some())
+            .finish()
+    }
+}
+
+fn entry(policy: &Policy, approval: Approval) -> Arc<QueueItem> {
+    let tier = policy.classify(&approval.change);
+    let sla = SlaClock::for_approval(policy, tier.tier, &approval);
+    Arc::new(QueueEntry {
+        approval,
+        tier,
+        sla,
+    })
+}
+
 impl QueueState {
-    pub fn selected_item(&self) -> Option<&QueueItem> {
-        self.items.get(self.selected).map(|i| &**i)
+    /// Rows are read from `source` from now on; `policy` is the one the store orders by.
+    pub fn attach(&mut self, source: Box<dyn RowSource>, policy: Policy) {
+        self.source = Some(source);
+        self.policy = policy;
     }
 
-    /// Replaces the queue, keeping the selected change selected (on the same screen line) if
-    /// it is still there. Rows in `keep` (decisions waiting for the user) stay, as last seen,
-    /// even when their approval left the queue on the server.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    /// Rows the list shows (after the filter).
+    pub fn len(&self) -> usize {
+        self.visible.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.visible.is_empty()
+    }
+
+    /// The queue's size as the title shows it: the store's count until the order is read.
+    pub fn total(&self) -> usize {
+        match &self.totals {
+            Some(t) if self.filter == QueueFilter::All => t.total().max(self.len()),
+            _ => self.len(),
+        }
+    }
+
+    /// Whether the queue holds any row at all, whatever the filter shows.
+    pub fn has_any(&self) -> bool {
+        !self.index.keys.is_empty()
+    }
+
+    /// The sys_ids of every row, filtered or not.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.index.keys.iter().map(|k| &*k.sys_id)
+    }
+
+    fn key(&self, i: usize) -> Option<&QueueKey> {
+        self.visible
+            .get(i)
+            .and_then(|&k| self.index.keys.get(k as usize))
+    }
+
+    fn approver(&self, k: &QueueKey) -> &str {
+        self.index
+            .people
+            .get(k.approver as usize)
+            .map_or("", |p| p.sys_id.as_str())
+    }
+
+    /// Row `i` of the list, read from the source if it is not at hand (with the rows around
+    /// it). `None` past the end, or when the store no longer has it.
+    pub fn item(&self, i: usize) -> Option<Arc<QueueItem>> {
+        let key = self.key(i)?;
+        if let Some(e) = self.at_hand(&key.sys_id) {
+            return Some(e);
+        }
+        self.load_around(i);
+        self.loaded.borrow().get(&key.sys_id).cloned()
+    }
+
+    fn at_hand(&self, sys_id: &str) -> Option<Arc<QueueItem>> {
+        if let Some(e) = self.pinned.get(sys_id) {
+            return Some(e.clone());
+        }
+        self.loaded.borrow().get(sys_id).cloned()
+    }
+
+    fn load_around(&self, i: usize) {
+        let Some(source) = &self.source else {
+            return;
+        };
+        let lo = i.saturating_sub(WINDOW / 2);
+        let hi = (i + WINDOW).min(self.len());
+        let ids: Vec<&str> = {
+            let loaded = self.loaded.borrow();
+            (lo..hi)
+                .filter_map(|j| self.key(j))
+                .map(|k| &*k.sys_id)
+                .filter(|id| !self.pinned.contains_key(*id) && !loaded.contains_key(*id))
+                .collect()
+        };
+        match source.summaries(&ids) {
+            Ok(list) => {
+                let mut loaded = self.loaded.borrow_mut();
+                if loaded.len() + list.len() > CACHE_LIMIT {
+                    loaded.clear();
+                }
+                for a in list {
+                    loaded.insert(a.sys_id.as_str().into(), entry(&self.policy, a));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read queue rows from the store"),
+        }
+    }
+
+    /// Every row the list shows, in order (each read: for a small queue, or a test).
+    pub fn items(&self) -> Vec<Arc<QueueItem>> {
+        (0..self.len()).filter_map(|i| self.item(i)).collect()
+    }
+
+    pub fn selected_item(&self) -> Option<Arc<QueueItem>> {
+        self.item(self.selected)
+    }
+
+    /// `item` with its long texts (read from the source; the item itself when there is none
+    /// or it cannot be read).
+    pub fn whole(&self, item: &Arc<QueueItem>) -> Arc<QueueItem> {
+        let Some(source) = &self.source else {
+            return item.clone();
+        };
+        let id = item.approval.sys_id.as_str();
+        if self.pinned.contains_key(id) && !self.pinned_summaries {
+            return item.clone();
+        }
+        if let Some(w) = self.whole.borrow().as_ref()
+            && w.approval.sys_id == id
+        {
+            return w.clone();
+        }
+        match source.whole(id) {
+            Ok(Some(a)) => {
+                let w = entry(&self.policy, a);
+                *self.whole.borrow_mut() = Some(w.clone());
+                w
+            }
+            Ok(None) => item.clone(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read an approval from the store");
+                item.clone()
+            }
+        }
+    }
+
+    /// The selected row with its long texts.
+    pub fn selected_whole(&self) -> Option<Arc<QueueItem>> {
+        self.selected_item().map(|i| self.whole(&i))
+    }
+
+    /// The row of this approval, filtered or not.
+    pub fn find(&self, sys_id: &str) -> Option<Arc<QueueItem>> {
+        if let Some(e) = self.at_hand(sys_id) {
+            return Some(e);
+        }
+        if !self.ids().any(|id| id == sys_id) {
+            return None;
+        }
+        let source = self.source.as_ref()?;
+        let a = source.summaries(&[sys_id]).ok()?.pop()?;
+        let e = entry(&self.policy, a);
+        self.loaded.borrow_mut().insert(sys_id.into(), e.clone());
+        Some(e)
+    }
+
+    /// Where this approval is in the list, if the filter shows it.
+    pub fn position(&self, sys_id: &str) -> Option<usize> {
+        self.visible.iter().position(|&k| {
+            self.index
+                .keys
+                .get(k as usize)
+                .is_some_and(|k| &*k.sys_id == sys_id)
+        })
+    }
+
+    fn keep_place(&self) -> (Option<String>, usize) {
+        let selected = self.key(self.selected).map(|k| k.sys_id.to_string());
+        let screen_row = self.line_of(self.selected).saturating_sub(self.scroll);
+        (selected, screen_row)
+    }
+
+    /// Rows in `keep` (decisions waiting for the user) that `present` no longer has, as last
+    /// seen.
+    fn kept_rows(&self, keep: &HashSet<String>, present: &HashSet<&str>) -> Vec<Arc<QueueItem>> {
+        keep.iter()
+            .filter(|id| !present.contains(id.as_str()))
+            .filter_map(|id| self.find(id))
+            .collect()
+    }
+
+    /// Replaces the queue with approvals given whole, keeping the selected change selected
+    /// (on the same screen line) if it is still there. Rows in `keep` (decisions waiting for
+    /// the user) stay, as last seen, even when their approval left the queue on the server.
     pub fn set(
         &mut self,
         policy: &Policy,
@@ -90,54 +353,105 @@ impl QueueState {
         keep: &HashSet<String>,
         me: Option<&str>,
     ) {
-        let selected = self.selected_item().map(|i| i.approval.sys_id.clone());
-        let screen_row = self.line_of(self.selected).saturating_sub(self.scroll);
-        self.pending_ids = approvals.iter().map(|a| a.sys_id.clone()).collect();
-        if !keep.is_empty() {
-            let kept: Vec<Approval> = self
-                .all_items
-                .iter()
-                .filter(|i| {
-                    keep.contains(&i.approval.sys_id)
-                        && !self.pending_ids.contains(&i.approval.sys_id)
-                })
-                .map(|i| i.approval.clone())
-                .collect();
-            approvals.extend(kept);
-        }
+        let (selected, screen_row) = self.keep_place();
+        let present: HashSet<&str> = approvals.iter().map(|a| a.sys_id.as_str()).collect();
+        let kept = self.kept_rows(keep, &present);
+        drop(present);
+        self.kept = kept.iter().map(|e| e.approval.sys_id.clone()).collect();
+        approvals.extend(kept.into_iter().map(|e| e.approval.clone()));
         // Changes on hold come last (build_queue's order), in their own section.
-        self.all_items = build_queue(policy, approvals);
+        let entries = build_queue(policy, approvals);
+        self.index = QueueIndex::of_entries(&entries);
+        self.pinned = entries
+            .into_iter()
+            .map(|e| (e.approval.sys_id.as_str().into(), e))
+            .collect();
+        self.loaded.borrow_mut().clear();
+        *self.whole.borrow_mut() = None;
+        self.totals = None;
+        self.pinned_summaries = false;
         self.refilter(selected, screen_row, me);
+    }
+
+    /// The first rows only, with the store's counts, until the whole order is read.
+    pub fn set_head(
+        &mut self,
+        policy: &Policy,
+        approvals: Vec<Approval>,
+        totals: QueueTotals,
+        me: Option<&str>,
+    ) {
+        self.set(policy, approvals, &HashSet::new(), me);
+        self.totals = Some(totals);
+        self.pinned_summaries = true;
+    }
+
+    /// Replaces the queue with the order read from the store (rows are read when shown),
+    /// keeping the selected change selected and the rows in `keep`, as `set` does.
+    pub fn set_index(&mut self, mut index: QueueIndex, keep: &HashSet<String>, me: Option<&str>) {
+        let (selected, screen_row) = self.keep_place();
+        let kept = if keep.is_empty() {
+            Vec::new()
+        } else {
+            let present: HashSet<&str> = index.keys.iter().map(|k| &*k.sys_id).collect();
+            self.kept_rows(keep, &present)
+        };
+        self.kept = kept.iter().map(|e| e.approval.sys_id.clone()).collect();
+        self.pinned = HashMap::new();
+        for e in kept {
+            let approver = index.person(&e.approval.approver);
+            let key = QueueKey::of(&e, approver);
+            let at = index.keys.partition_point(|k| k.order() <= key.order());
+            index.keys.insert(at, key);
+            self.pinned.insert(e.approval.sys_id.as_str().into(), e);
+        }
+        self.index = index;
+        self.loaded.borrow_mut().clear();
+        *self.whole.borrow_mut() = None;
+        self.totals = None;
+        self.pinned_summaries = false;
+        self.details_pending = false;
+        self.refilter(selected, screen_row, me);
+    }
+
+    /// The server says this approval is no longer in the queue: its row goes once nothing
+    /// keeps it (see `drop_if_gone`).
+    pub fn forget(&mut self, approval_sys_id: &str) {
+        self.kept.insert(approval_sys_id.to_string());
     }
 
     /// Takes out a row kept only for a decision the user has now dealt with.
     pub fn drop_if_gone(&mut self, approval_sys_id: &str, me: Option<&str>) {
-        if self.pending_ids.contains(approval_sys_id) {
+        if !self.kept.remove(approval_sys_id) {
             return;
         }
-        let before = self.all_items.len();
-        self.all_items
-            .retain(|i| i.approval.sys_id != approval_sys_id);
-        if self.all_items.len() != before {
-            let keep = self.selected_item().map(|i| i.approval.sys_id.clone());
-            let screen_row = self.line_of(self.selected).saturating_sub(self.scroll);
+        let before = self.index.keys.len();
+        self.index.keys.retain(|k| &*k.sys_id != approval_sys_id);
+        self.pinned.remove(approval_sys_id);
+        self.loaded.borrow_mut().remove(approval_sys_id);
+        if self.index.keys.len() != before {
+            let (keep, screen_row) = self.keep_place();
             self.refilter(keep, screen_row, me);
         }
     }
 
     /// Puts a fresh copy of an approval in place of the one on screen.
     pub fn replace(&mut self, policy: &Policy, fresh: Approval, me: Option<&str>) {
-        let mut approvals: Vec<Approval> = self
-            .all_items
-            .iter()
-            .filter(|i| i.approval.sys_id != fresh.sys_id)
-            .map(|i| i.approval.clone())
-            .collect();
-        self.pending_ids.insert(fresh.sys_id.clone());
-        approvals.push(fresh);
-        let selected = self.selected_item().map(|i| i.approval.sys_id.clone());
-        let screen_row = self.line_of(self.selected).saturating_sub(self.scroll);
-        self.all_items = build_queue(policy, approvals);
+        let (selected, screen_row) = self.keep_place();
+        let id = fresh.sys_id.clone();
+        self.index.keys.retain(|k| *k.sys_id != *id);
+        self.kept.remove(&id);
+        let e = entry(policy, fresh);
+        let approver = self.index.person(&e.approval.approver);
+        let key = QueueKey::of(&e, approver);
+        let at = self
+            .index
+            .keys
+            .partition_point(|k| k.order() <= key.order());
+        self.index.keys.insert(at, key);
+        self.loaded.borrow_mut().remove(id.as_str());
+        *self.whole.borrow_mut() = None;
+        self.pinned.insert(id.as_str().into(), e);
         self.refilter(selected, screen_row, me);
     }
 
@@ -145,32 +459,40 @@ impl QueueState {
     /// when it is still visible. A filter on a person no longer in the queue falls back to all.
     pub fn refilter(&mut self, keep: Option<String>, screen_row: usize, me: Option<&str>) {
         if let QueueFilter::For(u) = &self.filter
-            && !self
-                .all_items
-                .iter()
-                .any(|i| on_behalf_of(&i.approval, me).is_some_and(|p| p.sys_id == u.sys_id))
+            && !self.index.keys.iter().any(|k| {
+                let a = self.approver(k);
+                a == u.sys_id && me.is_some_and(|me| a != me)
+            })
         {
             self.filter = QueueFilter::All;
         }
-        self.items = self
-            .all_items
+        let admitted: Vec<bool> = self
+            .index
+            .people
             .iter()
-            .filter(|i| self.filter.admits(&i.approval, me))
-            .cloned()
+            .map(|p| self.filter.admits(&p.sys_id, me))
             .collect();
-        self.sections = sections(&self.items);
+        self.visible = self
+            .index
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| admitted.get(k.approver as usize).copied().unwrap_or(false))
+            .map(|(i, _)| i as u32)
+            .collect();
+        self.sections = self.build_sections();
         if !self.selection.is_empty() {
-            let visible: HashSet<&str> = self
-                .items
-                .iter()
-                .map(|i| i.approval.sys_id.as_str())
+            let visible: HashSet<String> = (0..self.len())
+                .filter_map(|i| self.key(i))
+                .filter(|k| self.selection.contains(&*k.sys_id))
+                .map(|k| k.sys_id.to_string())
                 .collect();
-            self.selection.retain(|id| visible.contains(id.as_str()));
+            self.selection = visible;
         }
         self.selected = keep
-            .and_then(|id| self.items.iter().position(|i| i.approval.sys_id == id))
+            .and_then(|id| self.position(&id))
             .unwrap_or(self.selected)
-            .min(self.items.len().saturating_sub(1));
+            .min(self.len().saturating_sub(1));
         self.scroll = self.line_of(self.selected).saturating_sub(screen_row);
         self.ensure_visible();
     }
@@ -178,15 +500,24 @@ impl QueueState {
     /// The filters `f` cycles through: all, mine, then each person present in the queue who
     /// delegated to the user, by name.
     pub fn filters(&self, me: Option<&str>) -> Vec<QueueFilter> {
-        let mut people: Vec<UserRef> = Vec::new();
-        for i in &self.all_items {
-            if let Some(p) = on_behalf_of(&i.approval, me)
-                && !people.iter().any(|q| q.sys_id == p.sys_id)
-            {
-                people.push(p.clone());
+        let mut present = vec![false; self.index.people.len()];
+        for k in &self.index.keys {
+            if let Some(p) = present.get_mut(k.approver as usize) {
+                *p = true;
             }
         }
+        let mut people: Vec<UserRef> = self
+            .index
+            .people
+            .iter()
+            .zip(present)
+            .filter(|(p, present)| {
+                *present && !p.sys_id.is_empty() && me.is_some_and(|me| p.sys_id != me)
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
         people.sort_by(|a, b| a.label().cmp(b.label()).then(a.sys_id.cmp(&b.sys_id)));
+        people.dedup_by(|a, b| a.sys_id == b.sys_id);
         let mut out = vec![QueueFilter::All, QueueFilter::Mine];
         out.extend(people.into_iter().map(QueueFilter::For));
         out
@@ -195,8 +526,7 @@ impl QueueState {
     /// Shows the rows `filter` lets through.
     pub fn set_filter(&mut self, filter: QueueFilter, me: Option<&str>) {
         self.filter = filter;
-        let keep = self.selected_item().map(|i| i.approval.sys_id.clone());
-        let screen_row = self.line_of(self.selected).saturating_sub(self.scroll);
+        let (keep, screen_row) = self.keep_place();
         self.refilter(keep, screen_row, me);
     }
 
@@ -206,31 +536,61 @@ impl QueueState {
         self.set_filter(filters[(i + 1) % filters.len()].clone(), me);
     }
 
+    /// How many rows a section has: the store's count until the whole order is read.
+    pub fn section_len(&self, section: &Section) -> usize {
+        match &self.totals {
+            Some(t) if self.filter == QueueFilter::All => t
+                .sections
+                .iter()
+                .find(|(tier, _)| *tier == section.tier)
+                .map_or(section.len, |(_, n)| *n),
+            _ => section.len,
+        }
+    }
+
+    fn count_of(&self, tier: Option<RiskTier>) -> usize {
+        match &self.totals {
+            Some(t) if self.filter == QueueFilter::All => t
+                .sections
+                .iter()
+                .find(|(s, _)| *s == tier)
+                .map_or(0, |(_, n)| *n),
+            _ => self
+                .sections
+                .iter()
+                .find(|s| s.tier == tier)
+                .map_or(0, |s| s.len),
+        }
+    }
+
     /// Changes of this tier not on hold.
     pub fn count(&self, tier: RiskTier) -> usize {
-        self.sections
-            .iter()
-            .find(|s| s.tier == Some(tier))
-            .map_or(0, |s| s.len)
+        self.count_of(Some(tier))
     }
 
     /// Changes on hold.
     pub fn held_count(&self) -> usize {
-        self.sections
-            .iter()
-            .find(|s| s.tier.is_none())
-            .map_or(0, |s| s.len)
+        self.count_of(None)
     }
 
     /// Breached and warning approvals; held changes do not count (their timers stop).
     pub fn status_counts(&self, now: DateTime<Utc>) -> (usize, usize) {
+        if let Some(t) = &self.totals
+            && self.filter == QueueFilter::All
+        {
+            return (t.breached, t.warning);
+        }
+        let now = now.timestamp_millis();
         let mut breached = 0;
         let mut warning = 0;
-        for i in self.items.iter().filter(|i| !i.approval.change.on_hold) {
-            match i.sla.status(now) {
-                SlaStatus::Breached => breached += 1,
-                SlaStatus::Warning => warning += 1,
-                SlaStatus::OnTrack => {}
+        for k in (0..self.len()).filter_map(|i| self.key(i)) {
+            if k.on_hold {
+                continue;
+            }
+            match k.status(now) {
+                crate::domain::SlaStatus::Breached => breached += 1,
+                crate::domain::SlaStatus::Warning => warning += 1,
+                crate::domain::SlaStatus::OnTrack => {}
             }
         }
         (breached, warning)
@@ -243,7 +603,7 @@ impl QueueState {
     }
 
     pub fn total_lines(&self) -> usize {
-        self.items.len() + self.sections.len()
+        self.len() + self.sections.len()
     }
 
     fn section_of(&self, i: usize) -> usize {
@@ -255,7 +615,7 @@ impl QueueState {
 
     pub fn ensure_visible(&mut self) {
         let rows = self.rows.max(1);
-        if self.items.is_empty() {
+        if self.is_empty() {
             self.scroll = 0;
             return;
         }
@@ -277,7 +637,7 @@ impl QueueState {
 
     /// Moves the cursor; answers whether it moved.
     pub fn select(&mut self, i: usize) -> bool {
-        let i = i.min(self.items.len().saturating_sub(1));
+        let i = i.min(self.len().saturating_sub(1));
         let moved = i != self.selected;
         self.selected = i;
         self.ensure_visible();
@@ -309,7 +669,7 @@ impl QueueState {
 
     /// Space: into the multi-selection (or out), then down.
     pub fn toggle_selected(&mut self) {
-        let Some(id) = self.selected_item().map(|i| i.approval.sys_id.clone()) else {
+        let Some(id) = self.key(self.selected).map(|k| k.sys_id.to_string()) else {
             return;
         };
         if !self.selection.remove(&id) {
@@ -320,16 +680,34 @@ impl QueueState {
 
     /// The approvals a decision is for: the multi-selection in queue order, else the
     /// selected row.
-    pub fn chosen(&self) -> Vec<&QueueItem> {
+    pub fn chosen(&self) -> Vec<Arc<QueueItem>> {
         if self.selection.is_empty() {
             self.selected_item().into_iter().collect()
         } else {
-            self.items
-                .iter()
-                .filter(|i| self.selection.contains(&i.approval.sys_id))
-                .map(|i| &**i)
+            (0..self.len())
+                .filter(|&i| {
+                    self.key(i)
+                        .is_some_and(|k| self.selection.contains(&*k.sys_id))
+                })
+                .filter_map(|i| self.item(i))
                 .collect()
         }
+    }
+
+    fn build_sections(&self) -> Vec<Section> {
+        let mut out: Vec<Section> = Vec::new();
+        for (i, k) in (0..self.len()).filter_map(|i| self.key(i)).enumerate() {
+            let key = (!k.on_hold).then_some(k.tier);
+            match out.last_mut() {
+                Some(s) if s.tier == key => s.len += 1,
+                _ => out.push(Section {
+                    tier: key,
+                    start: i,
+                    len: 1,
+                }),
+            }
+        }
+        out
     }
 }
 
@@ -337,20 +715,4 @@ impl QueueState {
 pub fn on_behalf_of<'a>(a: &'a Approval, me: Option<&str>) -> Option<&'a UserRef> {
     let me = me?;
     (!a.approver.sys_id.is_empty() && a.approver.sys_id != me).then_some(&a.approver)
-}
-
-fn sections(items: &[Arc<QueueItem>]) -> Vec<Section> {
-    let mut out: Vec<Section> = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let key = (!item.approval.change.on_hold).then_some(item.tier.tier);
-        match out.last_mut() {
-            Some(s) if s.tier == key => s.len += 1,
-            _ => out.push(Section {
-                tier: key,
-                start: i,
-                len: 1,
-            }),
-        }
-    }
-    out
 }

@@ -41,14 +41,14 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
         }
         Line::from(spans)
     };
-    match (&state.net, state.queue.items.is_empty()) {
+    match (&state.net, state.queue.is_empty()) {
         _ if state.mode == Mode::Delegations => {
             delegation::draw(frame, body, state, now, theme);
         }
         _ if state.mode == Mode::Meetings => cab::meetings(frame, body, state, now, theme),
         _ if state.mode == Mode::Agenda => cab::agenda(frame, body, state, now, theme),
         _ if state.mode == Mode::Session => cab::session(frame, body, state, now, theme),
-        (_, true) if !state.queue.all_items.is_empty() => message(
+        (_, true) if state.queue.has_any() => message(
             frame,
             body,
             theme,
@@ -304,7 +304,7 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
     let in_cab = matches!(state.mode, Mode::Meetings | Mode::Agenda | Mode::Session);
     let (breached, warning) = if in_cab { (0, 0) } else { (breached, warning) };
     if !in_cab {
-        counts.push(Span::raw(format!(" · {} pending", state.queue.items.len())));
+        counts.push(Span::raw(format!(" · {} pending", state.queue.total())));
     }
     if breached > 0 {
         counts.push(Span::raw(" · "));

@@ -50,7 +50,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
     let q = &state.queue;
     let mut title = vec![
         Span::styled(" Queue ", theme.style("heading")),
-        Span::styled(format!("({}) ", q.items.len()), theme.style("muted")),
+        Span::styled(format!("({}) ", q.total()), theme.style("muted")),
     ];
     if let Some(filter) = q.filter.label() {
         title.push(Span::styled(
@@ -97,7 +97,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
             continue;
         }
         if line_no >= q.scroll {
-            lines.push(tier_header(section.tier, section.len, width, theme));
+            lines.push(tier_header(
+                section.tier,
+                q.section_len(section),
+                width,
+                theme,
+            ));
             if lines.len() == rows {
                 break;
             }
@@ -106,7 +111,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
         let first = q.scroll.saturating_sub(line_no);
         line_no += first;
         for i in section.start + first..section.start + section.len {
-            lines.push(row(state, i, now, &cols, desc_w, theme));
+            if let Some(line) = row(state, i, now, &cols, desc_w, theme) {
+                lines.push(line);
+            }
             line_no += 1;
             if lines.len() == rows {
                 break 'sections;
@@ -154,8 +161,8 @@ fn row<'a>(
     cols: &Columns,
     desc_w: usize,
     theme: &Theme,
-) -> Line<'a> {
-    let item = &state.queue.items[i];
+) -> Option<Line<'a>> {
+    let item = state.queue.item(i)?;
     let a = &item.approval;
     let c = &a.change;
     let selected = i == state.queue.selected;
@@ -218,7 +225,7 @@ fn row<'a>(
             spans.push(Span::styled(mark, base.patch(delivery_style(t, theme))));
         }
         // Nobody present to decide it: flagged, the detail pane names who to chase.
-        if state.attention(item, now).is_some() && desc_w > 6 {
+        if state.attention(&item, now).is_some() && desc_w > 6 {
             desc_w -= 2;
             spans.push(Span::styled(
                 "⚑ ",
@@ -249,7 +256,7 @@ fn row<'a>(
             None => spans.push(Span::styled(fit(&c.short_description, desc_w), base)),
         }
     }
-    Line::from(spans)
+    Some(Line::from(spans))
 }
 
 /// The reason of a conflict or failure.

@@ -1,0 +1,323 @@
+//! The cached queue in queue order, read from the store's index instead of decoded whole: the
+//! first screen's rows, the tier counts and the order of every row (see schema V8).
+//!
+//! Each approval's place (held, tier, SLA deadline and warning time) is computed with the
+//! policy when the row is written, and again for every row when the policy changes. The
+//! policy it was computed with is kept in `meta`, so any process that writes rows places them
+//! the same way.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use super::{Store, StoreError, meta_get, meta_set};
+use crate::domain::{Approval, Policy, QueueIndex, QueueKey, RiskTier, SlaClock, UserRef};
+
+/// The policy the rows' places were computed with (JSON).
+const META_POLICY: &str = "queue.policy";
+
+/// Where an approval goes in the queue, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub hold: bool,
+    pub tier: RiskTier,
+    pub deadline: i64,
+    pub warning: i64,
+}
+
+impl Place {
+    pub fn of(policy: &Policy, a: &Approval) -> Place {
+        let tier = policy.classify(&a.change).tier;
+        let sla = SlaClock::for_approval(policy, tier, a);
+        Place {
+            hold: a.change.on_hold,
+            tier,
+            deadline: sla.deadline.timestamp_millis(),
+            warning: sla.warning_at.timestamp_millis(),
+        }
+    }
+}
+
+fn tier_number(t: RiskTier) -> i64 {
+    RiskTier::ALL.iter().position(|x| *x == t).unwrap_or(0) as i64
+}
+
+fn tier_of(n: i64) -> Option<RiskTier> {
+    usize::try_from(n)
+        .ok()
+        .and_then(|i| RiskTier::ALL.get(i).copied())
+}
+
+/// The queue's counts: per section (a tier, or `None` for the changes on hold, last), and how
+/// many not on hold are breached or in warning at the time asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueTotals {
+    pub sections: Vec<(Option<RiskTier>, usize)>,
+    pub breached: usize,
+    pub warning: usize,
+}
+
+impl QueueTotals {
+    pub fn total(&self) -> usize {
+        self.sections.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// The order the index keeps: the same as `build_queue`'s.
+const ORDER: &str = "q_hold, q_tier, q_deadline, change_number, sys_id";
+
+impl Store {
+    /// The policy the queue's order is computed with.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Orders the queue by `policy` from now on: when it differs from the policy the rows were
+    /// placed with, every row is placed again (one transaction). Answers whether it did.
+    pub fn set_policy(&mut self, policy: &Policy) -> Result<bool, StoreError> {
+        if *policy == self.policy && self.policy_recorded {
+            return Ok(false);
+        }
+        self.policy = policy.clone();
+        let started = std::time::Instant::now();
+        let placed = place_rows(&mut self.conn, &self.path, &self.policy, false)?;
+        self.policy_recorded = true;
+        tracing::info!(
+            rows = placed,
+            ms = started.elapsed().as_millis() as u64,
+            "queue placed by a changed policy"
+        );
+        Ok(true)
+    }
+
+    /// The first `limit` approvals in queue order, without their long texts.
+    pub fn queue_head(&self, limit: usize) -> Result<Vec<Approval>, StoreError> {
+        let action = "read the first rows of the queue";
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT a.sys_id, COALESCE(s.summary, a.data) FROM approvals a
+                 LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id
+                 ORDER BY {} LIMIT ?1",
+                ORDER
+                    .split(", ")
+                    .map(|c| format!("a.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .map_err(|e| self.err(action, e))?;
+        let mut rows = stmt
+            .query([limit as i64])
+            .map_err(|e| self.err(action, e))?;
+        let mut out = Vec::with_capacity(limit.min(1000));
+        while let Some(row) = rows.next().map_err(|e| self.err(action, e))? {
+            out.push(self.decode_row(row, action)?);
+        }
+        Ok(out)
+    }
+
+    /// The approvals with these sys_ids without their long texts, in the order asked (those
+    /// not cached are left out).
+    pub fn summaries_by_id(&self, ids: &[&str]) -> Result<Vec<Approval>, StoreError> {
+        let action = "read cached approvals";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT a.sys_id, COALESCE(s.summary, a.data) FROM approvals a
+                 LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id
+                 WHERE a.sys_id = ?1",
+            )
+            .map_err(|e| self.err(action, e))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut rows = stmt.query([id]).map_err(|e| self.err(action, e))?;
+            if let Some(row) = rows.next().map_err(|e| self.err(action, e))? {
+                out.push(self.decode_row(row, action)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn decode_row(
+        &self,
+        row: &rusqlite::Row<'_>,
+        action: &'static str,
+    ) -> Result<Approval, StoreError> {
+        let sys_id: String = row.get(0).map_err(|e| self.err(action, e))?;
+        let data = row
+            .get_ref(1)
+            .and_then(|v| v.as_str().map_err(Into::into))
+            .map_err(|e| self.err(action, e))?;
+        serde_json::from_str::<Approval>(data)
+            .map_err(|e| self.corrupt(format!("the cached approval {sys_id} is unreadable: {e}")))
+    }
+
+    /// The tier counts, and the breached and warning counts at `now`, from the index.
+    pub fn queue_totals(&self, now: DateTime<Utc>) -> Result<QueueTotals, StoreError> {
+        let action = "count the cached queue";
+        let now = now.timestamp_millis();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT q_hold, q_tier, count(*), sum(q_deadline <= ?1),
+                        sum(q_warning <= ?1 AND q_deadline > ?1)
+                 FROM approvals GROUP BY q_hold, q_tier ORDER BY q_hold, q_tier",
+            )
+            .map_err(|e| self.err(action, e))?;
+        let mut rows = stmt.query([now]).map_err(|e| self.err(action, e))?;
+        let mut totals = QueueTotals::default();
+        let mut held = 0;
+        while let Some(row) = rows.next().map_err(|e| self.err(action, e))? {
+            let get = |i| {
+                row.get::<_, Option<i64>>(i)
+                    .map_err(|e| self.err(action, e))
+            };
+            let hold = get(0)? == Some(1);
+            let count = get(2)?.unwrap_or(0).max(0) as usize;
+            if hold {
+                held += count;
+                continue;
+            }
+            let tier = get(1)?.and_then(tier_of).unwrap_or(RiskTier::Low);
+            totals.breached += get(3)?.unwrap_or(0).max(0) as usize;
+            totals.warning += get(4)?.unwrap_or(0).max(0) as usize;
+            totals.sections.push((Some(tier), count));
+        }
+        if held > 0 {
+            totals.sections.push((None, held));
+        }
+        Ok(totals)
+    }
+
+    /// Every cached approval's key, in queue order, read from the index alone.
+    pub fn queue_index(&self) -> Result<QueueIndex, StoreError> {
+        let action = "read the queue order";
+        let started = std::time::Instant::now();
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT sys_id, approver_sys_id, approver_name, q_hold, q_tier, q_deadline,
+                        q_warning
+                 FROM approvals ORDER BY {ORDER}"
+            ))
+            .map_err(|e| self.err(action, e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(action, e))?;
+        let mut index = QueueIndex::default();
+        let mut people: HashMap<String, u32> = HashMap::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(action, e))? {
+            let text = |i| -> Result<&str, StoreError> {
+                row.get_ref(i)
+                    .and_then(|v| v.as_str_or_null().map_err(Into::into))
+                    .map(|s| s.unwrap_or(""))
+                    .map_err(|e| self.err(action, e))
+            };
+            let int = |i| {
+                row.get::<_, Option<i64>>(i)
+                    .map_err(|e| self.err(action, e))
+            };
+            let approver_id = text(1)?;
+            let approver = match people.get(approver_id) {
+                Some(&i) => i,
+                None => {
+                    let i = index.people.len() as u32;
+                    index.people.push(UserRef {
+                        sys_id: approver_id.to_string(),
+                        name: text(2)?.to_string(),
+                    });
+                    people.insert(approver_id.to_string(), i);
+                    i
+                }
+            };
+            index.keys.push(QueueKey {
+                sys_id: text(0)?.into(),
+                approver,
+                on_hold: int(3)? == Some(1),
+                tier: int(4)?.and_then(tier_of).unwrap_or(RiskTier::Low),
+                deadline: int(5)?.unwrap_or(0),
+                warning_at: int(6)?.unwrap_or(0),
+            });
+        }
+        tracing::debug!(
+            rows = index.keys.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "queue order read"
+        );
+        Ok(index)
+    }
+}
+
+/// The policy recorded with the rows, if any can be read.
+pub(crate) fn recorded_policy(conn: &Connection) -> rusqlite::Result<Option<Policy>> {
+    Ok(meta_get(conn, META_POLICY)?.and_then(|json| serde_json::from_str(&json).ok()))
+}
+
+/// Places rows by `policy` (only the unplaced ones when `only_missing`) and records the
+/// policy, in one transaction. Answers how many rows it placed.
+pub(crate) fn place_rows(
+    conn: &mut Connection,
+    path: &std::path::Path,
+    policy: &Policy,
+    only_missing: bool,
+) -> Result<usize, StoreError> {
+    let err = |e| StoreError::sqlite(path, "order the cached queue", e);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let mut placed = 0;
+    {
+        let select = if only_missing {
+            "SELECT a.sys_id, COALESCE(s.summary, a.data) FROM approvals a
+             LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id WHERE a.q_hold IS NULL"
+        } else {
+            "SELECT a.sys_id, COALESCE(s.summary, a.data) FROM approvals a
+             LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id"
+        };
+        let mut read = tx.prepare(select).map_err(err)?;
+        let mut update = tx
+            .prepare(
+                "UPDATE approvals SET q_hold = ?2, q_tier = ?3, q_deadline = ?4, q_warning = ?5,
+                     approver_name = ?6
+                 WHERE sys_id = ?1",
+            )
+            .map_err(err)?;
+        let mut rows = read.query([]).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            let sys_id: String = row.get(0).map_err(err)?;
+            let data = row
+                .get_ref(1)
+                .and_then(|v| v.as_str().map_err(Into::into))
+                .map_err(err)?;
+            let a: Approval = serde_json::from_str(data).map_err(|e| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("the cached approval {sys_id} is unreadable: {e}"),
+            })?;
+            let p = Place::of(policy, &a);
+            update
+                .execute(params![
+                    sys_id,
+                    p.hold,
+                    tier_number(p.tier),
+                    p.deadline,
+                    p.warning,
+                    a.approver.name,
+                ])
+                .map_err(err)?;
+            placed += 1;
+        }
+    }
+    let json = serde_json::to_string(policy).map_err(|e| StoreError::Encode {
+        path: path.to_path_buf(),
+        what: "the queue policy".into(),
+        detail: e.to_string(),
+    })?;
+    meta_set(&tx, META_POLICY, &json).map_err(err)?;
+    tx.commit().map_err(err)?;
+    Ok(placed)
+}
+
+/// The columns `upsert_rows` writes for an approval's place.
+pub(crate) fn place_params(policy: &Policy, a: &Approval) -> (bool, i64, i64, i64) {
+    let p = Place::of(policy, a);
+    (p.hold, tier_number(p.tier), p.deadline, p.warning)
+}
