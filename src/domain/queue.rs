@@ -14,20 +14,25 @@ pub struct QueueEntry {
     pub sla: SlaClock,
 }
 
+impl QueueEntry {
+    /// The approval with its tier and SLA clock under `policy`.
+    pub fn new(policy: &Policy, approval: Approval) -> QueueEntry {
+        let tier = policy.classify(&approval.change);
+        let sla = SlaClock::for_approval(policy, tier.tier, &approval);
+        QueueEntry {
+            approval,
+            tier,
+            sla,
+        }
+    }
+}
+
 /// Classifies and orders approvals for the queue. Entries are shared (`Arc`): the queue is
 /// rebuilt on every sync and at start-up, and filtered views hold the same entries.
 pub fn build_queue(policy: &Policy, approvals: Vec<Approval>) -> Vec<Arc<QueueEntry>> {
     let mut entries: Vec<Arc<QueueEntry>> = approvals
         .into_iter()
-        .map(|approval| {
-            let tier = policy.classify(&approval.change);
-            let sla = SlaClock::for_approval(policy, tier.tier, &approval);
-            Arc::new(QueueEntry {
-                approval,
-                tier,
-                sla,
-            })
-        })
+        .map(|approval| Arc::new(QueueEntry::new(policy, approval)))
         .collect();
     // Sorting pointers, not the large entries. Changes on hold go last (their timers stop).
     entries.sort_by(|a, b| key(a).cmp(&key(b)));

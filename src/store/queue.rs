@@ -64,8 +64,9 @@ impl QueueTotals {
     }
 }
 
-/// The order the index keeps: the same as `build_queue`'s.
-const ORDER: &str = "q_hold, q_tier, q_deadline, change_number, sys_id";
+/// The order the index keeps: the same as `build_queue`'s (qualified: `approvals` is `a`
+/// where it is joined).
+const ORDER: &str = "a.q_hold, a.q_tier, a.q_deadline, a.change_number, a.sys_id";
 
 impl Store {
     /// The policy the queue's order is computed with.
@@ -99,12 +100,7 @@ impl Store {
             .prepare_cached(&format!(
                 "SELECT a.sys_id, COALESCE(s.summary, a.data) FROM approvals a
                  LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id
-                 ORDER BY {} LIMIT ?1",
-                ORDER
-                    .split(", ")
-                    .map(|c| format!("a.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                 ORDER BY {ORDER} LIMIT ?1"
             ))
             .map_err(|e| self.err(action, e))?;
         let mut rows = stmt
@@ -199,7 +195,7 @@ impl Store {
             .prepare_cached(&format!(
                 "SELECT sys_id, approver_sys_id, approver_name, q_hold, q_tier, q_deadline,
                         q_warning
-                 FROM approvals ORDER BY {ORDER}"
+                 FROM approvals a ORDER BY {ORDER}"
             ))
             .map_err(|e| self.err(action, e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(action, e))?;
@@ -266,14 +262,17 @@ pub(crate) fn place_rows(
         .map_err(err)?;
     let mut placed = 0;
     {
-        let select = if only_missing {
-            "SELECT a.sys_id, COALESCE(s.summary, a.data) FROM approvals a
-             LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id WHERE a.q_hold IS NULL"
-        } else {
-            "SELECT a.sys_id, COALESCE(s.summary, a.data) FROM approvals a
-             LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id"
-        };
-        let mut read = tx.prepare(select).map_err(err)?;
+        let mut read = tx
+            .prepare(&format!(
+                "SELECT a.sys_id, COALESCE(s.summary, a.data) FROM approvals a
+                 LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id{}",
+                if only_missing {
+                    " WHERE a.q_hold IS NULL"
+                } else {
+                    ""
+                }
+            ))
+            .map_err(err)?;
         let mut update = tx
             .prepare(
                 "UPDATE approvals SET q_hold = ?2, q_tier = ?3, q_deadline = ?4, q_warning = ?5,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Approval, Policy, QueueEntry, QueueIndex, QueueKey, RiskTier, SlaClock, UserRef, build_queue,
+    Approval, Policy, QueueEntry, QueueIndex, QueueKey, RiskTier, UserRef, build_queue,
 };
 use crate::store::QueueTotals;
 
@@ -154,13 +154,7 @@ impl std::fmt::Debug for QueueState {
 }
 
 fn entry(policy: &Policy, approval: Approval) -> Arc<QueueItem> {
-    let tier = policy.classify(&approval.change);
-    let sla = SlaClock::for_approval(policy, tier.tier, &approval);
-    Arc::new(QueueEntry {
-        approval,
-        tier,
-        sla,
-    })
+    Arc::new(QueueEntry::new(policy, approval))
 }
 
 impl QueueState {
