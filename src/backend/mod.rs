@@ -42,6 +42,17 @@ pub trait Backend: Send + Sync {
         progress: Progress<'_>,
     ) -> impl Future<Output = Result<Vec<Approval>, BackendError>> + Send;
 
+    /// Every pending approval of `approver_ids` (as `approvals` with [`Scope::Pending`]),
+    /// handed to `out` a page at a time as pages arrive, so a full pull of any size never
+    /// holds the whole queue. An approval may come twice (treat pages as upserts). Stops
+    /// early, without error, when `out` is closed.
+    fn pending_approvals(
+        &self,
+        approver_ids: &[String],
+        progress: Progress<'_>,
+        out: PageSender,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
     /// One approval as the server has it now (`None`: gone, or no longer visible to us).
     fn approval(
         &self,
@@ -193,6 +204,9 @@ pub enum Scope {
 }
 
 /// Progress of a long fetch: rows so far, and the total when the server said.
+/// Where [`Backend::pending_approvals`] sends its pages.
+pub type PageSender = tokio::sync::mpsc::Sender<Vec<Approval>>;
+
 pub type Progress<'a> = &'a (dyn Fn(usize, Option<usize>) + Sync);
 
 /// A progress callback that ignores progress.

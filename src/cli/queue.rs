@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::Failure;
 use super::connect::Session;
 use crate::backend::no_progress;
-use crate::domain::{Approval, Clock, Policy, build_queue};
+use crate::domain::{Clock, Policy, QueueEntry};
 use crate::sync::sync_once;
 use crate::ui;
 
@@ -24,11 +24,10 @@ pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
             .map_err(super::sync::failure)?;
         super::sync::print_notices(&outcome.notices);
     }
-    // Decoded row by row on this thread: the memory the sync just freed is reused.
-    let snapshot = store
-        .load_snapshot()
+    let state = store
+        .sync_state()
         .map_err(|e| Failure::other(e.to_string()))?;
-    if snapshot.synced_at.is_none() {
+    if state.synced_at.is_none() {
         return Err(Failure::other(format!(
             "There is no cached queue for profile {:?} yet. Run `signoff sync` (or leave out --offline) first.",
             s.profile_name
@@ -37,71 +36,99 @@ pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
     let delegations = store
         .delegations()
         .map_err(|e| Failure::other(e.to_string()))?;
-    let me = snapshot.user.map(|u| u.sys_id).unwrap_or_default();
-    print_queue(
-        snapshot.approvals,
+    let me = state.user.map(|u| u.sys_id).unwrap_or_default();
+    // The queue's order comes from the store's index, the rows a few hundred at a time as
+    // they are written: the output never holds the queue.
+    let index = store
+        .queue_index()
+        .map_err(|e| Failure::other(e.to_string()))?;
+    let ids: Vec<&str> = index.keys.iter().map(|k| &*k.sys_id).collect();
+    let failed = std::cell::RefCell::new(None);
+    let entries = || {
+        ids.chunks(ROWS_AT_ONCE)
+            .flat_map(|chunk| {
+                store.summaries_by_id(chunk).unwrap_or_else(|e| {
+                    failed.borrow_mut().get_or_insert(e);
+                    Vec::new()
+                })
+            })
+            .map(|a| QueueEntry::new(&s.config.policy, a))
+    };
+    let printed = print_queue(
+        entries,
         &delegations,
         &me,
         &s.config.policy,
         out,
         clock.now(),
-    )
+    );
+    match failed.into_inner() {
+        Some(e) => Err(Failure::other(e.to_string())),
+        None => printed,
+    }
 }
+
+/// Rows read from the store per query while printing.
+const ROWS_AT_ONCE: usize = 256;
 
 /// One queue row for scripts.
 #[derive(Serialize)]
-struct QueueRow<'a> {
-    number: &'a str,
-    approval_sys_id: &'a str,
-    change_sys_id: &'a str,
+struct QueueRow {
+    number: String,
+    approval_sys_id: String,
+    change_sys_id: String,
     tier: crate::domain::RiskTier,
-    tier_reason: &'a str,
-    state: &'a str,
+    tier_reason: String,
+    state: String,
     sla_deadline: String,
     sla_status: crate::domain::SlaStatus,
     escalation_level: u8,
     window_start: Option<String>,
-    requested_by: &'a str,
-    approver: &'a str,
+    requested_by: String,
+    approver: String,
     /// The approver, when it is a colleague who delegated to you.
-    on_behalf_of: Option<&'a str>,
+    on_behalf_of: Option<String>,
     on_hold: bool,
     /// Set when nobody is there to decide, naming the policy's fallback approver.
     attention: Option<String>,
-    short_description: &'a str,
+    short_description: String,
 }
 
-fn print_queue(
-    approvals: Vec<Approval>,
+fn print_queue<I: Iterator<Item = QueueEntry>>(
+    entries: impl Fn() -> I,
     delegations: &[crate::domain::Delegation],
     me: &str,
     policy: &Policy,
     output: super::Output,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Failure> {
-    let queue = build_queue(policy, approvals);
-    // Rows are made one at a time as they are written: the list is never held twice.
+    // Rows are made one at a time as they are written: the list is never held.
     let rows = (output != super::Output::Table)
-        .then_some(&queue)
+        .then(&entries)
         .into_iter()
         .flatten()
-        .map(|e| QueueRow {
-            number: &e.approval.change.number,
-            approval_sys_id: &e.approval.sys_id,
-            change_sys_id: &e.approval.change.sys_id,
-            tier: e.tier.tier,
-            tier_reason: &e.tier.reason,
-            state: e.approval.state.value(),
-            sla_deadline: e.sla.deadline.to_rfc3339(),
-            sla_status: e.sla.status(now),
-            escalation_level: e.sla.escalation_level(now),
-            window_start: e.approval.change.start_date.map(|t| t.to_rfc3339()),
-            requested_by: e.approval.change.requested_by.label(),
-            approver: e.approval.approver.label(),
-            on_behalf_of: (e.approval.approver.sys_id != me).then(|| e.approval.approver.label()),
-            on_hold: e.approval.change.on_hold,
-            attention: crate::domain::needs_fallback(e, delegations, policy, now),
-            short_description: &e.approval.change.short_description,
+        .map(|e| {
+            let attention = crate::domain::needs_fallback(&e, delegations, policy, now);
+            let a = e.approval;
+            let on_behalf_of = (a.approver.sys_id != me).then(|| a.approver.label().to_string());
+            QueueRow {
+                tier: e.tier.tier,
+                tier_reason: e.tier.reason,
+                state: a.state.value().to_string(),
+                sla_deadline: e.sla.deadline.to_rfc3339(),
+                sla_status: e.sla.status(now),
+                escalation_level: e.sla.escalation_level(now),
+                window_start: a.change.start_date.map(|t| t.to_rfc3339()),
+                requested_by: a.change.requested_by.label().to_string(),
+                approver: a.approver.label().to_string(),
+                on_behalf_of,
+                on_hold: a.change.on_hold,
+                attention,
+                number: a.change.number,
+                approval_sys_id: a.sys_id,
+                change_sys_id: a.change.sys_id,
+                short_description: a.change.short_description,
+            }
         });
     super::output::stream(
         output,
@@ -112,7 +139,9 @@ fn print_queue(
                 "{:<11} {:<10} {:<18} {:<16} DESCRIPTION",
                 "NUMBER", "TIER", "SLA", "WINDOW"
             )?;
-            for e in &queue {
+            let mut count = 0;
+            for e in entries() {
+                count += 1;
                 let c = &e.approval.change;
                 let sla = if c.on_hold {
                     "on hold".to_string()
@@ -133,11 +162,11 @@ fn print_queue(
                     ui::format::window(c.start_date, now),
                     c.short_description
                 )?;
-                if let Some(note) = crate::domain::needs_fallback(e, delegations, policy, now) {
+                if let Some(note) = crate::domain::needs_fallback(&e, delegations, policy, now) {
                     writeln!(out, "{:<11} ⚑ {note}", "")?;
                 }
             }
-            writeln!(out, "{} pending", queue.len())
+            writeln!(out, "{count} pending")
         },
         "the queue",
     )

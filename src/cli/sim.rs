@@ -20,9 +20,9 @@ pub fn config_with(
     latency_ms: u64,
     offset_cost_ms: u64,
 ) -> Result<sim::SimConfig, Failure> {
-    if changes > 100_000 {
+    if changes > 400_000 {
         return Err(Failure::usage(
-            "--changes can be at most 100000. Choose a smaller number.",
+            "--changes can be at most 400000. Choose a smaller number.",
         ));
     }
     if page_cap == 0 {

@@ -420,6 +420,41 @@ impl Store {
         tx.commit().map_err(err)
     }
 
+    /// Forgets the cached queue and whose it was (before a full pull for another user or
+    /// instance, whose pages then arrive through [`Store::put_approvals`]).
+    pub fn clear_queue(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "clear the cached queue", e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute("DELETE FROM approvals", []).map_err(err)?;
+        tx.execute("DELETE FROM approval_summaries", [])
+            .map_err(err)?;
+        tx.execute(
+            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
+            [META_USER, META_SYNCED_AT, META_HIGH_WATER],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Saves one page of a full pull as it arrives (one short transaction, so a decision
+    /// written meanwhile never waits long): each row is the server's at the time it was read.
+    /// The pull ends with [`Store::apply_changes`], which removes the rows it did not see and
+    /// records the sync.
+    pub fn put_approvals(&mut self, approvals: &[Approval]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "save the synced queue", e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        upsert_rows(&tx, &path, &self.policy, approvals)?;
+        tx.commit().map_err(err)
+    }
+
     /// Applies an incremental sync in one transaction: upserts `upserts`, deletes the approvals
     /// whose sys_ids are in `removed`, and records `synced_at` and `high_water`.
     ///

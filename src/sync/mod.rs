@@ -149,25 +149,54 @@ async fn sync_inner<B: Backend>(
     let cached: HashSet<String> = store.approval_ids()?.into_iter().collect();
 
     let Some(high_water) = incremental_from else {
-        let approvals = backend.approvals(&ids, Scope::Pending, progress).await?;
-        let fresh: HashSet<&str> = approvals.iter().map(|a| a.sys_id.as_str()).collect();
-        let added = fresh.iter().filter(|id| !cached.contains(**id)).count();
-        let removed = cached
+        // Another user's or instance's queue goes first: rows of two sources never mix.
+        let same_user = state.user.as_ref().map(|u| u.sys_id.as_str()) == Some(&user.sys_id);
+        let cached = if same_source && same_user {
+            cached
+        } else {
+            store.clear_queue()?;
+            HashSet::new()
+        };
+        // Pages are stored as they arrive: the pull never holds the whole queue.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Approval>>(4);
+        let fetch = backend.pending_approvals(&ids, progress, tx);
+        let mut fresh: HashSet<String> = HashSet::new();
+        let mut high_water = None;
+        let save = async {
+            let saved = loop {
+                let Some(page) = rx.recv().await else {
+                    break Ok(());
+                };
+                high_water = high_water_of(&page, high_water);
+                fresh.extend(page.iter().map(|a| a.sys_id.clone()));
+                if let Err(e) = store.put_approvals(&page) {
+                    break Err(e);
+                }
+            };
+            rx.close();
+            saved
+        };
+        let (fetched, saved) = futures::join!(fetch, save);
+        fetched?;
+        saved?;
+        let added = fresh.iter().filter(|id| !cached.contains(*id)).count();
+        let removed: Vec<String> = cached
             .iter()
             .filter(|id| !fresh.contains(id.as_str()))
-            .count();
+            .cloned()
+            .collect();
         let outcome = SyncOutcome {
             user: user.clone(),
             full: true,
             added,
-            updated: approvals.len() - added,
-            removed,
-            total: approvals.len(),
+            updated: fresh.len() - added,
+            removed: removed.len(),
+            total: fresh.len(),
             at: now,
             delegations: delegations.clone(),
             notices: Vec::new(),
         };
-        store.replace_snapshot(&user, &approvals, now, high_water_of(&approvals, None))?;
+        store.apply_changes(&user, &[], &removed, now, high_water)?;
         store.set_delegations(&delegations)?;
         store.set_meta(META_ACTING, &acting_key)?;
         store.set_meta(META_SOURCE, &source)?;

@@ -19,7 +19,9 @@ use futures::StreamExt;
 use serde_json::Value;
 use url::Url;
 
-use super::{Applied, Backend, BackendError, Connection, Progress, Scope, ServerApproval};
+use super::{
+    Applied, Backend, BackendError, Connection, PageSender, Progress, Scope, ServerApproval,
+};
 use chrono::{DateTime, Utc};
 
 use crate::domain::text::clean_line;
@@ -34,6 +36,9 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 const PARALLEL_QUERIES: usize = 4;
 /// Change ids per `sys_idIN` query (keeps URLs well under common proxy limits).
 const IDS_PER_QUERY: usize = 100;
+/// Pages a streamed full pull keeps ready for a slower receiver (the store) before the
+/// key ranges wait.
+const PAGES_AHEAD: usize = 8;
 
 pub struct ServiceNow {
     http: http::Transport,
@@ -197,7 +202,8 @@ impl ServiceNow {
 
     /// Full change records for the approvals that came with summaries only (when the user may
     /// read `change_request`).
-    async fn fill_changes(&self, approvals: &mut [Approval]) -> Result<(), BackendError> {
+    /// Answers whether change_request was readable (`true` when nothing was needed).
+    async fn fill_changes(&self, approvals: &mut [Approval]) -> Result<bool, BackendError> {
         let missing: Vec<String> = approvals
             .iter()
             .filter(|a| a.change.detail_source == DetailSource::Summary)
@@ -205,19 +211,21 @@ impl ServiceNow {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        if !missing.is_empty()
-            && let Some(mut changes) = self.change_records(missing).await?
-        {
-            for a in approvals.iter_mut() {
-                if a.change.detail_source == DetailSource::Summary
-                    && let Some(c) = changes.get(&a.change.sys_id)
-                {
-                    a.change = c.clone();
-                }
-            }
-            changes.clear();
+        if missing.is_empty() {
+            return Ok(true);
         }
-        Ok(())
+        let Some(mut changes) = self.change_records(missing).await? else {
+            return Ok(false);
+        };
+        for a in approvals.iter_mut() {
+            if a.change.detail_source == DetailSource::Summary
+                && let Some(c) = changes.get(&a.change.sys_id)
+            {
+                a.change = c.clone();
+            }
+        }
+        changes.clear();
+        Ok(true)
     }
 
     /// Full change records for changes whose details the approval rows did not carry.
@@ -345,22 +353,19 @@ impl Backend for ServiceNow {
         );
         // The full pull pages by key (the same cost at any depth, parallel over ranges).
         if matches!(scope, Scope::Pending) {
-            let mut approvals = match self
-                .get_all_by_key(
-                    "sysapproval_approver",
-                    &queue_query(approver_ids),
-                    &fields,
-                    "your approvals",
-                    &|row| convert::approval(row),
-                    progress,
-                )
-                .await
-            {
-                Err(BackendError::NotFound { .. }) => Vec::new(), // v1: an empty list is a 404
-                other => other?,
+            let (tx, mut rx) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+            let fetch = self.pending_approvals(approver_ids, progress, tx);
+            let collect = async {
+                let mut all = Vec::new();
+                let mut seen = HashSet::new();
+                while let Some(page) = rx.recv().await {
+                    all.extend(page.into_iter().filter(|a| seen.insert(a.sys_id.clone())));
+                }
+                all
             };
-            self.fill_changes(&mut approvals).await?;
-            return Ok(approvals);
+            let (fetched, all) = futures::join!(fetch, collect);
+            fetched?;
+            return Ok(all);
         }
         let queries: Vec<String> = match &scope {
             Scope::Pending => unreachable!("paged by key above"),
@@ -396,6 +401,63 @@ impl Backend for ServiceNow {
 
         self.fill_changes(&mut approvals).await?;
         Ok(approvals)
+    }
+
+    async fn pending_approvals(
+        &self,
+        approver_ids: &[String],
+        progress: Progress<'_>,
+        out: PageSender,
+    ) -> Result<(), BackendError> {
+        if approver_ids.is_empty() {
+            return Ok(());
+        }
+        approver_ids.iter().try_for_each(|id| check_id(id))?;
+        let fields = convert::approval_fields(&[], &[]);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+        let fetch = async move {
+            let got = self
+                .get_all_by_key(
+                    "sysapproval_approver",
+                    &queue_query(approver_ids),
+                    &fields,
+                    "your approvals",
+                    &|row| convert::approval(row),
+                    progress,
+                    &tx,
+                )
+                .await;
+            drop(tx);
+            got
+        };
+        // Each page gets its change records (where the rows carried summaries only) on its
+        // way out; `None` remembers for the rest of the pull that change_request is unreadable.
+        let forward = async {
+            let mut changes_readable = true;
+            let result = loop {
+                let Some(page) = rx.recv().await else {
+                    break Ok(());
+                };
+                let mut page: Vec<Approval> = page.into_iter().map(|(_, a)| a).collect();
+                if changes_readable {
+                    match self.fill_changes(&mut page).await {
+                        Ok(readable) => changes_readable = readable,
+                        Err(e) => break Err(e),
+                    }
+                }
+                if out.send(page).await.is_err() {
+                    break Ok(());
+                }
+            };
+            rx.close();
+            result
+        };
+        let (fetched, forwarded) = futures::join!(fetch, forward);
+        match fetched {
+            Err(BackendError::NotFound { .. }) => {} // v1: an empty list is a 404
+            other => other?,
+        }
+        forwarded
     }
 
     async fn approval(

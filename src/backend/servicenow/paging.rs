@@ -33,8 +33,9 @@ const KEY_RANGES: [(&str, Option<&str>); 4] = [
 ];
 
 /// What a key range read: its rows, or evidence that the server ignored the order.
-enum Keyed<T> {
-    Rows(Vec<(String, T)>),
+#[derive(PartialEq)]
+enum Keyed {
+    Done,
     Unordered,
 }
 
@@ -236,6 +237,11 @@ impl ServiceNow {
     /// added are seen once. A page that ACLs emptied is stepped over by its `Link` (an offset
     /// past the same key). A server that does not keep the order asked for is read by offset
     /// instead, since keys out of order would skip rows.
+    ///
+    /// Each page goes to `out` as it arrives (so a caller can store it and forget it); a key
+    /// seen twice (only possible after the fall-back to offsets) is sent again, so the
+    /// receiver must treat rows as upserts. Stops early, without error, when `out` is closed.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn get_all_by_key<T: Send>(
         &self,
         table: &str,
@@ -244,45 +250,42 @@ impl ServiceNow {
         what: &str,
         convert: Convert<'_, T>,
         progress: Progress<'_>,
-    ) -> Result<Vec<T>, BackendError> {
+        out: &tokio::sync::mpsc::Sender<Vec<(String, T)>>,
+    ) -> Result<(), BackendError> {
         let seen = std::sync::atomic::AtomicUsize::new(0);
         let counted = |n: usize| {
             let total = seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
             progress(total, None);
         };
-        let ranges = KEY_RANGES
-            .iter()
-            .map(|(lo, hi)| self.key_range(table, query, fields, what, convert, lo, *hi, &counted));
+        let ranges = KEY_RANGES.iter().map(|(lo, hi)| {
+            self.key_range(table, query, fields, what, convert, lo, *hi, &counted, out)
+        });
         // Every range's failure counts, whichever range it was.
-        let ranges: Vec<Keyed<T>> = futures::future::join_all(ranges)
+        let ranges: Vec<Keyed> = futures::future::join_all(ranges)
             .await
             .into_iter()
             .collect::<Result<_, _>>()?;
-        if ranges.iter().any(|r| matches!(r, Keyed::Unordered)) {
+        if ranges.contains(&Keyed::Unordered) {
             tracing::info!("the instance did not keep ORDERBYsys_id; paging by offset");
-            return self
+            let rows = self
                 .get_all(
                     table,
                     &format!("{query}^ORDERBYsys_id"),
                     fields,
                     what,
-                    convert,
+                    &|row| Ok((row.value("sys_id"), convert(row)?)),
                     progress,
                 )
-                .await;
-        }
-        let mut rows = Vec::new();
-        let mut ids = HashSet::new();
-        for range in ranges {
-            if let Keyed::Rows(got) = range {
-                for (id, item) in got {
-                    if id.is_empty() || ids.insert(id) {
-                        rows.push(item);
-                    }
+                .await?;
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let page: Vec<_> = rows.by_ref().take(MAX_PAGE_ROWS / 10).collect();
+                if out.send(page).await.is_err() {
+                    break;
                 }
             }
         }
-        Ok(rows)
+        Ok(())
     }
 
     /// One key range `[lo, hi)` of [`Self::get_all_by_key`].
@@ -297,10 +300,10 @@ impl ServiceNow {
         lo: &str,
         hi: Option<&str>,
         counted: &(dyn Fn(usize) + Sync),
-    ) -> Result<Keyed<T>, BackendError> {
+        out: &tokio::sync::mpsc::Sender<Vec<(String, T)>>,
+    ) -> Result<Keyed, BackendError> {
         let limit = self.page_size.to_string();
         let mut after: Option<String> = None;
-        let mut out: Vec<(String, T)> = Vec::new();
         let mut step_over: Option<Url> = None;
         let (mut pages, mut empty) = (0usize, 0usize);
         loop {
@@ -348,14 +351,16 @@ impl ServiceNow {
             let last = keys.last().map(|k| k.to_string());
             let n = page.rows.len();
             counted(n);
-            out.extend(page.rows);
+            if n > 0 && out.send(page.rows).await.is_err() {
+                return Ok(Keyed::Done); // the receiver stopped listening
+            }
             match last {
                 Some(k) => {
                     after = Some(k);
                     empty = 0;
                     // The instance's own Link says there is nothing after this page.
                     if page.had_link && page.next.is_none() {
-                        return Ok(Keyed::Rows(out));
+                        return Ok(Keyed::Done);
                     }
                 }
                 None => {
@@ -365,7 +370,7 @@ impl ServiceNow {
                         Some(next) if empty < FRUITLESS_LIMIT * 4 => {
                             step_over = Some(self.rebase(&next));
                         }
-                        _ => return Ok(Keyed::Rows(out)),
+                        _ => return Ok(Keyed::Done),
                     }
                 }
             }
