@@ -21,58 +21,49 @@ use signoff::ui::{AppState, Msg, QueueRows, Theme, update, views};
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--store PATH`: a cache an earlier sync filled (the benchmark's 100,000 case), instead
+    // of a queue loaded here from an in-process sim.
+    let cached = match args.iter().position(|a| a == "--store") {
+        Some(i) if i + 1 < args.len() => {
+            let path = std::path::PathBuf::from(args.remove(i + 1));
+            args.remove(i);
+            Some(path)
+        }
+        _ => None,
+    };
     let changes: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(30_000);
     let width: u16 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(140);
     let height: u16 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(45);
 
-    let server = SimServer::start(
-        SimConfig {
-            changes,
-            ..SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .expect("sim starts");
-    let sn = ServiceNow::new(Connection {
-        instance: parse_instance_url(&server.url()).unwrap(),
-        user: DEMO_USER.into(),
-        password: Secret::new(DEMO_PASSWORD),
-    })
-    .unwrap();
-    let user = sn.current_user().await.unwrap();
-    let approvals = sn
-        .approvals(
-            std::slice::from_ref(&user.sys_id),
-            Scope::Pending,
-            &no_progress,
-        )
-        .await
-        .unwrap();
-    let n = approvals.len();
-
+    let dir = tempfile::tempdir().unwrap();
+    let (path, user, server) = match cached {
+        Some(path) => {
+            let store = Store::open(&path).unwrap();
+            let user = store.sync_state().unwrap().user.expect("the cache names its user");
+            (path, user, None)
+        }
+        None => {
+            let (path, user, server) = fill_from_sim(changes, dir.path()).await;
+            (path, user, Some(server))
+        }
+    };
+    let store = Store::open(&path).unwrap();
+    let instance = server.as_ref().map_or_else(|| "cache".into(), |s| s.url());
     let mut state = AppState::new(
-        server.url(),
-        DEMO_USER.into(),
+        instance,
+        user.user_name.clone(),
         Policy::default(),
         FixedOffset::east_opt(0).unwrap(),
     );
     update(&mut state, Msg::Resize(width, height));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bench.sqlite3");
-    let mut store = Store::open(&path).unwrap();
-    store.set_policy(&Policy::default()).unwrap();
-    store
-        .replace_snapshot(&user, &approvals, Utc::now(), None)
-        .unwrap();
-    drop(approvals);
     state
         .queue
         .attach(Box::new(Store::open(&path).unwrap()), Policy::default());
     state.user = Some(user);
     let built = Instant::now();
     let index = store.queue_index().unwrap();
+    let n = index.keys.len();
     update(
         &mut state,
         Msg::CacheLoaded {
@@ -116,5 +107,45 @@ async fn main() {
         median.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3
     );
-    server.shutdown().await;
+    if let Some(server) = server {
+        server.shutdown().await;
+    }
+}
+
+/// Loads the demo approver's own queue from an in-process sim into a store under `dir`.
+async fn fill_from_sim(
+    changes: usize,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, signoff::domain::User, SimServer) {
+    let server = SimServer::start(
+        SimConfig {
+            changes,
+            ..SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .expect("sim starts");
+    let sn = ServiceNow::new(Connection {
+        instance: parse_instance_url(&server.url()).unwrap(),
+        user: DEMO_USER.into(),
+        password: Secret::new(DEMO_PASSWORD),
+    })
+    .unwrap();
+    let user = sn.current_user().await.unwrap();
+    let approvals = sn
+        .approvals(
+            std::slice::from_ref(&user.sys_id),
+            Scope::Pending,
+            &no_progress,
+        )
+        .await
+        .unwrap();
+    let path = dir.join("bench.sqlite3");
+    let mut store = Store::open(&path).unwrap();
+    store.set_policy(&Policy::default()).unwrap();
+    store
+        .replace_snapshot(&user, &approvals, Utc::now(), None)
+        .unwrap();
+    (path, user, server)
 }

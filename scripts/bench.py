@@ -13,7 +13,16 @@ approvals, then measures:
   * process start to the first frame drawn from a cache of all approvals, offline, in a pty
     (the figure signoff logs as "first frame drawn");
   * `signoff sync` as a full pull, and as an incremental sync after 1% of the approvals changed.
-Usage: python3 scripts/bench.py [--changes N] [--runs R]
+and then the scale case (issue 14), each against its own sim filled with large pages:
+  * a cache of about 100,000 approvals (--big-changes) and one of about 600: process start
+    to first frame from each, offline, side by side (target: 100k within 1.5x of 600, and
+    under 50 ms);
+  * the console's peak RSS (VmHWM) with the 100k cache at its first frame and after G, PgDn,
+    g, Tab, f, Enter, Esc and j in a pty (target < 60 MB), and `queue --offline --output json`
+    streaming all 100k rows (target < 60 MB);
+  * a full sync at 100k and an incremental one after 1% changed (target < 10%);
+  * one frame at 100k (examples/render_bench --store; target median < 2 ms, p99 < 4 ms).
+Usage: python3 scripts/bench.py [--changes N] [--runs R] [--big-changes N] [--skip-small]
 """
 import argparse
 import base64
@@ -25,6 +34,7 @@ import pty
 import shutil
 import struct
 import termios
+import threading
 import re
 import statistics
 import subprocess
@@ -55,24 +65,24 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--changes", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--big-changes", type=int, default=163000,
+                    help="changes for the scale case (163,000 give about 100,000 approvals)")
+    ap.add_argument("--skip-small", action="store_true",
+                    help="run only the scale case")
     args = ap.parse_args()
 
     sh(["cargo", "build", "--release", "--quiet", "--bin", "signoff", "--example", "render_bench"],
        cwd=ROOT)
+    if not args.skip_small:
+        pull_and_render(args)
+    scale(args.big_changes, args.runs)
+
+
+def pull_and_render(args):
     home = tempfile.mkdtemp(prefix="signoff-bench-")
     env = dict(os.environ, SIGNOFF_HOME=home)
-    sim = subprocess.Popen([BIN, "sim", "--port", "0", "--changes", str(args.changes)],
-                           stdout=subprocess.PIPE, text=True, env=env)
+    sim, url = start_sim(args.changes, env)
     try:
-        url = None
-        for line in sim.stdout:
-            m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
-            if m:
-                url = m.group(1)
-                break
-        if not url:
-            sys.exit("the sim did not print its URL")
-
         qenv = dict(env, SIGNOFF_INSTANCE=url, SIGNOFF_USER=USER, SIGNOFF_PASSWORD=PASSWORD)
         out = subprocess.run([BIN, "queue", "--json"], env=qenv, capture_output=True, check=True)
         count = len(json.loads(out.stdout))
@@ -178,6 +188,143 @@ def main():
     r = subprocess.run([os.path.join(ROOT, "target", "release", "examples", "render_bench"),
                         "30000"], capture_output=True, text=True, check=True, env=env)
     print(r.stdout.strip())
+
+
+def start_sim(changes, env, *extra):
+    """A sim on a free port; returns (process, url)."""
+    sim = subprocess.Popen([BIN, "sim", "--port", "0", "--changes", str(changes), *extra],
+                           stdout=subprocess.PIPE, text=True, env=env)
+    for line in sim.stdout:
+        m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+        if m:
+            return sim, m.group(1)
+    sim.kill()
+    sys.exit("the sim did not print its URL")
+
+
+def filled_cache(changes, page):
+    """A fresh SIGNOFF_HOME synced from its own sim with `page`-row pages.
+    Returns (env, sim, url, seconds the full pull took, its summary line)."""
+    home = tempfile.mkdtemp(prefix="signoff-bench-c-")
+    os.makedirs(os.path.join(home, "config"))
+    with open(os.path.join(home, "config", "config.toml"), "w") as f:
+        f.write(f"page_size = {page}\n")
+    env = dict(os.environ, SIGNOFF_HOME=home)
+    sim, url = start_sim(changes, env, "--page-cap", str(max(page, 100)))
+    env.update(SIGNOFF_INSTANCE=url, SIGNOFF_USER=USER, SIGNOFF_PASSWORD=PASSWORD)
+    t, text = timed([BIN, "sync", "-o", "table"], env)
+    return env, sim, url, t, text
+
+
+def vm_hwm(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def console_rss(env):
+    """Runs the console offline in a 140x45 pty, waits for its first frame, then moves through
+    the whole queue, filters and opens details; returns (MB at first frame, MB after, keys)."""
+    log = os.path.join(env["SIGNOFF_HOME"], "state", "signoff.log")
+    before = len(open(log).read()) if os.path.exists(log) else 0
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 140, 0, 0))
+    p = subprocess.Popen([BIN, "--offline"], env=env, stdin=slave, stdout=slave, stderr=slave,
+                         close_fds=True)
+    os.close(slave)
+    threading.Thread(target=lambda: drain(master), daemon=True).start()
+    deadline = time.time() + 30
+    while "first frame drawn" not in open(log).read()[before:]:
+        if time.time() > deadline or p.poll() is not None:
+            p.kill()
+            sys.exit("the console drew no first frame within 30 s")
+        time.sleep(0.02)
+    at_start = vm_hwm(p.pid)
+    time.sleep(1.0)  # the rest of the queue streams in
+    keys = (["G"] + ["\x1b[6~"] * 40 + ["g"] + ["\t"] * 4 + ["f"] * 3 + ["j"] * 20
+            + ["\r", "\x1b[6~", "\x1b"] * 3 + ["G", "\r", "\x1b"])
+    for k in keys:
+        os.write(master, k.encode())
+        time.sleep(0.03)
+    time.sleep(0.5)
+    after = vm_hwm(p.pid)
+    os.write(master, b"q")
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        sys.exit("the console did not quit on q")
+    return at_start, after, len(keys)
+
+
+def drain(fd):
+    while True:
+        try:
+            if not os.read(fd, 65536):
+                return
+        except OSError:
+            return
+
+
+def scale(big_changes, runs):
+    print(f"scale: filling a cache from a sim of {big_changes} changes (pages of 2,000)")
+    benv, bsim, burl, bfull, btext = filled_cache(big_changes, 2000)
+    try:
+        senv, ssim, _, _, _ = filled_cache(1000, 100)
+        ssim.terminate()
+        ssim.wait()
+        print(f"full sync at scale: {bfull:.1f} s ({btext})")
+        small = [first_frame(senv) for _ in range(runs)]
+        big = [first_frame(benv) for _ in range(runs)]
+        sm = statistics.median(f[0] for f in small)
+        bm = statistics.median(f[0] for f in big)
+        sw = statistics.median(f[2] for f in small)
+        bw = statistics.median(f[2] for f in big)
+        print(f"first frame, offline, 140x45, median of {runs}: {small[0][1]} approvals "
+              f"{sm:.1f} ms (wall {sw*1000:.0f} ms), {big[0][1]} approvals {bm:.1f} ms "
+              f"(wall {bw*1000:.0f} ms): {bm/sm:.2f}x logged, {bw/sw:.2f}x wall "
+              f"(target <= 1.5x and < 50 ms)")
+        check("first frame at 100k within 1.5x of ~600", bw / sw <= 1.5 and bm / sm <= 1.5)
+        check("first frame at 100k < 50 ms", bm < 50)
+
+        start, after, nkeys = console_rss(benv)
+        print(f"console peak RSS with {big[0][1]} approvals: {start:.1f} MB at the first frame, "
+              f"{after:.1f} MB after {nkeys} keys (G, PgDn, g, Tab, f, j, Enter, Esc) "
+              f"(target < 60 MB)")
+        check("console peak RSS at 100k < 60 MB", max(start, after) < 60)
+
+        r = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "queue", "--offline", "--output",
+                            "json"], env=benv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           check=True)
+        n = len(json.loads(r.stdout))
+        mb = int(r.stderr.decode().strip().splitlines()[-1]) / 1024
+        print(f"queue --offline --output json: {n} rows, {len(r.stdout)/1e6:.0f} MB of JSON, "
+              f"peak RSS {mb:.1f} MB (target < 60 MB)")
+        check("queue --output json at 100k < 60 MB", mb < 60)
+
+        ids = [row["approval_sys_id"] for row in json.loads(r.stdout)]
+        chosen = ids[:: 100]
+        touch(burl, chosen)
+        t, text = timed([BIN, "sync", "-o", "table"], benv)
+        print(f"incremental sync at scale after {len(chosen)} approvals (1%) changed: "
+              f"{t*1000:.0f} ms = {100*t/bfull:.1f}% of the full pull (target < 10%) ({text})")
+        check("incremental sync at 100k < 10% of a full pull", t / bfull < 0.10)
+    finally:
+        bsim.terminate()
+        bsim.wait()
+    store = os.path.join(benv["SIGNOFF_HOME"], "data", "default.sqlite3")
+    if not os.path.exists(store):
+        found = [os.path.join(d, f) for d, _, fs in os.walk(benv["SIGNOFF_HOME"])
+                 for f in fs if f.endswith(".sqlite3")]
+        store = found[0] if found else store
+    r = subprocess.run([os.path.join(ROOT, "target", "release", "examples", "render_bench"),
+                        "--store", store], capture_output=True, text=True, check=True)
+    print(r.stdout.strip())
+    m = re.search(r"median ([0-9.]+) ms, p99 ([0-9.]+) ms", r.stdout)
+    check("frame at 100k median < 2 ms and p99 < 4 ms",
+          bool(m) and float(m.group(1)) < 2 and float(m.group(2)) < 4)
 
 
 KEY_RANGES = [("", "4"), ("4", "8"), ("8", "c"), ("c", None)]
