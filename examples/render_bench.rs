@@ -40,7 +40,11 @@ async fn main() {
     let (path, user, server) = match cached {
         Some(path) => {
             let store = Store::open(&path).unwrap();
-            let user = store.sync_state().unwrap().user.expect("the cache names its user");
+            let user = store
+                .sync_state()
+                .unwrap()
+                .user
+                .expect("the cache names its user");
             (path, user, None)
         }
         None => {

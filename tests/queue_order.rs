@@ -142,6 +142,42 @@ async fn the_stores_order_and_counts_equal_the_in_memory_queue_also_after_a_poli
         .apply_changes(&user, &some, &[], now, None)
         .unwrap();
     assert_store_matches(&reopened, &changed, now);
+    // The counts follow rows removed one by one and a whole queue replaced.
+    let gone: Vec<String> = some.iter().take(5).map(|a| a.sys_id.clone()).collect();
+    reopened
+        .apply_changes(&user, &[], &gone, now, None)
+        .unwrap();
+    assert_store_matches(&reopened, &changed, now);
+    let mut half = reopened.load_snapshot().unwrap().approvals;
+    half.truncate(half.len() / 2);
+    reopened.replace_snapshot(&user, &half, now, None).unwrap();
+    assert_store_matches(&reopened, &changed, now);
+    reopened.clear_queue().unwrap();
+    assert_eq!(reopened.queue_totals(now).unwrap(), QueueTotals::default());
+    reopened.put_approvals(&half).unwrap();
+    assert_store_matches(&reopened, &changed, now);
+}
+
+#[tokio::test]
+async fn a_store_from_before_the_kept_counts_counts_its_rows_when_it_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, now) = synced_store(dir.path(), 200).await;
+    let path = store.path().to_path_buf();
+    drop(store);
+    // What schema 8 held: no counts table, triggers or deadline indexes.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER queue_counts_insert; DROP TRIGGER queue_counts_update;
+             DROP TRIGGER queue_counts_delete; DROP TABLE queue_counts;
+             DROP INDEX approvals_by_deadline; DROP INDEX approvals_by_warning;
+             PRAGMA user_version = 8;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_store_matches(&store, &Policy::default(), now);
 }
 
 #[tokio::test]

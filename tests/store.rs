@@ -139,8 +139,8 @@ fn open_creates_a_private_wal_store_and_reopen_keeps_data() {
     {
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.path(), path);
-        assert_eq!(store.schema_version().unwrap(), 8);
-        assert_eq!(SCHEMA_VERSION, 8);
+        assert_eq!(store.schema_version().unwrap(), 9);
+        assert_eq!(SCHEMA_VERSION, 9);
         assert_eq!(store.outbox_pending().unwrap(), 0);
         store
             .replace_snapshot(&ada(), &[rich_approval()], at(12, 0), Some(at(9, 1)))

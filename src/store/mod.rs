@@ -412,9 +412,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        tx.execute("DELETE FROM approvals", []).map_err(err)?;
-        tx.execute("DELETE FROM approval_summaries", [])
-            .map_err(err)?;
+        delete_all_approvals(&tx).map_err(err)?;
         upsert_rows(&tx, &path, &self.policy, approvals)?;
         write_sync_meta(&tx, &user_json, synced_at, high_water).map_err(err)?;
         tx.commit().map_err(err)
@@ -429,9 +427,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        tx.execute("DELETE FROM approvals", []).map_err(err)?;
-        tx.execute("DELETE FROM approval_summaries", [])
-            .map_err(err)?;
+        delete_all_approvals(&tx).map_err(err)?;
         tx.execute(
             "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
             [META_USER, META_SYNCED_AT, META_HIGH_WATER],
@@ -637,6 +633,19 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 /// The approval without its long texts: what the queue list needs.
+/// Empties the cached queue and its summaries and counts, freeing the pages instead of reading
+/// every row for the count trigger (which is dropped for the delete and created again).
+fn delete_all_approvals(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(concat!(
+        "DROP TRIGGER queue_counts_delete;
+         DELETE FROM approvals;
+         DELETE FROM approval_summaries;
+         DELETE FROM queue_counts;
+        ",
+        schema::count_on_delete!()
+    ))
+}
+
 pub fn summary_of(a: &Approval) -> Approval {
     let mut s = a.clone();
     let c = &mut s.change;

@@ -153,32 +153,49 @@ impl Store {
     pub fn queue_totals(&self, now: DateTime<Utc>) -> Result<QueueTotals, StoreError> {
         let action = "count the cached queue";
         let now = now.timestamp_millis();
+        let count = |sql: &str| -> Result<usize, StoreError> {
+            let n: i64 = self
+                .conn
+                .prepare_cached(sql)
+                .and_then(|mut stmt| stmt.query_row([now], |r| r.get(0)))
+                .map_err(|e| self.err(action, e))?;
+            Ok(n.max(0) as usize)
+        };
+        // Only rows that are breached or warned are read (approvals_by_deadline, _by_warning).
+        let mut totals = QueueTotals {
+            breached: count(
+                "SELECT count(*) FROM approvals WHERE q_hold = 0 AND q_deadline <= ?1",
+            )?,
+            warning: count(
+                "SELECT count(*) FROM approvals
+                 WHERE q_hold = 0 AND q_warning <= ?1 AND q_deadline > ?1",
+            )?,
+            ..QueueTotals::default()
+        };
+        // Kept by triggers (schema version 9): one row per (held, tier).
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT q_hold, q_tier, count(*), sum(q_deadline <= ?1),
-                        sum(q_warning <= ?1 AND q_deadline > ?1)
-                 FROM approvals GROUP BY q_hold, q_tier ORDER BY q_hold, q_tier",
+                "SELECT hold, tier, n FROM queue_counts WHERE n > 0 ORDER BY hold, tier",
             )
             .map_err(|e| self.err(action, e))?;
-        let mut rows = stmt.query([now]).map_err(|e| self.err(action, e))?;
-        let mut totals = QueueTotals::default();
-        let mut held = 0;
+        let mut rows = stmt.query([]).map_err(|e| self.err(action, e))?;
+        let (mut held, mut per_tier) = (0, [0usize; RiskTier::ALL.len()]);
         while let Some(row) = rows.next().map_err(|e| self.err(action, e))? {
-            let get = |i| {
-                row.get::<_, Option<i64>>(i)
-                    .map_err(|e| self.err(action, e))
-            };
-            let hold = get(0)? == Some(1);
-            let count = get(2)?.unwrap_or(0).max(0) as usize;
-            if hold {
+            let get = |i| row.get::<_, i64>(i).map_err(|e| self.err(action, e));
+            let count = get(2)?.max(0) as usize;
+            if get(0)? == 1 {
                 held += count;
-                continue;
+            } else {
+                // A row not yet placed (tier -1) counts as low, as the queue shows it.
+                let tier = tier_of(get(1)?).unwrap_or(RiskTier::Low);
+                per_tier[tier as usize] += count;
             }
-            let tier = get(1)?.and_then(tier_of).unwrap_or(RiskTier::Low);
-            totals.breached += get(3)?.unwrap_or(0).max(0) as usize;
-            totals.warning += get(4)?.unwrap_or(0).max(0) as usize;
-            totals.sections.push((Some(tier), count));
+        }
+        for (tier, n) in RiskTier::ALL.iter().zip(per_tier) {
+            if n > 0 {
+                totals.sections.push((Some(*tier), n));
+            }
         }
         if held > 0 {
             totals.sections.push((None, held));

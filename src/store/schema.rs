@@ -13,7 +13,7 @@ pub const APPLICATION_ID: u32 = 0x5349_474E;
 
 /// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
 /// a step that has shipped; add a new one.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -336,3 +336,51 @@ ALTER TABLE approvals ADD COLUMN approver_name TEXT;
 CREATE INDEX approvals_in_queue_order ON approvals
     (q_hold, q_tier, q_deadline, change_number, sys_id, approver_sys_id, approver_name, q_warning);
 ";
+
+/// The trigger that keeps `queue_counts` when an approval row goes. A bulk clear drops it,
+/// deletes, empties the counts and creates it again (see `Store::delete_all_approvals`):
+/// with it in place SQLite reads every deleted row, long texts and all, instead of freeing
+/// the table's pages.
+macro_rules! count_on_delete {
+    () => {
+        "CREATE TRIGGER queue_counts_delete AFTER DELETE ON approvals BEGIN
+    UPDATE queue_counts SET n = n - 1
+        WHERE hold = (OLD.q_hold IS 1) AND tier = IFNULL(OLD.q_tier, -1);
+END;
+"
+    };
+}
+pub(super) use count_on_delete;
+
+/// Version 9: the number of cached approvals in each (held, tier) part of the queue, kept by
+/// triggers, so the first frame's tier counts cost a few rows at any queue size; and indexes
+/// by SLA deadline and warning time, so the breached and warning counts read only the rows
+/// that are breached or warned. A NULL tier (a row not yet placed) counts as tier -1.
+const V9: &str = concat!(
+    "
+CREATE TABLE queue_counts (
+    hold  INTEGER NOT NULL,
+    tier  INTEGER NOT NULL,
+    n     INTEGER NOT NULL,
+    PRIMARY KEY (hold, tier)
+) WITHOUT ROWID;
+INSERT INTO queue_counts (hold, tier, n)
+    SELECT q_hold IS 1, IFNULL(q_tier, -1), count(*) FROM approvals WHERE true GROUP BY 1, 2;
+CREATE TRIGGER queue_counts_insert AFTER INSERT ON approvals BEGIN
+    INSERT INTO queue_counts (hold, tier, n) VALUES (NEW.q_hold IS 1, IFNULL(NEW.q_tier, -1), 1)
+        ON CONFLICT (hold, tier) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER queue_counts_update AFTER UPDATE OF q_hold, q_tier ON approvals
+    WHEN (OLD.q_hold IS 1) IS NOT (NEW.q_hold IS 1)
+        OR IFNULL(OLD.q_tier, -1) IS NOT IFNULL(NEW.q_tier, -1)
+BEGIN
+    UPDATE queue_counts SET n = n - 1
+        WHERE hold = (OLD.q_hold IS 1) AND tier = IFNULL(OLD.q_tier, -1);
+    INSERT INTO queue_counts (hold, tier, n) VALUES (NEW.q_hold IS 1, IFNULL(NEW.q_tier, -1), 1)
+        ON CONFLICT (hold, tier) DO UPDATE SET n = n + 1;
+END;
+CREATE INDEX approvals_by_deadline ON approvals (q_hold, q_deadline);
+CREATE INDEX approvals_by_warning ON approvals (q_hold, q_warning, q_deadline);
+",
+    count_on_delete!()
+);
