@@ -76,7 +76,15 @@ fn assert_store_matches(store: &Store, policy: &Policy, now: DateTime<Utc>) {
         assert_eq!(k.warning_at, e.sla.warning_at.timestamp_millis());
         assert_eq!(index.people[k.approver as usize], e.approval.approver);
     }
-    assert_eq!(store.queue_totals(now).unwrap(), totals_of(&want, now));
+    // At other times too: the SLA counts move with the clock, across hour boundaries.
+    for minutes in [0i64, -150, -61, -7, 13, 59, 61, 95, 600, 3000] {
+        let at = now + chrono::Duration::minutes(minutes);
+        assert_eq!(
+            store.queue_totals(at).unwrap(),
+            totals_of(&want, at),
+            "{minutes} min from now"
+        );
+    }
     let head: Vec<String> = store
         .queue_head(25)
         .unwrap()
@@ -169,7 +177,8 @@ async fn a_store_from_before_the_kept_counts_counts_its_rows_when_it_opens() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP TRIGGER queue_counts_insert; DROP TRIGGER queue_counts_update;
-             DROP TRIGGER queue_counts_delete; DROP TABLE queue_counts;
+             DROP TRIGGER queue_counts_delete; DROP TRIGGER sla_hours_update;
+             DROP TABLE queue_counts; DROP TABLE sla_hours;
              DROP INDEX approvals_by_deadline; DROP INDEX approvals_by_warning;
              PRAGMA user_version = 8;",
         )

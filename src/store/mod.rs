@@ -641,6 +641,7 @@ fn delete_all_approvals(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> 
          DELETE FROM approvals;
          DELETE FROM approval_summaries;
          DELETE FROM queue_counts;
+         DELETE FROM sla_hours;
         ",
         schema::count_on_delete!()
     ))

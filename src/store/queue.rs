@@ -43,6 +43,9 @@ fn tier_number(t: RiskTier) -> i64 {
     RiskTier::ALL.iter().position(|x| *x == t).unwrap_or(0) as i64
 }
 
+/// The width of an `sla_hours` bucket, in milliseconds.
+const HOUR_MS: i64 = 3_600_000;
+
 fn tier_of(n: i64) -> Option<RiskTier> {
     usize::try_from(n)
         .ok()
@@ -153,23 +156,32 @@ impl Store {
     pub fn queue_totals(&self, now: DateTime<Utc>) -> Result<QueueTotals, StoreError> {
         let action = "count the cached queue";
         let now = now.timestamp_millis();
-        let count = |sql: &str| -> Result<usize, StoreError> {
-            let n: i64 = self
-                .conn
+        // The hours before this one from `sla_hours`, this hour's rows from the indexes: a
+        // few rows read at any queue size (schema version 9).
+        let hour = now.div_euclid(HOUR_MS);
+        let count = |sql: &str| -> Result<i64, StoreError> {
+            self.conn
                 .prepare_cached(sql)
-                .and_then(|mut stmt| stmt.query_row([now], |r| r.get(0)))
-                .map_err(|e| self.err(action, e))?;
-            Ok(n.max(0) as usize)
+                .and_then(|mut stmt| stmt.query_row([now, hour], |r| r.get::<_, i64>(0)))
+                .map_err(|e| self.err(action, e))
         };
-        // Only rows that are breached or warned are read (approvals_by_deadline, _by_warning).
+        let breached = count(
+            "SELECT (SELECT IFNULL(sum(n), 0) FROM sla_hours
+                     WHERE hold = 0 AND kind = 0 AND hour < ?2)
+                  + (SELECT count(*) FROM approvals WHERE q_hold = 0
+                     AND q_deadline >= ?2 * 3600000 AND q_deadline <= ?1
+                     AND q_warning IS NOT NULL)",
+        )?;
+        let entered = count(
+            "SELECT (SELECT IFNULL(sum(n), 0) FROM sla_hours
+                     WHERE hold = 0 AND kind = 1 AND hour < ?2)
+                  + (SELECT count(*) FROM approvals WHERE q_hold = 0
+                     AND min(q_warning, q_deadline) >= ?2 * 3600000
+                     AND min(q_warning, q_deadline) <= ?1)",
+        )?;
         let mut totals = QueueTotals {
-            breached: count(
-                "SELECT count(*) FROM approvals WHERE q_hold = 0 AND q_deadline <= ?1",
-            )?,
-            warning: count(
-                "SELECT count(*) FROM approvals
-                 WHERE q_hold = 0 AND q_warning <= ?1 AND q_deadline > ?1",
-            )?,
+            breached: breached.max(0) as usize,
+            warning: (entered - breached).max(0) as usize,
             ..QueueTotals::default()
         };
         // Kept by triggers (schema version 9): one row per (held, tier).

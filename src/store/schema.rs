@@ -337,25 +337,38 @@ CREATE INDEX approvals_in_queue_order ON approvals
     (q_hold, q_tier, q_deadline, change_number, sys_id, approver_sys_id, approver_name, q_warning);
 ";
 
-/// The trigger that keeps `queue_counts` when an approval row goes. A bulk clear drops it,
-/// deletes, empties the counts and creates it again (see `Store::delete_all_approvals`):
-/// with it in place SQLite reads every deleted row, long texts and all, instead of freeing
-/// the table's pages.
+/// The trigger that keeps the counts (`queue_counts`, `sla_hours`) when an approval row goes.
+/// A bulk clear drops it, deletes, empties the counts and creates it again (see
+/// `Store::delete_all_approvals`): with it in place SQLite reads every deleted row, long texts
+/// and all, instead of freeing the table's pages.
 macro_rules! count_on_delete {
     () => {
         "CREATE TRIGGER queue_counts_delete AFTER DELETE ON approvals BEGIN
     UPDATE queue_counts SET n = n - 1
         WHERE hold = (OLD.q_hold IS 1) AND tier = IFNULL(OLD.q_tier, -1);
+    UPDATE sla_hours SET n = n - 1
+        WHERE OLD.q_deadline IS NOT NULL AND OLD.q_warning IS NOT NULL
+            AND hold = (OLD.q_hold IS 1) AND kind = 0 AND hour = OLD.q_deadline / 3600000;
+    UPDATE sla_hours SET n = n - 1
+        WHERE OLD.q_deadline IS NOT NULL AND OLD.q_warning IS NOT NULL
+            AND hold = (OLD.q_hold IS 1) AND kind = 1
+            AND hour = min(OLD.q_warning, OLD.q_deadline) / 3600000;
+    DELETE FROM sla_hours WHERE n <= 0 AND hold = (OLD.q_hold IS 1)
+        AND ((kind = 0 AND hour = OLD.q_deadline / 3600000)
+            OR (kind = 1 AND hour = min(OLD.q_warning, OLD.q_deadline) / 3600000));
 END;
 "
     };
 }
 pub(super) use count_on_delete;
 
-/// Version 9: the number of cached approvals in each (held, tier) part of the queue, kept by
-/// triggers, so the first frame's tier counts cost a few rows at any queue size; and indexes
-/// by SLA deadline and warning time, so the breached and warning counts read only the rows
-/// that are breached or warned. A NULL tier (a row not yet placed) counts as tier -1.
+/// Version 9: counts that cost the same at any queue size, kept by triggers. `queue_counts`
+/// holds the number of cached approvals in each (held, tier) part of the queue (a NULL tier,
+/// a row not yet placed, counts as tier -1). `sla_hours` counts, per hour, the SLA deadlines
+/// (kind 0) and the times a row enters warning or breach (kind 1, the earlier of warning time
+/// and deadline): the breached count at a time is the hours before it plus the rows of its
+/// own hour (read from the deadline index), and the warning count is kind 1's minus kind
+/// 0's. Rows not yet placed have no SLA times and are not counted there.
 const V9: &str = concat!(
     "
 CREATE TABLE queue_counts (
@@ -364,11 +377,32 @@ CREATE TABLE queue_counts (
     n     INTEGER NOT NULL,
     PRIMARY KEY (hold, tier)
 ) WITHOUT ROWID;
+CREATE TABLE sla_hours (
+    hold  INTEGER NOT NULL,
+    kind  INTEGER NOT NULL,
+    hour  INTEGER NOT NULL,
+    n     INTEGER NOT NULL,
+    PRIMARY KEY (hold, kind, hour)
+) WITHOUT ROWID;
 INSERT INTO queue_counts (hold, tier, n)
     SELECT q_hold IS 1, IFNULL(q_tier, -1), count(*) FROM approvals WHERE true GROUP BY 1, 2;
+INSERT INTO sla_hours (hold, kind, hour, n)
+    SELECT q_hold IS 1, 0, q_deadline / 3600000, count(*) FROM approvals
+        WHERE q_deadline IS NOT NULL AND q_warning IS NOT NULL GROUP BY 1, 3;
+INSERT INTO sla_hours (hold, kind, hour, n)
+    SELECT q_hold IS 1, 1, min(q_warning, q_deadline) / 3600000, count(*) FROM approvals
+        WHERE q_deadline IS NOT NULL AND q_warning IS NOT NULL GROUP BY 1, 3;
 CREATE TRIGGER queue_counts_insert AFTER INSERT ON approvals BEGIN
     INSERT INTO queue_counts (hold, tier, n) VALUES (NEW.q_hold IS 1, IFNULL(NEW.q_tier, -1), 1)
         ON CONFLICT (hold, tier) DO UPDATE SET n = n + 1;
+    INSERT INTO sla_hours (hold, kind, hour, n)
+        SELECT NEW.q_hold IS 1, 0, NEW.q_deadline / 3600000, 1
+            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
+        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
+    INSERT INTO sla_hours (hold, kind, hour, n)
+        SELECT NEW.q_hold IS 1, 1, min(NEW.q_warning, NEW.q_deadline) / 3600000, 1
+            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
+        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER queue_counts_update AFTER UPDATE OF q_hold, q_tier ON approvals
     WHEN (OLD.q_hold IS 1) IS NOT (NEW.q_hold IS 1)
@@ -379,8 +413,31 @@ BEGIN
     INSERT INTO queue_counts (hold, tier, n) VALUES (NEW.q_hold IS 1, IFNULL(NEW.q_tier, -1), 1)
         ON CONFLICT (hold, tier) DO UPDATE SET n = n + 1;
 END;
-CREATE INDEX approvals_by_deadline ON approvals (q_hold, q_deadline);
-CREATE INDEX approvals_by_warning ON approvals (q_hold, q_warning, q_deadline);
+CREATE TRIGGER sla_hours_update AFTER UPDATE OF q_hold, q_deadline, q_warning ON approvals
+    WHEN (OLD.q_hold IS 1) IS NOT (NEW.q_hold IS 1)
+        OR OLD.q_deadline IS NOT NEW.q_deadline OR OLD.q_warning IS NOT NEW.q_warning
+BEGIN
+    UPDATE sla_hours SET n = n - 1
+        WHERE OLD.q_deadline IS NOT NULL AND OLD.q_warning IS NOT NULL
+            AND hold = (OLD.q_hold IS 1) AND kind = 0 AND hour = OLD.q_deadline / 3600000;
+    UPDATE sla_hours SET n = n - 1
+        WHERE OLD.q_deadline IS NOT NULL AND OLD.q_warning IS NOT NULL
+            AND hold = (OLD.q_hold IS 1) AND kind = 1
+            AND hour = min(OLD.q_warning, OLD.q_deadline) / 3600000;
+    DELETE FROM sla_hours WHERE n <= 0 AND hold = (OLD.q_hold IS 1)
+        AND ((kind = 0 AND hour = OLD.q_deadline / 3600000)
+            OR (kind = 1 AND hour = min(OLD.q_warning, OLD.q_deadline) / 3600000));
+    INSERT INTO sla_hours (hold, kind, hour, n)
+        SELECT NEW.q_hold IS 1, 0, NEW.q_deadline / 3600000, 1
+            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
+        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
+    INSERT INTO sla_hours (hold, kind, hour, n)
+        SELECT NEW.q_hold IS 1, 1, min(NEW.q_warning, NEW.q_deadline) / 3600000, 1
+            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
+        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
+END;
+CREATE INDEX approvals_by_deadline ON approvals (q_hold, q_deadline, q_warning);
+CREATE INDEX approvals_by_warning ON approvals (q_hold, min(q_warning, q_deadline));
 ",
     count_on_delete!()
 );
