@@ -163,20 +163,7 @@ impl Store {
             schema::classify(&path, found)?;
         }
 
-        let mut conn = Connection::open(&path).map_err(sql("open the database"))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(sql("set the busy timeout"))?;
-
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(sql("switch to WAL journal mode"))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(path = %path.display(), mode, "the store could not use WAL journal mode");
-        }
-        // FULL: a committed decision survives power loss, not only a crash of signoff.
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(sql("configure the database"))?;
-
+        let mut conn = connect(&path)?;
         migrate(&mut conn, &path)?;
         restrict_permissions(&path).map_err(io)?;
         // SQLite's side files hold the same data (changes, decisions): private too.
@@ -210,6 +197,24 @@ impl Store {
             signer,
             policy,
             policy_recorded: policy_recorded || unplaced,
+        })
+    }
+
+    /// Another connection to this store's file for the page writer of a full pull, on a
+    /// thread of its own: the same journal key and queue policy, without checking the file
+    /// again. Its commits are not fsynced one by one (`synchronous = NORMAL`: WAL frames reach
+    /// the disk at the next checkpoint or full commit): it writes only rows the server sends
+    /// again, so power lost mid-pull costs a refetch, never a decision.
+    pub fn page_writer(&self) -> Result<Store, StoreError> {
+        let conn = connect(&self.path)?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL;")
+            .map_err(|e| StoreError::sqlite(&self.path, "configure the database", e))?;
+        Ok(Store {
+            conn,
+            path: self.path.clone(),
+            signer: self.signer.clone(),
+            policy: self.policy.clone(),
+            policy_recorded: self.policy_recorded,
         })
     }
 
@@ -633,6 +638,25 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 /// The approval without its long texts: what the queue list needs.
+/// A connection to the store at `path` as every one is configured: WAL, a busy timeout, full
+/// fsync on commit and foreign keys.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let sql = |action| move |e| StoreError::sqlite(path, action, e);
+    let conn = Connection::open(path).map_err(sql("open the database"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(sql("set the busy timeout"))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sql("switch to WAL journal mode"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "the store could not use WAL journal mode");
+    }
+    // FULL: a committed decision survives power loss, not only a crash of signoff.
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(sql("configure the database"))?;
+    Ok(conn)
+}
+
 /// Empties the cached queue and its summaries and counts, freeing the pages instead of reading
 /// every row for the count trigger (which is dropped for the delete and created again).
 fn delete_all_approvals(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {

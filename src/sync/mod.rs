@@ -113,6 +113,40 @@ pub fn stored_skew(store: &Store) -> Option<(chrono::Duration, Option<DateTime<U
     Some((chrono::Duration::milliseconds(ms), at))
 }
 
+/// Stores the pages of a full pull on a thread of its own as they arrive; returns the sys_ids
+/// seen and the pages' high-water mark. On a failure it stops listening (so the fetch stops
+/// too) and returns the failure.
+async fn save_pages(
+    mut writer: Store,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<Approval>>,
+) -> Result<(HashSet<String>, Option<DateTime<Utc>>), StoreError> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let path = writer.path().to_path_buf();
+    std::thread::spawn(move || {
+        let mut fresh = HashSet::new();
+        let mut high_water = None;
+        let result = loop {
+            let Some(page) = rx.blocking_recv() else {
+                break Ok((fresh, high_water));
+            };
+            high_water = high_water_of(&page, high_water);
+            fresh.extend(page.iter().map(|a| a.sys_id.clone()));
+            if let Err(e) = writer.put_approvals(&page) {
+                break Err(e);
+            }
+        };
+        rx.close();
+        let _ = done_tx.send(result);
+    });
+    done_rx.await.unwrap_or_else(|_| {
+        Err(StoreError::Corrupt {
+            path,
+            detail: "the thread saving the synced pages stopped without finishing; sync again"
+                .into(),
+        })
+    })
+}
+
 async fn sync_inner<B: Backend>(
     backend: &B,
     store: &mut Store,
@@ -157,28 +191,13 @@ async fn sync_inner<B: Backend>(
             store.clear_queue()?;
             HashSet::new()
         };
-        // Pages are stored as they arrive: the pull never holds the whole queue.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Approval>>(4);
+        // Pages are stored as they arrive, by a writer on a thread of its own, so reading and
+        // decoding the next pages goes on meanwhile: the pull never holds the whole queue.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Approval>>(4);
         let fetch = backend.pending_approvals(&ids, progress, tx);
-        let mut fresh: HashSet<String> = HashSet::new();
-        let mut high_water = None;
-        let save = async {
-            let saved = loop {
-                let Some(page) = rx.recv().await else {
-                    break Ok(());
-                };
-                high_water = high_water_of(&page, high_water);
-                fresh.extend(page.iter().map(|a| a.sys_id.clone()));
-                if let Err(e) = store.put_approvals(&page) {
-                    break Err(e);
-                }
-            };
-            rx.close();
-            saved
-        };
-        let (fetched, saved) = futures::join!(fetch, save);
+        let (fetched, saved) = futures::join!(fetch, save_pages(store.page_writer()?, rx));
+        let (fresh, high_water) = saved?;
         fetched?;
-        saved?;
         let added = fresh.iter().filter(|id| !cached.contains(*id)).count();
         let removed: Vec<String> = cached
             .iter()
