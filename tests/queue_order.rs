@@ -15,7 +15,7 @@ use signoff::domain::policy::SlaHours;
 use signoff::domain::{Clock, Policy, QueueEntry, SlaStatus, build_queue};
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimServer};
 use signoff::store::{QueueTotals, Store};
-use signoff::sync::sync_once;
+use signoff::sync::{fill_long_texts, sync_once};
 use signoff::ui::{AppState, Msg, QueueRows, Theme, update, views};
 
 /// A store in `dir` holding the demo approver's queue (hers and her delegators') from a sim
@@ -28,6 +28,7 @@ async fn synced_store(dir: &std::path::Path, changes: usize) -> (Store, DateTime
     sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
         .await
         .unwrap();
+    fill_long_texts(&sn, &mut store).await.unwrap();
     let now = clock.now();
     server.shutdown().await;
     (store, now)
@@ -180,6 +181,7 @@ async fn a_store_from_before_the_kept_counts_counts_its_rows_when_it_opens() {
              DROP TRIGGER queue_counts_delete; DROP TRIGGER sla_hours_update;
              DROP TABLE queue_counts; DROP TABLE sla_hours;
              DROP INDEX approvals_by_deadline; DROP INDEX approvals_by_warning;
+             DROP INDEX approvals_texts_pending; ALTER TABLE approvals DROP COLUMN texts_pending;
              PRAGMA user_version = 8;",
         )
         .unwrap();

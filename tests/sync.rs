@@ -13,10 +13,13 @@ use tokio::sync::mpsc;
 
 use signoff::backend::no_progress;
 use signoff::backend::servicenow::ServiceNow;
-use signoff::domain::{Clock, FixedClock, Policy};
+use signoff::backend::{Backend, Scope};
+use signoff::domain::{Approval, Clock, DetailSource, FixedClock, Policy};
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimServer};
 use signoff::store::Store;
-use signoff::sync::{Backoff, EngineConfig, SyncCommand, SyncEvent, run_engine, sync_once};
+use signoff::sync::{
+    Backoff, EngineConfig, SyncCommand, SyncEvent, fill_long_texts, run_engine, sync_once,
+};
 use signoff::ui::{AppState, Msg, Theme, update, views};
 
 fn t0() -> DateTime<Utc> {
@@ -484,4 +487,89 @@ async fn the_queue_renders_from_the_cache_with_the_server_gone() {
         "why it is offline: {text}"
     );
     assert!(text.contains("CHG00"), "{text}");
+}
+
+#[tokio::test]
+async fn a_full_pull_stores_the_queue_first_and_the_long_texts_after() {
+    let server = start(300).await;
+    let sn = client(&server, DEMO_PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let outcome = sync(&server, &sn, &mut store).await;
+    assert!(outcome.full);
+
+    // The queue is usable: every approval is stored, the change fields there, the long
+    // texts not yet.
+    let first = store.load_snapshot().unwrap().approvals;
+    assert_eq!(first.len(), outcome.total);
+    let pending: Vec<&Approval> = first
+        .iter()
+        .filter(|a| a.change.detail_source == DetailSource::TextsPending)
+        .collect();
+    assert!(
+        pending.len() * 2 > first.len(),
+        "{} of {}",
+        pending.len(),
+        first.len()
+    );
+    assert!(
+        pending
+            .iter()
+            .all(|a| a.change.risk.is_some() || a.change.change_type.is_some())
+    );
+    assert!(
+        pending
+            .iter()
+            .all(|a| a.change.description.is_empty() && a.change.implementation_plan.is_empty())
+    );
+    assert_eq!(store.texts_pending(10_000).unwrap().len(), pending.len());
+
+    // The second pass completes them: each row is then what the server gives whole.
+    let filled = fill_long_texts(&sn, &mut store).await.unwrap();
+    assert_eq!(filled, pending.len());
+    assert!(store.texts_pending(10).unwrap().is_empty());
+    let whole = sn
+        .approvals(&acting(&server), Scope::Pending, &no_progress)
+        .await
+        .unwrap();
+    assert!(
+        whole
+            .iter()
+            .all(|a| a.change.detail_source != DetailSource::TextsPending)
+    );
+    let mut whole: Vec<Approval> = whole.into_iter().filter(Approval::in_queue).collect();
+    whole.sort_by(|a, b| a.sys_id.cmp(&b.sys_id));
+    let mut now = store.load_snapshot().unwrap().approvals;
+    now.sort_by(|a, b| a.sys_id.cmp(&b.sys_id));
+    assert_eq!(now.len(), whole.len());
+    for (got, want) in now.iter().zip(&whole) {
+        assert_eq!(got, want, "{}", got.sys_id);
+    }
+    assert!(now.iter().any(|a| !a.change.implementation_plan.is_empty()));
+    // Nothing waits any more: another round asks for nothing.
+    assert_eq!(fill_long_texts(&sn, &mut store).await.unwrap(), 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_engine_reports_the_queue_before_the_long_texts() {
+    let server = start(300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_cmd, mut rx) = engine(&server, DEMO_PASSWORD, &dir, Duration::from_secs(3600));
+    let events = collect(&mut rx, Duration::from_secs(20), |e| {
+        matches!(e, SyncEvent::TextsArrived { .. })
+    })
+    .await;
+    let synced = events
+        .iter()
+        .position(|(_, e)| matches!(e, SyncEvent::Synced { .. }))
+        .expect("a sync");
+    let texts = events
+        .iter()
+        .position(|(_, e)| matches!(e, SyncEvent::TextsArrived { count } if *count > 0))
+        .expect("the long texts arrive");
+    assert!(synced < texts, "the queue first");
+    let store = store_in(&dir);
+    assert!(store.texts_pending(10).unwrap().is_empty());
+    server.shutdown().await;
 }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use url::Url;
 
 use crate::domain::cab::{Convene, MeetingDetail, MeetingSummary, MoveWrites};
-use crate::domain::{Approval, ApprovalState, Delegation, DelegationDraft, User};
+use crate::domain::{Approval, ApprovalState, Delegation, DelegationDraft, LongTexts, User};
 
 /// What signoff needs from an ITSM backend.
 pub trait Backend: Send + Sync {
@@ -44,7 +44,8 @@ pub trait Backend: Send + Sync {
 
     /// Every pending approval of `approver_ids` (as `approvals` with [`Scope::Pending`]),
     /// handed to `out` a page at a time as pages arrive, so a full pull of any size never
-    /// holds the whole queue. An approval may come twice (treat pages as upserts). Stops
+    /// holds the whole queue. The pages leave out the changes' long texts (see
+    /// [`Backend::long_texts`]), so the queue is usable sooner and the pages are smaller. An approval may come twice (treat pages as upserts). Stops
     /// early, without error, when `out` is closed.
     fn pending_approvals(
         &self,
@@ -52,6 +53,14 @@ pub trait Backend: Send + Sync {
         progress: Progress<'_>,
         out: PageSender,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// The long texts of these approvals' changes, which [`Backend::pending_approvals`] leaves
+    /// out of its pages (rows marked `DetailSource::TextsPending`): fetched after the queue is
+    /// usable. Approvals the server no longer shows are left out of the answer.
+    fn long_texts(
+        &self,
+        approval_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, LongTexts)>, BackendError>> + Send;
 
     /// One approval as the server has it now (`None`: gone, or no longer visible to us).
     fn approval(

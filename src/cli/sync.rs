@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use super::connect::Session;
 use super::{Failure, exit};
 use crate::backend::{Backend, no_progress};
-use crate::sync::{Deliver, DeliveryReport, SyncError, deliver_pending, sync_once};
+use crate::sync::{
+    Deliver, DeliveryReport, SyncError, deliver_pending, fill_long_texts, sync_once,
+};
 
 pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
     if s.cli.offline {
@@ -45,6 +47,10 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
     let outcome = sync_once(&backend, &mut store, clock.as_ref(), &no_progress)
         .await
         .map_err(failure)?;
+    let queue_seconds = started.elapsed().as_secs_f64();
+    let long_texts = fill_long_texts(&backend, &mut store)
+        .await
+        .map_err(failure)?;
     print_notices(&outcome.notices);
     // Exit 4 while decisions in conflict or failed wait for the user.
     let waiting = store
@@ -68,6 +74,10 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
         delivered_failed: usize,
         decisions_needing_attention: usize,
         seconds: f64,
+        /// When the queue was stored, before the second pass fetched the long texts.
+        queue_seconds: f64,
+        /// Approvals whose change's long texts the second pass fetched.
+        long_texts: usize,
     }
     let label = backend.instance_label();
     super::output::record(
@@ -85,11 +95,18 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
             delivered_failed: delivered.failed,
             decisions_needing_attention: waiting,
             seconds: (seconds * 1000.0).round() / 1000.0,
+            queue_seconds: (queue_seconds * 1000.0).round() / 1000.0,
+            long_texts,
         },
         |w| {
+            let texts = if long_texts > 0 {
+                format!(" (the queue in {queue_seconds:.1} s, then the long texts of {long_texts})")
+            } else {
+                String::new()
+            };
             writeln!(
                 w,
-                "Synced {label} as {}: {} pending — {}, in {seconds:.1} s.",
+                "Synced {label} as {}: {} pending — {}, in {seconds:.1} s{texts}.",
                 outcome.user.user_name,
                 outcome.total,
                 outcome.summary(),

@@ -197,6 +197,22 @@ pub enum DetailSource {
     Full,
     #[default]
     Summary,
+    /// The change's fields came through but not yet its long texts (description,
+    /// justification, plans, risk analysis): a full pull fetches those after the queue is
+    /// usable (see [`LongTexts`]).
+    TextsPending,
+}
+
+/// A change's long texts, fetched after the rest of the queue by a full pull. Sanitised when
+/// set on a change ([`Change::set_long_texts`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LongTexts {
+    pub description: String,
+    pub justification: String,
+    pub implementation_plan: String,
+    pub backout_plan: String,
+    pub test_plan: String,
+    pub risk_impact_analysis: String,
 }
 
 /// A change request as an approver needs to see it. Text fields are already sanitised.
@@ -296,7 +312,7 @@ impl Change {
             test_plan,
             risk_impact_analysis,
         ] {
-            *text = cap_chars(&sanitize_multiline(text), MAX_TEXT);
+            *text = clean_text(text);
         }
         if let Some(ChangeType::Other(t)) = change_type {
             *t = clean_line(t, 40);
@@ -305,7 +321,24 @@ impl Change {
     }
 }
 
+/// A long text as kept: escape sequences and control characters removed, length capped.
+fn clean_text(text: &str) -> String {
+    cap_chars(&sanitize_multiline(text), MAX_TEXT)
+}
+
 impl Change {
+    /// Sets the long texts a full pull fetched after the queue (sanitised here); the change's
+    /// details are then complete.
+    pub fn set_long_texts(&mut self, texts: &LongTexts) {
+        self.description = clean_text(&texts.description);
+        self.justification = clean_text(&texts.justification);
+        self.implementation_plan = clean_text(&texts.implementation_plan);
+        self.backout_plan = clean_text(&texts.backout_plan);
+        self.test_plan = clean_text(&texts.test_plan);
+        self.risk_impact_analysis = clean_text(&texts.risk_impact_analysis);
+        self.detail_source = DetailSource::Full;
+    }
+
     /// When `newer` was updated after this copy, the fields an approver can see that differ
     /// (empty when only the update time moved); `None` when it was not updated since. Long
     /// texts count only when both copies have them (a summary has none).

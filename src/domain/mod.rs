@@ -19,7 +19,8 @@ pub mod text;
 pub mod when;
 
 pub use change::{
-    Approval, ApprovalState, Change, ChangeType, DetailSource, Level, Risk, User, UserRef,
+    Approval, ApprovalState, Change, ChangeType, DetailSource, Level, LongTexts, Risk, User,
+    UserRef,
 };
 pub use clock::{Clock, FixedClock, ServerClock, StartedAt, SystemClock, describe_skew};
 pub use decision::{

@@ -20,7 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use crate::domain::{Approval, Delegation, User};
+use crate::domain::{Approval, Delegation, DetailSource, LongTexts, User};
 
 pub use crate::domain::cab::MoveStatus;
 pub use cab::{CabMove, CabNote};
@@ -456,6 +456,77 @@ impl Store {
         tx.commit().map_err(err)
     }
 
+    /// Up to `limit` cached approvals whose change's long texts have not arrived yet (a full
+    /// pull stores rows without them; see [`Store::put_long_texts`]).
+    pub fn texts_pending(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let action = "read which approvals wait for their texts";
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT sys_id FROM approvals WHERE texts_pending = 1 LIMIT ?1")
+            .map_err(|e| StoreError::sqlite(&self.path, action, e))?;
+        let ids = stmt
+            .query_map([limit as i64], |r| r.get(0))
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+            .map_err(|e| StoreError::sqlite(&self.path, action, e))?;
+        Ok(ids)
+    }
+
+    /// Completes the approvals in `asked` with the long texts the server gave (`texts`, by
+    /// approval sys_id), in one transaction. An approval asked for that the server left out
+    /// (gone, or hidden from us since) is no longer waited for: the next sync settles it.
+    /// Rows a newer sync replaced with whole ones meanwhile are left as they are.
+    pub fn put_long_texts(
+        &mut self,
+        asked: &[String],
+        texts: &[(String, LongTexts)],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "save the changes' long texts", e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        {
+            let mut read = tx
+                .prepare_cached(
+                    "SELECT data FROM approvals WHERE sys_id = ?1 AND texts_pending = 1",
+                )
+                .map_err(err)?;
+            let mut write = tx
+                .prepare_cached(
+                    "UPDATE approvals SET data = ?2, texts_pending = 0 WHERE sys_id = ?1",
+                )
+                .map_err(err)?;
+            let mut summary = tx
+                .prepare_cached("UPDATE approval_summaries SET summary = ?2 WHERE sys_id = ?1")
+                .map_err(err)?;
+            for (id, t) in texts {
+                let data: Option<String> =
+                    read.query_row([id], |r| r.get(0)).optional().map_err(err)?;
+                let Some(data) = data else { continue };
+                let mut a: Approval =
+                    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+                        path: path.clone(),
+                        detail: format!("the cached approval {id} is unreadable: {e}"),
+                    })?;
+                a.change.set_long_texts(t);
+                write
+                    .execute(params![id, encode(&path, &a)?])
+                    .map_err(err)?;
+                summary
+                    .execute(params![id, encode(&path, &summary_of(&a))?])
+                    .map_err(err)?;
+            }
+            let mut settle = tx
+                .prepare_cached("UPDATE approvals SET texts_pending = 0 WHERE sys_id = ?1")
+                .map_err(err)?;
+            for id in asked {
+                settle.execute([id]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
     /// Applies an incremental sync in one transaction: upserts `upserts`, deletes the approvals
     /// whose sys_ids are in `removed`, and records `synced_at` and `high_water`.
     ///
@@ -718,8 +789,8 @@ fn upsert_rows(
             "INSERT INTO approvals
                  (sys_id, approver_sys_id, change_sys_id, change_number, state,
                   requested_at, sys_updated_on, data, q_hold, q_tier, q_deadline, q_warning,
-                  approver_name)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                  approver_name, texts_pending)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (sys_id) DO UPDATE SET
                  approver_sys_id = excluded.approver_sys_id,
                  change_sys_id = excluded.change_sys_id,
@@ -732,7 +803,8 @@ fn upsert_rows(
                  q_tier = excluded.q_tier,
                  q_deadline = excluded.q_deadline,
                  q_warning = excluded.q_warning,
-                 approver_name = excluded.approver_name",
+                 approver_name = excluded.approver_name,
+                 texts_pending = excluded.texts_pending",
         )
         .map_err(err)?;
     let mut summaries = conn
@@ -760,6 +832,7 @@ fn upsert_rows(
             deadline,
             warning,
             a.approver.name,
+            a.change.detail_source == DetailSource::TextsPending,
         ])
         .map_err(err)?;
     }

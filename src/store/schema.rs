@@ -368,7 +368,8 @@ pub(super) use count_on_delete;
 /// (kind 0) and the times a row enters warning or breach (kind 1, the earlier of warning time
 /// and deadline): the breached count at a time is the hours before it plus the rows of its
 /// own hour (read from the deadline index), and the warning count is kind 1's minus kind
-/// 0's. Rows not yet placed have no SLA times and are not counted there.
+/// 0's. Rows not yet placed have no SLA times and are not counted there. `texts_pending`
+/// marks the rows a full pull stored without their change's long texts, which follow.
 const V9: &str = concat!(
     "
 CREATE TABLE queue_counts (
@@ -436,6 +437,8 @@ BEGIN
             WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
         ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
 END;
+ALTER TABLE approvals ADD COLUMN texts_pending INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX approvals_texts_pending ON approvals (sys_id) WHERE texts_pending = 1;
 CREATE INDEX approvals_by_deadline ON approvals (q_hold, q_deadline, q_warning);
 CREATE INDEX approvals_by_warning ON approvals (q_hold, min(q_warning, q_deadline));
 ",

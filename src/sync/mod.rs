@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Progress, Scope};
-use crate::domain::{Approval, Clock, Delegation, Delivery, QueueIndex, User, acting_for};
+use crate::domain::{
+    Approval, Clock, Delegation, Delivery, DetailSource, QueueIndex, User, acting_for,
+};
 use crate::store::{OutboxEntry, Store, StoreError};
 pub use backoff::Backoff;
 pub use deliver::{Deliver, DeliveryReport, deliver_pending, write as write_decision};
@@ -100,6 +102,49 @@ pub async fn sync_once<B: Backend>(
         store.set_meta(META_SKEW_AT, &crate::store::format_time(outcome.at))?;
     }
     Ok(outcome)
+}
+
+/// Whether `newer` differs from `cached`, a row still waiting for its long texts, only by
+/// having them.
+fn only_texts_differ(cached: &Approval, newer: &Approval) -> bool {
+    if cached.change.detail_source != DetailSource::TextsPending {
+        return false;
+    }
+    let mut a = crate::store::summary_of(newer);
+    a.change.detail_source = DetailSource::TextsPending;
+    a == crate::store::summary_of(cached)
+}
+
+/// Approvals whose long texts one round of [`fill_long_texts`] asks for.
+const TEXTS_PER_ROUND: usize = 2_000;
+
+/// The second pass of a full pull: fetches the long texts of the changes whose approvals were
+/// stored without them, a round at a time, until none waits (an interrupted pass goes on at
+/// the next sync). Returns how many approvals it completed. The queue is usable before.
+pub async fn fill_long_texts<B: Backend>(
+    backend: &B,
+    store: &mut Store,
+) -> Result<usize, SyncError> {
+    let mut done = 0;
+    while let Some(n) = fill_long_texts_round(backend, store).await? {
+        done += n;
+    }
+    Ok(done)
+}
+
+/// One round of [`fill_long_texts`]: `None` when no approval waits for its texts, else how
+/// many the round completed.
+pub async fn fill_long_texts_round<B: Backend>(
+    backend: &B,
+    store: &mut Store,
+) -> Result<Option<usize>, SyncError> {
+    let ids = store.texts_pending(TEXTS_PER_ROUND)?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let texts = backend.long_texts(&ids).await?;
+    store.put_long_texts(&ids, &texts)?;
+    Ok(Some(texts.len()))
 }
 
 /// The skew last measured against this store's instance, and when.
@@ -284,11 +329,21 @@ async fn sync_inner<B: Backend>(
         .iter()
         .filter(|a| !cached.contains(&a.sys_id))
         .count();
+    // A row that only brings the long texts a full pull left for later is stored, but it is
+    // not news.
+    let texts_only = upserts
+        .iter()
+        .filter(|a| {
+            before
+                .get(&a.sys_id)
+                .is_some_and(|b| only_texts_differ(b, a))
+        })
+        .count();
     let outcome = SyncOutcome {
         user: user.clone(),
         full: false,
         added,
-        updated: upserts.len() - added,
+        updated: upserts.len() - added - texts_only,
         removed: removed.len(),
         total: total.unwrap_or(cached.len() + added - removed.len()),
         at: now,
@@ -347,6 +402,11 @@ pub enum SyncEvent {
         open: Vec<OutboxEntry>,
         /// Delegations given and received, fresh from the server.
         delegations: Vec<Delegation>,
+    },
+    /// The long texts of `count` more approvals are in the store (the second pass of a full
+    /// pull): rows read before lack them.
+    TextsArrived {
+        count: usize,
     },
     /// The backend could not be reached (or answered with an error); retrying at `retry_at`.
     Offline {
@@ -485,6 +545,7 @@ pub async fn run_engine<B: Backend + 'static>(
                 while let Ok(cmd) = commands.try_recv() {
                     deliver_now |= cmd == SyncCommand::Deliver;
                 }
+                let synced = result.is_ok();
                 let event = match result {
                     Ok(outcome) => {
                         failures = 0;
@@ -539,6 +600,29 @@ pub async fn run_engine<B: Backend + 'static>(
                 };
                 if events.send(event).is_err() {
                     return;
+                }
+                if synced && !deliver_now {
+                    // The second pass, with the queue on screen: the long texts a round at a
+                    // time. A decision or a refresh asked for meanwhile goes first; the pass
+                    // goes on after the sync it asked for.
+                    loop {
+                        match fill_long_texts_round(backend.as_ref(), &mut store).await {
+                            Ok(None) => break,
+                            Ok(Some(count)) => {
+                                if events.send(SyncEvent::TextsArrived { count }).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the long texts could not be fetched; the next sync tries again");
+                                break;
+                            }
+                        }
+                        if commands.try_recv().is_ok() {
+                            next = Some(tokio::time::Instant::now());
+                            break;
+                        }
+                    }
                 }
             }
         }

@@ -82,6 +82,10 @@ pub enum Msg {
         total: Option<usize>,
     },
     Synced(Box<Synced>),
+    /// The long texts of `count` more approvals are in the store (a full pull's second pass).
+    TextsArrived {
+        count: usize,
+    },
     /// The backend could not be reached (or answered with an error); retrying at `retry_at`.
     Offline {
         since: DateTime<Utc>,

@@ -10,8 +10,8 @@ use super::wire::Row;
 use crate::backend::BackendError;
 use crate::domain::text::clean_line;
 use crate::domain::{
-    Approval, ApprovalState, Change, ChangeType, Delegation, DetailSource, Level, Risk, User,
-    UserRef,
+    Approval, ApprovalState, Change, ChangeType, Delegation, DetailSource, Level, LongTexts, Risk,
+    User, UserRef,
 };
 
 /// Task-level fields: these resolve when dot-walked through the approval's `task` reference.
@@ -64,6 +64,55 @@ pub(crate) const APPROVAL_FIELDS: &[&str] = &[
     "sys_created_on",
     "sys_updated_on",
 ];
+
+/// The change's long texts: left out of a full pull's pages and fetched after the queue is
+/// usable ([`approval_fields_without_texts`], [`long_texts`]).
+pub(crate) const LONG_TEXT_FIELDS: &[&str] = &[
+    "description",
+    "justification",
+    "implementation_plan",
+    "backout_plan",
+    "test_plan",
+    "risk_impact_analysis",
+];
+
+/// [`approval_fields`] without the change's long texts (a full pull's pages).
+pub(crate) fn approval_fields_without_texts() -> String {
+    approval_fields(&[], &[])
+        .split(',')
+        .filter(|f| {
+            f.strip_prefix("sysapproval.")
+                .is_none_or(|name| !LONG_TEXT_FIELDS.contains(&name))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `sysparm_fields` of the second pass: each approval's `sys_id` and its change's long texts.
+pub(crate) fn long_text_fields() -> String {
+    std::iter::once("sys_id".to_string())
+        .chain(LONG_TEXT_FIELDS.iter().map(|f| format!("sysapproval.{f}")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// An approval row of the second pass: its sys_id and its change's long texts (sanitised when
+/// set on the change).
+pub(crate) fn long_texts(row: &Row<'_>) -> Result<(String, LongTexts), BackendError> {
+    let sys_id = required_id(row, "sys_id", "sysapproval_approver", "")?;
+    let text = |name: &str| row.display(&format!("sysapproval.{name}"));
+    Ok((
+        sys_id,
+        LongTexts {
+            description: text("description"),
+            justification: text("justification"),
+            implementation_plan: text("implementation_plan"),
+            backout_plan: text("backout_plan"),
+            test_plan: text("test_plan"),
+            risk_impact_analysis: text("risk_impact_analysis"),
+        },
+    ))
+}
 
 /// `sysparm_fields` for change records: `sys_id`, `extra`, and every change field.
 pub(crate) fn change_fields(extra: &[&str]) -> String {
@@ -165,10 +214,14 @@ pub(crate) fn approval(row: &Row<'_>) -> Result<Approval, BackendError> {
         return Err(bad("it does not say which change it approves".into()));
     }
     let mut change = change(row, "sysapproval.", change_id).map_err(&bad)?;
-    change.detail_source = if has_change_fields(row) {
-        DetailSource::Full
-    } else {
-        DetailSource::Summary
+    // A page without the long texts (a full pull's) leaves them for the second pass.
+    let texts_left_out = LONG_TEXT_FIELDS
+        .iter()
+        .all(|f| row.field(&format!("sysapproval.{f}")).is_none());
+    change.detail_source = match (has_change_fields(row), texts_left_out) {
+        (true, false) => DetailSource::Full,
+        (true, true) => DetailSource::TextsPending,
+        (false, _) => DetailSource::Summary,
     };
     let group = match row.display("group.assignment_group") {
         name if !name.trim().is_empty() => name,
@@ -338,9 +391,17 @@ mod tests {
             "sysapproval.start_date": {"display_value": "x", "value": "2026-11-28 22:00:00"},
             "sysapproval.on_hold": {"display_value": "false", "value": "false"},
             "sysapproval.requested_by": {"display_value": "Ben Ishikawa", "value": "u2"},
+            "sysapproval.justification": {"display_value": "Security fix", "value": "Security fix"},
             "extra_field": {"display_value": "ignored", "value": "ignored"}
         });
+        // Without any long text the row is a full pull's page: its texts follow.
+        let mut light = v.as_object().unwrap().clone();
+        light.remove("sysapproval.justification");
+        let pending = approval(&Row(&light)).unwrap();
+        assert_eq!(pending.change.detail_source, DetailSource::TextsPending);
+        assert_eq!(pending.change.justification, "");
         let a = approval(&Row(v.as_object().unwrap())).unwrap();
+        assert_eq!(a.change.justification, "Security fix");
         assert_eq!(a.sys_id, "a1");
         assert_eq!(a.state, ApprovalState::Requested);
         assert_eq!(a.approver.name, "Alice Moreno");

@@ -228,12 +228,22 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
     if c.on_hold {
         lines.push(vec![(sla_role(SlaStatus::Warning), "ON HOLD".into())]);
     }
-    if c.detail_source == DetailSource::Summary {
-        lines.push(blank());
-        lines.push(vec![(
-            "muted",
-            "Summary only: this account cannot read the change record, so plans and risk come from the approval where the instance provides them.".into(),
-        )]);
+    match c.detail_source {
+        DetailSource::Summary => {
+            lines.push(blank());
+            lines.push(vec![(
+                "muted",
+                "Summary only: this account cannot read the change record, so plans and risk come from the approval where the instance provides them.".into(),
+            )]);
+        }
+        DetailSource::TextsPending => {
+            lines.push(blank());
+            lines.push(vec![(
+                "muted",
+                "The description, justification and plans are still being fetched: the queue came first. They appear here when they arrive (or at the next sync).".into(),
+            )]);
+        }
+        DetailSource::Full => {}
     }
     for (title, body) in [
         ("Description", &c.description),

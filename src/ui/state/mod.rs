@@ -1750,6 +1750,13 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             synced_msg(state, *synced);
             vec![]
         }
+        Msg::TextsArrived { count } => {
+            tracing::debug!(count, "long texts arrived");
+            // Rows read before lack them: read again when shown.
+            state.queue.forget_read_rows();
+            state.dirty = true;
+            vec![]
+        }
         Msg::Offline {
             since,
             error,

@@ -382,6 +382,13 @@ impl QueueState {
 
     /// Replaces the queue with the order read from the store (rows are read when shown),
     /// keeping the selected change selected and the rows in `keep`, as `set` does.
+    /// Forgets the rows read from the source, which has newer copies of them now (the long
+    /// texts a full pull fetches after the queue).
+    pub fn forget_read_rows(&mut self) {
+        self.loaded.borrow_mut().clear();
+        *self.whole.borrow_mut() = None;
+    }
+
     pub fn set_index(&mut self, mut index: QueueIndex, keep: &HashSet<String>, me: Option<&str>) {
         let (selected, screen_row) = self.keep_place();
         let kept = if keep.is_empty() {
