@@ -28,7 +28,7 @@ async fn synced_store(dir: &std::path::Path, changes: usize) -> (Store, DateTime
     sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
         .await
         .unwrap();
-    fill_long_texts(&sn, &mut store).await.unwrap();
+    fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap();
     let now = clock.now();
     server.shutdown().await;
     (store, now)

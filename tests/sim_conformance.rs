@@ -2501,3 +2501,52 @@ async fn sys_user_search() {
     assert!(r.result().is_empty());
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn queries_pinning_sys_ids_answer_as_a_scan_does() {
+    let s = start(config(120)).await;
+    let all = rows(&s, "sysapproval_approver", "ORDERBYsys_id", "sys_id,state").await;
+    let ids: Vec<&str> = all.iter().map(|r| r["sys_id"].as_str().unwrap()).collect();
+    assert!(ids.len() > 40);
+    let some = format!(
+        "{},{},{},0000000000000000000000000000dead,{}",
+        ids[3], ids[17], ids[3], ids[40]
+    );
+    let fields = "sys_id,state,sys_created_on";
+    // Each pinned query, and the same rows asked for so that every row must be looked at (a
+    // clause of two conditions pins nothing).
+    for (pinned, scanned) in [
+        (
+            format!("sys_idIN{some}"),
+            format!("sys_idIN{some}^ORsys_id=none"),
+        ),
+        (
+            format!("sys_idIN{some}^state=requested^ORDERBYDESCsys_created_on"),
+            format!("sys_idIN{some}^ORsys_id=none^state=requested^ORDERBYDESCsys_created_on"),
+        ),
+        (
+            format!("sys_id={}^NQsys_idIN{},{}", ids[5], ids[9], ids[5]),
+            format!(
+                "sys_id={}^ORsys_id=none^NQsys_idIN{},{}^ORsys_id=none",
+                ids[5], ids[9], ids[5]
+            ),
+        ),
+    ] {
+        let a = rows(&s, "sysapproval_approver", &pinned, fields).await;
+        let b = rows(&s, "sysapproval_approver", &scanned, fields).await;
+        assert!(!a.is_empty(), "{pinned}");
+        assert_eq!(a, b, "{pinned}");
+    }
+    let three = rows(
+        &s,
+        "sysapproval_approver",
+        &format!("sys_idIN{some}"),
+        "sys_id",
+    )
+    .await;
+    assert_eq!(
+        three.len(),
+        3,
+        "each existing row once, the unknown id matches nothing"
+    );
+}

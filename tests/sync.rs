@@ -525,7 +525,7 @@ async fn a_full_pull_stores_the_queue_first_and_the_long_texts_after() {
     assert_eq!(store.texts_pending(10_000).unwrap().len(), pending.len());
 
     // The second pass completes them: each row is then what the server gives whole.
-    let filled = fill_long_texts(&sn, &mut store).await.unwrap();
+    let filled = fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap();
     assert_eq!(filled, pending.len());
     assert!(store.texts_pending(10).unwrap().is_empty());
     let whole = sn
@@ -547,7 +547,10 @@ async fn a_full_pull_stores_the_queue_first_and_the_long_texts_after() {
     }
     assert!(now.iter().any(|a| !a.change.implementation_plan.is_empty()));
     // Nothing waits any more: another round asks for nothing.
-    assert_eq!(fill_long_texts(&sn, &mut store).await.unwrap(), 0);
+    assert_eq!(
+        fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap(),
+        0
+    );
     server.shutdown().await;
 }
 
@@ -569,7 +572,23 @@ async fn the_engine_reports_the_queue_before_the_long_texts() {
         .position(|(_, e)| matches!(e, SyncEvent::TextsArrived { count } if *count > 0))
         .expect("the long texts arrive");
     assert!(synced < texts, "the queue first");
+    // The rest of the pass follows, a batch at a time, until none waits.
     let store = store_in(&dir);
-    assert!(store.texts_pending(10).unwrap().is_empty());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !store.texts_pending(10).unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pass never ended"
+        );
+        let more = collect(&mut rx, Duration::from_secs(1), |e| {
+            matches!(e, SyncEvent::TextsArrived { .. })
+        })
+        .await;
+        assert!(
+            more.iter()
+                .all(|(_, e)| matches!(e, SyncEvent::TextsArrived { .. })),
+            "nothing but texts meanwhile"
+        );
+    }
     server.shutdown().await;
 }

@@ -56,11 +56,13 @@ pub trait Backend: Send + Sync {
 
     /// The long texts of these approvals' changes, which [`Backend::pending_approvals`] leaves
     /// out of its pages (rows marked `DetailSource::TextsPending`): fetched after the queue is
-    /// usable. Approvals the server no longer shows are left out of the answer.
+    /// usable, handed to `out` a batch at a time as answers arrive. Approvals the server no
+    /// longer shows are left out. Stops early, without error, when `out` is closed.
     fn long_texts(
         &self,
         approval_ids: &[String],
-    ) -> impl Future<Output = Result<Vec<(String, LongTexts)>, BackendError>> + Send;
+        out: TextSender,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// One approval as the server has it now (`None`: gone, or no longer visible to us).
     fn approval(
@@ -215,6 +217,8 @@ pub enum Scope {
 /// Progress of a long fetch: rows so far, and the total when the server said.
 /// Where [`Backend::pending_approvals`] sends its pages.
 pub type PageSender = tokio::sync::mpsc::Sender<Vec<Approval>>;
+/// Where [`Backend::long_texts`] sends its batches: (approval sys_id, its change's texts).
+pub type TextSender = tokio::sync::mpsc::Sender<Vec<(String, LongTexts)>>;
 
 pub type Progress<'a> = &'a (dyn Fn(usize, Option<usize>) + Sync);
 

@@ -22,7 +22,7 @@ pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
         let outcome = sync_once(&backend, &mut store, clock.as_ref(), &no_progress)
             .await
             .map_err(super::sync::failure)?;
-        crate::sync::fill_long_texts(&backend, &mut store)
+        crate::sync::fill_long_texts(&backend, &store, || true, |_| {})
             .await
             .map_err(super::sync::failure)?;
         super::sync::print_notices(&outcome.notices);

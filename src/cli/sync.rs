@@ -48,7 +48,7 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
         .await
         .map_err(failure)?;
     let queue_seconds = started.elapsed().as_secs_f64();
-    let long_texts = fill_long_texts(&backend, &mut store)
+    let long_texts = fill_long_texts(&backend, &store, || true, |_| {})
         .await
         .map_err(failure)?;
     print_notices(&outcome.notices);

@@ -694,9 +694,20 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
         Ok(q) => q,
         Err(detail) => return error(400, "Invalid query", Some(&detail)),
     };
-    let mut rows: Vec<u32> = (0..db.tables[t].rows.len() as u32)
-        .filter(|&r| query.matches(db, r))
-        .collect();
+    // Rows in table order, then sorted (stable): a query pinning sys_ids reads just those
+    // rows, as a database does by primary key.
+    let mut rows: Vec<u32> = match query.pinned_ids(db) {
+        Some(ids) => {
+            let mut rows: Vec<u32> = ids.iter().filter_map(|id| db.find(t, id)).collect();
+            rows.sort_unstable();
+            rows.dedup();
+            rows.retain(|&r| query.matches(db, r));
+            rows
+        }
+        None => (0..db.tables[t].rows.len() as u32)
+            .filter(|&r| query.matches(db, r))
+            .collect(),
+    };
     query.sort(db, &mut rows);
     let total = rows.len();
     let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);

@@ -189,6 +189,26 @@ impl Query {
         Ok(query)
     }
 
+    /// The sys_ids a query can match when each of its groups pins `sys_id` (`sys_id=…` or
+    /// `sys_idIN…`), which a database answers from the primary key instead of a scan; `None`
+    /// when some group does not.
+    pub fn pinned_ids(&self, db: &Db) -> Option<Vec<&str>> {
+        let mut ids = Vec::new();
+        for group in &self.groups {
+            let pin = group.iter().find_map(|clause| match clause.as_slice() {
+                [c] if matches!(c.op, Op::Eq | Op::In)
+                    && matches!(c.path.steps.as_slice(),
+                        [(t, f)] if db.tables[*t].fields[*f].name == "sys_id") =>
+                {
+                    Some(c.values.iter().map(String::as_str))
+                }
+                _ => None,
+            })?;
+            ids.extend(pin);
+        }
+        Some(ids)
+    }
+
     /// Does `row` of the query's table match?
     pub fn matches(&self, db: &Db, row: u32) -> bool {
         self.groups.iter().any(|g| {

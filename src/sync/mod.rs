@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{Backend, BackendError, Progress, Scope};
 use crate::domain::{
-    Approval, Clock, Delegation, Delivery, DetailSource, QueueIndex, User, acting_for,
+    Approval, Clock, Delegation, Delivery, DetailSource, LongTexts, QueueIndex, User, acting_for,
 };
 use crate::store::{OutboxEntry, Store, StoreError};
 pub use backoff::Backoff;
@@ -115,36 +115,87 @@ fn only_texts_differ(cached: &Approval, newer: &Approval) -> bool {
     a == crate::store::summary_of(cached)
 }
 
-/// Approvals whose long texts one round of [`fill_long_texts`] asks for.
-const TEXTS_PER_ROUND: usize = 2_000;
-
 /// The second pass of a full pull: fetches the long texts of the changes whose approvals were
-/// stored without them, a round at a time, until none waits (an interrupted pass goes on at
-/// the next sync). Returns how many approvals it completed. The queue is usable before.
-pub async fn fill_long_texts<B: Backend>(
-    backend: &B,
-    store: &mut Store,
-) -> Result<usize, SyncError> {
-    let mut done = 0;
-    while let Some(n) = fill_long_texts_round(backend, store).await? {
-        done += n;
+/// stored without them, each answer stored on a thread of its own while the next arrive;
+/// until none waits (an interrupted pass goes on at the next sync). Asks `go_on` before each
+/// batch is stored (false: stop, the rest waits); `stored` hears how many approvals each
+/// stored batch completed. Returns how many it completed. The queue is usable before.
+pub fn fill_long_texts<'a, B: Backend>(
+    backend: &'a B,
+    store: &Store,
+    mut go_on: impl FnMut() -> bool + Send + 'a,
+    stored: impl Fn(usize) + Send + 'static,
+) -> impl Future<Output = Result<usize, SyncError>> + Send + 'a {
+    // What the store says is read now: the future holds no reference to it.
+    let prepared = store.texts_pending(usize::MAX).and_then(|ids| {
+        Ok(match ids.is_empty() {
+            true => None,
+            false => Some((ids, store.page_writer()?)),
+        })
+    });
+    async move {
+        match prepared? {
+            None => Ok(0),
+            Some((ids, writer)) => fill_with(backend, ids, writer, &mut go_on, stored).await,
+        }
     }
-    Ok(done)
 }
 
-/// One round of [`fill_long_texts`]: `None` when no approval waits for its texts, else how
-/// many the round completed.
-pub async fn fill_long_texts_round<B: Backend>(
+async fn fill_with<B: Backend>(
     backend: &B,
-    store: &mut Store,
-) -> Result<Option<usize>, SyncError> {
-    let ids = store.texts_pending(TEXTS_PER_ROUND)?;
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let texts = backend.long_texts(&ids).await?;
-    store.put_long_texts(&ids, &texts)?;
-    Ok(Some(texts.len()))
+    ids: Vec<String>,
+    writer: Store,
+    go_on: &mut (impl FnMut() -> bool + Send),
+    stored: impl Fn(usize) + Send + 'static,
+) -> Result<usize, SyncError> {
+    type Batch = (Vec<String>, Vec<(String, LongTexts)>);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, LongTexts)>>(2);
+    let (to_writer, from_fetch) = tokio::sync::mpsc::channel::<Batch>(2);
+    // Set as the fetch ends, in the same poll that closes `rx` (one task polls both).
+    let fetched_all = std::sync::atomic::AtomicBool::new(false);
+    let fetch = async {
+        let result = backend.long_texts(&ids, tx).await;
+        fetched_all.store(result.is_ok(), std::sync::atomic::Ordering::SeqCst);
+        result
+    };
+    let forward = async {
+        let mut answered: HashSet<String> = HashSet::new();
+        let mut whole = true;
+        while let Some(batch) = rx.recv().await {
+            let settled: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+            if !go_on() || to_writer.send((settled.clone(), batch)).await.is_err() {
+                // Asked to stop (the rest waits for the next sync), or the writer failed
+                // (its error is the answer).
+                whole = false;
+                break;
+            }
+            answered.extend(settled);
+        }
+        rx.close();
+        // Asked for and not answered by a complete pass: gone or hidden since, no longer
+        // waited for (the next sync settles them).
+        if whole && fetched_all.load(std::sync::atomic::Ordering::SeqCst) {
+            let left: Vec<String> = ids
+                .iter()
+                .filter(|id| !answered.contains(*id))
+                .cloned()
+                .collect();
+            if !left.is_empty() {
+                let _ = to_writer.send((left, Vec::new())).await;
+            }
+        }
+        drop(to_writer);
+    };
+    let save = on_writer_thread(writer, from_fetch, 0, move |w, done, (asked, texts)| {
+        w.put_long_texts(&asked, &texts)?;
+        *done += texts.len();
+        stored(texts.len());
+        Ok(())
+    });
+    let (fetched, (), saved) = futures::join!(fetch, forward, save);
+    let done = saved?;
+    fetched?;
+    Ok(done)
 }
 
 /// The skew last measured against this store's instance, and when.
@@ -158,25 +209,23 @@ pub fn stored_skew(store: &Store) -> Option<(chrono::Duration, Option<DateTime<U
     Some((chrono::Duration::milliseconds(ms), at))
 }
 
-/// Stores the pages of a full pull on a thread of its own as they arrive; returns the sys_ids
-/// seen and the pages' high-water mark. On a failure it stops listening (so the fetch stops
-/// too) and returns the failure.
-async fn save_pages(
+/// Runs `step` on a thread of its own with `writer` for each item `rx` brings, folding into
+/// `acc`, until `rx` ends (then `acc`) or a step fails (then it stops listening, so the
+/// sender stops too, and returns the failure).
+async fn on_writer_thread<T: Send + 'static, A: Send + 'static>(
     mut writer: Store,
-    mut rx: tokio::sync::mpsc::Receiver<Vec<Approval>>,
-) -> Result<(HashSet<String>, Option<DateTime<Utc>>), StoreError> {
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+    mut acc: A,
+    mut step: impl FnMut(&mut Store, &mut A, T) -> Result<(), StoreError> + Send + 'static,
+) -> Result<A, StoreError> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let path = writer.path().to_path_buf();
     std::thread::spawn(move || {
-        let mut fresh = HashSet::new();
-        let mut high_water = None;
         let result = loop {
-            let Some(page) = rx.blocking_recv() else {
-                break Ok((fresh, high_water));
+            let Some(item) = rx.blocking_recv() else {
+                break Ok(acc);
             };
-            high_water = high_water_of(&page, high_water);
-            fresh.extend(page.iter().map(|a| a.sys_id.clone()));
-            if let Err(e) = writer.put_approvals(&page) {
+            if let Err(e) = step(&mut writer, &mut acc, item) {
                 break Err(e);
             }
         };
@@ -186,10 +235,29 @@ async fn save_pages(
     done_rx.await.unwrap_or_else(|_| {
         Err(StoreError::Corrupt {
             path,
-            detail: "the thread saving the synced pages stopped without finishing; sync again"
+            detail: "the thread saving what the sync fetched stopped without finishing; sync again"
                 .into(),
         })
     })
+}
+
+/// Stores the pages of a full pull on a thread of its own as they arrive; returns the sys_ids
+/// seen and the pages' high-water mark.
+async fn save_pages(
+    writer: Store,
+    rx: tokio::sync::mpsc::Receiver<Vec<Approval>>,
+) -> Result<(HashSet<String>, Option<DateTime<Utc>>), StoreError> {
+    on_writer_thread(
+        writer,
+        rx,
+        (HashSet::new(), None),
+        |w, (fresh, hw), page| {
+            *hw = high_water_of(&page, *hw);
+            fresh.extend(page.iter().map(|a| a.sys_id.clone()));
+            w.put_approvals(&page)
+        },
+    )
+    .await
 }
 
 async fn sync_inner<B: Backend>(
@@ -605,23 +673,25 @@ pub async fn run_engine<B: Backend + 'static>(
                     // The second pass, with the queue on screen: the long texts a round at a
                     // time. A decision or a refresh asked for meanwhile goes first; the pass
                     // goes on after the sync it asked for.
-                    loop {
-                        match fill_long_texts_round(backend.as_ref(), &mut store).await {
-                            Ok(None) => break,
-                            Ok(Some(count)) => {
-                                if events.send(SyncEvent::TextsArrived { count }).is_err() {
-                                    return;
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "the long texts could not be fetched; the next sync tries again");
-                                break;
-                            }
-                        }
-                        if commands.try_recv().is_ok() {
-                            next = Some(tokio::time::Instant::now());
-                            break;
-                        }
+                    let mut asked = false;
+                    let tx = events.clone();
+                    let filled = fill_long_texts(
+                        backend.as_ref(),
+                        &store,
+                        || {
+                            asked |= commands.try_recv().is_ok();
+                            !asked
+                        },
+                        move |count| {
+                            let _ = tx.send(SyncEvent::TextsArrived { count });
+                        },
+                    )
+                    .await;
+                    if let Err(e) = filled {
+                        tracing::warn!(error = %e, "the long texts could not be fetched; the next sync tries again");
+                    }
+                    if asked {
+                        next = Some(tokio::time::Instant::now());
                     }
                 }
             }

@@ -372,8 +372,17 @@ impl Backend for ServiceNow {
                 .filter(|a| a.change.detail_source == DetailSource::TextsPending)
                 .map(|a| a.sys_id.clone())
                 .collect();
-            let texts: HashMap<String, LongTexts> =
-                self.long_texts(&pending).await?.into_iter().collect();
+            let (tx, mut rx) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+            let fetch = self.long_texts(&pending, tx);
+            let collect = async {
+                let mut texts: HashMap<String, LongTexts> = HashMap::new();
+                while let Some(batch) = rx.recv().await {
+                    texts.extend(batch);
+                }
+                texts
+            };
+            let (fetched, texts) = futures::join!(fetch, collect);
+            fetched?;
             for a in &mut all {
                 if let Some(t) = texts.get(&a.sys_id) {
                     a.change.set_long_texts(t);
@@ -477,7 +486,8 @@ impl Backend for ServiceNow {
     async fn long_texts(
         &self,
         approval_ids: &[String],
-    ) -> Result<Vec<(String, LongTexts)>, BackendError> {
+        out: super::TextSender,
+    ) -> Result<(), BackendError> {
         approval_ids.iter().try_for_each(|id| check_id(id))?;
         let fields = convert::long_text_fields();
         let convert: Convert<'_, (String, LongTexts)> = &|row| convert::long_texts(row);
@@ -485,35 +495,34 @@ impl Backend for ServiceNow {
             .chunks(IDS_PER_QUERY)
             .map(|chunk| format!("sys_idIN{}", chunk.join(",")))
             .collect();
-        let results: Vec<Result<Vec<(String, LongTexts)>, BackendError>> =
-            futures::stream::iter(queries)
-                .map(|query| {
-                    let fields = fields.clone();
-                    async move {
-                        match self
-                            .get_all(
-                                "sysapproval_approver",
-                                &query,
-                                &fields,
-                                "the changes' long texts",
-                                convert,
-                                &super::no_progress,
-                            )
-                            .await
-                        {
-                            Err(BackendError::NotFound { .. }) => Ok(Vec::new()), // v1: none
-                            other => other,
-                        }
+        // One query after another, PARALLEL_QUERIES in flight, each answer sent on at once.
+        let mut answers = futures::stream::iter(queries)
+            .map(|query| {
+                let fields = fields.clone();
+                async move {
+                    match self
+                        .get_all(
+                            "sysapproval_approver",
+                            &query,
+                            &fields,
+                            "the changes' long texts",
+                            convert,
+                            &super::no_progress,
+                        )
+                        .await
+                    {
+                        Err(BackendError::NotFound { .. }) => Ok(Vec::new()), // v1: none
+                        other => other,
                     }
-                })
-                .buffered(PARALLEL_QUERIES)
-                .collect()
-                .await;
-        let mut out = Vec::with_capacity(approval_ids.len());
-        for r in results {
-            out.extend(r?);
+                }
+            })
+            .buffered(PARALLEL_QUERIES);
+        while let Some(answer) = answers.next().await {
+            if out.send(answer?).await.is_err() {
+                break; // the receiver stopped listening
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn approval(
