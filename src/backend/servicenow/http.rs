@@ -241,7 +241,18 @@ impl Transport {
         if bytes.is_empty() && status == StatusCode::NO_CONTENT {
             return Ok((headers, None));
         }
-        let json = parse_json(&headers, &bytes)?;
+        // A large answer (a page of a pull) is decoded on a blocking thread, so the other
+        // requests in flight are read and sent meanwhile instead of waiting for it.
+        let json = if bytes.len() >= DECODE_APART {
+            let h = headers.clone();
+            tokio::task::spawn_blocking(move || parse_json(&h, &bytes))
+                .await
+                .map_err(|e| {
+                    BackendError::Protocol(format!("decoding the answer stopped ({e})"))
+                })??
+        } else {
+            parse_json(&headers, &bytes)?
+        };
         Ok((headers, Some(json)))
     }
 
@@ -364,6 +375,9 @@ pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
+
+/// Answers at least this large are decoded on a blocking thread.
+const DECODE_APART: usize = 64 * 1024;
 
 fn parse_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, BackendError> {
     let ct = header_str(headers, CONTENT_TYPE.as_str()).unwrap_or_default();
