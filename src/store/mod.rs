@@ -498,7 +498,10 @@ impl Store {
                 )
                 .map_err(err)?;
             let mut summary = tx
-                .prepare_cached("UPDATE approval_summaries SET summary = ?2 WHERE sys_id = ?1")
+                .prepare_cached(
+                    "INSERT INTO approval_summaries (sys_id, summary) VALUES (?1, ?2)
+                     ON CONFLICT (sys_id) DO UPDATE SET summary = excluded.summary",
+                )
                 .map_err(err)?;
             for (id, t) in texts {
                 let data: Option<String> =
@@ -742,6 +745,21 @@ fn delete_all_approvals(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> 
     ))
 }
 
+/// Whether any of the change's long texts is there (else the approval is its own summary).
+fn has_long_texts(a: &Approval) -> bool {
+    let c = &a.change;
+    [
+        &c.description,
+        &c.justification,
+        &c.implementation_plan,
+        &c.backout_plan,
+        &c.test_plan,
+        &c.risk_impact_analysis,
+    ]
+    .iter()
+    .any(|t| !t.is_empty())
+}
+
 pub fn summary_of(a: &Approval) -> Approval {
     let mut s = a.clone();
     let c = &mut s.change;
@@ -813,10 +831,19 @@ fn upsert_rows(
              ON CONFLICT (sys_id) DO UPDATE SET summary = excluded.summary",
         )
         .map_err(err)?;
+    let mut no_summary = conn
+        .prepare_cached("DELETE FROM approval_summaries WHERE sys_id = ?1")
+        .map_err(err)?;
     for a in approvals {
         let data = encode(path, a)?;
-        let summary = encode(path, &summary_of(a))?;
-        summaries.execute(params![a.sys_id, summary]).map_err(err)?;
+        // A row without long texts (a full pull's, before its second pass) is its own
+        // summary: readers fall back to `data` when there is no summary row.
+        if has_long_texts(a) {
+            let summary = encode(path, &summary_of(a))?;
+            summaries.execute(params![a.sys_id, summary]).map_err(err)?;
+        } else {
+            no_summary.execute([&a.sys_id]).map_err(err)?;
+        }
         let (hold, tier, deadline, warning) = queue::place_params(policy, a);
         stmt.execute(params![
             a.sys_id,

@@ -495,7 +495,7 @@ impl Backend for ServiceNow {
             .chunks(IDS_PER_QUERY)
             .map(|chunk| format!("sys_idIN{}", chunk.join(",")))
             .collect();
-        // One query after another, PARALLEL_QUERIES in flight, each answer sent on at once.
+        // PARALLEL_QUERIES always in flight (answers in any order), each sent on at once.
         let mut answers = futures::stream::iter(queries)
             .map(|query| {
                 let fields = fields.clone();
@@ -516,7 +516,7 @@ impl Backend for ServiceNow {
                     }
                 }
             })
-            .buffered(PARALLEL_QUERIES);
+            .buffer_unordered(PARALLEL_QUERIES);
         while let Some(answer) = answers.next().await {
             if out.send(answer?).await.is_err() {
                 break; // the receiver stopped listening
