@@ -11,8 +11,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use signoff::backend::no_progress;
+use signoff::backend::servicenow::ServiceNow;
 use signoff::domain::policy::SlaHours;
-use signoff::domain::{Clock, Policy, QueueEntry, SlaStatus, build_queue};
+use signoff::domain::{Clock, DetailSource, Policy, QueueEntry, SlaStatus, build_queue};
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimServer};
 use signoff::store::{QueueTotals, Store};
 use signoff::sync::{fill_long_texts, sync_once};
@@ -21,6 +22,18 @@ use signoff::ui::{AppState, Msg, QueueRows, Theme, update, views};
 /// A store in `dir` holding the demo approver's queue (hers and her delegators') from a sim
 /// of `changes` changes, synced through the adapter; and the sim's time.
 async fn synced_store(dir: &std::path::Path, changes: usize) -> (Store, DateTime<Utc>) {
+    let (store, now, server, sn) = first_pass(dir, changes).await;
+    fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap();
+    server.shutdown().await;
+    (store, now)
+}
+
+/// The store after a full pull's first pass (the long texts not fetched yet), with the sim
+/// still running and a client on its clock.
+async fn first_pass(
+    dir: &std::path::Path,
+    changes: usize,
+) -> (Store, DateTime<Utc>, SimServer, ServiceNow) {
     let server: SimServer = common::sim(23, changes, 200).await;
     let clock = common::clock(&server);
     let sn = common::client_on(&server, DEMO_USER, DEMO_PASSWORD, &clock);
@@ -28,10 +41,8 @@ async fn synced_store(dir: &std::path::Path, changes: usize) -> (Store, DateTime
     sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
         .await
         .unwrap();
-    fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap();
     let now = clock.now();
-    server.shutdown().await;
-    (store, now)
+    (store, now, server, sn)
 }
 
 /// What the console computed before the store kept the order: every approval decoded and
@@ -347,4 +358,98 @@ async fn the_console_draws_the_same_screens_from_the_stores_order_as_from_the_qu
                 .clone()
         );
     }
+}
+
+/// The console as it starts: the first rows and the counts from the store, then its order.
+fn from_store(store: &Store, now: DateTime<Utc>, w: u16, h: u16) -> AppState {
+    let mut s = console(store, now, w, h);
+    s.queue.attach(
+        Box::new(Store::open(store.path()).unwrap()),
+        Policy::default(),
+    );
+    let state = store.sync_state().unwrap();
+    update(
+        &mut s,
+        Msg::Cached {
+            user: state.user,
+            approvals: store.queue_head(40).unwrap(),
+            synced_at: state.synced_at,
+            outbox_pending: 0,
+            complete: true,
+            totals: Some(store.queue_totals(now).unwrap()),
+        },
+    );
+    update(
+        &mut s,
+        Msg::CacheLoaded {
+            approvals: QueueRows::Index(store.queue_index().unwrap()),
+            outbox: vec![],
+            delegations: vec![],
+        },
+    );
+    s
+}
+
+/// A row whose long texts have not arrived says so in the detail view; when they arrive the
+/// open detail shows them.
+#[tokio::test]
+async fn the_detail_view_waits_for_the_long_texts_and_shows_them_when_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, now, server, sn) = first_pass(dir.path(), 200).await;
+    let first = store
+        .load_snapshot()
+        .unwrap()
+        .approvals
+        .into_iter()
+        .find(|a| a.change.detail_source == DetailSource::TextsPending)
+        .expect("a row waiting for its texts");
+    for (w, h) in [(80u16, 24u16), (150, 45)] {
+        let mut s = from_store(&store, now, w, h);
+        // Select that row: move down until the detail names its change.
+        press(&mut s, KeyCode::Enter);
+        let mut tries = 0;
+        while !screen(&s, now, w, h).contains(first.change.number.as_str()) {
+            press(&mut s, KeyCode::Esc);
+            press(&mut s, KeyCode::Char('j'));
+            press(&mut s, KeyCode::Enter);
+            tries += 1;
+            assert!(
+                tries < 500,
+                "the row is in the queue: {}",
+                screen(&s, now, w, h)
+            );
+        }
+        let waiting = screen(&s, now, w, h).replace('\n', " ");
+        assert!(waiting.contains("still being fetched"), "{waiting}");
+    }
+    // The detail open while the texts arrive shows them.
+    let mut s = from_store(&store, now, 150, 45);
+    press(&mut s, KeyCode::Enter);
+    while !screen(&s, now, 150, 45).contains(first.change.number.as_str()) {
+        press(&mut s, KeyCode::Esc);
+        press(&mut s, KeyCode::Char('j'));
+        press(&mut s, KeyCode::Enter);
+    }
+    assert!(screen(&s, now, 150, 45).contains("still being fetched"));
+    fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap();
+    let whole = store
+        .approvals_by_id(std::slice::from_ref(&first.sys_id))
+        .unwrap()
+        .remove(0);
+    assert_eq!(whole.change.detail_source, DetailSource::Full);
+    let line = whole
+        .change
+        .description
+        .lines()
+        .find(|l| l.len() > 10)
+        .expect("a description")
+        .to_string();
+    update(&mut s, Msg::TextsArrived { count: 1 });
+    let shown = screen(&s, now, 150, 45);
+    assert!(!shown.contains("still being fetched"), "{shown}");
+    assert!(
+        shown.contains(&line[..line.len().min(60)]),
+        "{line}\n{shown}"
+    );
+    server.shutdown().await;
 }

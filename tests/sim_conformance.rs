@@ -2550,3 +2550,74 @@ async fn queries_pinning_sys_ids_answer_as_a_scan_does() {
         "each existing row once, the unknown id matches nothing"
     );
 }
+
+/// Paging as documented: without sysparm_limit up to 10,000 rows; any limit is honoured, so
+/// `sysparm_offset += sysparm_limit` and the `Link` header both reach every row; a cap only
+/// when the sim is started with one.
+#[tokio::test]
+async fn paging_as_documented_and_a_cap_only_when_asked() {
+    let s = start(config(400)).await;
+    let path = "/api/now/table/sysapproval_approver";
+    let all = get(&s, "admin", path, &[("sysparm_fields", "sys_id")]).await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    let total = all.total();
+    assert!(total > 250, "{total}");
+    assert_eq!(
+        all.result().len(),
+        total,
+        "no limit: every row (up to 10,000)"
+    );
+    // The documented recipe with an odd limit.
+    let mut seen = std::collections::HashSet::new();
+    let mut offset = 0;
+    while offset < total {
+        let (l, o) = ("37".to_string(), offset.to_string());
+        let page = get(
+            &s,
+            "admin",
+            path,
+            &[
+                ("sysparm_fields", "sys_id"),
+                ("sysparm_limit", &l),
+                ("sysparm_offset", &o),
+                ("sysparm_query", "ORDERBYsys_id"),
+            ],
+        )
+        .await;
+        assert_eq!(page.result().len(), 37.min(total - offset));
+        seen.extend(page.result().iter().map(|r| r["sys_id"].to_string()));
+        offset += 37;
+    }
+    assert_eq!(seen.len(), total, "offset += limit reaches every row");
+    // A big limit is honoured too (no hidden cap of 100).
+    let big = get(
+        &s,
+        "admin",
+        path,
+        &[("sysparm_fields", "sys_id"), ("sysparm_limit", "250")],
+    )
+    .await;
+    assert_eq!(big.result().len(), 250);
+    s.shutdown().await;
+
+    // Started with a cap: pages hold at most that, and the Link header says where next.
+    let capped = start(SimConfig {
+        page_cap: 40,
+        ..config(400)
+    })
+    .await;
+    let first = get(
+        &capped,
+        "admin",
+        path,
+        &[("sysparm_fields", "sys_id"), ("sysparm_limit", "250")],
+    )
+    .await;
+    assert_eq!(first.result().len(), 40);
+    let next = first.next_link().expect("a next link");
+    assert!(
+        next.contains("sysparm_limit=40") && next.contains("sysparm_offset=40"),
+        "{next}"
+    );
+    capped.shutdown().await;
+}

@@ -119,9 +119,11 @@ pub enum Command {
         /// Number of changes to generate.
         #[arg(long, default_value_t = 300)]
         changes: usize,
-        /// Most rows the server returns per page.
-        #[arg(long, default_value_t = 100)]
-        page_cap: usize,
+        /// Most rows the server returns per page whatever sysparm_limit asks, to test clients'
+        /// paging (default: none; as an instance, sysparm_limit is honoured, 10,000 rows
+        /// without one).
+        #[arg(long)]
+        page_cap: Option<usize>,
         /// Delay added to every response, in milliseconds.
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,

@@ -6,7 +6,7 @@ use crate::sim;
 pub fn config(
     seed: u64,
     changes: usize,
-    page_cap: usize,
+    page_cap: Option<usize>,
     latency_ms: u64,
 ) -> Result<sim::SimConfig, Failure> {
     config_with(seed, changes, page_cap, latency_ms, 0)
@@ -16,7 +16,7 @@ pub fn config(
 pub fn config_with(
     seed: u64,
     changes: usize,
-    page_cap: usize,
+    page_cap: Option<usize>,
     latency_ms: u64,
     offset_cost_ms: u64,
 ) -> Result<sim::SimConfig, Failure> {
@@ -25,13 +25,15 @@ pub fn config_with(
             "--changes can be at most 400000. Choose a smaller number.",
         ));
     }
-    if page_cap == 0 {
-        return Err(Failure::usage("--page-cap must be at least 1."));
+    if page_cap == Some(0) {
+        return Err(Failure::usage(
+            "--page-cap must be at least 1. Leave it out for no cap.",
+        ));
     }
     Ok(sim::SimConfig {
         seed,
         changes,
-        page_cap,
+        page_cap: page_cap.unwrap_or(sim::NO_PAGE_CAP),
         latency: std::time::Duration::from_millis(latency_ms),
         offset_cost_per_1000: std::time::Duration::from_millis(offset_cost_ms),
         ..sim::SimConfig::default()
@@ -74,7 +76,7 @@ pub async fn start_demo(
     changes: usize,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<sim::SimServer, Failure> {
-    let mut cfg = config(seed, changes, 100, 0)?;
+    let mut cfg = config(seed, changes, None, 0)?;
     cfg.now = Some(now);
     sim::SimServer::start(cfg, ([127, 0, 0, 1], 0).into())
         .await

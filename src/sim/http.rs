@@ -669,7 +669,8 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
             Some("sysparm_offset must not be negative"),
         );
     }
-    let limit = limit.clamp(1, inner.config.page_cap.max(1) as i64) as usize;
+    let cap = i64::try_from(inner.config.page_cap.max(1)).unwrap_or(i64::MAX);
+    let limit = limit.clamp(1, cap) as usize;
     let caller = Caller::new(inner, db, user);
     let offset = offset as usize;
     let now = fmt_ts(inner.now());

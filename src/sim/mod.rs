@@ -37,13 +37,18 @@ pub const DEMO_USER: &str = "alice.moreno";
 pub const DEMO_PASSWORD: &str = "demo";
 
 /// Simulator settings.
+/// [`SimConfig::page_cap`] for no cap: pages hold what `sysparm_limit` asks (10,000 rows
+/// without one, the documented default).
+pub const NO_PAGE_CAP: usize = usize::MAX;
+
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     /// PRNG seed of the generated data (default 42).
     pub seed: u64,
     /// Number of change requests to generate (default 300).
     pub changes: usize,
-    /// Server-side maximum rows per page; larger `sysparm_limit` values are clamped (default 100).
+    /// Server-side maximum rows per page; larger `sysparm_limit` values are clamped (default
+    /// [`NO_PAGE_CAP`]: `sysparm_limit` is honoured, as an instance does).
     pub page_cap: usize,
     /// Anchor for generated times and the server clock; `None` = real now at start.
     pub now: Option<chrono::DateTime<chrono::Utc>>,
@@ -86,7 +91,7 @@ impl Default for SimConfig {
         SimConfig {
             seed: 42,
             changes: 300,
-            page_cap: 100,
+            page_cap: NO_PAGE_CAP,
             now: None,
             dotwalk_change_fields: true,
             latency: Duration::ZERO,
