@@ -115,6 +115,7 @@ fn query(data: &[u8]) {
         user_sys_id: "0123456789abcdef0123456789abcdef",
         now: "2025-11-25 12:00:00",
         change_fields: true,
+        unknown_fields: &[],
     };
     for table in ["sysapproval_approver", "change_request", "sys_user"] {
         let Some(t) = db.table(table) else { continue };

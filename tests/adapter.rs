@@ -295,3 +295,62 @@ async fn nonsense_in_a_record_is_refused_with_its_name() {
     );
     server.shutdown().await;
 }
+
+/// An instance that ignores a part of the query it does not understand (here the approver
+/// condition) answers everyone's approvals: the adapter keeps only those asked for, and says
+/// so, for the full pull and for a lookup by id.
+#[tokio::test]
+async fn rows_the_query_did_not_ask_for_are_left_out() {
+    let mut cfg = config(200, 50);
+    cfg.unknown_query_fields = vec!["approver".into()];
+    let server = start(cfg).await;
+    let me = user_id(&server, DEMO_USER);
+    // The sim really answers more than asked.
+    let everyone = server
+        .query_ids(
+            "sysapproval_approver",
+            "state=requested^source_table=change_request",
+        )
+        .unwrap();
+    let want = expected_ids(&server, &me);
+    assert!(
+        everyone.len() > want.len() + 20,
+        "{} vs {}",
+        everyone.len(),
+        want.len()
+    );
+
+    let sn = client(&server, DEMO_USER, DEMO_PASSWORD);
+    let got = sn
+        .approvals(std::slice::from_ref(&me), Scope::Pending, &no_progress)
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = got.iter().map(|a| a.sys_id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, want, "only her approvals");
+    assert!(got.iter().all(|a| a.approver.sys_id == me));
+    let notices = sn.take_notices();
+    assert!(
+        notices.iter().any(|n| n.contains("left out")),
+        "{notices:?}"
+    );
+    // By id: an id not asked for is not taken either.
+    let other = everyone
+        .iter()
+        .find(|id| !want.contains(id))
+        .unwrap()
+        .clone();
+    let by_id = sn
+        .approvals(
+            std::slice::from_ref(&me),
+            Scope::PendingIds(vec![want[0].clone(), other.clone()]),
+            &no_progress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        by_id.iter().map(|a| a.sys_id.clone()).collect::<Vec<_>>(),
+        vec![want[0].clone()]
+    );
+    server.shutdown().await;
+}

@@ -50,6 +50,10 @@ pub struct SimConfig {
     /// Server-side maximum rows per page; larger `sysparm_limit` values are clamped (default
     /// [`NO_PAGE_CAP`]: `sysparm_limit` is honoured, as an instance does).
     pub page_cap: usize,
+    /// Fields list queries treat as unknown: a condition on one is ignored, as an instance
+    /// ignores an invalid part of an encoded query (an older or customised schema, or a
+    /// mistyped name). For testing that clients check the rows they get (default none).
+    pub unknown_query_fields: Vec<String>,
     /// Anchor for generated times and the server clock; `None` = real now at start.
     pub now: Option<chrono::DateTime<chrono::Utc>>,
     /// Whether `sysapproval.<change-only field>` resolves through the `task` reference
@@ -92,6 +96,7 @@ impl Default for SimConfig {
             seed: 42,
             changes: 300,
             page_cap: NO_PAGE_CAP,
+            unknown_query_fields: Vec::new(),
             now: None,
             dotwalk_change_fields: true,
             latency: Duration::ZERO,
@@ -619,6 +624,7 @@ impl SimServer {
             user_sys_id: &admin,
             now: &now,
             change_fields: self.inner.config.dotwalk_change_fields,
+            unknown_fields: &[],
         };
         let q = Query::parse(&db, t, encoded_query, &env)?;
         let mut rows: Vec<u32> = (0..db.tables[t].rows.len() as u32)

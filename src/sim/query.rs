@@ -79,6 +79,9 @@ pub struct QueryEnv<'a> {
     pub user_sys_id: &'a str,
     pub now: &'a str,
     pub change_fields: bool,
+    /// Fields whose conditions are ignored, as an instance ignores a query part naming a
+    /// field it does not know (see `SimConfig::unknown_query_fields`).
+    pub unknown_fields: &'a [String],
 }
 
 /// A parsed encoded query.
@@ -115,6 +118,9 @@ fn parse_cond(db: &Db, t: usize, part: &str, env: &QueryEnv) -> Result<Option<Co
         ));
     };
     let raw = &rest[spelling.len()..];
+    if env.unknown_fields.iter().any(|f| f == field) {
+        return Ok(None);
+    }
     let Some(path) = db.resolve(t, field, env.change_fields) else {
         return Ok(None);
     };

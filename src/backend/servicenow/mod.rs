@@ -421,6 +421,26 @@ impl Backend for ServiceNow {
                 other => approvals.append(&mut other?),
             }
         }
+        // Only the approvers asked for (and, by id, only the ids asked for): an instance that
+        // ignores a part of the query it does not understand answers more.
+        let before = approvals.len();
+        let approvers: HashSet<&str> = approver_ids.iter().map(String::as_str).collect();
+        let ids: Option<HashSet<&str>> = match &scope {
+            Scope::PendingIds(ids) => Some(ids.iter().map(String::as_str).collect()),
+            _ => None,
+        };
+        approvals.retain(|a| {
+            approvers.contains(a.approver.sys_id.as_str())
+                && ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(a.sys_id.as_str()))
+        });
+        if approvals.len() < before {
+            tracing::warn!(
+                rows = before - approvals.len(),
+                "the instance answered approvals the query did not ask for; left out"
+            );
+        }
 
         self.fill_changes(&mut approvals).await?;
         Ok(approvals)
@@ -455,13 +475,25 @@ impl Backend for ServiceNow {
         };
         // Each page gets its change records (where the rows carried summaries only) on its
         // way out; `None` remembers for the rest of the pull that change_request is unreadable.
+        // A row the query did not ask for (another approver's, or decided) is left out: an
+        // instance that ignores a part of the query it does not understand answers more.
+        let asked: HashSet<&str> = approver_ids.iter().map(String::as_str).collect();
+        let mut unasked = 0usize;
         let forward = async {
             let mut changes_readable = true;
             let result = loop {
                 let Some(page) = rx.recv().await else {
                     break Ok(());
                 };
-                let mut page: Vec<Approval> = page.into_iter().map(|(_, a)| a).collect();
+                let mut page: Vec<Approval> = page
+                    .into_iter()
+                    .map(|(_, a)| a)
+                    .filter(|a| {
+                        let wanted = asked.contains(a.approver.sys_id.as_str()) && a.in_queue();
+                        unasked += usize::from(!wanted);
+                        wanted
+                    })
+                    .collect();
                 if changes_readable {
                     match self.fill_changes(&mut page).await {
                         Ok(readable) => changes_readable = readable,
@@ -476,6 +508,16 @@ impl Backend for ServiceNow {
             result
         };
         let (fetched, forwarded) = futures::join!(fetch, forward);
+        if unasked > 0 {
+            tracing::warn!(
+                rows = unasked,
+                "the instance answered approvals the query did not ask for; left out"
+            );
+            self.notice(format!(
+                "The instance answered {unasked} approval{} that are not waiting for you or the colleagues you cover (it may have ignored part of the query); they were left out. Tell your ServiceNow administrator if this repeats.",
+                if unasked == 1 { "" } else { "s" }
+            ));
+        }
         match fetched {
             Err(BackendError::NotFound { .. }) => {} // v1: an empty list is a 404
             other => other?,
