@@ -2621,3 +2621,37 @@ async fn paging_as_documented_and_a_cap_only_when_asked() {
     );
     capped.shutdown().await;
 }
+
+/// A 401 names the challenge (`WWW-Authenticate: Basic realm=...`); a write sent with
+/// `X-no-response-body: true` is applied and answered without a body.
+#[tokio::test]
+async fn unauthorized_names_the_challenge_and_writes_can_skip_the_body() {
+    let s = start(config(40)).await;
+    let r = send(client().get(url(&s, "/api/now/table/sys_user", &[]))).await;
+    assert_envelope(&r, 401, "User Not Authenticated");
+    let challenge = r.header("www-authenticate").unwrap_or_default().to_string();
+    assert!(challenge.starts_with("Basic realm="), "{challenge}");
+
+    let approval = rows(&s, "sysapproval_approver", "state=requested", "sys_id").await[0]["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/now/table/sysapproval_approver/{approval}");
+    let quiet = send(
+        client()
+            .patch(url(&s, &path, &[]))
+            .basic_auth("admin", Some(sim::DEMO_PASSWORD))
+            .header("Content-Type", "application/json")
+            .header("X-no-response-body", "true")
+            .body(r#"{"comments":"applied quietly"}"#),
+    )
+    .await;
+    assert!((200..300).contains(&quiet.status), "{}", quiet.status);
+    assert!(quiet.text.is_empty(), "{}", quiet.text);
+    let notes = s.journal("sysapproval_approver", &approval, "comments");
+    assert_eq!(notes.last().unwrap().2, "applied quietly");
+    // Without the header the answer carries the record, as before.
+    let loud = patch(&s, "admin", &path, &[], r#"{"comments":"and loudly"}"#).await;
+    assert_eq!(loud.status, 200);
+    assert_eq!(loud.body["result"]["sys_id"], approval.as_str());
+}

@@ -50,11 +50,17 @@ pub fn error(status: u16, message: &str, detail: Option<&str>) -> Response {
 }
 
 fn unauthorized() -> Response {
-    error(
+    let mut r = error(
         401,
         "User Not Authenticated",
         Some("Required to provide Auth information"),
-    )
+    );
+    // What a client needs to know to answer the challenge (RFC 7235), as an instance sends.
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"Service-now\""),
+    );
+    r
 }
 fn not_found() -> Response {
     error(
@@ -224,6 +230,13 @@ fn rate_limited(
 pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let method = req.method().as_str().to_ascii_uppercase();
     let gzip = accepts_gzip(req.headers());
+    // `X-no-response-body: true` suppresses the body of a write's answer (reference §1.1).
+    let no_body = matches!(method.as_str(), "POST" | "PUT" | "PATCH")
+        && req
+            .headers()
+            .get("x-no-response-body")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     // A deep offset costs what walking past the skipped rows would (§1.5).
     let cost = offset_cost(inner.config.offset_cost_per_1000, req.uri().query());
     if !cost.is_zero() {
@@ -280,6 +293,12 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             }
         }
     };
+    if no_body && resp.status().is_success() {
+        let (mut parts, _) = resp.into_parts();
+        parts.headers.remove(header::CONTENT_TYPE);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        resp = Response::from_parts(parts, axum::body::Body::empty());
+    }
     // The server's own clock, as a real instance's Date header carries its own.
     if let Some(date) = http_date(inner.now()) {
         resp.headers_mut().insert(header::DATE, date);
