@@ -616,3 +616,108 @@ async fn a_decision_replaced_while_it_was_checked_is_not_sent() {
         "rejected"
     );
 }
+
+/// A sim started on a data file keeps its records: a decision queued while it was down is
+/// delivered once when it comes back on the same data, not refused as a conflict.
+#[tokio::test]
+async fn a_decision_queued_while_the_sim_was_down_is_applied_once_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::sim_config(9, 80, 50);
+    cfg.data_file = Some(dir.path().join("instance.json"));
+    let server = SimServer::start(cfg.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let addr = server.addr();
+    let clock = common::clock(&server);
+    let sn = client(&server, &clock);
+    let mut store = Store::open(&dir.path().join("d.sqlite3")).unwrap();
+    sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
+        .await
+        .unwrap();
+    // A record made before the stop, and a comment: only the data file keeps them.
+    let some_change = store.load_snapshot().unwrap().approvals[0]
+        .change
+        .sys_id
+        .clone();
+    let early = server
+        .add_approval(&some_change, "ben.ishikawa")
+        .expect("an approval added");
+    let ids_before = server
+        .query_ids("sysapproval_approver", "ORDERBYsys_id")
+        .unwrap();
+    assert!(ids_before.contains(&early));
+    server.shutdown().await;
+
+    // While it is down: a decision goes to the outbox.
+    let a = store
+        .load_snapshot()
+        .unwrap()
+        .approvals
+        .into_iter()
+        .find(|a| a.state == ApprovalState::Requested && !a.change.on_hold)
+        .unwrap();
+    let text = "Approved offline: the backout plan was reviewed.";
+    let j =
+        Justification::parse(text, DecisionKind::Approve, &JustificationRules::default()).unwrap();
+    let user = store.load_snapshot().unwrap().user.unwrap();
+    let now = clock.now();
+    let d = Decision::for_approvals(
+        DecisionKind::Approve,
+        &j,
+        std::slice::from_ref(&a),
+        &user,
+        now,
+        || signoff::store::new_client_id(now),
+    );
+    store.enqueue(&d, now).unwrap();
+
+    // Back on the same data and port: the same records, and the decision applies once.
+    let back = SimServer::start(cfg, addr).await.unwrap();
+    assert_eq!(
+        back.query_ids("sysapproval_approver", "ORDERBYsys_id")
+            .unwrap(),
+        ids_before,
+        "the same records"
+    );
+    let clock = common::clock(&back);
+    let sn = client(&back, &clock);
+    for _ in 0..2 {
+        let report = deliver_pending(
+            &sn,
+            &mut store,
+            clock.as_ref(),
+            Deliver::All,
+            &|_, _| {},
+            true,
+        )
+        .await
+        .unwrap();
+        assert!(report.stopped.is_none());
+    }
+    let row = back.record("sysapproval_approver", &a.sys_id).unwrap();
+    assert_eq!(row["state"], "approved");
+    let comments = back.journal("sysapproval_approver", &a.sys_id, "comments");
+    assert_eq!(
+        comments.iter().filter(|c| c.2.contains(text)).count(),
+        1,
+        "{comments:?}"
+    );
+    let delivered = store
+        .outbox(false)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.decision.client_id == d[0].client_id)
+        .unwrap();
+    assert!(
+        matches!(delivered.delivery, Delivery::Applied { .. }),
+        "{:?}",
+        delivered.delivery
+    );
+    // A record made after the restart gets an id the generator had not given before.
+    let made = back
+        .add_approval(&a.change.sys_id, &user.user_name)
+        .expect("an approval added");
+    assert!(!ids_before.contains(&made), "{made}");
+    assert_ne!(made, early);
+    back.shutdown().await;
+}

@@ -107,6 +107,10 @@ pub enum Command {
         /// Number of changes on the demo instance.
         #[arg(long, default_value_t = 300)]
         changes: usize,
+        /// Start the demo instance over from its seed: the records it kept from earlier runs
+        /// (decisions, comments, delegations) are forgotten.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Run the built-in ServiceNow-compatible server for other clients and tests.
     Sim {
@@ -119,6 +123,10 @@ pub enum Command {
         /// Number of changes to generate.
         #[arg(long, default_value_t = 300)]
         changes: usize,
+        /// Keep the instance's records in this file across restarts: read at start when it
+        /// exists (then --seed and --changes do not apply), written after every write.
+        #[arg(long, value_name = "FILE")]
+        data: Option<std::path::PathBuf>,
         /// Most rows the server returns per page whatever sysparm_limit asks, to test clients'
         /// paging (default: none; as an instance, sysparm_limit is honoured, 10,000 rows
         /// without one).
@@ -776,11 +784,16 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
     let session = Session::new(cli, paths, config)?;
     match command {
         None | Some(Command::Tui) => tui::console(&session, theme).await?,
-        Some(Command::Demo { seed, changes }) => tui::demo(&session, theme, seed, changes).await?,
+        Some(Command::Demo {
+            seed,
+            changes,
+            fresh,
+        }) => tui::demo(&session, theme, seed, changes, fresh).await?,
         Some(Command::Sim {
             port,
             seed,
             changes,
+            data,
             page_cap,
             latency_ms,
             fail_rate,
@@ -788,6 +801,7 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
             offset_cost_ms,
         }) => {
             let mut cfg = sim::config_with(seed, changes, page_cap, latency_ms, offset_cost_ms)?;
+            cfg.data_file = data;
             sim::faults(&mut cfg, fail_rate, rate_limit)?;
             sim::standalone(cfg, port).await?;
         }

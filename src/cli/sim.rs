@@ -70,14 +70,33 @@ pub async fn standalone(cfg: sim::SimConfig, port: u16) -> Result<(), Failure> {
     })
 }
 
-/// The demo instance on 127.0.0.1 (a free port), its clock starting at `now`.
+/// The demo instance on 127.0.0.1 (a free port), its clock starting at `now`, keeping its
+/// records in `data_file` (started over from the seed when `fresh`).
 pub async fn start_demo(
     seed: u64,
     changes: usize,
     now: chrono::DateTime<chrono::Utc>,
+    data_file: std::path::PathBuf,
+    fresh: bool,
 ) -> Result<sim::SimServer, Failure> {
+    // Other seed or size than the records kept: the user asked for another instance.
+    let other =
+        sim::persist::origin(&data_file).is_some_and(|o| o.seed != seed || o.changes != changes);
+    if fresh || other {
+        match std::fs::remove_file(&data_file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Failure::other(format!(
+                    "Could not remove the demo instance's records at {}: {e}.",
+                    data_file.display()
+                )));
+            }
+        }
+    }
     let mut cfg = config(seed, changes, None, 0)?;
     cfg.now = Some(now);
+    cfg.data_file = Some(data_file);
     sim::SimServer::start(cfg, ([127, 0, 0, 1], 0).into())
         .await
         .map_err(|e| Failure::other(format!("Could not start the demo instance: {e}.")))

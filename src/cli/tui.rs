@@ -47,10 +47,17 @@ struct Place {
 }
 
 /// `signoff demo`: the console against the built-in instance, in this process.
-pub async fn demo(s: &Session, theme: Theme, seed: u64, changes: usize) -> Result<(), Failure> {
+pub async fn demo(
+    s: &Session,
+    theme: Theme,
+    seed: u64,
+    changes: usize,
+    fresh: bool,
+) -> Result<(), Failure> {
     let store = s.open_store_named("demo")?;
     let clock = s.clock_for(Some(&store));
-    let server = super::sim::start_demo(seed, changes, clock.now()).await?;
+    let data_file = s.paths.data_dir.join("demo-instance.json");
+    let server = super::sim::start_demo(seed, changes, clock.now(), data_file, fresh).await?;
     let conn = Connection {
         instance: parse_instance_url(&server.url()).map_err(Failure::other)?,
         user: sim::DEMO_USER.to_string(),

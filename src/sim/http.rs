@@ -293,6 +293,12 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             }
         }
     };
+    // A write may have changed records (even one answered with an error): keep them.
+    if !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS")
+        && let Err(e) = inner.persist()
+    {
+        tracing::warn!(error = %e, "the sim could not write its data file");
+    }
     if no_body && resp.status().is_success() {
         let (mut parts, _) = resp.into_parts();
         parts.headers.remove(header::CONTENT_TYPE);

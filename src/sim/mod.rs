@@ -16,6 +16,7 @@ pub mod data;
 pub mod faults;
 pub mod http;
 pub mod oauth;
+pub mod persist;
 pub mod query;
 pub mod table;
 
@@ -50,6 +51,10 @@ pub struct SimConfig {
     /// Server-side maximum rows per page; larger `sysparm_limit` values are clamped (default
     /// [`NO_PAGE_CAP`]: `sysparm_limit` is honoured, as an instance does).
     pub page_cap: usize,
+    /// Where the instance keeps its records across restarts (`--data FILE`): read at start
+    /// when it exists (instead of generating data), written after every write. `None`: in
+    /// memory only.
+    pub data_file: Option<std::path::PathBuf>,
     /// Fields list queries treat as unknown: a condition on one is ignored, as an instance
     /// ignores an invalid part of an encoded query (an older or customised schema, or a
     /// mistyped name). For testing that clients check the rows they get (default none).
@@ -97,6 +102,7 @@ impl Default for SimConfig {
             changes: 300,
             page_cap: NO_PAGE_CAP,
             unknown_query_fields: Vec::new(),
+            data_file: None,
             now: None,
             dotwalk_change_fields: true,
             latency: Duration::ZERO,
@@ -143,6 +149,8 @@ pub struct Inner {
     release_new: AtomicBool,
     /// OAuth tokens handed out.
     pub(crate) tokens: Mutex<oauth::Tokens>,
+    /// What the records were generated from (kept in the data file).
+    origin: persist::Origin,
 }
 
 impl Inner {
@@ -160,6 +168,16 @@ impl Inner {
             i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX / 4)
         };
         self.anchor_ms + run + self.skew_ms.load(Ordering::SeqCst)
+    }
+
+    /// Writes the records to the data file, when there is one (after every write).
+    pub(crate) fn persist(&self) -> std::io::Result<()> {
+        let Some(path) = &self.config.data_file else {
+            return Ok(());
+        };
+        let ids = lock(&self.ids).state();
+        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        persist::save(path, self.origin, &db, &self.users, self.now(), ids)
     }
 
     /// A fresh sys_id from the (seeded) id PRNG.
@@ -261,12 +279,30 @@ impl SimServer {
     /// Generates the data, binds `addr` (tests use 127.0.0.1:0), serves in a tokio task.
     pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimServer> {
         let anchor_at = config.now.unwrap_or_else(chrono::Utc::now);
-        let anchor = anchor_at.timestamp();
+        let mut anchor = anchor_at.timestamp();
         let (seed, changes) = (config.seed, config.changes);
-        let (db, users) =
-            tokio::task::spawn_blocking(move || data::generate(seed, changes, anchor))
-                .await
-                .map_err(std::io::Error::other)?;
+        let mut ids = data::Rng::new(config.seed ^ 0xC0FF_EE00_D15E_A5E5);
+        let restored = match &config.data_file {
+            Some(path) => persist::load(path)?,
+            None => None,
+        };
+        let mut origin = persist::Origin { seed, changes };
+        let (db, users, fresh) = match restored {
+            Some(r) => {
+                // The clock never goes back before the snapshot; ids go on from it.
+                anchor = anchor.max(r.now);
+                ids = data::Rng::new(r.ids);
+                origin = r.origin;
+                (r.db, r.users, false)
+            }
+            None => {
+                let (db, users) =
+                    tokio::task::spawn_blocking(move || data::generate(seed, changes, anchor))
+                        .await
+                        .map_err(std::io::Error::other)?;
+                (db, users, true)
+            }
+        };
         let listener = bind(addr)?;
         let addr = listener.local_addr()?;
         let (config_strict, config_release_new) =
@@ -275,7 +311,7 @@ impl SimServer {
         faults.set_fail_rate(config.fail_rate);
         faults.set_rate_limit(config.rate_limit, config.rate_window);
         let inner = Arc::new(Inner {
-            ids: Mutex::new(data::Rng::new(config.seed ^ 0xC0FF_EE00_D15E_A5E5)),
+            ids: Mutex::new(ids),
             fail_rng: Mutex::new(data::Rng::new(config.seed ^ 0xFA11_0FF5_E7B0_0B00)),
             config,
             db: RwLock::new(db),
@@ -288,7 +324,11 @@ impl SimServer {
             strict: AtomicBool::new(config_strict),
             release_new: AtomicBool::new(config_release_new),
             tokens: Mutex::new(oauth::Tokens::default()),
+            origin,
         });
+        if fresh && inner.config.data_file.is_some() {
+            inner.persist()?;
+        }
         let running = serve(&inner, listener);
         Ok(SimServer {
             inner,
@@ -455,6 +495,9 @@ impl SimServer {
     /// `sys_updated_on`/`sys_mod_count` and running the same side effects as a PATCH.
     /// Returns false if the record is absent.
     pub fn update_record(&self, table: &str, sys_id: &str, fields: &[(&str, &str)]) -> bool {
+        self.saved(|s| s.update_record_unsaved(table, sys_id, fields))
+    }
+    fn update_record_unsaved(&self, table: &str, sys_id: &str, fields: &[(&str, &str)]) -> bool {
         let Ok(mut db) = self.inner.db.write() else {
             return false;
         };
@@ -480,6 +523,15 @@ impl SimServer {
     /// (another approver or a delegate acting elsewhere): journal entry, stamps, roll-up onto
     /// the change. No ACL check. Returns false if the approval or the user is unknown.
     pub fn decide_as(
+        &self,
+        approval_sys_id: &str,
+        user_name: &str,
+        state: &str,
+        comment: &str,
+    ) -> bool {
+        self.saved(|s| s.decide_as_unsaved(approval_sys_id, user_name, state, comment))
+    }
+    fn decide_as_unsaved(
         &self,
         approval_sys_id: &str,
         user_name: &str,
@@ -513,6 +565,13 @@ impl SimServer {
     /// adding an approver would (created and updated now by `system`, then the change's
     /// approval rolls up). Returns the new sys_id, or `None` if the change or user is unknown.
     pub fn add_approval(&self, change_sys_id: &str, approver_user_name: &str) -> Option<String> {
+        self.saved(|s| s.add_approval_unsaved(change_sys_id, approver_user_name))
+    }
+    fn add_approval_unsaved(
+        &self,
+        change_sys_id: &str,
+        approver_user_name: &str,
+    ) -> Option<String> {
         let user = self
             .inner
             .users
@@ -571,6 +630,16 @@ impl SimServer {
         ends: chrono::DateTime<chrono::Utc>,
         approvals: bool,
     ) -> String {
+        self.saved(|s| s.add_delegation_unsaved(user, delegate, starts, ends, approvals))
+    }
+    fn add_delegation_unsaved(
+        &self,
+        user: &str,
+        delegate: &str,
+        starts: chrono::DateTime<chrono::Utc>,
+        ends: chrono::DateTime<chrono::Utc>,
+        approvals: bool,
+    ) -> String {
         let find = |n: &str| self.inner.users.iter().find(|u| u.user_name == n);
         let (Some(u), Some(d)) = (find(user), find(delegate)) else {
             return String::new();
@@ -602,6 +671,9 @@ impl SimServer {
     /// Set `ends` of a delegation to `at` (stamped as an update by `system`). Returns false if
     /// the delegation is absent.
     pub fn end_delegation(&self, sys_id: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
+        self.saved(|s| s.end_delegation_unsaved(sys_id, at))
+    }
+    fn end_delegation_unsaved(&self, sys_id: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
         let ends = fmt_ts(at.timestamp());
         self.update_record("sys_user_delegate", sys_id, &[("ends", ends.as_str())])
     }
@@ -639,6 +711,16 @@ impl SimServer {
 
     /// Stop serving and wait (briefly) for the server task; works whether or not the server
     /// is accepting.
+    /// Runs a change made through the test helpers, then keeps it in the data file (when
+    /// there is one), as a write over HTTP is.
+    fn saved<R>(&self, change: impl FnOnce(&Self) -> R) -> R {
+        let r = change(self);
+        if let Err(e) = self.inner.persist() {
+            tracing::warn!(error = %e, "the sim could not write its data file");
+        }
+        r
+    }
+
     pub async fn shutdown(self) {
         let running = lock(&self.running).take();
         if let Some(r) = running {
