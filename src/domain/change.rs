@@ -479,3 +479,40 @@ impl Approval {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The long texts of the second pass come from the server like every other text: they
+    /// are sanitised when set, and the change's details are then complete.
+    #[test]
+    fn long_texts_are_sanitised_when_set() {
+        let mut c = Change {
+            detail_source: DetailSource::TextsPending,
+            ..Change::default()
+        };
+        let evil = "Line one\u{1b}[2J\u{1b}]8;;http://x\u{7}\nLine two\u{9b}31m\u{202e}";
+        c.set_long_texts(&LongTexts {
+            description: evil.into(),
+            justification: evil.into(),
+            implementation_plan: evil.into(),
+            backout_plan: evil.into(),
+            test_plan: evil.into(),
+            risk_impact_analysis: "x".repeat(MAX_TEXT * 2),
+        });
+        assert_eq!(c.detail_source, DetailSource::Full);
+        for t in [
+            &c.description,
+            &c.justification,
+            &c.implementation_plan,
+            &c.backout_plan,
+            &c.test_plan,
+        ] {
+            assert!(t.starts_with("Line one") && t.contains("Line two"), "{t:?}");
+            assert!(!t.chars().any(|ch| ch.is_control() && ch != '\n'), "{t:?}");
+            assert!(!t.contains('\u{202e}') && !t.contains('\u{9b}'), "{t:?}");
+        }
+        assert!(c.risk_impact_analysis.chars().count() <= MAX_TEXT);
+    }
+}
