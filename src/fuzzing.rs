@@ -116,6 +116,7 @@ fn query(data: &[u8]) {
         now: "2025-11-25 12:00:00",
         change_fields: true,
         unknown_fields: &[],
+        invalid: crate::sim::query::InvalidQuery::Reject,
     };
     for table in ["sysapproval_approver", "change_request", "sys_user"] {
         let Some(t) = db.table(table) else { continue };

@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+use signoff::sim::query::InvalidQuery;
 use signoff::sim::{self, Fault, SimConfig, SimServer};
 
 /// The sim's clock anchor: 2026-11-25 10:00 UTC, or `SIGNOFF_TEST_ANCHOR` (the whole suite
@@ -360,18 +361,25 @@ async fn query_operators() {
     .await;
     assert_eq!(r.total(), by_login.len());
 
-    // unknown field silently dropped; unknown operator is a 400
+    // An unknown field, and by default an invalid part, are dropped as an instance does:
+    // the rest of the query applies.
     let with_unknown = rows(&s, "change_request", "no_such_field=5^risk=2", "risk").await;
     assert_eq!(with_unknown.len(), r2.len());
-    for bad in ["stateFOO requested", "state~~x", "risk=2^impactZZ3"] {
+    let all_changes = rows(&s, "change_request", "", "sys_id").await.len();
+    for (bad, want) in [
+        ("stateFOO requested", all_changes),
+        ("state~~x", all_changes),
+        ("risk=2^impactZZ3", r2.len()),
+    ] {
         let r = get(
             &s,
             "admin",
             "/api/now/table/change_request",
-            &[("sysparm_query", bad)],
+            &[("sysparm_query", bad), ("sysparm_fields", "sys_id")],
         )
         .await;
-        assert_envelope(&r, 400, "Invalid query");
+        assert_eq!(r.status, 200, "{bad}: {}", r.text);
+        assert_eq!(r.result().len(), want, "{bad}");
     }
     // query_ids agrees with HTTP
     assert_eq!(
@@ -2733,4 +2741,39 @@ async fn a_sim_on_a_data_file_keeps_its_records_across_restarts() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("not a snapshot"), "{err}");
+}
+
+/// `glide.invalid_query.returns_no_rows`: an invalid part makes the query match nothing; the
+/// strict switch answers 400 instead.
+#[tokio::test]
+async fn invalid_query_parts_match_nothing_or_are_refused_when_switched() {
+    for (mode, status) in [(InvalidQuery::NoRows, 200), (InvalidQuery::Reject, 400)] {
+        let s = start(SimConfig {
+            invalid_query: mode,
+            ..config(40)
+        })
+        .await;
+        for bad in ["stateFOO requested", "risk=2^impactZZ3"] {
+            let r = get(
+                &s,
+                "admin",
+                "/api/now/table/change_request",
+                &[("sysparm_query", bad)],
+            )
+            .await;
+            if status == 400 {
+                assert_envelope(&r, 400, "Invalid query");
+            } else {
+                assert_eq!(r.status, 200, "{}", r.text);
+                assert!(r.result().is_empty(), "{bad}: {}", r.text);
+            }
+        }
+        // A valid query is unaffected.
+        assert!(
+            !rows(&s, "change_request", "risk=2", "sys_id")
+                .await
+                .is_empty()
+        );
+        s.shutdown().await;
+    }
 }

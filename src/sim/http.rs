@@ -704,6 +704,7 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
         now: &now,
         change_fields: inner.config.dotwalk_change_fields,
         unknown_fields: &inner.config.unknown_query_fields,
+        invalid: inner.config.invalid_query,
     };
     // name=value pairs (§1.2) are ANDed with sysparm_query; names that are not fields of the
     // table (other parameters) are ignored.

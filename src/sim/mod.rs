@@ -55,6 +55,9 @@ pub struct SimConfig {
     /// when it exists (instead of generating data), written after every write. `None`: in
     /// memory only.
     pub data_file: Option<std::path::PathBuf>,
+    /// What an invalid part of an encoded query does (default: ignored, as an instance does;
+    /// `NoRows` is `glide.invalid_query.returns_no_rows`; `Reject` answers 400).
+    pub invalid_query: query::InvalidQuery,
     /// Fields list queries treat as unknown: a condition on one is ignored, as an instance
     /// ignores an invalid part of an encoded query (an older or customised schema, or a
     /// mistyped name). For testing that clients check the rows they get (default none).
@@ -102,6 +105,7 @@ impl Default for SimConfig {
             changes: 300,
             page_cap: NO_PAGE_CAP,
             unknown_query_fields: Vec::new(),
+            invalid_query: query::InvalidQuery::Ignore,
             data_file: None,
             now: None,
             dotwalk_change_fields: true,
@@ -697,6 +701,8 @@ impl SimServer {
             now: &now,
             change_fields: self.inner.config.dotwalk_change_fields,
             unknown_fields: &[],
+            // A mistake in a test's own query fails loudly.
+            invalid: query::InvalidQuery::Reject,
         };
         let q = Query::parse(&db, t, encoded_query, &env)?;
         let mut rows: Vec<u32> = (0..db.tables[t].rows.len() as u32)

@@ -74,6 +74,19 @@ struct Cond {
     time: bool,
 }
 
+/// What an invalid part of an encoded query (an unknown operator, a malformed condition)
+/// does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InvalidQuery {
+    /// Ignored, as an instance does by default (the rest of the query applies).
+    #[default]
+    Ignore,
+    /// The query matches no rows: `glide.invalid_query.returns_no_rows = true`.
+    NoRows,
+    /// Answered with 400 `Invalid query` (strict, for tests and for finding mistakes).
+    Reject,
+}
+
 /// Values substituted for `javascript:` expressions (§1.3, §7.1).
 pub struct QueryEnv<'a> {
     pub user_sys_id: &'a str,
@@ -82,6 +95,8 @@ pub struct QueryEnv<'a> {
     /// Fields whose conditions are ignored, as an instance ignores a query part naming a
     /// field it does not know (see `SimConfig::unknown_query_fields`).
     pub unknown_fields: &'a [String],
+    /// What an invalid part of the query does.
+    pub invalid: InvalidQuery,
 }
 
 /// A parsed encoded query.
@@ -91,6 +106,8 @@ pub struct Query {
     /// An empty clause (all its conditions dropped) is true.
     groups: Vec<Vec<Vec<Cond>>>,
     order: Vec<(Path, bool)>,
+    /// An invalid part made the whole query match nothing ([`InvalidQuery::NoRows`]).
+    nothing: bool,
 }
 
 fn subst(v: &str, env: &QueryEnv) -> String {
@@ -161,6 +178,19 @@ impl Query {
     pub fn parse(db: &Db, t: usize, q: &str, env: &QueryEnv) -> Result<Query, String> {
         let mut query = Query::default();
         let mut group: Vec<Vec<Cond>> = Vec::new();
+        let mut invalid = false;
+        // An invalid condition is dropped, makes the query match nothing, or is an error.
+        let mut cond = |part: &str| match parse_cond(db, t, part, env) {
+            Ok(c) => Ok(c),
+            Err(e) => match env.invalid {
+                InvalidQuery::Reject => Err(e),
+                InvalidQuery::Ignore => Ok(None),
+                InvalidQuery::NoRows => {
+                    invalid = true;
+                    Ok(None)
+                }
+            },
+        };
         for part in q.split('^') {
             if part.is_empty() || part == "EQ" {
                 continue;
@@ -176,20 +206,21 @@ impl Query {
             } else if let Some(rest) = part.strip_prefix("NQ") {
                 query.groups.push(std::mem::take(&mut group));
                 if !rest.is_empty() {
-                    let c = parse_cond(db, t, rest, env)?;
+                    let c = cond(rest)?;
                     group.push(c.into_iter().collect());
                 }
             } else if let Some(rest) = part.strip_prefix("OR") {
-                let c = parse_cond(db, t, rest, env)?;
+                let c = cond(rest)?;
                 match group.last_mut() {
                     Some(clause) => clause.extend(c),
                     None => group.push(c.into_iter().collect()),
                 }
             } else {
-                let c = parse_cond(db, t, part, env)?;
+                let c = cond(part)?;
                 group.push(c.into_iter().collect());
             }
         }
+        query.nothing = invalid;
         query.groups.push(group);
         // A group that is entirely empty matches everything; keep the semantics simple.
         Ok(query)
@@ -217,10 +248,11 @@ impl Query {
 
     /// Does `row` of the query's table match?
     pub fn matches(&self, db: &Db, row: u32) -> bool {
-        self.groups.iter().any(|g| {
-            g.iter()
-                .all(|clause| clause.is_empty() || clause.iter().any(|c| eval(db, c, row)))
-        })
+        !self.nothing
+            && self.groups.iter().any(|g| {
+                g.iter()
+                    .all(|clause| clause.is_empty() || clause.iter().any(|c| eval(db, c, row)))
+            })
     }
 
     /// Sort rows by the ORDERBY list (stable; empty values first in ascending order).
