@@ -2777,3 +2777,32 @@ async fn invalid_query_parts_match_nothing_or_are_refused_when_switched() {
         s.shutdown().await;
     }
 }
+
+/// Version 1 of the Table API answers an empty list with 404; v2 and the unversioned path
+/// with an empty result.
+#[tokio::test]
+async fn an_empty_list_is_a_404_on_v1_only() {
+    let s = start(config(40)).await;
+    let nothing = [("sysparm_query", "number=CHG_NO_SUCH")];
+    let r = get(&s, "admin", "/api/now/v1/table/change_request", &nothing).await;
+    assert_envelope(&r, 404, "No Record found");
+    for path in [
+        "/api/now/v2/table/change_request",
+        "/api/now/table/change_request",
+    ] {
+        let r = get(&s, "admin", path, &nothing).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert!(r.result().is_empty());
+    }
+    // A v1 list that matches answers as usual.
+    let r = get(
+        &s,
+        "admin",
+        "/api/now/v1/table/change_request",
+        &[("sysparm_limit", "3")],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.result().len(), 3);
+    s.shutdown().await;
+}

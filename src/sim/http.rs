@@ -747,6 +747,11 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
         .filter(|&&r| can_read(db, t, r, &caller))
         .map(|&r| db.render_row(&ctx, t, r, fields.as_deref()))
         .collect();
+    // Version 1 of the Table API answers a list that matches nothing with 404 (reference
+    // §1.1); the latest version with an empty result.
+    if result.is_empty() && path.starts_with("/api/now/v1/") {
+        return not_found();
+    }
     let mut h = HeaderMap::new();
     if !opts.flag("sysparm_no_count") {
         h.insert("X-Total-Count", HeaderValue::from(total as u64));
