@@ -2806,3 +2806,51 @@ async fn an_empty_list_is_a_404_on_v1_only() {
     assert_eq!(r.result().len(), 3);
     s.shutdown().await;
 }
+
+/// What generic clients probe: a small incident table, and the schema of every table served
+/// in sys_db_object, sys_dictionary and sys_choice.
+#[tokio::test]
+async fn incident_and_the_schema_tables_are_served() {
+    let s = start(config(40)).await;
+    let incidents = rows(&s, "incident", "ORDERBYnumber", "number,state,caller_id").await;
+    assert!(incidents.len() >= 10, "{}", incidents.len());
+    assert!(incidents[0]["number"].as_str().unwrap().starts_with("INC"));
+    let tables: Vec<String> = rows(&s, "sys_db_object", "", "name")
+        .await
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    for t in [
+        "change_request",
+        "sysapproval_approver",
+        "sys_user",
+        "incident",
+        "sys_choice",
+    ] {
+        assert!(tables.iter().any(|n| n == t), "{t} in {tables:?}");
+    }
+    let approver = rows(
+        &s,
+        "sys_dictionary",
+        "name=sysapproval_approver^element=approver",
+        "internal_type,reference,column_label",
+    )
+    .await;
+    assert_eq!(approver.len(), 1);
+    assert_eq!(approver[0]["internal_type"], "reference");
+    assert_eq!(approver[0]["reference"], "sys_user");
+    let states: Vec<String> = rows(
+        &s,
+        "sys_choice",
+        "name=sysapproval_approver^element=state^ORDERBYsequence",
+        "value,label",
+    )
+    .await
+    .iter()
+    .map(|r| r["value"].as_str().unwrap().to_string())
+    .collect();
+    for v in ["requested", "approved", "rejected", "not_required"] {
+        assert!(states.iter().any(|s| s == v), "{v} in {states:?}");
+    }
+    s.shutdown().await;
+}

@@ -1164,5 +1164,151 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
         },
         now,
     );
+    // Last of all, so the records above keep their seeded ids.
+    incidents(&mut db, &mut rng, &mut ids, &user_ids, &group_ids, now);
+    catalog(&mut db, &mut ids, now);
     (db, users)
+}
+
+/// A handful of incidents, for clients that probe the best-known table.
+fn incidents(
+    db: &mut Db,
+    rng: &mut Rng,
+    ids: &mut Rng,
+    user_ids: &[String],
+    group_ids: &[String],
+    now: i64,
+) {
+    let t = db.table("incident").expect("table");
+    const TITLES: &[&str] = &[
+        "VPN drops every few minutes",
+        "Printer on floor 3 offline",
+        "Cannot open the expense portal",
+        "Laptop battery swells",
+        "Shared mailbox missing in Outlook",
+        "Wi-Fi slow in meeting room B",
+    ];
+    for n in 0..12u32 {
+        let opened = fmt_ts(now - 3_600 * i64::from(1 + rng.below(240) as u32));
+        let state = rng.pick(super::table::INCIDENT_STATES).0;
+        let priority = rng.pick(super::table::PRIORITIES).0;
+        let title = *rng.pick(TITLES);
+        db.insert(
+            t,
+            &[
+                ("sys_id", &ids.sys_id()),
+                ("number", &format!("INC{:07}", 10_001 + n)),
+                ("short_description", title),
+                ("description", &format!("{title}. Reported by the caller.")),
+                ("state", state),
+                ("priority", priority),
+                ("caller_id", rng.pick(user_ids).as_str()),
+                ("assignment_group", rng.pick(group_ids).as_str()),
+                ("opened_at", &opened),
+                ("sys_created_on", &opened),
+                ("sys_created_by", "admin"),
+                ("sys_updated_on", &opened),
+                ("sys_updated_by", "admin"),
+                ("sys_mod_count", "0"),
+            ],
+        );
+    }
+}
+
+/// `sys_db_object`, `sys_dictionary` and `sys_choice` for every table served, from the
+/// definitions the sim serves them by.
+fn catalog(db: &mut Db, ids: &mut Rng, now: i64) {
+    let stamp = fmt_ts(now);
+    let (t_obj, t_dict, t_choice) = (
+        db.table("sys_db_object").expect("table"),
+        db.table("sys_dictionary").expect("table"),
+        db.table("sys_choice").expect("table"),
+    );
+    let defs: Vec<(String, Vec<super::table::Field>)> = db
+        .tables
+        .iter()
+        .map(|t| (t.name.to_string(), t.fields.clone()))
+        .collect();
+    let sys = |ids: &mut Rng| ids.sys_id();
+    let mut object_ids = std::collections::HashMap::new();
+    for (name, _) in &defs {
+        let id = sys(ids);
+        object_ids.insert(name.clone(), id);
+    }
+    for (name, fields) in &defs {
+        let label = label_of(name);
+        db.insert(
+            t_obj,
+            &[
+                ("sys_id", &object_ids[name]),
+                ("name", name),
+                ("label", &label),
+                // No `task` table is served yet, so nothing names a parent.
+                ("super_class", ""),
+                ("sys_created_on", &stamp),
+                ("sys_created_by", "system"),
+                ("sys_updated_on", &stamp),
+                ("sys_updated_by", "system"),
+                ("sys_mod_count", "0"),
+            ],
+        );
+        for field in fields {
+            let reference = match &field.kind {
+                super::table::Kind::Ref { target, .. } => *target,
+                super::table::Kind::List(target) => *target,
+                _ => "",
+            };
+            db.insert(
+                t_dict,
+                &[
+                    ("sys_id", &sys(ids)),
+                    ("name", name),
+                    ("element", field.name),
+                    ("column_label", field.label),
+                    ("internal_type", super::table::internal_type(&field.kind)),
+                    ("reference", reference),
+                    ("sys_created_on", &stamp),
+                    ("sys_created_by", "system"),
+                    ("sys_updated_on", &stamp),
+                    ("sys_updated_by", "system"),
+                    ("sys_mod_count", "0"),
+                ],
+            );
+            if let super::table::Kind::Choice(choices) = field.kind {
+                for (i, (value, label)) in choices.iter().enumerate() {
+                    db.insert(
+                        t_choice,
+                        &[
+                            ("sys_id", &sys(ids)),
+                            ("name", name),
+                            ("element", field.name),
+                            ("value", value),
+                            ("label", label),
+                            ("sequence", &(i * 100).to_string()),
+                            ("inactive", "false"),
+                            ("sys_created_on", &stamp),
+                            ("sys_created_by", "system"),
+                            ("sys_updated_on", &stamp),
+                            ("sys_updated_by", "system"),
+                            ("sys_mod_count", "0"),
+                        ],
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A table's label from its name (`change_request` → `Change Request`).
+fn label_of(name: &str) -> String {
+    name.trim_start_matches("sys_")
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -830,6 +830,38 @@ pub fn schema() -> Vec<Table> {
         f("agenda_update_at", "Agenda updated at", DateTime),
         f("host", "Host", r("sys_user")),
     ]);
+    // What generic clients probe: a small incident table, and the schema of every table
+    // served (sys_db_object, sys_dictionary, sys_choice), filled from these definitions.
+    let incident = with_sys(vec![
+        f("number", "Number", Str),
+        f("short_description", "Short description", Str),
+        f("description", "Description", Str),
+        f("state", "State", Choice(INCIDENT_STATES)),
+        f("priority", "Priority", Choice(PRIORITIES)),
+        f("caller_id", "Caller", r("sys_user")),
+        f("assignment_group", "Assignment group", r("sys_user_group")),
+        f("opened_at", "Opened", DateTime),
+    ]);
+    let sys_db_object = with_sys(vec![
+        f("name", "Name", Str),
+        f("label", "Label", Str),
+        f("super_class", "Extends table", r("sys_db_object")),
+    ]);
+    let sys_dictionary = with_sys(vec![
+        f("name", "Table", Str),
+        f("element", "Column name", Str),
+        f("column_label", "Column label", Str),
+        f("internal_type", "Type", Str),
+        f("reference", "Reference", Str),
+    ]);
+    let sys_choice = with_sys(vec![
+        f("name", "Table", Str),
+        f("element", "Element", Str),
+        f("value", "Value", Str),
+        f("label", "Label", Str),
+        f("sequence", "Sequence", Int),
+        f("inactive", "Inactive", Bool),
+    ]);
     vec![
         Table::new("sys_user", sys_user, "name"),
         Table::new("sys_user_group", sys_user_group, "name"),
@@ -843,7 +875,44 @@ pub fn schema() -> Vec<Table> {
         Table::new("cab_agenda_item", cab_agenda_item, "short_description"),
         Table::new("cab_attendee", cab_attendee, "attendee"),
         Table::new("cab_runtime_state", cab_runtime_state, "cab_meeting"),
+        Table::new("incident", incident, "number"),
+        Table::new("sys_db_object", sys_db_object, "name"),
+        Table::new("sys_dictionary", sys_dictionary, "column_label"),
+        Table::new("sys_choice", sys_choice, "label"),
     ]
+}
+
+/// `incident.state`.
+pub const INCIDENT_STATES: Choices = &[
+    ("1", "New"),
+    ("2", "In Progress"),
+    ("3", "On Hold"),
+    ("6", "Resolved"),
+    ("7", "Closed"),
+    ("8", "Canceled"),
+];
+/// `incident.priority`.
+pub const PRIORITIES: Choices = &[
+    ("1", "1 - Critical"),
+    ("2", "2 - High"),
+    ("3", "3 - Moderate"),
+    ("4", "4 - Low"),
+    ("5", "5 - Planning"),
+];
+
+/// The dictionary type of a field, as `sys_dictionary.internal_type` names it.
+pub fn internal_type(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Str | Kind::Choice(_) => "string",
+        Kind::Int => "integer",
+        Kind::Bool => "boolean",
+        Kind::DateTime => "glide_date_time",
+        Kind::Date => "glide_date",
+        Kind::Ref { .. } => "reference",
+        Kind::Journal => "journal_input",
+        Kind::Duration => "glide_duration",
+        Kind::List(_) => "glide_list",
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
