@@ -2854,3 +2854,68 @@ async fn incident_and_the_schema_tables_are_served() {
     }
     s.shutdown().await;
 }
+
+/// `task` is served as the parent of `change_request`: the `link` of an approval's
+/// `sysapproval` resolves, a change read through `task` has the task fields and
+/// `sys_class_name`, and a change-only field is not a task field.
+#[tokio::test]
+async fn the_link_of_sysapproval_resolves_through_task() {
+    let s = start(config(40)).await;
+    let r = get(
+        &s,
+        "admin",
+        "/api/now/table/sysapproval_approver",
+        &[("sysparm_fields", "sysapproval"), ("sysparm_limit", "1")],
+    )
+    .await;
+    let link = r.result()[0]["sysapproval"]["link"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(link.contains("/api/now/table/task/"), "{link}");
+    let change = r.result()[0]["sysapproval"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let task = send(
+        client()
+            .get(url::Url::parse(&link).unwrap())
+            .basic_auth("admin", Some(sim::DEMO_PASSWORD)),
+    )
+    .await;
+    assert_eq!(task.status, 200, "{}", task.text);
+    let rec = &task.body["result"];
+    assert_eq!(rec["sys_id"], change.as_str());
+    assert_eq!(rec["sys_class_name"], "change_request");
+    assert!(rec["number"].as_str().unwrap().starts_with("CHG"));
+    assert!(rec.get("short_description").is_some());
+    for child_only in ["type", "risk", "backout_plan", "justification"] {
+        assert!(
+            rec.get(child_only).is_none(),
+            "{child_only} is not on task: {rec}"
+        );
+    }
+    // The same record through change_request has them.
+    let full = get(
+        &s,
+        "admin",
+        &format!("/api/now/table/change_request/{change}"),
+        &[],
+    )
+    .await;
+    assert!(full.body["result"].get("risk").is_some());
+    // A list of task: conditions on change-only fields are unknown there, so ignored.
+    let all = rows(&s, "task", "", "sys_id").await.len();
+    assert_eq!(all, rows(&s, "change_request", "", "sys_id").await.len());
+    assert_eq!(rows(&s, "task", "risk=2", "sys_id").await.len(), all);
+    // A plain approver may not read change records, through task either.
+    let ben = get(
+        &s,
+        "ben.ishikawa",
+        &format!("/api/now/table/task/{change}"),
+        &[],
+    )
+    .await;
+    assert_eq!(ben.status, 403, "{}", ben.text);
+    s.shutdown().await;
+}

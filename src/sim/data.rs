@@ -1164,6 +1164,11 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
         },
         now,
     );
+    let t_change = db.table("change_request").expect("table");
+    let class = db.tables[t_change].field("sys_class_name").expect("field");
+    for row in 0..db.tables[t_change].rows.len() as u32 {
+        db.set(t_change, row, class, "change_request");
+    }
     // Last of all, so the records above keep their seeded ids.
     incidents(&mut db, &mut rng, &mut ids, &user_ids, &group_ids, now);
     catalog(&mut db, &mut ids, now);

@@ -671,9 +671,10 @@ fn parse_num(opts: &Opts, k: &str, default: i64) -> Result<i64, Box<Response>> {
 }
 
 fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: &str) -> Response {
-    let Some(t) = db.table(table) else {
+    let Some(t) = table_of(db, table) else {
         return invalid_table(table);
     };
+    let as_task = table == "task";
     if db.tables[t].name == "change_request" && !privileged(user)
         || cab::TABLES.contains(&db.tables[t].name) && !cab::may_read(&user.roles)
     {
@@ -694,6 +695,11 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
             Some("sysparm_offset must not be negative"),
         );
     }
+    // Read as `task`, the fields only `change_request` has are unknown (reference §3.3).
+    let mut unknown = inner.config.unknown_query_fields.clone();
+    if as_task {
+        unknown.extend(child_only_fields(db, t));
+    }
     let cap = i64::try_from(inner.config.page_cap.max(1)).unwrap_or(i64::MAX);
     let limit = limit.clamp(1, cap) as usize;
     let caller = Caller::new(inner, db, user);
@@ -703,7 +709,7 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
         user_sys_id: &user.sys_id,
         now: &now,
         change_fields: inner.config.dotwalk_change_fields,
-        unknown_fields: &inner.config.unknown_query_fields,
+        unknown_fields: &unknown,
         invalid: inner.config.invalid_query,
     };
     // name=value pairs (§1.2) are ANDed with sysparm_query; names that are not fields of the
@@ -738,7 +744,7 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
     };
     query.sort(db, &mut rows);
     let total = rows.len();
-    let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
+    let fields = fields_for(db, t, opts, as_task, inner.config.dotwalk_change_fields);
     let ctx = opts.ctx();
     let result: Vec<Value> = rows
         .iter()
@@ -805,18 +811,83 @@ fn link_header(
 }
 
 fn get_one(inner: &Inner, db: &Db, table: &str, id: &str, user: &SimUser, opts: &Opts) -> Response {
-    let Some(t) = db.table(table) else {
+    let Some(t) = table_of(db, table) else {
         return invalid_table(table);
     };
+    if table == "task" && !privileged(user) {
+        return error(403, "Insufficient rights to query records", None);
+    }
     let Some(row) = db.find(t, id) else {
         return not_found();
     };
     if !can_read(db, t, row, &Caller::new(inner, db, user)) {
         return not_found();
     }
-    let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
+    let fields = fields_for(
+        db,
+        t,
+        opts,
+        table == "task",
+        inner.config.dotwalk_change_fields,
+    );
     let rec = db.render_row(&opts.ctx(), t, row, fields.as_deref());
     json_response(200, &json!({ "result": rec }), HeaderMap::new())
+}
+
+/// The table a read names. `task` is served as the parent of `change_request` (the only
+/// task the sim keeps): its rows, with the task fields only (reference §3.3).
+fn table_of(db: &Db, table: &str) -> Option<usize> {
+    match table {
+        "task" => db.table("change_request"),
+        t => db.table(t),
+    }
+}
+
+/// The fields of table `t` that its parent `task` does not have.
+fn child_only_fields(db: &Db, t: usize) -> Vec<String> {
+    db.tables[t]
+        .fields
+        .iter()
+        .filter(|f| !f.task)
+        .map(|f| f.name.to_string())
+        .collect()
+}
+
+/// The fields to render: those asked for, and read as `task` only task fields (all of them
+/// when none are asked for).
+fn fields_for(
+    db: &Db,
+    t: usize,
+    opts: &Opts,
+    as_task: bool,
+    change_fields: bool,
+) -> Option<Vec<(String, Path)>> {
+    let asked = opts.fields(db, t, change_fields);
+    if !as_task {
+        return asked;
+    }
+    let on_task = |p: &Path| {
+        p.steps
+            .first()
+            .is_some_and(|&(pt, pf)| pt != t || db.tables[t].fields[pf].task)
+    };
+    Some(match asked {
+        Some(asked) => asked.into_iter().filter(|(_, p)| on_task(p)).collect(),
+        None => db.tables[t]
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.task)
+            .map(|(i, f)| {
+                (
+                    f.name.to_string(),
+                    Path {
+                        steps: vec![(t, i)],
+                    },
+                )
+            })
+            .collect(),
+    })
 }
 
 fn parse_body(bytes: &[u8]) -> Option<Map<String, Value>> {

@@ -670,6 +670,8 @@ pub fn schema() -> Vec<Table> {
     };
     let change_request = with_sys(vec![
         f("number", "Number", Str),
+        // The record's class: what a read through `task` tells it by.
+        f("sys_class_name", "Class", Str),
         f("short_description", "Short description", Str),
         f("description", "Description", Str),
         f("state", "State", Choice(CHANGE_STATES)),
