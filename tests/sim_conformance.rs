@@ -553,7 +553,14 @@ async fn display_value_shapes() {
         json!({"display_value": group_name, "link": link})
     );
     assert_eq!(r["assigned_to"], "");
-    assert_eq!(r["sys_created_on"], ts);
+    // Date-times display in the requesting user's zone (alice: Europe/Madrid, one hour
+    // ahead of UTC in winter, two in summer); values stay UTC.
+    let shown = r["sys_created_on"].as_str().unwrap();
+    let ahead = |shown: &str| {
+        let at = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        (at(shown) - at(ts)).num_hours()
+    };
+    assert!(matches!(ahead(shown), 1 | 2), "{shown} vs {ts}");
 
     let a = get(
         &s,
@@ -572,10 +579,8 @@ async fn display_value_shapes() {
         json!({"display_value": group_name, "link": link, "value": group_id})
     );
     assert_eq!(r["number"]["value"], rec["number"].as_str());
-    assert_eq!(
-        r["sys_created_on"],
-        json!({"display_value": ts, "value": ts})
-    );
+    assert_eq!(r["sys_created_on"]["value"], ts);
+    assert_eq!(r["sys_created_on"]["display_value"], shown);
     assert_eq!(r["assigned_to"], json!({"display_value": "", "value": ""}));
 
     // exclude_reference_link in each mode
@@ -2917,5 +2922,63 @@ async fn the_link_of_sysapproval_resolves_through_task() {
     )
     .await;
     assert_eq!(ben.status, 403, "{}", ben.text);
+    s.shutdown().await;
+}
+
+/// Date-time display values follow each user's zone; a user without one (admin) sees UTC.
+#[tokio::test]
+async fn date_time_display_values_are_in_the_users_zone() {
+    let s = start(config(20)).await;
+    let id = rows(&s, "change_request", "", "sys_id").await[0]["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/now/table/change_request/{id}");
+    let all = [
+        ("sysparm_display_value", "all"),
+        ("sysparm_fields", "sys_created_on"),
+    ];
+    let shift = |r: &Resp| {
+        let f = &r.body["result"]["sys_created_on"];
+        let at = |v: &Value| {
+            chrono::NaiveDateTime::parse_from_str(v.as_str().unwrap(), "%Y-%m-%d %H:%M:%S").unwrap()
+        };
+        (at(&f["display_value"]) - at(&f["value"])).num_minutes()
+    };
+    // Tokyo has no summer time; Mexico City none since 2022.
+    for (user, want) in [("admin", vec![0]), ("alice.moreno", vec![60, 120])] {
+        let r = get(&s, user, &path, &all).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(want.contains(&shift(&r)), "{user}: {}", r.text);
+    }
+    let zones: Vec<(String, String)> = rows(&s, "sys_user", "", "user_name,time_zone")
+        .await
+        .iter()
+        .map(|u| {
+            (
+                u["user_name"].as_str().unwrap().to_string(),
+                u["time_zone"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (user, zone, minutes) in [("Asia/Tokyo", 540), ("America/Mexico_City", -360)]
+        .iter()
+        .filter_map(|(z, m)| {
+            zones
+                .iter()
+                .find(|(_, uz)| uz == z)
+                .map(|(u, _)| (u.clone(), *z, *m))
+        })
+    {
+        // Their own user record, which every user may read.
+        let own = format!("/api/now/table/sys_user/{}", user_id(&s, &user));
+        let r = get(&s, &user, &own, &all).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(shift(&r), minutes, "{user} in {zone}");
+    }
+    assert!(
+        zones.iter().any(|(_, z)| z == "Asia/Tokyo"),
+        "the seed has a user in Tokyo: {zones:?}"
+    );
     s.shutdown().await;
 }

@@ -429,11 +429,13 @@ impl Opts {
     fn flag(&self, k: &str) -> bool {
         self.get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
-    fn ctx(&self) -> RenderCtx<'_> {
+    /// How to render for a user in `zone`.
+    fn ctx<'a>(&'a self, zone: &'a str) -> RenderCtx<'a> {
         RenderCtx {
             mode: self.mode,
             exclude_links: self.exclude_links,
             base: &self.base,
+            zone,
         }
     }
     /// `sysparm_fields`, resolved; unknown names dropped (§1.2).
@@ -745,7 +747,8 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
     query.sort(db, &mut rows);
     let total = rows.len();
     let fields = fields_for(db, t, opts, as_task, inner.config.dotwalk_change_fields);
-    let ctx = opts.ctx();
+    let zone = user_zone(db, user);
+    let ctx = opts.ctx(&zone);
     let result: Vec<Value> = rows
         .iter()
         .skip(offset)
@@ -830,8 +833,20 @@ fn get_one(inner: &Inner, db: &Db, table: &str, id: &str, user: &SimUser, opts: 
         table == "task",
         inner.config.dotwalk_change_fields,
     );
-    let rec = db.render_row(&opts.ctx(), t, row, fields.as_deref());
+    let zone = user_zone(db, user);
+    let rec = db.render_row(&opts.ctx(&zone), t, row, fields.as_deref());
     json_response(200, &json!({ "result": rec }), HeaderMap::new())
+}
+
+/// The user's time zone as their `sys_user` record says (empty: UTC).
+fn user_zone(db: &Db, user: &SimUser) -> String {
+    db.table("sys_user")
+        .and_then(|t| {
+            let row = db.find(t, &user.sys_id)?;
+            let f = db.tables[t].field("time_zone")?;
+            Some(db.get(t, row, f).to_string())
+        })
+        .unwrap_or_default()
 }
 
 /// The table a read names. `task` is served as the parent of `change_request` (the only
@@ -945,7 +960,8 @@ fn update(
     }
     apply_update(inner, db, t, row, &body, &actor);
     let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
-    let rec = db.render_row(&opts.ctx(), t, row, fields.as_deref());
+    let zone = user_zone(db, user);
+    let rec = db.render_row(&opts.ctx(&zone), t, row, fields.as_deref());
     json_response(200, &json!({ "result": rec }), HeaderMap::new())
 }
 
@@ -1001,7 +1017,8 @@ fn create(
     let row = insert_record(inner, db, t, &body, &actor);
     let id = db.get(t, row, 0).to_string();
     let fields = opts.fields(db, t, inner.config.dotwalk_change_fields);
-    let rec = db.render_row(&opts.ctx(), t, row, fields.as_deref());
+    let zone = user_zone(db, user);
+    let rec = db.render_row(&opts.ctx(&zone), t, row, fields.as_deref());
     let mut h = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{}{}/{}",

@@ -176,6 +176,39 @@ pub struct RenderCtx<'a> {
     pub exclude_links: bool,
     /// `http://host:port` used in reference links.
     pub base: &'a str,
+    /// The requesting user's time zone (`sys_user.time_zone`): date-time display values are
+    /// in it; values stay UTC (§1.9).
+    pub zone: &'a str,
+}
+
+/// The offset from UTC, in seconds, of `zone` at `utc` (seconds since the epoch), for the
+/// zones the sim's users live in (EU summer time from the last Sunday of March to the last
+/// Sunday of October, 01:00 UTC); any other zone is UTC.
+pub fn zone_offset(zone: &str, utc: i64) -> i64 {
+    let eu_summer = || {
+        let (y, _, _) = civil_from_days(utc.div_euclid(86_400));
+        let last_sunday = |m: i64| {
+            let d = days_from_civil(y, m, 31);
+            d - (d + 4).rem_euclid(7)
+        };
+        let start = last_sunday(3) * 86_400 + 3_600;
+        let end = last_sunday(10) * 86_400 + 3_600;
+        (start..end).contains(&utc)
+    };
+    let (winter, summer) = match zone {
+        "Asia/Tokyo" => (9, 9),
+        "America/Mexico_City" => (-6, -6),
+        "Europe/London" | "Europe/Dublin" | "Europe/Lisbon" => (0, 1),
+        "Europe/Madrid" | "Europe/Stockholm" | "Europe/Paris" | "Europe/Berlin"
+        | "Europe/Amsterdam" | "Europe/Rome" => (1, 2),
+        _ => (0, 0),
+    };
+    3_600
+        * if summer != winter && eu_summer() {
+            summer
+        } else {
+            winter
+        }
 }
 
 /// The whole database.
@@ -443,6 +476,17 @@ impl Db {
                 Mode::Display => json!(self.journal_text(t, row, f)),
                 Mode::All => json!({"display_value": self.journal_text(t, row, f), "value": ""}),
             },
+            Kind::DateTime if !ctx.zone.is_empty() => {
+                let dv = parse_ts(v).map_or_else(
+                    || v.to_string(),
+                    |utc| fmt_ts(utc + zone_offset(ctx.zone, utc)),
+                );
+                match ctx.mode {
+                    Mode::Value => json!(v),
+                    Mode::Display => json!(dv),
+                    Mode::All => json!({"display_value": dv, "value": v}),
+                }
+            }
             _ => match ctx.mode {
                 Mode::Value => json!(v),
                 Mode::Display => json!(self.display_of(t, row, f)),
