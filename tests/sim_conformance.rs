@@ -2982,3 +2982,43 @@ async fn date_time_display_values_are_in_the_users_zone() {
     );
     s.shutdown().await;
 }
+
+/// name=value parameters take a value or a display value, as an instance does.
+#[tokio::test]
+async fn name_value_parameters_take_display_values() {
+    let s = start(config(60)).await;
+    let alice = user_id(&s, "alice.moreno");
+    let path = "/api/now/table/sysapproval_approver";
+    let count = |r: &Resp| r.result().len();
+    let by_value = get(
+        &s,
+        "admin",
+        path,
+        &[("state", "requested"), ("approver", &alice)],
+    )
+    .await;
+    assert!(count(&by_value) > 5, "{}", by_value.text);
+    for (state, approver) in [
+        ("Requested", alice.as_str()),
+        ("requested", "Alice Moreno"),
+        ("Requested", "Alice Moreno"),
+    ] {
+        let r = get(
+            &s,
+            "admin",
+            path,
+            &[("state", state), ("approver", approver)],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            count(&r),
+            count(&by_value),
+            "state={state} approver={approver}"
+        );
+    }
+    // A display value that names nothing matches nothing.
+    let none = get(&s, "admin", path, &[("approver", "Nobody Here")]).await;
+    assert_eq!(count(&none), 0);
+    s.shutdown().await;
+}

@@ -718,11 +718,11 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
     // table (other parameters) are ignored.
     let mut encoded = opts.get("sysparm_query").unwrap_or("").to_string();
     for (k, v) in &opts.params {
-        if !k.starts_with("sysparm_")
-            && db
-                .resolve(t, k, inner.config.dotwalk_change_fields)
-                .is_some()
-        {
+        if k.starts_with("sysparm_") {
+            continue;
+        }
+        if let Some(path) = db.resolve(t, k, inner.config.dotwalk_change_fields) {
+            let v = value_for(db, &path, v);
             encoded.push_str(&format!("^{k}={v}"));
         }
     }
@@ -836,6 +836,38 @@ fn get_one(inner: &Inner, db: &Db, table: &str, id: &str, user: &SimUser, opts: 
     let zone = user_zone(db, user);
     let rec = db.render_row(&opts.ctx(&zone), t, row, fields.as_deref());
     json_response(200, &json!({ "result": rec }), HeaderMap::new())
+}
+
+/// A name=value parameter's value: as given, or the value of the choice or record it names
+/// by display value (`state=Requested`, `approver=Alice Moreno`), as an instance takes either.
+fn value_for(db: &Db, path: &Path, given: &str) -> String {
+    use super::table::Kind;
+    let Some(&(t, f)) = path.steps.last() else {
+        return given.to_string();
+    };
+    match db.tables[t].fields[f].kind {
+        Kind::Choice(choices) => choices
+            .iter()
+            .find(|(v, _)| *v == given)
+            .or_else(|| choices.iter().find(|(_, l)| l.eq_ignore_ascii_case(given)))
+            .map_or_else(|| given.to_string(), |(v, _)| v.to_string()),
+        Kind::Ref { target, .. } => {
+            let Some(tt) = db.table(target) else {
+                return given.to_string();
+            };
+            if given.is_empty() || db.find(tt, given).is_some() {
+                return given.to_string();
+            }
+            let df = db.tables[tt].display;
+            (0..db.tables[tt].rows.len() as u32)
+                .find(|&r| db.display_of(tt, r, df) == given)
+                .map_or_else(
+                    || given.to_string(),
+                    |r| db.get(tt, r, super::table::SYS_ID).to_string(),
+                )
+        }
+        _ => given.to_string(),
+    }
 }
 
 /// The user's time zone as their `sys_user` record says (empty: UTC).
