@@ -354,3 +354,33 @@ async fn rows_the_query_did_not_ask_for_are_left_out() {
     );
     server.shutdown().await;
 }
+
+/// An approval of something other than a change, answered by an instance that ignored the
+/// `source_table` part of the query, is left out too.
+#[tokio::test]
+async fn approvals_of_other_records_are_left_out() {
+    let mut cfg = config(120, 50);
+    cfg.unknown_query_fields = vec!["source_table".into()];
+    let server = start(cfg).await;
+    let me = user_id(&server, DEMO_USER);
+    let want = expected_ids(&server, &me);
+    let other = want[0].clone();
+    assert!(server.update_record(
+        "sysapproval_approver",
+        &other,
+        &[("source_table", "sc_req_item")]
+    ));
+    let sn = client(&server, DEMO_USER, DEMO_PASSWORD);
+    let got = sn
+        .approvals(std::slice::from_ref(&me), Scope::Pending, &no_progress)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = got.iter().map(|a| a.sys_id.as_str()).collect();
+    assert!(
+        !ids.contains(&other.as_str()),
+        "the request item's approval is left out"
+    );
+    assert_eq!(ids.len(), want.len() - 1);
+    assert!(sn.take_notices().iter().any(|n| n.contains("left out")));
+    server.shutdown().await;
+}

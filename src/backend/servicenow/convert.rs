@@ -244,6 +244,16 @@ pub(crate) fn approval(row: &Row<'_>) -> Result<Approval, BackendError> {
     Ok(approval)
 }
 
+/// An approval row of the queue's query, `None` when it approves something other than a
+/// change (`source_table`), which the query did not ask for.
+pub(crate) fn change_approval(row: &Row<'_>) -> Result<Option<Approval>, BackendError> {
+    let table = row.value("source_table");
+    if !table.is_empty() && table != "change_request" {
+        return Ok(None);
+    }
+    approval(row).map(Some)
+}
+
 /// A `change_request` row read directly.
 pub(crate) fn change_record(row: &Row<'_>) -> Result<Change, BackendError> {
     let sys_id = required_id(row, "sys_id", "change_request", "")?;

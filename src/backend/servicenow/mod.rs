@@ -465,7 +465,7 @@ impl Backend for ServiceNow {
                     &queue_query(approver_ids),
                     &fields,
                     "your approvals",
-                    &|row| convert::approval(row),
+                    &|row| convert::change_approval(row),
                     progress,
                     &tx,
                 )
@@ -487,10 +487,11 @@ impl Backend for ServiceNow {
                 };
                 let mut page: Vec<Approval> = page
                     .into_iter()
-                    .map(|(_, a)| a)
-                    .filter(|a| {
-                        let wanted = asked.contains(a.approver.sys_id.as_str()) && a.in_queue();
-                        unasked += usize::from(!wanted);
+                    .filter_map(|(_, a)| {
+                        // `None`: the approval of something other than a change.
+                        let wanted = a
+                            .filter(|a| asked.contains(a.approver.sys_id.as_str()) && a.in_queue());
+                        unasked += usize::from(wanted.is_none());
                         wanted
                     })
                     .collect();
