@@ -3022,3 +3022,46 @@ async fn name_value_parameters_take_display_values() {
     assert_eq!(count(&none), 0);
     s.shutdown().await;
 }
+
+/// Every reference's `link` points at a URL the sim serves.
+#[tokio::test]
+async fn every_reference_link_is_served() {
+    let s = start(config(40)).await;
+    let tables: Vec<String> = rows(&s, "sys_db_object", "", "name")
+        .await
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut links = std::collections::BTreeMap::new();
+    for t in &tables {
+        let r = get(
+            &s,
+            "admin",
+            &format!("/api/now/table/{t}"),
+            &[("sysparm_limit", "25")],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{t}: {}", r.text);
+        for row in r.result() {
+            for (field, v) in row.as_object().unwrap() {
+                if let Some(link) = v.get("link").and_then(Value::as_str) {
+                    // One link per table and field is enough.
+                    links
+                        .entry((t.clone(), field.clone()))
+                        .or_insert(link.to_string());
+                }
+            }
+        }
+    }
+    assert!(links.len() > 15, "{links:?}");
+    for ((t, field), link) in &links {
+        let r = send(
+            client()
+                .get(url::Url::parse(link).unwrap())
+                .basic_auth("admin", Some(sim::DEMO_PASSWORD)),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{t}.{field} links to {link}: {}", r.text);
+    }
+    s.shutdown().await;
+}
