@@ -293,12 +293,6 @@ pub async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             }
         }
     };
-    // A write may have changed records (even one answered with an error): keep them.
-    if !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS")
-        && let Err(e) = inner.persist()
-    {
-        tracing::warn!(error = %e, "the sim could not write its data file");
-    }
     if no_body && resp.status().is_success() {
         let (mut parts, _) = resp.into_parts();
         parts.headers.remove(header::CONTENT_TYPE);
@@ -628,19 +622,19 @@ async fn serve(inner: &Inner, req: Request) -> Response {
             get_one(inner, &db, table, id, user, &opts)
         }
         ("PATCH" | "PUT", Some(id)) => {
-            let Ok(mut db) = inner.db.write() else {
+            let Some(mut db) = inner.write_db() else {
                 return lock_err();
             };
             update(inner, &mut db, table, id, user, &opts, &bytes)
         }
         ("POST", None) => {
-            let Ok(mut db) = inner.db.write() else {
+            let Some(mut db) = inner.write_db() else {
                 return lock_err();
             };
             create(inner, &mut db, table, user, &opts, &bytes, &path)
         }
         ("DELETE", Some(id)) => {
-            let Ok(mut db) = inner.db.write() else {
+            let Some(mut db) = inner.write_db() else {
                 return lock_err();
             };
             delete(inner, &mut db, table, id, user)

@@ -157,6 +157,33 @@ pub struct Inner {
     origin: persist::Origin,
 }
 
+/// The records held for writing; see [`Inner::write_db`].
+pub(crate) struct DbWrite<'a> {
+    db: std::sync::RwLockWriteGuard<'a, Db>,
+    inner: &'a Inner,
+}
+
+impl std::ops::Deref for DbWrite<'_> {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        &self.db
+    }
+}
+
+impl std::ops::DerefMut for DbWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Db {
+        &mut self.db
+    }
+}
+
+impl Drop for DbWrite<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.inner.save(&self.db) {
+            tracing::warn!(error = %e, "the sim could not write its data file");
+        }
+    }
+}
+
 impl Inner {
     /// Server clock in whole seconds: the `now` anchor advanced by the real time elapsed since
     /// start (unless frozen) and by [`SimServer::advance_clock`].
@@ -174,14 +201,27 @@ impl Inner {
         self.anchor_ms + run + self.skew_ms.load(Ordering::SeqCst)
     }
 
-    /// Writes the records to the data file, when there is one (after every write).
+    /// Writes the records to the data file, when there is one.
     pub(crate) fn persist(&self) -> std::io::Result<()> {
+        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        self.save(&db)
+    }
+
+    fn save(&self, db: &Db) -> std::io::Result<()> {
         let Some(path) = &self.config.data_file else {
             return Ok(());
         };
         let ids = lock(&self.ids).state();
-        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
-        persist::save(path, self.origin, &db, &self.users, self.now(), ids)
+        persist::save(path, self.origin, db, &self.users, self.now(), ids)
+    }
+
+    /// Write access to the records. Released, they are kept in the data file (when there is
+    /// one), so every write (over HTTP or through the test helpers) is saved the same way.
+    pub(crate) fn write_db(&self) -> Option<DbWrite<'_>> {
+        Some(DbWrite {
+            db: self.db.write().ok()?,
+            inner: self,
+        })
     }
 
     /// A fresh sys_id from the (seeded) id PRNG.
@@ -499,10 +539,7 @@ impl SimServer {
     /// `sys_updated_on`/`sys_mod_count` and running the same side effects as a PATCH.
     /// Returns false if the record is absent.
     pub fn update_record(&self, table: &str, sys_id: &str, fields: &[(&str, &str)]) -> bool {
-        self.saved(|s| s.update_record_unsaved(table, sys_id, fields))
-    }
-    fn update_record_unsaved(&self, table: &str, sys_id: &str, fields: &[(&str, &str)]) -> bool {
-        let Ok(mut db) = self.inner.db.write() else {
+        let Some(mut db) = self.inner.write_db() else {
             return false;
         };
         let Some(t) = db.table(table) else {
@@ -533,19 +570,10 @@ impl SimServer {
         state: &str,
         comment: &str,
     ) -> bool {
-        self.saved(|s| s.decide_as_unsaved(approval_sys_id, user_name, state, comment))
-    }
-    fn decide_as_unsaved(
-        &self,
-        approval_sys_id: &str,
-        user_name: &str,
-        state: &str,
-        comment: &str,
-    ) -> bool {
         let Some(user) = self.inner.users.iter().find(|u| u.user_name == user_name) else {
             return false;
         };
-        let Ok(mut db) = self.inner.db.write() else {
+        let Some(mut db) = self.inner.write_db() else {
             return false;
         };
         let Some(t) = db.table("sysapproval_approver") else {
@@ -569,19 +597,12 @@ impl SimServer {
     /// adding an approver would (created and updated now by `system`, then the change's
     /// approval rolls up). Returns the new sys_id, or `None` if the change or user is unknown.
     pub fn add_approval(&self, change_sys_id: &str, approver_user_name: &str) -> Option<String> {
-        self.saved(|s| s.add_approval_unsaved(change_sys_id, approver_user_name))
-    }
-    fn add_approval_unsaved(
-        &self,
-        change_sys_id: &str,
-        approver_user_name: &str,
-    ) -> Option<String> {
         let user = self
             .inner
             .users
             .iter()
             .find(|u| u.user_name == approver_user_name)?;
-        let mut db = self.inner.db.write().ok()?;
+        let mut db = self.inner.write_db()?;
         let tc = db.table("change_request")?;
         let crow = db.find(tc, change_sys_id)?;
         let ta = db.table("sysapproval_approver")?;
@@ -634,21 +655,11 @@ impl SimServer {
         ends: chrono::DateTime<chrono::Utc>,
         approvals: bool,
     ) -> String {
-        self.saved(|s| s.add_delegation_unsaved(user, delegate, starts, ends, approvals))
-    }
-    fn add_delegation_unsaved(
-        &self,
-        user: &str,
-        delegate: &str,
-        starts: chrono::DateTime<chrono::Utc>,
-        ends: chrono::DateTime<chrono::Utc>,
-        approvals: bool,
-    ) -> String {
         let find = |n: &str| self.inner.users.iter().find(|u| u.user_name == n);
         let (Some(u), Some(d)) = (find(user), find(delegate)) else {
             return String::new();
         };
-        let Ok(mut db) = self.inner.db.write() else {
+        let Some(mut db) = self.inner.write_db() else {
             return String::new();
         };
         let Some(t) = db.table("sys_user_delegate") else {
@@ -675,9 +686,6 @@ impl SimServer {
     /// Set `ends` of a delegation to `at` (stamped as an update by `system`). Returns false if
     /// the delegation is absent.
     pub fn end_delegation(&self, sys_id: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
-        self.saved(|s| s.end_delegation_unsaved(sys_id, at))
-    }
-    fn end_delegation_unsaved(&self, sys_id: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
         let ends = fmt_ts(at.timestamp());
         self.update_record("sys_user_delegate", sys_id, &[("ends", ends.as_str())])
     }
@@ -717,16 +725,6 @@ impl SimServer {
 
     /// Stop serving and wait (briefly) for the server task; works whether or not the server
     /// is accepting.
-    /// Runs a change made through the test helpers, then keeps it in the data file (when
-    /// there is one), as a write over HTTP is.
-    fn saved<R>(&self, change: impl FnOnce(&Self) -> R) -> R {
-        let r = change(self);
-        if let Err(e) = self.inner.persist() {
-            tracing::warn!(error = %e, "the sim could not write its data file");
-        }
-        r
-    }
-
     pub async fn shutdown(self) {
         let running = lock(&self.running).take();
         if let Some(r) = running {
