@@ -337,16 +337,25 @@ CREATE INDEX approvals_in_queue_order ON approvals
     (q_hold, q_tier, q_deadline, change_number, sys_id, approver_sys_id, approver_name, q_warning);
 ";
 
-/// The trigger that keeps the counts (`queue_counts`, `sla_hours`) when an approval row goes.
-/// A bulk clear drops it, deletes, empties the counts and creates it again (see
-/// `Store::delete_all_approvals`): with it in place SQLite reads every deleted row, long texts
-/// and all, instead of freeing the table's pages.
-macro_rules! count_on_delete {
+// The statements the count triggers are made of, each written once: a row's (held, tier)
+// and SLA hours leave the counts (`OLD`) or join them (`NEW`).
+macro_rules! queue_count_old {
     () => {
-        "CREATE TRIGGER queue_counts_delete AFTER DELETE ON approvals BEGIN
-    UPDATE queue_counts SET n = n - 1
+        "    UPDATE queue_counts SET n = n - 1
         WHERE hold = (OLD.q_hold IS 1) AND tier = IFNULL(OLD.q_tier, -1);
-    UPDATE sla_hours SET n = n - 1
+"
+    };
+}
+macro_rules! queue_count_new {
+    () => {
+        "    INSERT INTO queue_counts (hold, tier, n) VALUES (NEW.q_hold IS 1, IFNULL(NEW.q_tier, -1), 1)
+        ON CONFLICT (hold, tier) DO UPDATE SET n = n + 1;
+"
+    };
+}
+macro_rules! sla_hours_old {
+    () => {
+        "    UPDATE sla_hours SET n = n - 1
         WHERE OLD.q_deadline IS NOT NULL AND OLD.q_warning IS NOT NULL
             AND hold = (OLD.q_hold IS 1) AND kind = 0 AND hour = OLD.q_deadline / 3600000;
     UPDATE sla_hours SET n = n - 1
@@ -356,11 +365,38 @@ macro_rules! count_on_delete {
     DELETE FROM sla_hours WHERE n <= 0 AND hold = (OLD.q_hold IS 1)
         AND ((kind = 0 AND hour = OLD.q_deadline / 3600000)
             OR (kind = 1 AND hour = min(OLD.q_warning, OLD.q_deadline) / 3600000));
-END;
 "
     };
 }
-pub(super) use count_on_delete;
+macro_rules! sla_hours_new {
+    () => {
+        "    INSERT INTO sla_hours (hold, kind, hour, n)
+        SELECT NEW.q_hold IS 1, 0, NEW.q_deadline / 3600000, 1
+            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
+        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
+    INSERT INTO sla_hours (hold, kind, hour, n)
+        SELECT NEW.q_hold IS 1, 1, min(NEW.q_warning, NEW.q_deadline) / 3600000, 1
+            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
+        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
+"
+    };
+}
+
+/// The trigger that keeps the counts (`queue_counts`, `sla_hours`) when an approval row goes.
+/// A bulk clear drops it, deletes, empties the counts and creates it again (see
+/// `Store::delete_all_approvals`): with it in place SQLite reads every deleted row, long texts
+/// and all, instead of freeing the table's pages.
+macro_rules! count_on_delete {
+    () => {
+        concat!(
+            "CREATE TRIGGER queue_counts_delete AFTER DELETE ON approvals BEGIN\n",
+            $crate::store::schema::queue_count_old!(),
+            $crate::store::schema::sla_hours_old!(),
+            "END;\n"
+        )
+    };
+}
+pub(super) use {count_on_delete, queue_count_old, sla_hours_old};
 
 /// Version 9: counts that cost the same at any queue size, kept by triggers. `queue_counts`
 /// holds the number of cached approvals in each (held, tier) part of the queue (a NULL tier,
@@ -394,49 +430,26 @@ INSERT INTO sla_hours (hold, kind, hour, n)
     SELECT q_hold IS 1, 1, min(q_warning, q_deadline) / 3600000, count(*) FROM approvals
         WHERE q_deadline IS NOT NULL AND q_warning IS NOT NULL GROUP BY 1, 3;
 CREATE TRIGGER queue_counts_insert AFTER INSERT ON approvals BEGIN
-    INSERT INTO queue_counts (hold, tier, n) VALUES (NEW.q_hold IS 1, IFNULL(NEW.q_tier, -1), 1)
-        ON CONFLICT (hold, tier) DO UPDATE SET n = n + 1;
-    INSERT INTO sla_hours (hold, kind, hour, n)
-        SELECT NEW.q_hold IS 1, 0, NEW.q_deadline / 3600000, 1
-            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
-        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
-    INSERT INTO sla_hours (hold, kind, hour, n)
-        SELECT NEW.q_hold IS 1, 1, min(NEW.q_warning, NEW.q_deadline) / 3600000, 1
-            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
-        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
-END;
+",
+    queue_count_new!(),
+    sla_hours_new!(),
+    "END;
 CREATE TRIGGER queue_counts_update AFTER UPDATE OF q_hold, q_tier ON approvals
     WHEN (OLD.q_hold IS 1) IS NOT (NEW.q_hold IS 1)
         OR IFNULL(OLD.q_tier, -1) IS NOT IFNULL(NEW.q_tier, -1)
 BEGIN
-    UPDATE queue_counts SET n = n - 1
-        WHERE hold = (OLD.q_hold IS 1) AND tier = IFNULL(OLD.q_tier, -1);
-    INSERT INTO queue_counts (hold, tier, n) VALUES (NEW.q_hold IS 1, IFNULL(NEW.q_tier, -1), 1)
-        ON CONFLICT (hold, tier) DO UPDATE SET n = n + 1;
-END;
+",
+    queue_count_old!(),
+    queue_count_new!(),
+    "END;
 CREATE TRIGGER sla_hours_update AFTER UPDATE OF q_hold, q_deadline, q_warning ON approvals
     WHEN (OLD.q_hold IS 1) IS NOT (NEW.q_hold IS 1)
         OR OLD.q_deadline IS NOT NEW.q_deadline OR OLD.q_warning IS NOT NEW.q_warning
 BEGIN
-    UPDATE sla_hours SET n = n - 1
-        WHERE OLD.q_deadline IS NOT NULL AND OLD.q_warning IS NOT NULL
-            AND hold = (OLD.q_hold IS 1) AND kind = 0 AND hour = OLD.q_deadline / 3600000;
-    UPDATE sla_hours SET n = n - 1
-        WHERE OLD.q_deadline IS NOT NULL AND OLD.q_warning IS NOT NULL
-            AND hold = (OLD.q_hold IS 1) AND kind = 1
-            AND hour = min(OLD.q_warning, OLD.q_deadline) / 3600000;
-    DELETE FROM sla_hours WHERE n <= 0 AND hold = (OLD.q_hold IS 1)
-        AND ((kind = 0 AND hour = OLD.q_deadline / 3600000)
-            OR (kind = 1 AND hour = min(OLD.q_warning, OLD.q_deadline) / 3600000));
-    INSERT INTO sla_hours (hold, kind, hour, n)
-        SELECT NEW.q_hold IS 1, 0, NEW.q_deadline / 3600000, 1
-            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
-        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
-    INSERT INTO sla_hours (hold, kind, hour, n)
-        SELECT NEW.q_hold IS 1, 1, min(NEW.q_warning, NEW.q_deadline) / 3600000, 1
-            WHERE NEW.q_deadline IS NOT NULL AND NEW.q_warning IS NOT NULL
-        ON CONFLICT (hold, kind, hour) DO UPDATE SET n = n + 1;
-END;
+",
+    sla_hours_old!(),
+    sla_hours_new!(),
+    "END;
 ALTER TABLE approvals ADD COLUMN texts_pending INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX approvals_texts_pending ON approvals (sys_id) WHERE texts_pending = 1;
 CREATE INDEX approvals_by_deadline ON approvals (q_hold, q_deadline, q_warning);
