@@ -327,6 +327,33 @@ fn clean_text(text: &str) -> String {
 }
 
 impl Change {
+    /// The long texts (description, justification, plans, risk analysis), which a summary
+    /// leaves out.
+    pub fn long_texts_mut(&mut self) -> [&mut String; 6] {
+        [
+            &mut self.description,
+            &mut self.justification,
+            &mut self.implementation_plan,
+            &mut self.backout_plan,
+            &mut self.test_plan,
+            &mut self.risk_impact_analysis,
+        ]
+    }
+
+    /// Whether any long text is there (a summary, or a row waiting for its texts, has none).
+    pub fn has_long_texts(&self) -> bool {
+        [
+            &self.description,
+            &self.justification,
+            &self.implementation_plan,
+            &self.backout_plan,
+            &self.test_plan,
+            &self.risk_impact_analysis,
+        ]
+        .iter()
+        .any(|t| !t.is_empty())
+    }
+
     /// Sets the long texts a full pull fetched after the queue (sanitised here); the change's
     /// details are then complete.
     pub fn set_long_texts(&mut self, texts: &LongTexts) {

@@ -711,7 +711,6 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     tx.commit().map_err(sql("upgrade the schema"))
 }
 
-/// The approval without its long texts: what the queue list needs.
 /// A connection to the store at `path` as every one is configured: WAL, a busy timeout, full
 /// fsync on commit and foreign keys.
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -745,32 +744,10 @@ fn delete_all_approvals(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> 
     ))
 }
 
-/// Whether any of the change's long texts is there (else the approval is its own summary).
-fn has_long_texts(a: &Approval) -> bool {
-    let c = &a.change;
-    [
-        &c.description,
-        &c.justification,
-        &c.implementation_plan,
-        &c.backout_plan,
-        &c.test_plan,
-        &c.risk_impact_analysis,
-    ]
-    .iter()
-    .any(|t| !t.is_empty())
-}
-
+/// The approval without its long texts: what the queue list needs.
 pub fn summary_of(a: &Approval) -> Approval {
     let mut s = a.clone();
-    let c = &mut s.change;
-    for text in [
-        &mut c.description,
-        &mut c.justification,
-        &mut c.implementation_plan,
-        &mut c.backout_plan,
-        &mut c.test_plan,
-        &mut c.risk_impact_analysis,
-    ] {
+    for text in s.change.long_texts_mut() {
         text.clear();
     }
     s
@@ -838,7 +815,7 @@ fn upsert_rows(
         let data = encode(path, a)?;
         // A row without long texts (a full pull's, before its second pass) is its own
         // summary: readers fall back to `data` when there is no summary row.
-        if has_long_texts(a) {
+        if a.change.has_long_texts() {
             let summary = encode(path, &summary_of(a))?;
             summaries.execute(params![a.sys_id, summary]).map_err(err)?;
         } else {
