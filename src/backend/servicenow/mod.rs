@@ -120,6 +120,21 @@ impl ServiceNow {
         self.http.conn()
     }
 
+    /// Says that `rows` approvals an instance answered were not asked for and were left out.
+    fn left_out(&self, rows: usize) {
+        if rows == 0 {
+            return;
+        }
+        tracing::warn!(
+            rows,
+            "the instance answered approvals the query did not ask for; left out"
+        );
+        self.notice(format!(
+            "The instance answered {rows} approval{} that are not waiting for you or the colleagues you cover (it may have ignored part of the query); they were left out. Tell your ServiceNow administrator if this repeats.",
+            if rows == 1 { "" } else { "s" }
+        ));
+    }
+
     fn notice(&self, text: String) {
         if let Ok(mut n) = self.notices.lock() {
             n.push(text);
@@ -281,6 +296,28 @@ impl ServiceNow {
     }
 }
 
+/// What an approvals query asked for, to check each row against: an instance that ignores a
+/// part of a query it does not understand answers more, and signoff never shows or decides
+/// those rows.
+struct Asked<'a> {
+    approvers: HashSet<&'a str>,
+    /// Only these approvals (a lookup by id).
+    ids: Option<HashSet<&'a str>>,
+    /// Only approvals in the queue (requested, or suspended by a hold).
+    queue_only: bool,
+}
+
+impl Asked<'_> {
+    fn wants(&self, a: &Approval) -> bool {
+        self.approvers.contains(a.approver.sys_id.as_str())
+            && self
+                .ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(a.sys_id.as_str()))
+            && (!self.queue_only || a.in_queue())
+    }
+}
+
 impl Backend for ServiceNow {
     fn instance_label(&self) -> String {
         self.connection()
@@ -421,26 +458,17 @@ impl Backend for ServiceNow {
                 other => approvals.append(&mut other?),
             }
         }
-        // Only the approvers asked for (and, by id, only the ids asked for): an instance that
-        // ignores a part of the query it does not understand answers more.
-        let before = approvals.len();
-        let approvers: HashSet<&str> = approver_ids.iter().map(String::as_str).collect();
-        let ids: Option<HashSet<&str>> = match &scope {
-            Scope::PendingIds(ids) => Some(ids.iter().map(String::as_str).collect()),
-            _ => None,
+        let asked = Asked {
+            approvers: approver_ids.iter().map(String::as_str).collect(),
+            ids: match &scope {
+                Scope::PendingIds(ids) => Some(ids.iter().map(String::as_str).collect()),
+                _ => None,
+            },
+            queue_only: false,
         };
-        approvals.retain(|a| {
-            approvers.contains(a.approver.sys_id.as_str())
-                && ids
-                    .as_ref()
-                    .is_none_or(|ids| ids.contains(a.sys_id.as_str()))
-        });
-        if approvals.len() < before {
-            tracing::warn!(
-                rows = before - approvals.len(),
-                "the instance answered approvals the query did not ask for; left out"
-            );
-        }
+        let before = approvals.len();
+        approvals.retain(|a| asked.wants(a));
+        self.left_out(before - approvals.len());
 
         self.fill_changes(&mut approvals).await?;
         Ok(approvals)
@@ -475,9 +503,11 @@ impl Backend for ServiceNow {
         };
         // Each page gets its change records (where the rows carried summaries only) on its
         // way out; `None` remembers for the rest of the pull that change_request is unreadable.
-        // A row the query did not ask for (another approver's, or decided) is left out: an
-        // instance that ignores a part of the query it does not understand answers more.
-        let asked: HashSet<&str> = approver_ids.iter().map(String::as_str).collect();
+        let asked = Asked {
+            approvers: approver_ids.iter().map(String::as_str).collect(),
+            ids: None,
+            queue_only: true,
+        };
         let mut unasked = 0usize;
         let forward = async {
             let mut changes_readable = true;
@@ -489,8 +519,7 @@ impl Backend for ServiceNow {
                     .into_iter()
                     .filter_map(|(_, a)| {
                         // `None`: the approval of something other than a change.
-                        let wanted = a
-                            .filter(|a| asked.contains(a.approver.sys_id.as_str()) && a.in_queue());
+                        let wanted = a.filter(|a| asked.wants(a));
                         unasked += usize::from(wanted.is_none());
                         wanted
                     })
@@ -509,16 +538,7 @@ impl Backend for ServiceNow {
             result
         };
         let (fetched, forwarded) = futures::join!(fetch, forward);
-        if unasked > 0 {
-            tracing::warn!(
-                rows = unasked,
-                "the instance answered approvals the query did not ask for; left out"
-            );
-            self.notice(format!(
-                "The instance answered {unasked} approval{} that are not waiting for you or the colleagues you cover (it may have ignored part of the query); they were left out. Tell your ServiceNow administrator if this repeats.",
-                if unasked == 1 { "" } else { "s" }
-            ));
-        }
+        self.left_out(unasked);
         match fetched {
             Err(BackendError::NotFound { .. }) => {} // v1: an empty list is a 404
             other => other?,
