@@ -16,10 +16,6 @@ use signoff::sim::{DEMO_PASSWORD, DEMO_USER, SimServer};
 use signoff::store::Store;
 use signoff::sync::{Deliver, deliver_pending, sync_once};
 
-async fn start() -> SimServer {
-    common::sim(9, 80, 50).await
-}
-
 fn client(server: &SimServer, clock: &Arc<ServerClock>) -> ServiceNow {
     common::client_on(server, DEMO_USER, DEMO_PASSWORD, clock)
 }
@@ -33,7 +29,14 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let server = start().await;
+    fixture_with(common::sim_config(9, 80, 50)).await
+}
+
+/// The fixture on a sim started with `cfg`.
+async fn fixture_with(cfg: signoff::sim::SimConfig) -> Fixture {
+    let server = SimServer::start(cfg, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
     let clock = common::clock(&server);
     let sn = client(&server, &clock);
     let dir = tempfile::tempdir().unwrap();
@@ -621,103 +624,66 @@ async fn a_decision_replaced_while_it_was_checked_is_not_sent() {
 /// delivered once when it comes back on the same data, not refused as a conflict.
 #[tokio::test]
 async fn a_decision_queued_while_the_sim_was_down_is_applied_once_when_it_returns() {
-    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
     let mut cfg = common::sim_config(9, 80, 50);
-    cfg.data_file = Some(dir.path().join("instance.json"));
-    let server = SimServer::start(cfg.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let addr = server.addr();
-    let clock = common::clock(&server);
-    let sn = client(&server, &clock);
-    let mut store = Store::open(&dir.path().join("d.sqlite3")).unwrap();
-    sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
-        .await
-        .unwrap();
-    // A record made before the stop, and a comment: only the data file keeps them.
-    let some_change = store.load_snapshot().unwrap().approvals[0]
-        .change
-        .sys_id
-        .clone();
-    let early = server
+    cfg.data_file = Some(data.path().join("instance.json"));
+    let mut f = fixture_with(cfg.clone()).await;
+    // A record made before the stop: only the data file keeps it.
+    let some_change = f.queue()[0].change.sys_id.clone();
+    let early = f
+        .server
         .add_approval(&some_change, "ben.ishikawa")
         .expect("an approval added");
-    let ids_before = server
+    let ids_before = f
+        .server
         .query_ids("sysapproval_approver", "ORDERBYsys_id")
         .unwrap();
     assert!(ids_before.contains(&early));
-    server.shutdown().await;
+    f.server.stop_accepting().await;
 
     // While it is down: a decision goes to the outbox.
-    let a = store
-        .load_snapshot()
-        .unwrap()
-        .approvals
-        .into_iter()
-        .find(|a| a.state == ApprovalState::Requested && !a.change.on_hold)
-        .unwrap();
+    let a = f.requested(0);
     let text = "Approved offline: the backout plan was reviewed.";
-    let j =
-        Justification::parse(text, DecisionKind::Approve, &JustificationRules::default()).unwrap();
-    let user = store.load_snapshot().unwrap().user.unwrap();
-    let now = clock.now();
-    let d = Decision::for_approvals(
-        DecisionKind::Approve,
-        &j,
-        std::slice::from_ref(&a),
-        &user,
-        now,
-        || signoff::store::new_client_id(now),
-    );
-    store.enqueue(&d, now).unwrap();
+    let client_id = f.enqueue(DecisionKind::Approve, text, &a);
 
-    // Back on the same data and port: the same records, and the decision applies once.
-    let back = SimServer::start(cfg, addr).await.unwrap();
+    // Back on the same data and port, as a new server: the same records, and the decision
+    // applies once.
+    let back = SimServer::start(cfg, f.server.addr()).await.unwrap();
+    std::mem::replace(&mut f.server, back).shutdown().await;
     assert_eq!(
-        back.query_ids("sysapproval_approver", "ORDERBYsys_id")
+        f.server
+            .query_ids("sysapproval_approver", "ORDERBYsys_id")
             .unwrap(),
         ids_before,
         "the same records"
     );
-    let clock = common::clock(&back);
-    let sn = client(&back, &clock);
+    f.clock = common::clock(&f.server);
+    f.sn = client(&f.server, &f.clock);
     for _ in 0..2 {
-        let report = deliver_pending(
-            &sn,
-            &mut store,
-            clock.as_ref(),
-            Deliver::All,
-            &|_, _| {},
-            true,
-        )
-        .await
-        .unwrap();
-        assert!(report.stopped.is_none());
+        f.deliver().await.unwrap();
     }
-    let row = back.record("sysapproval_approver", &a.sys_id).unwrap();
+    let row = f.server.record("sysapproval_approver", &a.sys_id).unwrap();
     assert_eq!(row["state"], "approved");
-    let comments = back.journal("sysapproval_approver", &a.sys_id, "comments");
+    let comments = f
+        .server
+        .journal("sysapproval_approver", &a.sys_id, "comments");
     assert_eq!(
         comments.iter().filter(|c| c.2.contains(text)).count(),
         1,
         "{comments:?}"
     );
-    let delivered = store
-        .outbox(false)
-        .unwrap()
-        .into_iter()
-        .find(|e| e.decision.client_id == d[0].client_id)
-        .unwrap();
+    let delivered = f.delivery(&client_id);
     assert!(
-        matches!(delivered.delivery, Delivery::Applied { .. }),
-        "{:?}",
-        delivered.delivery
+        matches!(delivered, Delivery::Applied { .. }),
+        "{delivered:?}"
     );
     // A record made after the restart gets an id the generator had not given before.
-    let made = back
+    let user = f.store.load_snapshot().unwrap().user.unwrap();
+    let made = f
+        .server
         .add_approval(&a.change.sys_id, &user.user_name)
         .expect("an approval added");
     assert!(!ids_before.contains(&made), "{made}");
     assert_ne!(made, early);
-    back.shutdown().await;
+    f.server.shutdown().await;
 }
