@@ -471,9 +471,9 @@ impl Store {
         Ok(ids)
     }
 
-    /// Completes the approvals in `asked` with the long texts the server gave (`texts`, by
-    /// approval sys_id), in one transaction. An approval asked for that the server left out
-    /// (gone, or hidden from us since) is no longer waited for: the next sync settles it.
+    /// Completes approvals with the long texts the server gave (`texts`, by approval sys_id),
+    /// in one transaction, and stops waiting for the approvals in `asked` it left out (gone,
+    /// or hidden from us since): the next sync settles them.
     /// Rows a newer sync replaced with whole ones meanwhile are left as they are.
     pub fn put_long_texts(
         &mut self,
@@ -520,10 +520,13 @@ impl Store {
                     .execute(params![id, encode(&path, &summary_of(&a))?])
                     .map_err(err)?;
             }
+            // The rest of `asked` (those the texts completed are settled above).
+            let answered: std::collections::HashSet<&str> =
+                texts.iter().map(|(id, _)| id.as_str()).collect();
             let mut settle = tx
                 .prepare_cached("UPDATE approvals SET texts_pending = 0 WHERE sys_id = ?1")
                 .map_err(err)?;
-            for id in asked {
+            for id in asked.iter().filter(|id| !answered.contains(id.as_str())) {
                 settle.execute([id]).map_err(err)?;
             }
         }

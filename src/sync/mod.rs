@@ -162,14 +162,15 @@ async fn fill_with<B: Backend>(
         let mut answered: HashSet<String> = HashSet::new();
         let mut whole = true;
         while let Some(batch) = rx.recv().await {
-            let settled: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
-            if !go_on() || to_writer.send((settled.clone(), batch)).await.is_err() {
-                // Asked to stop (the rest waits for the next sync), or the writer failed
-                // (its error is the answer).
-                whole = false;
+            if !go_on() {
+                whole = false; // the rest waits for the next sync
                 break;
             }
-            answered.extend(settled);
+            answered.extend(batch.iter().map(|(id, _)| id.clone()));
+            if to_writer.send((Vec::new(), batch)).await.is_err() {
+                whole = false; // the writer failed: its error is the answer
+                break;
+            }
         }
         rx.close();
         // Asked for and not answered by a complete pass: gone or hidden since, no longer
