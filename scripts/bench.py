@@ -241,11 +241,7 @@ def console_rss(env):
     the whole queue, filters and opens details; returns (MB at first frame, MB after, keys)."""
     log = os.path.join(env["SIGNOFF_HOME"], "state", "signoff.log")
     before = len(open(log).read()) if os.path.exists(log) else 0
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 140, 0, 0))
-    p = subprocess.Popen([BIN, "--offline"], env=env, stdin=slave, stdout=slave, stderr=slave,
-                         close_fds=True)
-    os.close(slave)
+    p, master = console_in_pty(["--offline"], env)
     threading.Thread(target=lambda: drain(master), daemon=True).start()
     deadline = time.time() + 30
     while "first frame drawn" not in open(log).read()[before:]:
@@ -271,7 +267,18 @@ def console_rss(env):
     return at_start, after, len(keys)
 
 
+def console_in_pty(args, env):
+    """signoff with `args` in a 140x45 pty; returns (process, the pty's master end)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 140, 0, 0))
+    p = subprocess.Popen([BIN, *args], env=env, stdin=slave, stdout=slave, stderr=slave,
+                         close_fds=True)
+    os.close(slave)
+    return p, master
+
+
 def drain(fd):
+    """Reads the screen output until the pty closes, so the process never blocks on it."""
     while True:
         try:
             if not os.read(fd, 65536):
@@ -442,18 +449,9 @@ def first_frame(env):
     """Runs the console offline in a pty until its first frame; returns (logged ms, wall s)."""
     log = os.path.join(env["SIGNOFF_HOME"], "state", "signoff.log")
     before = open(log).read() if os.path.exists(log) else ""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 140, 0, 0))
     t = time.perf_counter()
-    p = subprocess.Popen([BIN, "--offline", "--exit-after-first-frame"], env=env,
-                         stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    while True:  # drain the screen output so the process never blocks on the pty
-        try:
-            if not os.read(master, 65536):
-                break
-        except OSError:
-            break
+    p, master = console_in_pty(["--offline", "--exit-after-first-frame"], env)
+    drain(master)
     p.wait()
     wall = time.perf_counter() - t
     os.close(master)
