@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::data::Rng;
+use super::data::{Rng, stamps};
 use super::table::{Db, SYS_ID, fmt_ts, parse_ts};
 
 /// Tables of the CAB Workbench.
@@ -333,16 +333,6 @@ struct Seeded {
     row: u32,
     sys_id: String,
     start: i64,
-}
-
-fn stamps(at: &str) -> [(&'static str, &str); 5] {
-    [
-        ("sys_created_on", at),
-        ("sys_created_by", "admin"),
-        ("sys_updated_on", at),
-        ("sys_updated_by", "admin"),
-        ("sys_mod_count", "0"),
-    ]
 }
 
 fn meeting(db: &mut Db, ids: &mut Rng, m: &Meeting) -> Seeded {

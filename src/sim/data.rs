@@ -1175,6 +1175,17 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
     (db, users)
 }
 
+/// The `sys_*` stamps of a seeded record created (and last updated) by admin at `at`.
+pub(super) fn stamps(at: &str) -> [(&'static str, &str); 5] {
+    [
+        ("sys_created_on", at),
+        ("sys_created_by", "admin"),
+        ("sys_updated_on", at),
+        ("sys_updated_by", "admin"),
+        ("sys_mod_count", "0"),
+    ]
+}
+
 /// A handful of incidents, for clients that probe the best-known table.
 fn incidents(
     db: &mut Db,
@@ -1194,111 +1205,87 @@ fn incidents(
         "Wi-Fi slow in meeting room B",
     ];
     for n in 0..12u32 {
-        let opened = fmt_ts(now - 3_600 * i64::from(1 + rng.below(240) as u32));
-        let state = rng.pick(super::table::INCIDENT_STATES).0;
-        let priority = rng.pick(super::table::PRIORITIES).0;
+        let opened = fmt_ts(now - 3_600 * (1 + rng.below(240) as i64));
         let title = *rng.pick(TITLES);
-        db.insert(
-            t,
-            &[
-                ("sys_id", &ids.sys_id()),
-                ("number", &format!("INC{:07}", 10_001 + n)),
-                ("short_description", title),
-                ("description", &format!("{title}. Reported by the caller.")),
-                ("state", state),
-                ("priority", priority),
-                ("caller_id", rng.pick(user_ids).as_str()),
-                ("assignment_group", rng.pick(group_ids).as_str()),
-                ("opened_at", &opened),
-                ("sys_created_on", &opened),
-                ("sys_created_by", "admin"),
-                ("sys_updated_on", &opened),
-                ("sys_updated_by", "admin"),
-                ("sys_mod_count", "0"),
-            ],
+        let (id, number, description) = (
+            ids.sys_id(),
+            format!("INC{:07}", 10_001 + n),
+            format!("{title}. Reported by the caller."),
         );
+        let mut vals = vec![
+            ("sys_id", id.as_str()),
+            ("number", number.as_str()),
+            ("short_description", title),
+            ("description", description.as_str()),
+            ("state", rng.pick(super::table::INCIDENT_STATES).0),
+            ("priority", rng.pick(super::table::PRIORITIES).0),
+            ("caller_id", rng.pick(user_ids).as_str()),
+            ("assignment_group", rng.pick(group_ids).as_str()),
+            ("opened_at", opened.as_str()),
+        ];
+        vals.extend(stamps(&opened));
+        db.insert(t, &vals);
     }
 }
 
 /// `sys_db_object`, `sys_dictionary` and `sys_choice` for every table served, from the
 /// definitions the sim serves them by.
 fn catalog(db: &mut Db, ids: &mut Rng, now: i64) {
-    let stamp = fmt_ts(now);
+    use super::table::Kind;
+    let at = fmt_ts(now);
     let (t_obj, t_dict, t_choice) = (
         db.table("sys_db_object").expect("table"),
         db.table("sys_dictionary").expect("table"),
         db.table("sys_choice").expect("table"),
     );
-    let defs: Vec<(String, Vec<super::table::Field>)> = db
+    let defs: Vec<(&'static str, Vec<super::table::Field>)> = db
         .tables
         .iter()
-        .map(|t| (t.name.to_string(), t.fields.clone()))
+        .map(|t| (t.name, t.fields.clone()))
         .collect();
-    let sys = |ids: &mut Rng| ids.sys_id();
-    let mut object_ids = std::collections::HashMap::new();
-    for (name, _) in &defs {
-        let id = sys(ids);
-        object_ids.insert(name.clone(), id);
-    }
-    for (name, fields) in &defs {
-        let label = label_of(name);
-        db.insert(
-            t_obj,
-            &[
-                ("sys_id", &object_ids[name]),
-                ("name", name),
-                ("label", &label),
-                // No `task` table is served yet, so nothing names a parent.
-                ("super_class", ""),
-                ("sys_created_on", &stamp),
-                ("sys_created_by", "system"),
-                ("sys_updated_on", &stamp),
-                ("sys_updated_by", "system"),
-                ("sys_mod_count", "0"),
-            ],
-        );
-        for field in fields {
+    for (name, fields) in defs {
+        let (id, label) = (ids.sys_id(), label_of(name));
+        let mut vals = vec![
+            ("sys_id", id.as_str()),
+            ("name", name),
+            ("label", label.as_str()),
+            // No table served extends another, so none names a parent.
+            ("super_class", ""),
+        ];
+        vals.extend(stamps(&at));
+        db.insert(t_obj, &vals);
+        for field in &fields {
             let reference = match &field.kind {
-                super::table::Kind::Ref { target, .. } => *target,
-                super::table::Kind::List(target) => *target,
+                Kind::Ref { target, .. } | Kind::List(target) => *target,
                 _ => "",
             };
-            db.insert(
-                t_dict,
-                &[
-                    ("sys_id", &sys(ids)),
+            let id = ids.sys_id();
+            let mut vals = vec![
+                ("sys_id", id.as_str()),
+                ("name", name),
+                ("element", field.name),
+                ("column_label", field.label),
+                ("internal_type", super::table::internal_type(&field.kind)),
+                ("reference", reference),
+            ];
+            vals.extend(stamps(&at));
+            db.insert(t_dict, &vals);
+            let Kind::Choice(choices) = field.kind else {
+                continue;
+            };
+            for (i, (value, label)) in choices.iter().enumerate() {
+                let (id, sequence) = (ids.sys_id(), (i * 100).to_string());
+                let mut vals = vec![
+                    ("sys_id", id.as_str()),
                     ("name", name),
                     ("element", field.name),
-                    ("column_label", field.label),
-                    ("internal_type", super::table::internal_type(&field.kind)),
-                    ("reference", reference),
-                    ("sys_created_on", &stamp),
-                    ("sys_created_by", "system"),
-                    ("sys_updated_on", &stamp),
-                    ("sys_updated_by", "system"),
-                    ("sys_mod_count", "0"),
-                ],
-            );
-            if let super::table::Kind::Choice(choices) = field.kind {
-                for (i, (value, label)) in choices.iter().enumerate() {
-                    db.insert(
-                        t_choice,
-                        &[
-                            ("sys_id", &sys(ids)),
-                            ("name", name),
-                            ("element", field.name),
-                            ("value", value),
-                            ("label", label),
-                            ("sequence", &(i * 100).to_string()),
-                            ("inactive", "false"),
-                            ("sys_created_on", &stamp),
-                            ("sys_created_by", "system"),
-                            ("sys_updated_on", &stamp),
-                            ("sys_updated_by", "system"),
-                            ("sys_mod_count", "0"),
-                        ],
-                    );
-                }
+                    ("value", *value),
+                    ("label", *label),
+                    ("sequence", sequence.as_str()),
+                    ("inactive", "false"),
+                ];
+                vals.extend(stamps(&at));
+                db.insert(t_choice, &vals);
             }
         }
     }
