@@ -2740,6 +2740,16 @@ async fn a_sim_on_a_data_file_keeps_its_records_across_restarts() {
     assert!(journal.iter().any(|j| j.2 == "kept across restarts"));
     again.shutdown().await;
 
+    // Unless the file must be of this seed (the demo): another seed starts over.
+    let other = start(SimConfig {
+        seed: 4242,
+        data_of_this_seed_only: true,
+        ..cfg.clone()
+    })
+    .await;
+    assert_ne!(&all_rows(&other, "sys_user").await, &before[0]);
+    other.shutdown().await;
+
     std::fs::write(&file, b"not a snapshot").unwrap();
     let err = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap())
         .await

@@ -79,10 +79,7 @@ pub async fn start_demo(
     data_file: std::path::PathBuf,
     fresh: bool,
 ) -> Result<sim::SimServer, Failure> {
-    // Other seed or size than the records kept: the user asked for another instance.
-    let other =
-        sim::persist::origin(&data_file).is_some_and(|o| o.seed != seed || o.changes != changes);
-    if fresh || other {
+    if fresh {
         match std::fs::remove_file(&data_file) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -97,6 +94,8 @@ pub async fn start_demo(
     let mut cfg = config(seed, changes, None, 0)?;
     cfg.now = Some(now);
     cfg.data_file = Some(data_file);
+    // Another seed or size than the records kept: the user asked for another instance.
+    cfg.data_of_this_seed_only = true;
     sim::SimServer::start(cfg, ([127, 0, 0, 1], 0).into())
         .await
         .map_err(|e| Failure::other(format!("Could not start the demo instance: {e}.")))

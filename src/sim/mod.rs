@@ -58,6 +58,10 @@ pub struct SimConfig {
     /// What an invalid part of an encoded query does (default: ignored, as an instance does;
     /// `NoRows` is `glide.invalid_query.returns_no_rows`; `Reject` answers 400).
     pub invalid_query: query::InvalidQuery,
+    /// With a data file: use it only when it was generated with this seed and number of
+    /// changes, else start over from the seed (the demo, where another `--seed` or
+    /// `--changes` asks for another instance).
+    pub data_of_this_seed_only: bool,
     /// Fields list queries treat as unknown: a condition on one is ignored, as an instance
     /// ignores an invalid part of an encoded query (an older or customised schema, or a
     /// mistyped name). For testing that clients check the rows they get (default none).
@@ -107,6 +111,7 @@ impl Default for SimConfig {
             unknown_query_fields: Vec::new(),
             invalid_query: query::InvalidQuery::Ignore,
             data_file: None,
+            data_of_this_seed_only: false,
             now: None,
             dotwalk_change_fields: true,
             latency: Duration::ZERO,
@@ -326,11 +331,12 @@ impl SimServer {
         let mut anchor = anchor_at.timestamp();
         let (seed, changes) = (config.seed, config.changes);
         let mut ids = data::Rng::new(config.seed ^ 0xC0FF_EE00_D15E_A5E5);
+        let mut origin = persist::Origin { seed, changes };
         let restored = match &config.data_file {
             Some(path) => persist::load(path)?,
             None => None,
-        };
-        let mut origin = persist::Origin { seed, changes };
+        }
+        .filter(|r| !config.data_of_this_seed_only || r.origin == origin);
         let (db, users, fresh) = match restored {
             Some(r) => {
                 // The clock never goes back before the snapshot; ids go on from it.

@@ -72,28 +72,14 @@ pub struct Restored {
     pub ids: u64,
 }
 
-/// Writes the snapshot of `db` to `path` (a sibling temporary file, then renamed).
 /// Where the records came from: the seed and number of changes they were generated with.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
     pub seed: u64,
     pub changes: usize,
 }
 
-/// The seed and size of the snapshot at `path`, when there is a readable one.
-pub fn origin(path: &Path) -> Option<Origin> {
-    #[derive(Deserialize)]
-    struct Head {
-        seed: u64,
-        changes: usize,
-    }
-    let head: Head = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    Some(Origin {
-        seed: head.seed,
-        changes: head.changes,
-    })
-}
-
+/// Writes the snapshot of `db` to `path` (a sibling temporary file, then renamed).
 pub fn save(
     path: &Path,
     origin: Origin,
