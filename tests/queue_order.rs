@@ -444,7 +444,12 @@ async fn the_detail_view_waits_for_the_long_texts_and_shows_them_when_they_arriv
         .find(|l| l.len() > 10)
         .expect("a description")
         .to_string();
-    update(&mut s, Msg::TextsArrived { count: 1 });
+    update(
+        &mut s,
+        Msg::TextsArrived {
+            ids: store.approval_ids().unwrap(),
+        },
+    );
     let shown = screen(&s, now, 150, 45);
     assert!(!shown.contains("still being fetched"), "{shown}");
     assert!(

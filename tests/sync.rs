@@ -569,7 +569,7 @@ async fn the_engine_reports_the_queue_before_the_long_texts() {
         .expect("a sync");
     let texts = events
         .iter()
-        .position(|(_, e)| matches!(e, SyncEvent::TextsArrived { count } if *count > 0))
+        .position(|(_, e)| matches!(e, SyncEvent::TextsArrived { ids } if !ids.is_empty()))
         .expect("the long texts arrive");
     assert!(synced < texts, "the queue first");
     // The rest of the pass follows, a batch at a time, until none waits.

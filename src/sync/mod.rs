@@ -118,13 +118,13 @@ fn only_texts_differ(cached: &Approval, newer: &Approval) -> bool {
 /// The second pass of a full pull: fetches the long texts of the changes whose approvals were
 /// stored without them, each answer stored on a thread of its own while the next arrive;
 /// until none waits (an interrupted pass goes on at the next sync). Asks `go_on` before each
-/// batch is stored (false: stop, the rest waits); `stored` hears how many approvals each
-/// stored batch completed. Returns how many it completed. The queue is usable before.
+/// batch is stored (false: stop, the rest waits); `stored` hears which approvals each stored
+/// batch completed. Returns how many it completed. The queue is usable before.
 pub fn fill_long_texts<'a, B: Backend>(
     backend: &'a B,
     store: &Store,
     mut go_on: impl FnMut() -> bool + Send + 'a,
-    stored: impl Fn(usize) + Send + 'static,
+    stored: impl Fn(Vec<String>) + Send + 'static,
 ) -> impl Future<Output = Result<usize, SyncError>> + Send + 'a {
     // What the store says is read now: the future holds no reference to it.
     let prepared = store.texts_pending(usize::MAX).and_then(|ids| {
@@ -146,7 +146,7 @@ async fn fill_with<B: Backend>(
     ids: Vec<String>,
     writer: Store,
     go_on: &mut (impl FnMut() -> bool + Send),
-    stored: impl Fn(usize) + Send + 'static,
+    stored: impl Fn(Vec<String>) + Send + 'static,
 ) -> Result<usize, SyncError> {
     type Batch = (Vec<String>, Vec<(String, LongTexts)>);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, LongTexts)>>(2);
@@ -190,7 +190,7 @@ async fn fill_with<B: Backend>(
     let save = on_writer_thread(writer, from_fetch, 0, move |w, done, (asked, texts)| {
         w.put_long_texts(&asked, &texts)?;
         *done += texts.len();
-        stored(texts.len());
+        stored(texts.into_iter().map(|(id, _)| id).collect());
         Ok(())
     });
     let (fetched, (), saved) = futures::join!(fetch, forward, save);
@@ -472,10 +472,10 @@ pub enum SyncEvent {
         /// Delegations given and received, fresh from the server.
         delegations: Vec<Delegation>,
     },
-    /// The long texts of `count` more approvals are in the store (the second pass of a full
-    /// pull): rows read before lack them.
+    /// The long texts of these approvals are in the store (the second pass of a full pull):
+    /// copies of them read before lack them.
     TextsArrived {
-        count: usize,
+        ids: Vec<String>,
     },
     /// The backend could not be reached (or answered with an error); retrying at `retry_at`.
     Offline {
@@ -683,8 +683,8 @@ pub async fn run_engine<B: Backend + 'static>(
                             asked |= commands.try_recv().is_ok();
                             !asked
                         },
-                        move |count| {
-                            let _ = tx.send(SyncEvent::TextsArrived { count });
+                        move |ids| {
+                            let _ = tx.send(SyncEvent::TextsArrived { ids });
                         },
                     )
                     .await;

@@ -82,9 +82,9 @@ pub enum Msg {
         total: Option<usize>,
     },
     Synced(Box<Synced>),
-    /// The long texts of `count` more approvals are in the store (a full pull's second pass).
+    /// The long texts of these approvals are in the store (a full pull's second pass).
     TextsArrived {
-        count: usize,
+        ids: Vec<String>,
     },
     /// The backend could not be reached (or answered with an error); retrying at `retry_at`.
     Offline {

@@ -210,7 +210,7 @@ pub fn translate(ev: SyncEvent) -> Msg {
         },
         SyncEvent::Started => Msg::SyncStarted,
         SyncEvent::Progress { fetched, total } => Msg::SyncProgress { fetched, total },
-        SyncEvent::TextsArrived { count } => Msg::TextsArrived { count },
+        SyncEvent::TextsArrived { ids } => Msg::TextsArrived { ids },
         SyncEvent::Synced {
             outcome,
             index,

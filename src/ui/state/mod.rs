@@ -1750,10 +1750,10 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             synced_msg(state, *synced);
             vec![]
         }
-        Msg::TextsArrived { count } => {
-            tracing::debug!(count, "long texts arrived");
-            // Rows read before lack them: read again when shown.
-            state.queue.forget_read_rows();
+        Msg::TextsArrived { ids } => {
+            tracing::debug!(count = ids.len(), "long texts arrived");
+            // Those rows, read before, lack them: read again when shown.
+            state.queue.forget_rows(&ids);
             state.dirty = true;
             vec![]
         }

@@ -382,11 +382,20 @@ impl QueueState {
 
     /// Replaces the queue with the order read from the store (rows are read when shown),
     /// keeping the selected change selected and the rows in `keep`, as `set` does.
-    /// Forgets the rows read from the source, which has newer copies of them now (the long
-    /// texts a full pull fetches after the queue).
-    pub fn forget_read_rows(&mut self) {
-        self.loaded.borrow_mut().clear();
-        *self.whole.borrow_mut() = None;
+    /// Forgets these rows as read from the source, which has newer copies of them now (the
+    /// long texts a full pull fetches after the queue); the others stay read.
+    pub fn forget_rows(&mut self, ids: &[String]) {
+        let mut loaded = self.loaded.borrow_mut();
+        for id in ids {
+            loaded.remove(id.as_str());
+        }
+        let mut whole = self.whole.borrow_mut();
+        if whole
+            .as_ref()
+            .is_some_and(|w| ids.contains(&w.approval.sys_id))
+        {
+            *whole = None;
+        }
     }
 
     pub fn set_index(&mut self, mut index: QueueIndex, keep: &HashSet<String>, me: Option<&str>) {
