@@ -128,6 +128,26 @@ impl Transport {
         body: Option<&Value>,
         what: &str,
     ) -> Result<(HeaderMap, Option<Value>), BackendError> {
+        let (headers, bytes) = self.send_bytes(method, url, body, what).await?;
+        match bytes {
+            None => Ok((headers, None)),
+            Some(bytes) => {
+                let json = decode(&headers, bytes).await?;
+                Ok((headers, Some(json)))
+            }
+        }
+    }
+
+    /// [`Self::send`] up to the body: the response headers and the raw body of a successful
+    /// answer (`None` for an empty 204), not yet decoded, so a caller can look at it (and start
+    /// the next request) before paying for the decoding with [`decode`].
+    pub async fn send_bytes(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<(HeaderMap, Option<bytes::Bytes>), BackendError> {
         let mut tries = 0;
         let mut renewed = false;
         loop {
@@ -178,7 +198,7 @@ impl Transport {
         url: Url,
         body: Option<&Value>,
         what: &str,
-    ) -> Result<(HeaderMap, Option<Value>), BackendError> {
+    ) -> Result<(HeaderMap, Option<bytes::Bytes>), BackendError> {
         let started = std::time::Instant::now();
         let write = method != reqwest::Method::GET;
         if write && let Some(plan) = &self.dry_run {
@@ -241,19 +261,7 @@ impl Transport {
         if bytes.is_empty() && status == StatusCode::NO_CONTENT {
             return Ok((headers, None));
         }
-        // A large answer (a page of a pull) is decoded on a blocking thread, so the other
-        // requests in flight are read and sent meanwhile instead of waiting for it.
-        let json = if bytes.len() >= DECODE_APART {
-            let h = headers.clone();
-            tokio::task::spawn_blocking(move || parse_json(&h, &bytes))
-                .await
-                .map_err(|e| {
-                    BackendError::Protocol(format!("decoding the answer stopped ({e})"))
-                })??
-        } else {
-            parse_json(&headers, &bytes)?
-        };
-        Ok((headers, Some(json)))
+        Ok((headers, Some(bytes)))
     }
 
     /// The access token to send: the given one, or an OAuth token still good for a minute,
@@ -378,6 +386,21 @@ pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Answers at least this large are decoded on a blocking thread.
 const DECODE_APART: usize = 64 * 1024;
+
+/// The JSON of an answer's body. A large answer (a page of a pull) is decoded on a blocking
+/// thread, so the other requests in flight are read and sent meanwhile instead of waiting.
+pub(super) async fn decode(
+    headers: &HeaderMap,
+    bytes: bytes::Bytes,
+) -> Result<Value, BackendError> {
+    if bytes.len() < DECODE_APART {
+        return parse_json(headers, &bytes);
+    }
+    let h = headers.clone();
+    tokio::task::spawn_blocking(move || parse_json(&h, &bytes))
+        .await
+        .map_err(|e| BackendError::Protocol(format!("decoding the answer stopped ({e})")))?
+}
 
 fn parse_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, BackendError> {
     let ct = header_str(headers, CONTENT_TYPE.as_str()).unwrap_or_default();

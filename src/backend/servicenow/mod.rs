@@ -552,40 +552,56 @@ impl Backend for ServiceNow {
         out: super::TextSender,
     ) -> Result<(), BackendError> {
         approval_ids.iter().try_for_each(|id| check_id(id))?;
-        let fields = convert::long_text_fields();
+        let fields = &convert::long_text_fields();
         let convert: Convert<'_, (String, LongTexts)> = &|row| convert::long_texts(row);
         let queries: Vec<String> = approval_ids
             .chunks(IDS_PER_QUERY)
             .map(|chunk| format!("sys_idIN{}", chunk.join(",")))
             .collect();
-        // PARALLEL_QUERIES always in flight (answers in any order), each sent on at once.
-        let mut answers = futures::stream::iter(queries)
-            .map(|query| {
-                let fields = fields.clone();
-                async move {
-                    match self
-                        .get_all(
-                            "sysapproval_approver",
-                            &query,
-                            &fields,
-                            "the changes' long texts",
-                            convert,
-                            &super::no_progress,
-                        )
-                        .await
-                    {
-                        Err(BackendError::NotFound { .. }) => Ok(Vec::new()), // v1: none
-                        other => other,
-                    }
+        const TABLE: &str = "sysapproval_approver";
+        const WHAT: &str = "the changes' long texts";
+        // PARALLEL_QUERIES always in flight (answers in any order), and decoded apart from
+        // them: a slot is free again as soon as its answer has arrived.
+        let (raw_tx, mut raw_rx) = tokio::sync::mpsc::channel(PARALLEL_QUERIES);
+        let fetch = async move {
+            let mut answers = futures::stream::iter(queries)
+                .map(|query| async move {
+                    let url = self.first_page_url(TABLE, &query, fields);
+                    (query, self.fetch_raw(url, WHAT).await)
+                })
+                .buffer_unordered(PARALLEL_QUERIES);
+            while let Some(answer) = answers.next().await {
+                if raw_tx.send(answer).await.is_err() {
+                    break;
                 }
-            })
-            .buffer_unordered(PARALLEL_QUERIES);
-        while let Some(answer) = answers.next().await {
-            if out.send(answer?).await.is_err() {
-                break; // the receiver stopped listening
             }
-        }
-        Ok(())
+        };
+        let read = async move {
+            while let Some((query, raw)) = raw_rx.recv().await {
+                let rows = match raw {
+                    Ok(raw) => {
+                        let page = paging::read_page(raw, convert).await?;
+                        if page.next.is_none() {
+                            page.rows.into_iter().map(|(_, t)| t).collect()
+                        } else {
+                            // The instance pages below a hundred rows: the query is read
+                            // again, page by page.
+                            self.get_all(TABLE, &query, fields, WHAT, convert, &super::no_progress)
+                                .await?
+                        }
+                    }
+                    Err(BackendError::NotFound { .. }) => Vec::new(), // v1: none
+                    Err(e) => return Err(e),
+                };
+                if out.send(rows).await.is_err() {
+                    break; // the receiver stopped listening
+                }
+            }
+            Ok(())
+        };
+        // A failed read drops the receiver (moved into it), which stops the fetching too.
+        let ((), read) = futures::join!(fetch, read);
+        read
     }
 
     async fn approval(

@@ -107,10 +107,89 @@ impl ServiceNow {
         what: &str,
         convert: Convert<'_, T>,
     ) -> Result<Page<T>, BackendError> {
-        let (headers, json) = self
+        let raw = self.fetch_raw(url, what).await?;
+        read_page(raw, convert).await
+    }
+
+    /// One page's answer, not yet decoded.
+    pub(super) async fn fetch_raw(&self, url: Url, what: &str) -> Result<RawPage, BackendError> {
+        let (headers, bytes) = self
             .http
-            .send(reqwest::Method::GET, url, None, what)
+            .send_bytes(reqwest::Method::GET, url, None, what)
             .await?;
+        let next = header_str(&headers, "link")
+            .as_deref()
+            .and_then(link_next)
+            .map(|u| self.rebase(&u));
+        Ok(RawPage {
+            headers,
+            bytes,
+            next,
+        })
+    }
+}
+
+/// A page's answer as it came: its headers (with the `Link` next, already rebased on the
+/// instance) and its body, not yet decoded.
+pub(super) struct RawPage {
+    headers: reqwest::header::HeaderMap,
+    bytes: Option<bytes::Bytes>,
+    next: Option<Url>,
+}
+
+impl RawPage {
+    /// The instance's own `Link` says there is no page after this one.
+    fn is_last(&self) -> bool {
+        self.next.is_none() && self.headers.contains_key("link")
+    }
+
+    /// A guess at the last row's sys_id, read from the raw body without decoding it, and only
+    /// when the page looks full (`limit` rows): so the next keyed page can be asked for while
+    /// this one is decoded. Only a guess: the caller checks it against the decoded page.
+    fn last_key_guess(&self, limit: usize) -> Option<String> {
+        const FIELD: &[u8] = b"\"sys_id\":";
+        let body = self.bytes.as_deref()?;
+        let mut count = 0;
+        let mut last = None;
+        for i in memchr::memmem::find_iter(body, FIELD) {
+            count += 1;
+            last = Some(i + FIELD.len());
+        }
+        if count != limit {
+            return None;
+        }
+        // `"sys_id":"KEY"` or, with display values, `"sys_id":{"display_value":"KEY","value":"KEY"}`.
+        let rest = &body[last?..];
+        let rest = match rest.first()? {
+            b'"' => &rest[1..],
+            b'{' => {
+                const VALUE: &[u8] = b"\"value\":\"";
+                let i = memchr::memmem::find(rest, VALUE)?;
+                &rest[i + VALUE.len()..]
+            }
+            _ => return None,
+        };
+        let end = rest.iter().position(|b| *b == b'"')?;
+        let key = std::str::from_utf8(&rest[..end]).ok()?;
+        crate::domain::text::is_record_id(key).then(|| key.to_string())
+    }
+}
+
+/// Decodes a page and converts its rows.
+pub(super) async fn read_page<T>(
+    raw: RawPage,
+    convert: Convert<'_, T>,
+) -> Result<Page<T>, BackendError> {
+    let RawPage {
+        headers,
+        bytes,
+        next,
+    } = raw;
+    let json = match bytes {
+        None => None,
+        Some(bytes) => Some(super::http::decode(&headers, bytes).await?),
+    };
+    {
         let rows = match json {
             Some(Value::Object(mut m)) => match m.remove("result") {
                 Some(Value::Array(items)) => items
@@ -143,14 +222,30 @@ impl ServiceNow {
             }
         };
         let total = header_str(&headers, "x-total-count").and_then(|s| s.trim().parse().ok());
-        let link = header_str(&headers, "link");
-        let next = link.as_deref().and_then(link_next).map(|u| self.rebase(&u));
         Ok(Page {
             rows,
             total,
             next,
-            had_link: link.is_some(),
+            had_link: headers.contains_key("link"),
         })
+    }
+}
+
+impl ServiceNow {
+    /// The first page of a list query, as [`Self::get_all`] asks for it.
+    pub(super) fn first_page_url(&self, table: &str, query: &str, fields: &str) -> Url {
+        let limit = self.page_size.to_string();
+        self.table_url(
+            table,
+            &[
+                ("sysparm_query", query),
+                ("sysparm_fields", fields),
+                ("sysparm_display_value", "all"),
+                ("sysparm_exclude_reference_link", "true"),
+                ("sysparm_limit", &limit),
+                ("sysparm_offset", "0"),
+            ],
+        )
     }
 
     /// Every row of a list query, across all pages.
@@ -168,18 +263,7 @@ impl ServiceNow {
         convert: Convert<'_, T>,
         progress: Progress<'_>,
     ) -> Result<Vec<T>, BackendError> {
-        let limit = self.page_size.to_string();
-        let first = self.table_url(
-            table,
-            &[
-                ("sysparm_query", query),
-                ("sysparm_fields", fields),
-                ("sysparm_display_value", "all"),
-                ("sysparm_exclude_reference_link", "true"),
-                ("sysparm_limit", &limit),
-                ("sysparm_offset", "0"),
-            ],
-        );
+        let first = self.first_page_url(table, query, fields);
         let mut page = self.get_page(first.clone(), what, convert).await?;
         let total = page.total;
         let next = page.next.take();
@@ -303,37 +387,49 @@ impl ServiceNow {
         out: &tokio::sync::mpsc::Sender<Vec<(String, T)>>,
     ) -> Result<Keyed, BackendError> {
         let limit = self.page_size.to_string();
+        let key_url = |after: Option<&str>| {
+            let mut parts: Vec<String> = Vec::new();
+            match after {
+                Some(k) => parts.push(format!("sys_id>{k}")),
+                None if !lo.is_empty() => parts.push(format!("sys_id>={lo}")),
+                None => {}
+            }
+            if let Some(hi) = hi {
+                parts.push(format!("sys_id<{hi}"));
+            }
+            let q = format!("{}^ORDERBYsys_id", and_each(query, &parts));
+            self.table_url(
+                table,
+                &[
+                    ("sysparm_query", &q),
+                    ("sysparm_fields", fields),
+                    ("sysparm_display_value", "all"),
+                    ("sysparm_exclude_reference_link", "true"),
+                    ("sysparm_limit", &limit),
+                    ("sysparm_no_count", "true"),
+                ],
+            )
+        };
         let mut after: Option<String> = None;
-        let mut step_over: Option<Url> = None;
         let (mut pages, mut empty) = (0usize, 0usize);
+        let mut raw = self.fetch_raw(key_url(None), what).await?;
         loop {
-            let url = match step_over.take() {
-                Some(u) => u,
-                None => {
-                    let mut parts: Vec<String> = Vec::new();
-                    match &after {
-                        Some(k) => parts.push(format!("sys_id>{k}")),
-                        None if !lo.is_empty() => parts.push(format!("sys_id>={lo}")),
-                        None => {}
-                    }
-                    if let Some(hi) = hi {
-                        parts.push(format!("sys_id<{hi}"));
-                    }
-                    let q = format!("{}^ORDERBYsys_id", and_each(query, &parts));
-                    self.table_url(
-                        table,
-                        &[
-                            ("sysparm_query", &q),
-                            ("sysparm_fields", fields),
-                            ("sysparm_display_value", "all"),
-                            ("sysparm_exclude_reference_link", "true"),
-                            ("sysparm_limit", &limit),
-                            ("sysparm_no_count", "true"),
-                        ],
-                    )
+            // The next page is asked for while this one is decoded, after the last key read
+            // from the raw body; the guess is checked against the decoded page below, and a
+            // wrong one's answer is thrown away.
+            let guess = if raw.is_last() {
+                None
+            } else {
+                raw.last_key_guess(self.page_size)
+            };
+            let ahead = async {
+                match &guess {
+                    Some(k) => Some(self.fetch_raw(key_url(Some(k)), what).await),
+                    None => None,
                 }
             };
-            let page = self.get_page(url, what, convert).await?;
+            let (page, ahead) = futures::join!(read_page(raw, convert), ahead);
+            let page = page?;
             pages += 1;
             let keys: Vec<&str> = page.rows.iter().map(|(id, _)| id.as_str()).collect();
             // Keys must come in order, after the last one, inside the range: anything else
@@ -354,7 +450,7 @@ impl ServiceNow {
             if n > 0 && out.send(page.rows).await.is_err() {
                 return Ok(Keyed::Done); // the receiver stopped listening
             }
-            match last {
+            let url = match last {
                 Some(k) => {
                     after = Some(k);
                     empty = 0;
@@ -362,23 +458,33 @@ impl ServiceNow {
                     if page.had_link && page.next.is_none() {
                         return Ok(Keyed::Done);
                     }
+                    None
                 }
                 None => {
                     // Empty: the end, or a page ACLs emptied that its Link steps over.
                     empty += 1;
                     match page.next {
-                        Some(next) if empty < FRUITLESS_LIMIT * 4 => {
-                            step_over = Some(self.rebase(&next));
-                        }
+                        Some(next) if empty < FRUITLESS_LIMIT * 4 => Some(next),
                         _ => return Ok(Keyed::Done),
                     }
                 }
-            }
+            };
             if pages > 2 * MAX_PAGE_ROWS {
                 return Err(BackendError::Protocol(
                     "the instance kept answering pages without end".into(),
                 ));
             }
+            tracing::debug!(
+                asked_ahead = guess.is_some(),
+                hit = guess.is_some() && guess == after,
+                rows = n,
+                "keyed page"
+            );
+            raw = match (url, ahead) {
+                (None, Some(answer)) if guess.is_some() && guess == after => answer?,
+                (None, _) => self.fetch_raw(key_url(after.as_deref()), what).await?,
+                (Some(step_over), _) => self.fetch_raw(step_over, what).await?,
+            };
         }
     }
 
@@ -563,6 +669,48 @@ fn with_offset(url: &Url, offset: usize, limit: usize) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raw(body: &str, link: bool) -> RawPage {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        if link {
+            headers.insert(
+                "link",
+                "<https://x/a?sysparm_offset=0>;rel=\"first\""
+                    .parse()
+                    .unwrap(),
+            );
+        }
+        RawPage {
+            headers,
+            bytes: Some(bytes::Bytes::from(body.to_string())),
+            next: None,
+        }
+    }
+
+    #[test]
+    fn the_last_key_is_read_from_a_full_raw_page_only() {
+        let a = "0123456789abcdef0123456789abcdef";
+        let b = "fedcba9876543210fedcba9876543210";
+        let shown = format!(
+            r#"{{"result":[{{"sys_id":{{"display_value":"{a}","value":"{a}"}},"x.sys_id":"zz"}},{{"state":{{"value":"q"}},"sys_id":{{"display_value":"{b}","value":"{b}"}}}}]}}"#
+        );
+        assert_eq!(raw(&shown, false).last_key_guess(2).as_deref(), Some(b));
+        // Not full: the page may be the last, so nothing is asked for ahead.
+        assert_eq!(raw(&shown, false).last_key_guess(3), None);
+        let plain = format!(r#"{{"result":[{{"sys_id":"{a}"}},{{"sys_id":"{b}"}}]}}"#);
+        assert_eq!(raw(&plain, false).last_key_guess(2).as_deref(), Some(b));
+        // Something that is not a key is no guess; neither is a body cut short.
+        let odd = r#"{"result":[{"sys_id":"a"},{"sys_id":"x^ORDERBYname"}]}"#;
+        assert_eq!(raw(odd, false).last_key_guess(2), None);
+        assert_eq!(
+            raw(r#"{"result":[{"sys_id":"#, false).last_key_guess(1),
+            None
+        );
+        // A Link without a next says the page is the last.
+        assert!(raw(&plain, true).is_last());
+        assert!(!raw(&plain, false).is_last());
+    }
 
     #[test]
     fn key_conditions_bind_to_every_branch() {
