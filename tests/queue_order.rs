@@ -82,6 +82,9 @@ fn assert_store_matches(store: &Store, policy: &Policy, now: DateTime<Utc>) {
     let expected: Vec<&str> = want.iter().map(|e| e.approval.sys_id.as_str()).collect();
     assert_eq!(got, expected, "the index's order is build_queue's");
     for (k, e) in index.keys.iter().zip(&want) {
+        // The whole key, with what filters and sorts read (type, risk, CAB, window, age,
+        // number), is the one made in memory.
+        assert_eq!(*k, signoff::domain::QueueKey::of(e, k.approver));
         assert_eq!(k.tier, e.tier.tier);
         assert_eq!(k.on_hold, e.approval.change.on_hold);
         assert_eq!(k.deadline, e.sla.deadline.timestamp_millis());
@@ -184,7 +187,8 @@ async fn a_store_from_before_the_kept_counts_counts_its_rows_when_it_opens() {
     let (store, now) = synced_store(dir.path(), 200).await;
     let path = store.path().to_path_buf();
     drop(store);
-    // What schema 8 held: no counts table, triggers or deadline indexes.
+    // What schema 8 held: no counts table, triggers or deadline indexes, and none of schema
+    // 10's filter columns.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
@@ -193,12 +197,16 @@ async fn a_store_from_before_the_kept_counts_counts_its_rows_when_it_opens() {
              DROP TABLE queue_counts; DROP TABLE sla_hours;
              DROP INDEX approvals_by_deadline; DROP INDEX approvals_by_warning;
              DROP INDEX approvals_texts_pending; ALTER TABLE approvals DROP COLUMN texts_pending;
+             ALTER TABLE approvals DROP COLUMN q_kind; ALTER TABLE approvals DROP COLUMN q_risk;
+             ALTER TABLE approvals DROP COLUMN q_cab; ALTER TABLE approvals DROP COLUMN q_window;
+             ALTER TABLE approvals DROP COLUMN q_requested;
+             ALTER TABLE approvals DROP COLUMN q_number; ALTER TABLE approvals DROP COLUMN q_text;
              PRAGMA user_version = 8;",
         )
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(store.schema_version().unwrap(), 10);
     assert_store_matches(&store, &Policy::default(), now);
 }
 

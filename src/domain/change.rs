@@ -252,6 +252,10 @@ pub struct Change {
     pub test_plan: String,
     pub risk_impact_analysis: String,
     pub on_hold: bool,
+    /// The change must go before the change advisory board (`cab_required`). Left out of the
+    /// JSON when false, so journal entries written before it existed read the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cab_required: bool,
     pub sys_updated_on: Option<DateTime<Utc>>,
     pub detail_source: DetailSource,
 }
@@ -287,6 +291,7 @@ impl Change {
             test_plan,
             risk_impact_analysis,
             on_hold: _,
+            cab_required: _,
             sys_updated_on: _,
             detail_source: _,
         } = self;

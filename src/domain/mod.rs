@@ -10,6 +10,7 @@ pub mod change;
 pub mod clock;
 pub mod decision;
 pub mod delegation;
+pub mod find;
 pub mod gate;
 pub mod policy;
 pub mod queue;

@@ -64,6 +64,15 @@ pub struct QueueKey {
     /// The SLA deadline and the warning time, in milliseconds since the epoch.
     pub deadline: i64,
     pub warning_at: i64,
+    /// What filters and sorts other than the queue order read ([`super::find`]): the change
+    /// type and risk as codes, CAB required, the window start and the request time (ms since
+    /// the epoch; [`super::find::NO_WINDOW`] without a start) and the change number's digits.
+    pub kind: u8,
+    pub risk: u8,
+    pub cab: bool,
+    pub window: i64,
+    pub requested: i64,
+    pub number: u64,
 }
 
 impl QueueKey {
@@ -116,14 +125,35 @@ impl QueueIndex {
 }
 
 impl QueueKey {
+    /// A key with `approval`'s facts for filters and sorts ([`super::find`]); its place in
+    /// the queue (tier, hold, SLA times) is left at defaults.
+    pub fn facts_of(approval: &Approval) -> QueueKey {
+        let c = &approval.change;
+        QueueKey {
+            sys_id: approval.sys_id.as_str().into(),
+            approver: 0,
+            on_hold: c.on_hold,
+            tier: super::RiskTier::Low,
+            deadline: 0,
+            warning_at: 0,
+            kind: super::find::kind_code(c.change_type.as_ref()),
+            risk: super::find::risk_code(c.risk),
+            cab: c.cab_required,
+            window: c
+                .start_date
+                .map_or(super::find::NO_WINDOW, |t| t.timestamp_millis()),
+            requested: approval.requested_at.timestamp_millis(),
+            number: super::find::number_value(&c.number),
+        }
+    }
+
     pub fn of(e: &QueueEntry, approver: u32) -> QueueKey {
         QueueKey {
-            sys_id: e.approval.sys_id.as_str().into(),
             approver,
-            on_hold: e.approval.change.on_hold,
             tier: e.tier.tier,
             deadline: e.sla.deadline.timestamp_millis(),
             warning_at: e.sla.warning_at.timestamp_millis(),
+            ..QueueKey::facts_of(&e.approval)
         }
     }
 }

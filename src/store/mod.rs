@@ -180,10 +180,11 @@ impl Store {
         let recorded = queue::recorded_policy(&conn).map_err(sql("read the queue policy"))?;
         let policy_recorded = recorded.is_some();
         let policy = recorded.unwrap_or_default();
-        // Rows written before the queue's order was stored (schema 8) are placed once.
+        // Rows written before the queue's order was stored (schema 8), or before its filter
+        // facts were (schema 10), are placed once.
         let unplaced: bool = conn
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM approvals WHERE q_hold IS NULL)",
+                "SELECT EXISTS (SELECT 1 FROM approvals WHERE q_hold IS NULL OR q_kind IS NULL)",
                 [],
                 |r| r.get(0),
             )
@@ -494,7 +495,8 @@ impl Store {
                 .map_err(err)?;
             let mut write = tx
                 .prepare_cached(
-                    "UPDATE approvals SET data = ?2, texts_pending = 0 WHERE sys_id = ?1",
+                    "UPDATE approvals SET data = ?2, texts_pending = 0, q_text = ?3
+                     WHERE sys_id = ?1",
                 )
                 .map_err(err)?;
             let mut summary = tx
@@ -514,7 +516,11 @@ impl Store {
                     })?;
                 a.change.set_long_texts(t);
                 write
-                    .execute(params![id, encode(&path, &a)?])
+                    .execute(params![
+                        id,
+                        encode(&path, &a)?,
+                        crate::domain::find::search_text(&a)
+                    ])
                     .map_err(err)?;
                 summary
                     .execute(params![id, encode(&path, &summary_of(&a))?])
@@ -787,8 +793,10 @@ fn upsert_rows(
             "INSERT INTO approvals
                  (sys_id, approver_sys_id, change_sys_id, change_number, state,
                   requested_at, sys_updated_on, data, q_hold, q_tier, q_deadline, q_warning,
-                  approver_name, texts_pending)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                  approver_name, texts_pending, q_kind, q_risk, q_cab, q_window, q_requested,
+                  q_number, q_text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18, ?19, ?20, ?21)
              ON CONFLICT (sys_id) DO UPDATE SET
                  approver_sys_id = excluded.approver_sys_id,
                  change_sys_id = excluded.change_sys_id,
@@ -802,7 +810,14 @@ fn upsert_rows(
                  q_deadline = excluded.q_deadline,
                  q_warning = excluded.q_warning,
                  approver_name = excluded.approver_name,
-                 texts_pending = excluded.texts_pending",
+                 texts_pending = excluded.texts_pending,
+                 q_kind = excluded.q_kind,
+                 q_risk = excluded.q_risk,
+                 q_cab = excluded.q_cab,
+                 q_window = excluded.q_window,
+                 q_requested = excluded.q_requested,
+                 q_number = excluded.q_number,
+                 q_text = excluded.q_text",
         )
         .map_err(err)?;
     let mut summaries = conn
@@ -825,6 +840,7 @@ fn upsert_rows(
             no_summary.execute([&a.sys_id]).map_err(err)?;
         }
         let (hold, tier, deadline, warning) = queue::place_params(policy, a);
+        let f = queue::Facts::of(a);
         stmt.execute(params![
             a.sys_id,
             a.approver.sys_id,
@@ -840,6 +856,13 @@ fn upsert_rows(
             warning,
             a.approver.name,
             a.change.detail_source == DetailSource::TextsPending,
+            f.kind,
+            f.risk,
+            f.cab,
+            f.window,
+            f.requested,
+            f.number,
+            f.text,
         ])
         .map_err(err)?;
     }

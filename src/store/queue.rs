@@ -39,6 +39,32 @@ impl Place {
     }
 }
 
+/// What filters, sorts and `/` search read of an approval, as stored (schema 10).
+pub(crate) struct Facts {
+    pub kind: i64,
+    pub risk: i64,
+    pub cab: bool,
+    pub window: Option<i64>,
+    pub requested: i64,
+    pub number: i64,
+    pub text: String,
+}
+
+impl Facts {
+    pub fn of(a: &Approval) -> Facts {
+        let k = QueueKey::facts_of(a);
+        Facts {
+            kind: k.kind.into(),
+            risk: k.risk.into(),
+            cab: k.cab,
+            window: (k.window != crate::domain::find::NO_WINDOW).then_some(k.window),
+            requested: k.requested,
+            number: i64::try_from(k.number).unwrap_or(i64::MAX),
+            text: crate::domain::find::search_text(a),
+        }
+    }
+}
+
 fn tier_number(t: RiskTier) -> i64 {
     RiskTier::ALL.iter().position(|x| *x == t).unwrap_or(0) as i64
 }
@@ -112,6 +138,30 @@ impl Store {
         let mut out = Vec::with_capacity(limit.min(1000));
         while let Some(row) = rows.next().map_err(|e| self.err(action, e))? {
             out.push(self.decode_row(row, action)?);
+        }
+        Ok(out)
+    }
+
+    /// The sys_ids of the cached approvals whose search text (number, title, requester, CI,
+    /// groups, description: [`crate::domain::find::search_text`]) holds `needle`, which
+    /// [`crate::domain::find::needle`] made. One scan of a column, no JSON decoded.
+    pub fn text_matches(
+        &self,
+        needle: &str,
+    ) -> Result<std::collections::HashSet<Box<str>>, StoreError> {
+        let action = "search the cached queue";
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT sys_id FROM approvals WHERE instr(q_text, ?1) > 0")
+            .map_err(|e| self.err(action, e))?;
+        let mut rows = stmt.query([needle]).map_err(|e| self.err(action, e))?;
+        let mut out = std::collections::HashSet::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(action, e))? {
+            let id = row
+                .get_ref(0)
+                .and_then(|v| v.as_str().map_err(Into::into))
+                .map_err(|e| self.err(action, e))?;
+            out.insert(id.into());
         }
         Ok(out)
     }
@@ -223,7 +273,7 @@ impl Store {
             .conn
             .prepare_cached(&format!(
                 "SELECT sys_id, approver_sys_id, approver_name, q_hold, q_tier, q_deadline,
-                        q_warning
+                        q_warning, q_kind, q_risk, q_cab, q_window, q_requested, q_number
                  FROM approvals a ORDER BY {ORDER}"
             ))
             .map_err(|e| self.err(action, e))?;
@@ -261,6 +311,12 @@ impl Store {
                 tier: int(4)?.and_then(tier_of).unwrap_or(RiskTier::Low),
                 deadline: int(5)?.unwrap_or(0),
                 warning_at: int(6)?.unwrap_or(0),
+                kind: int(7)?.and_then(|v| u8::try_from(v).ok()).unwrap_or(0),
+                risk: int(8)?.and_then(|v| u8::try_from(v).ok()).unwrap_or(4),
+                cab: int(9)? == Some(1),
+                window: int(10)?.unwrap_or(crate::domain::find::NO_WINDOW),
+                requested: int(11)?.unwrap_or(0),
+                number: int(12)?.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
             });
         }
         tracing::debug!(
@@ -292,20 +348,21 @@ pub(crate) fn place_rows(
     let mut placed = 0;
     {
         let mut read = tx
-            .prepare(&format!(
+            // Rows never placed are read whole (once), for the search text's description; a
+            // new policy only moves rows, so it reads the summaries and keeps the text.
+            .prepare(if only_missing {
+                "SELECT a.sys_id, a.data FROM approvals a
+                 WHERE a.q_hold IS NULL OR a.q_kind IS NULL"
+            } else {
                 "SELECT a.sys_id, COALESCE(s.summary, a.data) FROM approvals a
-                 LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id{}",
-                if only_missing {
-                    " WHERE a.q_hold IS NULL"
-                } else {
-                    ""
-                }
-            ))
+                 LEFT JOIN approval_summaries s ON s.sys_id = a.sys_id"
+            })
             .map_err(err)?;
         let mut update = tx
             .prepare(
                 "UPDATE approvals SET q_hold = ?2, q_tier = ?3, q_deadline = ?4, q_warning = ?5,
-                     approver_name = ?6
+                     approver_name = ?6, q_kind = ?7, q_risk = ?8, q_cab = ?9, q_window = ?10,
+                     q_requested = ?11, q_number = ?12, q_text = COALESCE(?13, q_text)
                  WHERE sys_id = ?1",
             )
             .map_err(err)?;
@@ -321,6 +378,7 @@ pub(crate) fn place_rows(
                 detail: format!("the cached approval {sys_id} is unreadable: {e}"),
             })?;
             let p = Place::of(policy, &a);
+            let f = Facts::of(&a);
             update
                 .execute(params![
                     sys_id,
@@ -329,6 +387,13 @@ pub(crate) fn place_rows(
                     p.deadline,
                     p.warning,
                     a.approver.name,
+                    f.kind,
+                    f.risk,
+                    f.cab,
+                    f.window,
+                    f.requested,
+                    f.number,
+                    only_missing.then_some(f.text),
                 ])
                 .map_err(err)?;
             placed += 1;

@@ -13,7 +13,7 @@ pub const APPLICATION_ID: u32 = 0x5349_474E;
 
 /// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
 /// a step that has shipped; add a new one.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -457,3 +457,17 @@ CREATE INDEX approvals_by_warning ON approvals (q_hold, min(q_warning, q_deadlin
 ",
     count_on_delete!()
 );
+
+/// Version 10: what filters, sorts and `/` search read (issue 16), kept beside the queue
+/// place: the change type and risk as codes, CAB required, the window start and request time
+/// (ms), the change number's digits, and the lower-cased search text. Rows from before are
+/// placed again when the store opens (`q_kind IS NULL`).
+const V10: &str = "
+ALTER TABLE approvals ADD COLUMN q_kind INTEGER;
+ALTER TABLE approvals ADD COLUMN q_risk INTEGER;
+ALTER TABLE approvals ADD COLUMN q_cab INTEGER;
+ALTER TABLE approvals ADD COLUMN q_window INTEGER;
+ALTER TABLE approvals ADD COLUMN q_requested INTEGER;
+ALTER TABLE approvals ADD COLUMN q_number INTEGER;
+ALTER TABLE approvals ADD COLUMN q_text TEXT;
+";

@@ -34,6 +34,8 @@ pub enum Context {
     Session,
     /// A note being typed on the current agenda item (other keys type into it).
     Note,
+    /// `/`'s search being typed (other keys type into it).
+    Search,
 }
 
 impl Context {
@@ -53,6 +55,7 @@ impl Context {
             Context::Agenda => "on the agenda",
             Context::Session => "in a meeting session",
             Context::Note => "in a note",
+            Context::Search => "in the search",
         }
     }
 
@@ -60,7 +63,11 @@ impl Context {
     pub fn takes_text(self) -> bool {
         matches!(
             self,
-            Context::Form | Context::Editor | Context::CommandLine | Context::Note
+            Context::Form
+                | Context::Editor
+                | Context::CommandLine
+                | Context::Note
+                | Context::Search
         )
     }
 
@@ -80,6 +87,7 @@ impl Context {
             Context::Agenda => "Meeting agenda",
             Context::Session => "Meeting session (the chair runs it, attendees follow)",
             Context::Note => "Note on the item (other keys type the note)",
+            Context::Search => "Search (other keys type what to find)",
         }
     }
 }
@@ -143,6 +151,16 @@ pub enum Cmd {
     PauseResume,
     EndMeeting,
     Note,
+    /// `/`: search the queue as you type.
+    Search,
+    SearchNext,
+    SearchPrev,
+    /// The order of each tier's rows.
+    Sort,
+    /// Copy the change number to the clipboard.
+    Copy,
+    /// Open the change in the instance's web UI.
+    Browse,
 }
 
 pub struct Command {
@@ -347,7 +365,7 @@ pub const COMMANDS: &[Command] = &[
     Command {
         cmd: Cmd::Filter,
         name: "filter",
-        description: "whose approvals: all → mine → each person who delegated to you; :filter mine, :filter all or :filter NAME picks one",
+        description: "whose approvals: all → mine → each person who delegated to you; :filter takes terms too (tier:critical,high type:emergency sla:breached held -held cab window:4h mine for:NAME clear)",
         keys: &["f"],
         contexts: DECIDING,
         footer: None,
@@ -415,6 +433,66 @@ pub const COMMANDS: &[Command] = &[
         enabled: AppState::is_connected,
     },
     Command {
+        cmd: Cmd::Sort,
+        name: "sort",
+        description: "order each tier by SLA deadline → window start → risk → age → number; :sort window picks one",
+        keys: &["s"],
+        contexts: &[Queue],
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Search,
+        name: "search",
+        description: "search number, title, requester, CI, groups and description as you type (Enter keeps, Esc goes back); :search TEXT",
+        keys: &["/"],
+        contexts: &[Queue],
+        footer: Some("search"),
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::SearchNext,
+        name: "search-next",
+        description: "the next row the search found",
+        keys: &["n"],
+        contexts: &[Queue],
+        footer: None,
+        colon: true,
+        enabled: AppState::has_search,
+    },
+    Command {
+        cmd: Cmd::SearchPrev,
+        name: "search-prev",
+        description: "the previous row the search found",
+        keys: &["N"],
+        contexts: &[Queue],
+        footer: None,
+        colon: true,
+        enabled: AppState::has_search,
+    },
+    Command {
+        cmd: Cmd::Copy,
+        name: "copy",
+        description: "copy the change number to the clipboard (OSC 52: most terminals; tmux with set-clipboard on)",
+        keys: &["y"],
+        contexts: DECIDING,
+        footer: None,
+        colon: true,
+        enabled: AppState::has_selection,
+    },
+    Command {
+        cmd: Cmd::Browse,
+        name: "browse",
+        description: "open the change in the instance's web UI, in the browser",
+        keys: &["o"],
+        contexts: DECIDING,
+        footer: None,
+        colon: true,
+        enabled: AppState::has_selection,
+    },
+    Command {
         cmd: Cmd::Help,
         name: "help",
         description: "this help (again or Esc: close)",
@@ -469,7 +547,7 @@ pub const COMMANDS: &[Command] = &[
         name: "interrupt",
         description: "quit at once (what is stored stays in the outbox; a dialog's text is lost)",
         keys: &["Ctrl-C"],
-        contexts: &[Form, Editor, Confirm, CommandLine, Note],
+        contexts: &[Form, Editor, Confirm, CommandLine, Note, Search],
         footer: None,
         colon: false,
         enabled: always,
@@ -569,7 +647,7 @@ pub const COMMANDS: &[Command] = &[
         name: "cancel",
         description: "cancel (a decision's text is kept for next time)",
         keys: &["Esc"],
-        contexts: &[Form, Editor, CommandLine, Note],
+        contexts: &[Form, Editor, CommandLine, Note, Search],
         footer: Some("cancel"),
         colon: false,
         enabled: always,
@@ -577,9 +655,9 @@ pub const COMMANDS: &[Command] = &[
     Command {
         cmd: Cmd::Run,
         name: "run",
-        description: "run the command (a note: keep it)",
+        description: "run the command (a note or a search: keep it)",
         keys: &["Enter"],
-        contexts: &[CommandLine, Note],
+        contexts: &[CommandLine, Note, Search],
         footer: Some("run"),
         colon: false,
         enabled: always,

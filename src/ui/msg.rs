@@ -40,6 +40,11 @@ pub struct Synced {
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
+    /// What the IO edge has to tell the user (an effect that could not be carried out).
+    Said {
+        text: String,
+        error: bool,
+    },
     Resize(u16, u16),
     Tick(DateTime<Utc>),
     /// Text pasted into the terminal (bracketed paste): typed into the field that has focus.
@@ -145,6 +150,14 @@ pub enum Msg {
 pub enum Effect {
     Quit,
     Refresh,
+    /// Put this text on the terminal's clipboard (OSC 52).
+    Copy {
+        text: String,
+    },
+    /// Open this URL in the user's browser.
+    Browse {
+        url: String,
+    },
     /// Store these decisions in the outbox (one per approval), then have them delivered.
     Decide {
         kind: DecisionKind,

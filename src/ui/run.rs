@@ -273,6 +273,33 @@ pub fn translate(ev: SyncEvent) -> Msg {
 }
 
 /// What performing an effect came to.
+/// Starts the desktop's browser on `url` (detached, its output discarded); where there is
+/// none, says the URL instead.
+fn open_browser(url: &str) -> Option<Msg> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let started = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match started {
+        // Reaped on a thread of its own: the opener returns once the browser has the URL.
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+            None
+        }
+        Err(e) => Some(Msg::Said {
+            text: format!("Open {url} yourself: no browser could be started ({opener}: {e})."),
+            error: true,
+        }),
+    }
+}
+
 enum Done {
     Quit,
     /// What the UI should hear of it at once.
@@ -306,6 +333,19 @@ fn perform(
     };
     match effect {
         Effect::Quit => Done::Quit,
+        Effect::Copy { text } => {
+            // OSC 52: the terminal puts the text on the system clipboard (also over ssh).
+            use base64::Engine;
+            use std::io::{IsTerminal, Write};
+            let mut out = std::io::stdout();
+            if out.is_terminal() {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                let _ = write!(out, "\x1b]52;c;{b64}\x07");
+                let _ = out.flush();
+            }
+            Done::Nothing
+        }
+        Effect::Browse { url } => open_browser(&url).into(),
         Effect::CabMeetings => {
             if cab(CabCommand::Meetings) {
                 Done::Nothing

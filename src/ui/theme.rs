@@ -35,6 +35,7 @@ const ROLES: &[&str] = &[
     "selection",
     "heading",
     "key",
+    "match",
     "error",
     "tier.emergency",
     "tier.critical",

@@ -48,6 +48,7 @@ pub(crate) const CHANGE_ONLY_FIELDS: &[&str] = &[
     "risk_impact_analysis",
     "on_hold",
     "category",
+    "cab_required",
 ];
 
 pub(crate) const APPROVAL_FIELDS: &[&str] = &[
@@ -314,6 +315,8 @@ fn change(row: &Row<'_>, prefix: &str, sys_id: String) -> Result<Change, String>
         risk_impact_analysis: text("risk_impact_analysis"),
         on_hold: boolean(&row.value(&f("on_hold")))
             .map_err(|e| format!("{}: {e}", f("on_hold")))?,
+        cab_required: boolean(&row.value(&f("cab_required")))
+            .map_err(|e| format!("{}: {e}", f("cab_required")))?,
         sys_updated_on: date_time(row, &f("sys_updated_on"))?,
         detail_source: DetailSource::Summary,
         sys_id,

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::find;
 use crate::domain::when::Zone;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::Rect;
@@ -35,11 +36,20 @@ use crate::domain::{
 };
 pub use cab::{CabState, FOLLOW_EVERY, MeetingView};
 pub use cmdline::CmdLine;
+
+/// `/`'s line: what is typed, where the cursor was and the search in force when it opened
+/// (Esc goes back to both).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchLine {
+    pub input: String,
+    origin: usize,
+    before: Option<queue::Search>,
+}
 pub use decide::{DecideModal, Drafts};
 pub use delegations::{DelegationForm, DelegationsState, FormField};
 pub use help::HelpState;
 pub use messages::{FLASH_FOR, Flash, Messages};
-pub use queue::{QueueFilter, QueueItem, QueueRows, QueueState, RowSource, Section};
+pub use queue::{QueueFilter, QueueItem, QueueRows, QueueState, RowSource, Search, Section};
 
 /// The screen under any popup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +169,8 @@ pub struct AppState {
     pub help: Option<HelpState>,
     /// The `:` line, when open.
     pub cmdline: Option<CmdLine>,
+    /// `/`'s line, while the search is typed.
+    pub search_line: Option<SearchLine>,
     /// Commands run from the `:` line, newest last.
     pub history: Vec<String>,
     pub messages: Messages,
@@ -220,6 +232,7 @@ impl AppState {
             detail_scroll: 0,
             help: None,
             cmdline: None,
+            search_line: None,
             history: Vec::new(),
             messages: Messages::default(),
             net: Net::Connecting,
@@ -281,6 +294,14 @@ impl AppState {
         crate::domain::needs_fallback(item, &self.delegations.list, &self.policy, now)
     }
 
+    pub fn has_selection(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    pub fn has_search(&self) -> bool {
+        self.queue.search.is_some()
+    }
+
     pub fn selected_item(&self) -> Option<Arc<QueueItem>> {
         self.queue.selected_item()
     }
@@ -334,6 +355,9 @@ impl AppState {
     pub fn context(&self) -> Context {
         if self.cmdline.is_some() {
             return Context::CommandLine;
+        }
+        if self.search_line.is_some() {
+            return Context::Search;
         }
         if let Some(m) = &self.decide {
             return if m.confirming {
@@ -679,6 +703,21 @@ impl AppState {
                 }
                 vec![]
             }
+            Context::Search => {
+                if let Some(line) = self.search_line.as_mut() {
+                    match key.code {
+                        KeyCode::Char(ch) if !ctrl && !ch.is_control() => line.input.push(ch),
+                        // Backspace on an empty line goes back, as Esc does.
+                        KeyCode::Backspace if line.input.pop().is_none() => {
+                            return self.search_cmd(Cmd::Cancel);
+                        }
+                        KeyCode::Backspace => {}
+                        _ => return vec![],
+                    }
+                    self.search_typed();
+                }
+                vec![]
+            }
             Context::CommandLine => {
                 if let Some(c) = self.cmdline.as_mut() {
                     match key.code {
@@ -718,6 +757,7 @@ impl AppState {
         self.dirty = true;
         match ctx {
             Context::CommandLine => return self.cmdline_cmd(cmd),
+            Context::Search => return self.search_cmd(cmd),
             Context::Editor | Context::Confirm if self.decide.is_some() => {
                 return self.decide_cmd(cmd);
             }
@@ -757,6 +797,29 @@ impl AppState {
                     ..CmdLine::default()
                 })
             }
+            Cmd::Search => match arg.filter(|a| !a.trim().is_empty()) {
+                Some(text) => {
+                    self.queue.set_search(Some(text));
+                    let from = self.queue.selected;
+                    let found = self.queue.step_hit(from, true, true);
+                    self.say_hits(found);
+                }
+                None => {
+                    self.search_line = Some(SearchLine {
+                        input: String::new(),
+                        origin: self.queue.selected,
+                        before: self.queue.search.clone(),
+                    })
+                }
+            },
+            Cmd::SearchNext | Cmd::SearchPrev => {
+                let from = self.queue.selected;
+                let found = self.queue.step_hit(from, cmd == Cmd::SearchNext, false);
+                self.say_hits(found);
+            }
+            Cmd::Sort => self.sort(arg),
+            Cmd::Copy => return self.copy_number(),
+            Cmd::Browse => return self.browse(),
             Cmd::Messages => {
                 if self.messages.log.is_empty() {
                     self.flash("No messages yet.", false);
@@ -893,7 +956,8 @@ impl AppState {
         }
     }
 
-    /// `f`, or `:filter all|mine|NAME`.
+    /// `f`, or `:filter EXPR` ([`find::FILTER_SYNTAX`]): whose approvals (all, mine, a
+    /// person) and conditions; conditions given replace those in force, `clear` drops all.
     fn filter(&mut self, arg: Option<&str>) {
         let me = self.me().map(str::to_string);
         let me = me.as_deref();
@@ -901,21 +965,187 @@ impl AppState {
             self.queue.next_filter(me);
             return;
         };
-        let wanted = arg.to_lowercase();
-        let found = self.queue.filters(me).into_iter().find(|f| match f {
-            QueueFilter::All => wanted == "all",
-            QueueFilter::Mine => wanted == "mine" || wanted == "me",
-            QueueFilter::For(u) => u.label().to_lowercase().contains(&wanted),
-        });
+        let (query, whose) = match find::QueueQuery::parse(arg) {
+            Ok(parsed) => parsed,
+            Err(e) => return self.flash(e, true),
+        };
+        if let Some(whose) = whose {
+            let found = self
+                .queue
+                .filters(me)
+                .into_iter()
+                .find(|f| match (f, &whose) {
+                    (QueueFilter::All, find::Whose::All) => true,
+                    (QueueFilter::Mine, find::Whose::Mine) => true,
+                    (QueueFilter::For(u), find::Whose::Person(name)) => {
+                        u.label().to_lowercase().contains(name.as_str())
+                    }
+                    _ => false,
+                });
+            match found {
+                Some(f) => self.queue.filter = f,
+                None => {
+                    let name = match &whose {
+                        find::Whose::Person(n) => crate::domain::text::clean_line(n, 40),
+                        _ => String::new(),
+                    };
+                    return self.flash(
+                        format!(
+                            "Nobody called “{name}” delegated to you: use all, mine, a delegator's name, or the terms {}.",
+                            find::FILTER_SYNTAX
+                        ),
+                        true,
+                    );
+                }
+            }
+        }
+        let clear = arg
+            .split_whitespace()
+            .any(|t| matches!(t.to_lowercase().as_str(), "clear" | "none"));
+        if clear || !query.is_empty() {
+            self.queue.set_query(query, me);
+        } else {
+            let f = self.queue.filter.clone();
+            self.queue.set_filter(f, me);
+        }
+        let shown: Vec<String> = self
+            .queue
+            .filter
+            .label()
+            .into_iter()
+            .chain(Some(self.queue.query.describe()).filter(|d| !d.is_empty()))
+            .collect();
+        let text = if shown.is_empty() {
+            format!("Showing the whole queue ({}).", self.queue.total())
+        } else {
+            format!(
+                "Showing {} of the queue: {}.",
+                self.queue.len(),
+                shown.join(" · ")
+            )
+        };
+        self.flash(text, false);
+    }
+
+    /// `s` (the next order) or `:sort NAME`.
+    fn sort(&mut self, arg: Option<&str>) {
+        let me = self.me().map(str::to_string);
+        let sort = match arg.map(str::trim).filter(|a| !a.is_empty()) {
+            Some(a) => match find::Sort::parse(a) {
+                Ok(s) => s,
+                Err(e) => return self.flash(e, true),
+            },
+            None => {
+                let all = find::Sort::ALL;
+                let i = all.iter().position(|s| *s == self.queue.sort).unwrap_or(0);
+                all[(i + 1) % all.len()]
+            }
+        };
+        self.queue.set_sort(sort, me.as_deref());
+        self.flash(
+            format!(
+                "Each tier sorted by {}{}.",
+                match sort {
+                    find::Sort::Deadline => "SLA deadline, soonest first",
+                    find::Sort::Window => "window start, soonest first",
+                    find::Sort::Risk => "risk, highest first",
+                    find::Sort::Age => "age, longest waiting first",
+                    find::Sort::Number => "change number",
+                },
+                if sort == find::Sort::Deadline {
+                    " (the queue's own order)"
+                } else {
+                    ""
+                }
+            ),
+            false,
+        );
+    }
+
+    /// What a search step found, said in the status bar.
+    fn say_hits(&mut self, found: Option<bool>) {
+        let Some(search) = &self.queue.search else {
+            let key = self.keymap.key(Cmd::Search);
+            return self.flash(format!("No search yet: press {key} to search."), false);
+        };
+        if let Some(e) = &search.error {
+            let e = format!("Could not search the cached queue: {e}");
+            return self.flash(e, true);
+        }
+        let text = crate::domain::text::clean_line(&search.text, 40);
+        let (n, at) = self.queue.hit_count();
         match found {
-            Some(f) => self.queue.set_filter(f, me),
+            None if self.queue.unfiltered() => self.flash(format!("Nothing holds “{text}”."), true),
             None => self.flash(
                 format!(
-                    "No filter “{arg}”: use all, mine, or the name of someone who delegated to you."
+                    "No row shown holds “{text}” (a filter is in force: :filter clear shows all)."
                 ),
                 true,
             ),
+            Some(wrapped) => {
+                let place = at.map_or(String::new(), |a| format!("{a} of "));
+                let wrap = if wrapped { ", from the other end" } else { "" };
+                self.flash(format!("“{text}”: {place}{n}{wrap}."), false);
+            }
         }
+    }
+
+    /// `/`'s line changed: searches again from where the cursor was when it opened.
+    fn search_typed(&mut self) {
+        let Some(line) = &self.search_line else {
+            return;
+        };
+        let (input, origin) = (line.input.clone(), line.origin);
+        self.queue.set_search(Some(&input));
+        if self.queue.step_hit(origin, true, true).is_none() {
+            self.queue.select(origin);
+        }
+    }
+
+    fn search_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
+        let Some(line) = self.search_line.take() else {
+            return vec![];
+        };
+        match cmd {
+            // Back to where the cursor was and the search before.
+            Cmd::Cancel => {
+                self.queue.search = line.before;
+                self.queue.select(line.origin);
+            }
+            Cmd::Interrupt => return vec![Effect::Quit],
+            Cmd::Run if line.input.trim().is_empty() => self.queue.search = None,
+            Cmd::Run => {
+                let found = self.queue.is_hit(self.queue.selected).then_some(false);
+                self.say_hits(found);
+            }
+            _ => self.search_line = Some(line),
+        }
+        vec![]
+    }
+
+    /// `y`: the selected change's number to the clipboard.
+    fn copy_number(&mut self) -> Vec<Effect> {
+        let Some(item) = self.selected_item() else {
+            return vec![];
+        };
+        let number = item.approval.change.number.clone();
+        self.flash(format!("Copied {number} to the clipboard (OSC 52)."), false);
+        vec![Effect::Copy { text: number }]
+    }
+
+    /// `o`: the change's form on the instance, in the browser.
+    fn browse(&mut self) -> Vec<Effect> {
+        let Some(item) = self.selected_item() else {
+            return vec![];
+        };
+        let c = &item.approval.change;
+        let url = format!(
+            "{}/change_request.do?sys_id={}",
+            self.instance.trim_end_matches('/'),
+            c.sys_id
+        );
+        self.flash(format!("Opening {} in the browser: {url}", c.number), false);
+        vec![Effect::Browse { url }]
     }
 
     // The `:` line.
@@ -1581,7 +1811,15 @@ fn scrolled(at: usize, cmd: Cmd, page: usize, max: usize) -> usize {
 
 /// The one place state changes.
 pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
+    // New rows (or their texts) may hold what the search in force looks for.
+    let rows_came = matches!(
+        msg,
+        Msg::Cached { .. } | Msg::CacheLoaded { .. } | Msg::Synced(_) | Msg::TextsArrived { .. }
+    );
     let effects = update_inner(state, msg);
+    if rows_came && let Some(text) = state.queue.search.as_ref().map(|s| s.text.clone()) {
+        state.queue.set_search(Some(&text));
+    }
     state.take_effects(effects)
 }
 
@@ -1592,8 +1830,14 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             state.resize(w, h);
             vec![]
         }
+        Msg::Said { text, error } => {
+            state.flash(text, error);
+            vec![]
+        }
         Msg::Tick(now) => {
             state.now = Some(now);
+            let me = state.me().map(str::to_string);
+            state.queue.tick(now.timestamp_millis(), me.as_deref());
             if state.messages.tick(now) {
                 state.dirty = true;
             }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::find::{self, QueueQuery, Sort};
 use crate::domain::{
     Approval, Policy, QueueEntry, QueueIndex, QueueKey, RiskTier, UserRef, build_queue,
 };
@@ -27,6 +28,9 @@ pub trait RowSource: Send {
     fn summaries(&self, ids: &[&str]) -> Result<Vec<Approval>, String>;
     /// One approval with its long texts.
     fn whole(&self, sys_id: &str) -> Result<Option<Approval>, String>;
+    /// The sys_ids of the approvals whose search text holds `needle` (see
+    /// [`crate::domain::find::search_text`]).
+    fn text_matches(&self, needle: &str) -> Result<HashSet<Box<str>>, String>;
 }
 
 impl RowSource for crate::store::Store {
@@ -37,6 +41,9 @@ impl RowSource for crate::store::Store {
         self.approvals_by_id(&[sys_id.to_string()])
             .map(|mut v| v.pop())
             .map_err(|e| e.to_string())
+    }
+    fn text_matches(&self, needle: &str) -> Result<HashSet<Box<str>>, String> {
+        crate::store::Store::text_matches(self, needle).map_err(|e| e.to_string())
     }
 }
 
@@ -73,6 +80,23 @@ impl QueueFilter {
             QueueFilter::Mine => mine,
             QueueFilter::For(u) => !mine && approver == u.sys_id,
         }
+    }
+}
+
+/// `/`'s search: what was typed and the approvals whose search text holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    pub text: String,
+    /// `text` as the search text holds it ([`find::needle`]).
+    pub needle: String,
+    hits: HashSet<Box<str>>,
+    /// Why the store could not search, if it could not.
+    pub error: Option<String>,
+}
+
+impl Search {
+    pub fn hits(&self, sys_id: &str) -> bool {
+        self.hits.contains(sys_id)
     }
 }
 
@@ -126,6 +150,14 @@ pub struct QueueState {
     /// Until the whole order is read: the counts the store gave with the first rows.
     pub totals: Option<QueueTotals>,
     pub filter: QueueFilter,
+    /// The other conditions the list's rows meet (`:filter tier:critical …`).
+    pub query: QueueQuery,
+    /// How the rows of each tier are ordered.
+    pub sort: Sort,
+    /// `/`'s search, while one is in force.
+    pub search: Option<Search>,
+    /// The time the filter's SLA and window conditions were judged at (ms, the last tick).
+    pub now_ms: i64,
     /// Non-empty tiers in order.
     pub sections: Vec<Section>,
     pub selected: usize,
@@ -180,7 +212,7 @@ impl QueueState {
     /// The queue's size as the title shows it: the store's count until the order is read.
     pub fn total(&self) -> usize {
         match &self.totals {
-            Some(t) if self.filter == QueueFilter::All => t.total().max(self.len()),
+            Some(t) if self.unfiltered() => t.total().max(self.len()),
             _ => self.len(),
         }
     }
@@ -482,15 +514,25 @@ impl QueueState {
             .iter()
             .map(|p| self.filter.admits(&p.sys_id, me))
             .collect();
+        let now = self.now_ms;
         self.visible = self
             .index
             .keys
             .iter()
             .enumerate()
             .filter(|(_, k)| admitted.get(k.approver as usize).copied().unwrap_or(false))
+            .filter(|(_, k)| self.query.admits(k, now))
             .map(|(i, _)| i as u32)
             .collect();
         self.sections = self.build_sections();
+        if self.sort != Sort::Deadline {
+            // Within each tier (tiers, and held changes last, stay where they are).
+            let (keys, sort) = (&self.index.keys, self.sort);
+            for s in &self.sections {
+                self.visible[s.start..s.start + s.len]
+                    .sort_by(|&a, &b| sort.compare(&keys[a as usize], &keys[b as usize]));
+            }
+        }
         if !self.selection.is_empty() {
             let visible: HashSet<String> = (0..self.len())
                 .filter_map(|i| self.key(i))
@@ -505,6 +547,129 @@ impl QueueState {
             .min(self.len().saturating_sub(1));
         self.scroll = self.line_of(self.selected).saturating_sub(screen_row);
         self.ensure_visible();
+    }
+
+    /// The clock moved to `now_ms`: a filter on SLA states or windows is judged again once a
+    /// minute, so rows entering breach or their window come and go on their own.
+    pub fn tick(&mut self, now_ms: i64, me: Option<&str>) {
+        let before = self.now_ms;
+        self.now_ms = now_ms;
+        let timed = !self.query.sla.is_empty() || self.query.window_hours.is_some();
+        if timed && before / 60_000 != now_ms / 60_000 {
+            let (keep, screen_row) = self.keep_place();
+            self.refilter(keep, screen_row, me);
+        }
+    }
+
+    /// Whether every row is shown (no person, no condition): the store's counts hold.
+    pub fn unfiltered(&self) -> bool {
+        self.filter == QueueFilter::All && self.query.is_empty()
+    }
+
+    /// Shows only the rows `query` lets through.
+    pub fn set_query(&mut self, query: QueueQuery, me: Option<&str>) {
+        self.query = query;
+        let (keep, screen_row) = self.keep_place();
+        self.refilter(keep, screen_row, me);
+    }
+
+    /// Orders each tier's rows by `sort`.
+    pub fn set_sort(&mut self, sort: Sort, me: Option<&str>) {
+        self.sort = sort;
+        let (keep, screen_row) = self.keep_place();
+        self.refilter(keep, screen_row, me);
+    }
+
+    /// What the title says of the filter and sort in force, e.g. `tier:critical · by window`.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.filter.label().into_iter().collect();
+        let q = self.query.describe();
+        if !q.is_empty() {
+            out.push(q);
+        }
+        if self.sort != Sort::Deadline {
+            out.push(format!("by {}", self.sort.name()));
+        }
+        out
+    }
+
+    /// Searches for `text` (`None` or blank: no search). The store answers for the rows it
+    /// holds; rows given whole or pinned are searched here, by the same text.
+    pub fn set_search(&mut self, text: Option<&str>) {
+        let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+            self.search = None;
+            return;
+        };
+        let needle = find::needle(text);
+        let (mut hits, error) = match &self.source {
+            Some(source) => match source.text_matches(&needle) {
+                Ok(h) => (h, None),
+                Err(e) => (HashSet::new(), Some(e)),
+            },
+            None => (HashSet::new(), None),
+        };
+        for (id, e) in &self.pinned {
+            if find::search_text(&e.approval).contains(&needle) {
+                hits.insert(id.clone());
+            }
+        }
+        self.search = Some(Search {
+            text: text.to_string(),
+            needle,
+            hits,
+            error,
+        });
+    }
+
+    /// Whether row `i` holds the search text.
+    pub fn is_hit(&self, i: usize) -> bool {
+        match (&self.search, self.key(i)) {
+            (Some(s), Some(k)) => s.hits(&k.sys_id),
+            _ => false,
+        }
+    }
+
+    /// The shown rows that hold the search text, and where the cursor is among them (its
+    /// 1-based place when it is on one).
+    pub fn hit_count(&self) -> (usize, Option<usize>) {
+        let Some(s) = &self.search else {
+            return (0, None);
+        };
+        let mut n = 0;
+        let mut at = None;
+        for i in 0..self.len() {
+            if self.key(i).is_some_and(|k| s.hits(&k.sys_id)) {
+                n += 1;
+                if i == self.selected {
+                    at = Some(n);
+                }
+            }
+        }
+        (n, at)
+    }
+
+    /// Moves to the next row holding the search text after `from` (before it, backwards),
+    /// wrapping at the ends; `from` itself counts when `inclusive`. Answers whether it wrapped,
+    /// or `None` when no shown row holds it.
+    pub fn step_hit(&mut self, from: usize, forward: bool, inclusive: bool) -> Option<bool> {
+        let n = self.len();
+        if n == 0 || self.search.is_none() {
+            return None;
+        }
+        let from = from.min(n - 1);
+        let start = if inclusive { 0 } else { 1 };
+        for step in start..=n {
+            let i = if forward {
+                (from + step) % n
+            } else {
+                (from + n * 2 - step) % n
+            };
+            if self.is_hit(i) {
+                self.select(i);
+                return Some(if forward { i < from } else { i > from });
+            }
+        }
+        None
     }
 
     /// The filters `f` cycles through: all, mine, then each person present in the queue who
@@ -549,7 +714,7 @@ impl QueueState {
     /// How many rows a section has: the store's count until the whole order is read.
     pub fn section_len(&self, section: &Section) -> usize {
         match &self.totals {
-            Some(t) if self.filter == QueueFilter::All => t
+            Some(t) if self.unfiltered() => t
                 .sections
                 .iter()
                 .find(|(tier, _)| *tier == section.tier)
@@ -560,7 +725,7 @@ impl QueueState {
 
     fn count_of(&self, tier: Option<RiskTier>) -> usize {
         match &self.totals {
-            Some(t) if self.filter == QueueFilter::All => t
+            Some(t) if self.unfiltered() => t
                 .sections
                 .iter()
                 .find(|(s, _)| *s == tier)
@@ -586,7 +751,7 @@ impl QueueState {
     /// Breached and warning approvals; held changes do not count (their timers stop).
     pub fn status_counts(&self, now: DateTime<Utc>) -> (usize, usize) {
         if let Some(t) = &self.totals
-            && self.filter == QueueFilter::All
+            && self.unfiltered()
         {
             return (t.breached, t.warning);
         }

@@ -201,6 +201,27 @@ fn header(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
 }
 
 fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>, theme: &Theme) {
+    // `/`'s line takes the whole bar, with how many rows hold what is typed.
+    if let Some(line) = &state.search_line {
+        let mut spans = vec![
+            Span::styled("/", theme.style("key")),
+            Span::raw(line.input.clone()),
+            Span::styled("█", theme.style("key")),
+        ];
+        if !line.input.trim().is_empty() {
+            let (n, _) = state.queue.hit_count();
+            let (text, style) = match n {
+                0 => ("   no match".to_string(), theme.style("error")),
+                1 => ("   1 match".to_string(), theme.style("muted")),
+                n => (format!("   {n} matches"), theme.style("muted")),
+            };
+            spans.push(Span::styled(text, style));
+        }
+        let hints = hint_spans(state, theme);
+        push_right_fitting(&mut spans, hints, area.width);
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
     // The `:` line takes the whole bar.
     if let Some(line) = &state.cmdline {
         let mut spans = vec![

@@ -52,13 +52,24 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
         Span::styled(" Queue ", theme.style("heading")),
         Span::styled(format!("({}) ", q.total()), theme.style("muted")),
     ];
-    if let Some(filter) = q.filter.label() {
+    // The filter and sort in force, always in view.
+    let shown = q.describe();
+    if !shown.is_empty() {
+        let next = if q.filter.label().is_some() {
+            format!("· {} next filter ", state.keymap.key(Cmd::Filter))
+        } else {
+            String::new()
+        };
         title.push(Span::styled(
-            format!(
-                "· {filter} · {} next filter ",
-                state.keymap.key(Cmd::Filter)
-            ),
+            format!("· {} {next}", shown.join(" · ")),
             theme.style("heading"),
+        ));
+    }
+    if let Some(s) = &q.search {
+        let (n, _) = q.hit_count();
+        title.push(Span::styled(
+            format!("· /{} ({n}) ", fit(&s.text, 24).trim_end()),
+            theme.style("match"),
         ));
     }
     if !q.selection.is_empty() {
@@ -189,10 +200,22 @@ fn row<'a>(
         if selected { "▶" } else { " " },
         if marked { "●" } else { " " }
     );
-    let mut spans = vec![
-        Span::styled(prefix, base.patch(theme.style("key"))),
-        Span::styled(fit(&c.number, cols.number), base.patch(theme.style("text"))),
-    ];
+    // The search's matches, highlighted where they show (number, requester, title).
+    let needle = state
+        .queue
+        .search
+        .as_ref()
+        .filter(|_| state.queue.is_hit(i))
+        .map(|s| s.needle.as_str());
+    let hit = base.patch(theme.style("match"));
+    let mut spans = vec![Span::styled(prefix, base.patch(theme.style("key")))];
+    push_marked(
+        &mut spans,
+        fit(&c.number, cols.number),
+        needle,
+        base.patch(theme.style("text")),
+        hit,
+    );
     let tracked = state.deliveries.get(&a.sys_id);
     spans.push(Span::styled(
         fit(&sla_text, cols.sla),
@@ -209,10 +232,13 @@ fn row<'a>(
         spans.push(Span::styled(fit(kind, cols.kind), base));
     }
     if cols.requester > 0 {
-        spans.push(Span::styled(
+        push_marked(
+            &mut spans,
             fit(c.requested_by.label(), cols.requester),
+            needle,
             base.patch(theme.style("muted")),
-        ));
+            hit,
+        );
     }
     if desc_w > 0 {
         let mut desc_w = desc_w;
@@ -247,16 +273,54 @@ fn row<'a>(
                 let rest = desc_w - why.width();
                 let style = tracked.map_or(Style::default(), |t| delivery_style(t, theme));
                 spans.push(Span::styled(why, base.patch(style)));
-                spans.push(Span::styled(fit(&c.short_description, rest), base));
+                push_marked(
+                    &mut spans,
+                    fit(&c.short_description, rest),
+                    needle,
+                    base,
+                    hit,
+                );
             }
             Some(why) => {
                 let style = tracked.map_or(Style::default(), |t| delivery_style(t, theme));
                 spans.push(Span::styled(fit(why, desc_w), base.patch(style)));
             }
-            None => spans.push(Span::styled(fit(&c.short_description, desc_w), base)),
+            None => push_marked(
+                &mut spans,
+                fit(&c.short_description, desc_w),
+                needle,
+                base,
+                hit,
+            ),
         }
     }
     Some(Line::from(spans))
+}
+
+/// `text` as spans, the parts holding `needle` in `hit`'s style.
+fn push_marked<'a>(
+    spans: &mut Vec<Span<'a>>,
+    text: String,
+    needle: Option<&str>,
+    style: Style,
+    hit: Style,
+) {
+    let ranges = needle.map_or_else(Vec::new, |n| crate::domain::find::match_ranges(&text, n));
+    if ranges.is_empty() {
+        spans.push(Span::styled(text, style));
+        return;
+    }
+    let mut at = 0;
+    for r in ranges {
+        if r.start > at {
+            spans.push(Span::styled(text[at..r.start].to_string(), style));
+        }
+        spans.push(Span::styled(text[r.clone()].to_string(), hit));
+        at = r.end;
+    }
+    if at < text.len() {
+        spans.push(Span::styled(text[at..].to_string(), style));
+    }
 }
 
 /// The reason of a conflict or failure.
