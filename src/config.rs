@@ -109,6 +109,9 @@ pub struct Config {
     pub theme: Option<String>,
     /// Rows asked for per page.
     pub page_size: Option<usize>,
+    /// Whether the console takes the mouse (clicks, the wheel); default on. Off leaves the
+    /// terminal's own text selection.
+    pub mouse: Option<bool>,
     /// Seconds between background syncs (default 60).
     pub sync_interval_secs: Option<u64>,
     /// Seconds one request may take before signoff gives up on it (default 30).
@@ -133,6 +136,20 @@ pub struct Config {
     /// The `[keys]` entries with their lines, for the keymap.
     #[serde(skip)]
     pub keys: Vec<crate::ui::keymap::KeyOverride>,
+    /// `[notify]`: toasts for new urgent approvals and SLA changes, the bell, the desktop.
+    pub notify: crate::ui::state::notify::NotifyConfig,
+    /// `[[views]]`: named filters and sorts of the queue (`v` steps through them, `:view
+    /// NAME` picks one), as gh-dash's sections.
+    pub views: Vec<View>,
+}
+
+/// One saved view: a name, a `:filter` expression and a `:sort` order.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct View {
+    pub name: String,
+    pub filter: String,
+    pub sort: Option<String>,
 }
 
 /// A key or several, as `[keys]` takes them: `approve = "A"` or `approve = ["a", "A"]`.
@@ -215,6 +232,33 @@ impl Config {
             .collect();
         keys.sort_by_key(|k| k.line);
         config.keys = keys;
+        for (i, v) in config.views.iter().enumerate() {
+            let name = crate::domain::text::clean_line(&v.name, 40);
+            let at = |what: String| {
+                format!(
+                    "The config file {}: view {} ({}) {what}",
+                    path.display(),
+                    i + 1,
+                    if name.is_empty() { "no name" } else { &name }
+                )
+            };
+            if name.trim().is_empty() {
+                return Err(at("needs a name (name = \"…\").".into()));
+            }
+            if config.views[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&v.name))
+            {
+                return Err(at(
+                    "has the name of an earlier view; give each its own.".into()
+                ));
+            }
+            crate::domain::find::QueueQuery::parse(&v.filter)
+                .map_err(|e| at(format!("filter: {e}")))?;
+            if let Some(sort) = &v.sort {
+                crate::domain::find::Sort::parse(sort).map_err(|e| at(format!("sort: {e}")))?;
+            }
+        }
         for secs in std::iter::once(config.sync_interval_secs)
             .chain(config.profiles.values().map(|p| p.sync_interval_secs))
             .flatten()

@@ -514,3 +514,149 @@ async fn slash_searches_as_you_type_n_steps_through_the_matches_and_esc_goes_bac
     key(&mut s, KeyCode::Char('n'));
     assert!(last_message(&s).contains("No search yet"));
 }
+
+#[tokio::test]
+async fn saved_views_from_the_config_apply_their_filter_and_sort_and_v_steps_through_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, now) = synced(dir.path()).await;
+    let config = signoff::config::Config::parse(
+        r#"
+[[views]]
+name = "emergencies"
+filter = "type:emergency"
+sort = "window"
+
+[[views]]
+name = "mine, not held"
+filter = "mine -held"
+"#,
+        std::path::Path::new("config.toml"),
+    )
+    .unwrap();
+    let all = store.load_snapshot().unwrap().approvals;
+    let me = store.sync_state().unwrap().user.unwrap().sys_id;
+    let mut s = from_store(&store, now).with_views(config.views);
+    colon(&mut s, "sort age");
+    key(&mut s, KeyCode::Char('v'));
+    let want = all
+        .iter()
+        .filter(|a| meets("type:emergency", a, now, &me))
+        .count();
+    assert_eq!(shown(&s).len(), want);
+    assert_eq!(s.queue.sort, signoff::domain::find::Sort::Window);
+    let text = screen(&s, 120, 40);
+    assert!(
+        text.contains("· view emergencies · type:emergency · by window"),
+        "{text}"
+    );
+    key(&mut s, KeyCode::Char('v'));
+    let want: BTreeSet<String> = all
+        .iter()
+        .filter(|a| meets("mine -held", a, now, &me))
+        .map(|a| a.sys_id.clone())
+        .collect();
+    assert_eq!(shown(&s).into_iter().collect::<BTreeSet<_>>(), want);
+    assert_eq!(s.queue.sort, signoff::domain::find::Sort::Deadline);
+    // Past the last view: the whole queue again.
+    key(&mut s, KeyCode::Char('v'));
+    assert_eq!(shown(&s).len(), all.len());
+    assert!(s.queue.describe().is_empty());
+    colon(&mut s, "view emerg");
+    assert_eq!(s.queue.view.as_deref(), Some("emergencies"));
+    // Changing the filter by hand leaves the view.
+    colon(&mut s, "filter held");
+    assert_eq!(s.queue.view, None);
+    colon(&mut s, "view nope");
+    assert!(last_message(&s).contains("the views are emergencies, mine, not held"));
+    // A view the config cannot apply is refused when the config is read, with its name.
+    let e = signoff::config::Config::parse(
+        "[[views]]\nname = \"late\"\nfilter = \"sla:late,soon\"\n",
+        std::path::Path::new("config.toml"),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("view 1 (late) filter:") && e.contains("breached, warning and ok"),
+        "{e}"
+    );
+}
+
+/// Mouse events through the console's own loop: what `drive` does with them.
+async fn driven(s: AppState, events: Vec<crossterm::event::Event>, now: DateTime<Utc>) -> AppState {
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(signoff::domain::FixedClock(now));
+    let input = futures::stream::iter(events.into_iter().map(Ok));
+    signoff::ui::run::drive(
+        &mut terminal,
+        input,
+        s,
+        &Theme::named("dark", false).unwrap(),
+        clock,
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+fn click(x: u16, y: u16) -> crossterm::event::Event {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    crossterm::event::Event::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+fn wheel(down: bool, y: u16) -> crossterm::event::Event {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    crossterm::event::Event::Mouse(MouseEvent {
+        kind: if down {
+            MouseEventKind::ScrollDown
+        } else {
+            MouseEventKind::ScrollUp
+        },
+        column: 20,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[tokio::test]
+async fn clicks_select_rows_and_tiers_sort_by_a_heading_and_the_wheel_scrolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, now) = synced(dir.path()).await;
+    let s = from_store(&store, now);
+    // The first rows, then the whole order: nothing is news at start.
+    assert!(s.watch.toast.is_none(), "{:?}", s.watch.toast);
+    let list = signoff::ui::layout::areas(s.size).list;
+    // Rows start below the border and the headings; the first line is the first tier's header.
+    let top = list.y + 2;
+    assert_eq!(s.queue.at_line(0), Some(Err(0)));
+    let first_len = s.queue.sections[0].len;
+    assert!(first_len >= 3 && s.queue.sections.len() >= 2);
+    let s = driven(s, vec![click(30, top + 3)], now).await;
+    assert_eq!(s.queue.selected, 2, "the third row");
+    let s = driven(s, vec![wheel(true, top + 5), wheel(true, top + 5)], now).await;
+    assert_eq!(s.queue.selected, 8);
+    let s = driven(s, vec![wheel(false, top + 5)], now).await;
+    assert_eq!(s.queue.selected, 5);
+    // The second tier's header: its first row.
+    let header = (first_len + 1 - s.queue.scroll) as u16;
+    let s = driven(s, vec![click(30, top + header)], now).await;
+    assert_eq!(s.queue.selected, s.queue.sections[1].start);
+    // A click outside the list (the status bar) does nothing.
+    let before = s.queue.selected;
+    let bar = s.size.height - 1;
+    let s = driven(s, vec![click(30, bar)], now).await;
+    assert_eq!(s.queue.selected, before);
+    // The NUMBER heading sorts by number, SLA by deadline again.
+    let s = driven(s, vec![click(list.x + 6, list.y + 1)], now).await;
+    assert_eq!(s.queue.sort, signoff::domain::find::Sort::Number);
+    let s = driven(s, vec![click(list.x + 18, list.y + 1)], now).await;
+    assert_eq!(s.queue.sort, signoff::domain::find::Sort::Deadline);
+    // A click on the selected row opens it.
+    let line = (s.queue.line_of(s.queue.selected) - s.queue.scroll) as u16;
+    let s = driven(s, vec![click(30, top + line)], now).await;
+    assert_eq!(s.mode, signoff::ui::Mode::Detail);
+}

@@ -111,7 +111,10 @@ async fn run<B: Backend + 'static>(
     // Each date in the offset in force on it (a July window typed in winter is in summer time).
     let tz = crate::domain::when::Zone::Local;
     let mut state = AppState::new(place.instance, place.login, s.config.policy.clone(), tz)
-        .with_keymap(Keymap::with_overrides(&s.config.keys));
+        .with_keymap(Keymap::with_overrides(&s.config.keys))
+        .with_views(s.config.views.clone());
+    state.mouse = s.config.mouse.unwrap_or(true);
+    state.watch.config = s.config.notify;
     state.tz_label = zone_label(tz);
     state.demo = place.demo;
     state.read_only = s.read_only();

@@ -157,6 +157,8 @@ pub enum Cmd {
     SearchPrev,
     /// The order of each tier's rows.
     Sort,
+    /// A saved view of the config (`[[views]]`).
+    View,
     /// Copy the change number to the clipboard.
     Copy,
     /// Open the change in the instance's web UI.
@@ -437,6 +439,16 @@ pub const COMMANDS: &[Command] = &[
         name: "sort",
         description: "order each tier by SLA deadline → window start → risk → age → number; :sort window picks one",
         keys: &["s"],
+        contexts: &[Queue],
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::View,
+        name: "view",
+        description: "the next saved view of config.toml ([[views]]: name, filter, sort), then the whole queue; :view NAME picks one",
+        keys: &["v"],
         contexts: &[Queue],
         footer: None,
         colon: true,

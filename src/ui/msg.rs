@@ -40,6 +40,8 @@ pub struct Synced {
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
+    /// A click or the wheel.
+    Mouse(crossterm::event::MouseEvent),
     /// What the IO edge has to tell the user (an effect that could not be carried out).
     Said {
         text: String,
@@ -153,6 +155,13 @@ pub enum Effect {
     /// Put this text on the terminal's clipboard (OSC 52).
     Copy {
         text: String,
+    },
+    /// Ring the terminal bell.
+    Bell,
+    /// A desktop notification.
+    Desktop {
+        title: String,
+        body: String,
     },
     /// Open this URL in the user's browser.
     Browse {

@@ -57,6 +57,11 @@ pub async fn run(
     let mut terminal = ratatui::try_init()?;
     // Pasting a justification arrives as one event instead of a burst of keys.
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    // Clicks and the wheel (`mouse = false` in config.toml leaves the terminal's own selection).
+    let mouse = state.mouse;
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    }
     // A panic in the UI (the main thread) turns paste mode off before ratatui's hook restores
     // the rest of the terminal. A panic in a background task must not restore the terminal
     // under a UI that keeps running: it is logged, and the UI notices the task is gone.
@@ -64,6 +69,10 @@ pub async fn run(
     std::panic::set_hook(Box::new(move |info| {
         if std::thread::current().name() == Some("main") {
             let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+            if mouse {
+                let _ =
+                    crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+            }
             restore(info);
         } else {
             tracing::error!(%info, "a background task panicked");
@@ -96,6 +105,9 @@ pub async fn run(
         .await
     };
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    }
     ratatui::restore();
     result.map(drop)
 }
@@ -140,6 +152,7 @@ where
                 Some(Ok(Event::Key(k))) => Msg::Key(k),
                 Some(Ok(Event::Resize(w, h))) => Msg::Resize(w, h),
                 Some(Ok(Event::Paste(text))) => Msg::Paste(text),
+                Some(Ok(Event::Mouse(m))) => Msg::Mouse(m),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e),
                 None => return Ok(state),
@@ -300,6 +313,41 @@ fn open_browser(url: &str) -> Option<Msg> {
     }
 }
 
+/// A desktop notification through the platform's tool; where there is none, the toast on
+/// screen is all (logged).
+fn desktop_notification(title: &str, body: &str) {
+    let mut cmd = if cfg!(target_os = "macos") {
+        let script = format!(
+            "display notification {} with title {}",
+            applescript_string(body),
+            applescript_string(title)
+        );
+        let mut c = std::process::Command::new("osascript");
+        c.arg("-e").arg(script);
+        c
+    } else {
+        let mut c = std::process::Command::new("notify-send");
+        c.arg("--app-name=signoff").arg(title).arg(body);
+        c
+    };
+    let started = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match started {
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => tracing::info!(error = %e, "no desktop notification"),
+    }
+}
+
+/// `s` as an AppleScript string literal.
+fn applescript_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 enum Done {
     Quit,
     /// What the UI should hear of it at once.
@@ -346,6 +394,19 @@ fn perform(
             Done::Nothing
         }
         Effect::Browse { url } => open_browser(&url).into(),
+        Effect::Bell => {
+            use std::io::{IsTerminal, Write};
+            let mut out = std::io::stdout();
+            if out.is_terminal() {
+                let _ = out.write_all(b"\x07");
+                let _ = out.flush();
+            }
+            Done::Nothing
+        }
+        Effect::Desktop { title, body } => {
+            desktop_notification(&title, &body);
+            Done::Nothing
+        }
         Effect::CabMeetings => {
             if cab(CabCommand::Meetings) {
                 Done::Nothing

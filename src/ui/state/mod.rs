@@ -12,6 +12,7 @@ pub mod delegations;
 pub mod detail;
 pub mod help;
 pub mod messages;
+pub mod notify;
 pub mod queue;
 
 use std::collections::hash_map::DefaultHasher;
@@ -36,6 +37,21 @@ use crate::domain::{
 };
 pub use cab::{CabState, FOLLOW_EVERY, MeetingView};
 pub use cmdline::CmdLine;
+
+/// The sort a click on the list's column headings at `x` (inside the border) asks for.
+fn views_columns_sort(x: usize, width: usize) -> Option<find::Sort> {
+    let (number, sla, window) = super::views::queue_columns(width);
+    let x = x.checked_sub(1 + 3)?; // the border and the cursor's columns
+    if x < number {
+        Some(find::Sort::Number)
+    } else if x < number + sla {
+        Some(find::Sort::Deadline)
+    } else if x < number + sla + window {
+        Some(find::Sort::Window)
+    } else {
+        None
+    }
+}
 
 /// `/`'s line: what is typed, where the cursor was and the search in force when it opened
 /// (Esc goes back to both).
@@ -161,6 +177,12 @@ pub struct AppState {
     pub tz_label: String,
     /// Keys: the registry's defaults with the user's overrides.
     pub keymap: Keymap,
+    /// What notifications saw last, and the toast on screen.
+    pub watch: notify::Watch,
+    /// Whether the console takes the mouse (`mouse` in config.toml, default on).
+    pub mouse: bool,
+    /// The saved views of the config (`[[views]]`), already checked.
+    pub views: Vec<crate::config::View>,
     pub queue: QueueState,
     pub size: Rect,
     pub mode: Mode,
@@ -233,6 +255,9 @@ impl AppState {
             help: None,
             cmdline: None,
             search_line: None,
+            views: Vec::new(),
+            mouse: true,
+            watch: notify::Watch::default(),
             history: Vec::new(),
             messages: Messages::default(),
             net: Net::Connecting,
@@ -264,6 +289,12 @@ impl AppState {
 
     /// The keymap to use (the config's `[keys]` merged over the defaults); its problems are
     /// shown once, and kept in the message log.
+    /// The config's saved views.
+    pub fn with_views(mut self, views: Vec<crate::config::View>) -> AppState {
+        self.views = views;
+        self
+    }
+
     pub fn with_keymap(mut self, keymap: Keymap) -> AppState {
         for p in &keymap.problems {
             self.messages
@@ -651,6 +682,66 @@ impl AppState {
 
     // Keys and commands.
 
+    /// A click selects a row (on the selected row: opens it), a tier's header goes to its
+    /// first row, a column heading sorts by it; the wheel moves three rows. Only the queue
+    /// list takes the mouse, and only while no dialog or line is open.
+    fn mouse_event(&mut self, m: crossterm::event::MouseEvent) -> Vec<Effect> {
+        use crossterm::event::{MouseButton, MouseEventKind};
+        let ctx = self.context();
+        let areas = layout::areas(self.size);
+        // The list is on screen: the queue, or a detail pane beside or below it.
+        let list_shown =
+            self.mode == Mode::Queue || self.mode == Mode::Detail && areas.detail.is_some();
+        if !matches!(ctx, Context::Queue | Context::Detail) || !list_shown {
+            return vec![];
+        }
+        let list = areas.list;
+        let inside = m.column >= list.x
+            && m.column < list.x + list.width
+            && m.row > list.y
+            && m.row + 1 < list.y + list.height;
+        if !inside {
+            return vec![];
+        }
+        self.dirty = true;
+        match m.kind {
+            MouseEventKind::ScrollDown => {
+                let to = self.queue.selected + 3;
+                self.queue.select(to);
+            }
+            MouseEventKind::ScrollUp => {
+                let to = self.queue.selected.saturating_sub(3);
+                self.queue.select(to);
+            }
+            MouseEventKind::Down(MouseButton::Left) if m.row == list.y + 1 => {
+                // The column headings: NUMBER, SLA, WINDOW sort by themselves.
+                let x = (m.column - list.x) as usize;
+                let sort = views_columns_sort(x, list.width as usize);
+                if let Some(sort) = sort {
+                    self.queue.view = None;
+                    self.sort(Some(sort.name()));
+                }
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                let line = (m.row - list.y - 2) as usize + self.queue.scroll;
+                match self.queue.at_line(line) {
+                    Some(Ok(i)) if i == self.queue.selected && ctx == Context::Queue => {
+                        return self.run(Cmd::Open, ctx, None);
+                    }
+                    Some(Ok(i)) => {
+                        self.queue.select(i);
+                    }
+                    Some(Err(start)) => {
+                        self.queue.select(start);
+                    }
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
     fn key(&mut self, key: KeyEvent) -> Vec<Effect> {
         if key.kind == KeyEventKind::Release {
             return vec![];
@@ -817,7 +908,11 @@ impl AppState {
                 let found = self.queue.step_hit(from, cmd == Cmd::SearchNext, false);
                 self.say_hits(found);
             }
-            Cmd::Sort => self.sort(arg),
+            Cmd::Sort => {
+                self.queue.view = None;
+                self.sort(arg)
+            }
+            Cmd::View => self.view(arg),
             Cmd::Copy => return self.copy_number(),
             Cmd::Browse => return self.browse(),
             Cmd::Messages => {
@@ -869,7 +964,10 @@ impl AppState {
             Cmd::Resume => return self.open_decide(DecisionKind::Resume),
             Cmd::Redecide => return self.redecide(),
             Cmd::Discard => return self.discard(),
-            Cmd::Filter => self.filter(arg),
+            Cmd::Filter => {
+                self.queue.view = None;
+                self.filter(arg)
+            }
             Cmd::Back if self.mode == Mode::Detail => self.mode = Mode::Queue,
             Cmd::Back => self.queue.selection.clear(),
             c if self.mode == Mode::Detail => self.scroll_detail(c),
@@ -1023,6 +1121,132 @@ impl AppState {
                 self.queue.len(),
                 shown.join(" · ")
             )
+        };
+        self.flash(text, false);
+    }
+
+    /// Compares the queue with the last look and raises a toast (and the bell, a desktop
+    /// notification) for what is new.
+    fn look(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        let seen = self.queue.seen(now.timestamp_millis());
+        let news = self.watch.look(seen, now.timestamp_millis());
+        if news.is_empty() {
+            return vec![];
+        }
+        let name = |q: &QueueState, id: &str| {
+            q.find(id).map_or_else(
+                || id.to_string(),
+                |e| {
+                    let c = &e.approval.change;
+                    format!("{} {}", c.number, c.short_description)
+                },
+            )
+        };
+        let mut lines = Vec::new();
+        let mut parts = Vec::new();
+        for (ids, what, tag) in [
+            (&news.urgent, "new Emergency or Critical", "new"),
+            (&news.breached, "breached", "breached"),
+            (&news.warning, "in warning", "warning"),
+        ] {
+            if ids.is_empty() {
+                continue;
+            }
+            parts.push(format!("{} {what}", ids.len()));
+            for id in ids.iter().take(3) {
+                lines.push(format!("{tag} {}", name(&self.queue, id)));
+            }
+            if ids.len() > 3 {
+                lines.push(format!("… and {} more {what}", ids.len() - 3));
+            }
+        }
+        let title = parts.join(" · ");
+        let mut effects = Vec::new();
+        if self.watch.config.bell {
+            effects.push(Effect::Bell);
+        }
+        if self.watch.config.desktop {
+            effects.push(Effect::Desktop {
+                title: format!("signoff: {title}"),
+                body: lines.join("\n"),
+            });
+        }
+        self.messages
+            .push(format!("Notice: {title}"), false, self.now);
+        self.watch.toast = Some(notify::Toast {
+            title,
+            lines,
+            until: now + notify::TOAST_FOR,
+        });
+        self.dirty = true;
+        effects
+    }
+
+    /// `v` (the next saved view, then none) or `:view NAME` (`:view none`: the whole queue).
+    fn view(&mut self, arg: Option<&str>) {
+        if self.views.is_empty() {
+            return self.flash(
+                "No saved views: add [[views]] tables (name, filter, sort) to config.toml.",
+                true,
+            );
+        }
+        let current = self
+            .queue
+            .view
+            .as_ref()
+            .and_then(|n| self.views.iter().position(|v| &v.name == n));
+        let next = match arg.map(str::trim).filter(|a| !a.is_empty()) {
+            Some(a) if a.eq_ignore_ascii_case("none") || a.eq_ignore_ascii_case("all") => None,
+            Some(a) => {
+                let wanted = a.to_lowercase();
+                match self
+                    .views
+                    .iter()
+                    .position(|v| v.name.to_lowercase().starts_with(&wanted))
+                {
+                    Some(i) => Some(i),
+                    None => {
+                        let names: Vec<&str> = self.views.iter().map(|v| v.name.as_str()).collect();
+                        let a = crate::domain::text::clean_line(a, 40);
+                        return self.flash(
+                            format!(
+                                "No view “{a}”: the views are {} (or none).",
+                                names.join(", ")
+                            ),
+                            true,
+                        );
+                    }
+                }
+            }
+            None => match current {
+                None => Some(0),
+                Some(i) if i + 1 < self.views.len() => Some(i + 1),
+                Some(_) => None,
+            },
+        };
+        let me = self.me().map(str::to_string);
+        let (filter, sort) = match next {
+            Some(i) => {
+                let v = &self.views[i];
+                let sort = v
+                    .sort
+                    .as_deref()
+                    .map_or(Ok(find::Sort::Deadline), find::Sort::parse);
+                (format!("clear {}", v.filter), sort.unwrap_or_default())
+            }
+            None => ("clear".to_string(), find::Sort::Deadline),
+        };
+        self.filter(Some(&filter));
+        self.queue.set_sort(sort, me.as_deref());
+        self.queue.view = next.map(|i| self.views[i].name.clone());
+        let text = match &self.queue.view {
+            Some(name) => format!(
+                "View “{}”: {} of {} approvals.",
+                crate::domain::text::clean_line(name, 40),
+                self.queue.len(),
+                self.queue.index_len()
+            ),
+            None => format!("No view: the whole queue ({}).", self.queue.total()),
         };
         self.flash(text, false);
     }
@@ -1816,9 +2040,30 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         msg,
         Msg::Cached { .. } | Msg::CacheLoaded { .. } | Msg::Synced(_) | Msg::TextsArrived { .. }
     );
-    let effects = update_inner(state, msg);
+    let tick = matches!(msg, Msg::Tick(_));
+    let key = matches!(msg, Msg::Key(_));
+    let mut effects = update_inner(state, msg);
     if rows_came && let Some(text) = state.queue.search.as_ref().map(|s| s.text.clone()) {
         state.queue.set_search(Some(&text));
+    }
+    if let Some(now) = state.now {
+        // A key or its time ends the toast.
+        if state
+            .watch
+            .toast
+            .as_ref()
+            .is_some_and(|t| key || now >= t.until)
+        {
+            state.watch.toast = None;
+            state.dirty = true;
+        }
+        let now_ms = now.timestamp_millis();
+        // Only the whole queue is looked at: the first rows shown before the order is read
+        // would make every other row news.
+        let whole = state.queue.has_any() && state.queue.totals.is_none();
+        if (rows_came || tick && state.watch.due(now_ms)) && whole {
+            effects.extend(state.look(now));
+        }
     }
     state.take_effects(effects)
 }
@@ -1830,6 +2075,7 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             state.resize(w, h);
             vec![]
         }
+        Msg::Mouse(m) => state.mouse_event(m),
         Msg::Said { text, error } => {
             state.flash(text, error);
             vec![]

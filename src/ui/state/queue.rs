@@ -154,6 +154,8 @@ pub struct QueueState {
     pub query: QueueQuery,
     /// How the rows of each tier are ordered.
     pub sort: Sort,
+    /// The saved view in force, by name (its filter and sort are `query`, `filter`, `sort`).
+    pub view: Option<String>,
     /// `/`'s search, while one is in force.
     pub search: Option<Search>,
     /// The time the filter's SLA and window conditions were judged at (ms, the last tick).
@@ -561,6 +563,36 @@ impl QueueState {
         }
     }
 
+    /// What notifications compare ([`super::notify`]): every approval of the queue, shown or
+    /// not, that is Emergency or Critical, in warning, or breached (held ones have no clock).
+    pub fn seen(&self, now_ms: i64) -> super::notify::Seen {
+        let mut seen = super::notify::Seen {
+            urgent: HashSet::new(),
+            warning: HashSet::new(),
+            breached: HashSet::new(),
+        };
+        for k in self.index.keys.iter().filter(|k| !k.on_hold) {
+            if matches!(k.tier, RiskTier::Emergency | RiskTier::Critical) {
+                seen.urgent.insert(k.sys_id.clone());
+            }
+            match k.status(now_ms) {
+                crate::domain::SlaStatus::Breached => {
+                    seen.breached.insert(k.sys_id.clone());
+                }
+                crate::domain::SlaStatus::Warning => {
+                    seen.warning.insert(k.sys_id.clone());
+                }
+                crate::domain::SlaStatus::OnTrack => {}
+            }
+        }
+        seen
+    }
+
+    /// How many approvals the queue holds, shown or not (the order read so far).
+    pub fn index_len(&self) -> usize {
+        self.index.keys.len()
+    }
+
     /// Whether every row is shown (no person, no condition): the store's counts hold.
     pub fn unfiltered(&self) -> bool {
         self.filter == QueueFilter::All && self.query.is_empty()
@@ -582,7 +614,8 @@ impl QueueState {
 
     /// What the title says of the filter and sort in force, e.g. `tier:critical · by window`.
     pub fn describe(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.filter.label().into_iter().collect();
+        let mut out: Vec<String> = self.view.iter().map(|v| format!("view {v}")).collect();
+        out.extend(self.filter.label());
         let q = self.query.describe();
         if !q.is_empty() {
             out.push(q);
@@ -769,6 +802,22 @@ impl QueueState {
             }
         }
         (breached, warning)
+    }
+
+    /// What list line `line` (counting tier headers) shows: an item (`Ok`), or a tier's
+    /// header (`Err` with the tier's first item).
+    pub fn at_line(&self, line: usize) -> Option<Result<usize, usize>> {
+        let mut at = 0;
+        for s in &self.sections {
+            if line == at {
+                return Some(Err(s.start));
+            }
+            if line <= at + s.len {
+                return Some(Ok(s.start + line - at - 1));
+            }
+            at += s.len + 1;
+        }
+        None
     }
 
     /// The list line (counting tier headers) on which item `i` is drawn.

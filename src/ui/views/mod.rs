@@ -7,6 +7,7 @@ mod delegation;
 mod detail;
 mod help;
 mod queue;
+pub use queue::queue_columns;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -54,8 +55,8 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
             theme,
             "Queue",
             vec![Line::from(format!(
-                "Nothing here with the filter “{}”. Press {} for the next filter.",
-                state.queue.filter.label().unwrap_or_default(),
+                "Nothing here with the filter “{}”. Press {} for the next person, or type :filter clear to see the whole queue.",
+                state.queue.describe().join(" · "),
                 key(Cmd::Filter)
             ))],
         ),
@@ -112,6 +113,10 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
             }
         }
     }
+    // A toast sits in the top right corner of the body, under any dialog.
+    if let Some(t) = &state.watch.toast {
+        toast(frame, body, t, theme);
+    }
     if state.decide.is_some() {
         decide::draw(frame, area, state, theme);
     }
@@ -127,6 +132,37 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
     if state.messages.open.is_some() {
         help::messages(frame, area, state, theme);
     }
+}
+
+fn toast(frame: &mut Frame, body: Rect, t: &super::state::notify::Toast, theme: &Theme) {
+    let width = body.width.saturating_sub(4).min(64);
+    let height = (t.lines.len() as u16 + 2).min(body.height.saturating_sub(2));
+    if width < 20 || height < 3 {
+        return;
+    }
+    let area = Rect {
+        x: body.x + body.width - width - 1,
+        y: body.y + 1,
+        width,
+        height,
+    };
+    let inner = width.saturating_sub(2) as usize;
+    let lines: Vec<Line> = t
+        .lines
+        .iter()
+        .map(|l| Line::styled(format::fit(l, inner), theme.style("text")))
+        .collect();
+    let block = Block::bordered()
+        .title(Line::styled(
+            format!(
+                " {} ",
+                format::fit(&t.title, inner.saturating_sub(2)).trim_end()
+            ),
+            theme.style("key"),
+        ))
+        .border_style(theme.style("sla.warning"));
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 fn header(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {

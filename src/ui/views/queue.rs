@@ -42,6 +42,13 @@ impl Columns {
     }
 }
 
+/// The widths of the NUMBER, SLA and WINDOW columns at a list width (inside the border),
+/// for the mouse.
+pub fn queue_columns(width: usize) -> (usize, usize, usize) {
+    let c = Columns::for_width(width.saturating_sub(2));
+    (c.number, c.sla, c.window)
+}
+
 /// The cursor (`▶`), the multi-selection mark (`●`) and a space.
 const PREFIX: usize = 3;
 
