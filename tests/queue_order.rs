@@ -201,6 +201,7 @@ async fn a_store_from_before_the_kept_counts_counts_its_rows_when_it_opens() {
              ALTER TABLE approvals DROP COLUMN q_cab; ALTER TABLE approvals DROP COLUMN q_window;
              ALTER TABLE approvals DROP COLUMN q_requested;
              ALTER TABLE approvals DROP COLUMN q_number; ALTER TABLE approvals DROP COLUMN q_text;
+             DROP TABLE change_context;
              PRAGMA user_version = 8;",
         )
         .unwrap();

@@ -64,6 +64,15 @@ pub trait Backend: Send + Sync {
         out: TextSender,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
+    /// The change of this approval in full: every approval on it, its comments and work
+    /// notes, attachments, CAB and conflict facts ([`crate::domain::context`]), sanitised.
+    /// Parts the instance does not show are named in `hidden`, not errors.
+    fn change_context(
+        &self,
+        approval_sys_id: &str,
+        change_sys_id: &str,
+    ) -> impl Future<Output = Result<crate::domain::context::ChangeContext, BackendError>> + Send;
+
     /// One approval as the server has it now (`None`: gone, or no longer visible to us).
     fn approval(
         &self,

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cab;
 pub mod change;
 pub mod clock;
+pub mod context;
 pub mod decision;
 pub mod delegation;
 pub mod find;

@@ -1172,7 +1172,51 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
     // Last of all, so the records above keep their seeded ids.
     incidents(&mut db, &mut rng, &mut ids, &user_ids, &group_ids, now);
     catalog(&mut db, &mut ids, now);
+    attachments(&mut db, seed, now);
     (db, users)
+}
+
+/// Files attached to about a third of the changes (`sys_attachment`: names, sizes and types
+/// only; the sim keeps no content). A generator of their own, so the records above keep
+/// their seeded values.
+fn attachments(db: &mut Db, seed: u64, now: i64) {
+    const FILES: &[(&str, &str, u64)] = &[
+        ("implementation-plan.pdf", "application/pdf", 182_344),
+        ("backout-runbook.md", "text/markdown", 6_912),
+        ("test-evidence.png", "image/png", 1_482_113),
+        ("vendor-release-notes.pdf", "application/pdf", 412_908),
+        ("config-diff.txt", "text/plain", 3_377),
+    ];
+    let mut rng = Rng::new(seed ^ 0x0A77_AC4E_D0C5_F11E);
+    let t_chg = db.table("change_request").expect("table");
+    let Some(t_att) = db.table("sys_attachment") else {
+        return;
+    };
+    let f_id = db.tables[t_chg].field("sys_id").expect("field");
+    let at = crate::sim::table::fmt_ts(now - 86_400);
+    for row in 0..db.tables[t_chg].rows.len() as u32 {
+        if !rng.chance(0.35) {
+            continue;
+        }
+        let change = db.get(t_chg, row, f_id).to_string();
+        let n = 1 + rng.below(2) as usize;
+        let first = rng.below(FILES.len() as u64) as usize;
+        for k in 0..n {
+            let (name, kind, size) = FILES[(first + k * 2) % FILES.len()];
+            let id = rng.sys_id();
+            let size = (size + rng.below(size / 4 + 1)).to_string();
+            let mut vals = vec![
+                ("sys_id", id.as_str()),
+                ("file_name", name),
+                ("content_type", kind),
+                ("size_bytes", size.as_str()),
+                ("table_name", "change_request"),
+                ("table_sys_id", change.as_str()),
+            ];
+            vals.extend(stamps(&at));
+            db.insert(t_att, &vals);
+        }
+    }
 }
 
 /// The `sys_*` stamps of a seeded record created (and last updated) by admin at `at`.

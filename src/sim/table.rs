@@ -791,6 +791,14 @@ pub fn schema() -> Vec<Table> {
         f("sys_created_on", "Created", DateTime),
         f("sys_created_by", "Created by", Str),
     ];
+    // A change's attached files: their names, sizes and types (no content).
+    let sys_attachment = with_sys(vec![
+        f("file_name", "File name", Str),
+        f("content_type", "Content type", Str),
+        f("size_bytes", "Size bytes", Int),
+        f("table_name", "Table name", Str),
+        f("table_sys_id", "Table sys ID", Str),
+    ]);
     // §6.1: one row per delegation; `user` delegates to `delegate` within [starts, ends].
     let sys_user_delegate = with_sys(vec![
         f("user", "User", r("sys_user")),
@@ -916,6 +924,7 @@ pub fn schema() -> Vec<Table> {
         Table::new("sysapproval_group", sysapproval_group, "number"),
         Table::new("sysapproval_approver", sysapproval_approver, "sysapproval"),
         Table::new("sys_journal_field", sys_journal_field, "value"),
+        Table::new("sys_attachment", sys_attachment, "file_name"),
         Table::new("sys_user_delegate", sys_user_delegate, "user"),
         Table::new("cab_meeting", cab_meeting, "name"),
         Table::new("cab_agenda_item", cab_agenda_item, "short_description"),

@@ -7,6 +7,7 @@
 //! is refused before anything is written to it.
 
 mod cab;
+mod context;
 mod error;
 mod journal;
 mod outbox;

@@ -461,7 +461,8 @@ CREATE INDEX approvals_by_warning ON approvals (q_hold, min(q_warning, q_deadlin
 /// Version 10: what filters, sorts and `/` search read (issue 16), kept beside the queue
 /// place: the change type and risk as codes, CAB required, the window start and request time
 /// (ms), the change number's digits, and the lower-cased search text. Rows from before are
-/// placed again when the store opens (`q_kind IS NULL`).
+/// placed again when the store opens (`q_kind IS NULL`). `change_context` caches each
+/// change in full (approvals, journal, attachments, CAB facts) for offline review.
 const V10: &str = "
 ALTER TABLE approvals ADD COLUMN q_kind INTEGER;
 ALTER TABLE approvals ADD COLUMN q_risk INTEGER;
@@ -470,4 +471,8 @@ ALTER TABLE approvals ADD COLUMN q_window INTEGER;
 ALTER TABLE approvals ADD COLUMN q_requested INTEGER;
 ALTER TABLE approvals ADD COLUMN q_number INTEGER;
 ALTER TABLE approvals ADD COLUMN q_text TEXT;
+CREATE TABLE change_context (
+    change_sys_id TEXT PRIMARY KEY NOT NULL,
+    data          TEXT NOT NULL
+);
 ";

@@ -495,6 +495,11 @@ pub enum SyncEvent {
         approval_sys_id: String,
         result: Result<Option<Box<Approval>>, String>,
     },
+    /// A change in full, read for the detail view.
+    Context {
+        change_sys_id: String,
+        result: Result<Box<crate::domain::context::ChangeContext>, String>,
+    },
     /// The credentials were refused; no retries until the user asks.
     AuthFailed {
         error: String,

@@ -36,6 +36,11 @@ pub enum Request {
     FetchApproval {
         approval_sys_id: String,
     },
+    /// The change of an approval in full, for the detail view.
+    ChangeContext {
+        approval_sys_id: String,
+        change_sys_id: String,
+    },
 }
 
 /// `2027-07-01 09:00 (+01:00)`: a time in the viewer's zone, its offset on that date shown.
@@ -113,6 +118,23 @@ pub async fn run_requests<B: Backend + 'static>(
                         .map_err(|e| e.to_string());
                     SyncEvent::Fetched {
                         approval_sys_id,
+                        result,
+                    }
+                }
+                Request::ChangeContext {
+                    approval_sys_id,
+                    change_sys_id,
+                } => {
+                    let result = backend
+                        .change_context(&approval_sys_id, &change_sys_id)
+                        .await
+                        .map(|mut c| {
+                            c.fetched_at = Some(clock.now());
+                            Box::new(c)
+                        })
+                        .map_err(|e| e.to_string());
+                    SyncEvent::Context {
+                        change_sys_id,
                         result,
                     }
                 }

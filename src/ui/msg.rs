@@ -40,6 +40,12 @@ pub struct Synced {
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
+    /// A change in full: from the cache (`fresh: false`) or just read from the instance.
+    Context {
+        change_sys_id: String,
+        result: Result<Box<crate::domain::context::ChangeContext>, String>,
+        fresh: bool,
+    },
     /// A click or the wheel.
     Mouse(crossterm::event::MouseEvent),
     /// What the IO edge has to tell the user (an effect that could not be carried out).
@@ -155,6 +161,12 @@ pub enum Effect {
     /// Put this text on the terminal's clipboard (OSC 52).
     Copy {
         text: String,
+    },
+    /// Read the change of this approval in full (answered with `Msg::Context`, the cached
+    /// copy first).
+    ChangeContext {
+        approval_sys_id: String,
+        change_sys_id: String,
     },
     /// Ring the terminal bell.
     Bell,

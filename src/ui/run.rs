@@ -171,6 +171,17 @@ where
                 }
             },
         };
+        // A change read in full is kept for offline review before the screen shows it.
+        if let Msg::Context {
+            result: Ok(ctx),
+            fresh: true,
+            ..
+        } = &msg
+            && let Some(store) = outbox.as_mut()
+            && let Err(e) = store.put_change_context(ctx)
+        {
+            tracing::warn!(error = %e, "could not cache a change's context");
+        }
         // Effects, and what their answers ask for in turn.
         let mut effects = update(&mut state, msg);
         while !effects.is_empty() {
@@ -279,6 +290,14 @@ pub fn translate(ev: SyncEvent) -> Msg {
         } => Msg::Fetched {
             approval_sys_id,
             result,
+        },
+        SyncEvent::Context {
+            change_sys_id,
+            result,
+        } => Msg::Context {
+            change_sys_id,
+            result,
+            fresh: true,
         },
         SyncEvent::AuthFailed { error } => Msg::AuthFailed { error },
         SyncEvent::StoreFailed { error } => Msg::StoreFailed { error },
@@ -394,6 +413,34 @@ fn perform(
             Done::Nothing
         }
         Effect::Browse { url } => open_browser(&url).into(),
+        Effect::ChangeContext {
+            approval_sys_id,
+            change_sys_id,
+        } => {
+            let asked = request(Request::ChangeContext {
+                approval_sys_id,
+                change_sys_id: change_sys_id.clone(),
+            });
+            let cached = outbox.as_ref().map(|s| s.change_context(&change_sys_id));
+            match cached {
+                Some(Ok(Some(ctx))) => Done::Answer(Msg::Context {
+                    change_sys_id,
+                    result: Ok(Box::new(ctx)),
+                    fresh: false,
+                }),
+                Some(Err(e)) if !asked => Done::Answer(Msg::Context {
+                    change_sys_id,
+                    result: Err(e.to_string()),
+                    fresh: false,
+                }),
+                _ if !asked => Done::Answer(Msg::Context {
+                    change_sys_id,
+                    result: Err("not read yet, and signoff is offline".into()),
+                    fresh: false,
+                }),
+                _ => Done::Nothing,
+            }
+        }
         Effect::Bell => {
             use std::io::{IsTerminal, Write};
             let mut out = std::io::stdout();

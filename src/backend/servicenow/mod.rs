@@ -5,6 +5,7 @@
 //! shape. Lists are paged with `sysparm_limit`/`sysparm_offset`, following the `Link` header.
 
 mod cab;
+mod context;
 mod convert;
 mod http;
 pub mod oauth;
@@ -602,6 +603,15 @@ impl Backend for ServiceNow {
         // A failed read drops the receiver (moved into it), which stops the fetching too.
         let ((), read) = futures::join!(fetch, read);
         read
+    }
+
+    async fn change_context(
+        &self,
+        approval_sys_id: &str,
+        change_sys_id: &str,
+    ) -> Result<crate::domain::context::ChangeContext, BackendError> {
+        self.read_change_context(approval_sys_id, change_sys_id)
+            .await
     }
 
     async fn approval(

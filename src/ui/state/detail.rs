@@ -228,6 +228,44 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
     if c.on_hold {
         lines.push(vec![(sla_role(SlaStatus::Warning), "ON HOLD".into())]);
     }
+    let ctx = state
+        .context
+        .as_ref()
+        .filter(|v| v.change_sys_id == c.sys_id);
+    let read = ctx.and_then(|v| v.result.as_ref().and_then(|r| r.as_ref().ok()));
+    if let Some(x) = read {
+        let cab = &x.cab;
+        let mut line = vec![
+            label("CAB       "),
+            raw(if cab.required {
+                "required".into()
+            } else {
+                "not required".into()
+            }),
+        ];
+        if !cab.date.is_empty() {
+            line.push(label("   date "));
+            line.push(raw(cab.date.clone()));
+        }
+        if !cab.recommendation.is_empty() {
+            line.push(label("   recommendation "));
+            line.push(raw(cab.recommendation.clone()));
+        }
+        lines.push(line);
+        if !cab.conflict_status.is_empty() {
+            let role = if cab.conflict_status.eq_ignore_ascii_case("conflict") {
+                "sla.breached"
+            } else {
+                "text"
+            };
+            let mut line = vec![label("Conflicts "), (role, cab.conflict_status.clone())];
+            if !cab.conflict_last_run.is_empty() {
+                line.push(label("   last run "));
+                line.push(raw(cab.conflict_last_run.clone()));
+            }
+            lines.push(line);
+        }
+    }
     match c.detail_source {
         DetailSource::Summary => {
             lines.push(blank());
@@ -263,7 +301,106 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
             lines.extend(body.lines().map(|l| vec![raw(l.to_string())]));
         }
     }
+    // Who else must approve, and what they said.
+    lines.push(blank());
+    lines.push(vec![("heading", "Approvals on this change".into())]);
+    match ctx.and_then(|v| v.result.as_ref()) {
+        None if ctx.is_none() => lines.push(vec![(
+            "muted",
+            format!(
+                "{} opens the change and reads them, with its comments, work notes and attachments",
+                keys.key(Cmd::Open)
+            ),
+        )]),
+        None => lines.push(vec![("muted", "reading them from the instance…".into())]),
+        Some(Err(e)) => lines.push(vec![("error", format!("Could not read them: {e}"))]),
+        Some(Ok(x)) if x.approvals.is_empty() => {
+            lines.push(vec![("muted", "none the instance shows to you".into())])
+        }
+        Some(Ok(x)) => {
+            for o in &x.approvals {
+                let role = match o.state_value.as_str() {
+                    "approved" => "status.online",
+                    "rejected" => "error",
+                    _ => "muted",
+                };
+                let mut line = vec![
+                    (role, format!("{:<10}", o.state)),
+                    raw(format!(" {}", o.approver.label())),
+                ];
+                if o.approver.sys_id == a.approver.sys_id && o.sys_id == a.sys_id {
+                    line.push(("key", " (this approval)".into()));
+                }
+                if !o.group.is_empty() {
+                    line.push(label(" · group "));
+                    line.push(raw(o.group.clone()));
+                }
+                if o.decided()
+                    && let Some(t) = o.updated
+                {
+                    line.push(label(" · "));
+                    line.push(raw(format::local(t, state.tz)));
+                }
+                lines.push(line);
+                for j in &o.comments {
+                    lines.push(vec![
+                        label("    “"),
+                        raw(j.text.replace('\n', " ")),
+                        label("” "),
+                        ("muted", j.at.clone()),
+                    ]);
+                }
+            }
+        }
+    }
+    if let Some(v) = ctx.filter(|v| !v.fresh && v.result.as_ref().is_some_and(|r| r.is_ok())) {
+        let when = v
+            .result
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|x| x.fetched_at)
+            .map_or("earlier".to_string(), |t| format::ago(now, t));
+        lines.push(vec![("muted", format!("(as cached {when})"))]);
+    }
+    if let Some(x) = read {
+        lines.push(blank());
+        lines.push(vec![("heading", "Comments and work notes".into())]);
+        if x.journal.is_empty() {
+            lines.push(vec![("muted", "—".into())]);
+        }
+        for j in &x.journal {
+            lines.push(vec![
+                ("muted", j.at.clone()),
+                raw(format!(" {} ", j.author)),
+                label("("),
+                label_owned(j.kind.clone()),
+                label(")"),
+            ]);
+            lines.extend(j.text.lines().map(|l| vec![raw(format!("  {l}"))]));
+        }
+        lines.push(blank());
+        lines.push(vec![("heading", "Attachments".into())]);
+        if x.attachments.is_empty() {
+            lines.push(vec![("muted", "—".into())]);
+        }
+        for f in &x.attachments {
+            lines.push(vec![
+                raw(f.name.clone()),
+                label(" · "),
+                raw(crate::domain::context::size_label(f.size)),
+                label(" · "),
+                ("muted", f.content_type.clone()),
+            ]);
+        }
+        for h in &x.hidden {
+            lines.push(vec![("muted", format!("The instance did not show {h}."))]);
+        }
+    }
     lines
+}
+
+fn label_owned(s: String) -> Seg {
+    ("muted", s)
 }
 
 /// Screen rows the content takes at `width` (wrapped as the view wraps it).

@@ -53,6 +53,15 @@ fn views_columns_sort(x: usize, width: usize) -> Option<find::Sort> {
     }
 }
 
+/// The change in full as the detail view has it: asked for, read from the cache, or read
+/// from the instance (`fresh`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextView {
+    pub change_sys_id: String,
+    pub result: Option<Result<Box<crate::domain::context::ChangeContext>, String>>,
+    pub fresh: bool,
+}
+
 /// `/`'s line: what is typed, where the cursor was and the search in force when it opened
 /// (Esc goes back to both).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -177,6 +186,8 @@ pub struct AppState {
     pub tz_label: String,
     /// Keys: the registry's defaults with the user's overrides.
     pub keymap: Keymap,
+    /// The change in full for the detail view: the last one asked for.
+    pub context: Option<ContextView>,
     /// What notifications saw last, and the toast on screen.
     pub watch: notify::Watch,
     /// Whether the console takes the mouse (`mouse` in config.toml, default on).
@@ -258,6 +269,7 @@ impl AppState {
             views: Vec::new(),
             mouse: true,
             watch: notify::Watch::default(),
+            context: None,
             history: Vec::new(),
             messages: Messages::default(),
             net: Net::Connecting,
@@ -2065,6 +2077,25 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             effects.extend(state.look(now));
         }
     }
+    // The detail view open on a change not read in full yet: read it.
+    if state.mode == Mode::Detail
+        && let Some(item) = state.selected_item()
+        && state
+            .context
+            .as_ref()
+            .is_none_or(|v| v.change_sys_id != item.approval.change.sys_id)
+    {
+        let change_sys_id = item.approval.change.sys_id.clone();
+        state.context = Some(ContextView {
+            change_sys_id: change_sys_id.clone(),
+            result: None,
+            fresh: false,
+        });
+        effects.push(Effect::ChangeContext {
+            approval_sys_id: item.approval.sys_id.clone(),
+            change_sys_id,
+        });
+    }
     state.take_effects(effects)
 }
 
@@ -2076,6 +2107,28 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Mouse(m) => state.mouse_event(m),
+        Msg::Context {
+            change_sys_id,
+            result,
+            fresh,
+        } => {
+            if let Some(v) = state.context.as_mut()
+                && v.change_sys_id == change_sys_id
+            {
+                match (&v.result, &result) {
+                    // A failed read keeps the cached copy (it says how old it is).
+                    (Some(Ok(_)), Err(_)) if fresh => v.fresh = true,
+                    // The cache answering after the instance did changes nothing.
+                    (Some(Ok(_)), _) if v.fresh && !fresh => {}
+                    _ => {
+                        v.result = Some(result);
+                        v.fresh = fresh;
+                    }
+                }
+                state.dirty = true;
+            }
+            vec![]
+        }
         Msg::Said { text, error } => {
             state.flash(text, error);
             vec![]

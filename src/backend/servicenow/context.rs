@@ -1,0 +1,113 @@
+//! The change in full for the detail view (issue 16): the approvals on the change, its
+//! journal, attachments and CAB facts, in three reads. An instance that refuses a part (its
+//! ACLs hide journal entries or attachments from approvers, reference §7.2) leaves that part
+//! empty and named in `hidden`; only the first read failing is an error.
+
+use super::paging::MAX_PAGE_ROWS;
+use super::wire::Row;
+use super::{ServiceNow, check_id, convert};
+use crate::backend::BackendError;
+use crate::domain::UserRef;
+use crate::domain::context::{Attachment, CabFacts, ChangeContext, OtherApproval, parse_history};
+
+/// Dot-walked from the user's own approval: whoever may read the approval may read these.
+const CHANGE_FIELDS: &[&str] = &[
+    "sysapproval.comments",
+    "sysapproval.work_notes",
+    "sysapproval.cab_required",
+    "sysapproval.cab_date",
+    "sysapproval.cab_recommendation",
+    "sysapproval.cab_delegate",
+    "sysapproval.conflict_status",
+    "sysapproval.conflict_last_run",
+];
+
+impl ServiceNow {
+    pub(super) async fn read_change_context(
+        &self,
+        approval_sys_id: &str,
+        change_sys_id: &str,
+    ) -> Result<ChangeContext, BackendError> {
+        check_id(approval_sys_id)?;
+        check_id(change_sys_id)?;
+        let mut ctx = ChangeContext {
+            change_sys_id: change_sys_id.to_string(),
+            ..ChangeContext::default()
+        };
+        let record = self
+            .get_record(
+                "sysapproval_approver",
+                approval_sys_id,
+                &CHANGE_FIELDS.join(","),
+                "the change's journal and CAB facts",
+            )
+            .await?;
+        if let Some(record) = record {
+            let row = Row(&record);
+            // Newest first, both fields together.
+            let mut journal = parse_history(&row.display("sysapproval.work_notes"));
+            journal.extend(parse_history(&row.display("sysapproval.comments")));
+            journal.sort_by(|a, b| b.at.cmp(&a.at));
+            ctx.journal = journal;
+            ctx.cab = CabFacts {
+                required: matches!(row.value("sysapproval.cab_required").trim(), "true" | "1"),
+                date: row.display("sysapproval.cab_date"),
+                recommendation: row.display("sysapproval.cab_recommendation"),
+                delegate: row.display("sysapproval.cab_delegate"),
+                conflict_status: row.display("sysapproval.conflict_status"),
+                conflict_last_run: row.display("sysapproval.conflict_last_run"),
+            };
+        }
+        let approvals = self
+            .get_all(
+                "sysapproval_approver",
+                &format!("sysapproval={change_sys_id}^ORDERBYsys_created_on"),
+                "sys_id,approver,state,group,sys_updated_on,comments",
+                "the change's approvals",
+                &|row| {
+                    Ok(OtherApproval {
+                        sys_id: row.value("sys_id"),
+                        approver: UserRef {
+                            sys_id: row.value("approver"),
+                            name: row.display("approver"),
+                        },
+                        group: row.display("group"),
+                        state: row.display("state"),
+                        state_value: row.value("state"),
+                        updated: convert::time_value(row, "sys_updated_on"),
+                        comments: parse_history(&row.display("comments")),
+                    })
+                },
+                &crate::backend::no_progress,
+            )
+            .await;
+        match approvals {
+            Ok(list) => ctx.approvals = list.into_iter().take(MAX_PAGE_ROWS).collect(),
+            Err(BackendError::NotFound { .. }) => {}
+            Err(e) => ctx.hidden.push(format!("the other approvals ({e})")),
+        }
+        let attachments = self
+            .get_all(
+                "sys_attachment",
+                &format!("table_name=change_request^table_sys_id={change_sys_id}^ORDERBYfile_name"),
+                "file_name,size_bytes,content_type",
+                "the change's attachments",
+                &|row| {
+                    Ok(Attachment {
+                        name: row.display("file_name"),
+                        size: row.value("size_bytes").trim().parse().unwrap_or(0),
+                        content_type: row.display("content_type"),
+                    })
+                },
+                &crate::backend::no_progress,
+            )
+            .await;
+        match attachments {
+            Ok(list) => ctx.attachments = list,
+            Err(BackendError::NotFound { .. }) => {}
+            Err(e) => ctx.hidden.push(format!("the attachments ({e})")),
+        }
+        ctx.sanitize();
+        Ok(ctx)
+    }
+}

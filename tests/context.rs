@@ -1,0 +1,214 @@
+//! The change in full (issue 16) against the sim: every approval on the change with its
+//! state and comments, the change's journal, its attachments and CAB facts; cached in the
+//! store and shown in the detail view, offline too.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use signoff::backend::{Backend, no_progress};
+use signoff::domain::Clock;
+use signoff::sim::{DEMO_PASSWORD, DEMO_USER};
+use signoff::store::Store;
+use signoff::sync::sync_once;
+use signoff::ui::{AppState, Mode, Msg, Theme, update, views};
+
+/// Rows of a table as the sim serves them to an admin, read with plain HTTP (not our client).
+async fn rows(
+    server: &signoff::sim::SimServer,
+    table: &str,
+    query: &str,
+    fields: &str,
+) -> Vec<serde_json::Value> {
+    let url = format!(
+        "{}/api/now/table/{table}?sysparm_query={}&sysparm_fields={fields}&sysparm_limit=1000",
+        server.url(),
+        urlencode(query)
+    );
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(url)
+        .basic_auth("admin", Some(DEMO_PASSWORD))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["result"].as_array().cloned().unwrap_or_default()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_change_in_full_is_read_from_the_instance_cached_and_shown_offline() {
+    let server = common::sim(7, 120, 200).await;
+    let clock = common::clock(&server);
+    let sn = common::client_on(&server, DEMO_USER, DEMO_PASSWORD, &clock);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("c.sqlite3")).unwrap();
+    sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
+        .await
+        .unwrap();
+    let queue = store.load_snapshot().unwrap().approvals;
+    // A change with attachments and several approvers.
+    let mut chosen = None;
+    for a in &queue {
+        let files = rows(
+            &server,
+            "sys_attachment",
+            &format!("table_sys_id={}", a.change.sys_id),
+            "file_name,size_bytes",
+        )
+        .await;
+        let approvals = rows(
+            &server,
+            "sysapproval_approver",
+            &format!("sysapproval={}", a.change.sys_id),
+            "sys_id,state",
+        )
+        .await;
+        if !files.is_empty() && approvals.len() >= 2 {
+            chosen = Some((a.clone(), files, approvals));
+            break;
+        }
+    }
+    let (a, files, approvals) = chosen.expect("a change with attachments and approvers");
+    let ctx = sn
+        .change_context(&a.sys_id, &a.change.sys_id)
+        .await
+        .unwrap();
+    assert_eq!(ctx.change_sys_id, a.change.sys_id);
+    let want: BTreeSet<String> = approvals
+        .iter()
+        .map(|r| r["sys_id"].as_str().unwrap().to_string())
+        .collect();
+    let got: BTreeSet<String> = ctx.approvals.iter().map(|o| o.sys_id.clone()).collect();
+    assert_eq!(got, want, "every approval on the change");
+    assert!(ctx.approvals.iter().any(|o| o.sys_id == a.sys_id));
+    for o in &ctx.approvals {
+        let r = approvals
+            .iter()
+            .find(|r| r["sys_id"] == o.sys_id.as_str())
+            .unwrap();
+        assert_eq!(o.state_value, r["state"].as_str().unwrap());
+        assert!(!o.approver.name.is_empty());
+    }
+    let names: BTreeSet<String> = files
+        .iter()
+        .map(|r| r["file_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ctx.attachments
+            .iter()
+            .map(|f| f.name.clone())
+            .collect::<BTreeSet<_>>(),
+        names
+    );
+    for f in &ctx.attachments {
+        let r = files
+            .iter()
+            .find(|r| r["file_name"] == f.name.as_str())
+            .unwrap();
+        assert_eq!(f.size.to_string(), r["size_bytes"].as_str().unwrap());
+    }
+    assert_eq!(ctx.cab.required, a.change.cab_required);
+    assert!(!ctx.cab.conflict_status.is_empty());
+    assert!(ctx.hidden.is_empty(), "{:?}", ctx.hidden);
+
+    // A comment written through the instance shows as an entry of the change's approval.
+    let decided = ctx
+        .approvals
+        .iter()
+        .find(|o| !o.comments.is_empty())
+        .map(|o| o.comments[0].clone());
+    if let Some(c) = &decided {
+        assert!(
+            !c.author.is_empty() && !c.at.is_empty() && !c.text.is_empty(),
+            "{c:?}"
+        );
+    }
+
+    // Cached, then shown in the detail view with the instance gone.
+    store.put_change_context(&ctx).unwrap();
+    let now = clock.now();
+    server.shutdown().await;
+    let cached = Store::open(store.path()).unwrap();
+    assert_eq!(
+        cached.change_context(&a.change.sys_id).unwrap().as_ref(),
+        Some(&ctx)
+    );
+    let mut s = AppState::new(
+        "https://example.service-now.com".into(),
+        DEMO_USER.into(),
+        signoff::domain::Policy::default(),
+        chrono::FixedOffset::east_opt(0).unwrap(),
+    );
+    update(&mut s, Msg::Resize(120, 60));
+    s.user = store.sync_state().unwrap().user;
+    update(&mut s, Msg::Tick(now));
+    let me = s.user.clone().unwrap();
+    update(&mut s, common::ui::synced(me, vec![a.clone()], vec![], now));
+    let effects = update(
+        &mut s,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Enter,
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+    assert_eq!(s.mode, Mode::Detail);
+    assert!(
+        effects.iter().any(|e| matches!(e, signoff::ui::Effect::ChangeContext { change_sys_id, .. } if *change_sys_id == a.change.sys_id)),
+        "{effects:?}"
+    );
+    update(
+        &mut s,
+        Msg::Context {
+            change_sys_id: a.change.sys_id.clone(),
+            result: Ok(Box::new(
+                cached.change_context(&a.change.sys_id).unwrap().unwrap(),
+            )),
+            fresh: false,
+        },
+    );
+    let theme = Theme::named("dark", false).unwrap();
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 60)).unwrap();
+    t.draw(|f| views::draw(f, &s, now, &theme)).unwrap();
+    let buf = t.backend().buffer();
+    let text: String = (0..60)
+        .map(|y| (0..120).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+        .collect();
+    // The CAB facts are at the top; the approvals, journal and attachments follow the plans.
+    assert!(text.contains("CAB       "), "{text}");
+    let mut all = text.clone();
+    for _ in 0..6 {
+        update(
+            &mut s,
+            Msg::Key(crossterm::event::KeyEvent::new(
+                crossterm::event::KeyCode::PageDown,
+                crossterm::event::KeyModifiers::NONE,
+            )),
+        );
+        t.draw(|f| views::draw(f, &s, now, &theme)).unwrap();
+        let buf = t.backend().buffer();
+        all.push_str(
+            &(0..60)
+                .map(|y| (0..120).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+                .collect::<String>(),
+        );
+    }
+    assert!(all.contains("Approvals on this change"), "{all}");
+    let other = ctx.approvals.iter().find(|o| o.sys_id != a.sys_id).unwrap();
+    assert!(all.contains(&other.approver.name), "{all}");
+    assert!(all.contains("(this approval)"), "{all}");
+    assert!(all.contains("(as cached"), "{all}");
+    assert!(all.contains("Attachments"), "{all}");
+    assert!(all.contains(&ctx.attachments[0].name), "{all}");
+}
