@@ -471,6 +471,7 @@ ALTER TABLE approvals ADD COLUMN q_window INTEGER;
 ALTER TABLE approvals ADD COLUMN q_requested INTEGER;
 ALTER TABLE approvals ADD COLUMN q_number INTEGER;
 ALTER TABLE approvals ADD COLUMN q_text TEXT;
+CREATE INDEX approvals_without_facts ON approvals (sys_id) WHERE q_kind IS NULL;
 CREATE TABLE change_context (
     change_sys_id TEXT PRIMARY KEY NOT NULL,
     data          TEXT NOT NULL

@@ -1156,11 +1156,12 @@ impl AppState {
         };
         let mut lines = Vec::new();
         let mut parts = Vec::new();
-        for (ids, what, tag) in [
+        for (hashes, what, tag) in [
             (&news.urgent, "new Emergency or Critical", "new"),
             (&news.breached, "breached", "breached"),
             (&news.warning, "in warning", "warning"),
         ] {
+            let ids = self.queue.ids_of(hashes);
             if ids.is_empty() {
                 continue;
             }

@@ -52,27 +52,36 @@ pub struct Toast {
 pub struct Watch {
     pub config: NotifyConfig,
     looked: bool,
-    urgent: HashSet<Box<str>>,
-    warning: HashSet<Box<str>>,
-    breached: HashSet<Box<str>>,
+    urgent: HashSet<u64>,
+    warning: HashSet<u64>,
+    breached: HashSet<u64>,
     /// The minute of the last SLA look.
     minute: i64,
     pub toast: Option<Toast>,
 }
 
-/// The sets a look compares: the urgent approvals, those in warning and those breached.
+/// The sets a look compares: the urgent approvals, those in warning and those breached, by
+/// [`id_hash`] (eight bytes an approval, so a queue of 100,000 costs little to watch).
 pub struct Seen {
-    pub urgent: HashSet<Box<str>>,
-    pub warning: HashSet<Box<str>>,
-    pub breached: HashSet<Box<str>>,
+    pub urgent: HashSet<u64>,
+    pub warning: HashSet<u64>,
+    pub breached: HashSet<u64>,
 }
 
-/// What a look found new, by kind (sys_ids).
+/// What a look found new, by kind ([`id_hash`]es; the queue names them).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct News {
-    pub urgent: Vec<Box<str>>,
-    pub warning: Vec<Box<str>>,
-    pub breached: Vec<Box<str>>,
+    pub urgent: Vec<u64>,
+    pub warning: Vec<u64>,
+    pub breached: Vec<u64>,
+}
+
+/// An approval's sys_id as the watch keeps it.
+pub fn id_hash(sys_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sys_id.hash(&mut h);
+    h.finish()
 }
 
 impl News {
@@ -85,8 +94,8 @@ impl Watch {
     /// Compares `seen` with the last look; the first look only learns.
     pub fn look(&mut self, seen: Seen, now_ms: i64) -> News {
         self.minute = now_ms / 60_000;
-        let fresh = |now: &HashSet<Box<str>>, before: &HashSet<Box<str>>| -> Vec<Box<str>> {
-            let mut v: Vec<Box<str>> = now.difference(before).cloned().collect();
+        let fresh = |now: &HashSet<u64>, before: &HashSet<u64>| -> Vec<u64> {
+            let mut v: Vec<u64> = now.difference(before).copied().collect();
             v.sort();
             v
         };

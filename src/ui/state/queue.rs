@@ -572,20 +572,41 @@ impl QueueState {
             breached: HashSet::new(),
         };
         for k in self.index.keys.iter().filter(|k| !k.on_hold) {
-            if matches!(k.tier, RiskTier::Emergency | RiskTier::Critical) {
-                seen.urgent.insert(k.sys_id.clone());
+            let urgent = matches!(k.tier, RiskTier::Emergency | RiskTier::Critical);
+            let status = k.status(now_ms);
+            if !urgent && status == crate::domain::SlaStatus::OnTrack {
+                continue;
             }
-            match k.status(now_ms) {
+            let h = super::notify::id_hash(&k.sys_id);
+            if urgent {
+                seen.urgent.insert(h);
+            }
+            match status {
                 crate::domain::SlaStatus::Breached => {
-                    seen.breached.insert(k.sys_id.clone());
+                    seen.breached.insert(h);
                 }
                 crate::domain::SlaStatus::Warning => {
-                    seen.warning.insert(k.sys_id.clone());
+                    seen.warning.insert(h);
                 }
                 crate::domain::SlaStatus::OnTrack => {}
             }
         }
         seen
+    }
+
+    /// The sys_ids of the queue's approvals with these [`super::notify::id_hash`]es, in
+    /// queue order.
+    pub fn ids_of(&self, hashes: &[u64]) -> Vec<Box<str>> {
+        if hashes.is_empty() {
+            return Vec::new();
+        }
+        let wanted: HashSet<u64> = hashes.iter().copied().collect();
+        self.index
+            .keys
+            .iter()
+            .filter(|k| wanted.contains(&super::notify::id_hash(&k.sys_id)))
+            .map(|k| k.sys_id.clone())
+            .collect()
     }
 
     /// How many approvals the queue holds, shown or not (the order read so far).
