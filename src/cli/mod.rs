@@ -9,6 +9,7 @@ mod decide;
 mod delegate;
 mod doctor;
 mod gate;
+mod insights;
 mod outbox;
 pub mod output;
 mod queue;
@@ -168,6 +169,13 @@ pub enum Command {
     /// Print where signoff keeps its files, which instance and account a profile uses, and
     /// the state of its cache (no network).
     Doctor,
+    /// Approval figures of the last 7, 30 or 90 days from your decisions and the cached queue:
+    /// cycle time by tier, decisions per day, rejections, last-minute approvals, breaches.
+    Insights {
+        /// The period: 7, 30 or 90 days.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
     /// Print a shell completion script: `signoff completions bash > /etc/bash_completion.d/signoff`.
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
@@ -646,7 +654,9 @@ impl Command {
     /// Whether the command prints a listing or a report in the `--output` format.
     pub fn is_listing(&self) -> bool {
         match self {
-            Command::Queue { .. } | Command::Sync | Command::Doctor => true,
+            Command::Queue { .. } | Command::Sync | Command::Doctor | Command::Insights { .. } => {
+                true
+            }
             Command::Outbox { action, .. } => action.is_none(),
             Command::Delegate(d) => matches!(d, DelegateCommand::List),
             Command::Cab(c) => matches!(c, CabCommand::List | CabCommand::Show { .. }),
@@ -675,6 +685,7 @@ impl Command {
             Command::Resume(_) => "resume",
             Command::Delegate(_) => "delegate",
             Command::Doctor => "doctor",
+            Command::Insights { .. } => "insights",
             Command::Cab(_) => "cab",
             Command::Audit(_) => "audit",
             Command::Gate { .. } => "gate",
@@ -844,6 +855,9 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
                 evidence,
             };
             return gate::run(&session, args).await.map(ExitCode::from);
+        }
+        Some(Command::Insights { days }) => {
+            return insights::run(&session, days).map(ExitCode::from);
         }
         Some(Command::Outbox { all, action }) => {
             return outbox::run(&session, all, action).await.map(ExitCode::from);

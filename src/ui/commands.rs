@@ -36,6 +36,8 @@ pub enum Context {
     Note,
     /// `/`'s search being typed (other keys type into it).
     Search,
+    /// The insights screen.
+    Insights,
 }
 
 impl Context {
@@ -56,6 +58,7 @@ impl Context {
             Context::Session => "in a meeting session",
             Context::Note => "in a note",
             Context::Search => "in the search",
+            Context::Insights => "in the insights",
         }
     }
 
@@ -88,6 +91,7 @@ impl Context {
             Context::Session => "Meeting session (the chair runs it, attendees follow)",
             Context::Note => "Note on the item (other keys type the note)",
             Context::Search => "Search (other keys type what to find)",
+            Context::Insights => "Insights",
         }
     }
 }
@@ -163,6 +167,10 @@ pub enum Cmd {
     Copy,
     /// Open the change in the instance's web UI.
     Browse,
+    /// The insights screen: cycle times, rejections, last-minute approvals.
+    Insights,
+    /// The next period of the insights (7, 30, 90 days).
+    Period,
 }
 
 pub struct Command {
@@ -191,6 +199,7 @@ const LISTS: &[Context] = &[
     Delegations,
     Help,
     Messages,
+    Insights,
     Meetings,
     Agenda,
     Session,
@@ -442,6 +451,26 @@ pub const COMMANDS: &[Command] = &[
         contexts: &[Queue],
         footer: None,
         colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Insights,
+        name: "insights",
+        description: "insights over your decisions: cycle time by tier, decisions per day, rejections, last-minute approvals, breaches (again or Esc: close)",
+        keys: &["I"],
+        contexts: &[Queue, Detail, Insights],
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::Period,
+        name: "period",
+        description: "the next period: 7 → 30 → 90 days",
+        keys: &["Tab"],
+        contexts: &[Insights],
+        footer: Some("period"),
+        colon: false,
         enabled: always,
     },
     Command {

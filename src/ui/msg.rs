@@ -46,6 +46,11 @@ pub enum Msg {
         result: Result<Box<crate::domain::context::ChangeContext>, String>,
         fresh: bool,
     },
+    /// The insights figures, or why they could not be computed.
+    Insights {
+        days: i64,
+        result: Result<Box<crate::domain::insights::Insights>, String>,
+    },
     /// A click or the wheel.
     Mouse(crossterm::event::MouseEvent),
     /// What the IO edge has to tell the user (an effect that could not be carried out).
@@ -167,6 +172,10 @@ pub enum Effect {
     ChangeContext {
         approval_sys_id: String,
         change_sys_id: String,
+    },
+    /// Compute the insights over the last `days` (answered with `Msg::Insights`).
+    Insights {
+        days: i64,
     },
     /// Ring the terminal bell.
     Bell,

@@ -441,6 +441,28 @@ fn perform(
                 _ => Done::Nothing,
             }
         }
+        Effect::Insights { days } => {
+            let result = match outbox.as_ref() {
+                None => Err("there is no store to read your decisions from".to_string()),
+                Some(store) => store
+                    .outbox(false)
+                    .map(|entries| {
+                        let decisions: Vec<_> = entries
+                            .into_iter()
+                            .map(|e| (e.decision, e.delivery))
+                            .collect();
+                        Box::new(crate::domain::insights::compute(
+                            &state.policy,
+                            &decisions,
+                            &[],
+                            clock.now(),
+                            days,
+                        ))
+                    })
+                    .map_err(|e| e.to_string()),
+            };
+            Done::Answer(Msg::Insights { days, result })
+        }
         Effect::Bell => {
             use std::io::{IsTerminal, Write};
             let mut out = std::io::stdout();

@@ -53,6 +53,13 @@ fn views_columns_sort(x: usize, width: usize) -> Option<find::Sort> {
     }
 }
 
+/// The insights screen: the period shown and its figures (`None` while computed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsightsView {
+    pub days: i64,
+    pub figures: Option<Result<Box<crate::domain::insights::Insights>, String>>,
+}
+
 /// The change in full as the detail view has it: asked for, read from the cache, or read
 /// from the instance (`fresh`).
 #[derive(Debug, Clone, PartialEq)]
@@ -186,6 +193,8 @@ pub struct AppState {
     pub tz_label: String,
     /// Keys: the registry's defaults with the user's overrides.
     pub keymap: Keymap,
+    /// The insights screen, while open.
+    pub insights: Option<InsightsView>,
     /// The change in full for the detail view: the last one asked for.
     pub context: Option<ContextView>,
     /// What notifications saw last, and the toast on screen.
@@ -270,6 +279,7 @@ impl AppState {
             mouse: true,
             watch: notify::Watch::default(),
             context: None,
+            insights: None,
             history: Vec::new(),
             messages: Messages::default(),
             net: Net::Connecting,
@@ -423,6 +433,9 @@ impl AppState {
         }
         if self.messages.open.is_some() {
             return Context::Messages;
+        }
+        if self.insights.is_some() {
+            return Context::Insights;
         }
         self.screen()
     }
@@ -880,6 +893,24 @@ impl AppState {
                 }
                 return vec![];
             }
+            Context::Insights => {
+                match cmd {
+                    Cmd::Insights | Cmd::Back => self.insights = None,
+                    Cmd::Period => {
+                        if let Some(v) = self.insights.as_mut() {
+                            let p = crate::domain::insights::PERIODS;
+                            let i = p.iter().position(|d| *d == v.days).unwrap_or(0);
+                            v.days = p[(i + 1) % p.len()];
+                            v.figures = None;
+                            return vec![Effect::Insights { days: v.days }];
+                        }
+                    }
+                    Cmd::Quit => return self.quit(),
+                    Cmd::Help => self.help = Some(HelpState::new(ctx)),
+                    _ => {}
+                }
+                return vec![];
+            }
             Context::Messages => {
                 match cmd {
                     Cmd::Back => self.messages.open = None,
@@ -925,6 +956,13 @@ impl AppState {
                 self.sort(arg)
             }
             Cmd::View => self.view(arg),
+            Cmd::Insights => {
+                self.insights = Some(InsightsView {
+                    days: 30,
+                    figures: None,
+                });
+                return vec![Effect::Insights { days: 30 }];
+            }
             Cmd::Copy => return self.copy_number(),
             Cmd::Browse => return self.browse(),
             Cmd::Messages => {
@@ -2108,6 +2146,20 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Mouse(m) => state.mouse_event(m),
+        Msg::Insights { days, result } => {
+            let now = state.now.map_or(0, |t| t.timestamp_millis());
+            if let Some(v) = state.insights.as_mut()
+                && v.days == days
+            {
+                // What is pending now comes from the queue the console holds.
+                v.figures = Some(result.map(|mut f| {
+                    f.pending_breached = state.queue.breached_by_tier(now);
+                    f
+                }));
+                state.dirty = true;
+            }
+            vec![]
+        }
         Msg::Context {
             change_sys_id,
             result,

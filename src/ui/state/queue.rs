@@ -594,6 +594,22 @@ impl QueueState {
         seen
     }
 
+    /// The approvals breached now, not on hold, per tier (for the insights).
+    pub fn breached_by_tier(&self, now_ms: i64) -> Vec<crate::domain::insights::ByTier> {
+        let mut n = std::collections::BTreeMap::new();
+        for k in self.index.keys.iter().filter(|k| !k.on_hold) {
+            if k.status(now_ms) == crate::domain::SlaStatus::Breached {
+                *n.entry(k.tier).or_insert(0usize) += 1;
+            }
+        }
+        n.into_iter()
+            .map(|(t, count)| crate::domain::insights::ByTier {
+                tier: t.label().to_string(),
+                count,
+            })
+            .collect()
+    }
+
     /// The sys_ids of the queue's approvals with these [`super::notify::id_hash`]es, in
     /// queue order.
     pub fn ids_of(&self, hashes: &[u64]) -> Vec<Box<str>> {

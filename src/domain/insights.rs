@@ -1,0 +1,313 @@
+//! Insights for continuous improvement of approvals (issue 16): from the user's own decisions
+//! (the outbox keeps each with the approval as it was seen) and the queue as it stands, over
+//! the last 7, 30 or 90 days. Pure: the same decisions, queue and time give the same figures.
+//!
+//! - cycle time (requested → decided) by tier: median and p90;
+//! - decisions per day;
+//! - rejection rate overall, by assignment group and by change type, with the most frequent
+//!   reasons; a requester or CI rejected more than once is flagged (upstream planning);
+//! - last-minute approvals (decided less than an hour before the window starts, or after it
+//!   started) and decisions made after the SLA breached, by tier;
+//! - SLA escalations: decisions made once the approval had escalated, and pending approvals
+//!   escalated now.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::decision::{Decision, DecisionKind, Delivery};
+use super::policy::{Policy, RiskTier};
+use super::queue::QueueEntry;
+use super::sla::{SlaClock, SlaStatus};
+
+/// The periods the screen steps through.
+pub const PERIODS: [i64; 3] = [7, 30, 90];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CycleTime {
+    pub tier: String,
+    pub decisions: usize,
+    /// Minutes from the approval's request to the decision.
+    pub median_minutes: i64,
+    pub p90_minutes: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Rejections {
+    /// A group or change type (`""` when the change had none).
+    pub name: String,
+    pub decided: usize,
+    pub rejected: usize,
+    /// Rejected of decided, 0–1.
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Reason {
+    pub reason: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Repeated {
+    /// `requester` or `ci`.
+    pub kind: String,
+    pub name: String,
+    pub rejections: usize,
+    pub changes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ByTier {
+    pub tier: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Insights {
+    pub days: i64,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Approvals and rejections in the period (holds and releases are not decisions on the
+    /// approval's outcome).
+    pub decisions: usize,
+    pub approved: usize,
+    pub rejected: usize,
+    pub rejection_rate: f64,
+    pub cycle_time: Vec<CycleTime>,
+    /// Decisions per day, oldest first, `days` entries.
+    pub per_day: Vec<u64>,
+    pub rejections_by_group: Vec<Rejections>,
+    pub rejections_by_type: Vec<Rejections>,
+    pub top_reasons: Vec<Reason>,
+    pub repeated: Vec<Repeated>,
+    pub last_minute: Vec<ByTier>,
+    pub decided_after_breach: Vec<ByTier>,
+    pub decided_escalated: usize,
+    pub pending_breached: Vec<ByTier>,
+    pub pending_escalated: usize,
+    /// Decisions the instance did not take as made (conflict, failed): not counted above.
+    pub not_applied: usize,
+}
+
+/// The value at quantile `q` (0–1) of sorted `v`, nearest rank.
+fn quantile(v: &[i64], q: f64) -> i64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+/// A rejection reason as counted: lower case, words only, the first eight.
+fn reason_key(text: &str) -> String {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn rates(map: BTreeMap<String, (usize, usize)>) -> Vec<Rejections> {
+    let mut v: Vec<Rejections> = map
+        .into_iter()
+        .map(|(name, (decided, rejected))| Rejections {
+            name,
+            decided,
+            rejected,
+            rate: if decided == 0 {
+                0.0
+            } else {
+                rejected as f64 / decided as f64
+            },
+        })
+        .collect();
+    v.sort_by(|a, b| b.rejected.cmp(&a.rejected).then(a.name.cmp(&b.name)));
+    v
+}
+
+fn by_tier(map: BTreeMap<RiskTier, usize>) -> Vec<ByTier> {
+    map.into_iter()
+        .map(|(t, count)| ByTier {
+            tier: t.label().to_string(),
+            count,
+        })
+        .collect()
+}
+
+/// The figures for the `days` before `now`, from `decisions` (with where each ended) and the
+/// queue as it stands (`pending`).
+pub fn compute(
+    policy: &Policy,
+    decisions: &[(Decision, Delivery)],
+    pending: &[std::sync::Arc<QueueEntry>],
+    now: DateTime<Utc>,
+    days: i64,
+) -> Insights {
+    let from = now - Duration::days(days);
+    let mut out = Insights {
+        days,
+        from: Some(from),
+        to: Some(now),
+        per_day: vec![0; days.max(0) as usize],
+        ..Insights::default()
+    };
+    let mut cycle: BTreeMap<RiskTier, Vec<i64>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut types: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    let mut requesters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut cis: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut last_minute: BTreeMap<RiskTier, usize> = BTreeMap::new();
+    let mut after_breach: BTreeMap<RiskTier, usize> = BTreeMap::new();
+    for (d, delivery) in decisions {
+        // A decision stamped a little after `now` (another process's clock) counts as today's.
+        if d.created_at < from {
+            continue;
+        }
+        let rejected = match d.kind {
+            DecisionKind::Approve => false,
+            DecisionKind::Reject => true,
+            DecisionKind::Hold | DecisionKind::Resume => continue,
+        };
+        match delivery {
+            Delivery::Conflict { .. } | Delivery::Failed { .. } | Delivery::Superseded { .. } => {
+                out.not_applied += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let a = &d.seen;
+        let c = &a.change;
+        let tier = policy.classify(c).tier;
+        out.decisions += 1;
+        if rejected {
+            out.rejected += 1;
+        } else {
+            out.approved += 1;
+        }
+        cycle
+            .entry(tier)
+            .or_default()
+            .push((d.created_at - a.requested_at).num_minutes().max(0));
+        let day = usize::try_from((d.created_at - from).num_days()).unwrap_or(0);
+        let last = out.per_day.len().saturating_sub(1);
+        if let Some(n) = out.per_day.get_mut(day.min(last)) {
+            *n += 1;
+        }
+        let g = groups.entry(c.assignment_group.clone()).or_default();
+        g.0 += 1;
+        let ty = c
+            .change_type
+            .as_ref()
+            .map_or(String::new(), |t| t.label().to_string());
+        let t = types.entry(ty).or_default();
+        t.0 += 1;
+        if rejected {
+            g.1 += 1;
+            t.1 += 1;
+            let key = reason_key(d.justification.as_str());
+            let r = reasons
+                .entry(key)
+                .or_insert_with(|| (0, d.justification.as_str().to_string()));
+            r.0 += 1;
+            if !c.requested_by.label().is_empty() {
+                requesters
+                    .entry(c.requested_by.label().to_string())
+                    .or_default()
+                    .push(c.number.clone());
+            }
+            if !c.configuration_item.is_empty() {
+                cis.entry(c.configuration_item.clone())
+                    .or_default()
+                    .push(c.number.clone());
+            }
+        } else if let Some(start) = c.start_date
+            && start - d.created_at < Duration::hours(1)
+        {
+            *last_minute.entry(tier).or_default() += 1;
+        }
+        let sla = SlaClock::for_approval(policy, tier, a);
+        if !c.on_hold && d.created_at >= sla.deadline {
+            *after_breach.entry(tier).or_default() += 1;
+        }
+        if sla.escalation_level(d.created_at) > 0 {
+            out.decided_escalated += 1;
+        }
+    }
+    out.rejection_rate = if out.decisions == 0 {
+        0.0
+    } else {
+        out.rejected as f64 / out.decisions as f64
+    };
+    out.cycle_time = cycle
+        .into_iter()
+        .map(|(tier, mut v)| {
+            v.sort_unstable();
+            CycleTime {
+                tier: tier.label().to_string(),
+                decisions: v.len(),
+                median_minutes: quantile(&v, 0.5),
+                p90_minutes: quantile(&v, 0.9),
+            }
+        })
+        .collect();
+    out.rejections_by_group = rates(groups);
+    out.rejections_by_type = rates(types);
+    let mut top: Vec<Reason> = reasons
+        .into_values()
+        .map(|(count, reason)| Reason {
+            reason: super::text::clean_line(&reason, 120),
+            count,
+        })
+        .collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+    top.truncate(5);
+    out.top_reasons = top;
+    for (kind, map) in [("requester", requesters), ("ci", cis)] {
+        for (name, mut changes) in map {
+            if changes.len() >= 2 {
+                changes.sort();
+                out.repeated.push(Repeated {
+                    kind: kind.to_string(),
+                    name,
+                    rejections: changes.len(),
+                    changes,
+                });
+            }
+        }
+    }
+    out.last_minute = by_tier(last_minute);
+    out.decided_after_breach = by_tier(after_breach);
+    let mut breached: BTreeMap<RiskTier, usize> = BTreeMap::new();
+    for e in pending.iter().filter(|e| !e.approval.change.on_hold) {
+        if e.sla.status(now) == SlaStatus::Breached {
+            *breached.entry(e.tier.tier).or_default() += 1;
+        }
+        if e.sla.escalation_level(now) > 0 {
+            out.pending_escalated += 1;
+        }
+    }
+    out.pending_breached = by_tier(breached);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(quantile(&v, 0.5), 5);
+        assert_eq!(quantile(&v, 0.9), 9);
+        assert_eq!(quantile(&[7], 0.9), 7);
+        assert_eq!(quantile(&[], 0.5), 0);
+        assert_eq!(
+            reason_key("No rollback plan!! for the DB"),
+            "no rollback plan for the db"
+        );
+    }
+}
