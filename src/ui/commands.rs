@@ -38,6 +38,8 @@ pub enum Context {
     Search,
     /// The insights screen.
     Insights,
+    /// My decisions.
+    History,
 }
 
 impl Context {
@@ -59,6 +61,7 @@ impl Context {
             Context::Note => "in a note",
             Context::Search => "in the search",
             Context::Insights => "in the insights",
+            Context::History => "in your decisions",
         }
     }
 
@@ -92,6 +95,7 @@ impl Context {
             Context::Note => "Note on the item (other keys type the note)",
             Context::Search => "Search (other keys type what to find)",
             Context::Insights => "Insights",
+            Context::History => "Your decisions",
         }
     }
 }
@@ -171,6 +175,8 @@ pub enum Cmd {
     Insights,
     /// The next period of the insights (7, 30, 90 days).
     Period,
+    /// My decisions, newest first.
+    History,
 }
 
 pub struct Command {
@@ -200,6 +206,7 @@ const LISTS: &[Context] = &[
     Help,
     Messages,
     Insights,
+    History,
     Meetings,
     Agenda,
     Session,
@@ -298,7 +305,7 @@ pub const COMMANDS: &[Command] = &[
         name: "open",
         description: "open the change in full",
         keys: &["Enter"],
-        contexts: &[Queue, Meetings, Agenda],
+        contexts: &[Queue, Meetings, Agenda, History],
         footer: Some("detail"),
         colon: true,
         enabled: AppState::has_rows,
@@ -459,6 +466,16 @@ pub const COMMANDS: &[Command] = &[
         description: "insights over your decisions: cycle time by tier, decisions per day, rejections, last-minute approvals, breaches (again or Esc: close)",
         keys: &["I"],
         contexts: &[Queue, Detail, Insights],
+        footer: None,
+        colon: true,
+        enabled: always,
+    },
+    Command {
+        cmd: Cmd::History,
+        name: "history",
+        description: "your decisions, newest first: outcome, on whose behalf, why, and whether the change moved since (again or Esc: close; Enter goes to it in the queue)",
+        keys: &["H"],
+        contexts: &[Queue, Detail, History],
         footer: None,
         colon: true,
         enabled: always,

@@ -51,6 +51,8 @@ pub enum Msg {
         days: i64,
         result: Result<Box<crate::domain::insights::Insights>, String>,
     },
+    /// My decisions (from the outbox, which keeps each with the approval as seen).
+    History(Result<Vec<(crate::domain::Decision, crate::domain::Delivery)>, String>),
     /// A click or the wheel.
     Mouse(crossterm::event::MouseEvent),
     /// What the IO edge has to tell the user (an effect that could not be carried out).
@@ -177,6 +179,8 @@ pub enum Effect {
     Insights {
         days: i64,
     },
+    /// Read my decisions (answered with `Msg::History`).
+    History,
     /// Ring the terminal bell.
     Bell,
     /// A desktop notification.

@@ -441,6 +441,18 @@ fn perform(
                 _ => Done::Nothing,
             }
         }
+        Effect::History => Done::Answer(Msg::History(match outbox.as_ref() {
+            None => Err("there is no store to read your decisions from".to_string()),
+            Some(store) => store
+                .outbox(false)
+                .map(|entries| {
+                    entries
+                        .into_iter()
+                        .map(|e| (e.decision, e.delivery))
+                        .collect()
+                })
+                .map_err(|e| e.to_string()),
+        })),
         Effect::Insights { days } => {
             let result = match outbox.as_ref() {
                 None => Err("there is no store to read your decisions from".to_string()),

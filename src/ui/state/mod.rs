@@ -53,6 +53,13 @@ fn views_columns_sort(x: usize, width: usize) -> Option<find::Sort> {
     }
 }
 
+/// My decisions as the list shows them (`None` while read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryView {
+    pub rows: Option<Result<Vec<crate::domain::history::HistoryRow>, String>>,
+    pub selected: usize,
+}
+
 /// The insights screen: the period shown and its figures (`None` while computed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsightsView {
@@ -193,6 +200,8 @@ pub struct AppState {
     pub tz_label: String,
     /// Keys: the registry's defaults with the user's overrides.
     pub keymap: Keymap,
+    /// My decisions, while the list is open.
+    pub decided: Option<HistoryView>,
     /// The insights screen, while open.
     pub insights: Option<InsightsView>,
     /// The change in full for the detail view: the last one asked for.
@@ -280,6 +289,7 @@ impl AppState {
             watch: notify::Watch::default(),
             context: None,
             insights: None,
+            decided: None,
             history: Vec::new(),
             messages: Messages::default(),
             net: Net::Connecting,
@@ -436,6 +446,9 @@ impl AppState {
         }
         if self.insights.is_some() {
             return Context::Insights;
+        }
+        if self.decided.is_some() {
+            return Context::History;
         }
         self.screen()
     }
@@ -893,6 +906,49 @@ impl AppState {
                 }
                 return vec![];
             }
+            Context::History => {
+                let n = match self.decided.as_ref().and_then(|h| h.rows.as_ref()) {
+                    Some(Ok(rows)) => rows.len(),
+                    _ => 0,
+                };
+                let page = self.size.height.saturating_sub(6).max(1) as usize;
+                let Some(h) = self.decided.as_mut() else {
+                    return vec![];
+                };
+                let last = n.saturating_sub(1);
+                match cmd {
+                    Cmd::History | Cmd::Back => self.decided = None,
+                    Cmd::Down => h.selected = (h.selected + 1).min(last),
+                    Cmd::Up => h.selected = h.selected.saturating_sub(1),
+                    Cmd::PageDown => h.selected = (h.selected + page).min(last),
+                    Cmd::PageUp => h.selected = h.selected.saturating_sub(page),
+                    Cmd::Top => h.selected = 0,
+                    Cmd::Bottom => h.selected = last,
+                    Cmd::Open => {
+                        let id = match &h.rows {
+                            Some(Ok(rows)) => {
+                                rows.get(h.selected).map(|r| r.approval_sys_id.clone())
+                            }
+                            _ => None,
+                        };
+                        match id.and_then(|id| self.queue.position(&id)) {
+                            Some(i) => {
+                                self.decided = None;
+                                self.mode = Mode::Queue;
+                                self.queue.select(i);
+                            }
+                            None => self.flash(
+                                "That approval is no longer in the queue shown (decided, or filtered out).",
+                                false,
+                            ),
+                        }
+                    }
+                    Cmd::Quit => return self.quit(),
+                    Cmd::Help => self.help = Some(HelpState::new(ctx)),
+                    _ => {}
+                }
+                return vec![];
+            }
             Context::Insights => {
                 match cmd {
                     Cmd::Insights | Cmd::Back => self.insights = None,
@@ -956,6 +1012,13 @@ impl AppState {
                 self.sort(arg)
             }
             Cmd::View => self.view(arg),
+            Cmd::History => {
+                self.decided = Some(HistoryView {
+                    rows: None,
+                    selected: 0,
+                });
+                return vec![Effect::History];
+            }
             Cmd::Insights => {
                 self.insights = Some(InsightsView {
                     days: 30,
@@ -2146,6 +2209,21 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Mouse(m) => state.mouse_event(m),
+        Msg::History(result) => {
+            let rows = result.map(|decisions| {
+                let q = &state.queue;
+                crate::domain::history::rows(&decisions, &|id| {
+                    q.position(id)
+                        .and_then(|i| q.item(i))
+                        .map(|e| e.approval.clone())
+                })
+            });
+            if let Some(h) = state.decided.as_mut() {
+                h.rows = Some(rows);
+                state.dirty = true;
+            }
+            vec![]
+        }
         Msg::Insights { days, result } => {
             let now = state.now.map_or(0, |t| t.timestamp_millis());
             if let Some(v) = state.insights.as_mut()

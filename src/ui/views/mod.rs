@@ -6,6 +6,7 @@ mod decide;
 mod delegation;
 mod detail;
 mod help;
+mod history;
 mod insights;
 mod queue;
 pub use queue::queue_columns;
@@ -117,6 +118,9 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
     // A toast sits in the top right corner of the body, under any dialog.
     if let Some(t) = &state.watch.toast {
         toast(frame, body, t, theme);
+    }
+    if state.decided.is_some() {
+        history::draw(frame, body, state, theme);
     }
     if state.insights.is_some() {
         insights::draw(frame, body, state, theme);

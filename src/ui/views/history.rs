@@ -1,0 +1,117 @@
+//! My decisions, newest first: when, the change, the decision and where it ended, on whose
+//! behalf, why; a change that moved since is flagged (`⟳ asked again since`).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use crate::ui::commands::Cmd;
+use crate::ui::format::{self, fit};
+use crate::ui::state::AppState;
+use crate::ui::theme::Theme;
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let Some(h) = &state.decided else {
+        return;
+    };
+    let key = |c: Cmd| state.keymap.key(c);
+    let count = match &h.rows {
+        Some(Ok(rows)) => format!("({}) ", rows.len()),
+        _ => String::new(),
+    };
+    let block = Block::bordered()
+        .title(Line::from(vec![
+            Span::styled(" Your decisions ", theme.style("heading")),
+            Span::styled(count, theme.style("muted")),
+            Span::styled(
+                format!("· {} go to it · {} close ", key(Cmd::Open), key(Cmd::Back)),
+                theme.style("muted"),
+            ),
+        ]))
+        .border_style(theme.style("border_focus"));
+    frame.render_widget(Clear, area);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let rows = match &h.rows {
+        None => {
+            frame.render_widget(
+                Paragraph::new("Reading…").style(theme.style("muted")),
+                inner,
+            );
+            return;
+        }
+        Some(Err(e)) => {
+            frame.render_widget(
+                Paragraph::new(format!("Could not read your decisions: {e}"))
+                    .style(theme.style("error")),
+                inner,
+            );
+            return;
+        }
+        Some(Ok(rows)) if rows.is_empty() => {
+            frame.render_widget(
+                Paragraph::new(
+                    "No decisions yet: the ones you make here are listed, with where they ended.",
+                )
+                .style(theme.style("muted")),
+                inner,
+            );
+            return;
+        }
+        Some(Ok(rows)) => rows,
+    };
+    let height = inner.height as usize;
+    // Two lines a decision: what and why.
+    let per_page = (height / 2).max(1);
+    let first = h.selected.saturating_sub(per_page - 1);
+    let width = inner.width as usize;
+    let mut lines = Vec::new();
+    for (i, r) in rows.iter().enumerate().skip(first).take(per_page) {
+        let selected = i == h.selected;
+        let base = if selected {
+            theme.style("selection")
+        } else {
+            Style::default()
+        };
+        let outcome_role = match r.outcome.as_str() {
+            "applied" => "status.online",
+            "conflict" => "sla.warning",
+            "failed" => "error",
+            _ => "muted",
+        };
+        let when = format::local(r.decided_at, state.tz);
+        let mut spans = vec![
+            Span::styled(
+                if selected { "▶ " } else { "  " },
+                base.patch(theme.style("key")),
+            ),
+            Span::styled(fit(&when, 22), base.patch(theme.style("muted"))),
+            Span::styled(fit(&r.number, 11), base.patch(theme.style("text"))),
+            Span::styled(fit(&r.decision, 8), base.patch(theme.style("heading"))),
+            Span::styled(fit(&r.outcome, 11), base.patch(theme.style(outcome_role))),
+        ];
+        let mut used = 2 + 22 + 11 + 8 + 11;
+        if let Some(m) = &r.moved {
+            let m = format!("⟳ {m} · ");
+            used += m.chars().count();
+            spans.push(Span::styled(m, base.patch(theme.style("sla.warning"))));
+        }
+        if let Some(p) = &r.on_behalf_of {
+            let p = format!("for {p} · ");
+            used += p.chars().count();
+            spans.push(Span::styled(p, base.patch(theme.style("heading"))));
+        }
+        spans.push(Span::styled(
+            fit(&r.title, width.saturating_sub(used)),
+            base,
+        ));
+        lines.push(Line::from(spans));
+        lines.push(Line::styled(
+            fit(&format!("    “{}”", r.justification), width),
+            theme.style("muted"),
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,143 @@
+//! "Your decisions" (issue 16): my decisions newest first with their outcome, on whose behalf
+//! and why, and a flag on those whose change moved afterwards; against a crafted outbox and
+//! the queue as the server has it now.
+
+mod common;
+
+use chrono::Duration;
+use common::ui::{approval, ch, key, now, render_at, screen, state_with};
+use crossterm::event::KeyCode;
+use signoff::domain::{
+    Decision, DecisionKind, Delivery, Justification, JustificationRules, UserRef,
+};
+use signoff::ui::{Effect, Mode, Msg, Theme, update};
+
+fn decided(
+    a: &signoff::domain::Approval,
+    kind: DecisionKind,
+    minutes_ago: i64,
+    why: &str,
+) -> Decision {
+    Decision {
+        client_id: format!("c-{}-{minutes_ago}", a.sys_id),
+        kind,
+        approval_sys_id: a.sys_id.clone(),
+        change_sys_id: a.change.sys_id.clone(),
+        change_number: a.change.number.clone(),
+        justification: Justification::parse(why, kind, &JustificationRules::default()).unwrap(),
+        acting_user: UserRef {
+            sys_id: "u1".into(),
+            name: "Alice Moreno".into(),
+        },
+        on_behalf_of: None,
+        created_at: now() - Duration::minutes(minutes_ago),
+        seen: a.clone(),
+        controls: vec![],
+        anchor: None,
+    }
+}
+
+#[test]
+fn decisions_are_listed_newest_first_and_those_that_moved_since_are_flagged() {
+    // In the queue now: approval 1 (asked again after I approved it) and approval 3 (its
+    // change edited after I put it on hold).
+    let a1 = approval(1, "normal", "4", "3", 30);
+    let mut a3 = approval(3, "normal", "3", "2", 30);
+    let seen3 = a3.clone();
+    a3.change.sys_updated_on = Some(now() - Duration::minutes(5));
+    let mut seen3 = seen3;
+    seen3.change.sys_updated_on = Some(now() - Duration::minutes(50));
+    let a2 = approval(2, "emergency", "2", "1", 90);
+    let mut s = state_with(
+        "https://x.service-now.com",
+        vec![a1.clone(), a3.clone()],
+        120,
+        30,
+    );
+    let effects = update(&mut s, ch('H'));
+    assert_eq!(effects, vec![Effect::History]);
+    let mut for_carla = decided(
+        &a2,
+        DecisionKind::Reject,
+        20,
+        "No rollback plan for the database.",
+    );
+    for_carla.on_behalf_of = Some(UserRef {
+        sys_id: "u9".into(),
+        name: "Carla Diaz".into(),
+    });
+    let mut hold = decided(
+        &seen3,
+        DecisionKind::Hold,
+        40,
+        "Waiting for the vendor's notes.",
+    );
+    hold.seen = seen3.clone();
+    let decisions = vec![
+        (
+            decided(
+                &a1,
+                DecisionKind::Approve,
+                60,
+                "Backout rehearsed, window quiet.",
+            ),
+            Delivery::Applied { at: now() },
+        ),
+        (for_carla, Delivery::Applied { at: now() }),
+        (hold, Delivery::Applied { at: now() }),
+        (
+            decided(
+                &a2,
+                DecisionKind::Approve,
+                10,
+                "Second try after the conflict.",
+            ),
+            Delivery::Conflict {
+                reason: "moved".into(),
+            },
+        ),
+    ];
+    update(&mut s, Msg::History(Ok(decisions)));
+    let rows = match &s.decided.as_ref().unwrap().rows {
+        Some(Ok(r)) => r.clone(),
+        other => panic!("{other:?}"),
+    };
+    let order: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r.number.as_str(), r.decision.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("CHG0030002", "approve", "conflict"),
+            ("CHG0030002", "reject", "applied"),
+            ("CHG0030003", "hold", "applied"),
+            ("CHG0030001", "approve", "applied"),
+        ]
+    );
+    assert_eq!(rows[0].moved, None, "not in the queue: nothing known");
+    assert_eq!(
+        rows[2].moved.as_deref(),
+        Some("the change was edited since")
+    );
+    assert_eq!(rows[3].moved.as_deref(), Some("asked again since"));
+    assert_eq!(rows[1].on_behalf_of.as_deref(), Some("Carla Diaz"));
+
+    let theme = Theme::named("dark", false).unwrap();
+    let text = screen(&render_at(&s, 120, 30, now(), &theme));
+    assert!(text.contains("Your decisions (4)"), "{text}");
+    assert!(text.contains("for Carla Diaz"), "{text}");
+    assert!(text.contains("⟳ asked again since"), "{text}");
+    assert!(
+        text.contains("“No rollback plan for the database.”"),
+        "{text}"
+    );
+    // Enter on a decision still in the queue goes to it there.
+    for _ in 0..3 {
+        update(&mut s, ch('j'));
+    }
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.decided.is_none());
+    assert_eq!(s.mode, Mode::Queue);
+    assert_eq!(s.selected_item().unwrap().approval.sys_id, a1.sys_id);
+}
