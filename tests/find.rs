@@ -660,3 +660,46 @@ async fn clicks_select_rows_and_tiers_sort_by_a_heading_and_the_wheel_scrolls() 
     let s = driven(s, vec![click(30, top + line)], now).await;
     assert_eq!(s.mode, signoff::ui::Mode::Detail);
 }
+
+#[tokio::test]
+async fn related_changes_share_the_ci_and_overlap_the_window_from_the_store_as_held_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, now) = synced(dir.path()).await;
+    let all = store.load_snapshot().unwrap().approvals;
+    let overlapping = |a: &Approval, o: &Approval| {
+        let (c, oc) = (&a.change, &o.change);
+        let (Some(s), Some(os)) = (c.start_date, oc.start_date) else {
+            return false;
+        };
+        let e = c.end_date.unwrap_or(s).max(s + Duration::milliseconds(1));
+        let oe = oc.end_date.unwrap_or(os);
+        !c.configuration_item.is_empty()
+            && oc.configuration_item == c.configuration_item
+            && oc.sys_id != c.sys_id
+            && os < e
+            && oe > s
+    };
+    let want_for = |a: &Approval| -> BTreeSet<String> {
+        all.iter()
+            .filter(|o| overlapping(a, o))
+            .map(|o| o.change.sys_id.clone())
+            .collect()
+    };
+    // A change with some related ones, and one with none.
+    let with = all
+        .iter()
+        .find(|a| (1..=5).contains(&want_for(a).len()))
+        .expect("a change sharing its CI and window with others");
+    let without = all.iter().find(|a| want_for(a).is_empty()).unwrap();
+    let read = from_store(&store, now);
+    let held_whole = whole(&store, now);
+    for a in [with, without] {
+        let want = want_for(a);
+        for (name, s) in [("store", &read), ("whole", &held_whole)] {
+            let got: Vec<Approval> = s.queue.related(a);
+            let ids: BTreeSet<String> = got.iter().map(|o| o.change.sys_id.clone()).collect();
+            assert_eq!(ids, want, "{name}: {}", a.change.number);
+            assert_eq!(got.len(), ids.len(), "{name}: one row a change");
+        }
+    }
+}

@@ -197,10 +197,13 @@ async fn a_store_from_before_the_kept_counts_counts_its_rows_when_it_opens() {
              DROP TABLE queue_counts; DROP TABLE sla_hours;
              DROP INDEX approvals_by_deadline; DROP INDEX approvals_by_warning;
              DROP INDEX approvals_texts_pending; ALTER TABLE approvals DROP COLUMN texts_pending;
-             DROP INDEX approvals_without_facts; ALTER TABLE approvals DROP COLUMN q_kind; ALTER TABLE approvals DROP COLUMN q_risk;
+             DROP INDEX approvals_without_facts; DROP INDEX approvals_by_ci;
+             ALTER TABLE approvals DROP COLUMN q_kind; ALTER TABLE approvals DROP COLUMN q_risk;
              ALTER TABLE approvals DROP COLUMN q_cab; ALTER TABLE approvals DROP COLUMN q_window;
              ALTER TABLE approvals DROP COLUMN q_requested;
              ALTER TABLE approvals DROP COLUMN q_number; ALTER TABLE approvals DROP COLUMN q_text;
+             ALTER TABLE approvals DROP COLUMN q_ci;
+             ALTER TABLE approvals DROP COLUMN q_window_end;
              DROP TABLE change_context;
              PRAGMA user_version = 8;",
         )

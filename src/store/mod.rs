@@ -797,9 +797,9 @@ fn upsert_rows(
                  (sys_id, approver_sys_id, change_sys_id, change_number, state,
                   requested_at, sys_updated_on, data, q_hold, q_tier, q_deadline, q_warning,
                   approver_name, texts_pending, q_kind, q_risk, q_cab, q_window, q_requested,
-                  q_number, q_text)
+                  q_number, q_text, q_ci, q_window_end)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21)
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23)
              ON CONFLICT (sys_id) DO UPDATE SET
                  approver_sys_id = excluded.approver_sys_id,
                  change_sys_id = excluded.change_sys_id,
@@ -820,7 +820,9 @@ fn upsert_rows(
                  q_window = excluded.q_window,
                  q_requested = excluded.q_requested,
                  q_number = excluded.q_number,
-                 q_text = excluded.q_text",
+                 q_text = excluded.q_text,
+                 q_ci = excluded.q_ci,
+                 q_window_end = excluded.q_window_end",
         )
         .map_err(err)?;
     let mut summaries = conn
@@ -866,6 +868,8 @@ fn upsert_rows(
             f.requested,
             f.number,
             f.text,
+            f.ci,
+            f.window_end,
         ])
         .map_err(err)?;
     }

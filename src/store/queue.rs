@@ -48,6 +48,8 @@ pub(crate) struct Facts {
     pub requested: i64,
     pub number: i64,
     pub text: String,
+    pub ci: Option<String>,
+    pub window_end: Option<i64>,
 }
 
 impl Facts {
@@ -61,6 +63,9 @@ impl Facts {
             requested: k.requested,
             number: i64::try_from(k.number).unwrap_or(i64::MAX),
             text: crate::domain::find::search_text(a),
+            ci: (!a.change.configuration_item.is_empty())
+                .then(|| a.change.configuration_item.clone()),
+            window_end: a.change.end_date.map(|t| t.timestamp_millis()),
         }
     }
 }
@@ -164,6 +169,37 @@ impl Store {
             out.insert(id.into());
         }
         Ok(out)
+    }
+
+    /// Other changes on configuration item `ci` whose windows overlap `[start, end)` (ms), one
+    /// approval (summary) each, soonest first, at most `limit`: what may collide with a change.
+    pub fn related(
+        &self,
+        change_sys_id: &str,
+        ci: &str,
+        start: i64,
+        end: i64,
+        limit: usize,
+    ) -> Result<Vec<Approval>, StoreError> {
+        let action = "find the related changes";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT MIN(sys_id) FROM approvals
+                 WHERE q_ci = ?1 AND change_sys_id != ?2 AND q_window IS NOT NULL
+                   AND q_window < ?4 AND COALESCE(q_window_end, q_window) > ?3
+                 GROUP BY change_sys_id ORDER BY MIN(q_window) LIMIT ?5",
+            )
+            .map_err(|e| self.err(action, e))?;
+        let ids: Vec<String> = stmt
+            .query_map(
+                rusqlite::params![ci, change_sys_id, start, end, limit as i64],
+                |r| r.get(0),
+            )
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(action, e))?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.summaries_by_id(&ids)
     }
 
     /// The approvals with these sys_ids without their long texts, in the order asked (those
@@ -362,7 +398,8 @@ pub(crate) fn place_rows(
             .prepare(
                 "UPDATE approvals SET q_hold = ?2, q_tier = ?3, q_deadline = ?4, q_warning = ?5,
                      approver_name = ?6, q_kind = ?7, q_risk = ?8, q_cab = ?9, q_window = ?10,
-                     q_requested = ?11, q_number = ?12, q_text = COALESCE(?13, q_text)
+                     q_requested = ?11, q_number = ?12, q_text = COALESCE(?13, q_text),
+                     q_ci = ?14, q_window_end = ?15
                  WHERE sys_id = ?1",
             )
             .map_err(err)?;
@@ -394,6 +431,8 @@ pub(crate) fn place_rows(
                     f.requested,
                     f.number,
                     only_missing.then_some(f.text),
+                    f.ci,
+                    f.window_end,
                 ])
                 .map_err(err)?;
             placed += 1;

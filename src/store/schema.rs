@@ -460,7 +460,8 @@ CREATE INDEX approvals_by_warning ON approvals (q_hold, min(q_warning, q_deadlin
 
 /// Version 10: what filters, sorts and `/` search read (issue 16), kept beside the queue
 /// place: the change type and risk as codes, CAB required, the window start and request time
-/// (ms), the change number's digits, and the lower-cased search text. Rows from before are
+/// (ms), the change number's digits, the lower-cased search text, and the CI and window end
+/// (related changes: the same CI in an overlapping window). Rows from before are
 /// placed again when the store opens (`q_kind IS NULL`). `change_context` caches each
 /// change in full (approvals, journal, attachments, CAB facts) for offline review.
 const V10: &str = "
@@ -471,6 +472,9 @@ ALTER TABLE approvals ADD COLUMN q_window INTEGER;
 ALTER TABLE approvals ADD COLUMN q_requested INTEGER;
 ALTER TABLE approvals ADD COLUMN q_number INTEGER;
 ALTER TABLE approvals ADD COLUMN q_text TEXT;
+ALTER TABLE approvals ADD COLUMN q_ci TEXT;
+ALTER TABLE approvals ADD COLUMN q_window_end INTEGER;
+CREATE INDEX approvals_by_ci ON approvals (q_ci, q_window);
 CREATE INDEX approvals_without_facts ON approvals (sys_id) WHERE q_kind IS NULL;
 CREATE TABLE change_context (
     change_sys_id TEXT PRIMARY KEY NOT NULL,

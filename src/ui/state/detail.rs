@@ -353,6 +353,29 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
             }
         }
     }
+    // What may collide: other changes on the same CI in an overlapping window.
+    let related = state.queue.related(a);
+    if !related.is_empty() {
+        lines.push(blank());
+        lines.push(vec![(
+            "heading",
+            format!(
+                "Related changes on {} in an overlapping window",
+                c.configuration_item
+            ),
+        )]);
+        for r in &related {
+            let rc = &r.change;
+            lines.push(vec![
+                raw(format!("{:<11}", rc.number)),
+                (
+                    "sla.warning",
+                    format!("{} ", format::window(rc.start_date, now)),
+                ),
+                raw(rc.short_description.clone()),
+            ]);
+        }
+    }
     if let Some(v) = ctx.filter(|v| !v.fresh && v.result.as_ref().is_some_and(|r| r.is_ok())) {
         let when = v
             .result

@@ -31,6 +31,8 @@ pub trait RowSource: Send {
     /// The sys_ids of the approvals whose search text holds `needle` (see
     /// [`crate::domain::find::search_text`]).
     fn text_matches(&self, needle: &str) -> Result<HashSet<Box<str>>, String>;
+    /// Other changes on the same CI in an overlapping window (see [`crate::store::Store::related`]).
+    fn related(&self, a: &Approval, limit: usize) -> Result<Vec<Approval>, String>;
 }
 
 impl RowSource for crate::store::Store {
@@ -44,6 +46,22 @@ impl RowSource for crate::store::Store {
     }
     fn text_matches(&self, needle: &str) -> Result<HashSet<Box<str>>, String> {
         crate::store::Store::text_matches(self, needle).map_err(|e| e.to_string())
+    }
+    fn related(&self, a: &Approval, limit: usize) -> Result<Vec<Approval>, String> {
+        let c = &a.change;
+        let (Some(start), false) = (c.start_date, c.configuration_item.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let end = c.end_date.unwrap_or(start);
+        crate::store::Store::related(
+            self,
+            &c.sys_id,
+            &c.configuration_item,
+            start.timestamp_millis(),
+            end.timestamp_millis().max(start.timestamp_millis() + 1),
+            limit,
+        )
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -141,6 +159,8 @@ pub struct QueueState {
     loaded: RefCell<HashMap<Box<str>, Arc<QueueItem>>>,
     /// The selected row with its long texts, read for the detail view.
     whole: RefCell<Option<Arc<QueueItem>>>,
+    /// The changes related to one change (same CI, overlapping window), as last looked up.
+    related: RefCell<Option<(String, Vec<Approval>)>>,
     source: Option<Box<dyn RowSource>>,
     /// The policy the store's order was computed with: rows read are classified by it.
     policy: Policy,
@@ -331,6 +351,55 @@ impl QueueState {
         self.selected_item().map(|i| self.whole(&i))
     }
 
+    /// Other changes on the same configuration item whose windows overlap this one's, from
+    /// the cache (the store, or the rows held whole), at most five; looked up once a change.
+    pub fn related(&self, a: &Approval) -> Vec<Approval> {
+        if let Some((id, list)) = &*self.related.borrow()
+            && *id == a.change.sys_id
+        {
+            return list.clone();
+        }
+        let c = &a.change;
+        let list = match &self.source {
+            Some(source) => source.related(a, 5).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not look up related changes");
+                Vec::new()
+            }),
+            None => {
+                let overlaps = |o: &Approval| {
+                    let oc = &o.change;
+                    match (c.start_date, oc.start_date) {
+                        (Some(s), Some(os)) => {
+                            let e = c.end_date.unwrap_or(s);
+                            let oe = oc.end_date.unwrap_or(os);
+                            os < e.max(s + chrono::Duration::milliseconds(1)) && oe > s
+                        }
+                        _ => false,
+                    }
+                };
+                let mut seen = HashSet::new();
+                let mut v: Vec<Approval> = self
+                    .pinned
+                    .values()
+                    .map(|e| &e.approval)
+                    .filter(|o| {
+                        !c.configuration_item.is_empty()
+                            && o.change.configuration_item == c.configuration_item
+                            && o.change.sys_id != c.sys_id
+                            && overlaps(o)
+                    })
+                    .filter(|o| seen.insert(o.change.sys_id.clone()))
+                    .cloned()
+                    .collect();
+                v.sort_by_key(|o| o.change.start_date);
+                v.truncate(5);
+                v
+            }
+        };
+        *self.related.borrow_mut() = Some((a.change.sys_id.clone(), list.clone()));
+        list
+    }
+
     /// The row of this approval, filtered or not.
     pub fn find(&self, sys_id: &str) -> Option<Arc<QueueItem>> {
         if let Some(e) = self.at_hand(sys_id) {
@@ -396,6 +465,7 @@ impl QueueState {
             .collect();
         self.loaded.borrow_mut().clear();
         *self.whole.borrow_mut() = None;
+        *self.related.borrow_mut() = None;
         self.totals = None;
         self.pinned_summaries = false;
         self.refilter(selected, screen_row, me);
@@ -452,6 +522,7 @@ impl QueueState {
         self.index = index;
         self.loaded.borrow_mut().clear();
         *self.whole.borrow_mut() = None;
+        *self.related.borrow_mut() = None;
         self.totals = None;
         self.pinned_summaries = false;
         self.details_pending = false;
@@ -495,6 +566,7 @@ impl QueueState {
         self.index.keys.insert(at, key);
         self.loaded.borrow_mut().remove(id.as_str());
         *self.whole.borrow_mut() = None;
+        *self.related.borrow_mut() = None;
         self.pinned.insert(id.as_str().into(), e);
         self.refilter(selected, screen_row, me);
     }
