@@ -217,3 +217,37 @@ async fn a_hostile_token_endpoint_is_refused_cleanly() {
         "nothing followed the redirect: {seen:?}"
     );
 }
+
+/// The change in full read from a hostile server: whatever it sends (escape sequences in
+/// every field, an unknown table for attachments, endless pages), the context that comes back
+/// is clean, and a part the server refuses is named instead of failing the rest.
+#[tokio::test]
+async fn a_hostile_servers_change_in_full_comes_back_clean() {
+    use signoff::backend::Backend;
+    let (mut server, url, _requests) = hostile_server().await;
+    let sn = signoff::backend::servicenow::ServiceNow::new(signoff::backend::Connection {
+        instance: signoff::backend::parse_instance_url(&url).unwrap(),
+        user: "eve".into(),
+        password: signoff::backend::Secret::new("x"),
+    })
+    .unwrap();
+    let ctx = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        sn.change_context(
+            "a0000000000000000000000000000001",
+            "c0000000000000000000000000000001",
+        ),
+    )
+    .await
+    .expect("bounded")
+    .unwrap();
+    let all = format!("{ctx:?}");
+    assert!(!hostile(&all), "{all}");
+    assert!(!ctx.approvals.is_empty(), "{all}");
+    assert!(
+        ctx.hidden.iter().any(|h| h.starts_with("the attachments")),
+        "{:?}",
+        ctx.hidden
+    );
+    server.kill().await.unwrap();
+}
