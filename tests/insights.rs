@@ -213,7 +213,7 @@ fn the_screen_draws_the_charts_with_their_numbers_and_tab_steps_the_period() {
     let text = screen(&render_at(&s, 100, 30, now(), &theme));
     assert!(text.contains("Insights · last 30 days"), "{text}");
     assert!(
-        text.contains("1 decisions · 0 approved · 1 rejected (100%)"),
+        text.contains("1 decision · 0 approved · 1 rejected (100%)"),
         "{text}"
     );
     assert!(text.contains("Cycle time by tier"), "{text}");

@@ -54,9 +54,10 @@ fn hours(minutes: i64) -> String {
 fn table(w: &mut dyn Write, f: &Insights) -> std::io::Result<()> {
     writeln!(
         w,
-        "Last {} days: {} decisions ({} approved, {} rejected, {:.0}% rejected){}",
+        "Last {} days: {} decision{} ({} approved, {} rejected, {:.0}% rejected){}",
         f.days,
         f.decisions,
+        if f.decisions == 1 { "" } else { "s" },
         f.approved,
         f.rejected,
         f.rejection_rate * 100.0,

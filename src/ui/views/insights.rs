@@ -78,7 +78,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     .areas(inner);
     frame.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled(format!("{} decisions", f.decisions), theme.style("text")),
+            Span::styled(
+                format!(
+                    "{} decision{}",
+                    f.decisions,
+                    if f.decisions == 1 { "" } else { "s" }
+                ),
+                theme.style("text"),
+            ),
             Span::styled(
                 format!(
                     " · {} approved · {} rejected ({:.0}%)",
