@@ -141,3 +141,64 @@ fn decisions_are_listed_newest_first_and_those_that_moved_since_are_flagged() {
     assert_eq!(s.mode, Mode::Queue);
     assert_eq!(s.selected_item().unwrap().approval.sys_id, a1.sys_id);
 }
+
+/// The search as it looks at 80x24: the matches counted in the bar and the title.
+#[test]
+fn snapshot_search() {
+    let approvals: Vec<_> = (1..=12)
+        .map(|i| {
+            let mut a = approval(
+                i,
+                "normal",
+                if i % 3 == 0 { "2" } else { "4" },
+                "2",
+                30 + i as i64 * 7,
+            );
+            if i % 4 == 0 {
+                a.change.short_description = format!("Patch the edge router, step {i}");
+            }
+            a
+        })
+        .collect();
+    let mut s = state_with("https://x.service-now.com", approvals, 80, 24);
+    update(&mut s, ch('/'));
+    for c in "edge router".chars() {
+        update(&mut s, ch(c));
+    }
+    let theme = Theme::named("dark", true).unwrap();
+    insta::assert_snapshot!(render_at(&s, 80, 24, now(), &theme).backend());
+}
+
+/// Your decisions at 80x24.
+#[test]
+fn snapshot_history() {
+    let a1 = approval(1, "normal", "4", "3", 30);
+    let a2 = approval(2, "emergency", "2", "1", 90);
+    let mut s = state_with("https://x.service-now.com", vec![a1.clone()], 80, 24);
+    update(&mut s, ch('H'));
+    update(
+        &mut s,
+        Msg::History(Ok(vec![
+            (
+                decided(
+                    &a1,
+                    DecisionKind::Approve,
+                    60,
+                    "Backout rehearsed, window quiet.",
+                ),
+                Delivery::Applied { at: now() },
+            ),
+            (
+                decided(
+                    &a2,
+                    DecisionKind::Reject,
+                    20,
+                    "No rollback plan for the database.",
+                ),
+                Delivery::Applied { at: now() },
+            ),
+        ])),
+    );
+    let theme = Theme::named("dark", true).unwrap();
+    insta::assert_snapshot!(render_at(&s, 80, 24, now(), &theme).backend());
+}

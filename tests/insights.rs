@@ -244,3 +244,47 @@ fn the_screen_draws_the_charts_with_their_numbers_and_tab_steps_the_period() {
     update(&mut s, common::ui::key(crossterm::event::KeyCode::Esc));
     assert!(s.insights.is_none());
 }
+
+/// The insights screen at 80x24, without colour.
+#[test]
+fn snapshot_insights() {
+    let mut s = state_with(
+        "https://x.service-now.com",
+        vec![approval(1, "normal", "4", "3", 30)],
+        80,
+        24,
+    );
+    update(&mut s, common::ui::ch('I'));
+    let a = at_minutes_ago(2, "normal", "4", "3", 600);
+    let b = at_minutes_ago(3, "emergency", "2", "1", 300);
+    let decisions = vec![
+        (
+            decided(
+                &a,
+                DecisionKind::Reject,
+                75,
+                "No rollback plan for the database.",
+            ),
+            applied(),
+        ),
+        (
+            decided(
+                &b,
+                DecisionKind::Approve,
+                20,
+                "Emergency fix, reviewed with on-call.",
+            ),
+            applied(),
+        ),
+    ];
+    let figures = compute(&Policy::default(), &decisions, &[], now(), 30);
+    update(
+        &mut s,
+        Msg::Insights {
+            days: 30,
+            result: Ok(Box::new(figures)),
+        },
+    );
+    let theme = Theme::named("dark", true).unwrap();
+    insta::assert_snapshot!(render_at(&s, 80, 24, now(), &theme).backend());
+}
