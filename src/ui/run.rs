@@ -313,18 +313,10 @@ fn open_browser(url: &str) -> Option<Msg> {
     } else {
         "xdg-open"
     };
-    let started = std::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    match started {
-        // Reaped on a thread of its own: the opener returns once the browser has the URL.
-        Ok(mut child) => {
-            std::thread::spawn(move || child.wait());
-            None
-        }
+    let mut cmd = std::process::Command::new(opener);
+    cmd.arg(url);
+    match spawn_detached(cmd) {
+        Ok(()) => None,
         Err(e) => Some(Msg::Said {
             text: format!("Open {url} yourself: no browser could be started ({opener}: {e})."),
             error: true,
@@ -332,10 +324,32 @@ fn open_browser(url: &str) -> Option<Msg> {
     }
 }
 
+/// Starts a helper program with no terminal IO (it would draw over the screen), reaped on a
+/// thread of its own so the loop never waits for it.
+fn spawn_detached(mut cmd: std::process::Command) -> std::io::Result<()> {
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    std::thread::spawn(move || child.wait());
+    Ok(())
+}
+
+/// Writes control bytes (OSC 52, the bell) to the terminal, when standard output is one.
+fn to_terminal(bytes: &[u8]) {
+    use std::io::{IsTerminal, Write};
+    let mut out = std::io::stdout();
+    if out.is_terminal() {
+        let _ = out.write_all(bytes);
+        let _ = out.flush();
+    }
+}
+
 /// A desktop notification through the platform's tool; where there is none, the toast on
 /// screen is all (logged).
 fn desktop_notification(title: &str, body: &str) {
-    let mut cmd = if cfg!(target_os = "macos") {
+    let cmd = if cfg!(target_os = "macos") {
         let script = format!(
             "display notification {} with title {}",
             applescript_string(body),
@@ -349,16 +363,8 @@ fn desktop_notification(title: &str, body: &str) {
         c.arg("--app-name=signoff").arg(title).arg(body);
         c
     };
-    let started = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    match started {
-        Ok(mut child) => {
-            std::thread::spawn(move || child.wait());
-        }
-        Err(e) => tracing::info!(error = %e, "no desktop notification"),
+    if let Err(e) = spawn_detached(cmd) {
+        tracing::info!(error = %e, "no desktop notification");
     }
 }
 
@@ -403,13 +409,8 @@ fn perform(
         Effect::Copy { text } => {
             // OSC 52: the terminal puts the text on the system clipboard (also over ssh).
             use base64::Engine;
-            use std::io::{IsTerminal, Write};
-            let mut out = std::io::stdout();
-            if out.is_terminal() {
-                let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
-                let _ = write!(out, "\x1b]52;c;{b64}\x07");
-                let _ = out.flush();
-            }
+            let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+            to_terminal(format!("\x1b]52;c;{b64}\x07").as_bytes());
             Done::Nothing
         }
         Effect::Browse { url } => open_browser(&url).into(),
@@ -476,12 +477,7 @@ fn perform(
             Done::Answer(Msg::Insights { days, result })
         }
         Effect::Bell => {
-            use std::io::{IsTerminal, Write};
-            let mut out = std::io::stdout();
-            if out.is_terminal() {
-                let _ = out.write_all(b"\x07");
-                let _ = out.flush();
-            }
+            to_terminal(b"\x07");
             Done::Nothing
         }
         Effect::Desktop { title, body } => {

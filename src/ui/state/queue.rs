@@ -108,6 +108,9 @@ pub struct Search {
     /// `text` as the search text holds it ([`find::needle`]).
     pub needle: String,
     hits: HashSet<Box<str>>,
+    /// How many of the rows shown hold it (kept when the search or the rows shown change, so
+    /// drawing does not count them).
+    pub shown: usize,
     /// Why the store could not search, if it could not.
     pub error: Option<String>,
 }
@@ -599,6 +602,7 @@ impl QueueState {
             .map(|(i, _)| i as u32)
             .collect();
         self.sections = self.build_sections();
+        self.recount_hits();
         if self.sort != Sort::Deadline {
             // Within each tier (tiers, and held changes last, stay where they are).
             let (keys, sort) = (&self.index.keys, self.sort);
@@ -759,8 +763,23 @@ impl QueueState {
             text: text.to_string(),
             needle,
             hits,
+            shown: 0,
             error,
         });
+        self.recount_hits();
+    }
+
+    /// Counts the shown rows that hold the search text.
+    fn recount_hits(&mut self) {
+        let n = match &self.search {
+            Some(s) => (0..self.len())
+                .filter(|&i| self.key(i).is_some_and(|k| s.hits(&k.sys_id)))
+                .count(),
+            None => return,
+        };
+        if let Some(s) = self.search.as_mut() {
+            s.shown = n;
+        }
     }
 
     /// Whether row `i` holds the search text.

@@ -253,7 +253,7 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc
             Span::styled("█", theme.style("key")),
         ];
         if !line.input.trim().is_empty() {
-            let (n, _) = state.queue.hit_count();
+            let n = state.queue.search.as_ref().map_or(0, |s| s.shown);
             let (text, style) = match n {
                 0 => ("   no match".to_string(), theme.style("error")),
                 1 => ("   1 match".to_string(), theme.style("muted")),

@@ -73,7 +73,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
         ));
     }
     if let Some(s) = &q.search {
-        let (n, _) = q.hit_count();
+        let n = s.shown;
         title.push(Span::styled(
             format!("· /{} ({n}) ", fit(&s.text, 24).trim_end()),
             theme.style("match"),
