@@ -18,6 +18,7 @@ use signoff::domain::{Approval, ChangeType, Clock, Policy, QueueEntry, RiskTier,
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER};
 use signoff::store::Store;
 use signoff::sync::{fill_long_texts, sync_once};
+use signoff::ui::state::queue::ListLine;
 use signoff::ui::{AppState, Msg, QueueRows, Theme, update, views};
 
 /// A store holding the demo approver's queue from a sim of 400 changes, long texts and all,
@@ -623,7 +624,7 @@ fn wheel(down: bool, y: u16) -> crossterm::event::Event {
 }
 
 #[tokio::test]
-async fn clicks_select_rows_and_tiers_sort_by_a_heading_and_the_wheel_scrolls() {
+async fn clicks_select_rows_fold_tiers_sort_by_a_heading_and_the_wheel_scrolls() {
     let dir = tempfile::tempdir().unwrap();
     let (store, now) = synced(dir.path()).await;
     let s = from_store(&store, now);
@@ -632,7 +633,7 @@ async fn clicks_select_rows_and_tiers_sort_by_a_heading_and_the_wheel_scrolls() 
     let list = signoff::ui::layout::areas(s.size).list;
     // Rows start below the border and the headings; the first line is the first tier's header.
     let top = list.y + 2;
-    assert_eq!(s.queue.at_line(0), Some(Err(0)));
+    assert_eq!(s.queue.at_line(0), Some(ListLine::Header(0)));
     let first_len = s.queue.sections[0].len;
     assert!(first_len >= 3 && s.queue.sections.len() >= 2);
     let s = driven(s, vec![click(30, top + 3)], now).await;
@@ -641,10 +642,48 @@ async fn clicks_select_rows_and_tiers_sort_by_a_heading_and_the_wheel_scrolls() 
     assert_eq!(s.queue.selected, 8);
     let s = driven(s, vec![wheel(false, top + 5)], now).await;
     assert_eq!(s.queue.selected, 5);
-    // The second tier's header: its first row.
+    // The second tier's header folds it: only its header is left, with its count; the rows
+    // still count in the title; a second click opens it again.
     let header = (first_len + 1 - s.queue.scroll) as u16;
+    let (total, second) = (s.queue.total(), s.queue.sections[1]);
     let s = driven(s, vec![click(30, top + header)], now).await;
-    assert_eq!(s.queue.selected, s.queue.sections[1].start);
+    let folded = s.queue.sections[1];
+    assert_eq!((folded.len, folded.folded), (0, second.len));
+    assert_eq!(s.queue.total(), total);
+    assert_eq!(s.queue.len(), total - second.len);
+    let name = second.tier.unwrap().label().to_uppercase();
+    let text = screen(&s, 140, 45);
+    assert!(
+        text.contains(&format!("▸ {name} · {} folded", second.len)),
+        "{text}"
+    );
+    // j steps over the folded tier: from the first tier's last row to the third tier's first.
+    let mut s = s;
+    s.queue.select(first_len - 1);
+    key(&mut s, KeyCode::Char('j'));
+    assert_eq!(s.queue.selected, first_len);
+    assert_eq!(s.queue.sections[2].start, first_len);
+    let header = (s.queue.line_of(first_len) - 2 - s.queue.scroll) as u16;
+    let s = driven(s, vec![click(30, top + header)], now).await;
+    assert_eq!(s.queue.sections[1], second);
+    assert_eq!(s.queue.len(), total);
+    // `z` folds the cursor's tier; `:fold none` opens every tier again, `:fold all` folds all.
+    let mut s = s;
+    s.queue.select(second.start + 1);
+    key(&mut s, KeyCode::Char('z'));
+    assert_eq!(s.queue.sections[1].len, 0);
+    assert!(last_message(&s).contains("folded"), "{}", last_message(&s));
+    assert_eq!(
+        s.queue.selected, s.queue.sections[2].start,
+        "the next row shown"
+    );
+    colon(&mut s, "fold all");
+    assert!(s.queue.is_empty() && s.queue.total() == total);
+    colon(&mut s, "fold none");
+    assert_eq!(s.queue.len(), total);
+    colon(&mut s, "fold nonsense");
+    assert!(last_message(&s).contains("No tier"), "{}", last_message(&s));
+    s.queue.select(second.start);
     // A click outside the list (the status bar) does nothing.
     let before = s.queue.selected;
     let bar = s.size.height - 1;

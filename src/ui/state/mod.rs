@@ -37,6 +37,7 @@ use crate::domain::{
 };
 pub use cab::{CabState, FOLLOW_EVERY, MeetingView};
 pub use cmdline::CmdLine;
+use queue::ListLine;
 
 /// The sort a click on the list's column headings at `x` (inside the border) asks for.
 fn views_columns_sort(x: usize, width: usize) -> Option<find::Sort> {
@@ -471,6 +472,11 @@ impl AppState {
         !self.queue.is_empty()
     }
 
+    /// Whether the list shows any tier, folded or not.
+    pub fn has_sections(&self) -> bool {
+        !self.queue.sections.is_empty()
+    }
+
     fn can(&self, kind: DecisionKind) -> bool {
         self.queue
             .chosen()
@@ -763,15 +769,13 @@ impl AppState {
             MouseEventKind::Down(MouseButton::Left) => {
                 let line = (m.row - list.y - 2) as usize + self.queue.scroll;
                 match self.queue.at_line(line) {
-                    Some(Ok(i)) if i == self.queue.selected && ctx == Context::Queue => {
+                    Some(ListLine::Row(i)) if i == self.queue.selected && ctx == Context::Queue => {
                         return self.run(Cmd::Open, ctx, None);
                     }
-                    Some(Ok(i)) => {
+                    Some(ListLine::Row(i)) => {
                         self.queue.select(i);
                     }
-                    Some(Err(start)) => {
-                        self.queue.select(start);
-                    }
+                    Some(ListLine::Header(n)) => self.fold_section(n),
                     None => {}
                 }
             }
@@ -1089,6 +1093,7 @@ impl AppState {
                 self.clamp_detail();
             }
             Cmd::Select => self.queue.toggle_selected(),
+            Cmd::Fold => self.fold(arg),
             c => {
                 let q = &mut self.queue;
                 let page = q.rows.saturating_sub(1).max(1);
@@ -1366,6 +1371,78 @@ impl AppState {
     }
 
     /// `s` (the next order) or `:sort NAME`.
+    /// `z` / `:fold`: folds the cursor's tier, or the one named (`held` for the changes on
+    /// hold); `all` folds every tier, `none` unfolds them.
+    fn fold(&mut self, arg: Option<&str>) {
+        let arg = arg
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty());
+        let me = self.me().map(str::to_string);
+        let q = &mut self.queue;
+        let n = match arg.as_deref() {
+            None => q.current_section(),
+            Some(all @ ("all" | "none")) => {
+                q.folded = if all == "all" {
+                    q.sections.iter().map(|s| s.tier).collect()
+                } else {
+                    HashSet::new()
+                };
+                let (keep, row) = (q.selected_item().map(|e| e.approval.sys_id.clone()), 0);
+                q.refilter(keep, row, me.as_deref());
+                let said = if all == "all" {
+                    "Every tier folded: a click on a header or :fold TIER opens one, :fold none all."
+                } else {
+                    "Every tier unfolded."
+                };
+                return self.flash(said, false);
+            }
+            Some(name) => {
+                let found = q.sections.iter().position(|s| match s.tier {
+                    Some(t) => t.label().to_lowercase().starts_with(name),
+                    None => "held".starts_with(name) || "on hold".starts_with(name),
+                });
+                match found {
+                    Some(n) => Some(n),
+                    None => {
+                        return self.flash(
+                            format!(
+                                "No tier “{}” in the list: name one shown (emergency, critical, high, moderate, low, held), or all / none.",
+                                crate::domain::text::sanitize_line(name)
+                            ),
+                            true,
+                        );
+                    }
+                }
+            }
+        };
+        if let Some(n) = n {
+            self.fold_section(n);
+        }
+    }
+
+    /// Folds or unfolds section `n` of the list and says so.
+    fn fold_section(&mut self, n: usize) {
+        let me = self.me().map(str::to_string);
+        let Some(section) = self.queue.sections.get(n).copied() else {
+            return;
+        };
+        let name = section.tier.map_or("On hold", |t| t.label());
+        let count = self.queue.section_len(&section);
+        let Some(folded) = self.queue.toggle_fold(n, me.as_deref()) else {
+            return;
+        };
+        self.detail_scroll = 0;
+        let key = self.keymap.key(Cmd::Fold);
+        self.flash(
+            if folded {
+                format!("{name} folded ({count} hidden); {key} or a click on its header opens it.")
+            } else {
+                format!("{name} unfolded ({count}).")
+            },
+            false,
+        );
+    }
+
     fn sort(&mut self, arg: Option<&str>) {
         let me = self.me().map(str::to_string);
         let sort = match arg.map(str::trim).filter(|a| !a.is_empty()) {

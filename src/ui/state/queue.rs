@@ -128,6 +128,17 @@ pub struct Section {
     pub tier: Option<RiskTier>,
     pub start: usize,
     pub len: usize,
+    /// Rows of a folded section (then `len` is 0: only its header is drawn).
+    pub folded: usize,
+}
+
+/// What one line of the list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListLine {
+    /// Item `i`.
+    Row(usize),
+    /// The header of section `s` (an index into [`QueueState::sections`]).
+    Header(usize),
 }
 
 /// The queue as a sync or the cache gives it.
@@ -185,6 +196,11 @@ pub struct QueueState {
     pub now_ms: i64,
     /// Non-empty tiers in order.
     pub sections: Vec<Section>,
+    /// Sections folded to their header (by tier; `None` is the changes on hold).
+    pub folded: HashSet<Option<RiskTier>>,
+    /// Rows the filter lets through that a folded section hides (positions in `index`):
+    /// they still count in totals and the status bar.
+    folded_rows: Vec<u32>,
     pub selected: usize,
     /// First visible line of the list (lines include the tier headers).
     pub scroll: usize,
@@ -237,9 +253,14 @@ impl QueueState {
     /// The queue's size as the title shows it: the store's count until the order is read.
     pub fn total(&self) -> usize {
         match &self.totals {
-            Some(t) if self.unfiltered() => t.total().max(self.len()),
-            _ => self.len(),
+            Some(t) if self.unfiltered() => t.total().max(self.shown_len()),
+            _ => self.shown_len(),
         }
+    }
+
+    /// Rows the filter lets through, folded away or not.
+    fn shown_len(&self) -> usize {
+        self.len() + self.folded_rows.len()
     }
 
     /// Whether the queue holds any row at all, whatever the filter shows.
@@ -602,7 +623,6 @@ impl QueueState {
             .map(|(i, _)| i as u32)
             .collect();
         self.sections = self.build_sections();
-        self.recount_hits();
         if self.sort != Sort::Deadline {
             // Within each tier (tiers, and held changes last, stay where they are).
             let (keys, sort) = (&self.index.keys, self.sort);
@@ -611,6 +631,8 @@ impl QueueState {
                     .sort_by(|&a, &b| sort.compare(&keys[a as usize], &keys[b as usize]));
             }
         }
+        self.fold_sections();
+        self.recount_hits();
         if !self.selection.is_empty() {
             let visible: HashSet<String> = (0..self.len())
                 .filter_map(|i| self.key(i))
@@ -879,8 +901,8 @@ impl QueueState {
                 .sections
                 .iter()
                 .find(|(tier, _)| *tier == section.tier)
-                .map_or(section.len, |(_, n)| *n),
-            _ => section.len,
+                .map_or(section.len + section.folded, |(_, n)| *n),
+            _ => section.len + section.folded,
         }
     }
 
@@ -895,7 +917,7 @@ impl QueueState {
                 .sections
                 .iter()
                 .find(|s| s.tier == tier)
-                .map_or(0, |s| s.len),
+                .map_or(0, |s| s.len + s.folded),
         }
     }
 
@@ -919,7 +941,11 @@ impl QueueState {
         let now = now.timestamp_millis();
         let mut breached = 0;
         let mut warning = 0;
-        for k in (0..self.len()).filter_map(|i| self.key(i)) {
+        let folded = self
+            .folded_rows
+            .iter()
+            .map(|&p| &self.index.keys[p as usize]);
+        for k in (0..self.len()).filter_map(|i| self.key(i)).chain(folded) {
             if k.on_hold {
                 continue;
             }
@@ -932,16 +958,15 @@ impl QueueState {
         (breached, warning)
     }
 
-    /// What list line `line` (counting tier headers) shows: an item (`Ok`), or a tier's
-    /// header (`Err` with the tier's first item).
-    pub fn at_line(&self, line: usize) -> Option<Result<usize, usize>> {
+    /// What list line `line` (counting tier headers) shows.
+    pub fn at_line(&self, line: usize) -> Option<ListLine> {
         let mut at = 0;
-        for s in &self.sections {
+        for (n, s) in self.sections.iter().enumerate() {
             if line == at {
-                return Some(Err(s.start));
+                return Some(ListLine::Header(n));
             }
             if line <= at + s.len {
-                return Some(Ok(s.start + line - at - 1));
+                return Some(ListLine::Row(s.start + line - at - 1));
             }
             at += s.len + 1;
         }
@@ -997,26 +1022,30 @@ impl QueueState {
     }
 
     pub fn next_tier(&mut self) -> bool {
-        if self.sections.is_empty() {
+        let Some(cur) = self.current_section() else {
             return false;
-        }
-        let next = (self.section_of(self.selected) + 1) % self.sections.len();
-        self.select(self.sections[next].start)
+        };
+        let n = self.sections.len();
+        let next = (1..=n)
+            .map(|d| (cur + d) % n)
+            .find(|&s| self.sections[s].len > 0);
+        next.is_some_and(|s| self.select(self.sections[s].start))
     }
 
     /// First the top of the current tier, then the previous one.
     pub fn prev_tier(&mut self) -> bool {
-        if self.sections.is_empty() {
+        let Some(cur) = self.current_section() else {
             return false;
-        }
-        let cur = self.section_of(self.selected);
-        let s = self.sections[cur];
-        let target = if self.selected != s.start {
-            s.start
-        } else {
-            self.sections[(cur + self.sections.len() - 1) % self.sections.len()].start
         };
-        self.select(target)
+        let s = self.sections[cur];
+        if self.selected != s.start {
+            return self.select(s.start);
+        }
+        let n = self.sections.len();
+        let prev = (1..=n)
+            .map(|d| (cur + n - d) % n)
+            .find(|&s| self.sections[s].len > 0);
+        prev.is_some_and(|s| self.select(self.sections[s].start))
     }
 
     /// Space: into the multi-selection (or out), then down.
@@ -1046,6 +1075,53 @@ impl QueueState {
         }
     }
 
+    /// Folds section `n` to its header, or unfolds it; the cursor stays on its row when that
+    /// row is still shown, else goes to the header's next row. Answers whether it is folded.
+    pub fn toggle_fold(&mut self, n: usize, me: Option<&str>) -> Option<bool> {
+        let tier = self.sections.get(n)?.tier;
+        let folded = if self.folded.remove(&tier) {
+            false
+        } else {
+            self.folded.insert(tier);
+            true
+        };
+        let (keep, screen_row) = self.keep_place();
+        let start = self.sections[n].start;
+        self.refilter(keep, screen_row, me);
+        if folded && self.sections.get(n).is_some_and(|s| s.len == 0) {
+            // The cursor was in the folded tier: the next row shown (else the last).
+            let i = self.sections.get(n).map_or(start, |s| s.start);
+            self.select(i);
+        }
+        Some(folded)
+    }
+
+    /// The section the cursor is in (folded sections hold no rows, so never this).
+    pub fn current_section(&self) -> Option<usize> {
+        (!self.sections.is_empty()).then(|| self.section_of(self.selected))
+    }
+
+    /// Takes the rows of folded sections out of `visible`, leaving their headers.
+    fn fold_sections(&mut self) {
+        self.folded_rows.clear();
+        if self.folded.is_empty() {
+            return;
+        }
+        let mut visible = Vec::with_capacity(self.visible.len());
+        for s in &mut self.sections {
+            let rows = &self.visible[s.start..s.start + s.len];
+            s.start = visible.len();
+            if self.folded.contains(&s.tier) {
+                self.folded_rows.extend_from_slice(rows);
+                s.folded = s.len;
+                s.len = 0;
+            } else {
+                visible.extend_from_slice(rows);
+            }
+        }
+        self.visible = visible;
+    }
+
     fn build_sections(&self) -> Vec<Section> {
         let mut out: Vec<Section> = Vec::new();
         for (i, k) in (0..self.len()).filter_map(|i| self.key(i)).enumerate() {
@@ -1056,6 +1132,7 @@ impl QueueState {
                     tier: key,
                     start: i,
                     len: 1,
+                    folded: 0,
                 }),
             }
         }

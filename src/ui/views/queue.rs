@@ -118,6 +118,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, now: DateTime<Utc>,
             lines.push(tier_header(
                 section.tier,
                 q.section_len(section),
+                section.folded > 0,
                 width,
                 theme,
             ));
@@ -159,12 +160,23 @@ fn headings<'a>(cols: &Columns, theme: &Theme) -> Line<'a> {
     Line::styled(text, theme.style("muted"))
 }
 
-fn tier_header<'a>(tier: Option<RiskTier>, count: usize, width: usize, theme: &Theme) -> Line<'a> {
+fn tier_header<'a>(
+    tier: Option<RiskTier>,
+    count: usize,
+    folded: bool,
+    width: usize,
+    theme: &Theme,
+) -> Line<'a> {
     let (name, style) = match tier {
         Some(t) => (t.label().to_uppercase(), theme.tier(t)),
         None => ("ON HOLD".to_string(), theme.style("heading")),
     };
-    let label = format!("── {name} · {count} ");
+    let (mark, more) = if folded {
+        ("▸", " folded")
+    } else {
+        ("─", "")
+    };
+    let label = format!("─{mark} {name} · {count}{more} ");
     let fill = width.saturating_sub(label.width());
     Line::from(vec![
         Span::styled(label, style),
