@@ -6,46 +6,13 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::rows;
 use signoff::backend::{Backend, no_progress};
 use signoff::domain::Clock;
 use signoff::sim::{DEMO_PASSWORD, DEMO_USER};
 use signoff::store::Store;
 use signoff::sync::sync_once;
 use signoff::ui::{AppState, Mode, Msg, Theme, update, views};
-
-/// Rows of a table as the sim serves them to an admin, read with plain HTTP (not our client).
-async fn rows(
-    server: &signoff::sim::SimServer,
-    table: &str,
-    query: &str,
-    fields: &str,
-) -> Vec<serde_json::Value> {
-    let url = format!(
-        "{}/api/now/table/{table}?sysparm_query={}&sysparm_fields={fields}&sysparm_limit=1000",
-        server.url(),
-        urlencode(query)
-    );
-    let body: serde_json::Value = reqwest::Client::new()
-        .get(url)
-        .basic_auth("admin", Some(DEMO_PASSWORD))
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["result"].as_array().cloned().unwrap_or_default()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn the_change_in_full_is_read_from_the_instance_cached_and_shown_offline() {

@@ -97,7 +97,14 @@ fn decisions_are_listed_newest_first_and_those_that_moved_since_are_flagged() {
             },
         ),
     ];
-    update(&mut s, Msg::History(Ok(decisions)));
+    update(
+        &mut s,
+        Msg::History {
+            decisions: Ok(decisions),
+            server: Default::default(),
+            asking: false,
+        },
+    );
     let rows = match &s.decided.as_ref().unwrap().rows {
         Some(Ok(r)) => r.clone(),
         other => panic!("{other:?}"),
@@ -178,27 +185,214 @@ fn snapshot_history() {
     update(&mut s, ch('H'));
     update(
         &mut s,
-        Msg::History(Ok(vec![
-            (
-                decided(
-                    &a1,
-                    DecisionKind::Approve,
-                    60,
-                    "Backout rehearsed, window quiet.",
+        Msg::History {
+            decisions: Ok(vec![
+                (
+                    decided(
+                        &a1,
+                        DecisionKind::Approve,
+                        60,
+                        "Backout rehearsed, window quiet.",
+                    ),
+                    Delivery::Applied { at: now() },
                 ),
-                Delivery::Applied { at: now() },
-            ),
-            (
-                decided(
-                    &a2,
-                    DecisionKind::Reject,
-                    20,
-                    "No rollback plan for the database.",
+                (
+                    decided(
+                        &a2,
+                        DecisionKind::Reject,
+                        20,
+                        "No rollback plan for the database.",
+                    ),
+                    Delivery::Applied { at: now() },
                 ),
-                Delivery::Applied { at: now() },
-            ),
-        ])),
+            ]),
+            server: Default::default(),
+            asking: false,
+        },
     );
     let theme = Theme::named("dark", true).unwrap();
     insta::assert_snapshot!(render_at(&s, 80, 24, now(), &theme).backend());
+}
+
+/// Writes `fields` to an approval with plain HTTP as `user` (the web UI's part, not our client).
+async fn patch_approval(
+    server: &signoff::sim::SimServer,
+    user: &str,
+    sys_id: &str,
+    fields: serde_json::Value,
+) {
+    let url = format!(
+        "{}/api/now/table/sysapproval_approver/{sys_id}",
+        server.url()
+    );
+    let status = reqwest::Client::new()
+        .patch(url)
+        .basic_auth(user, Some(signoff::sim::DEMO_PASSWORD))
+        .header("Accept", "application/json")
+        .json(&fields)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+}
+
+#[tokio::test]
+async fn decisions_made_on_the_server_are_merged_with_the_outboxs_once_each() {
+    use signoff::backend::Backend;
+    use signoff::domain::{ApprovalState, Clock};
+    let server = common::sim(7, 120, 200).await;
+    let clock = common::clock(&server);
+    let sn = common::client_on(
+        &server,
+        signoff::sim::DEMO_USER,
+        signoff::sim::DEMO_PASSWORD,
+        &clock,
+    );
+    let me = sn.current_user().await.unwrap();
+    let mine = common::rows(
+        &server,
+        "sysapproval_approver",
+        &format!(
+            "approver={}^state=requested^source_table=change_request",
+            me.sys_id
+        ),
+        "sys_id",
+    )
+    .await;
+    let id = |i: usize| mine[i]["sys_id"].as_str().unwrap().to_string();
+    assert!(mine.len() >= 3);
+    // What the seed already holds as decided by me.
+    let seeded = common::rows(
+        &server,
+        "sysapproval_approver",
+        &format!("approver={}^stateINapproved,rejected", me.sys_id),
+        "sys_id",
+    )
+    .await
+    .len();
+    // In the web UI: one approved by me with a comment, one of mine rejected by an admin.
+    patch_approval(
+        &server,
+        signoff::sim::DEMO_USER,
+        &id(0),
+        serde_json::json!({"state": "approved", "comments": "Approved from the web form."}),
+    )
+    .await;
+    patch_approval(
+        &server,
+        "admin",
+        &id(1),
+        serde_json::json!({"state": "rejected", "comments": "Out of policy."}),
+    )
+    .await;
+    // Through signoff: in its outbox as well as on the server.
+    sn.decide(
+        &id(2),
+        ApprovalState::Rejected,
+        "Rejected here: no test evidence.",
+    )
+    .await
+    .unwrap();
+    let since = clock.now() - chrono::Duration::days(90);
+    let server_side = sn.decided(&me, since, 1_000).await.unwrap();
+    assert!(server_side.len() >= seeded + 3, "{}", server_side.len());
+    let web = server_side
+        .iter()
+        .find(|d| d.approval_sys_id == id(0))
+        .unwrap();
+    assert_eq!(web.state, "approved");
+    assert_eq!(web.comment, "Approved from the web form.");
+    assert_eq!(web.decided_by, me.user_name);
+    assert!(!web.number.is_empty() && !web.title.is_empty());
+    let sorted = server_side
+        .windows(2)
+        .all(|w| w[0].decided_at >= w[1].decided_at);
+    assert!(sorted, "newest first");
+
+    // The outbox holds the decision made here; the merge lists it once, as signoff's.
+    let a = signoff::domain::Approval {
+        sys_id: id(2),
+        ..approval(2, "normal", "3", "2", 30)
+    };
+    let ours = (
+        decided(
+            &a,
+            DecisionKind::Reject,
+            1,
+            "Rejected here: no test evidence.",
+        ),
+        Delivery::Applied { at: now() },
+    );
+    let rows = signoff::domain::history::rows(
+        &[ours],
+        &server_side,
+        Some((&me.sys_id, &me.user_name)),
+        &|_| None,
+    );
+    let of = |sys_id: &str| -> Vec<&signoff::domain::history::HistoryRow> {
+        rows.iter()
+            .filter(|r| r.approval_sys_id == sys_id)
+            .collect()
+    };
+    assert_eq!(of(&id(2)).len(), 1);
+    assert_eq!(of(&id(2))[0].outcome, "applied");
+    let web = of(&id(0));
+    assert_eq!((web.len(), web[0].outcome.as_str()), (1, "elsewhere"));
+    assert_eq!(web[0].decision, "approve");
+    assert_eq!(web[0].by, None, "decided by me");
+    let admin = of(&id(1));
+    assert_eq!(admin[0].decision, "reject");
+    assert_eq!(admin[0].by.as_deref(), Some("admin"));
+    assert_eq!(admin[0].justification, "Out of policy.");
+    assert_eq!(rows.len(), server_side.len());
+}
+
+#[test]
+fn the_history_says_where_its_rows_come_from_and_shows_the_servers_record_offline() {
+    let a1 = approval(1, "normal", "4", "3", 30);
+    let mut s = state_with("https://x.service-now.com", vec![a1.clone()], 120, 30);
+    update(&mut s, ch('H'));
+    let server = signoff::domain::history::ServerHistory {
+        read_at: Some(now() - Duration::hours(2)),
+        decisions: vec![signoff::domain::history::ServerDecision {
+            approval_sys_id: "b".repeat(32),
+            number: "CHG0039999".into(),
+            title: "Rotate the TLS certificates".into(),
+            state: "rejected".into(),
+            decided_at: Some(now() - Duration::hours(3)),
+            approver: UserRef {
+                sys_id: "u1".into(),
+                name: "Alice Moreno".into(),
+            },
+            decided_by: "alice".into(),
+            comment: "No change window booked.".into(),
+        }],
+    };
+    update(
+        &mut s,
+        Msg::History {
+            decisions: Ok(vec![]),
+            server: server.clone(),
+            asking: true,
+        },
+    );
+    let theme = Theme::named("dark", false).unwrap();
+    let text = screen(&render_at(&s, 120, 30, now(), &theme));
+    assert!(text.contains("Your decisions (1)"), "{text}");
+    assert!(text.contains("asking again"), "{text}");
+    assert!(text.contains("CHG0039999"), "{text}");
+    assert!(text.contains("elsewhere"), "{text}");
+    assert!(text.contains("“No change window booked.”"), "{text}");
+    // The server cannot be reached: its record as read stays, and the line says why.
+    update(
+        &mut s,
+        Msg::ServerHistory(Err("the instance did not answer".into())),
+    );
+    let text = screen(&render_at(&s, 120, 30, now(), &theme));
+    assert!(
+        text.contains("could not be asked (the instance did not answer)"),
+        "{text}"
+    );
+    assert!(text.contains("CHG0039999"), "{text}");
 }

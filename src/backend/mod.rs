@@ -73,6 +73,16 @@ pub trait Backend: Send + Sync {
         change_sys_id: &str,
     ) -> impl Future<Output = Result<crate::domain::context::ChangeContext, BackendError>> + Send;
 
+    /// Approvals decided (approved or rejected) since `since` that are `me`'s or that `me`
+    /// updated last: decisions made in the web UI or elsewhere, newest first, at most
+    /// `limit`, sanitised.
+    fn decided(
+        &self,
+        me: &crate::domain::User,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<crate::domain::history::ServerDecision>, BackendError>> + Send;
+
     /// One approval as the server has it now (`None`: gone, or no longer visible to us).
     fn approval(
         &self,

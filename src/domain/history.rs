@@ -3,10 +3,53 @@
 //! marks items that changed after they were done.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::change::{Approval, ApprovalState};
+use super::change::{Approval, ApprovalState, UserRef};
 use super::decision::{Decision, DecisionKind, Delivery};
+use super::text::clean_line;
+
+/// A decision the server records on an approval of mine, or one I made on someone's (in the
+/// web UI, another tool, or signoff on another machine): read from the approval rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerDecision {
+    pub approval_sys_id: String,
+    pub number: String,
+    pub title: String,
+    /// `approved` or `rejected`.
+    pub state: String,
+    /// When the approval row last changed (its decision, as far as the row tells).
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Whose approval it is.
+    pub approver: UserRef,
+    /// The login that last updated it (`sys_updated_by`).
+    pub decided_by: String,
+    /// The newest comment on the approval, if the instance shows it.
+    pub comment: String,
+}
+
+impl ServerDecision {
+    /// Cleans every server string (ids are checked by the adapter).
+    pub fn sanitize(&mut self) {
+        for s in [
+            &mut self.number,
+            &mut self.state,
+            &mut self.decided_by,
+            &mut self.approver.name,
+        ] {
+            *s = clean_line(s, 80);
+        }
+        self.title = clean_line(&self.title, 200);
+        self.comment = clean_line(&self.comment, 400);
+    }
+}
+
+/// The server's decisions as they were last read, and when.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerHistory {
+    pub read_at: Option<DateTime<Utc>>,
+    pub decisions: Vec<ServerDecision>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryRow {
@@ -21,6 +64,8 @@ pub struct HistoryRow {
     pub justification: String,
     /// How the change moved after the decision, when it did.
     pub moved: Option<String>,
+    /// Someone else decided this approval of mine (their login), as the server says.
+    pub by: Option<String>,
 }
 
 /// How the approval moved after `d` was applied, judged from its copy in the queue now
@@ -39,10 +84,14 @@ pub fn moved_since(d: &Decision, delivery: &Delivery, now: Option<&Approval>) ->
     None
 }
 
-/// The rows of `decisions`, newest first; `current(approval_sys_id)` is the approval as the
-/// queue holds it now.
+/// The rows of `decisions` (signoff's outbox) and of `server` (decisions the server records
+/// that the outbox does not hold: made in the web UI or elsewhere), newest first;
+/// `current(approval_sys_id)` is the approval as the queue holds it now; `me` is my sys_id
+/// and login.
 pub fn rows(
     decisions: &[(Decision, Delivery)],
+    server: &[ServerDecision],
+    me: Option<(&str, &str)>,
     current: &dyn Fn(&str) -> Option<Approval>,
 ) -> Vec<HistoryRow> {
     let mut out: Vec<HistoryRow> = decisions
@@ -55,10 +104,43 @@ pub fn rows(
             decision: d.kind.verb().to_string(),
             outcome: delivery.label().to_string(),
             on_behalf_of: d.on_behalf_of.as_ref().map(|u| u.label().to_string()),
-            justification: super::text::clean_line(d.justification.as_str(), 400),
+            justification: clean_line(d.justification.as_str(), 400),
             moved: moved_since(d, delivery, current(&d.approval_sys_id).as_ref()),
+            by: None,
         })
         .collect();
+    let ours: std::collections::HashSet<&str> = decisions
+        .iter()
+        .filter(|(d, _)| matches!(d.kind, DecisionKind::Approve | DecisionKind::Reject))
+        .map(|(d, _)| d.approval_sys_id.as_str())
+        .collect();
+    let (my_id, my_login) = me.unwrap_or_default();
+    for s in server
+        .iter()
+        .filter(|s| !ours.contains(s.approval_sys_id.as_str()))
+    {
+        let Some(at) = s.decided_at else { continue };
+        let mine = !my_id.is_empty() && s.approver.sys_id == my_id;
+        let asked_again =
+            current(&s.approval_sys_id).is_some_and(|a| a.state == ApprovalState::Requested);
+        out.push(HistoryRow {
+            decided_at: at,
+            number: s.number.clone(),
+            title: s.title.clone(),
+            approval_sys_id: s.approval_sys_id.clone(),
+            decision: match s.state.as_str() {
+                "approved" => "approve".into(),
+                "rejected" => "reject".into(),
+                other => other.to_string(),
+            },
+            outcome: "elsewhere".into(),
+            on_behalf_of: (!mine).then(|| s.approver.label().to_string()),
+            justification: s.comment.clone(),
+            moved: asked_again.then(|| "asked again since".into()),
+            by: (mine && !s.decided_by.is_empty() && !s.decided_by.eq_ignore_ascii_case(my_login))
+                .then(|| s.decided_by.clone()),
+        });
+    }
     out.sort_by_key(|r| std::cmp::Reverse(r.decided_at));
     out
 }

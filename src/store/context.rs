@@ -5,6 +5,10 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
 use crate::domain::context::ChangeContext;
+use crate::domain::history::ServerHistory;
+
+/// The meta key the server's record of my decisions is cached under.
+const META_SERVER_HISTORY: &str = "server_history";
 
 impl Store {
     /// Keeps `ctx` as the change's context (the newer read wins).
@@ -40,5 +44,27 @@ impl Store {
                 .map_err(|e| self.corrupt(format!("a cached change context is unreadable: {e}")))
         })
         .transpose()
+    }
+
+    /// Keeps the server's record of my decisions, as last read, for offline review.
+    pub fn put_server_history(&mut self, h: &ServerHistory) -> Result<(), StoreError> {
+        let data = serde_json::to_string(h).map_err(|e| StoreError::Encode {
+            path: self.path.clone(),
+            what: "the server's record of your decisions".into(),
+            detail: e.to_string(),
+        })?;
+        self.set_meta(META_SERVER_HISTORY, &data)
+    }
+
+    /// The server's record of my decisions as last read (empty if never read).
+    pub fn server_history(&self) -> Result<ServerHistory, StoreError> {
+        match self.get_meta(META_SERVER_HISTORY)? {
+            None => Ok(ServerHistory::default()),
+            Some(d) => serde_json::from_str(&d).map_err(|e| {
+                self.corrupt(format!(
+                    "the cached server record of your decisions is unreadable: {e}"
+                ))
+            }),
+        }
     }
 }

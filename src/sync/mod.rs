@@ -495,6 +495,8 @@ pub enum SyncEvent {
         approval_sys_id: String,
         result: Result<Option<Box<Approval>>, String>,
     },
+    /// The server's record of my decisions, for the history view.
+    ServerHistory(Result<crate::domain::history::ServerHistory, String>),
     /// A change in full, read for the detail view.
     Context {
         change_sys_id: String,

@@ -36,12 +36,20 @@ pub enum Request {
     FetchApproval {
         approval_sys_id: String,
     },
+    /// Decisions the server records that are mine or made by me, since a time.
+    ServerHistory {
+        me: crate::domain::User,
+        since: DateTime<Utc>,
+    },
     /// The change of an approval in full, for the detail view.
     ChangeContext {
         approval_sys_id: String,
         change_sys_id: String,
     },
 }
+
+/// The most decisions the history reads from the server.
+pub const SERVER_HISTORY_LIMIT: usize = 1_000;
 
 /// `2027-07-01 09:00 (+01:00)`: a time in the viewer's zone, its offset on that date shown.
 fn local(t: DateTime<Utc>, tz: Zone) -> String {
@@ -138,6 +146,16 @@ pub async fn run_requests<B: Backend + 'static>(
                         result,
                     }
                 }
+                Request::ServerHistory { me, since } => SyncEvent::ServerHistory(
+                    backend
+                        .decided(&me, since, SERVER_HISTORY_LIMIT)
+                        .await
+                        .map(|decisions| crate::domain::history::ServerHistory {
+                            read_at: Some(clock.now()),
+                            decisions,
+                        })
+                        .map_err(|e| e.to_string()),
+                ),
                 Request::EndDelegation { me, sys_id } => {
                     let result = end_delegation(backend.as_ref(), &me, &sys_id, clock.now()).await;
                     let _ = engine.send(SyncCommand::Now);

@@ -51,8 +51,16 @@ pub enum Msg {
         days: i64,
         result: Result<Box<crate::domain::insights::Insights>, String>,
     },
-    /// My decisions (from the outbox, which keeps each with the approval as seen).
-    History(Result<Vec<(crate::domain::Decision, crate::domain::Delivery)>, String>),
+    /// My decisions (from the outbox, which keeps each with the approval as seen), and the
+    /// server's record of them as cached.
+    History {
+        decisions: Result<Vec<(crate::domain::Decision, crate::domain::Delivery)>, String>,
+        server: crate::domain::history::ServerHistory,
+        /// The server is being asked afresh (a `ServerHistory` follows).
+        asking: bool,
+    },
+    /// The server's record of my decisions, read afresh.
+    ServerHistory(Result<crate::domain::history::ServerHistory, String>),
     /// A click or the wheel.
     Mouse(crossterm::event::MouseEvent),
     /// What the IO edge has to tell the user (an effect that could not be carried out).

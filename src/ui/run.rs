@@ -182,6 +182,13 @@ where
         {
             tracing::warn!(error = %e, "could not cache a change's context");
         }
+        // So is the server's record of my decisions.
+        if let Msg::ServerHistory(Ok(h)) = &msg
+            && let Some(store) = outbox.as_mut()
+            && let Err(e) = store.put_server_history(h)
+        {
+            tracing::warn!(error = %e, "could not cache the server's record of decisions");
+        }
         // Effects, and what their answers ask for in turn.
         let mut effects = update(&mut state, msg);
         while !effects.is_empty() {
@@ -291,6 +298,7 @@ pub fn translate(ev: SyncEvent) -> Msg {
             approval_sys_id,
             result,
         },
+        SyncEvent::ServerHistory(result) => Msg::ServerHistory(result),
         SyncEvent::Context {
             change_sys_id,
             result,
@@ -303,6 +311,9 @@ pub fn translate(ev: SyncEvent) -> Msg {
         SyncEvent::StoreFailed { error } => Msg::StoreFailed { error },
     }
 }
+
+/// How far back the history asks the server for my decisions.
+const HISTORY_DAYS: i64 = 90;
 
 /// What performing an effect came to.
 /// Starts the desktop's browser on `url` (detached, its output discarded); where there is
@@ -442,18 +453,41 @@ fn perform(
                 _ => Done::Nothing,
             }
         }
-        Effect::History => Done::Answer(Msg::History(match outbox.as_ref() {
-            None => Err("there is no store to read your decisions from".to_string()),
-            Some(store) => store
-                .outbox(false)
-                .map(|entries| {
-                    entries
-                        .into_iter()
-                        .map(|e| (e.decision, e.delivery))
-                        .collect()
+        Effect::History => {
+            // The server's record is asked for afresh (when online); the cached one shows now.
+            let asking = state.user.as_ref().is_some_and(|me| {
+                request(Request::ServerHistory {
+                    me: me.clone(),
+                    since: clock.now() - chrono::Duration::days(HISTORY_DAYS),
                 })
-                .map_err(|e| e.to_string()),
-        })),
+            });
+            let (decisions, server) = match outbox.as_ref() {
+                None => (
+                    Err("there is no store to read your decisions from".to_string()),
+                    Default::default(),
+                ),
+                Some(store) => (
+                    store
+                        .outbox(false)
+                        .map(|entries| {
+                            entries
+                                .into_iter()
+                                .map(|e| (e.decision, e.delivery))
+                                .collect()
+                        })
+                        .map_err(|e| e.to_string()),
+                    store.server_history().unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "the cached server history is unreadable");
+                        Default::default()
+                    }),
+                ),
+            };
+            Done::Answer(Msg::History {
+                decisions,
+                server,
+                asking,
+            })
+        }
         Effect::Insights { days } => {
             let result = match outbox.as_ref() {
                 None => Err("there is no store to read your decisions from".to_string()),

@@ -126,6 +126,40 @@ pub fn signoff_as_demo(home: &Path, url: &str, args: &[&str]) -> tokio::process:
     cmd
 }
 
+/// Rows of a table as the sim serves them to an admin, read with plain HTTP (not our client).
+pub async fn rows(
+    server: &signoff::sim::SimServer,
+    table: &str,
+    query: &str,
+    fields: &str,
+) -> Vec<serde_json::Value> {
+    let url = format!(
+        "{}/api/now/table/{table}?sysparm_query={}&sysparm_fields={fields}&sysparm_limit=1000",
+        server.url(),
+        urlencode(query)
+    );
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(url)
+        .basic_auth("admin", Some(DEMO_PASSWORD))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["result"].as_array().cloned().unwrap_or_default()
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Writes signoff's config file under the test home `home` (`config/config.toml`).
 pub fn write_config(home: &Path, text: &str) {
     std::fs::create_dir_all(home.join("config")).unwrap();

@@ -7,8 +7,9 @@ use super::paging::MAX_PAGE_ROWS;
 use super::wire::Row;
 use super::{ServiceNow, check_id, convert};
 use crate::backend::BackendError;
-use crate::domain::UserRef;
 use crate::domain::context::{Attachment, CabFacts, ChangeContext, OtherApproval, parse_history};
+use crate::domain::history::ServerDecision;
+use crate::domain::{User, UserRef};
 
 /// Dot-walked from the user's own approval: whoever may read the approval may read these.
 const CHANGE_FIELDS: &[&str] = &[
@@ -109,5 +110,73 @@ impl ServiceNow {
         }
         ctx.sanitize();
         Ok(ctx)
+    }
+
+    /// Approvals decided since `since` that are `me`'s or that `me` updated last (decisions
+    /// made in the web UI or elsewhere), newest first, at most `limit`.
+    pub(super) async fn read_decided(
+        &self,
+        me: &User,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<ServerDecision>, BackendError> {
+        check_id(&me.sys_id)?;
+        // The login goes into the encoded query: only when it cannot break out of it.
+        let plain = !me.user_name.is_empty()
+            && me
+                .user_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+        let by_me = if plain {
+            format!("^ORsys_updated_by={}", me.user_name)
+        } else {
+            String::new()
+        };
+        let query = format!(
+            "approver={}{by_me}^source_table=change_request^stateINapproved,rejected^sys_updated_on>={}^ORDERBYDESCsys_updated_on",
+            me.sys_id,
+            since.format("%Y-%m-%d %H:%M:%S")
+        );
+        let rows = self
+            .get_all(
+                "sysapproval_approver",
+                &query,
+                "sys_id,state,approver,sys_updated_on,sys_updated_by,comments,sysapproval.number,sysapproval.short_description",
+                "your decisions on the server",
+                &|row| {
+                    let id = row.value("sys_id");
+                    check_id(&id)?;
+                    let mut d = ServerDecision {
+                        approval_sys_id: id,
+                        number: row.display("sysapproval.number"),
+                        title: row.display("sysapproval.short_description"),
+                        state: row.value("state"),
+                        decided_at: convert::time_value(row, "sys_updated_on"),
+                        approver: UserRef {
+                            sys_id: row.value("approver"),
+                            name: row.display("approver"),
+                        },
+                        decided_by: row.value("sys_updated_by"),
+                        comment: parse_history(&row.display("comments"))
+                            .into_iter()
+                            .next()
+                            .map(|e| e.text)
+                            .unwrap_or_default(),
+                    };
+                    d.sanitize();
+                    Ok(d)
+                },
+                &crate::backend::no_progress,
+            )
+            .await;
+        match rows {
+            Ok(mut list) => {
+                list.retain(|d| matches!(d.state.as_str(), "approved" | "rejected"));
+                list.truncate(limit);
+                Ok(list)
+            }
+            Err(BackendError::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -614,6 +614,15 @@ impl Backend for ServiceNow {
             .await
     }
 
+    async fn decided(
+        &self,
+        me: &crate::domain::User,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::history::ServerDecision>, BackendError> {
+        self.read_decided(me, since, limit).await
+    }
+
     async fn approval(
         &self,
         approval_sys_id: &str,

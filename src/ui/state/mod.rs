@@ -59,6 +59,12 @@ fn views_columns_sort(x: usize, width: usize) -> Option<find::Sort> {
 pub struct HistoryView {
     pub rows: Option<Result<Vec<crate::domain::history::HistoryRow>, String>>,
     pub selected: usize,
+    /// signoff's own decisions, as the outbox holds them.
+    pub decisions: Vec<(crate::domain::Decision, crate::domain::Delivery)>,
+    /// The server's record of my decisions, as last read.
+    pub server: crate::domain::history::ServerHistory,
+    /// The server is being asked (`Some`: the answer is awaited), or why it could not be.
+    pub server_asked: Option<Result<(), String>>,
 }
 
 /// The insights screen: the period shown and its figures (`None` while computed).
@@ -470,6 +476,29 @@ impl AppState {
 
     pub fn has_rows(&self) -> bool {
         !self.queue.is_empty()
+    }
+
+    /// The history's rows from signoff's decisions and the server's record, merged.
+    fn history_rows(&mut self) {
+        let me = self
+            .user
+            .as_ref()
+            .map(|u| (u.sys_id.as_str(), u.user_name.as_str()));
+        let Some(h) = self.decided.as_mut() else {
+            return;
+        };
+        if matches!(h.rows, Some(Err(_))) {
+            return;
+        }
+        let q = &self.queue;
+        let rows = crate::domain::history::rows(&h.decisions, &h.server.decisions, me, &|id| {
+            q.position(id)
+                .and_then(|i| q.item(i))
+                .map(|e| e.approval.clone())
+        });
+        h.selected = h.selected.min(rows.len().saturating_sub(1));
+        h.rows = Some(Ok(rows));
+        self.dirty = true;
     }
 
     /// Whether the list shows any tier, folded or not.
@@ -1020,6 +1049,9 @@ impl AppState {
                 self.decided = Some(HistoryView {
                     rows: None,
                     selected: 0,
+                    decisions: Vec::new(),
+                    server: Default::default(),
+                    server_asked: None,
                 });
                 return vec![Effect::History];
             }
@@ -2286,18 +2318,32 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Mouse(m) => state.mouse_event(m),
-        Msg::History(result) => {
-            let rows = result.map(|decisions| {
-                let q = &state.queue;
-                crate::domain::history::rows(&decisions, &|id| {
-                    q.position(id)
-                        .and_then(|i| q.item(i))
-                        .map(|e| e.approval.clone())
-                })
-            });
+        Msg::History {
+            decisions,
+            server,
+            asking,
+        } => {
             if let Some(h) = state.decided.as_mut() {
-                h.rows = Some(rows);
-                state.dirty = true;
+                match decisions {
+                    Ok(d) => h.decisions = d,
+                    Err(e) => h.rows = Some(Err(e)),
+                }
+                h.server = server;
+                h.server_asked = asking.then_some(Ok(()));
+                state.history_rows();
+            }
+            vec![]
+        }
+        Msg::ServerHistory(result) => {
+            if let Some(h) = state.decided.as_mut() {
+                match result {
+                    Ok(server) => {
+                        h.server = server;
+                        h.server_asked = None;
+                    }
+                    Err(e) => h.server_asked = Some(Err(e)),
+                }
+                state.history_rows();
             }
             vec![]
         }

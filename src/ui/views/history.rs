@@ -34,6 +34,51 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     frame.render_widget(Clear, area);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    // First line: where the rows come from, and how fresh the server's part is.
+    let source = match (&h.server_asked, h.server.read_at) {
+        (Some(Err(e)), at) => (
+            format!(
+                "Decisions made here; the server could not be asked ({e}){}.",
+                at.map_or(String::new(), |t| format!(
+                    ", its record as read {}",
+                    format::local(t, state.tz)
+                ))
+            ),
+            "sla.warning",
+        ),
+        (Some(Ok(())), None) => (
+            "Decisions made here; asking the server for the ones made elsewhere…".into(),
+            "muted",
+        ),
+        (Some(Ok(())), Some(t)) => (
+            format!(
+                "Decisions made here and elsewhere (server as read {}; asking again…).",
+                format::local(t, state.tz)
+            ),
+            "muted",
+        ),
+        (None, Some(t)) => (
+            format!(
+                "Decisions made here and elsewhere (“elsewhere”: the server's record, read {}).",
+                format::local(t, state.tz)
+            ),
+            "muted",
+        ),
+        (None, None) => (
+            "Decisions made here; those made elsewhere show once the server is read, online."
+                .into(),
+            "muted",
+        ),
+    };
+    let [head, inner] = ratatui::layout::Layout::vertical([
+        ratatui::layout::Constraint::Length(1),
+        ratatui::layout::Constraint::Min(0),
+    ])
+    .areas(inner);
+    frame.render_widget(
+        Paragraph::new(fit(&source.0, head.width as usize)).style(theme.style(source.1)),
+        head,
+    );
     let rows = match &h.rows {
         None => {
             frame.render_widget(
@@ -53,7 +98,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         Some(Ok(rows)) if rows.is_empty() => {
             frame.render_widget(
                 Paragraph::new(
-                    "No decisions yet: the ones you make here are listed, with where they ended.",
+                    "No decisions yet: the ones you make here or elsewhere are listed, with where they ended.",
                 )
                 .style(theme.style("muted")),
                 inner,
@@ -76,7 +121,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             Style::default()
         };
         let outcome_role = match r.outcome.as_str() {
-            "applied" => "status.online",
+            "applied" | "elsewhere" => "status.online",
             "conflict" => "sla.warning",
             "failed" => "error",
             _ => "muted",
@@ -97,6 +142,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             let m = format!("⟳ {m} · ");
             used += m.chars().count();
             spans.push(Span::styled(m, base.patch(theme.style("sla.warning"))));
+        }
+        if let Some(b) = &r.by {
+            let b = format!("by {b} · ");
+            used += b.chars().count();
+            spans.push(Span::styled(b, base.patch(theme.style("heading"))));
         }
         if let Some(p) = &r.on_behalf_of {
             let p = format!("for {p} · ");
