@@ -27,10 +27,14 @@ pub fn figures(s: &Session, days: i64) -> Result<Insights, Failure> {
             .map_err(|e| Failure::other(e.to_string()))?
             .approvals,
     );
+    let meetings = store
+        .meeting_details()
+        .map_err(|e| Failure::other(e.to_string()))?;
     Ok(insights::compute(
         &s.config.policy,
         &decisions,
         &pending,
+        &meetings,
         clock.now(),
         days,
     ))
@@ -161,5 +165,6 @@ fn table(w: &mut dyn Write, f: &Insights) -> std::io::Result<()> {
         "Pending and breached now: {}",
         tiers(&f.pending_breached)
     )?;
+    writeln!(w, "\nCAB: {}", f.cab.describe())?;
     Ok(())
 }

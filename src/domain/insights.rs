@@ -33,6 +33,50 @@ pub struct CycleTime {
     pub p90_minutes: i64,
 }
 
+/// Time spent on agenda items in the CAB meetings of the period (from the cached meetings).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CabTime {
+    pub meetings: usize,
+    /// Items discussed (their timer ran).
+    pub items: usize,
+    /// Seconds per item discussed.
+    pub median_seconds: i64,
+    pub p90_seconds: i64,
+    /// Items discussed longer than their allotted time.
+    pub over_time: usize,
+    /// The item discussed longest: its change number and seconds.
+    pub longest: Option<(String, i64)>,
+}
+
+impl CabTime {
+    /// The time per item in a sentence (the console and the CLI say the same).
+    pub fn describe(&self) -> String {
+        let c = self;
+        if c.items == 0 {
+            return format!(
+                "{} meeting{} cached in the period, no agenda item timed",
+                c.meetings,
+                if c.meetings == 1 { "" } else { "s" }
+            );
+        }
+        let min = |s: i64| format!("{}m{:02}s", s / 60, s % 60);
+        let mut out = format!(
+            "{} item{} over {} meeting{}: median {} per item, p90 {}; {} over the allotted time",
+            c.items,
+            if c.items == 1 { "" } else { "s" },
+            c.meetings,
+            if c.meetings == 1 { "" } else { "s" },
+            min(c.median_seconds),
+            min(c.p90_seconds),
+            c.over_time
+        );
+        if let Some((number, s)) = &c.longest {
+            out.push_str(&format!("; longest {number} ({})", min(*s)));
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Rejections {
     /// A group or change type (`""` when the change had none).
@@ -89,6 +133,7 @@ pub struct Insights {
     pub pending_escalated: usize,
     /// Decisions the instance did not take as made (conflict, failed): not counted above.
     pub not_applied: usize,
+    pub cab: CabTime,
 }
 
 /// The value at quantile `q` (0–1) of sorted `v`, nearest rank.
@@ -137,12 +182,47 @@ fn by_tier(map: BTreeMap<RiskTier, usize>) -> Vec<ByTier> {
         .collect()
 }
 
-/// The figures for the `days` before `now`, from `decisions` (with where each ended) and the
-/// queue as it stands (`pending`).
+/// The time spent per agenda item in `meetings` that started in `from..=now`.
+pub fn cab_time(
+    meetings: &[super::cab::MeetingDetail],
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> CabTime {
+    let mut out = CabTime::default();
+    let mut spent: Vec<i64> = Vec::new();
+    for m in meetings {
+        if !m.meeting.start.is_some_and(|s| s >= from && s <= now) {
+            continue;
+        }
+        out.meetings += 1;
+        for item in &m.items {
+            let t = m.timer(item, now);
+            if t.spent <= 0 {
+                continue;
+            }
+            spent.push(t.spent);
+            if item.allotted > 0 && t.spent > item.allotted {
+                out.over_time += 1;
+            }
+            if out.longest.as_ref().is_none_or(|(_, s)| t.spent > *s) {
+                out.longest = Some((item.number.clone(), t.spent));
+            }
+        }
+    }
+    spent.sort_unstable();
+    out.items = spent.len();
+    out.median_seconds = quantile(&spent, 0.5);
+    out.p90_seconds = quantile(&spent, 0.9);
+    out
+}
+
+/// The figures for the `days` before `now`, from `decisions` (with where each ended), the
+/// queue as it stands (`pending`) and the cached CAB meetings.
 pub fn compute(
     policy: &Policy,
     decisions: &[(Decision, Delivery)],
     pending: &[std::sync::Arc<QueueEntry>],
+    meetings: &[super::cab::MeetingDetail],
     now: DateTime<Utc>,
     days: i64,
 ) -> Insights {
@@ -291,12 +371,107 @@ pub fn compute(
         }
     }
     out.pending_breached = by_tier(breached);
+    out.cab = cab_time(meetings, from, now);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn meeting(
+        start: DateTime<Utc>,
+        items: &[(&str, i64, i64, bool)],
+    ) -> super::super::cab::MeetingDetail {
+        use super::super::cab::*;
+        use super::super::change::UserRef;
+        MeetingDetail {
+            meeting: Meeting {
+                sys_id: "m".into(),
+                name: "Weekly CAB".into(),
+                state: MeetingState::InProgress,
+                start: Some(start),
+                end: None,
+                actual_end: None,
+                manager: UserRef::default(),
+                delegates: vec![],
+                board_members: vec![],
+                notes: String::new(),
+                time_per_item: 300,
+                complete_preapproved: false,
+                auto_add_decisions: false,
+                agenda_locked: false,
+                conference: String::new(),
+                sys_updated_on: None,
+            },
+            // (number, allotted, banked, running since 2 minutes before now)
+            items: items
+                .iter()
+                .map(|&(n, allotted, elapsed, running)| AgendaItem {
+                    sys_id: n.to_lowercase(),
+                    change_sys_id: String::new(),
+                    number: n.into(),
+                    short_description: String::new(),
+                    order: 0,
+                    state: if running {
+                        ItemState::InProgress
+                    } else {
+                        ItemState::Complete
+                    },
+                    decision: ItemDecision::Undecided,
+                    allotted,
+                    elapsed,
+                    added_at: None,
+                    sys_updated_on: None,
+                })
+                .collect(),
+            attendees: vec![],
+            runtime: items.iter().find(|i| i.3).map(|i| Runtime {
+                sys_id: "r".into(),
+                current_item: Some(i.0.to_lowercase()),
+                current_start: Some(start + Duration::hours(1) - Duration::minutes(2)),
+                timer_state: "running".into(),
+                host: UserRef::default(),
+                agenda_update_at: None,
+            }),
+            changes: vec![],
+            approvals: vec![],
+            all_approvals: true,
+        }
+    }
+
+    #[test]
+    fn cab_time_per_item_counts_timed_items_of_the_periods_meetings() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let start = now - Duration::hours(1);
+        // Spent: 240, 600 (over its 300), 0 (not discussed), 60 banked + 120 running = 180.
+        let this = meeting(
+            start,
+            &[
+                ("CHG1", 300, 240, false),
+                ("CHG2", 300, 600, false),
+                ("CHG3", 300, 0, false),
+                ("CHG4", 120, 60, true),
+            ],
+        );
+        // A meeting before the period does not count.
+        let old = meeting(now - Duration::days(40), &[("CHG9", 300, 9_000, false)]);
+        let c = cab_time(&[this, old], now - Duration::days(30), now);
+        assert_eq!((c.meetings, c.items, c.over_time), (1, 3, 2));
+        // Sorted 180, 240, 600: median rank 2, p90 rank 3.
+        assert_eq!((c.median_seconds, c.p90_seconds), (240, 600));
+        assert_eq!(c.longest, Some(("CHG2".into(), 600)));
+        assert_eq!(
+            c.describe(),
+            "3 items over 1 meeting: median 4m00s per item, p90 10m00s; 2 over the allotted time; longest CHG2 (10m00s)"
+        );
+        assert_eq!(
+            cab_time(&[], now, now).describe(),
+            "0 meetings cached in the period, no agenda item timed"
+        );
+    }
 
     #[test]
     fn quantiles_are_nearest_rank() {

@@ -131,6 +131,25 @@ impl Store {
         Ok(())
     }
 
+    /// Every cached meeting in full (for the insights' time per agenda item).
+    pub fn meeting_details(&self) -> Result<Vec<MeetingDetail>, StoreError> {
+        let action = "read the cached meetings";
+        let mut stmt = self
+            .conn
+            .prepare("SELECT data FROM cab_details")
+            .map_err(|e| self.err(action, e))?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(action, e))?;
+        rows.iter()
+            .map(|d| {
+                serde_json::from_str(d)
+                    .map_err(|e| self.corrupt(format!("a cached meeting is unreadable: {e}")))
+            })
+            .collect()
+    }
+
     /// A cached meeting and when it was cached.
     pub fn meeting(
         &self,

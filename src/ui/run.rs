@@ -498,10 +498,15 @@ fn perform(
                             .into_iter()
                             .map(|e| (e.decision, e.delivery))
                             .collect();
+                        let meetings = store.meeting_details().unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "cached meetings unreadable for insights");
+                            Vec::new()
+                        });
                         Box::new(crate::domain::insights::compute(
                             &state.policy,
                             &decisions,
                             &[],
+                            &meetings,
                             clock.now(),
                             days,
                         ))

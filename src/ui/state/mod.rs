@@ -2355,6 +2355,8 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                 // What is pending now comes from the queue the console holds.
                 v.figures = Some(result.map(|mut f| {
                     f.pending_breached = state.queue.breached_by_tier(now);
+                    // Escalation starts at the breach (level 1), so these are the same rows.
+                    f.pending_escalated = f.pending_breached.iter().map(|b| b.count).sum();
                     f
                 }));
                 state.dirty = true;

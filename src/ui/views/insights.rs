@@ -232,9 +232,12 @@ fn text<'a>(f: &Insights, theme: &Theme) -> Vec<Line<'a>> {
         f.decided_escalated
     )));
     out.push(t(format!(
-        "  pending and breached now: {}",
-        tiers(&f.pending_breached)
+        "  pending and breached now: {} ({} escalated)",
+        tiers(&f.pending_breached),
+        f.pending_escalated
     )));
+    out.push(h("CAB"));
+    out.push(t(format!("  {}", f.cab.describe())));
     if f.not_applied > 0 {
         out.push(m(format!(
             "  {} decisions the instance did not take (conflict, failed) are left out",
