@@ -13,6 +13,7 @@ pub mod decision;
 pub mod delegation;
 pub mod find;
 pub mod gate;
+pub mod governance;
 pub mod history;
 pub mod insights;
 pub mod policy;

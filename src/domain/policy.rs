@@ -115,6 +115,9 @@ pub struct Policy {
     pub retention_years: u32,
     /// A legal hold keeps every journal entry, whatever their age.
     pub legal_hold: bool,
+    /// `[policy.deviations]`: approvals outside the standard path, which need a risk
+    /// acceptance.
+    pub deviations: super::governance::Deviations,
 }
 
 /// A compliance control and the changes it covers: every attribute given must match (any of
@@ -161,6 +164,7 @@ impl Default for Policy {
             environments: std::collections::BTreeMap::new(),
             retention_years: 7,
             legal_hold: false,
+            deviations: super::governance::Deviations::default(),
         }
     }
 }
@@ -237,6 +241,7 @@ impl Policy {
                 ));
             }
         }
+        self.deviations.validate()?;
         self.justification.validate()
     }
 

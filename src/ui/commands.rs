@@ -304,7 +304,7 @@ pub const COMMANDS: &[Command] = &[
     Command {
         cmd: Cmd::Fold,
         name: "fold",
-        description: "fold this risk tier to its header, or unfold it (:fold TIER|held|all|none)",
+        description: "fold or unfold this tier (or a tier named, held, all, none)",
         keys: &["z"],
         contexts: &[Queue],
         footer: None,
