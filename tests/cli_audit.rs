@@ -455,18 +455,19 @@ async fn retention_and_legal_hold_govern_pruning_and_a_pruned_journal_still_veri
         err(&o)
     );
     // Under a legal hold nothing goes, however old.
-    common::write_config(h, "[policy]\nlegal_hold = true\n");
+    common::confirmed_config(h, "[policy]\nlegal_hold = true\n").await;
     let o = later(&["audit", "prune"]).output().await.unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("legal hold"), "{}", err(&o));
-    common::write_config(h, "");
+    common::confirmed_config(h, "").await;
+    // The six entries of the decisions, and the two confirmations of the policy changes.
 
     let o = later(&["audit", "prune", "--dry-run"])
         .output()
         .await
         .unwrap();
     assert!(
-        out(&o).starts_with("Would prune entries 1–6 (6 entries"),
+        out(&o).starts_with("Would prune entries 1–8 (8 entries"),
         "{}",
         out(&o)
     );
@@ -476,12 +477,20 @@ async fn retention_and_legal_hold_govern_pruning_and_a_pruned_journal_still_veri
             .journal()
             .unwrap()
             .len(),
-        6
+        8
     );
+    let confirmations = Store::open(&store_path(h))
+        .unwrap()
+        .journal()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "policy.confirmed")
+        .count();
+    assert_eq!(confirmations, 2);
     let o = later(&["audit", "prune"]).output().await.unwrap();
     assert!(o.status.success(), "{}", err(&o));
     assert!(
-        out(&o).contains("starts at 7 from a signed checkpoint"),
+        out(&o).contains("starts at 9 from a signed checkpoint"),
         "{}",
         out(&o)
     );
@@ -498,7 +507,7 @@ async fn retention_and_legal_hold_govern_pruning_and_a_pruned_journal_still_veri
         .await
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
-    assert!(out(&o).contains("1 entry (7–7)"), "{}", out(&o));
+    assert!(out(&o).contains("1 entry (9–9)"), "{}", out(&o));
     let o = common::signoff(h, &["audit", "log", "--output", "json"])
         .output()
         .await
@@ -510,7 +519,7 @@ async fn retention_and_legal_hold_govern_pruning_and_a_pruned_journal_still_veri
     // A forged checkpoint (moved to hide more) is caught.
     let c = Connection::open(store_path(h)).unwrap();
     c.execute(
-        "UPDATE meta SET value = replace(value, '\"seq\":6', '\"seq\":5') WHERE key = 'journal.checkpoint'",
+        "UPDATE meta SET value = replace(value, '\"seq\":8', '\"seq\":7') WHERE key = 'journal.checkpoint'",
         [],
     )
     .unwrap();

@@ -166,8 +166,17 @@ async fn each_reason_has_its_exit_code() {
         ]
     ));
 
-    // Its tier does not cover production in this policy: 14; staging is not listed: 0.
+    // Its tier does not cover production in this policy: 14; staging is not listed: 0. Until
+    // the changed policy is confirmed, the confirmed one stays in force, and the gate says so.
     config(h, "[policy.environments]\nprod = \"emergency\"\n");
+    let o = run(h, &url, &["gate", &approved, "--env", "prod"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        err(&o).contains("differs from the confirmed one"),
+        "{}",
+        err(&o)
+    );
+    common::confirmed_config(h, "[policy.environments]\nprod = \"emergency\"\n").await;
     let o = run(h, &url, &["gate", &approved, "--env", "prod"]).await;
     assert_eq!(o.status.code(), Some(14), "{}", err(&o));
     assert!(
@@ -336,7 +345,7 @@ async fn reconciliation_finds_every_kind_of_unauthorized_deployment() {
     };
     let (waiting, _) = change(&server, "requested", 1);
     let (rejected, _) = change(&server, "rejected", 0);
-    config(h, "[policy.environments]\nprod = \"emergency\"\n");
+    common::confirmed_config(h, "[policy.environments]\nprod = \"emergency\"\n").await;
     let file = h.join("deployments.csv");
     std::fs::write(
         &file,

@@ -34,6 +34,8 @@ fn decided(
         seen: a.clone(),
         controls: vec![],
         anchor: None,
+        policy_hash: None,
+        risk_acceptance: None,
     }
 }
 

@@ -29,6 +29,8 @@ fn decided(a: &Approval, kind: DecisionKind, minutes_after: i64, why: &str) -> D
         seen: a.clone(),
         controls: vec![],
         anchor: None,
+        policy_hash: None,
+        risk_acceptance: None,
     }
 }
 

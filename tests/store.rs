@@ -68,6 +68,7 @@ fn rich_approval() -> Approval {
             risk_impact_analysis: "Brief outage of rack 4".into(),
             on_hold: true,
             cab_required: true,
+            cab_recommendation: "Approve as planned".into(),
             sys_updated_on: Some(at(7, 59)),
             detail_source: DetailSource::Full,
         },

@@ -604,6 +604,8 @@ fn entry(a: &Approval, client_id: &str, kind: DecisionKind, delivery: Delivery) 
             seen: a.clone(),
             controls: Vec::new(),
             anchor: None,
+            policy_hash: None,
+            risk_acceptance: None,
         },
         delivery,
     }

@@ -125,7 +125,7 @@ pub async fn run(s: &Session, cmd: AuditCommand) -> Result<u8, Failure> {
             }
             let (from, to) = window(from.as_deref(), to.as_deref())?;
             let entries = store.journal().map_err(store_err)?;
-            let policy = &s.config.policy;
+            let policy = &s.policy();
             let tier_of = |ty: &str, risk: &str, impact: &str| {
                 let c = crate::domain::Change {
                     change_type: (!ty.is_empty()).then(|| crate::domain::ChangeType::parse(ty)),
@@ -273,6 +273,10 @@ const EXPORT_COLUMNS: &[&str] = &[
     "window_start",
     "window_end",
     "controls",
+    "policy_hash",
+    "risk_acceptance",
+    "deviations",
+    "senior_role",
     "outcome",
     "outcome_at",
     "outcome_reason",
@@ -319,6 +323,10 @@ fn export_text(rows: &[ExportRow], head: &str, format: OutputFormat) -> Result<S
                 r.window_start.clone(),
                 r.window_end.clone(),
                 r.controls.clone(),
+                r.policy_hash.clone(),
+                r.risk_acceptance.clone(),
+                r.deviations.clone(),
+                r.senior_role.clone(),
                 r.outcome.clone(),
                 r.outcome_at.clone(),
                 r.outcome_reason.clone(),
@@ -516,7 +524,7 @@ fn prune(
     before: Option<&str>,
     dry_run: bool,
 ) -> Result<u8, Failure> {
-    let policy = &s.config.policy;
+    let policy = &s.policy();
     if policy.legal_hold {
         return Err(Failure::usage(
             "A legal hold is on (policy.legal_hold): every journal entry is kept. Nothing was pruned.",

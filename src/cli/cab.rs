@@ -31,7 +31,7 @@ pub async fn run(s: &Session, cmd: CabCommand) -> Result<(), Failure> {
         }
         CabCommand::Show { meeting } => {
             let (detail, me) = meeting_detail(backend.as_ref(), &mut store, &meeting, now).await?;
-            print_agenda(&detail, &me, &s.config.policy, s.output(), now)
+            print_agenda(&detail, &me, &s.policy(), s.output(), now)
         }
         CabCommand::Minutes {
             meeting,

@@ -21,6 +21,13 @@ pub struct Session {
     pub profile: Profile,
     /// This machine's clock (`SIGNOFF_NOW` starts it elsewhere, for tests and demos).
     local: Arc<dyn Clock>,
+    /// The policy in force, once a store said (the confirmed one while the config file's
+    /// change waits for confirmation).
+    in_force: std::cell::RefCell<Option<crate::domain::Policy>>,
+    /// The config file's policy differs from the confirmed one: what changed.
+    pub review: std::cell::RefCell<Option<crate::domain::governance::PolicyReview>>,
+    /// Say so on standard error when the policy file's change waits for confirmation.
+    pub warn_policy: bool,
 }
 
 impl Session {
@@ -42,7 +49,68 @@ impl Session {
             profile_name,
             profile,
             local: local_clock()?,
+            in_force: Default::default(),
+            review: Default::default(),
+            warn_policy: false,
         })
+    }
+
+    /// The policy in force: the config file's, unless a store holds a confirmed policy that
+    /// the file's change has not replaced yet (see [`Session::open_store`]).
+    pub fn policy(&self) -> crate::domain::Policy {
+        self.in_force
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| self.config.policy.clone())
+    }
+
+    /// Who confirms a policy here: the profile's account, else this machine's user.
+    pub fn who(&self) -> String {
+        self.identity()
+            .map(|(_, user)| user)
+            .ok()
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// The policy to use with `store`: the file's when it is the confirmed one (the first
+    /// policy a store sees is adopted as confirmed), else the confirmed one, with the review
+    /// kept for `signoff policy diff`, the console's dialog and a warning.
+    fn govern(&self, store: &mut Store) -> crate::domain::Policy {
+        use crate::domain::governance::PolicyReview;
+        let file = &self.config.policy;
+        let in_force = match store.confirmed_policy() {
+            Ok(None) => {
+                if let Err(e) = store.confirm_policy(file, &self.who(), self.local.now()) {
+                    tracing::warn!(error = %e, "could not record the policy in force");
+                }
+                file.clone()
+            }
+            Ok(Some(c)) => match PolicyReview::of(&c, file) {
+                None => file.clone(),
+                Some(review) => {
+                    if self.review.borrow().is_none() {
+                        if self.warn_policy {
+                            eprintln!("{}", review.sentence());
+                        }
+                        tracing::warn!(
+                            confirmed = %c.hash,
+                            file = %review.proposed_hash,
+                            "the policy file changed; using the confirmed policy"
+                        );
+                    }
+                    *self.review.borrow_mut() = Some(review);
+                    c.policy
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "the confirmed policy is unreadable; using the file's");
+                file.clone()
+            }
+        };
+        *self.in_force.borrow_mut() = Some(in_force.clone());
+        in_force
     }
 
     /// The server's clock as last measured for this store (this machine's until then).
@@ -59,8 +127,9 @@ impl Session {
     /// The store of another profile (the demo keeps its own).
     pub fn open_store_named(&self, profile: &str) -> Result<Store, Failure> {
         let mut store = open_store(&self.paths, profile)?;
+        let policy = self.govern(&mut store);
         store
-            .set_policy(&self.config.policy)
+            .set_policy(&policy)
             .map_err(|e| Failure::other(e.to_string()))?;
         Ok(store)
     }

@@ -38,7 +38,7 @@ pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<Ex
     };
     // A file or a pipe ends with a newline that is no part of the reason.
     let text = text.trim_end_matches(['\n', '\r']);
-    let justification = Justification::parse(text, kind, &s.config.policy.justification)
+    let justification = Justification::parse(text, kind, &s.policy().justification)
         .map_err(|e| invalid(format!("The justification was refused: {e}")))?;
     let mut store = s.open_store()?;
     let clock = s.clock_for(Some(&store));
@@ -104,11 +104,19 @@ pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<Ex
         kind.applies_to(a).map_err(invalid)?;
     }
     let now = clock.now();
+    let policy = s.policy();
+    let accepted = accept_risk(&policy, kind, &approvals, args.accept_risk.as_deref(), now)?;
     let mut decisions =
         Decision::for_approvals(kind, &justification, &approvals, &user, now, || {
             crate::store::new_client_id(now)
         });
-    Decision::tag_controls(&mut decisions, &s.config.policy);
+    Decision::tag_policy(&mut decisions, &policy);
+    for d in &mut decisions {
+        d.risk_acceptance = accepted
+            .iter()
+            .find(|(id, _)| *id == d.approval_sys_id)
+            .map(|(_, r)| r.clone());
+    }
     if args.dry_run {
         return dry_run(s, &clock, backend, &decisions).await;
     }
@@ -360,4 +368,56 @@ fn choose_approvals(
         names(&theirs),
         kind.verb()
     ))
+}
+
+/// The risk acceptance of each approval that approving now would deviate on, from
+/// `--accept-risk`; an approval outside the standard path without one is refused, naming
+/// why. Rejections and holds never deviate.
+fn accept_risk(
+    policy: &crate::domain::Policy,
+    kind: DecisionKind,
+    approvals: &[Approval],
+    statement: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(String, crate::domain::governance::RiskAcceptance)>, Failure> {
+    use crate::domain::governance::{RiskAcceptance, deviations_of};
+    let deviating = if kind == DecisionKind::Approve {
+        deviations_of(policy, approvals, now)
+    } else {
+        Vec::new()
+    };
+    if deviating.is_empty() {
+        if statement.is_some() {
+            eprintln!(
+                "signoff: this decision is on the standard path; --accept-risk is not needed and was not recorded."
+            );
+        }
+        return Ok(Vec::new());
+    }
+    let why: Vec<String> = deviating
+        .iter()
+        .flat_map(|(_, d)| d.iter().map(|d| d.why.clone()))
+        .collect();
+    let Some(statement) = statement else {
+        return Err(Failure::usage(format!(
+            "Approving this deviates from the standard path ({}): give a risk acceptance with --accept-risk TEXT (at least {} characters).",
+            why.join("; "),
+            policy.deviations.min_statement
+        )));
+    };
+    let accepted = deviating
+        .into_iter()
+        .map(|(id, d)| {
+            RiskAcceptance::new(&policy.deviations, d, statement)
+                .map(|r| (id, r))
+                .map_err(Failure::usage)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(role) = accepted.iter().find_map(|(_, r)| r.senior_role.as_ref()) {
+        eprintln!(
+            "signoff: the risk acceptance is recorded; the policy says {} must also approve this deviation.",
+            clean_line(role, 80)
+        );
+    }
+    Ok(accepted)
 }

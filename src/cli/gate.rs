@@ -82,7 +82,7 @@ pub async fn run(s: &Session, a: GateArgs) -> Result<u8, Failure> {
         ));
     }
     let timeout = parse_duration(&a.timeout).map_err(Failure::usage)?;
-    let policy = &s.config.policy;
+    let policy = &s.policy();
     if !policy.environments.is_empty()
         && !policy
             .environments
@@ -106,7 +106,7 @@ pub async fn run(s: &Session, a: GateArgs) -> Result<u8, Failure> {
     let started = Instant::now();
     loop {
         let verdict = match backend.change_status(&number).await {
-            Ok(Some(status)) => judge(&status, &env, &s.config.policy, clock.now()),
+            Ok(Some(status)) => judge(&status, &env, &s.policy(), clock.now()),
             Ok(None) => Err((
                 Refusal::Unknown,
                 format!(

@@ -21,7 +21,7 @@ pub fn figures(s: &Session, days: i64) -> Result<Insights, Failure> {
         .map(|e| (e.decision, e.delivery))
         .collect();
     let pending = build_queue(
-        &s.config.policy,
+        &s.policy(),
         store
             .load_snapshot()
             .map_err(|e| Failure::other(e.to_string()))?
@@ -31,7 +31,7 @@ pub fn figures(s: &Session, days: i64) -> Result<Insights, Failure> {
         .meeting_details()
         .map_err(|e| Failure::other(e.to_string()))?;
     Ok(insights::compute(
-        &s.config.policy,
+        &s.policy(),
         &decisions,
         &pending,
         &meetings,

@@ -12,6 +12,7 @@ mod gate;
 mod insights;
 mod outbox;
 pub mod output;
+mod policy;
 mod queue;
 mod reconcile;
 mod sim;
@@ -176,6 +177,11 @@ pub enum Command {
         #[arg(long, default_value_t = 30)]
         days: i64,
     },
+    /// The approval policy under change control: the policy in force and its hash, a changed
+    /// policy file's diff, and its confirmation (journaled). A changed policy is not used
+    /// until it is confirmed.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Print a shell completion script: `signoff completions bash > /etc/bash_completion.d/signoff`.
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
@@ -442,6 +448,20 @@ pub enum OutputFormat {
     Csv,
 }
 
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Print the policy in force, its hash and who confirmed it.
+    Show,
+    /// Print what the config file's policy changes against the policy in force.
+    Diff,
+    /// Put the config file's changed policy in force (asks first unless --yes).
+    Confirm {
+        /// Confirm without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
 #[derive(Debug, clap::Args)]
 pub struct DecideArgs {
     /// The change number, e.g. CHG0030001.
@@ -466,6 +486,12 @@ pub struct DecideArgs {
     /// nothing is queued or journaled.
     #[arg(long)]
     pub dry_run: bool,
+    /// The risk acceptance an approval outside the standard path needs (after the SLA
+    /// breached, inside the window, an emergency change without CAB review, a risk above the
+    /// tier's; see [policy.deviations]): written to the server with the decision and kept in
+    /// the journal and exports.
+    #[arg(long, value_name = "TEXT")]
+    pub accept_risk: Option<String>,
 }
 
 /// The exit codes, a stable table (README "Exit codes"): scripts may rely on them.
@@ -686,6 +712,7 @@ impl Command {
             Command::Delegate(_) => "delegate",
             Command::Doctor => "doctor",
             Command::Insights { .. } => "insights",
+            Command::Policy(_) => "policy",
             Command::Cab(_) => "cab",
             Command::Audit(_) => "audit",
             Command::Gate { .. } => "gate",
@@ -792,7 +819,13 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
         cli.no_color || ui::theme::no_color_requested(),
     )
     .map_err(Failure::usage)?;
-    let session = Session::new(cli, paths, config)?;
+    let mut session = Session::new(cli, paths, config)?;
+    // The console asks about a changed policy in a dialog, and `policy` says it itself;
+    // every other command warns on standard error.
+    session.warn_policy = !matches!(
+        command,
+        None | Some(Command::Tui) | Some(Command::Demo { .. }) | Some(Command::Policy(_))
+    );
     match command {
         None | Some(Command::Tui) => tui::console(&session, theme).await?,
         Some(Command::Demo {
@@ -855,6 +888,9 @@ pub async fn run(mut cli: Cli, paths: Paths) -> Result<ExitCode, Failure> {
                 evidence,
             };
             return gate::run(&session, args).await.map(ExitCode::from);
+        }
+        Some(Command::Policy(command)) => {
+            return policy::run(&session, command).map(ExitCode::from);
         }
         Some(Command::Insights { days }) => {
             return insights::run(&session, days).map(ExitCode::from);

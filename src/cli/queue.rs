@@ -55,16 +55,9 @@ pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
                     Vec::new()
                 })
             })
-            .map(|a| QueueEntry::new(&s.config.policy, a))
+            .map(|a| QueueEntry::new(&s.policy(), a))
     };
-    let printed = print_queue(
-        entries,
-        &delegations,
-        &me,
-        &s.config.policy,
-        out,
-        clock.now(),
-    );
+    let printed = print_queue(entries, &delegations, &me, &s.policy(), out, clock.now());
     match failed.into_inner() {
         Some(e) => Err(Failure::other(e.to_string())),
         None => printed,

@@ -48,7 +48,7 @@ pub async fn run(s: &Session, file: &std::path::Path, format: OutputFormat) -> R
             let mut f = judge_deployment(
                 d,
                 changes.get(&d.change).and_then(|s| s.as_ref()),
-                &s.config.policy,
+                &s.policy(),
             );
             f.journal = journal.get(&d.change).cloned().unwrap_or_default();
             f

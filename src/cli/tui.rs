@@ -110,7 +110,7 @@ async fn run<B: Backend + 'static>(
         .map_err(|e| Failure::other(e.to_string()))?;
     // Each date in the offset in force on it (a July window typed in winter is in summer time).
     let tz = crate::domain::when::Zone::Local;
-    let mut state = AppState::new(place.instance, place.login, s.config.policy.clone(), tz)
+    let mut state = AppState::new(place.instance, place.login, s.policy(), tz)
         .with_keymap(Keymap::with_overrides(&s.config.keys))
         .with_views(s.config.views.clone());
     state.mouse = s.config.mouse.unwrap_or(true);
@@ -123,7 +123,7 @@ async fn run<B: Backend + 'static>(
     }
     // The UI's connection for reading rows as they are shown.
     let rows = Store::open(store.path()).map_err(fail)?;
-    state.queue.attach(Box::new(rows), s.config.policy.clone());
+    state.queue.attach(Box::new(rows), s.policy());
     ui::update(
         &mut state,
         ui::Msg::Cached {

@@ -500,6 +500,13 @@ pub struct ExportRow {
     pub window_start: String,
     pub window_end: String,
     pub controls: String,
+    /// The hash of the policy in force when it was decided (empty before policies had one).
+    pub policy_hash: String,
+    /// The risk acceptance of an approval outside the standard path, and its deviations.
+    pub risk_acceptance: String,
+    pub deviations: String,
+    /// The senior role that must also approve it, where the policy names one.
+    pub senior_role: String,
     /// Where it ended: applied, conflict, failed, superseded, withdrawn, discarded, queued.
     pub outcome: String,
     pub outcome_at: String,
@@ -561,6 +568,10 @@ pub fn export_rows(
                 window_start: text(&v, "window_start"),
                 window_end: text(&v, "window_end"),
                 controls: r.controls.join(" "),
+                policy_hash: text(&v, "policy_hash"),
+                risk_acceptance: text(&v, "risk_acceptance"),
+                deviations: text(&v, "deviations"),
+                senior_role: text(&v, "senior_role"),
                 outcome: "queued".into(),
                 outcome_at: r.at.clone(),
                 outcome_reason: String::new(),

@@ -256,6 +256,10 @@ pub struct Change {
     /// JSON when false, so journal entries written before it existed read the same.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cab_required: bool,
+    /// What the CAB recommended (`cab_recommendation`): set once a board has reviewed it.
+    /// Left out of the JSON when empty, as `cab_required`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cab_recommendation: String,
     pub sys_updated_on: Option<DateTime<Utc>>,
     pub detail_source: DetailSource,
 }
@@ -292,6 +296,7 @@ impl Change {
             risk_impact_analysis,
             on_hold: _,
             cab_required: _,
+            cab_recommendation,
             sys_updated_on: _,
             detail_source: _,
         } = self;
@@ -306,6 +311,7 @@ impl Change {
             service,
             ci_class,
             environment,
+            cab_recommendation,
         ] {
             *line = clean_line(line, MAX_LINE);
         }

@@ -264,6 +264,12 @@ pub struct Decision {
     /// comment so the instance anchors the local journal (`None` until it is stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<String>,
+    /// The hash of the policy in force when it was made ([`super::governance::policy_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_hash: Option<String>,
+    /// The risk acceptance of an approval outside the standard path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_acceptance: Option<super::governance::RiskAcceptance>,
 }
 
 impl Decision {
@@ -295,14 +301,19 @@ impl Decision {
                 seen: a.clone(),
                 controls: Vec::new(),
                 anchor: None,
+                policy_hash: None,
+                risk_acceptance: None,
             })
             .collect()
     }
 
-    /// Names the compliance controls the policy maps each decision's change to.
-    pub fn tag_controls(decisions: &mut [Decision], policy: &super::policy::Policy) {
+    /// Names the compliance controls the policy maps each decision's change to, and the
+    /// policy in force.
+    pub fn tag_policy(decisions: &mut [Decision], policy: &super::policy::Policy) {
+        let hash = super::governance::policy_hash(policy);
         for d in decisions {
             d.controls = policy.controls_for(&d.seen.change);
+            d.policy_hash = Some(hash.clone());
         }
     }
 
@@ -316,6 +327,10 @@ impl Decision {
                 self.acting_user.label(),
                 principal.label()
             ));
+        }
+        if let Some(r) = &self.risk_acceptance {
+            text.push_str("\n\n");
+            text.push_str(&r.comment());
         }
         match &self.anchor {
             Some(j) => text.push_str(&format!("\n[signoff {} j {j}]", self.reference())),

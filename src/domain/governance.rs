@@ -184,10 +184,11 @@ pub struct Deviations {
 
 impl Default for Deviations {
     fn default() -> Self {
+        // None until the policy names them: what counts as a deviation is the organisation's.
         Deviations {
-            after_breach: true,
-            window_started: true,
-            emergency_without_cab: true,
+            after_breach: false,
+            window_started: false,
+            emergency_without_cab: false,
             max_risk: BTreeMap::new(),
             senior_role: String::new(),
             senior_for: vec![DeviationKind::RiskAboveTier],
@@ -220,17 +221,13 @@ pub struct Deviation {
     pub why: String,
 }
 
-/// The deviations approving `entry` at `now` would make; `cab_reviewed`: a CAB has looked
-/// at the change (its CAB date or recommendation is set, or it was on a meeting's agenda).
-/// Only approvals deviate: rejecting or holding is never outside the standard path.
-pub fn deviations(
-    rules: &Deviations,
-    entry: &QueueEntry,
-    now: DateTime<Utc>,
-    cab_reviewed: bool,
-) -> Vec<Deviation> {
+/// The deviations approving `entry` at `now` would make. A CAB has reviewed a change when
+/// the instance records its recommendation. Only approvals deviate: rejecting or holding is
+/// never outside the standard path.
+pub fn deviations(rules: &Deviations, entry: &QueueEntry, now: DateTime<Utc>) -> Vec<Deviation> {
     let mut out = Vec::new();
     let c = &entry.approval.change;
+    let cab_reviewed = !c.cab_recommendation.trim().is_empty();
     if rules.after_breach && !c.on_hold && now >= entry.sla.deadline {
         out.push(Deviation {
             kind: DeviationKind::AfterBreach,
@@ -252,9 +249,7 @@ pub fn deviations(
             ),
         });
     }
-    if rules.emergency_without_cab
-        && c.change_type == Some(ChangeType::Emergency)
-        && !cab_reviewed
+    if rules.emergency_without_cab && c.change_type == Some(ChangeType::Emergency) && !cab_reviewed
     {
         out.push(Deviation {
             kind: DeviationKind::EmergencyWithoutCab,
@@ -275,6 +270,26 @@ pub fn deviations(
         });
     }
     out
+}
+
+/// The deviations of approving each of `approvals` now, by approval sys_id (only those
+/// that deviate).
+pub fn deviations_of(
+    policy: &Policy,
+    approvals: &[super::change::Approval],
+    now: DateTime<Utc>,
+) -> Vec<(String, Vec<Deviation>)> {
+    approvals
+        .iter()
+        .map(|a| {
+            let entry = QueueEntry::new(policy, a.clone());
+            (
+                a.sys_id.clone(),
+                deviations(&policy.deviations, &entry, now),
+            )
+        })
+        .filter(|(_, d)| !d.is_empty())
+        .collect()
 }
 
 /// The statement an approver makes when approving outside the standard path, kept with the
@@ -309,7 +324,9 @@ impl RiskAcceptance {
             ));
         }
         let senior_role = (!rules.senior_role.trim().is_empty()
-            && deviations.iter().any(|d| rules.senior_for.contains(&d.kind)))
+            && deviations
+                .iter()
+                .any(|d| rules.senior_for.contains(&d.kind)))
         .then(|| rules.senior_role.trim().to_string());
         Ok(RiskAcceptance {
             statement: super::text::cap_chars(&statement, 2000),
@@ -330,11 +347,7 @@ impl RiskAcceptance {
     /// What is written to the server's journal after the justification.
     pub fn comment(&self) -> String {
         let why: Vec<&str> = self.deviations.iter().map(|d| d.why.as_str()).collect();
-        let mut out = format!(
-            "Risk accepted ({}): {}",
-            why.join("; "),
-            self.statement
-        );
+        let mut out = format!("Risk accepted ({}): {}", why.join("; "), self.statement);
         if let Some(role) = &self.senior_role {
             out.push_str(&format!("\nAlso to be approved by: {role}"));
         }
@@ -353,7 +366,11 @@ mod tests {
         assert_eq!(r, ["  a", "- b", "  c", "+ x", "  d"]);
         assert_eq!(changed_lines(&d, 0).len(), 2);
         assert_eq!(changed_lines(&d, 1).len(), 5);
-        assert!(diff("same", "same").iter().all(|l| matches!(l, DiffLine::Same(_))));
+        assert!(
+            diff("same", "same")
+                .iter()
+                .all(|l| matches!(l, DiffLine::Same(_)))
+        );
     }
 
     #[test]

@@ -891,6 +891,13 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
         } else {
             String::new()
         };
+        // A board that has met on the change has recommended (no randomness drawn, so the
+        // rest of the seeded data stays as it was).
+        let cab_recommendation = if cab_required && requested_at + 86400 < now {
+            "Approve as planned"
+        } else {
+            ""
+        };
         let (created_s, requested_s, updated_s) =
             (fmt_ts(created), fmt_ts(requested_at), fmt_ts(updated));
         let (start_s, end_s) = (fmt_ts(start), fmt_ts(end));
@@ -937,6 +944,7 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
                 ("category", category),
                 ("cab_required", if cab_required { "true" } else { "false" }),
                 ("cab_date", &cab_date),
+                ("cab_recommendation", cab_recommendation),
                 ("conflict_status", "Not Run"),
                 ("on_hold", "false"),
                 ("on_hold_reason", ""),

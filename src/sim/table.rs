@@ -750,6 +750,7 @@ pub fn schema() -> Vec<Table> {
         c("category", "Category", Str),
         c("cab_required", "CAB required", Bool),
         c("cab_date", "CAB date", Date),
+        c("cab_recommendation", "CAB recommendation", Str),
         c("conflict_status", "Conflict status", Str),
         c("on_hold", "On hold", Bool),
         c("on_hold_reason", "On hold reason", Str),

@@ -9,6 +9,7 @@
 mod cab;
 mod context;
 mod error;
+mod governance;
 mod journal;
 mod outbox;
 mod queue;

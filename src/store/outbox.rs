@@ -197,6 +197,10 @@ impl Store {
                     "window_start": c.start_date.map(format_time),
                     "window_end": c.end_date.map(format_time),
                     "controls": d.controls,
+                    "policy_hash": d.policy_hash,
+                    "risk_acceptance": d.risk_acceptance.as_ref().map(|r| r.statement.clone()),
+                    "deviations": d.risk_acceptance.as_ref().map(|r| r.kinds()),
+                    "senior_role": d.risk_acceptance.as_ref().and_then(|r| r.senior_role.clone()),
                 })
                 .to_string(),
             )

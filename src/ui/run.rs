@@ -608,7 +608,7 @@ fn perform(
                         now,
                         || crate::store::new_client_id(now),
                     );
-                    Decision::tag_controls(&mut decisions, &state.policy);
+                    Decision::tag_policy(&mut decisions, &state.policy);
                     store
                         .enqueue(&decisions, now)
                         .map(|replaced| (decisions, replaced))

@@ -166,6 +166,17 @@ pub fn write_config(home: &Path, text: &str) {
     std::fs::write(home.join("config").join("config.toml"), text).unwrap();
 }
 
+/// Writes a config with a changed policy and confirms it (`signoff policy confirm --yes`): a
+/// changed policy is not used until it is confirmed.
+pub async fn confirmed_config(home: &Path, text: &str) {
+    write_config(home, text);
+    let o = signoff(home, &["policy", "confirm", "--yes"])
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// Runs `c` with `input` on its standard input; its output.
 pub async fn with_stdin(mut c: tokio::process::Command, input: &str) -> Output {
     use tokio::io::AsyncWriteExt;

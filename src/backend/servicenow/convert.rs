@@ -49,6 +49,7 @@ pub(crate) const CHANGE_ONLY_FIELDS: &[&str] = &[
     "on_hold",
     "category",
     "cab_required",
+    "cab_recommendation",
 ];
 
 pub(crate) const APPROVAL_FIELDS: &[&str] = &[
@@ -317,6 +318,7 @@ fn change(row: &Row<'_>, prefix: &str, sys_id: String) -> Result<Change, String>
             .map_err(|e| format!("{}: {e}", f("on_hold")))?,
         cab_required: boolean(&row.value(&f("cab_required")))
             .map_err(|e| format!("{}: {e}", f("cab_required")))?,
+        cab_recommendation: line("cab_recommendation"),
         sys_updated_on: date_time(row, &f("sys_updated_on"))?,
         detail_source: DetailSource::Summary,
         sys_id,
