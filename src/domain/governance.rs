@@ -80,12 +80,13 @@ pub fn diff(old: &str, new: &str) -> Vec<DiffLine> {
             out.push(DiffLine::Same(a[i].to_string()));
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(DiffLine::Added(b[j].to_string()));
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            // A changed line reads old first, then new.
             out.push(DiffLine::Removed(a[i].to_string()));
             i += 1;
+        } else {
+            out.push(DiffLine::Added(b[j].to_string()));
+            j += 1;
         }
     }
     out

@@ -138,6 +138,7 @@ pub async fn rows(
         server.url(),
         urlencode(query)
     );
+    signoff::init_tls();
     let body: serde_json::Value = reqwest::Client::new()
         .get(url)
         .basic_auth("admin", Some(DEMO_PASSWORD))
