@@ -77,6 +77,7 @@ fn decided(effects: &[Effect]) -> (DecisionKind, String, Vec<String>) {
                 kind,
                 justification,
                 approvals,
+                ..
             } => Some((
                 *kind,
                 justification.as_str().to_string(),
@@ -1050,4 +1051,66 @@ fn a_read_only_profile_decides_nothing_from_the_console() {
     assert!(s.decide.is_none(), "no dialog opens");
     let flash = s.messages.flash.as_ref().expect("it says why");
     assert!(flash.text.contains("read-only"), "{}", flash.text);
+}
+
+#[test]
+fn approving_after_the_breach_asks_for_a_risk_acceptance_in_the_same_dialog() {
+    // A Low change requested 80 hours ago: its 72-hour SLA breached.
+    let late = approval(1, "normal", "4", "3", 80 * 60);
+    let mut s = common::ui::state_with("http://127.0.0.1:9", vec![late.clone()], 100, 30);
+    s.policy.deviations.after_breach = true;
+    s.policy.deviations.senior_role = "Change Manager".into();
+    s.policy.deviations.senior_for = vec![signoff::domain::governance::DeviationKind::AfterBreach];
+    update(&mut s, ch('a'));
+    type_text(&mut s, "Backout rehearsed, window is quiet.");
+    let text = screen(&render(&s, 100, 30));
+    assert!(
+        text.contains("Outside the standard path: its SLA breached at"),
+        "{text}"
+    );
+    assert!(text.contains("Change Manager must also approve"), "{text}");
+    assert!(text.contains("Write the risk acceptance"), "{text}");
+    // Not ready: Ctrl-S sends nothing.
+    assert!(update(&mut s, ctrl('s')).is_empty());
+    assert!(s.decide.is_some());
+    // Tab to the acceptance; typed text goes there, not into the justification.
+    update(&mut s, key(KeyCode::Tab));
+    type_text(&mut s, "Late, but the change is still needed tonight.");
+    let m = s.decide.as_ref().unwrap();
+    assert_eq!(m.text(), "Backout rehearsed, window is quiet.");
+    assert!(m.ready());
+    let effects = update(&mut s, ctrl('s'));
+    let accepted = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Decide { accepted, .. } => Some(accepted.clone()),
+            _ => None,
+        })
+        .expect("a Decide effect");
+    assert_eq!(accepted.len(), 1);
+    let (id, a) = &accepted[0];
+    assert_eq!(id, &late.sys_id);
+    assert_eq!(a.statement, "Late, but the change is still needed tonight.");
+    assert_eq!(a.kinds(), "after_breach");
+    assert_eq!(a.senior_role.as_deref(), Some("Change Manager"));
+
+    // Rejecting the same change is on the standard path: no second field.
+    let mut s = common::ui::state_with("http://127.0.0.1:9", vec![late], 100, 30);
+    s.policy.deviations.after_breach = true;
+    update(&mut s, ch('x'));
+    assert!(s.decide.as_ref().unwrap().risk.is_none());
+}
+
+/// The dialog with a risk acceptance fits at 80x24.
+#[test]
+fn the_risk_acceptance_fits_at_80x24() {
+    let late = approval(1, "normal", "4", "3", 80 * 60);
+    let mut s = common::ui::state_with("http://127.0.0.1:9", vec![late], 80, 24);
+    s.policy.deviations.after_breach = true;
+    s.policy.deviations.window_started = true;
+    update(&mut s, ch('a'));
+    let text = screen(&render(&s, 80, 24));
+    assert!(text.contains("Outside the standard path"), "{text}");
+    assert!(text.contains("Risk acceptance"), "{text}");
+    assert!(text.contains("Ctrl-S send"), "{text}");
 }

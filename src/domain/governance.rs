@@ -199,6 +199,13 @@ impl Default for Deviations {
 }
 
 impl Deviations {
+    /// The senior role that must also approve `deviations`, where the policy names one.
+    pub fn senior_needed(&self, deviations: &[Deviation]) -> Option<String> {
+        (!self.senior_role.trim().is_empty()
+            && deviations.iter().any(|d| self.senior_for.contains(&d.kind)))
+        .then(|| self.senior_role.trim().to_string())
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=1000).contains(&self.min_statement) {
             return Err(format!(
@@ -324,11 +331,7 @@ impl RiskAcceptance {
                 rules.min_statement
             ));
         }
-        let senior_role = (!rules.senior_role.trim().is_empty()
-            && deviations
-                .iter()
-                .any(|d| rules.senior_for.contains(&d.kind)))
-        .then(|| rules.senior_role.trim().to_string());
+        let senior_role = rules.senior_needed(&deviations);
         Ok(RiskAcceptance {
             statement: super::text::cap_chars(&statement, 2000),
             deviations,

@@ -205,6 +205,8 @@ pub enum Effect {
         kind: DecisionKind,
         justification: Justification,
         approvals: Vec<Approval>,
+        /// The risk acceptances of approvals outside the standard path, by approval sys_id.
+        accepted: Vec<(String, crate::domain::governance::RiskAcceptance)>,
     },
     /// The user discarded a decision in conflict (or failed).
     Discard {

@@ -594,6 +594,7 @@ fn perform(
             kind,
             justification,
             approvals,
+            accepted,
         } => {
             // Outbox first: the decisions are durable before anything is sent.
             crate::pause_point("ui.decide");
@@ -609,6 +610,12 @@ fn perform(
                         || crate::store::new_client_id(now),
                     );
                     Decision::tag_policy(&mut decisions, &state.policy);
+                    for d in &mut decisions {
+                        d.risk_acceptance = accepted
+                            .iter()
+                            .find(|(id, _)| *id == d.approval_sys_id)
+                            .map(|(_, r)| r.clone());
+                    }
                     store
                         .enqueue(&decisions, now)
                         .map(|replaced| (decisions, replaced))

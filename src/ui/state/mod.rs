@@ -501,6 +501,12 @@ impl AppState {
         self.dirty = true;
     }
 
+    /// Whether the open dialog has fields to step through (the delegation form, or a
+    /// decision with its risk acceptance).
+    pub fn has_fields(&self) -> bool {
+        self.delegations.form.is_some() || self.decide.as_ref().is_some_and(|m| m.risk.is_some())
+    }
+
     /// Whether the list shows any tier, folded or not.
     pub fn has_sections(&self) -> bool {
         !self.queue.sections.is_empty()
@@ -560,7 +566,7 @@ impl AppState {
 
     pub fn can_send(&self) -> bool {
         match (&self.decide, &self.delegations.form) {
-            (Some(m), _) => m.verdict.is_ok(),
+            (Some(m), _) => m.ready(),
             (None, Some(f)) => f.verdict.is_ok() && !f.saving,
             _ => false,
         }
@@ -836,7 +842,7 @@ impl AppState {
         match ctx {
             Context::Editor => {
                 if let Some(m) = self.decide.as_mut()
-                    && m.editor.input(key)
+                    && m.focused().input(key)
                 {
                     m.validate(&self.policy);
                 }
@@ -1698,12 +1704,14 @@ impl AppState {
                     .and_then(|t| t.justification.clone())
             })
             .unwrap_or_default();
+        let now = self.now.unwrap_or_else(Utc::now);
         self.decide = Some(DecideModal::new(
             kind,
             targets,
             left_out,
             &text,
             &self.policy,
+            now,
         ));
         vec![]
     }
@@ -1937,8 +1945,12 @@ impl AppState {
                 self.decide = None;
                 vec![]
             }
+            Cmd::NextField | Cmd::PrevField => {
+                modal.switch_field();
+                vec![]
+            }
             Cmd::Send => {
-                if modal.verdict.is_err() {
+                if !modal.ready() {
                     // The dialog already says why; nothing is sent.
                     return vec![];
                 }
@@ -1958,6 +1970,10 @@ impl AppState {
         let Some(modal) = self.decide.take() else {
             return vec![];
         };
+        if !modal.ready() {
+            return vec![];
+        }
+        let accepted = modal.accepted();
         let Ok(justification) = modal.verdict else {
             return vec![];
         };
@@ -2003,6 +2019,7 @@ impl AppState {
             kind: modal.kind,
             justification,
             approvals,
+            accepted,
         }]
     }
 

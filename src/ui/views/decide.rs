@@ -28,14 +28,25 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let inner_w = width.saturating_sub(4) as usize;
 
     let top = top_lines(modal, state, inner_w, theme);
+    let risk = modal
+        .risk
+        .as_ref()
+        .map(|r| risk_lines(r, modal.on_risk, inner_w, theme));
     let max_h = area.height.saturating_sub(2).max(6) as usize;
     // Borders, the verdict and the key hints take 4 rows; the editor and the texts share the
-    // rest, the editor keeping at least EDITOR_MIN.
-    let wanted = top.len() + EDITOR_ROWS + 4;
+    // rest, the editor keeping at least EDITOR_MIN. A risk acceptance takes its lines and
+    // an editor of its own.
+    let risk_wanted = risk.as_ref().map_or(0, |l| l.len() + RISK_ROWS);
+    let wanted = top.len() + EDITOR_ROWS + 4 + risk_wanted;
     let height = wanted.min(max_h);
     let inner_h = height - 2;
-    let top_rows = top.len().min(inner_h.saturating_sub(2 + EDITOR_MIN));
-    let editor_rows = inner_h.saturating_sub(2 + top_rows).min(EDITOR_ROWS);
+    let risk_rows = risk_wanted.min(inner_h.saturating_sub(2 + 2 * EDITOR_MIN));
+    let top_rows = top
+        .len()
+        .min(inner_h.saturating_sub(2 + EDITOR_MIN + risk_rows));
+    let editor_rows = inner_h
+        .saturating_sub(2 + top_rows + risk_rows)
+        .min(EDITOR_ROWS);
 
     let popup = centred(area, width, height as u16);
     frame.render_widget(Clear, popup);
@@ -74,6 +85,32 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     frame.render_widget(&modal.editor, text_rect);
     y += editor_rows as u16;
 
+    // The risk acceptance: why the approval deviates, and the statement's own field.
+    if let (Some(r), Some(lines)) = (&modal.risk, risk) {
+        let editor_h = RISK_ROWS.min(risk_rows.saturating_sub(1)).max(1);
+        let text_h = risk_rows.saturating_sub(editor_h);
+        let shown = lines.len().min(text_h);
+        // The label (the last line) stays; the reasons give way first.
+        let mut kept: Vec<Line> = lines[..shown.saturating_sub(1)].to_vec();
+        if shown > 0 {
+            kept.push(lines[lines.len() - 1].clone());
+        }
+        frame.render_widget(Paragraph::new(kept), row(y, shown));
+        y += shown as u16;
+        let field = row(y, editor_h);
+        let gutter = Block::default()
+            .borders(Borders::LEFT)
+            .border_style(theme.style(if modal.on_risk {
+                "border_focus"
+            } else {
+                "border"
+            }));
+        let text_rect = gutter.inner(field);
+        frame.render_widget(gutter, field);
+        frame.render_widget(&r.editor, text_rect);
+        y += editor_h as u16;
+    }
+
     let send = state.keymap.key(Cmd::Send);
     let rules = &state.policy.justification;
     // A live count against the policy's bounds.
@@ -83,8 +120,22 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         rules.min_for(modal.kind),
         rules.max
     );
+    let risk_error = modal
+        .risk
+        .as_ref()
+        .and_then(|r| r.verdict.as_ref().err())
+        .map(|_| {
+            format!(
+                "✖ Write the risk acceptance (at least {} characters; {} switches field)",
+                state.policy.deviations.min_statement,
+                state.keymap.key(Cmd::NextField)
+            )
+        });
     let mut verdict = match &modal.verdict {
         Err(e) => Line::styled(format!("✖ {e}"), theme.style("error")),
+        Ok(_) if risk_error.is_some() => {
+            Line::styled(risk_error.unwrap_or_default(), theme.style("error"))
+        }
         Ok(_) if !modal.risky().is_empty() => Line::styled(
             format!("Ready — {send} to send (you will be asked to confirm)"),
             theme.style("status.online"),
@@ -116,6 +167,44 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     if modal.confirming {
         confirm_question(frame, area, &modal.question(), state, theme);
     }
+}
+
+/// Rows of the risk acceptance's editor.
+const RISK_ROWS: usize = 3;
+
+/// Why approving leaves the standard path, who else must approve, and the field's label.
+fn risk_lines<'a>(
+    r: &crate::ui::state::decide::RiskField,
+    focused: bool,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let mut lines = Vec::new();
+    let many = r.deviating.len() > 1;
+    for (_, number, devs) in &r.deviating {
+        let why: Vec<&str> = devs.iter().map(|d| d.why.as_str()).collect();
+        let text = if many {
+            format!("⚠ {number}: {}", why.join("; "))
+        } else {
+            format!("⚠ Outside the standard path: {}.", why.join("; "))
+        };
+        lines.extend(
+            format::wrap(&text, width)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.style("sla.warning"))),
+        );
+    }
+    if let Some(role) = &r.senior_role {
+        lines.push(Line::styled(
+            format::fit(&format!("{role} must also approve this deviation."), width),
+            theme.style("heading"),
+        ));
+    }
+    lines.push(Line::styled(
+        "Risk acceptance (recorded with the decision):",
+        theme.style(if focused { "heading" } else { "muted" }),
+    ));
+    lines
 }
 
 /// What the decision is about: the change(s), what was left out, and the policy's rule.
