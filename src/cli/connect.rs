@@ -74,6 +74,30 @@ impl Session {
             .unwrap_or_else(|| "unknown".into())
     }
 
+    /// Puts the config file's changed policy in force in `store` (journaled) and from now on
+    /// in this session; answers the sentence that says so. Nothing to confirm: `None`.
+    pub fn confirm_policy(&self, store: &mut Store) -> Result<Option<String>, Failure> {
+        use crate::domain::governance::short_hash;
+        let Some(r) = self.review.borrow().clone() else {
+            return Ok(None);
+        };
+        let fail = |e: crate::store::StoreError| Failure::other(e.to_string());
+        let clock = self.clock_for(Some(store));
+        let by = self.who();
+        let c = store
+            .confirm_policy(&r.proposed, &by, clock.now())
+            .map_err(fail)?;
+        store.set_policy(&r.proposed).map_err(fail)?;
+        *self.in_force.borrow_mut() = Some(r.proposed.clone());
+        *self.review.borrow_mut() = None;
+        Ok(Some(format!(
+            "Policy {} confirmed by {} and in force, in place of {}; the journal records it.",
+            short_hash(&c.hash),
+            crate::domain::text::clean_line(&by, 80),
+            short_hash(&r.confirmed.hash)
+        )))
+    }
+
     /// The policy to use with `store`: the file's when it is the confirmed one (the first
     /// policy a store sees is adopted as confirmed), else the confirmed one, with the review
     /// kept for `signoff policy diff`, the console's dialog and a warning.

@@ -97,21 +97,7 @@ pub fn run(s: &Session, command: PolicyCommand) -> Result<u8, Failure> {
                         "The policy change needs your confirmation: run `signoff policy diff` to read it, then `signoff policy confirm --yes`.",
                     ));
                 }
-                let mut err = std::io::stderr();
-                let _ = writeln!(err, "The policy changes:");
-                for l in changed_lines(&r.diff, 2) {
-                    let _ = writeln!(err, "  {}", l.render());
-                }
-                let _ = write!(
-                    err,
-                    "Put policy {} in force in place of {}? [y/N] ",
-                    short_hash(&r.proposed_hash),
-                    short_hash(&r.confirmed.hash)
-                );
-                let _ = err.flush();
-                let mut line = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut line);
-                if !matches!(line.trim().to_lowercase().as_str(), "y" | "yes") {
+                if !ask(&r) {
                     println!(
                         "Not confirmed: policy {} stays in force.",
                         short_hash(&r.confirmed.hash)
@@ -119,19 +105,29 @@ pub fn run(s: &Session, command: PolicyCommand) -> Result<u8, Failure> {
                     return Ok(1);
                 }
             }
-            let clock = s.clock_for(Some(&store));
-            let by = s.who();
-            let c = store
-                .confirm_policy(&r.proposed, &by, crate::domain::Clock::now(clock.as_ref()))
-                .map_err(fail)?;
-            store.set_policy(&r.proposed).map_err(fail)?;
-            println!(
-                "Policy {} confirmed by {} and in force, in place of {}; the journal records it.",
-                short_hash(&c.hash),
-                crate::domain::text::clean_line(&by, 80),
-                short_hash(&r.confirmed.hash)
-            );
+            if let Some(said) = s.confirm_policy(&mut store)? {
+                println!("{said}");
+            }
             Ok(0)
         }
     }
+}
+
+/// Shows a changed policy's lines on standard error and asks whether to put it in force.
+pub(super) fn ask(r: &crate::domain::governance::PolicyReview) -> bool {
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "The policy in the config file changed:");
+    for l in changed_lines(&r.diff, 2) {
+        let _ = writeln!(err, "  {}", l.render());
+    }
+    let _ = write!(
+        err,
+        "Put policy {} in force in place of {}? (the journal records who confirmed it) [y/N] ",
+        short_hash(&r.proposed_hash),
+        short_hash(&r.confirmed.hash)
+    );
+    let _ = err.flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
 }
