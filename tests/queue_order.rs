@@ -179,6 +179,31 @@ async fn the_stores_order_and_counts_equal_the_in_memory_queue_also_after_a_poli
     assert_eq!(reopened.queue_totals(now).unwrap(), QueueTotals::default());
     reopened.put_approvals(&half).unwrap();
     assert_store_matches(&reopened, &changed, now);
+    // Business hours: Moderate and Low count working time in Berlin (weekdays 09–17, a
+    // holiday), and Critical in Singapore for one group: every row is placed by it.
+    let business: Policy = toml::from_str(
+        r#"
+        [business_hours]
+        moderate = "emea"
+        low = "emea"
+        critical = "emea"
+        [schedules.emea]
+        zone = "Europe/Berlin"
+        holidays = ["2026-11-26"]
+        group_zones = { "Database" = "Asia/Singapore" }
+        "#,
+    )
+    .unwrap();
+    business.validate().unwrap();
+    assert!(reopened.set_policy(&business).unwrap(), "placed again");
+    assert_store_matches(&reopened, &business, now);
+    let late = reopened.queue_totals(now).unwrap();
+    let ticking = in_memory(&reopened, &business)
+        .iter()
+        .filter(|e| e.sla.business)
+        .count();
+    assert!(ticking > 0, "some rows count business hours");
+    assert_ne!(late, QueueTotals::default());
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ pub mod insights;
 pub mod policy;
 pub mod queue;
 pub mod reconcile;
+pub mod schedule;
 pub mod sla;
 pub mod text;
 pub mod when;

@@ -118,6 +118,11 @@ pub struct Policy {
     /// `[policy.deviations]`: approvals outside the standard path, which need a risk
     /// acceptance.
     pub deviations: super::governance::Deviations,
+    /// `[policy.schedules.NAME]`: business hours a tier's response time may count in.
+    pub schedules: std::collections::BTreeMap<String, super::schedule::ScheduleSpec>,
+    /// `[policy.business_hours]`: per tier, the schedule its response time counts in
+    /// (`moderate = "emea"`); a tier not listed counts around the clock.
+    pub business_hours: std::collections::BTreeMap<RiskTier, String>,
 }
 
 /// A compliance control and the changes it covers: every attribute given must match (any of
@@ -165,6 +170,8 @@ impl Default for Policy {
             retention_years: 7,
             legal_hold: false,
             deviations: super::governance::Deviations::default(),
+            schedules: std::collections::BTreeMap::new(),
+            business_hours: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -242,7 +249,30 @@ impl Policy {
             }
         }
         self.deviations.validate()?;
+        for (name, spec) in &self.schedules {
+            spec.build()
+                .map_err(|e| format!("policy.schedules.{name}: {e}"))?;
+        }
+        for (tier, name) in &self.business_hours {
+            if !self.schedules.contains_key(name) {
+                return Err(format!(
+                    "policy.business_hours.{} names the schedule {name:?}, which [policy.schedules] does not define",
+                    tier.label().to_lowercase()
+                ));
+            }
+        }
         self.justification.validate()
+    }
+
+    /// The business-hours schedule a change's response time counts in, by its tier (in its
+    /// assignment group's zone where the schedule names one); `None`: around the clock.
+    pub fn schedule_for(
+        &self,
+        tier: RiskTier,
+        change: &Change,
+    ) -> Option<super::schedule::Schedule> {
+        let spec = self.schedules.get(self.business_hours.get(&tier)?)?;
+        spec.for_group(&change.assignment_group).ok()
     }
 
     /// The controls covering `change` (by the tier the policy gives it), sorted, each once.

@@ -48,6 +48,15 @@ impl DeadlineSource {
     }
 }
 
+/// A business-hours clock at one instant (see [`SlaClock::business_clock`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessClock {
+    /// Working time left before the deadline.
+    pub left: Duration,
+    /// Outside hours: when the clock runs again, in the schedule's zone (`Mon 09:00 CET`).
+    pub paused_until: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SlaClock {
     pub requested_at: DateTime<Utc>,
@@ -57,18 +66,26 @@ pub struct SlaClock {
     pub warning_at: DateTime<Utc>,
     escalation_step: Duration,
     max_escalation_level: u8,
+    /// The response time counts in business hours (the tier's schedule).
+    pub business: bool,
 }
 
 impl SlaClock {
     /// The clock for an approval in a tier under a policy.
     pub fn for_approval(policy: &Policy, tier: RiskTier, approval: &Approval) -> SlaClock {
         let requested_at = approval.requested_at;
-        let (mut deadline, mut source) = match approval.due_date {
-            Some(due) => (due, DeadlineSource::DueDate),
+        let schedule = match approval.due_date {
+            None => policy.schedule_for(tier, &approval.change),
+            Some(_) => None,
+        };
+        let response = policy.response_time(tier);
+        let (mut deadline, mut source) = match (approval.due_date, &schedule) {
+            (Some(due), _) => (due, DeadlineSource::DueDate),
+            (None, Some(s)) => (s.add(requested_at, response), DeadlineSource::TierPolicy),
             // Times come from the server: an absurd one must not overflow.
-            None => (
+            (None, None) => (
                 requested_at
-                    .checked_add_signed(policy.response_time(tier))
+                    .checked_add_signed(response)
                     .unwrap_or(requested_at),
                 DeadlineSource::TierPolicy,
             ),
@@ -79,17 +96,26 @@ impl SlaClock {
             deadline = start;
             source = DeadlineSource::WindowStart;
         }
-        let span = (deadline - requested_at).max(Duration::zero());
-        let warning_ms = (span.num_milliseconds() as f64 * policy.warning_at).round() as i64;
+        let fraction = |d: Duration| {
+            Duration::milliseconds((d.num_milliseconds() as f64 * policy.warning_at).round() as i64)
+        };
+        let warning_at = match &schedule {
+            // The warning point in business time too, never after the deadline.
+            Some(s) => s
+                .add(requested_at, fraction(s.between(requested_at, deadline)))
+                .min(deadline),
+            None => requested_at
+                .checked_add_signed(fraction((deadline - requested_at).max(Duration::zero())))
+                .unwrap_or(deadline),
+        };
         SlaClock {
             requested_at,
             deadline,
             source,
-            warning_at: requested_at
-                .checked_add_signed(Duration::milliseconds(warning_ms))
-                .unwrap_or(deadline),
+            warning_at,
             escalation_step: policy.escalation_step(),
             max_escalation_level: policy.max_escalation_level,
+            business: schedule.is_some(),
         }
     }
 
@@ -102,6 +128,28 @@ impl SlaClock {
         } else {
             SlaStatus::OnTrack
         }
+    }
+
+    /// A clock on business hours as it stands at `now`: the working time left before the
+    /// deadline, and until when it is paused outside hours. `None`: around the clock, or
+    /// breached (then only the lateness counts).
+    pub fn business_clock(
+        &self,
+        policy: &Policy,
+        approval: &Approval,
+        tier: RiskTier,
+        now: DateTime<Utc>,
+    ) -> Option<BusinessClock> {
+        if !self.business || now >= self.deadline {
+            return None;
+        }
+        let s = policy.schedule_for(tier, &approval.change)?;
+        let paused = !s.is_open(now);
+        let resumes = s.next_open(now);
+        Some(BusinessClock {
+            left: s.between(now, self.deadline),
+            paused_until: paused.then(|| s.local_label(resumes)),
+        })
     }
 
     /// Time left until the deadline; negative once breached.

@@ -74,6 +74,26 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
             )),
         ]
     };
+    // On business hours: whether the clock runs now, and the working time left first.
+    if !c.on_hold
+        && let Some(b) = item
+            .sla
+            .business_clock(&state.policy, a, item.tier.tier, now)
+    {
+        sla = vec![label("SLA       ")];
+        if let Some(until) = b.paused_until {
+            sla.push(("sla.warning", format!("⏸ paused until {until} · ")));
+        }
+        sla.push((
+            sla_role(status),
+            format!("{} business time left", format::span(b.left)),
+        ));
+        sla.push(raw(format!(
+            "  ({}, due {})",
+            status.label(),
+            format::local(item.sla.deadline, state.tz)
+        )));
+    }
     if status == SlaStatus::Breached && !c.on_hold {
         sla.push((
             sla_role(status),

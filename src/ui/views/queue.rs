@@ -202,9 +202,17 @@ fn row<'a>(
         ("on hold".to_string(), theme.style("muted"))
     } else {
         let status = item.sla.status(now);
-        let countdown = format::countdown(item.sla.remaining(now));
-        let text = match status {
-            SlaStatus::Warning => format!("! {countdown}"),
+        // On business hours: the working time left, paused (⏸) outside hours.
+        let business = item
+            .sla
+            .business_clock(&state.policy, a, item.tier.tier, now);
+        let countdown = match &business {
+            Some(b) => format::countdown(b.left),
+            None => format::countdown(item.sla.remaining(now)),
+        };
+        let text = match (status, business.and_then(|b| b.paused_until)) {
+            (_, Some(_)) => format!("⏸ {countdown}"),
+            (SlaStatus::Warning, None) => format!("! {countdown}"),
             _ => countdown,
         };
         (text, theme.sla(status))
