@@ -64,12 +64,17 @@ impl Session {
             .unwrap_or_else(|| self.config.policy.clone())
     }
 
-    /// Who confirms a policy here: the profile's account, else this machine's user.
-    pub fn who(&self) -> String {
-        self.identity()
-            .map(|(_, user)| user)
+    /// Who confirms a policy here: the account the store last synced as, else the
+    /// profile's, else this machine's user.
+    pub fn who(&self, store: &Store) -> String {
+        store
+            .sync_state()
             .ok()
+            .and_then(|s| s.user)
+            .map(|u| u.user_name)
+            .or_else(|| self.identity().map(|(_, user)| user).ok())
             .or_else(|| std::env::var("USER").ok())
+            .or_else(|| std::env::var("LOGNAME").ok())
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| "unknown".into())
     }
@@ -83,7 +88,7 @@ impl Session {
         };
         let fail = |e: crate::store::StoreError| Failure::other(e.to_string());
         let clock = self.clock_for(Some(store));
-        let by = self.who();
+        let by = self.who(store);
         let c = store
             .confirm_policy(&r.proposed, &by, clock.now())
             .map_err(fail)?;
@@ -106,7 +111,8 @@ impl Session {
         let file = &self.config.policy;
         let in_force = match store.confirmed_policy() {
             Ok(None) => {
-                if let Err(e) = store.confirm_policy(file, &self.who(), self.local.now()) {
+                let by = self.who(store);
+                if let Err(e) = store.confirm_policy(file, &by, self.local.now()) {
                     tracing::warn!(error = %e, "could not record the policy in force");
                 }
                 file.clone()

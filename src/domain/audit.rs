@@ -465,7 +465,21 @@ pub fn log_rows(entries: &[JournalEntry]) -> Vec<LogRow> {
                     let d = from_q("decision");
                     if d.is_empty() { text(v, "move") } else { d }
                 },
-                justification: from_q("justification"),
+                justification: if e.kind == "policy.confirmed" {
+                    // What changed in the policy, in one line.
+                    let short = |k: &str| {
+                        let h = text(v, k);
+                        super::governance::short_hash(&h).to_string()
+                    };
+                    format!(
+                        "policy {} → {}: {}",
+                        short("old_hash"),
+                        short("new_hash"),
+                        list(v, "changed").join("; ")
+                    )
+                } else {
+                    from_q("justification")
+                },
                 seen_hash: from_q("seen_hash"),
                 server_answer: text(v, "server_answer"),
                 reason: text(v, "reason"),
