@@ -112,46 +112,10 @@ async fn the_change_in_full_is_read_from_the_instance_cached_and_shown_offline()
         cached.change_context(&a.change.sys_id).unwrap().as_ref(),
         Some(&ctx)
     );
-    let mut s = AppState::new(
-        "https://example.service-now.com".into(),
-        DEMO_USER.into(),
-        signoff::domain::Policy::default(),
-        chrono::FixedOffset::east_opt(0).unwrap(),
-    );
-    update(&mut s, Msg::Resize(120, 60));
-    s.user = store.sync_state().unwrap().user;
-    update(&mut s, Msg::Tick(now));
-    let me = s.user.clone().unwrap();
-    update(&mut s, common::ui::synced(me, vec![a.clone()], vec![], now));
-    let effects = update(
-        &mut s,
-        Msg::Key(crossterm::event::KeyEvent::new(
-            crossterm::event::KeyCode::Enter,
-            crossterm::event::KeyModifiers::NONE,
-        )),
-    );
-    assert_eq!(s.mode, Mode::Detail);
-    assert!(
-        effects.iter().any(|e| matches!(e, signoff::ui::Effect::ChangeContext { change_sys_id, .. } if *change_sys_id == a.change.sys_id)),
-        "{effects:?}"
-    );
-    update(
-        &mut s,
-        Msg::Context {
-            change_sys_id: a.change.sys_id.clone(),
-            result: Ok(Box::new(
-                cached.change_context(&a.change.sys_id).unwrap().unwrap(),
-            )),
-            fresh: false,
-        },
-    );
+    let me = store.sync_state().unwrap().user.unwrap();
+    let ctx_cached = cached.change_context(&a.change.sys_id).unwrap().unwrap();
+    let (mut s, mut t, text) = detail_of(me, &a, ctx_cached, now);
     let theme = Theme::named("dark", false).unwrap();
-    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 60)).unwrap();
-    t.draw(|f| views::draw(f, &s, now, &theme)).unwrap();
-    let buf = t.backend().buffer();
-    let text: String = (0..60)
-        .map(|y| (0..120).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
-        .collect();
     // The CAB facts are at the top; the approvals, journal and attachments follow the plans.
     assert!(text.contains("CAB       "), "{text}");
     let mut all = text.clone();
@@ -178,4 +142,105 @@ async fn the_change_in_full_is_read_from_the_instance_cached_and_shown_offline()
     assert!(all.contains("(as cached"), "{all}");
     assert!(all.contains("Attachments"), "{all}");
     assert!(all.contains(&ctx.attachments[0].name), "{all}");
+}
+
+/// The console showing approval `a` in full with `ctx` as the change's context (as read from
+/// the cache), at 120x60: the state, its terminal and the first screen's text.
+fn detail_of(
+    me: signoff::domain::User,
+    a: &signoff::domain::Approval,
+    ctx: signoff::domain::context::ChangeContext,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (
+    AppState,
+    ratatui::Terminal<ratatui::backend::TestBackend>,
+    String,
+) {
+    let mut s = AppState::new(
+        "https://example.service-now.com".into(),
+        DEMO_USER.into(),
+        signoff::domain::Policy::default(),
+        chrono::FixedOffset::east_opt(0).unwrap(),
+    );
+    update(&mut s, Msg::Resize(120, 60));
+    s.user = Some(me.clone());
+    update(&mut s, Msg::Tick(now));
+    update(&mut s, common::ui::synced(me, vec![a.clone()], vec![], now));
+    let effects = update(
+        &mut s,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Enter,
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+    assert_eq!(s.mode, Mode::Detail);
+    assert!(
+        effects.iter().any(|e| matches!(e, signoff::ui::Effect::ChangeContext { change_sys_id, .. } if *change_sys_id == a.change.sys_id)),
+        "{effects:?}"
+    );
+    update(
+        &mut s,
+        Msg::Context {
+            change_sys_id: a.change.sys_id.clone(),
+            result: Ok(Box::new(ctx)),
+            fresh: false,
+        },
+    );
+    let theme = Theme::named("dark", false).unwrap();
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 60)).unwrap();
+    t.draw(|f| views::draw(f, &s, now, &theme)).unwrap();
+    let buf = t.backend().buffer();
+    let text: String = (0..60)
+        .map(|y| (0..120).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+        .collect();
+    (s, t, text)
+}
+
+#[tokio::test]
+async fn the_instances_own_slas_on_a_change_count_instead_of_the_estimate() {
+    let server = common::sim(7, 120, 200).await;
+    let clock = common::clock(&server);
+    let sn = common::client_on(&server, DEMO_USER, DEMO_PASSWORD, &clock);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("c.sqlite3")).unwrap();
+    sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
+        .await
+        .unwrap();
+    let queue = store.load_snapshot().unwrap().approvals;
+    let mut found = None;
+    for a in &queue {
+        let slas = rows(
+            &server,
+            "task_sla",
+            &format!("task={}", a.change.sys_id),
+            "sla,stage,planned_end_time,has_breached",
+        )
+        .await;
+        if !slas.is_empty() {
+            found = Some((a.clone(), slas));
+            break;
+        }
+    }
+    let (a, slas) = found.expect("a change with an SLA of the instance's own");
+    let ctx = sn
+        .change_context(&a.sys_id, &a.change.sys_id)
+        .await
+        .unwrap();
+    assert_eq!(ctx.slas.len(), slas.len());
+    let s = &ctx.slas[0];
+    assert!(s.running(), "{s:?}");
+    assert!(s.name.contains("approval"), "{s:?}");
+    assert_eq!(
+        s.breach_at.unwrap().format("%Y-%m-%d %H:%M:%S").to_string(),
+        slas[0]["planned_end_time"].as_str().unwrap()
+    );
+    assert_eq!(
+        s.has_breached,
+        slas[0]["has_breached"].as_str().unwrap() == "true"
+    );
+    let me = store.sync_state().unwrap().user.unwrap();
+    let (_, _, text) = detail_of(me, &a, ctx.clone(), clock.now());
+    let line = common::ui::line_with(&text, "(instance SLA)");
+    assert!(line.contains(&s.name), "{text}");
+    assert!(text.contains("signoff's estimate:"), "{text}");
 }

@@ -48,6 +48,34 @@ pub struct Attachment {
     pub content_type: String,
 }
 
+/// An SLA the instance itself runs on the change (`task_sla`, domain reference §2.1): where
+/// there is one, its clock is the one that counts, not signoff's estimate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSla {
+    /// The SLA definition's name.
+    pub name: String,
+    /// `in_progress`, `paused`, `cancelled`, `completed` (as the instance shows it).
+    pub stage: String,
+    pub active: bool,
+    pub breach_at: Option<DateTime<Utc>>,
+    pub has_breached: bool,
+    /// Seconds left inside the SLA's schedule, where the instance says.
+    pub business_left: Option<i64>,
+    /// The business elapsed percentage, rounded, where the instance says.
+    pub business_percentage: Option<u32>,
+}
+
+impl InstanceSla {
+    /// Still counting (not completed or cancelled).
+    pub fn running(&self) -> bool {
+        self.active
+            && !matches!(
+                self.stage.to_lowercase().as_str(),
+                "completed" | "cancelled"
+            )
+    }
+}
+
 /// What the change says about CAB review and conflicts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CabFacts {
@@ -70,6 +98,9 @@ pub struct ChangeContext {
     pub journal: Vec<JournalEntry>,
     pub attachments: Vec<Attachment>,
     pub cab: CabFacts,
+    /// The instance's own SLAs on the change (`task_sla`), running ones first.
+    #[serde(default)]
+    pub slas: Vec<InstanceSla>,
     /// Parts the instance would not show (no read access), said in the detail.
     pub hidden: Vec<String>,
     pub fetched_at: Option<DateTime<Utc>>,
@@ -105,6 +136,10 @@ impl ChangeContext {
             &mut c.conflict_last_run,
         ] {
             *s = clean_line(s, 120);
+        }
+        for s in &mut self.slas {
+            s.name = clean_line(&s.name, 120);
+            s.stage = clean_line(&s.stage, 40);
         }
         for h in &mut self.hidden {
             *h = clean_line(h, 200);

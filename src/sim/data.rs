@@ -1181,7 +1181,95 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
     incidents(&mut db, &mut rng, &mut ids, &user_ids, &group_ids, now);
     catalog(&mut db, &mut ids, now);
     attachments(&mut db, seed, now);
+    task_slas(&mut db, seed, now);
     (db, users)
+}
+
+/// SLAs on about a third of the changes waiting for approval (`task_sla`, with their
+/// `contract_sla` definitions), counted from the change's creation. A generator of their own,
+/// so the records above keep their seeded values.
+fn task_slas(db: &mut Db, seed: u64, now: i64) {
+    use crate::sim::table::fmt_ts;
+    let (Some(t_def), Some(t_sla)) = (db.table("contract_sla"), db.table("task_sla")) else {
+        return;
+    };
+    let mut rng = Rng::new(seed ^ 0x7A5C_51A0_0BAD_C0DE);
+    let at = fmt_ts(now - 30 * 86_400);
+    let defs: Vec<(String, i64)> = [
+        ("Change approval response (8 business hours)", 8 * 3600),
+        ("Emergency change approval (2 hours)", 2 * 3600),
+    ]
+    .iter()
+    .map(|&(name, secs)| {
+        let id = rng.sys_id();
+        let mut vals = vec![
+            ("sys_id", id.as_str()),
+            ("name", name),
+            ("collection", "change_request"),
+            ("target", "response"),
+        ];
+        let dur = fmt_ts(secs);
+        vals.push(("duration", dur.as_str()));
+        vals.push(("schedule", "8-5 weekdays"));
+        vals.push(("timezone", "Europe/London"));
+        vals.extend(stamps(&at));
+        db.insert(t_def, &vals);
+        (id, secs)
+    })
+    .collect();
+    let t_chg = db.table("change_request").expect("table");
+    let field = |name: &str| db.tables[t_chg].field(name).expect("field");
+    let (f_id, f_state, f_type, f_created, f_hold) = (
+        field("sys_id"),
+        field("state"),
+        field("type"),
+        field("sys_created_on"),
+        field("on_hold"),
+    );
+    for row in 0..db.tables[t_chg].rows.len() as u32 {
+        // Waiting for approval: New, Assess or Authorize.
+        if !matches!(db.get(t_chg, row, f_state), "-5" | "-4" | "-3") || !rng.chance(0.35) {
+            continue;
+        }
+        let change = db.get(t_chg, row, f_id).to_string();
+        let emergency = db.get(t_chg, row, f_type) == "emergency";
+        let held = db.get(t_chg, row, f_hold) == "true";
+        let Some(start) = crate::sim::table::parse_ts(db.get(t_chg, row, f_created)) else {
+            continue;
+        };
+        let (def, secs) = &defs[usize::from(emergency)];
+        let breach = start + secs;
+        let elapsed = (now - start).max(0);
+        let left = (breach - now).max(0);
+        let pct = format!("{:.2}", elapsed as f64 * 100.0 / *secs as f64);
+        let id = rng.sys_id();
+        let (start_s, breach_s) = (fmt_ts(start), fmt_ts(breach));
+        let (left_s, elapsed_s) = (fmt_ts(left), fmt_ts(elapsed));
+        let mut vals = vec![
+            ("sys_id", id.as_str()),
+            ("task", change.as_str()),
+            ("sla", def.as_str()),
+            ("stage", if held { "paused" } else { "in_progress" }),
+            ("active", "true"),
+            ("start_time", start_s.as_str()),
+            ("end_time", ""),
+            ("planned_end_time", breach_s.as_str()),
+            ("original_breach_time", breach_s.as_str()),
+            ("has_breached", if now >= breach { "true" } else { "false" }),
+            ("percentage", pct.as_str()),
+            ("business_percentage", pct.as_str()),
+            ("time_left", left_s.as_str()),
+            ("business_time_left", left_s.as_str()),
+            ("duration", elapsed_s.as_str()),
+            ("business_duration", elapsed_s.as_str()),
+            ("pause_duration", "1970-01-01 00:00:00"),
+            ("schedule", "8-5 weekdays"),
+            ("timezone", "Europe/London"),
+        ];
+        let stamp = fmt_ts(start);
+        vals.extend(stamps(&stamp));
+        db.insert(t_sla, &vals);
+    }
 }
 
 /// Files attached to about a third of the changes (`sys_attachment`: names, sizes and types

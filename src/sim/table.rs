@@ -561,6 +561,13 @@ pub const CHANGE_STATES: Choices = &[
     ("3", "Closed"),
     ("4", "Canceled"),
 ];
+/// `task_sla.stage` (domain §2.1; `breached` and `achieved` only in the old engine).
+pub const SLA_STAGES: Choices = &[
+    ("in_progress", "In progress"),
+    ("paused", "Paused"),
+    ("cancelled", "Cancelled"),
+    ("completed", "Completed"),
+];
 /// `change_request.risk` (§4.2; domain §5.1).
 pub const RISK: Choices = &[
     ("1", "Very High"),
@@ -800,6 +807,43 @@ pub fn schema() -> Vec<Table> {
         f("table_name", "Table name", Str),
         f("table_sys_id", "Table sys ID", Str),
     ]);
+    // Domain §2.2: an SLA definition.
+    let contract_sla = with_sys(vec![
+        f("name", "Name", Str),
+        f("collection", "Table", Str),
+        f("target", "Target", Str),
+        f("duration", "Duration", Duration),
+        f("schedule", "Schedule", Str),
+        f("timezone", "Timezone", Str),
+    ]);
+    // Domain §2.1: one row per SLA attached to a task.
+    let task_sla = with_sys(vec![
+        f(
+            "task",
+            "Task",
+            Kind::Ref {
+                link: "task",
+                target: "change_request",
+            },
+        ),
+        f("sla", "SLA definition", r("contract_sla")),
+        f("stage", "Stage", Choice(SLA_STAGES)),
+        f("active", "Active", Bool),
+        f("start_time", "Start time", DateTime),
+        f("end_time", "Stop time", DateTime),
+        f("planned_end_time", "Breach time", DateTime),
+        f("original_breach_time", "Original breach time", DateTime),
+        f("has_breached", "Has breached", Bool),
+        f("percentage", "Actual elapsed percentage", Str),
+        f("business_percentage", "Business elapsed percentage", Str),
+        f("time_left", "Actual time left", Duration),
+        f("business_time_left", "Business time left", Duration),
+        f("duration", "Actual elapsed time", Duration),
+        f("business_duration", "Business elapsed time", Duration),
+        f("pause_duration", "Actual elapsed pause", Duration),
+        f("schedule", "Schedule", Str),
+        f("timezone", "Timezone", Str),
+    ]);
     // §6.1: one row per delegation; `user` delegates to `delegate` within [starts, ends].
     let sys_user_delegate = with_sys(vec![
         f("user", "User", r("sys_user")),
@@ -926,6 +970,8 @@ pub fn schema() -> Vec<Table> {
         Table::new("sysapproval_approver", sysapproval_approver, "sysapproval"),
         Table::new("sys_journal_field", sys_journal_field, "value"),
         Table::new("sys_attachment", sys_attachment, "file_name"),
+        Table::new("contract_sla", contract_sla, "name"),
+        Table::new("task_sla", task_sla, "sla"),
         Table::new("sys_user_delegate", sys_user_delegate, "user"),
         Table::new("cab_meeting", cab_meeting, "name"),
         Table::new("cab_agenda_item", cab_agenda_item, "short_description"),

@@ -194,7 +194,56 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
         (tier_role(item.tier.tier), item.tier.tier.label().into()),
         raw(format!(" — {}", item.tier.reason)),
     ]);
-    lines.push(sla);
+    // The instance's own SLA clocks on the change, where it runs any, count instead of
+    // signoff's estimate (which stays, below them, as an estimate).
+    let instance_slas: Vec<&crate::domain::context::InstanceSla> = state
+        .context
+        .as_ref()
+        .filter(|v| v.change_sys_id == c.sys_id)
+        .and_then(|v| v.result.as_ref().and_then(|r| r.as_ref().ok()))
+        .map(|x| x.slas.iter().filter(|s| s.running()).collect())
+        .unwrap_or_default();
+    if instance_slas.is_empty() {
+        lines.push(sla);
+    } else {
+        for s in &instance_slas {
+            let breached = s.has_breached || s.breach_at.is_some_and(|b| b <= now);
+            let role = if breached {
+                "sla.breached"
+            } else {
+                "sla.on_track"
+            };
+            let mut line = vec![
+                label("SLA       "),
+                (role, s.name.clone()),
+                label(" (instance SLA)"),
+            ];
+            line.push(raw(format!(" · {}", s.stage)));
+            if let Some(b) = s.breach_at {
+                line.push((
+                    role,
+                    format!(
+                        " · {} {}",
+                        if breached { "breached" } else { "breaches" },
+                        format::local(b, state.tz)
+                    ),
+                ));
+            }
+            if let Some(left) = s.business_left.filter(|_| !breached) {
+                line.push(raw(format!(
+                    " · {} business time left",
+                    format::span(chrono::Duration::seconds(left))
+                )));
+            }
+            if let Some(p) = s.business_percentage {
+                line.push(label_owned(format!(" · {p}% elapsed")));
+            }
+            lines.push(line);
+        }
+        let mut estimate = vec![label("          signoff's estimate: ")];
+        estimate.extend(sla.into_iter().skip(1));
+        lines.push(estimate);
+    }
     lines.push(vec![label("Window    "), raw(window)]);
     lines.push(vec![
         label("Type      "),
