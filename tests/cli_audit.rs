@@ -455,13 +455,13 @@ async fn retention_and_legal_hold_govern_pruning_and_a_pruned_journal_still_veri
         err(&o)
     );
     // Under a legal hold nothing goes, however old.
-    common::confirmed_config(h, "[policy]\nlegal_hold = true\n").await;
+    // (Confirmed the day the entries were written, so they are as old as they are.)
+    common::confirmed_config_at(h, "[policy]\nlegal_hold = true\n", "2026-11-20T12:00:00Z").await;
     let o = later(&["audit", "prune"]).output().await.unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("legal hold"), "{}", err(&o));
-    common::confirmed_config(h, "").await;
+    common::confirmed_config_at(h, "", "2026-11-20T12:05:00Z").await;
     // The six entries of the decisions, and the two confirmations of the policy changes.
-
     let o = later(&["audit", "prune", "--dry-run"])
         .output()
         .await

@@ -12,9 +12,16 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Whether a text could do anything to a terminal.
 fn hostile(s: &str) -> bool {
-    s.chars().any(|c| {
-        c == '\u{1b}' || c == '\u{7}' || ('\u{80}'..='\u{9f}').contains(&c) || c == '\u{202e}'
-    }) || s.contains("]52;")
+    // As printed, and as `{:?}` writes them (escaped), so a Debug dump is checked too.
+    let escaped = ["\\u{1b}", "\\u{7}", "\\u{202e}"]
+        .iter()
+        .any(|e| s.contains(e))
+        || (0x80..=0x9f).any(|c| s.contains(&format!("\\u{{{c:x}}}")));
+    escaped
+        || s.chars().any(|c| {
+            c == '\u{1b}' || c == '\u{7}' || ('\u{80}'..='\u{9f}').contains(&c) || c == '\u{202e}'
+        })
+        || s.contains("]52;")
 }
 
 /// Starts tests/hostile_server.py: the process, its URL, and the requests it saw (read once
@@ -249,5 +256,28 @@ async fn a_hostile_servers_change_in_full_comes_back_clean() {
         "{:?}",
         ctx.hidden
     );
+    assert!(
+        ctx.hidden
+            .iter()
+            .any(|h| h.starts_with("the change's SLAs")),
+        "{:?}",
+        ctx.hidden
+    );
+    // The history's read of decisions made elsewhere: bounded, every string clean.
+    let me = signoff::domain::User {
+        sys_id: "u0000000000000000000000000000001".into(),
+        user_name: "eve".into(),
+        name: "Eve".into(),
+        email: String::new(),
+    };
+    let since = chrono::Utc::now() - chrono::Duration::days(90);
+    let decided = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        sn.decided(&me, since, 1_000),
+    )
+    .await
+    .expect("bounded");
+    let all = format!("{decided:?}");
+    assert!(!hostile(&all), "{all}");
     server.kill().await.unwrap();
 }

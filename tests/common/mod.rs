@@ -170,8 +170,14 @@ pub fn write_config(home: &Path, text: &str) {
 /// Writes a config with a changed policy and confirms it (`signoff policy confirm --yes`): a
 /// changed policy is not used until it is confirmed.
 pub async fn confirmed_config(home: &Path, text: &str) {
+    confirmed_config_at(home, text, &anchor().to_rfc3339()).await;
+}
+
+/// The same, confirmed at `now` (RFC 3339) whatever the anchor.
+pub async fn confirmed_config_at(home: &Path, text: &str, now: &str) {
     write_config(home, text);
     let o = signoff(home, &["policy", "confirm", "--yes"])
+        .env("SIGNOFF_NOW", now)
         .output()
         .await
         .unwrap();
