@@ -681,6 +681,20 @@ async fn clicks_select_rows_fold_tiers_sort_by_a_heading_and_the_wheel_scrolls()
     assert!(s.queue.is_empty() && s.queue.total() == total);
     colon(&mut s, "fold none");
     assert_eq!(s.queue.len(), total);
+    // Folding the first tier from its first row: its header stays in view above the next.
+    s.queue.select(0);
+    key(&mut s, KeyCode::Char('z'));
+    assert_eq!(s.queue.selected, 0);
+    assert_eq!(s.queue.scroll, 0, "the folded header is the first line");
+    assert!(
+        screen(&s, 140, 45).contains(&format!(
+            "▸ {} · {first_len} folded",
+            s.queue.sections[0].tier.unwrap().label().to_uppercase()
+        )),
+        "{}",
+        screen(&s, 140, 45)
+    );
+    colon(&mut s, "fold none");
     colon(&mut s, "fold nonsense");
     assert!(last_message(&s).contains("No tier"), "{}", last_message(&s));
     s.queue.select(second.start);

@@ -997,10 +997,14 @@ impl QueueState {
             return;
         }
         let mut line = self.line_of(self.selected);
-        // Keep the tier header in view when selecting the first item of a tier.
-        if self.sections.iter().any(|s| s.start == self.selected) {
-            line = line.saturating_sub(1);
-        }
+        // Keep the tier header in view when selecting the first item of a tier, and the
+        // headers of folded tiers just above it.
+        let headers = self
+            .sections
+            .iter()
+            .filter(|s| s.start == self.selected)
+            .count();
+        line = line.saturating_sub(headers);
         if line < self.scroll {
             self.scroll = line;
         }
