@@ -26,6 +26,7 @@ fn ada() -> User {
 
 fn approval(n: usize) -> Approval {
     Approval {
+        source: Default::default(),
         sys_id: format!("appr{n}"),
         state: ApprovalState::Requested,
         approver: UserRef {

@@ -287,6 +287,7 @@ fn fixed_journal(home: &Path) {
         email: "ada@example.com".into(),
     };
     let approval = |n: usize, approver: &str, ty: &str, risk: &str| Approval {
+        source: Default::default(),
         sys_id: format!("appr{n}"),
         state: ApprovalState::Requested,
         approver: UserRef {

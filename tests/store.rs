@@ -29,6 +29,7 @@ fn ada() -> User {
 /// An approval with every field set to something distinctive.
 fn rich_approval() -> Approval {
     Approval {
+        source: "Standard change pre-approval".into(),
         sys_id: "appr-rich".into(),
         state: ApprovalState::Other("escalated ✓".into()),
         approver: UserRef {
@@ -77,6 +78,7 @@ fn rich_approval() -> Approval {
 
 fn plain_approval(sys_id: &str, tag: &str, minute: u32) -> Approval {
     Approval {
+        source: Default::default(),
         sys_id: sys_id.into(),
         state: ApprovalState::Requested,
         approver: UserRef {

@@ -49,6 +49,7 @@ fn person(id: &str, login: &str, name: &str) -> User {
 
 fn approval(n: usize, approver: UserRef, risk: &str) -> Approval {
     Approval {
+        source: Default::default(),
         sys_id: format!("appr{n:04}"),
         state: ApprovalState::Requested,
         approver,

@@ -479,6 +479,10 @@ pub struct Approval {
     pub due_date: Option<DateTime<Utc>>,
     /// Set when the approval belongs to a group approval.
     pub group: Option<String>,
+    /// What created or decides it (`approval_source`: a rule or approval policy), empty for a
+    /// plain approval. Left out of the JSON when empty, so older journal hashes stay.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
     pub sys_updated_on: Option<DateTime<Utc>>,
     pub change: Change,
 }
@@ -493,6 +497,7 @@ impl Approval {
             requested_at: _,
             due_date: _,
             group,
+            source,
             sys_updated_on: _,
             change,
         } = self;
@@ -504,6 +509,7 @@ impl Approval {
         if let Some(g) = group {
             *g = clean_line(g, MAX_LINE);
         }
+        *source = clean_line(source, MAX_LINE);
         change.sanitize()
     }
 

@@ -33,9 +33,28 @@ pub struct OtherApproval {
     /// When it was last updated: when it was decided, for a decided one.
     pub updated: Option<DateTime<Utc>>,
     pub comments: Vec<JournalEntry>,
+    /// `approval_source`: the rule or policy that made it, if any.
+    #[serde(default)]
+    pub source: String,
+    /// The login that last updated it (`sys_updated_by`).
+    #[serde(default)]
+    pub decided_by: String,
 }
 
 impl OtherApproval {
+    /// Made or decided by the instance itself (a rule, a policy, the system account), not a
+    /// person: what it says about itself.
+    pub fn automated(&self) -> Option<String> {
+        // A waiting approval was last touched by the workflow that asked for it: only a
+        // decision says who decided.
+        let by = if self.decided() {
+            self.decided_by.as_str()
+        } else {
+            ""
+        };
+        super::governance::automation_of(&self.source, &self.approver.sys_id, by)
+    }
+
     pub fn decided(&self) -> bool {
         matches!(self.state_value.as_str(), "approved" | "rejected")
     }
@@ -120,6 +139,8 @@ impl ChangeContext {
             a.group = clean_line(&a.group, 80);
             a.state = clean_line(&a.state, 40);
             a.state_value = clean_line(&a.state_value, 40);
+            a.source = clean_line(&a.source, 120);
+            a.decided_by = clean_line(&a.decided_by, 80);
             a.comments.iter_mut().for_each(entry);
         }
         self.journal.iter_mut().for_each(entry);

@@ -251,6 +251,7 @@ mod tests {
         use crate::domain::{Approval, ApprovalState, Change, Policy, build_queue};
         let now = t(10);
         let approval = |approver: &str, age_h: i64| Approval {
+            source: Default::default(),
             sys_id: format!("a-{approver}"),
             state: ApprovalState::Requested,
             approver: who(approver),

@@ -140,6 +140,53 @@ impl PolicyReview {
     }
 }
 
+/// `[policy.automation]`: which approval sources approve by themselves at the due date
+/// (a review window that ends in approval unless the change is paused). The instance's values
+/// are not documented, so the policy names them: a source containing any of these texts,
+/// ignoring case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Automation {
+    pub auto_approve: Vec<String>,
+}
+
+impl Default for Automation {
+    fn default() -> Self {
+        Automation {
+            auto_approve: vec!["auto-approve".into()],
+        }
+    }
+}
+
+/// When `a` approves by itself (its source auto-approves at the due date), while it waits
+/// and its change is not paused.
+pub fn auto_approves_at(policy: &Policy, a: &super::change::Approval) -> Option<DateTime<Utc>> {
+    if a.source.is_empty() {
+        return None;
+    }
+    let source = a.source.to_lowercase();
+    let auto = policy
+        .automation
+        .auto_approve
+        .iter()
+        .any(|m| !m.trim().is_empty() && source.contains(&m.trim().to_lowercase()));
+    (auto && a.state == super::change::ApprovalState::Requested && !a.change.on_hold)
+        .then_some(a.due_date)
+        .flatten()
+}
+
+/// What an approval made or decided by the instance says about itself: its rule (source),
+/// or that the system account (or no approver at all) decided it. `None`: a person's.
+pub fn automation_of(source: &str, approver_sys_id: &str, decided_by: &str) -> Option<String> {
+    if !source.trim().is_empty() {
+        Some(format!("by rule: {}", clean_line(source, 120)))
+    } else if approver_sys_id.trim().is_empty() || decided_by.eq_ignore_ascii_case("system") {
+        Some("by the system".into())
+    } else {
+        None
+    }
+}
+
 /// A way of approving outside the standard path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

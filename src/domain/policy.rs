@@ -118,6 +118,8 @@ pub struct Policy {
     /// `[policy.deviations]`: approvals outside the standard path, which need a risk
     /// acceptance.
     pub deviations: super::governance::Deviations,
+    /// `[policy.automation]`: approval sources that approve by themselves at the due date.
+    pub automation: super::governance::Automation,
     /// `[policy.schedules.NAME]`: business hours a tier's response time may count in.
     pub schedules: std::collections::BTreeMap<String, super::schedule::ScheduleSpec>,
     /// `[policy.business_hours]`: per tier, the schedule its response time counts in
@@ -170,6 +172,7 @@ impl Default for Policy {
             retention_years: 7,
             legal_hold: false,
             deviations: super::governance::Deviations::default(),
+            automation: super::governance::Automation::default(),
             schedules: std::collections::BTreeMap::new(),
             business_hours: std::collections::BTreeMap::new(),
         }

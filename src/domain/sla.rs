@@ -181,6 +181,7 @@ mod tests {
 
     fn approval(requested: DateTime<Utc>, due: Option<DateTime<Utc>>) -> Approval {
         Approval {
+            source: Default::default(),
             sys_id: "a".into(),
             state: ApprovalState::Requested,
             approver: UserRef::default(),

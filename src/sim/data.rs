@@ -1182,7 +1182,78 @@ pub fn generate(seed: u64, changes: usize, now: i64) -> (Db, Vec<SimUser>) {
     catalog(&mut db, &mut ids, now);
     attachments(&mut db, seed, now);
     task_slas(&mut db, seed, now);
+    automation(&mut db, seed, now);
     (db, users)
+}
+
+/// The `approval_source` of an approval an approval policy approves by itself at its due
+/// date unless the change is paused (the instance's values are unverified; signoff's policy
+/// names which sources auto-approve, and this one by default).
+pub const AUTO_APPROVE_SOURCE: &str = "Change approval policy: auto-approve at the due date";
+/// The `approval_source` of approvals made by a rule, decided at once.
+pub const RULE_SOURCE: &str = "Standard change pre-approval";
+
+pub fn is_auto_approval(source: &str) -> bool {
+    source == AUTO_APPROVE_SOURCE
+}
+
+/// Automated approvals: about one in eight requested approvals due within a day get a timed
+/// auto-approval, and each standard change an approval the pre-approval rule granted
+/// (approver: none; by `system`). A generator of its own, so the records above keep their
+/// seeded values.
+fn automation(db: &mut Db, seed: u64, now: i64) {
+    use crate::sim::table::{fmt_ts, parse_ts};
+    let (Some(t_appr), Some(t_chg)) =
+        (db.table("sysapproval_approver"), db.table("change_request"))
+    else {
+        return;
+    };
+    let mut rng = Rng::new(seed ^ 0xA070_A990_0E5E_7AB1);
+    let fa = |db: &Db, n: &str| db.tables[t_appr].field(n).expect("field");
+    let (f_state, f_due, f_src) = (
+        fa(db, "state"),
+        fa(db, "due_date"),
+        fa(db, "approval_source"),
+    );
+    for row in 0..db.tables[t_appr].rows.len() as u32 {
+        let due = parse_ts(db.get(t_appr, row, f_due));
+        if db.get(t_appr, row, f_state) == "requested"
+            && due.is_some_and(|d| d > now && d < now + 86_400)
+            && rng.chance(0.12)
+        {
+            db.set(t_appr, row, f_src, AUTO_APPROVE_SOURCE);
+        }
+    }
+    let fc = |db: &Db, n: &str| db.tables[t_chg].field(n).expect("field");
+    let (f_id, f_type, f_created) = (fc(db, "sys_id"), fc(db, "type"), fc(db, "sys_created_on"));
+    for row in 0..db.tables[t_chg].rows.len() as u32 {
+        if db.get(t_chg, row, f_type) != "standard" {
+            continue;
+        }
+        let change = db.get(t_chg, row, f_id).to_string();
+        let at = fmt_ts(parse_ts(db.get(t_chg, row, f_created)).unwrap_or(now) + 60);
+        let id = rng.sys_id();
+        db.insert(
+            t_appr,
+            &[
+                ("sys_id", id.as_str()),
+                ("approver", ""),
+                ("state", "approved"),
+                ("sysapproval", change.as_str()),
+                ("document_id", change.as_str()),
+                ("source_table", "change_request"),
+                ("approval_source", RULE_SOURCE),
+                ("approval_column", "approval"),
+                ("approval_journal_column", "approval_history"),
+                ("iteration", "1"),
+                ("sys_created_on", at.as_str()),
+                ("sys_created_by", "system"),
+                ("sys_updated_on", at.as_str()),
+                ("sys_updated_by", "system"),
+                ("sys_mod_count", "1"),
+            ],
+        );
+    }
 }
 
 /// SLAs on about a third of the changes waiting for approval (`task_sla`, with their

@@ -551,6 +551,7 @@ async fn serve(inner: &Inner, req: Request) -> Response {
     let Some(user) = authenticate(inner, &parts.headers) else {
         return unauthorized();
     };
+    inner.auto_approve_due();
     let bytes = match axum::body::to_bytes(body, 16 << 20).await {
         Ok(b) => b,
         Err(_) => return bad_body(),

@@ -160,6 +160,8 @@ pub struct Inner {
     pub(crate) tokens: Mutex<oauth::Tokens>,
     /// What the records were generated from (kept in the data file).
     origin: persist::Origin,
+    /// Approval rows a policy approves by itself at their due date (found once).
+    auto_rows: Mutex<Option<Vec<u32>>>,
 }
 
 /// The records held for writing; see [`Inner::write_db`].
@@ -223,10 +225,69 @@ impl Inner {
     /// Write access to the records. Released, they are kept in the data file (when there is
     /// one), so every write (over HTTP or through the test helpers) is saved the same way.
     pub(crate) fn write_db(&self) -> Option<DbWrite<'_>> {
+        // A write may set an approval's source: the timed auto-approvals are found again.
+        *lock(&self.auto_rows) = None;
         Some(DbWrite {
             db: self.db.write().ok()?,
             inner: self,
         })
+    }
+
+    /// Timed auto-approvals (an approval policy that approves at the due date unless the
+    /// change is paused): those due by now are approved by `system`, as the instance's
+    /// scheduler would, before a request is answered. A change on hold has its approvals
+    /// made not_required, so it is never auto-approved.
+    pub(crate) fn auto_approve_due(&self) {
+        let now = self.now();
+        let due: Vec<u32> = {
+            let Ok(db) = self.db.read() else { return };
+            let Some(t) = db.table("sysapproval_approver") else {
+                return;
+            };
+            let field = |n: &str| db.tables[t].field(n);
+            let (Some(f_src), Some(f_state), Some(f_due)) =
+                (field("approval_source"), field("state"), field("due_date"))
+            else {
+                return;
+            };
+            let mut rows = lock(&self.auto_rows);
+            let rows = rows.get_or_insert_with(|| {
+                (0..db.tables[t].rows.len() as u32)
+                    .filter(|&r| data::is_auto_approval(db.get(t, r, f_src)))
+                    .collect()
+            });
+            rows.iter()
+                .copied()
+                .filter(|&r| {
+                    db.get(t, r, f_state) == "requested"
+                        && table::parse_ts(db.get(t, r, f_due)).is_some_and(|d| d <= now)
+                })
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let Some(mut db) = self.write_db() else {
+            return;
+        };
+        let Some(t) = db.table("sysapproval_approver") else {
+            return;
+        };
+        let actor = Actor {
+            user_name: "system".into(),
+            name: "System".into(),
+        };
+        for row in due {
+            let mut body = Map::new();
+            body.insert("state".into(), Value::String("approved".into()));
+            body.insert(
+                "comments".into(),
+                Value::String(
+                    "Approved automatically at the due date: the review window ended without a pause.".into(),
+                ),
+            );
+            apply_update(self, &mut db, t, row, &body, &actor);
+        }
     }
 
     /// A fresh sys_id from the (seeded) id PRNG.
@@ -375,6 +436,7 @@ impl SimServer {
             release_new: AtomicBool::new(config_release_new),
             tokens: Mutex::new(oauth::Tokens::default()),
             origin,
+            auto_rows: Mutex::new(None),
         });
         if fresh && inner.config.data_file.is_some() {
             inner.persist()?;

@@ -20,6 +20,7 @@ fn user() -> User {
 
 fn approval(sys_id: &str, minute: u32) -> Approval {
     Approval {
+        source: Default::default(),
         sys_id: sys_id.into(),
         state: ApprovalState::Requested,
         approver: UserRef {

@@ -20,6 +20,7 @@ pub fn now() -> DateTime<Utc> {
 /// `now()`, its window starting 30 hours after.
 pub fn approval(n: usize, ty: &str, risk: &str, impact: &str, age_min: i64) -> Approval {
     Approval {
+        source: Default::default(),
         sys_id: format!("appr{n:04}"),
         state: ApprovalState::Requested,
         approver: UserRef {

@@ -65,7 +65,7 @@ impl ServiceNow {
             .get_all(
                 "sysapproval_approver",
                 &format!("sysapproval={change_sys_id}^ORDERBYsys_created_on"),
-                "sys_id,approver,state,group,sys_updated_on,comments",
+                "sys_id,approver,state,group,sys_updated_on,sys_updated_by,approval_source,comments",
                 "the change's approvals",
                 &|row| {
                     Ok(OtherApproval {
@@ -79,6 +79,8 @@ impl ServiceNow {
                         state_value: row.value("state"),
                         updated: convert::time_value(row, "sys_updated_on"),
                         comments: parse_history(&row.display("comments")),
+                        source: row.display("approval_source"),
+                        decided_by: row.value("sys_updated_by"),
                     })
                 },
                 &crate::backend::no_progress,

@@ -63,6 +63,7 @@ pub(crate) const APPROVAL_FIELDS: &[&str] = &[
     // The group approval's group by name (the group approval itself displays as GAPP…).
     "group.assignment_group",
     "due_date",
+    "approval_source",
     "sys_created_on",
     "sys_updated_on",
 ];
@@ -238,6 +239,7 @@ pub(crate) fn approval(row: &Row<'_>) -> Result<Approval, BackendError> {
         requested_at,
         due_date: date_time(row, "due_date").map_err(&bad)?,
         group: (!group.trim().is_empty()).then_some(group),
+        source: row.display("approval_source"),
         sys_updated_on: date_time(row, "sys_updated_on").map_err(&bad)?,
         change,
         sys_id: sys_id.clone(),

@@ -244,6 +244,29 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
         estimate.extend(sla.into_iter().skip(1));
         lines.push(estimate);
     }
+    // A timed auto-approval: it approves by itself at its due date unless paused.
+    if let Some(at) = crate::domain::governance::auto_approves_at(&state.policy, a) {
+        let left = at - now;
+        let text = if left > chrono::Duration::zero() {
+            format!("auto-approves in {} unless paused", format::span(left))
+        } else {
+            "auto-approves now unless paused".to_string()
+        };
+        lines.push(vec![
+            label("Automated "),
+            ("sla.warning", format!("⚙ {text}")),
+            raw(format!(
+                " ({} puts the change on hold) · by rule: {}",
+                keys.key(Cmd::Hold),
+                a.source
+            )),
+        ]);
+    } else if !a.source.is_empty() {
+        lines.push(vec![
+            label("Automated "),
+            raw(format!("⚙ by rule: {}", a.source)),
+        ]);
+    }
     lines.push(vec![label("Window    "), raw(window)]);
     lines.push(vec![
         label("Type      "),
@@ -393,10 +416,12 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
                     "rejected" => "error",
                     _ => "muted",
                 };
-                let mut line = vec![
-                    (role, format!("{:<10}", o.state)),
-                    raw(format!(" {}", o.approver.label())),
-                ];
+                let who = if o.approver.sys_id.is_empty() && o.approver.name.is_empty() {
+                    "(no approver)"
+                } else {
+                    o.approver.label()
+                };
+                let mut line = vec![(role, format!("{:<10}", o.state)), raw(format!(" {who}"))];
                 if o.approver.sys_id == a.approver.sys_id && o.sys_id == a.sys_id {
                     line.push(("key", " (this approval)".into()));
                 }
@@ -410,6 +435,9 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
                     line.push(label(" · "));
                     line.push(raw(format::local(t, state.tz)));
                 }
+                if let Some(how) = o.automated() {
+                    line.push(("heading", format!(" · ⚙ automated, {how}")));
+                }
                 lines.push(line);
                 for j in &o.comments {
                     lines.push(vec![
@@ -419,6 +447,21 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
                         ("muted", j.at.clone()),
                     ]);
                 }
+            }
+            // An automated approval never outweighs a person's rejection or a hold.
+            let automated = x
+                .approvals
+                .iter()
+                .any(|o| o.state_value == "approved" && o.automated().is_some());
+            let stopped = c.on_hold
+                || x.approvals
+                    .iter()
+                    .any(|o| o.state_value == "rejected" && o.automated().is_none());
+            if automated && stopped {
+                lines.push(vec![(
+                    "sla.warning",
+                    "An automated approval does not override a rejection or a hold: signoff (and its gate) count this change as stopped.".into(),
+                )]);
             }
         }
     }

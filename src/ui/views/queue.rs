@@ -1,7 +1,7 @@
 //! The queue list: one section per risk tier, a row per approval. Only the visible rows are
 //! built, so a queue of 10,000 costs the same to draw as one of 40.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -284,6 +284,17 @@ fn row<'a>(
                 "⚑ ",
                 base.patch(theme.sla(SlaStatus::Breached)),
             ));
+        }
+        // Approves by itself at its due date unless paused: when.
+        if let Some(at) = crate::domain::governance::auto_approves_at(&state.policy, a) {
+            let mark = format!(
+                "⚙ auto {} · ",
+                format::span((at - now).max(Duration::zero()))
+            );
+            if mark.width() + 4 < desc_w {
+                desc_w -= mark.width();
+                spans.push(Span::styled(mark, base.patch(theme.style("sla.warning"))));
+            }
         }
         // Someone else's approval, decided as their delegate: whose, before the title.
         if let Some(person) = state.on_behalf_of(a) {
