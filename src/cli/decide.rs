@@ -38,9 +38,10 @@ pub async fn run(s: &Session, kind: DecisionKind, args: DecideArgs) -> Result<Ex
     };
     // A file or a pipe ends with a newline that is no part of the reason.
     let text = text.trim_end_matches(['\n', '\r']);
+    // The store says which policy is in force (a changed one waits for confirmation).
+    let mut store = s.open_store()?;
     let justification = Justification::parse(text, kind, &s.policy().justification)
         .map_err(|e| invalid(format!("The justification was refused: {e}")))?;
-    let mut store = s.open_store()?;
     let clock = s.clock_for(Some(&store));
     let backend = if s.cli.offline {
         None

@@ -47,6 +47,7 @@ pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::other(e.to_string()))?;
     let ids: Vec<&str> = index.keys.iter().map(|k| &*k.sys_id).collect();
     let failed = std::cell::RefCell::new(None);
+    let policy = s.policy();
     let entries = || {
         ids.chunks(ROWS_AT_ONCE)
             .flat_map(|chunk| {
@@ -55,9 +56,9 @@ pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
                     Vec::new()
                 })
             })
-            .map(|a| QueueEntry::new(&s.policy(), a))
+            .map(|a| QueueEntry::new(&policy, a))
     };
-    let printed = print_queue(entries, &delegations, &me, &s.policy(), out, clock.now());
+    let printed = print_queue(entries, &delegations, &me, &policy, out, clock.now());
     match failed.into_inner() {
         Some(e) => Err(Failure::other(e.to_string())),
         None => printed,
