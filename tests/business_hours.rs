@@ -89,3 +89,27 @@ fn a_business_hours_clock_counts_working_time_and_says_when_it_is_paused() {
     assert!(!item.sla.business);
     assert_eq!(item.sla.deadline, now() + Duration::hours(48));
 }
+
+#[test]
+fn an_approver_outside_their_working_hours_is_marked_in_the_queue_and_the_detail() {
+    let mut p = policy();
+    p.working_hours
+        .insert("Alice Moreno".into(), "afternoons".into());
+    p.validate().unwrap();
+    let mut s = console(p);
+    let theme = Theme::named("dark", false).unwrap();
+    let text = screen(&render_at(&s, 140, 40, now(), &theme));
+    let row = common::ui::line_with(&text, "CHG0030001");
+    assert!(row.contains("☾ Change number 1"), "{row}");
+    update(&mut s, key(KeyCode::Enter));
+    let text = screen(&render_at(&s, 140, 40, now(), &theme));
+    assert!(
+        text.contains("☾ outside working hours until Wed 14:00 CET"),
+        "{text}"
+    );
+    // In her hours, no mark.
+    let later = now() + Duration::hours(2);
+    update(&mut s, Msg::Tick(later));
+    let text = screen(&render_at(&s, 140, 40, later, &theme));
+    assert!(text.contains("in working hours now"), "{text}");
+}

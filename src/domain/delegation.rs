@@ -89,9 +89,43 @@ pub fn acting_for(me: &UserRef, delegations: &[Delegation], now: DateTime<Utc>) 
     out
 }
 
+/// Whether `person` is inside their working hours at `now` (`None`: the policy does not
+/// say), and if not, when they are back (in their schedule's zone, `Mon 09:00 JST`).
+pub fn in_hours(
+    policy: &super::policy::Policy,
+    person: &UserRef,
+    now: DateTime<Utc>,
+) -> Option<Result<(), (DateTime<Utc>, String)>> {
+    let s = policy.hours_of(person)?;
+    if s.is_open(now) {
+        Some(Ok(()))
+    } else {
+        let back = s.next_open(now);
+        Some(Err((back, s.local_label(back))))
+    }
+}
+
+/// A delegate covering `approver`'s approvals now who is inside their working hours (follow
+/// the sun), if there is one.
+fn present_delegate<'a>(
+    approver: &UserRef,
+    delegations: &'a [Delegation],
+    policy: &super::policy::Policy,
+    now: DateTime<Utc>,
+) -> Option<&'a UserRef> {
+    delegations
+        .iter()
+        .filter(|d| d.user.sys_id == approver.sys_id && d.covers_approvals(now))
+        .map(|d| &d.delegate)
+        .find(|d| matches!(in_hours(policy, d, now), Some(Ok(()))))
+}
+
 /// When nobody is there to decide an approval, says so and names who to chase: the
 /// approver has an active delegation out that does not cover approvals (nobody is covering),
-/// or the SLA is breached past the policy's escalation level. `None` when all is well.
+/// the SLA is breached past the policy's escalation level, or the approver is outside their
+/// working hours and will be until after the deadline. A covering delegate inside their own
+/// hours is named before the policy's fallback: nobody is paged at night when someone in
+/// another zone can decide. `None` when all is well.
 pub fn needs_fallback(
     entry: &super::queue::QueueEntry,
     delegations: &[Delegation],
@@ -109,19 +143,33 @@ pub fn needs_fallback(
         .filter(mine_out)
         .any(|d| d.covers_approvals(now));
     let level = entry.sla.escalation_level(now);
+    let waiting = entry.approval.in_queue() && !entry.approval.change.on_hold;
+    // Outside their hours until after the deadline: the clock runs out while they sleep.
+    let asleep = match in_hours(policy, approver, now) {
+        Some(Err((back, label))) if waiting && back >= entry.sla.deadline => Some(label),
+        _ => None,
+    };
     let reason = if away && !covered {
         format!(
             "{} is away and no delegate covers approvals",
             approver.label()
         )
-    } else if entry.approval.in_queue()
-        && !entry.approval.change.on_hold
-        && level >= policy.fallback_at_level
-    {
+    } else if waiting && level >= policy.fallback_at_level {
         format!("the response is overdue (escalation level {level})")
+    } else if let Some(back) = &asleep {
+        format!(
+            "{} is outside working hours until {back}, after the deadline",
+            approver.label()
+        )
     } else {
         return None;
     };
+    if let Some(d) = present_delegate(approver, delegations, policy, now) {
+        return Some(format!(
+            "No one present to decide: {reason}; {} covers their approvals and is in working hours now: ask them.",
+            d.label()
+        ));
+    }
     let tier = entry.tier.tier;
     Some(match policy.fallback.get(&tier) {
         Some(who) => format!("No one present to decide: {reason}; chase {who}."),
@@ -304,6 +352,75 @@ mod tests {
             none.contains("no fallback approver is set for Critical"),
             "{none}"
         );
+    }
+
+    #[test]
+    fn an_approver_asleep_past_the_deadline_is_covered_by_a_delegate_at_work() {
+        use crate::domain::{Approval, ApprovalState, Change, Policy, build_queue};
+        // 2026-12-10 (a Thursday) 12:00 UTC: 21:00 in Tokyo, 13:00 in Berlin.
+        let now = t(10) + Duration::hours(12);
+        let mut policy: Policy = toml::from_str(
+            r#"
+            [schedules.apac]
+            zone = "Asia/Tokyo"
+            [schedules.emea]
+            zone = "Europe/Berlin"
+            [working_hours]
+            CARLA = "apac"
+            ALICE = "emea"
+            "#,
+        )
+        .unwrap();
+        policy.validate().unwrap();
+        policy
+            .fallback
+            .insert(crate::domain::RiskTier::Critical, "Duty manager".into());
+        assert_eq!(
+            in_hours(&policy, &who("carla"), now).map(|r| r.map_err(|(_, l)| l)),
+            Some(Err("Fri 09:00 JST".to_string()))
+        );
+        assert_eq!(in_hours(&policy, &who("alice"), now), Some(Ok(())));
+        assert_eq!(in_hours(&policy, &who("bob"), now), None);
+        // A Critical approval (4 h) requested an hour ago: due at 15:00 UTC, Carla is back
+        // at 00:00 UTC.
+        let approval = Approval {
+            source: Default::default(),
+            sys_id: "a-carla".into(),
+            state: ApprovalState::Requested,
+            approver: who("carla"),
+            requested_at: now - Duration::hours(1),
+            due_date: None,
+            group: None,
+            sys_updated_on: None,
+            change: Change {
+                risk: Some(crate::domain::Risk::High),
+                impact: Some(crate::domain::Level::High),
+                ..Change::default()
+            },
+        };
+        let q = build_queue(&policy, vec![approval]);
+        let alone = needs_fallback(&q[0], &[], &policy, now).unwrap();
+        assert_eq!(
+            alone,
+            "No one present to decide: CARLA is outside working hours until Fri 09:00 JST, after the deadline; chase Duty manager."
+        );
+        // Alice covers Carla's approvals and is at work: ask her, not the duty manager.
+        let cover = [deleg("1", "carla", "alice", 1, 20, true)];
+        let sun = needs_fallback(&q[0], &cover, &policy, now).unwrap();
+        assert!(
+            sun.ends_with("ALICE covers their approvals and is in working hours now: ask them."),
+            "{sun}"
+        );
+        // Inside her own hours nobody is chased.
+        let morning = t(11) + Duration::hours(1); // 10:00 in Tokyo
+        let q = build_queue(
+            &policy,
+            vec![Approval {
+                requested_at: morning - Duration::minutes(10),
+                ..q[0].approval.clone()
+            }],
+        );
+        assert_eq!(needs_fallback(&q[0], &[], &policy, morning), None);
     }
 
     #[test]

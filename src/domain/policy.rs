@@ -125,6 +125,9 @@ pub struct Policy {
     /// `[policy.business_hours]`: per tier, the schedule its response time counts in
     /// (`moderate = "emea"`); a tier not listed counts around the clock.
     pub business_hours: std::collections::BTreeMap<RiskTier, String>,
+    /// `[policy.working_hours]`: per person (name as the instance shows it), the schedule of
+    /// their working hours (`"Carla Diaz" = "apac"`), for who is there to decide now.
+    pub working_hours: std::collections::BTreeMap<String, String>,
 }
 
 /// A compliance control and the changes it covers: every attribute given must match (any of
@@ -175,6 +178,7 @@ impl Default for Policy {
             automation: super::governance::Automation::default(),
             schedules: std::collections::BTreeMap::new(),
             business_hours: std::collections::BTreeMap::new(),
+            working_hours: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -256,6 +260,13 @@ impl Policy {
             spec.build()
                 .map_err(|e| format!("policy.schedules.{name}: {e}"))?;
         }
+        for (person, name) in &self.working_hours {
+            if !self.schedules.contains_key(name) {
+                return Err(format!(
+                    "policy.working_hours gives {person:?} the schedule {name:?}, which [policy.schedules] does not define"
+                ));
+            }
+        }
         for (tier, name) in &self.business_hours {
             if !self.schedules.contains_key(name) {
                 return Err(format!(
@@ -276,6 +287,16 @@ impl Policy {
     ) -> Option<super::schedule::Schedule> {
         let spec = self.schedules.get(self.business_hours.get(&tier)?)?;
         spec.for_group(&change.assignment_group).ok()
+    }
+
+    /// The working hours of `person` (by name, ignoring case), where the policy gives them.
+    pub fn hours_of(&self, person: &super::change::UserRef) -> Option<super::schedule::Schedule> {
+        let name = self
+            .working_hours
+            .iter()
+            .find(|(p, _)| p.trim().eq_ignore_ascii_case(person.name.trim()))
+            .map(|(_, s)| s)?;
+        self.schedules.get(name)?.build().ok()
     }
 
     /// The controls covering `change` (by the tier the policy gives it), sorted, each once.

@@ -317,6 +317,21 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
         label("   requested "),
         raw(format::local(a.requested_at, state.tz)),
     ]);
+    // Whether the approver is at work now, where the policy knows their hours.
+    match crate::domain::delegation::in_hours(&state.policy, &a.approver, now) {
+        Some(Ok(())) => lines.push(vec![
+            label("          "),
+            raw("in working hours now".into()),
+        ]),
+        Some(Err((_, back))) => lines.push(vec![
+            label("          "),
+            (
+                "sla.warning",
+                format!("☾ outside working hours until {back}"),
+            ),
+        ]),
+        None => {}
+    }
     if c.on_hold {
         lines.push(vec![(sla_role(SlaStatus::Warning), "ON HOLD".into())]);
     }

@@ -285,6 +285,15 @@ fn row<'a>(
                 base.patch(theme.sla(SlaStatus::Breached)),
             ));
         }
+        // The approver is outside their working hours now (where the policy knows them).
+        if matches!(
+            crate::domain::delegation::in_hours(&state.policy, &a.approver, now),
+            Some(Err(_))
+        ) && desc_w > 6
+        {
+            desc_w -= 2;
+            spans.push(Span::styled("☾ ", base.patch(theme.style("muted"))));
+        }
         // Approves by itself at its due date unless paused: when.
         if let Some(at) = crate::domain::governance::auto_approves_at(&state.policy, a) {
             let mark = format!(
