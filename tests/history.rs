@@ -263,7 +263,7 @@ async fn decisions_made_on_the_server_are_merged_with_the_outboxs_once_each() {
     )
     .await;
     let id = |i: usize| mine[i]["sys_id"].as_str().unwrap().to_string();
-    assert!(mine.len() >= 3);
+    assert!(mine.len() >= 4);
     // What the seed already holds as decided by me.
     let seeded = common::rows(
         &server,
@@ -288,6 +288,17 @@ async fn decisions_made_on_the_server_are_merged_with_the_outboxs_once_each() {
         serde_json::json!({"state": "rejected", "comments": "Out of policy."}),
     )
     .await;
+    // A policy's timed auto-approval of mine whose window has just ended: the system approves.
+    let past =
+        signoff::sim::table::fmt_ts((clock.now() - chrono::Duration::minutes(1)).timestamp());
+    assert!(server.update_record(
+        "sysapproval_approver",
+        &id(3),
+        &[
+            ("approval_source", signoff::sim::data::AUTO_APPROVE_SOURCE),
+            ("due_date", &past),
+        ],
+    ));
     // Through signoff: in its outbox as well as on the server.
     sn.decide(
         &id(2),
@@ -347,6 +358,14 @@ async fn decisions_made_on_the_server_are_merged_with_the_outboxs_once_each() {
     assert_eq!(admin[0].decision, "reject");
     assert_eq!(admin[0].by.as_deref(), Some("admin"));
     assert_eq!(admin[0].justification, "Out of policy.");
+    let auto = of(&id(3));
+    assert_eq!(auto.len(), 1, "auto-approved by the system");
+    assert_eq!(auto[0].decision, "approve");
+    assert_eq!(auto[0].by, None);
+    assert_eq!(
+        auto[0].automated.as_deref(),
+        Some(format!("by rule: {}", signoff::sim::data::AUTO_APPROVE_SOURCE).as_str())
+    );
     assert_eq!(rows.len(), server_side.len());
 }
 
@@ -369,6 +388,7 @@ fn the_history_says_where_its_rows_come_from_and_shows_the_servers_record_offlin
             },
             decided_by: "alice".into(),
             comment: "No change window booked.".into(),
+            source: String::new(),
         }],
     };
     update(

@@ -130,7 +130,7 @@ fn the_figures_are_the_ones_worked_out_by_hand() {
             applied(),
         ),
     ];
-    let f = compute(&policy, &decisions, &[], &[], now(), 30);
+    let f = compute(&policy, &decisions, &[], &[], &[], now(), 30);
     assert_eq!(
         (f.decisions, f.approved, f.rejected, f.not_applied),
         (5, 3, 2, 1)
@@ -178,11 +178,11 @@ fn the_figures_are_the_ones_worked_out_by_hand() {
     );
     // Over 90 days the old decision counts too; over 7 the same as 30.
     assert_eq!(
-        compute(&policy, &decisions, &[], &[], now(), 90).decisions,
+        compute(&policy, &decisions, &[], &[], &[], now(), 90).decisions,
         6
     );
     assert_eq!(
-        compute(&policy, &decisions, &[], &[], now(), 7).decisions,
+        compute(&policy, &decisions, &[], &[], &[], now(), 7).decisions,
         5
     );
     let _: DateTime<Utc> = now();
@@ -208,7 +208,7 @@ fn the_screen_draws_the_charts_with_their_numbers_and_tab_steps_the_period() {
         ),
         applied(),
     )];
-    let figures = compute(&Policy::default(), &decisions, &[], &[], now(), 30);
+    let figures = compute(&Policy::default(), &decisions, &[], &[], &[], now(), 30);
     update(
         &mut s,
         Msg::Insights {
@@ -285,7 +285,7 @@ fn snapshot_insights() {
             applied(),
         ),
     ];
-    let figures = compute(&Policy::default(), &decisions, &[], &[], now(), 30);
+    let figures = compute(&Policy::default(), &decisions, &[], &[], &[], now(), 30);
     update(
         &mut s,
         Msg::Insights {

@@ -30,11 +30,15 @@ pub fn figures(s: &Session, days: i64) -> Result<Insights, Failure> {
     let meetings = store
         .meeting_details()
         .map_err(|e| Failure::other(e.to_string()))?;
+    let server = store
+        .server_history()
+        .map_err(|e| Failure::other(e.to_string()))?;
     Ok(insights::compute(
         &s.policy(),
         &decisions,
         &pending,
         &meetings,
+        &server.decisions,
         clock.now(),
         days,
     ))
@@ -166,5 +170,10 @@ fn table(w: &mut dyn Write, f: &Insights) -> std::io::Result<()> {
         tiers(&f.pending_breached)
     )?;
     writeln!(w, "\nCAB: {}", f.cab.describe())?;
+    writeln!(
+        w,
+        "Automated approvals: {}",
+        insights::describe_automated(&f.automated)
+    )?;
     Ok(())
 }

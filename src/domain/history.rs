@@ -26,9 +26,17 @@ pub struct ServerDecision {
     pub decided_by: String,
     /// The newest comment on the approval, if the instance shows it.
     pub comment: String,
+    /// `approval_source`: the rule or policy that made or decided it, if any.
+    #[serde(default)]
+    pub source: String,
 }
 
 impl ServerDecision {
+    /// Made or decided by the instance itself: what it says about itself.
+    pub fn automated(&self) -> Option<String> {
+        super::governance::automation_of(&self.source, &self.approver.sys_id, &self.decided_by)
+    }
+
     /// Cleans every server string (ids are checked by the adapter).
     pub fn sanitize(&mut self) {
         for s in [
@@ -36,6 +44,7 @@ impl ServerDecision {
             &mut self.state,
             &mut self.decided_by,
             &mut self.approver.name,
+            &mut self.source,
         ] {
             *s = clean_line(s, 80);
         }
@@ -66,6 +75,9 @@ pub struct HistoryRow {
     pub moved: Option<String>,
     /// Someone else decided this approval of mine (their login), as the server says.
     pub by: Option<String>,
+    /// The instance decided it itself (a rule, a policy, the system account): how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated: Option<String>,
 }
 
 /// How the approval moved after `d` was applied, judged from its copy in the queue now
@@ -107,6 +119,7 @@ pub fn rows(
             justification: clean_line(d.justification.as_str(), 400),
             moved: moved_since(d, delivery, current(&d.approval_sys_id).as_ref()),
             by: None,
+            automated: None,
         })
         .collect();
     let ours: std::collections::HashSet<&str> = decisions
@@ -137,8 +150,12 @@ pub fn rows(
             on_behalf_of: (!mine).then(|| s.approver.label().to_string()),
             justification: s.comment.clone(),
             moved: asked_again.then(|| "asked again since".into()),
-            by: (mine && !s.decided_by.is_empty() && !s.decided_by.eq_ignore_ascii_case(my_login))
-                .then(|| s.decided_by.clone()),
+            by: (mine
+                && s.automated().is_none()
+                && !s.decided_by.is_empty()
+                && !s.decided_by.eq_ignore_ascii_case(my_login))
+            .then(|| s.decided_by.clone()),
+            automated: s.automated(),
         });
     }
     out.sort_by_key(|r| std::cmp::Reverse(r.decided_at));

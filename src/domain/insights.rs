@@ -33,6 +33,77 @@ pub struct CycleTime {
     pub p90_minutes: i64,
 }
 
+/// Approvals the instance made by itself, per rule, in the period (from its record of the
+/// user's approvals): how many, and the changes a person rejected or held afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AutomatedRule {
+    /// `by rule: …` or `by the system`.
+    pub rule: String,
+    pub approvals: usize,
+    /// Changes rejected or put on hold after the rule approved them: an automated approval
+    /// never overrides that, and the rule may deserve a look.
+    pub later_stopped: Vec<String>,
+}
+
+/// The automated approvals among `server` decided in `from..=now`, per rule, with the
+/// changes a person rejected (on the server or here) or held (here) after them.
+pub fn automated(
+    server: &[super::history::ServerDecision],
+    decisions: &[(Decision, Delivery)],
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<AutomatedRule> {
+    let mut rules: BTreeMap<String, AutomatedRule> = BTreeMap::new();
+    for s in server {
+        let (Some(how), Some(at)) = (s.automated(), s.decided_at) else {
+            continue;
+        };
+        if at < from || at > now || s.state != "approved" {
+            continue;
+        }
+        let stopped_later = server.iter().any(|o| {
+            o.number == s.number
+                && o.state == "rejected"
+                && o.automated().is_none()
+                && o.decided_at.is_some_and(|t| t > at)
+        }) || decisions.iter().any(|(d, _)| {
+            d.change_number == s.number
+                && matches!(d.kind, DecisionKind::Reject | DecisionKind::Hold)
+                && d.created_at > at
+        });
+        let r = rules.entry(how.clone()).or_insert_with(|| AutomatedRule {
+            rule: how,
+            ..AutomatedRule::default()
+        });
+        r.approvals += 1;
+        if stopped_later && !r.later_stopped.contains(&s.number) {
+            r.later_stopped.push(s.number.clone());
+        }
+    }
+    rules.into_values().collect()
+}
+
+/// The automated approvals per rule in a sentence (the console and the CLI say the same).
+pub fn describe_automated(rules: &[AutomatedRule]) -> String {
+    if rules.is_empty() {
+        return "none in the instance's record of your approvals (the history reads it)".into();
+    }
+    rules
+        .iter()
+        .map(|r| {
+            let mut s = format!("{} {}", r.rule, r.approvals);
+            if !r.later_stopped.is_empty() {
+                s.push_str(&format!(
+                    " (⚑ later rejected or held: {})",
+                    r.later_stopped.join(", ")
+                ));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 /// Time spent on agenda items in the CAB meetings of the period (from the cached meetings).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CabTime {
@@ -134,6 +205,7 @@ pub struct Insights {
     /// Decisions the instance did not take as made (conflict, failed): not counted above.
     pub not_applied: usize,
     pub cab: CabTime,
+    pub automated: Vec<AutomatedRule>,
 }
 
 /// The value at quantile `q` (0–1) of sorted `v`, nearest rank.
@@ -223,6 +295,7 @@ pub fn compute(
     decisions: &[(Decision, Delivery)],
     pending: &[std::sync::Arc<QueueEntry>],
     meetings: &[super::cab::MeetingDetail],
+    server: &[super::history::ServerDecision],
     now: DateTime<Utc>,
     days: i64,
 ) -> Insights {
@@ -372,6 +445,7 @@ pub fn compute(
     }
     out.pending_breached = by_tier(breached);
     out.cab = cab_time(meetings, from, now);
+    out.automated = automated(server, decisions, from, now);
     out
 }
 
@@ -438,6 +512,56 @@ mod tests {
             approvals: vec![],
             all_approvals: true,
         }
+    }
+
+    #[test]
+    fn automated_approvals_count_per_rule_and_flag_those_a_person_stopped_later() {
+        use super::super::history::ServerDecision;
+        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let d = |n: &str, state: &str, source: &str, by: &str, hours_ago: i64| ServerDecision {
+            approval_sys_id: format!("{n}-{by}"),
+            number: n.into(),
+            state: state.into(),
+            decided_at: Some(now - Duration::hours(hours_ago)),
+            approver: super::super::change::UserRef {
+                sys_id: "u1".into(),
+                name: "Alice".into(),
+            },
+            decided_by: by.into(),
+            source: source.into(),
+            ..ServerDecision::default()
+        };
+        let server = [
+            d("CHG1", "approved", "Policy P", "system", 10),
+            d("CHG1", "rejected", "", "ben", 5), // a person, afterwards
+            d("CHG2", "approved", "Policy P", "system", 8),
+            d("CHG2", "rejected", "", "ben", 9), // before the rule: not flagged
+            d("CHG3", "approved", "", "system", 3),
+            d("CHG4", "approved", "", "alice", 3), // a person's approval
+            d("CHG5", "approved", "Policy P", "system", 24 * 40), // outside the period
+        ];
+        let got = automated(&server, &[], now - Duration::days(30), now);
+        assert_eq!(
+            got,
+            vec![
+                AutomatedRule {
+                    rule: "by rule: Policy P".into(),
+                    approvals: 2,
+                    later_stopped: vec!["CHG1".into()],
+                },
+                AutomatedRule {
+                    rule: "by the system".into(),
+                    approvals: 1,
+                    later_stopped: vec![],
+                },
+            ]
+        );
+        assert_eq!(
+            describe_automated(&got),
+            "by rule: Policy P 2 (⚑ later rejected or held: CHG1) · by the system 1"
+        );
     }
 
     #[test]

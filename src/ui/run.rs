@@ -502,11 +502,13 @@ fn perform(
                             tracing::warn!(error = %e, "cached meetings unreadable for insights");
                             Vec::new()
                         });
+                        let server = store.server_history().unwrap_or_default();
                         Box::new(crate::domain::insights::compute(
                             &state.policy,
                             &decisions,
                             &[],
                             &meetings,
+                            &server.decisions,
                             clock.now(),
                             days,
                         ))

@@ -178,7 +178,7 @@ impl ServiceNow {
             .get_all(
                 "sysapproval_approver",
                 &query,
-                "sys_id,state,approver,sys_updated_on,sys_updated_by,comments,sysapproval.number,sysapproval.short_description",
+                "sys_id,state,approver,sys_updated_on,sys_updated_by,approval_source,comments,sysapproval.number,sysapproval.short_description",
                 "your decisions on the server",
                 &|row| {
                     let id = row.value("sys_id");
@@ -199,6 +199,7 @@ impl ServiceNow {
                             .next()
                             .map(|e| e.text)
                             .unwrap_or_default(),
+                        source: row.display("approval_source"),
                     };
                     d.sanitize();
                     Ok(d)

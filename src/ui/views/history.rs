@@ -143,6 +143,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             used += m.chars().count();
             spans.push(Span::styled(m, base.patch(theme.style("sla.warning"))));
         }
+        if let Some(how) = &r.automated {
+            let m = format!("⚙ automated, {how} · ");
+            used += m.chars().count();
+            spans.push(Span::styled(m, base.patch(theme.style("sla.warning"))));
+        }
         if let Some(b) = &r.by {
             let b = format!("by {b} · ");
             used += b.chars().count();

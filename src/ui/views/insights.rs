@@ -236,8 +236,12 @@ fn text<'a>(f: &Insights, theme: &Theme) -> Vec<Line<'a>> {
         tiers(&f.pending_breached),
         f.pending_escalated
     )));
-    out.push(h("CAB"));
+    out.push(h("CAB and automation"));
     out.push(t(format!("  {}", f.cab.describe())));
+    out.push(t(format!(
+        "  automated approvals: {}",
+        crate::domain::insights::describe_automated(&f.automated)
+    )));
     if f.not_applied > 0 {
         out.push(m(format!(
             "  {} decisions the instance did not take (conflict, failed) are left out",
