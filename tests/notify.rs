@@ -46,6 +46,9 @@ fn a_new_urgent_approval_raises_a_toast_and_the_first_look_raises_nothing() {
     );
     let text = screen(&render_at(&s, 120, 40, now(), &theme()));
     assert!(text.contains("1 new Emergency or Critical"), "{text}");
+    // As it looks at 80x24 (the README shows it).
+    let plain = Theme::named("dark", true).unwrap();
+    insta::assert_snapshot!(render_at(&s, 80, 24, now(), &plain).backend());
     assert!(
         text.contains("CHG0030003 Fail over the payment database"),
         "{text}"
