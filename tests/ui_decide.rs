@@ -1065,7 +1065,7 @@ fn approving_after_the_breach_asks_for_a_risk_acceptance_in_the_same_dialog() {
     type_text(&mut s, "Backout rehearsed, window is quiet.");
     let text = screen(&render(&s, 100, 30));
     assert!(
-        text.contains("Outside the standard path: its SLA breached at"),
+        text.contains("Outside the standard path: its SLA breached on "),
         "{text}"
     );
     assert!(text.contains("Change Manager must also approve"), "{text}");

@@ -273,7 +273,24 @@ impl Deviations {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deviation {
     pub kind: DeviationKind,
+    /// The sentence, times in UTC (as the server's comment and the journal keep it).
     pub why: String,
+    /// The time it turns on (the breach, the window's start), for showing in a viewer's zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl Deviation {
+    /// The sentence with its time written by `local` (the console's zone).
+    pub fn local(&self, local: &dyn Fn(DateTime<Utc>) -> String) -> String {
+        match (self.kind, self.at) {
+            (DeviationKind::AfterBreach, Some(t)) => format!("its SLA breached {}", local(t)),
+            (DeviationKind::WindowStarted, Some(t)) => {
+                format!("its window started {}", local(t))
+            }
+            _ => self.why.clone(),
+        }
+    }
 }
 
 /// The deviations approving `entry` at `now` would make. A CAB has reviewed a change when
@@ -290,6 +307,7 @@ pub fn deviations(rules: &Deviations, entry: &QueueEntry, now: DateTime<Utc>) ->
                 "its SLA breached at {}",
                 entry.sla.deadline.format("%Y-%m-%d %H:%M UTC")
             ),
+            at: Some(entry.sla.deadline),
         });
     }
     if rules.window_started
@@ -302,6 +320,7 @@ pub fn deviations(rules: &Deviations, entry: &QueueEntry, now: DateTime<Utc>) ->
                 "its window started at {}",
                 start.format("%Y-%m-%d %H:%M UTC")
             ),
+            at: Some(start),
         });
     }
     if rules.emergency_without_cab && c.change_type == Some(ChangeType::Emergency) && !cab_reviewed
@@ -309,6 +328,7 @@ pub fn deviations(rules: &Deviations, entry: &QueueEntry, now: DateTime<Utc>) ->
         out.push(Deviation {
             kind: DeviationKind::EmergencyWithoutCab,
             why: "it is an emergency change no CAB has reviewed".into(),
+            at: None,
         });
     }
     if let (Some(max), Some(risk)) = (rules.max_risk.get(&entry.tier.tier), c.risk)
@@ -322,6 +342,7 @@ pub fn deviations(rules: &Deviations, entry: &QueueEntry, now: DateTime<Utc>) ->
                 entry.tier.tier.label(),
                 max.label()
             ),
+            at: None,
         });
     }
     out

@@ -31,7 +31,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let risk = modal
         .risk
         .as_ref()
-        .map(|r| risk_lines(r, modal.on_risk, inner_w, theme));
+        .map(|r| risk_lines(r, modal.on_risk, inner_w, state, theme));
     let max_h = area.height.saturating_sub(2).max(6) as usize;
     // Borders, the verdict and the key hints take 4 rows; the editor and the texts share the
     // rest, the editor keeping at least EDITOR_MIN. A risk acceptance takes its lines and
@@ -177,12 +177,14 @@ fn risk_lines<'a>(
     r: &crate::ui::state::decide::RiskField,
     focused: bool,
     width: usize,
+    state: &AppState,
     theme: &Theme,
 ) -> Vec<Line<'a>> {
     let mut lines = Vec::new();
     let many = r.deviating.len() > 1;
+    let local = |t| format!("on {}", format::local(t, state.tz));
     for (_, number, devs) in &r.deviating {
-        let why: Vec<&str> = devs.iter().map(|d| d.why.as_str()).collect();
+        let why: Vec<String> = devs.iter().map(|d| d.local(&local)).collect();
         let text = if many {
             format!("⚠ {number}: {}", why.join("; "))
         } else {
