@@ -68,6 +68,11 @@ fn decisions_are_listed_newest_first_and_those_that_moved_since_are_flagged() {
         sys_id: "u9".into(),
         name: "Carla Diaz".into(),
     });
+    for_carla.risk_acceptance = Some(signoff::domain::governance::RiskAcceptance {
+        statement: "Late, but the fix is needed tonight.".into(),
+        deviations: vec![],
+        senior_role: None,
+    });
     let mut hold = decided(
         &seen3,
         DecisionKind::Hold,
@@ -131,11 +136,21 @@ fn decisions_are_listed_newest_first_and_those_that_moved_since_are_flagged() {
     );
     assert_eq!(rows[3].moved.as_deref(), Some("asked again since"));
     assert_eq!(rows[1].on_behalf_of.as_deref(), Some("Carla Diaz"));
+    assert_eq!(
+        rows[1].risk_accepted.as_deref(),
+        Some("Late, but the fix is needed tonight.")
+    );
+    assert_eq!(rows[0].risk_accepted, None);
 
     let theme = Theme::named("dark", false).unwrap();
     let text = screen(&render_at(&s, 120, 30, now(), &theme));
     assert!(text.contains("Your decisions (4)"), "{text}");
     assert!(text.contains("for Carla Diaz"), "{text}");
+    assert!(text.contains("⚠ risk accepted · for Carla Diaz"), "{text}");
+    assert!(
+        text.contains("risk accepted: “Late, but the fix is needed tonight.”"),
+        "{text}"
+    );
     assert!(text.contains("⟳ asked again since"), "{text}");
     assert!(
         text.contains("“No rollback plan for the database.”"),

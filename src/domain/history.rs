@@ -78,6 +78,9 @@ pub struct HistoryRow {
     /// The instance decided it itself (a rule, a policy, the system account): how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automated: Option<String>,
+    /// The risk acceptance given with it (an approval outside the standard path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_accepted: Option<String>,
 }
 
 /// How the approval moved after `d` was applied, judged from its copy in the queue now
@@ -120,6 +123,10 @@ pub fn rows(
             moved: moved_since(d, delivery, current(&d.approval_sys_id).as_ref()),
             by: None,
             automated: None,
+            risk_accepted: d
+                .risk_acceptance
+                .as_ref()
+                .map(|r| clean_line(&r.statement, 400)),
         })
         .collect();
     let ours: std::collections::HashSet<&str> = decisions
@@ -156,6 +163,7 @@ pub fn rows(
                 && !s.decided_by.eq_ignore_ascii_case(my_login))
             .then(|| s.decided_by.clone()),
             automated: s.automated(),
+            risk_accepted: None,
         });
     }
     out.sort_by_key(|r| std::cmp::Reverse(r.decided_at));

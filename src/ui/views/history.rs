@@ -143,6 +143,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             used += m.chars().count();
             spans.push(Span::styled(m, base.patch(theme.style("sla.warning"))));
         }
+        if r.risk_accepted.is_some() {
+            let m = "⚠ risk accepted · ";
+            used += m.chars().count();
+            spans.push(Span::styled(m, base.patch(theme.style("sla.warning"))));
+        }
         if let Some(how) = &r.automated {
             let m = format!("⚙ automated, {how} · ");
             used += m.chars().count();
@@ -163,10 +168,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             base,
         ));
         lines.push(Line::from(spans));
-        lines.push(Line::styled(
-            fit(&format!("    “{}”", r.justification), width),
-            theme.style("muted"),
-        ));
+        let said = match &r.risk_accepted {
+            Some(a) => format!("    “{}” · risk accepted: “{a}”", r.justification),
+            None => format!("    “{}”", r.justification),
+        };
+        lines.push(Line::styled(fit(&said, width), theme.style("muted")));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
