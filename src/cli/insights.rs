@@ -139,16 +139,7 @@ fn table(w: &mut dyn Write, f: &Insights) -> std::io::Result<()> {
             )?;
         }
     }
-    let tiers = |l: &[insights::ByTier]| {
-        if l.is_empty() {
-            "none".to_string()
-        } else {
-            l.iter()
-                .map(|t| format!("{} {}", t.tier, t.count))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
+    let tiers = |l: &[insights::ByTier]| insights::ByTier::list(l, ", ");
     writeln!(
         w,
         "\nLast-minute approvals (< 1 h before the window): {}",

@@ -179,6 +179,19 @@ pub struct ByTier {
     pub count: usize,
 }
 
+impl ByTier {
+    /// `Emergency 1, Critical 4` (joined by `sep`), or `none`.
+    pub fn list(l: &[ByTier], sep: &str) -> String {
+        if l.is_empty() {
+            return "none".into();
+        }
+        l.iter()
+            .map(|t| format!("{} {}", t.tier, t.count))
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Insights {
     pub days: i64,

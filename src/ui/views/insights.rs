@@ -21,14 +21,7 @@ fn hours(minutes: i64) -> String {
 }
 
 fn tiers(l: &[ByTier]) -> String {
-    if l.is_empty() {
-        "none".into()
-    } else {
-        l.iter()
-            .map(|t| format!("{} {}", t.tier, t.count))
-            .collect::<Vec<_>>()
-            .join(" · ")
-    }
+    ByTier::list(l, " · ")
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
