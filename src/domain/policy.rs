@@ -128,6 +128,9 @@ pub struct Policy {
     /// `[policy.working_hours]`: per person (name as the instance shows it), the schedule of
     /// their working hours (`"Carla Diaz" = "apac"`), for who is there to decide now.
     pub working_hours: std::collections::BTreeMap<String, String>,
+    /// `schedules`, built once (see [`super::schedule::Built`]).
+    #[serde(skip)]
+    pub built: super::schedule::Built,
 }
 
 /// A compliance control and the changes it covers: every attribute given must match (any of
@@ -179,6 +182,7 @@ impl Default for Policy {
             schedules: std::collections::BTreeMap::new(),
             business_hours: std::collections::BTreeMap::new(),
             working_hours: std::collections::BTreeMap::new(),
+            built: Default::default(),
         }
     }
 }
@@ -285,8 +289,12 @@ impl Policy {
         tier: RiskTier,
         change: &Change,
     ) -> Option<super::schedule::Schedule> {
-        let spec = self.schedules.get(self.business_hours.get(&tier)?)?;
-        spec.for_group(&change.assignment_group).ok()
+        let name = self.business_hours.get(&tier)?;
+        let mut s = self.built.get(&self.schedules, name)?;
+        if let Some(z) = self.schedules.get(name)?.group_zone(&change.assignment_group) {
+            s.zone = z;
+        }
+        Some(s)
     }
 
     /// The working hours of `person` (by name, ignoring case), where the policy gives them.
@@ -296,7 +304,7 @@ impl Policy {
             .iter()
             .find(|(p, _)| p.trim().eq_ignore_ascii_case(person.name.trim()))
             .map(|(_, s)| s)?;
-        self.schedules.get(name)?.build().ok()
+        self.built.get(&self.schedules, name)
     }
 
     /// The controls covering `change` (by the tier the policy gives it), sorted, each once.

@@ -51,7 +51,8 @@ pub struct Schedule {
     days: [bool; 7],
     start: NaiveTime,
     end: NaiveTime,
-    holidays: BTreeSet<NaiveDate>,
+    /// Shared by the copies a policy hands out (one per row shown).
+    holidays: std::sync::Arc<BTreeSet<NaiveDate>>,
 }
 
 fn parse_zone(z: &str) -> Result<Tz, String> {
@@ -99,7 +100,8 @@ impl ScheduleSpec {
                 NaiveDate::parse_from_str(h.trim(), "%Y-%m-%d")
                     .map_err(|_| format!("holiday {h:?} should read like 2026-12-25"))
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map(std::sync::Arc::new)?;
         for z in self.group_zones.values() {
             parse_zone(z)?;
         }
@@ -112,18 +114,60 @@ impl ScheduleSpec {
         })
     }
 
+    /// The zone the schedule counts in for a change of `group`, where one is named for it.
+    pub fn group_zone(&self, group: &str) -> Option<Tz> {
+        self.group_zones
+            .iter()
+            .find(|(g, _)| g.eq_ignore_ascii_case(group.trim()))
+            .and_then(|(_, z)| parse_zone(z).ok())
+    }
+
     /// The schedule for a change of `group`: in the group's zone where one is named.
     pub fn for_group(&self, group: &str) -> Result<Schedule, String> {
         let mut s = self.build()?;
-        if let Some(z) = self
-            .group_zones
-            .iter()
-            .find(|(g, _)| g.eq_ignore_ascii_case(group.trim()))
-            .map(|(_, z)| z)
-        {
-            s.zone = parse_zone(z)?;
+        if let Some(z) = self.group_zone(group) {
+            s.zone = z;
         }
         Ok(s)
+    }
+}
+
+/// A policy's schedules, built once: every row shown, and every row placed in the store,
+/// asks for its tier's schedule, and parsing a zone and its holidays each time is waste.
+/// Copies of a policy share them; a policy whose `schedules` were changed after they were
+/// built builds what it asks for afresh, so the cache is never stale.
+#[derive(Debug, Clone, Default)]
+pub struct Built(
+    std::sync::Arc<
+        std::sync::OnceLock<(
+            BTreeMap<String, ScheduleSpec>,
+            BTreeMap<String, Schedule>,
+        )>,
+    >,
+);
+
+/// A cache is not part of what a policy says.
+impl PartialEq for Built {
+    fn eq(&self, _: &Built) -> bool {
+        true
+    }
+}
+
+impl Built {
+    /// The schedule named `name` of `specs` (as the policy holds them now).
+    pub fn get(&self, specs: &BTreeMap<String, ScheduleSpec>, name: &str) -> Option<Schedule> {
+        let (built_from, built) = self.0.get_or_init(|| {
+            let built = specs
+                .iter()
+                .filter_map(|(n, s)| Some((n.clone(), s.build().ok()?)))
+                .collect();
+            (specs.clone(), built)
+        });
+        if built_from == specs {
+            built.get(name).cloned()
+        } else {
+            specs.get(name)?.build().ok()
+        }
     }
 }
 
