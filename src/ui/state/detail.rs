@@ -194,13 +194,15 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
         (tier_role(item.tier.tier), item.tier.tier.label().into()),
         raw(format!(" — {}", item.tier.reason)),
     ]);
-    // The instance's own SLA clocks on the change, where it runs any, count instead of
-    // signoff's estimate (which stays, below them, as an estimate).
-    let instance_slas: Vec<&crate::domain::context::InstanceSla> = state
+    // The change in full, as read for this change (or being read).
+    let ctx = state
         .context
         .as_ref()
-        .filter(|v| v.change_sys_id == c.sys_id)
-        .and_then(|v| v.result.as_ref().and_then(|r| r.as_ref().ok()))
+        .filter(|v| v.change_sys_id == c.sys_id);
+    let read = ctx.and_then(|v| v.result.as_ref().and_then(|r| r.as_ref().ok()));
+    // The instance's own SLA clocks on the change, where it runs any, count instead of
+    // signoff's estimate (which stays, below them, as an estimate).
+    let instance_slas: Vec<&crate::domain::context::InstanceSla> = read
         .map(|x| x.slas.iter().filter(|s| s.running()).collect())
         .unwrap_or_default();
     if instance_slas.is_empty() {
@@ -335,11 +337,6 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
     if c.on_hold {
         lines.push(vec![(sla_role(SlaStatus::Warning), "ON HOLD".into())]);
     }
-    let ctx = state
-        .context
-        .as_ref()
-        .filter(|v| v.change_sys_id == c.sys_id);
-    let read = ctx.and_then(|v| v.result.as_ref().and_then(|r| r.as_ref().ok()));
     if let Some(x) = read {
         let cab = &x.cab;
         let mut line = vec![
