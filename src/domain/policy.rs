@@ -291,7 +291,11 @@ impl Policy {
     ) -> Option<super::schedule::Schedule> {
         let name = self.business_hours.get(&tier)?;
         let mut s = self.built.get(&self.schedules, name)?;
-        if let Some(z) = self.schedules.get(name)?.group_zone(&change.assignment_group) {
+        if let Some(z) = self
+            .schedules
+            .get(name)?
+            .group_zone(&change.assignment_group)
+        {
             s.zone = z;
         }
         Some(s)

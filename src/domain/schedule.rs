@@ -139,10 +139,7 @@ impl ScheduleSpec {
 #[derive(Debug, Clone, Default)]
 pub struct Built(
     std::sync::Arc<
-        std::sync::OnceLock<(
-            BTreeMap<String, ScheduleSpec>,
-            BTreeMap<String, Schedule>,
-        )>,
+        std::sync::OnceLock<(BTreeMap<String, ScheduleSpec>, BTreeMap<String, Schedule>)>,
     >,
 );
 

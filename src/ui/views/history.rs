@@ -137,31 +137,26 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             Span::styled(fit(&r.decision, 8), base.patch(theme.style("heading"))),
             Span::styled(fit(&r.outcome, 11), base.patch(theme.style(outcome_role))),
         ];
+        // What else is true of the decision, before its title: (text, theme role).
+        let marks = [
+            r.moved
+                .as_ref()
+                .map(|m| (format!("⟳ {m} · "), "sla.warning")),
+            r.risk_accepted
+                .as_ref()
+                .map(|_| ("⚠ risk accepted · ".to_string(), "sla.warning")),
+            r.automated
+                .as_ref()
+                .map(|how| (format!("⚙ automated, {how} · "), "sla.warning")),
+            r.by.as_ref().map(|b| (format!("by {b} · "), "heading")),
+            r.on_behalf_of
+                .as_ref()
+                .map(|p| (format!("for {p} · "), "heading")),
+        ];
         let mut used = 2 + 22 + 11 + 8 + 11;
-        if let Some(m) = &r.moved {
-            let m = format!("⟳ {m} · ");
-            used += m.chars().count();
-            spans.push(Span::styled(m, base.patch(theme.style("sla.warning"))));
-        }
-        if r.risk_accepted.is_some() {
-            let m = "⚠ risk accepted · ";
-            used += m.chars().count();
-            spans.push(Span::styled(m, base.patch(theme.style("sla.warning"))));
-        }
-        if let Some(how) = &r.automated {
-            let m = format!("⚙ automated, {how} · ");
-            used += m.chars().count();
-            spans.push(Span::styled(m, base.patch(theme.style("sla.warning"))));
-        }
-        if let Some(b) = &r.by {
-            let b = format!("by {b} · ");
-            used += b.chars().count();
-            spans.push(Span::styled(b, base.patch(theme.style("heading"))));
-        }
-        if let Some(p) = &r.on_behalf_of {
-            let p = format!("for {p} · ");
-            used += p.chars().count();
-            spans.push(Span::styled(p, base.patch(theme.style("heading"))));
+        for (text, role) in marks.into_iter().flatten() {
+            used += text.chars().count();
+            spans.push(Span::styled(text, base.patch(theme.style(role))));
         }
         spans.push(Span::styled(
             fit(&r.title, width.saturating_sub(used)),
