@@ -7,9 +7,7 @@ mod common;
 use chrono::Duration;
 use common::ui::{approval, ch, key, now, render_at, screen, state_with};
 use crossterm::event::KeyCode;
-use signoff::domain::{
-    Decision, DecisionKind, Delivery, Justification, JustificationRules, UserRef,
-};
+use signoff::domain::{Decision, DecisionKind, Delivery, UserRef};
 use signoff::ui::{Effect, Mode, Msg, Theme, update};
 
 fn decided(
@@ -18,25 +16,7 @@ fn decided(
     minutes_ago: i64,
     why: &str,
 ) -> Decision {
-    Decision {
-        client_id: format!("c-{}-{minutes_ago}", a.sys_id),
-        kind,
-        approval_sys_id: a.sys_id.clone(),
-        change_sys_id: a.change.sys_id.clone(),
-        change_number: a.change.number.clone(),
-        justification: Justification::parse(why, kind, &JustificationRules::default()).unwrap(),
-        acting_user: UserRef {
-            sys_id: "u1".into(),
-            name: "Alice Moreno".into(),
-        },
-        on_behalf_of: None,
-        created_at: now() - Duration::minutes(minutes_ago),
-        seen: a.clone(),
-        controls: vec![],
-        anchor: None,
-        policy_hash: None,
-        risk_acceptance: None,
-    }
+    common::ui::decision(a, kind, now() - Duration::minutes(minutes_ago), why)
 }
 
 #[test]

@@ -6,32 +6,17 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::ui::{approval, now, render_at, screen, state_with};
 use signoff::domain::insights::{PERIODS, compute};
-use signoff::domain::{
-    Approval, Decision, DecisionKind, Delivery, Justification, JustificationRules, Policy, UserRef,
-};
+use signoff::domain::{Approval, Decision, DecisionKind, Delivery, Policy};
 use signoff::ui::{Msg, Theme, update};
 
 /// A decision on `a`, `minutes_after` its request.
 fn decided(a: &Approval, kind: DecisionKind, minutes_after: i64, why: &str) -> Decision {
-    Decision {
-        client_id: format!("c-{}", a.sys_id),
+    common::ui::decision(
+        a,
         kind,
-        approval_sys_id: a.sys_id.clone(),
-        change_sys_id: a.change.sys_id.clone(),
-        change_number: a.change.number.clone(),
-        justification: Justification::parse(why, kind, &JustificationRules::default()).unwrap(),
-        acting_user: UserRef {
-            sys_id: "u1".into(),
-            name: "Alice Moreno".into(),
-        },
-        on_behalf_of: None,
-        created_at: a.requested_at + Duration::minutes(minutes_after),
-        seen: a.clone(),
-        controls: vec![],
-        anchor: None,
-        policy_hash: None,
-        risk_acceptance: None,
-    }
+        a.requested_at + Duration::minutes(minutes_after),
+        why,
+    )
 }
 
 fn at_minutes_ago(n: usize, ty: &str, risk: &str, impact: &str, ago: i64) -> Approval {

@@ -10,8 +10,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use signoff::domain::{
-    Approval, Decision, DecisionKind, Delivery, Justification, JustificationError, RiskTier, User,
-    UserRef,
+    Approval, Decision, DecisionKind, Delivery, JustificationError, RiskTier, User, UserRef,
 };
 use signoff::ui::{AppState, Effect, Msg, OutboxRow, Theme, update, views};
 
@@ -591,22 +590,7 @@ fn entry(a: &Approval, client_id: &str, kind: DecisionKind, delivery: Delivery) 
     OutboxRow {
         decision: Decision {
             client_id: client_id.into(),
-            kind,
-            approval_sys_id: a.sys_id.clone(),
-            change_sys_id: a.change.sys_id.clone(),
-            change_number: a.change.number.clone(),
-            justification: Justification::parse(text, kind, &Default::default()).unwrap(),
-            acting_user: UserRef {
-                sys_id: "u1".into(),
-                name: "Alice Moreno".into(),
-            },
-            on_behalf_of: None,
-            created_at: now() - Duration::minutes(20),
-            seen: a.clone(),
-            controls: Vec::new(),
-            anchor: None,
-            policy_hash: None,
-            risk_acceptance: None,
+            ..common::ui::decision(a, kind, now() - Duration::minutes(20), text)
         },
         delivery,
     }

@@ -10,6 +10,36 @@ use signoff::domain::{
 };
 use signoff::ui::{AppState, Msg, Synced, Theme, views};
 
+/// Alice's decision of `kind` on `a` at `at`, with `why` as its justification (the default
+/// rules), as the outbox keeps it.
+pub fn decision(
+    a: &Approval,
+    kind: signoff::domain::DecisionKind,
+    at: DateTime<Utc>,
+    why: &str,
+) -> signoff::domain::Decision {
+    use signoff::domain::{Justification, JustificationRules};
+    signoff::domain::Decision {
+        client_id: format!("c-{}-{}", a.sys_id, at.timestamp()),
+        kind,
+        approval_sys_id: a.sys_id.clone(),
+        change_sys_id: a.change.sys_id.clone(),
+        change_number: a.change.number.clone(),
+        justification: Justification::parse(why, kind, &JustificationRules::default()).unwrap(),
+        acting_user: UserRef {
+            sys_id: "u1".into(),
+            name: "Alice Moreno".into(),
+        },
+        on_behalf_of: None,
+        created_at: at,
+        seen: a.clone(),
+        controls: vec![],
+        anchor: None,
+        policy_hash: None,
+        risk_acceptance: None,
+    }
+}
+
 /// The UI tests' "now": a fixed instant (no sim is involved; snapshots show dates).
 pub fn now() -> DateTime<Utc> {
     use chrono::TimeZone;
