@@ -9,9 +9,8 @@ use chrono::Duration;
 use signoff::backend::{Backend, no_progress};
 use signoff::domain::governance::auto_approves_at;
 use signoff::domain::{ApprovalState, Clock, Policy};
+use signoff::sim::DEMO_USER;
 use signoff::sim::data::{AUTO_APPROVE_SOURCE, RULE_SOURCE};
-use signoff::sim::{DEMO_PASSWORD, DEMO_USER};
-use signoff::store::Store;
 use signoff::sync::sync_once;
 use signoff::ui::{AppState, Msg, Theme, update, views};
 
@@ -27,14 +26,8 @@ fn screen(s: &AppState, now: chrono::DateTime<chrono::Utc>) -> String {
 
 #[tokio::test]
 async fn a_timed_auto_approval_counts_down_approves_at_its_due_date_and_a_hold_stops_it() {
-    let server = common::sim(17, 120, 200).await;
-    let clock = common::clock(&server);
-    let sn = common::client_on(&server, DEMO_USER, DEMO_PASSWORD, &clock);
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("a.sqlite3")).unwrap();
-    sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
-        .await
-        .unwrap();
+    let (server, clock, sn, mut store) = common::synced_demo(17, 120, dir.path()).await;
     let snap = store.load_snapshot().unwrap();
     let me = snap.user.clone().unwrap();
     let mine: Vec<_> = snap
@@ -169,8 +162,7 @@ async fn a_standard_changes_pre_approval_is_marked_as_made_by_a_rule() {
         .as_str()
         .or(rows[0]["sysapproval"].as_str())
         .unwrap();
-    let clock = common::clock(&server);
-    let sn = common::client_on(&server, DEMO_USER, DEMO_PASSWORD, &clock);
+    let (_, sn) = common::demo_client(&server);
     let approval = rows[0]["sys_id"].as_str().unwrap();
     let ctx = sn.change_context(approval, change).await.unwrap();
     let o = ctx

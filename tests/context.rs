@@ -7,23 +7,16 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::rows;
-use signoff::backend::{Backend, no_progress};
+use signoff::backend::Backend;
 use signoff::domain::Clock;
-use signoff::sim::{DEMO_PASSWORD, DEMO_USER};
+use signoff::sim::DEMO_USER;
 use signoff::store::Store;
-use signoff::sync::sync_once;
 use signoff::ui::{AppState, Mode, Msg, Theme, update, views};
 
 #[tokio::test]
 async fn the_change_in_full_is_read_from_the_instance_cached_and_shown_offline() {
-    let server = common::sim(7, 120, 200).await;
-    let clock = common::clock(&server);
-    let sn = common::client_on(&server, DEMO_USER, DEMO_PASSWORD, &clock);
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("c.sqlite3")).unwrap();
-    sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
-        .await
-        .unwrap();
+    let (server, clock, sn, mut store) = common::synced_demo(7, 120, dir.path()).await;
     let queue = store.load_snapshot().unwrap().approvals;
     // A change with attachments and several approvers.
     let mut chosen = None;
@@ -203,14 +196,8 @@ fn detail_of(
 
 #[tokio::test]
 async fn the_instances_own_slas_on_a_change_count_instead_of_the_estimate() {
-    let server = common::sim(7, 120, 200).await;
-    let clock = common::clock(&server);
-    let sn = common::client_on(&server, DEMO_USER, DEMO_PASSWORD, &clock);
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("c.sqlite3")).unwrap();
-    sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
-        .await
-        .unwrap();
+    let (server, clock, sn, store) = common::synced_demo(7, 120, dir.path()).await;
     let queue = store.load_snapshot().unwrap().approvals;
     let mut found = None;
     for a in &queue {

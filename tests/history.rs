@@ -239,13 +239,7 @@ async fn decisions_made_on_the_server_are_merged_with_the_outboxs_once_each() {
     use signoff::backend::Backend;
     use signoff::domain::{ApprovalState, Clock};
     let server = common::sim(7, 120, 200).await;
-    let clock = common::clock(&server);
-    let sn = common::client_on(
-        &server,
-        signoff::sim::DEMO_USER,
-        signoff::sim::DEMO_PASSWORD,
-        &clock,
-    );
+    let (clock, sn) = common::demo_client(&server);
     let me = sn.current_user().await.unwrap();
     let mine = common::rows(
         &server,

@@ -80,6 +80,39 @@ pub fn client_on(
     .unwrap()
 }
 
+/// The demo approver's client on `server`, on the sim's clock.
+pub fn demo_client(server: &SimServer) -> (Arc<ServerClock>, ServiceNow) {
+    let clock = clock(server);
+    let sn = client_on(server, DEMO_USER, DEMO_PASSWORD, &clock);
+    (clock, sn)
+}
+
+/// A sim of `changes` changes from `seed`, the demo approver's client on it, and a store in
+/// `dir` synced from it once.
+pub async fn synced_demo(
+    seed: u64,
+    changes: usize,
+    dir: &Path,
+) -> (
+    SimServer,
+    Arc<ServerClock>,
+    ServiceNow,
+    signoff::store::Store,
+) {
+    let server = sim(seed, changes, 200).await;
+    let (clock, sn) = demo_client(&server);
+    let mut store = signoff::store::Store::open(&dir.join("synced.sqlite3")).unwrap();
+    signoff::sync::sync_once(
+        &sn,
+        &mut store,
+        clock.as_ref(),
+        &signoff::backend::no_progress,
+    )
+    .await
+    .unwrap();
+    (server, clock, sn, store)
+}
+
 /// The environment the binary runs with in these tests: nothing from this one but PATH, its
 /// home at `home`, local time UTC, and its clock started at the sims' anchor (the sim it
 /// talks to started there a moment earlier; signoff corrects the rest from the sim's Date
