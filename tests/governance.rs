@@ -28,6 +28,16 @@ fn mine(home: &Path) -> Vec<Approval> {
         .collect()
 }
 
+/// A sim and a home whose cache the binary synced from it, as the demo approver.
+async fn synced() -> (signoff::sim::SimServer, String, tempfile::TempDir) {
+    let server = common::sim(41, 80, 100).await;
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let o = run(home.path(), &url, &["sync"]).await;
+    assert!(o.status.success(), "{}", err(&o));
+    (server, url, home)
+}
+
 async fn export(home: &Path) -> Vec<serde_json::Value> {
     let o = common::signoff(home, &["audit", "export", "--format", "json"])
         .output()
@@ -40,12 +50,8 @@ async fn export(home: &Path) -> Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn a_changed_policy_waits_for_confirmation_which_is_journaled_and_decisions_name_its_hash() {
-    let server = common::sim(41, 80, 100).await;
-    let url = server.url();
-    let home = tempfile::tempdir().unwrap();
+    let (_server, url, home) = synced().await;
     let h = home.path();
-    let o = run(h, &url, &["sync"]).await;
-    assert!(o.status.success(), "{}", err(&o));
     let shown = |o: &std::process::Output| -> serde_json::Value {
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(o)))
     };
@@ -134,12 +140,8 @@ async fn a_changed_policy_waits_for_confirmation_which_is_journaled_and_decision
 
 #[tokio::test]
 async fn approving_outside_the_standard_path_needs_a_risk_acceptance_recorded_everywhere() {
-    let server = common::sim(41, 80, 100).await;
-    let url = server.url();
-    let home = tempfile::tempdir().unwrap();
+    let (server, url, home) = synced().await;
     let h = home.path();
-    let o = run(h, &url, &["sync"]).await;
-    assert!(o.status.success(), "{}", err(&o));
     let policy = Policy::default();
     // One of my changes made an emergency change no CAB has reviewed, on the instance.
     let first = mine(h)[0].clone();

@@ -251,6 +251,26 @@ mod tests {
         }
     }
 
+    /// A requested approval of `approver` on a Critical change (risk and impact High).
+    fn critical(approver: &str, requested_at: DateTime<Utc>) -> crate::domain::Approval {
+        use crate::domain::{Approval, ApprovalState, Change};
+        Approval {
+            source: Default::default(),
+            sys_id: format!("a-{approver}"),
+            state: ApprovalState::Requested,
+            approver: who(approver),
+            requested_at,
+            due_date: None,
+            group: None,
+            sys_updated_on: None,
+            change: Change {
+                risk: Some(crate::domain::Risk::High),
+                impact: Some(crate::domain::Level::High),
+                ..Change::default()
+            },
+        }
+    }
+
     fn deleg(id: &str, user: &str, to: &str, s: u32, e: u32, approvals: bool) -> Delegation {
         Delegation {
             sys_id: id.into(),
@@ -296,23 +316,10 @@ mod tests {
 
     #[test]
     fn fallback_when_nobody_is_there() {
-        use crate::domain::{Approval, ApprovalState, Change, Policy, build_queue};
+        use crate::domain::{Policy, build_queue};
         let now = t(10);
-        let approval = |approver: &str, age_h: i64| Approval {
-            source: Default::default(),
-            sys_id: format!("a-{approver}"),
-            state: ApprovalState::Requested,
-            approver: who(approver),
-            requested_at: now - Duration::hours(age_h),
-            due_date: None,
-            group: None,
-            sys_updated_on: None,
-            change: Change {
-                risk: Some(crate::domain::Risk::High),
-                impact: Some(crate::domain::Level::High),
-                ..Change::default()
-            },
-        };
+        let approval =
+            |approver: &str, age_h: i64| critical(approver, now - Duration::hours(age_h));
         let mut policy = Policy::default();
         policy
             .fallback
@@ -356,7 +363,7 @@ mod tests {
 
     #[test]
     fn an_approver_asleep_past_the_deadline_is_covered_by_a_delegate_at_work() {
-        use crate::domain::{Approval, ApprovalState, Change, Policy, build_queue};
+        use crate::domain::{Approval, Policy, build_queue};
         // 2026-12-10 (a Thursday) 12:00 UTC: 21:00 in Tokyo, 13:00 in Berlin.
         let now = t(10) + Duration::hours(12);
         let mut policy: Policy = toml::from_str(
@@ -383,21 +390,7 @@ mod tests {
         assert_eq!(in_hours(&policy, &who("bob"), now), None);
         // A Critical approval (4 h) requested an hour ago: due at 15:00 UTC, Carla is back
         // at 00:00 UTC.
-        let approval = Approval {
-            source: Default::default(),
-            sys_id: "a-carla".into(),
-            state: ApprovalState::Requested,
-            approver: who("carla"),
-            requested_at: now - Duration::hours(1),
-            due_date: None,
-            group: None,
-            sys_updated_on: None,
-            change: Change {
-                risk: Some(crate::domain::Risk::High),
-                impact: Some(crate::domain::Level::High),
-                ..Change::default()
-            },
-        };
+        let approval = critical("carla", now - Duration::hours(1));
         let q = build_queue(&policy, vec![approval]);
         let alone = needs_fallback(&q[0], &[], &policy, now).unwrap();
         assert_eq!(
