@@ -137,11 +137,10 @@ impl ScheduleSpec {
 /// Copies of a policy share them; a policy whose `schedules` were changed after they were
 /// built builds what it asks for afresh, so the cache is never stale.
 #[derive(Debug, Clone, Default)]
-pub struct Built(
-    std::sync::Arc<
-        std::sync::OnceLock<(BTreeMap<String, ScheduleSpec>, BTreeMap<String, Schedule>)>,
-    >,
-);
+pub struct Built(std::sync::Arc<std::sync::OnceLock<BuiltFrom>>);
+
+/// The specs the schedules were built from, and the schedules by name.
+type BuiltFrom = (BTreeMap<String, ScheduleSpec>, BTreeMap<String, Schedule>);
 
 /// A cache is not part of what a policy says.
 impl PartialEq for Built {
