@@ -19,6 +19,18 @@ fn decided(
     common::ui::decision(a, kind, now() - Duration::minutes(minutes_ago), why)
 }
 
+/// The history's answer with `decisions` from the outbox and nothing from the server.
+fn from_outbox(s: &mut signoff::ui::AppState, decisions: Vec<(Decision, Delivery)>) {
+    update(
+        s,
+        Msg::History {
+            decisions: Ok(decisions),
+            server: Default::default(),
+            asking: false,
+        },
+    );
+}
+
 #[test]
 fn decisions_are_listed_newest_first_and_those_that_moved_since_are_flagged() {
     // In the queue now: approval 1 (asked again after I approved it) and approval 3 (its
@@ -84,14 +96,7 @@ fn decisions_are_listed_newest_first_and_those_that_moved_since_are_flagged() {
             },
         ),
     ];
-    update(
-        &mut s,
-        Msg::History {
-            decisions: Ok(decisions),
-            server: Default::default(),
-            asking: false,
-        },
-    );
+    from_outbox(&mut s, decisions);
     let rows = match &s.decided.as_ref().unwrap().rows {
         Some(Ok(r)) => r.clone(),
         other => panic!("{other:?}"),
@@ -180,32 +185,28 @@ fn snapshot_history() {
     let a2 = approval(2, "emergency", "2", "1", 90);
     let mut s = state_with("https://x.service-now.com", vec![a1.clone()], 80, 24);
     update(&mut s, ch('H'));
-    update(
+    from_outbox(
         &mut s,
-        Msg::History {
-            decisions: Ok(vec![
-                (
-                    decided(
-                        &a1,
-                        DecisionKind::Approve,
-                        60,
-                        "Backout rehearsed, window quiet.",
-                    ),
-                    Delivery::Applied { at: now() },
+        vec![
+            (
+                decided(
+                    &a1,
+                    DecisionKind::Approve,
+                    60,
+                    "Backout rehearsed, window quiet.",
                 ),
-                (
-                    decided(
-                        &a2,
-                        DecisionKind::Reject,
-                        20,
-                        "No rollback plan for the database.",
-                    ),
-                    Delivery::Applied { at: now() },
+                Delivery::Applied { at: now() },
+            ),
+            (
+                decided(
+                    &a2,
+                    DecisionKind::Reject,
+                    20,
+                    "No rollback plan for the database.",
                 ),
-            ]),
-            server: Default::default(),
-            asking: false,
-        },
+                Delivery::Applied { at: now() },
+            ),
+        ],
     );
     let theme = Theme::named("dark", true).unwrap();
     insta::assert_snapshot!(render_at(&s, 80, 24, now(), &theme).backend());

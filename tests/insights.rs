@@ -25,6 +25,18 @@ fn at_minutes_ago(n: usize, ty: &str, risk: &str, impact: &str, ago: i64) -> App
     a
 }
 
+/// The insights screen with the last 30 days' figures of `decisions`.
+fn shown(s: &mut signoff::ui::AppState, decisions: &[(Decision, Delivery)]) {
+    let figures = compute(&Policy::default(), decisions, &[], &[], &[], now(), 30);
+    update(
+        s,
+        Msg::Insights {
+            days: 30,
+            result: Ok(Box::new(figures)),
+        },
+    );
+}
+
 fn applied() -> Delivery {
     Delivery::Applied { at: now() }
 }
@@ -193,14 +205,7 @@ fn the_screen_draws_the_charts_with_their_numbers_and_tab_steps_the_period() {
         ),
         applied(),
     )];
-    let figures = compute(&Policy::default(), &decisions, &[], &[], &[], now(), 30);
-    update(
-        &mut s,
-        Msg::Insights {
-            days: 30,
-            result: Ok(Box::new(figures)),
-        },
-    );
+    shown(&mut s, &decisions);
     // Without colour the figures are still there as text.
     let theme = Theme::named("dark", true).unwrap();
     let text = screen(&render_at(&s, 100, 30, now(), &theme));
@@ -270,14 +275,7 @@ fn snapshot_insights() {
             applied(),
         ),
     ];
-    let figures = compute(&Policy::default(), &decisions, &[], &[], &[], now(), 30);
-    update(
-        &mut s,
-        Msg::Insights {
-            days: 30,
-            result: Ok(Box::new(figures)),
-        },
-    );
+    shown(&mut s, &decisions);
     let theme = Theme::named("dark", true).unwrap();
     insta::assert_snapshot!(render_at(&s, 80, 24, now(), &theme).backend());
 }
