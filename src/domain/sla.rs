@@ -144,11 +144,9 @@ impl SlaClock {
             return None;
         }
         let s = policy.schedule_for(tier, &approval.change)?;
-        let paused = !s.is_open(now);
-        let resumes = s.next_open(now);
         Some(BusinessClock {
             left: s.between(now, self.deadline),
-            paused_until: paused.then(|| s.local_label(resumes)),
+            paused_until: (!s.is_open(now)).then(|| s.local_label(s.next_open(now))),
         })
     }
 
