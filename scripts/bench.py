@@ -123,10 +123,10 @@ def pull_and_render(args):
 
         # The same pages with curl: the approvals query, every page, one keep-alive connection.
         keys = sorted(r["approval_sys_id"] for r in json.loads(out.stdout))
-        keyed, texts, by_offset, _ = pages_for(url, keys, count)
+        keyed, texts, by_offset, _, slas = pages_for(url, keys, count)
         ctimes, ttimes = [], []
         for _ in range(args.runs):
-            ctimes.append(curl_parallel(keyed))
+            ctimes.append(curl_parallel(keyed) + sum(curl_parallel(s) for s in slas))
             ttimes.append(curl_parallel(texts))
         otimes = [curl_parallel(by_offset) for _ in range(args.runs)]
 
@@ -139,7 +139,8 @@ def pull_and_render(args):
         check("peak RSS of queue --json < 60 MB", max(rss) / 1024 < 60)
         print(f"signoff sync from an empty cache: queue usable after median {u*1000:.0f} ms, "
               f"complete offline cache (long texts too) after {w*1000:.0f} ms")
-        print(f"curl, the same {sum(map(len, keyed))} keyed pages, 4 ranges in parallel, gzip: "
+        print(f"curl, the same {sum(map(len, keyed))} keyed pages, 4 ranges in parallel, gzip, "
+              f"and {sum(len(l) for s in slas for l in s)} task_sla pages: "
               f"median {c*1000:.0f} ms (min {min(ctimes)*1000:.0f} ms); then the same "
               f"{sum(map(len, texts))} long-text pages, 4 at a time: {ct*1000:.0f} ms in all")
         print(f"ratio signoff/curl: queue usable {u/c:.2f}x, complete cache {w/ct:.2f}x, "
@@ -182,10 +183,10 @@ def with_latency(changes, runs, latency):
                                  capture_output=True, check=True)
             keys = sorted(r["approval_sys_id"] for r in json.loads(out.stdout))
             shutil.rmtree(fresh)
-        keyed, texts, _, prelude = pages_for(url, keys, len(keys))
+        keyed, texts, _, prelude, slas = pages_for(url, keys, len(keys))
         ctimes, ttimes = [], []
         for _ in range(runs):
-            ctimes.append(prelude + curl_parallel(keyed))
+            ctimes.append(prelude + curl_parallel(keyed) + sum(curl_parallel(s) for s in slas))
             ttimes.append(curl_parallel(texts))
     finally:
         sim.terminate()
@@ -398,19 +399,38 @@ def pages_for(url, keys, count):
                  "sysparm_exclude_reference_link": "true", "sysparm_limit": str(page)})
              for i in range(0, len(keys), 100)]
     texts = [texts[i::4] for i in range(4)]
+    # After the queue's pages, the instance's SLAs on changes (task_sla), by offset: the
+    # first page, then the rest 4 at a time.
+    sla_q = "active=true^task.sys_class_name=change_request^ORDERBYsys_id"
+    sla_fields = ("sys_id,task,sla,stage,active,start_time,planned_end_time,has_breached,"
+                  "business_time_left,business_percentage")
+    head = subprocess.run(
+        ["curl", "-sf", "-o", "/dev/null", "-D", "-", "-u", f"{USER}:{PASSWORD}",
+         "-H", "Accept: application/json", f"{url}/api/now/table/task_sla?" +
+         urllib.parse.urlencode({"sysparm_query": sla_q, "sysparm_fields": "sys_id",
+                                 "sysparm_limit": "1"})],
+        capture_output=True, check=True, text=True).stdout
+    sla_count = next((int(line.split(":")[1]) for line in head.splitlines()
+                      if line.lower().startswith("x-total-count:")), 0)
+    sla_pages = [f"{url}/api/now/table/task_sla?" + urllib.parse.urlencode({
+                     "sysparm_query": sla_q, "sysparm_fields": sla_fields,
+                     "sysparm_display_value": "all", "sysparm_exclude_reference_link": "true",
+                     "sysparm_limit": str(page), "sysparm_offset": str(off)})
+                 for off in range(0, max(sla_count, 1), page)]
+    slas = [sla_pages[:1]], [sla_pages[1:][i::4] for i in range(4)]
     # The same rows by offset, 4 pages at a time: what deep offsets cost.
     offsets = [page_url(base_q + "^ORDERBYsys_created_on^ORDERBYsys_id",
                         {"sysparm_offset": str(off)})
                for off in range(0, count + page, page)]
     by_offset = [offsets[i::4] for i in range(4)]
-    return keyed, texts, by_offset, prelude
+    return keyed, texts, by_offset, prelude, slas
 
 
 def curl_parallel(lists):
     """Fetches each list of URLs with its own curl (one keep-alive connection), all at once."""
     t = time.perf_counter()
     procs = []
-    for urls in lists:
+    for urls in filter(None, lists):
         cmd = ["curl", "-sf", "--compressed", "-u", f"{USER}:{PASSWORD}",
                "-H", "Accept: application/json"]
         for u in urls:

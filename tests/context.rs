@@ -205,7 +205,7 @@ async fn the_instances_own_slas_on_a_change_count_instead_of_the_estimate() {
             &server,
             "task_sla",
             &format!("task={}", a.change.sys_id),
-            "sla,stage,planned_end_time,has_breached",
+            "sys_id,sla,stage,planned_end_time,has_breached",
         )
         .await;
         if !slas.is_empty() {
@@ -235,4 +235,58 @@ async fn the_instances_own_slas_on_a_change_count_instead_of_the_estimate() {
     let line = common::ui::line_with(&text, "(instance SLA)");
     assert!(line.contains(&s.name), "{text}");
     assert!(text.contains("signoff's estimate:"), "{text}");
+
+    // The sync kept the SLA with the approval: its clock, and so its place in the queue, is
+    // the instance's breach time, the same in the store's order as in memory.
+    let policy = signoff::domain::Policy::default();
+    let clock_of = |a: &signoff::domain::Approval| {
+        let tier = policy.classify(&a.change).tier;
+        signoff::domain::SlaClock::for_approval(&policy, tier, a)
+    };
+    assert_eq!(a.change.instance_sla.as_ref(), Some(s), "{a:?}");
+    let c = clock_of(&a);
+    assert_eq!(c.source, signoff::domain::sla::DeadlineSource::InstanceSla);
+    assert_eq!(Some(c.deadline), s.breach_at);
+    let order = |queue: &[signoff::domain::Approval]| -> Vec<String> {
+        signoff::domain::build_queue(&policy, queue.to_vec())
+            .into_iter()
+            .map(|e| e.approval.sys_id.clone())
+            .collect()
+    };
+    let indexed: Vec<String> = store
+        .queue_head(queue.len())
+        .unwrap()
+        .into_iter()
+        .map(|a| a.sys_id)
+        .collect();
+    assert_eq!(indexed, order(&queue));
+
+    // The instance completes the SLA: the next (incremental) sync sees it stop, and the
+    // approval's clock is signoff's estimate again.
+    for row in &slas {
+        common::patch_record(
+            &server,
+            "task_sla",
+            "admin",
+            row["sys_id"].as_str().unwrap(),
+            serde_json::json!({"stage": "completed", "active": "false"}),
+        )
+        .await;
+    }
+    let mut store = store;
+    let outcome = signoff::sync::sync_once(
+        &sn,
+        &mut store,
+        clock.as_ref(),
+        &signoff::backend::no_progress,
+    )
+    .await
+    .unwrap();
+    assert!(!outcome.full, "{outcome:?}");
+    let now = store.approvals_by_id(std::slice::from_ref(&a.sys_id)).unwrap();
+    assert_eq!(now[0].change.instance_sla, None, "{:?}", now[0]);
+    assert_ne!(
+        clock_of(&now[0]).source,
+        signoff::domain::sla::DeadlineSource::InstanceSla
+    );
 }

@@ -212,29 +212,6 @@ fn snapshot_history() {
     insta::assert_snapshot!(render_at(&s, 80, 24, now(), &theme).backend());
 }
 
-/// Writes `fields` to an approval with plain HTTP as `user` (the web UI's part, not our client).
-async fn patch_approval(
-    server: &signoff::sim::SimServer,
-    user: &str,
-    sys_id: &str,
-    fields: serde_json::Value,
-) {
-    let url = format!(
-        "{}/api/now/table/sysapproval_approver/{sys_id}",
-        server.url()
-    );
-    let status = reqwest::Client::new()
-        .patch(url)
-        .basic_auth(user, Some(signoff::sim::DEMO_PASSWORD))
-        .header("Accept", "application/json")
-        .json(&fields)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "{status}");
-}
-
 #[tokio::test]
 async fn decisions_made_on_the_server_are_merged_with_the_outboxs_once_each() {
     use signoff::backend::Backend;
@@ -264,15 +241,17 @@ async fn decisions_made_on_the_server_are_merged_with_the_outboxs_once_each() {
     .await
     .len();
     // In the web UI: one approved by me with a comment, one of mine rejected by an admin.
-    patch_approval(
+    common::patch_record(
         &server,
+        "sysapproval_approver",
         signoff::sim::DEMO_USER,
         &id(0),
         serde_json::json!({"state": "approved", "comments": "Approved from the web form."}),
     )
     .await;
-    patch_approval(
+    common::patch_record(
         &server,
+        "sysapproval_approver",
         "admin",
         &id(1),
         serde_json::json!({"state": "rejected", "comments": "Out of policy."}),

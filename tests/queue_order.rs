@@ -230,12 +230,13 @@ async fn a_store_from_before_the_kept_counts_counts_its_rows_when_it_opens() {
              ALTER TABLE approvals DROP COLUMN q_ci;
              ALTER TABLE approvals DROP COLUMN q_window_end;
              DROP TABLE change_context;
+             DROP TABLE instance_slas;
              PRAGMA user_version = 8;",
         )
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 10);
+    assert_eq!(store.schema_version().unwrap(), 11);
     assert_store_matches(&store, &Policy::default(), now);
 }
 

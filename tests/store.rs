@@ -70,6 +70,7 @@ fn rich_approval() -> Approval {
             on_hold: true,
             cab_required: true,
             cab_recommendation: "Approve as planned".into(),
+            instance_sla: None,
             sys_updated_on: Some(at(7, 59)),
             detail_source: DetailSource::Full,
         },
@@ -143,8 +144,8 @@ fn open_creates_a_private_wal_store_and_reopen_keeps_data() {
     {
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.path(), path);
-        assert_eq!(store.schema_version().unwrap(), 10);
-        assert_eq!(SCHEMA_VERSION, 10);
+        assert_eq!(store.schema_version().unwrap(), 11);
+        assert_eq!(SCHEMA_VERSION, 11);
         assert_eq!(store.outbox_pending().unwrap(), 0);
         store
             .replace_snapshot(&ada(), &[rich_approval()], at(12, 0), Some(at(9, 1)))

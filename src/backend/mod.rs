@@ -64,6 +64,13 @@ pub trait Backend: Send + Sync {
         out: TextSender,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
+    /// The instance's own SLAs (`task_sla`) on change requests, sanitised: every active one, or (`since`) every one updated since then in any
+    /// stage, so clocks that completed or were cancelled are seen to stop.
+    fn instance_slas(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> impl Future<Output = Result<Vec<crate::domain::context::TaskSla>, BackendError>> + Send;
+
     /// The change of this approval in full: every approval on it, its comments and work
     /// notes, attachments, CAB and conflict facts ([`crate::domain::context`]), sanitised.
     /// Parts the instance does not show are named in `hidden`, not errors.

@@ -260,6 +260,11 @@ pub struct Change {
     /// Left out of the JSON when empty, as `cab_required`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cab_recommendation: String,
+    /// The instance's own SLA clock on the change (`task_sla`) that counts for its approvals,
+    /// where it runs one ([`super::context::InstanceSla::counting`]): set by the store from
+    /// the SLAs a sync read, never by the change's own row. Left out of the JSON when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_sla: Option<super::context::InstanceSla>,
     pub sys_updated_on: Option<DateTime<Utc>>,
     pub detail_source: DetailSource,
 }
@@ -297,10 +302,14 @@ impl Change {
             on_hold: _,
             cab_required: _,
             cab_recommendation,
+            instance_sla,
             sys_updated_on: _,
             detail_source: _,
         } = self;
         check_id("change sys_id", sys_id)?;
+        if let Some(s) = instance_sla {
+            s.sanitize();
+        }
         for line in [
             number,
             short_description,

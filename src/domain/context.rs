@@ -76,6 +76,9 @@ pub struct InstanceSla {
     /// `in_progress`, `paused`, `cancelled`, `completed` (as the instance shows it).
     pub stage: String,
     pub active: bool,
+    /// When the clock started (`start_time`), where the instance says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<DateTime<Utc>>,
     pub breach_at: Option<DateTime<Utc>>,
     pub has_breached: bool,
     /// Seconds left inside the SLA's schedule, where the instance says.
@@ -85,6 +88,27 @@ pub struct InstanceSla {
 }
 
 impl InstanceSla {
+    /// Cleans its texts for display; idempotent.
+    pub fn sanitize(&mut self) {
+        self.name = clean_line(&self.name, 120);
+        self.stage = clean_line(&self.stage, 40);
+    }
+
+    /// Paused by the instance (the change is on hold or waiting): the clock does not run.
+    pub fn paused(&self) -> bool {
+        self.stage.eq_ignore_ascii_case("paused")
+    }
+
+    /// Of a change's SLAs, the one whose clock counts for its approvals: the running one
+    /// that breaches first (one without a breach time cannot set a deadline).
+    pub fn counting<'a>(
+        slas: impl IntoIterator<Item = &'a InstanceSla>,
+    ) -> Option<&'a InstanceSla> {
+        slas.into_iter()
+            .filter(|s| s.running() && s.breach_at.is_some())
+            .min_by_key(|s| (s.breach_at, s.name.as_str()))
+    }
+
     /// Still counting (not completed or cancelled).
     pub fn running(&self) -> bool {
         self.active
@@ -93,6 +117,15 @@ impl InstanceSla {
                 "completed" | "cancelled"
             )
     }
+}
+
+/// One `task_sla` record as a sync reads it: which record, on which change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSla {
+    pub sys_id: String,
+    /// The change's sys_id (`task`).
+    pub change_sys_id: String,
+    pub sla: InstanceSla,
 }
 
 /// What the change says about CAB review and conflicts.
@@ -158,10 +191,7 @@ impl ChangeContext {
         ] {
             *s = clean_line(s, 120);
         }
-        for s in &mut self.slas {
-            s.name = clean_line(&s.name, 120);
-            s.stage = clean_line(&s.stage, 40);
-        }
+        self.slas.iter_mut().for_each(InstanceSla::sanitize);
         for h in &mut self.hidden {
             *h = clean_line(h, 200);
         }

@@ -36,6 +36,8 @@ pub enum DeadlineSource {
     TierPolicy,
     DueDate,
     WindowStart,
+    /// The instance's own SLA on the change (`task_sla`): its breach time counts.
+    InstanceSla,
 }
 
 impl DeadlineSource {
@@ -44,6 +46,7 @@ impl DeadlineSource {
             DeadlineSource::TierPolicy => "tier response time",
             DeadlineSource::DueDate => "approval due date",
             DeadlineSource::WindowStart => "change window start",
+            DeadlineSource::InstanceSla => "instance's SLA",
         }
     }
 }
@@ -68,11 +71,16 @@ pub struct SlaClock {
     max_escalation_level: u8,
     /// The response time counts in business hours (the tier's schedule).
     pub business: bool,
+    /// The instance's SLA clock is paused (`task_sla` stage `paused`).
+    pub paused: bool,
 }
 
 impl SlaClock {
     /// The clock for an approval in a tier under a policy.
     pub fn for_approval(policy: &Policy, tier: RiskTier, approval: &Approval) -> SlaClock {
+        if let Some(clock) = Self::of_instance(policy, approval) {
+            return clock;
+        }
         let requested_at = approval.requested_at;
         let schedule = match approval.due_date {
             None => policy.schedule_for(tier, &approval.change),
@@ -116,7 +124,32 @@ impl SlaClock {
             escalation_step: policy.escalation_step(),
             max_escalation_level: policy.max_escalation_level,
             business: schedule.is_some(),
+            paused: false,
         }
+    }
+
+    /// The clock of the instance's own SLA on the change, where it runs one: its breach time
+    /// is the deadline (the instance counts it on its own schedule), the warning point the
+    /// policy's fraction of the time from its start.
+    fn of_instance(policy: &Policy, approval: &Approval) -> Option<SlaClock> {
+        let sla = approval.change.instance_sla.as_ref()?;
+        let deadline = sla.breach_at.filter(|_| sla.running())?;
+        let requested_at = sla.start_at.unwrap_or(approval.requested_at).min(deadline);
+        let span = (deadline - requested_at).num_milliseconds() as f64 * policy.warning_at;
+        let warning_at = requested_at
+            .checked_add_signed(Duration::milliseconds(span.round() as i64))
+            .unwrap_or(deadline)
+            .min(deadline);
+        Some(SlaClock {
+            requested_at,
+            deadline,
+            source: DeadlineSource::InstanceSla,
+            warning_at,
+            escalation_step: policy.escalation_step(),
+            max_escalation_level: policy.max_escalation_level,
+            business: false,
+            paused: sla.paused(),
+        })
     }
 
     /// On track before the warning point, warning from it, breached from the deadline on.

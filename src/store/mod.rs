@@ -14,6 +14,7 @@ mod journal;
 mod outbox;
 mod queue;
 mod schema;
+mod sla;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -752,6 +753,7 @@ fn delete_all_approvals(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> 
          DELETE FROM approval_summaries;
          DELETE FROM queue_counts;
          DELETE FROM sla_hours;
+         DELETE FROM instance_slas;
         ",
         schema::count_on_delete!()
     ))
@@ -835,7 +837,27 @@ fn upsert_rows(
     let mut no_summary = conn
         .prepare_cached("DELETE FROM approval_summaries WHERE sys_id = ?1")
         .map_err(err)?;
+    // The instance's SLA clock on each change, as the last sync read them (a row from the
+    // server never carries it); looked up only when the instance runs any.
+    let slas = sla::any(conn).map_err(err)?;
     for a in approvals {
+        let counting = match slas {
+            true => sla::counting(conn, path, &a.change.sys_id)?,
+            false => None,
+        };
+        let with_sla;
+        let a = if a.change.instance_sla == counting {
+            a
+        } else {
+            with_sla = Approval {
+                change: crate::domain::Change {
+                    instance_sla: counting,
+                    ..a.change.clone()
+                },
+                ..a.clone()
+            };
+            &with_sla
+        };
         let data = encode(path, a)?;
         // A row without long texts (a full pull's, before its second pass) is its own
         // summary: readers fall back to `data` when there is no summary row.

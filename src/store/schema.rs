@@ -13,7 +13,7 @@ pub const APPLICATION_ID: u32 = 0x5349_474E;
 
 /// Migration steps in order: step `i` takes the schema from version `i` to `i + 1`. Never edit
 /// a step that has shipped; add a new one.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -480,4 +480,16 @@ CREATE TABLE change_context (
     change_sys_id TEXT PRIMARY KEY NOT NULL,
     data          TEXT NOT NULL
 );
+";
+
+/// Version 11: the instance's own SLAs on changes (`task_sla`, issue 17), one row per record
+/// by its sys_id: the running one that breaches first is copied into each approval of its
+/// change (`Change::instance_sla`) and sets that approval's place in the queue.
+const V11: &str = "
+CREATE TABLE instance_slas (
+    sys_id        TEXT PRIMARY KEY NOT NULL,
+    change_sys_id TEXT NOT NULL,
+    data          TEXT NOT NULL
+);
+CREATE INDEX instance_slas_by_change ON instance_slas (change_sys_id);
 ";

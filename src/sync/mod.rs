@@ -38,6 +38,8 @@ const META_SOURCE: &str = "sync.source";
 const META_LAST_FULL: &str = "sync.last_full";
 const META_LAST_RECONCILE: &str = "sync.last_reconcile";
 const META_ACTING: &str = "sync.acting";
+/// When the instance's SLAs were last read (the server's clock).
+const META_SLAS_AT: &str = "sync.slas_at";
 /// The server clock's skew (milliseconds, server minus local) and when it was measured.
 pub const META_SKEW: &str = "clock.skew_ms";
 pub const META_SKEW_AT: &str = "clock.skew_at";
@@ -335,6 +337,7 @@ async fn sync_inner<B: Backend>(
         store.set_meta(META_SOURCE, &source)?;
         store.set_meta(META_LAST_FULL, &crate::store::format_time(now))?;
         store.set_meta(META_LAST_RECONCILE, &crate::store::format_time(now))?;
+        read_instance_slas(backend, store, now, true).await?;
         return Ok(outcome);
     };
 
@@ -382,7 +385,8 @@ async fn sync_inner<B: Backend>(
     }
     let removed: Vec<String> = removed.into_iter().collect();
 
-    // The overlap window brings back rows we already have: keep only real changes.
+    // The overlap window brings back rows we already have: keep only real changes (the
+    // instance's SLA clock a cached row carries is the store's to set, not the row's).
     let known: Vec<String> = upserts
         .iter()
         .filter(|a| cached.contains(&a.sys_id))
@@ -393,6 +397,11 @@ async fn sync_inner<B: Backend>(
         .into_iter()
         .map(|a| (a.sys_id.clone(), a))
         .collect();
+    for a in &mut upserts {
+        if let Some(b) = before.get(&a.sys_id) {
+            a.change.instance_sla.clone_from(&b.change.instance_sla);
+        }
+    }
     upserts.retain(|a| before.get(&a.sys_id) != Some(a));
     let added = upserts
         .iter()
@@ -425,7 +434,38 @@ async fn sync_inner<B: Backend>(
     if reconcile {
         store.set_meta(META_LAST_RECONCILE, &crate::store::format_time(now))?;
     }
+    read_instance_slas(backend, store, now, false).await?;
     Ok(outcome)
+}
+
+/// Reads the instance's own SLAs on changes (`task_sla`): all running ones after a full
+/// pull (or when never read), else those updated since the last read. They are a better
+/// clock than signoff's estimate, not a condition of the queue: an instance that does not
+/// show them leaves the estimates, and a failed read is tried again at the next sync.
+async fn read_instance_slas<B: Backend>(
+    backend: &B,
+    store: &mut Store,
+    now: DateTime<Utc>,
+    full: bool,
+) -> Result<(), SyncError> {
+    let last = store
+        .get_meta(META_SLAS_AT)?
+        .and_then(|s| crate::store::parse_time(&s));
+    let since = last.filter(|_| !full).map(|t| t - OVERLAP);
+    match backend.instance_slas(since).await {
+        Ok(slas) => {
+            store.put_instance_slas(&slas, since.is_none())?;
+            store.set_meta(META_SLAS_AT, &crate::store::format_time(now))?;
+        }
+        Err(BackendError::Forbidden { .. } | BackendError::NotFound { .. }) => {
+            tracing::debug!("the instance does not show its SLAs to this user");
+            store.put_instance_slas(&[], true)?;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the changes' SLAs could not be read; the next sync tries again")
+        }
+    }
+    Ok(())
 }
 
 /// The newest server update time among the approvals and their changes.

@@ -185,6 +185,27 @@ pub async fn rows(
     body["result"].as_array().cloned().unwrap_or_default()
 }
 
+/// Writes `fields` to a record with plain HTTP as `user` (the web UI's part, not our client).
+pub async fn patch_record(
+    server: &signoff::sim::SimServer,
+    table: &str,
+    user: &str,
+    sys_id: &str,
+    fields: serde_json::Value,
+) {
+    let url = format!("{}/api/now/table/{table}/{sys_id}", server.url());
+    let status = reqwest::Client::new()
+        .patch(url)
+        .basic_auth(user, Some(DEMO_PASSWORD))
+        .header("Accept", "application/json")
+        .json(&fields)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+}
+
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

@@ -7,9 +7,7 @@ use super::paging::MAX_PAGE_ROWS;
 use super::wire::Row;
 use super::{ServiceNow, check_id, convert};
 use crate::backend::BackendError;
-use crate::domain::context::{
-    Attachment, CabFacts, ChangeContext, InstanceSla, OtherApproval, parse_history,
-};
+use crate::domain::context::{Attachment, CabFacts, ChangeContext, OtherApproval, parse_history};
 use crate::domain::history::ServerDecision;
 use crate::domain::{User, UserRef};
 
@@ -117,26 +115,9 @@ impl ServiceNow {
             .get_all(
                 "task_sla",
                 &format!("task={change_sys_id}^ORDERBYDESCactive^ORDERBYplanned_end_time"),
-                "sla,stage,active,planned_end_time,has_breached,business_time_left,business_percentage",
+                convert::INSTANCE_SLA_FIELDS,
                 "the change's SLAs",
-                &|row| {
-                    Ok(InstanceSla {
-                        name: row.display("sla"),
-                        stage: row.display("stage"),
-                        active: matches!(row.value("active").trim(), "true" | "1"),
-                        breach_at: convert::time_value(row, "planned_end_time"),
-                        has_breached: matches!(row.value("has_breached").trim(), "true" | "1"),
-                        business_left: convert::time_value(row, "business_time_left")
-                            .map(|t| t.timestamp()),
-                        business_percentage: row
-                            .value("business_percentage")
-                            .trim()
-                            .parse::<f64>()
-                            .ok()
-                            .filter(|p| p.is_finite())
-                            .map(|p| p.clamp(0.0, 100_000.0).round() as u32),
-                    })
-                },
+                &|row| Ok(convert::instance_sla(row)),
                 &crate::backend::no_progress,
             )
             .await;

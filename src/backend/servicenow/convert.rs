@@ -321,6 +321,7 @@ fn change(row: &Row<'_>, prefix: &str, sys_id: String) -> Result<Change, String>
         cab_required: boolean(&row.value(&f("cab_required")))
             .map_err(|e| format!("{}: {e}", f("cab_required")))?,
         cab_recommendation: line("cab_recommendation"),
+        instance_sla: None,
         sys_updated_on: date_time(row, &f("sys_updated_on"))?,
         detail_source: DetailSource::Summary,
         sys_id,
@@ -373,6 +374,33 @@ fn date_time(row: &Row<'_>, name: &str) -> Result<Option<DateTime<Utc>>, String>
 }
 
 /// A date-time field's value, `None` when empty or not a date-time.
+/// `sysparm_fields` for `task_sla` rows ([`instance_sla`]), with the task they time.
+pub(crate) const INSTANCE_SLA_FIELDS: &str = "task,sla,stage,active,start_time,planned_end_time,has_breached,business_time_left,business_percentage";
+
+/// One `task_sla` row; durations are times after the epoch (reference §2.1). Unreadable
+/// values are left out rather than refused: the clock then falls back to signoff's estimate.
+pub(crate) fn instance_sla(row: &Row<'_>) -> crate::domain::context::InstanceSla {
+    let yes = |name: &str| matches!(row.value(name).trim(), "true" | "1");
+    let mut sla = crate::domain::context::InstanceSla {
+        name: row.display("sla"),
+        stage: row.display("stage"),
+        active: yes("active"),
+        start_at: time_value(row, "start_time"),
+        breach_at: time_value(row, "planned_end_time"),
+        has_breached: yes("has_breached"),
+        business_left: time_value(row, "business_time_left").map(|t| t.timestamp()),
+        business_percentage: row
+            .value("business_percentage")
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite())
+            .map(|p| p.clamp(0.0, 100_000.0).round() as u32),
+    };
+    sla.sanitize();
+    sla
+}
+
 pub(crate) fn time_value(row: &Row<'_>, name: &str) -> Option<DateTime<Utc>> {
     date_time(row, name).ok().flatten()
 }

@@ -605,6 +605,37 @@ impl Backend for ServiceNow {
         read
     }
 
+    async fn instance_slas(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<crate::domain::context::TaskSla>, BackendError> {
+        let which = match since {
+            None => "active=true".to_string(),
+            Some(t) => format!("sys_updated_on>={}", t.format("%Y-%m-%d %H:%M:%S")),
+        };
+        let query = format!("{which}^task.sys_class_name=change_request^ORDERBYsys_id");
+        // A row naming no task it could be joined with is of no use: left out, not an error.
+        let rows = self
+            .get_all(
+                "task_sla",
+                &query,
+                &format!("sys_id,{}", convert::INSTANCE_SLA_FIELDS),
+                "the changes' SLAs",
+                &|row| {
+                    let (sys_id, task) = (row.value("sys_id"), row.value("task"));
+                    let ok = check_id(&sys_id).is_ok() && check_id(&task).is_ok();
+                    Ok(ok.then(|| crate::domain::context::TaskSla {
+                        sys_id,
+                        change_sys_id: task,
+                        sla: convert::instance_sla(row),
+                    }))
+                },
+                &super::no_progress,
+            )
+            .await?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
     async fn change_context(
         &self,
         approval_sys_id: &str,

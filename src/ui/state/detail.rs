@@ -202,9 +202,11 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
     let read = ctx.and_then(|v| v.result.as_ref().and_then(|r| r.as_ref().ok()));
     // The instance's own SLA clocks on the change, where it runs any, count instead of
     // signoff's estimate (which stays, below them, as an estimate).
-    let instance_slas: Vec<&crate::domain::context::InstanceSla> = read
-        .map(|x| x.slas.iter().filter(|s| s.running()).collect())
-        .unwrap_or_default();
+    // Before the change is read in full, the one the last sync kept.
+    let instance_slas: Vec<&crate::domain::context::InstanceSla> = match read {
+        Some(x) => x.slas.iter().filter(|s| s.running()).collect(),
+        None => c.instance_sla.iter().collect(),
+    };
     if instance_slas.is_empty() {
         lines.push(sla);
     } else {

@@ -210,8 +210,10 @@ fn row<'a>(
             Some(b) => format::countdown(b.left),
             None => format::countdown(item.sla.remaining(now)),
         };
+        // Paused outside hours, or by the instance (its SLA's stage).
         let text = match (status, business.and_then(|b| b.paused_until)) {
             (_, Some(_)) => format!("⏸ {countdown}"),
+            _ if item.sla.paused => format!("⏸ {countdown}"),
             (SlaStatus::Warning, None) => format!("! {countdown}"),
             _ => countdown,
         };
