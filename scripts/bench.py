@@ -47,9 +47,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "signoff")
 USER, PASSWORD = "alice.moreno", "demo"
 
-APPROVAL_FIELDS = ["sys_id", "state", "approver", "sysapproval", "document_id", "source_table",
-                   "group", "group.assignment_group", "due_date", "sys_created_on",
-                   "sys_updated_on"]
+APPROVAL_FIELDS = ["sys_id", "state", "approver", "approver.time_zone", "sysapproval",
+                   "document_id", "source_table", "group", "group.assignment_group", "due_date",
+                   "approval_source", "sys_created_on", "sys_updated_on"]
 TASK_FIELDS = ["number", "short_description", "impact", "urgency", "state",
                "assignment_group", "cmdb_ci", "business_service", "opened_by", "sys_updated_on"]
 CHANGE_FIELDS = ["type", "risk", "requested_by", "start_date", "end_date", "on_hold", "category", "cab_required",

@@ -384,3 +384,22 @@ async fn approvals_of_other_records_are_left_out() {
     assert!(sn.take_notices().iter().any(|n| n.contains("left out")));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_queue_and_the_delegations_carry_each_persons_zone_from_the_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _, _, store) = common::synced_demo(7, 120, dir.path()).await;
+    let zone_of = |id: &str| server.record("sys_user", id).unwrap()["time_zone"].clone();
+    let queue = store.load_snapshot().unwrap().approvals;
+    assert!(!queue.is_empty());
+    for a in &queue {
+        assert_eq!(a.approver.time_zone, zone_of(&a.approver.sys_id), "{a:?}");
+        assert!(a.approver.zone().is_some(), "{:?}", a.approver);
+    }
+    let delegations = store.delegations().unwrap();
+    assert!(!delegations.is_empty());
+    for d in &delegations {
+        assert_eq!(d.user.time_zone, zone_of(&d.user.sys_id), "{d:?}");
+        assert_eq!(d.delegate.time_zone, zone_of(&d.delegate.sys_id), "{d:?}");
+    }
+}

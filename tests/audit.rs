@@ -32,6 +32,7 @@ fn approval(n: usize) -> Approval {
         approver: UserRef {
             sys_id: ada().sys_id,
             name: "Ada Lovelace".into(),
+            ..Default::default()
         },
         requested_at: at(0),
         due_date: None,

@@ -913,6 +913,7 @@ async fn an_emergency_cab_is_convened_with_its_agenda_and_attendees() {
                     UserRef {
                         sys_id: ben.sys_id.clone(),
                         name: ben.name.clone(),
+                        ..Default::default()
                     },
                     AttendeeReason::Attendee,
                     changes.iter().map(|ch| ch.sys_id.clone()).collect(),

@@ -297,6 +297,7 @@ fn fixed_journal(home: &Path) {
                 format!("u-{}", approver.to_lowercase().replace(' ', "."))
             },
             name: approver.into(),
+            ..Default::default()
         },
         requested_at: at(0),
         due_date: None,

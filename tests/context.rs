@@ -283,7 +283,9 @@ async fn the_instances_own_slas_on_a_change_count_instead_of_the_estimate() {
     .await
     .unwrap();
     assert!(!outcome.full, "{outcome:?}");
-    let now = store.approvals_by_id(std::slice::from_ref(&a.sys_id)).unwrap();
+    let now = store
+        .approvals_by_id(std::slice::from_ref(&a.sys_id))
+        .unwrap();
     assert_eq!(now[0].change.instance_sla, None, "{:?}", now[0]);
     assert_ne!(
         clock_of(&now[0]).source,

@@ -256,3 +256,140 @@ async fn approving_outside_the_standard_path_needs_a_risk_acceptance_recorded_ev
         .unwrap();
     assert_eq!(row["risk_acceptance"], "");
 }
+
+#[tokio::test]
+async fn the_console_asks_about_a_changed_policy_and_on_yes_places_the_queue_by_it() {
+    use crossterm::event::KeyCode;
+    use signoff::domain::governance::PolicyReview;
+    use signoff::sync::{EngineConfig, SyncCommand, SyncEvent, run_engine};
+    use signoff::ui::{AppState, Effect, Msg, Theme, update};
+    let (_server, _url, home) = synced().await;
+    let h = home.path();
+    let mut store = Store::open(&store_path(h)).unwrap();
+    let confirmed = store
+        .confirmed_policy()
+        .unwrap()
+        .expect("adopted at the first run");
+    let mut proposed = confirmed.policy.clone();
+    proposed.sla_hours.critical = 2.0;
+    proposed.sla_hours.moderate = 3.0;
+    let review = PolicyReview::of(&confirmed, &proposed).unwrap();
+    let now = store.sync_state().unwrap().synced_at.unwrap();
+    let console = |review: PolicyReview| {
+        let mut s = AppState::new(
+            "https://example.service-now.com".into(),
+            signoff::sim::DEMO_USER.into(),
+            confirmed.policy.clone(),
+            chrono::FixedOffset::east_opt(0).unwrap(),
+        );
+        update(&mut s, Msg::Resize(80, 24));
+        update(&mut s, Msg::Tick(now));
+        let snap = store.load_snapshot().unwrap();
+        update(
+            &mut s,
+            common::ui::synced(snap.user.unwrap(), snap.approvals, vec![], now),
+        );
+        s.ask_policy(review, "alice.moreno".into());
+        s
+    };
+    let theme = Theme::named("dark", false).unwrap();
+    let key = |s: &mut AppState, c: char| update(s, common::ui::key(KeyCode::Char(c)));
+
+    // No: the confirmed policy stays, and the status line says how to confirm later.
+    let mut s = console(review.clone());
+    let text = common::ui::screen(&common::ui::render_at(&s, 80, 24, now, &theme));
+    assert!(text.contains("Put policy"), "{text}");
+    assert!(text.contains("- critical = 4.0"), "{text}");
+    assert!(text.contains("+ critical = 2.0"), "{text}");
+    assert!(text.contains("+ moderate = 3.0"), "{text}");
+    assert!(text.contains("put it in force"), "{text}");
+    assert!(key(&mut s, 'n').is_empty());
+    assert!(s.confirm.is_none() && s.policy_review.is_none());
+    assert_eq!(s.policy, confirmed.policy);
+    let text = common::ui::screen(&common::ui::render_at(&s, 80, 24, now, &theme));
+    assert!(!text.contains("Put policy"), "{text}");
+    assert!(
+        s.messages
+            .log
+            .last()
+            .unwrap()
+            .text
+            .contains("signoff policy confirm"),
+        "{:?}",
+        s.messages.log
+    );
+
+    // Yes: the console asks for it to be confirmed; the journal entry is written, the
+    // engine places the queue by it and the console shows the new order.
+    let mut s = console(review);
+    let effects = key(&mut s, 'y');
+    let [Effect::ConfirmPolicy { policy, by }] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(**policy, proposed);
+    let c = store.confirm_policy(policy, by, now).unwrap();
+    let sentence = s
+        .policy_review
+        .as_ref()
+        .unwrap()
+        .review
+        .confirmed_sentence(&c);
+    update(&mut s, Msg::PolicyConfirmed { sentence });
+    assert!(s.policy_review.is_none());
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    let engine = Store::open(&store_path(h)).unwrap();
+    tokio::spawn(run_engine::<signoff::backend::servicenow::ServiceNow>(
+        None,
+        engine,
+        EngineConfig::default(),
+        std::sync::Arc::new(signoff::domain::FixedClock(now)),
+        cmd_rx,
+        ev_tx,
+    ));
+    cmd_tx.send(SyncCommand::PolicyConfirmed).unwrap();
+    let event = loop {
+        match ev_rx.recv().await.unwrap() {
+            e @ SyncEvent::PolicyInForce { .. } => break e,
+            _ => continue,
+        }
+    };
+    let SyncEvent::PolicyInForce {
+        policy: placed,
+        index,
+    } = &event
+    else {
+        unreachable!()
+    };
+    assert_eq!(**placed, proposed);
+    let want = signoff::domain::build_queue(&proposed, store.load_snapshot().unwrap().approvals);
+    let order: Vec<&str> = index.keys.iter().map(|k| &*k.sys_id).collect();
+    let expected: Vec<&str> = want.iter().map(|e| e.approval.sys_id.as_str()).collect();
+    assert_eq!(order, expected);
+    for (k, e) in index.keys.iter().zip(&want) {
+        assert_eq!(
+            k.deadline,
+            e.sla.deadline.timestamp_millis(),
+            "{}",
+            k.sys_id
+        );
+    }
+    assert!(
+        want.iter()
+            .any(|e| e.tier.tier == signoff::domain::RiskTier::Moderate),
+        "the new response time moves some rows"
+    );
+    update(&mut s, signoff::ui::run::translate(event));
+    assert_eq!(s.policy, proposed);
+    let text = common::ui::screen(&common::ui::render_at(&s, 80, 24, now, &theme));
+    assert!(!text.contains("Put policy"), "{text}");
+    let journal = store.journal().unwrap();
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|e| e.kind == "policy.confirmed")
+            .count(),
+        1,
+        "the console's yes, once"
+    );
+}

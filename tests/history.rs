@@ -59,6 +59,7 @@ fn decisions_are_listed_newest_first_and_those_that_moved_since_are_flagged() {
     for_carla.on_behalf_of = Some(UserRef {
         sys_id: "u9".into(),
         name: "Carla Diaz".into(),
+        ..Default::default()
     });
     for_carla.risk_acceptance = Some(signoff::domain::governance::RiskAcceptance {
         statement: "Late, but the fix is needed tonight.".into(),
@@ -354,6 +355,7 @@ fn the_history_says_where_its_rows_come_from_and_shows_the_servers_record_offlin
             approver: UserRef {
                 sys_id: "u1".into(),
                 name: "Alice Moreno".into(),
+                ..Default::default()
             },
             decided_by: "alice".into(),
             comment: "No change window booked.".into(),

@@ -89,7 +89,12 @@ fn assert_store_matches(store: &Store, policy: &Policy, now: DateTime<Utc>) {
         assert_eq!(k.on_hold, e.approval.change.on_hold);
         assert_eq!(k.deadline, e.sla.deadline.timestamp_millis());
         assert_eq!(k.warning_at, e.sla.warning_at.timestamp_millis());
-        assert_eq!(index.people[k.approver as usize], e.approval.approver);
+        // The index names people (id and name); their zones travel with the rows.
+        let who = &index.people[k.approver as usize];
+        assert_eq!(
+            (&who.sys_id, &who.name),
+            (&e.approval.approver.sys_id, &e.approval.approver.name)
+        );
     }
     // At other times too: the SLA counts move with the clock, across hour boundaries.
     for minutes in [0i64, -150, -61, -7, 13, 59, 61, 95, 600, 3000] {

@@ -35,6 +35,7 @@ fn rich_approval() -> Approval {
         approver: UserRef {
             sys_id: ada().sys_id,
             name: "Ada Lovelace".into(),
+            ..Default::default()
         },
         requested_at: at(8, 15) + chrono::Duration::nanoseconds(123_456_789),
         due_date: Some(at(16, 0)),
@@ -53,6 +54,7 @@ fn rich_approval() -> Approval {
             requested_by: UserRef {
                 sys_id: "u-req".into(),
                 name: "Grace Hopper".into(),
+                ..Default::default()
             },
             assignment_group: "Network Ops".into(),
             configuration_item: "sw-01.dc1".into(),
@@ -85,6 +87,7 @@ fn plain_approval(sys_id: &str, tag: &str, minute: u32) -> Approval {
         approver: UserRef {
             sys_id: ada().sys_id,
             name: String::new(),
+            ..Default::default()
         },
         requested_at: at(10, minute % 60),
         due_date: None,

@@ -991,6 +991,7 @@ fn a_fresh_copy_hidden_by_the_filter_is_still_the_one_decided() {
     theirs.approver = UserRef {
         sys_id: "u3".into(),
         name: "Carla Diaz".into(),
+        ..Default::default()
     };
     approvals.push(theirs);
     let mut s = common::ui::state_with("http://127.0.0.1:9", approvals, 120, 30);

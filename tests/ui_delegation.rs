@@ -26,6 +26,7 @@ fn who(id: &str, name: &str) -> UserRef {
     UserRef {
         sys_id: id.into(),
         name: name.into(),
+        ..Default::default()
     }
 }
 

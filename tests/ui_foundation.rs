@@ -27,6 +27,7 @@ fn carla() -> UserRef {
     UserRef {
         sys_id: "u9".into(),
         name: "Carla Diaz".into(),
+        ..Default::default()
     }
 }
 

@@ -21,6 +21,7 @@ fn a_july_window_typed_in_a_london_winter_is_in_summer_time() {
     let bob = UserRef {
         sys_id: "bob".into(),
         name: "Bob Lee".into(),
+        ..Default::default()
     };
     let mut form = DelegationForm::open(None, now, Zone::Local);
     // Tomorrow 08:00 in winter is 08:00 UTC.

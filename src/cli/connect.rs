@@ -82,7 +82,6 @@ impl Session {
     /// Puts the config file's changed policy in force in `store` (journaled) and from now on
     /// in this session; answers the sentence that says so. Nothing to confirm: `None`.
     pub fn confirm_policy(&self, store: &mut Store) -> Result<Option<String>, Failure> {
-        use crate::domain::governance::short_hash;
         let Some(r) = self.review.borrow().clone() else {
             return Ok(None);
         };
@@ -95,12 +94,7 @@ impl Session {
         store.set_policy(&r.proposed).map_err(fail)?;
         *self.in_force.borrow_mut() = Some(r.proposed.clone());
         *self.review.borrow_mut() = None;
-        Ok(Some(format!(
-            "Policy {} confirmed by {} and in force, in place of {}; the journal records it.",
-            short_hash(&c.hash),
-            crate::domain::text::clean_line(&by, 80),
-            short_hash(&r.confirmed.hash)
-        )))
+        Ok(Some(r.confirmed_sentence(&c)))
     }
 
     /// The policy to use with `store`: the file's when it is the confirmed one (the first

@@ -114,7 +114,7 @@ pub fn run(s: &Session, command: PolicyCommand) -> Result<u8, Failure> {
 }
 
 /// Shows a changed policy's lines on standard error and asks whether to put it in force.
-pub(super) fn ask(r: &crate::domain::governance::PolicyReview) -> bool {
+fn ask(r: &crate::domain::governance::PolicyReview) -> bool {
     let mut err = std::io::stderr();
     let _ = writeln!(err, "The policy in the config file changed:");
     for l in changed_lines(&r.diff, 2) {

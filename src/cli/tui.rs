@@ -91,19 +91,9 @@ async fn run<B: Backend + 'static>(
     place: Place,
     backend: Option<B>,
 ) -> Result<(), Failure> {
-    let mut store = store;
-    // A changed policy file is confirmed (or not) before the screen opens, at the terminal;
-    // the console then says which policy is in force.
-    let review = s.review.borrow().clone();
-    let policy_note = match review {
-        None => None,
-        Some(r)
-            if std::io::IsTerminal::is_terminal(&std::io::stdin()) && super::policy::ask(&r) =>
-        {
-            s.confirm_policy(&mut store)?.map(|said| (said, false))
-        }
-        Some(r) => Some((r.sentence(), true)),
-    };
+    // A changed policy file is asked about over the first screen: the confirmed policy stays
+    // in force until the user says yes there (or runs `signoff policy confirm`).
+    let review = s.review.borrow().clone().map(|r| (r, s.who(&store)));
     // The UI's own connection: decisions are written there before anything is sent.
     let outbox = Store::open(store.path()).map_err(|e| Failure::other(e.to_string()))?;
     // The first screen's rows and the counts, from the store's index; the order of the rest
@@ -152,8 +142,8 @@ async fn run<B: Backend + 'static>(
         at_ms = format!("{:.1}", crate::since_start().as_secs_f64() * 1e3),
         "queue built"
     );
-    if let Some((text, error)) = policy_note {
-        ui::update(&mut state, ui::Msg::Said { text, error });
+    if let Some((review, by)) = review {
+        state.ask_policy(review, by);
     }
     let clock: Arc<dyn Clock> = clock;
     if backend.is_none() {

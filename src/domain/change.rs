@@ -32,6 +32,10 @@ pub struct User {
 pub struct UserRef {
     pub sys_id: String,
     pub name: String,
+    /// Their time zone as the instance keeps it (`sys_user.time_zone`, an IANA name), where
+    /// it was read with the reference; empty when not. Left out of the JSON when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub time_zone: String,
 }
 
 impl User {
@@ -40,6 +44,7 @@ impl User {
         UserRef {
             sys_id: self.sys_id.clone(),
             name: self.name.clone(),
+            ..Default::default()
         }
     }
 
@@ -66,7 +71,13 @@ impl UserRef {
             check_id("reference", &self.sys_id)?;
         }
         self.name = clean_line(&self.name, MAX_LINE);
+        self.time_zone = clean_line(&self.time_zone, 64);
         Ok(())
+    }
+
+    /// Their zone, where the instance gave one this build knows.
+    pub fn zone(&self) -> Option<chrono_tz::Tz> {
+        super::schedule::parse_zone(&self.time_zone).ok()
     }
 
     pub fn label(&self) -> &str {

@@ -248,6 +248,7 @@ mod tests {
         UserRef {
             sys_id: id.into(),
             name: id.to_uppercase(),
+            ..Default::default()
         }
     }
 
@@ -414,6 +415,53 @@ mod tests {
             }],
         );
         assert_eq!(needs_fallback(&q[0], &[], &policy, morning), None);
+    }
+
+    #[test]
+    fn working_hours_follow_the_zone_the_instance_keeps_for_each_person() {
+        use crate::domain::Policy;
+        // 2026-12-10 (a Thursday) 12:00 UTC: 21:00 in Tokyo, 13:00 in Madrid, 07:00 in New York.
+        let now = t(10) + Duration::hours(12);
+        let mut policy: Policy = toml::from_str(
+            r#"
+            [schedules.office]
+            zone = "Europe/London"
+            hours = "09:00-17:00"
+            [working_hours]
+            "*" = "office"
+            "#,
+        )
+        .unwrap();
+        policy.validate().unwrap();
+        let in_zone = |id: &str, zone: &str| UserRef {
+            time_zone: zone.into(),
+            ..who(id)
+        };
+        let label = |p: &UserRef| in_hours(&policy, p, now).map(|r| r.map_err(|(_, l)| l));
+        assert_eq!(label(&in_zone("alice", "Europe/Madrid")), Some(Ok(())));
+        assert_eq!(
+            label(&in_zone("carla", "Asia/Tokyo")),
+            Some(Err("Fri 09:00 JST".to_string()))
+        );
+        assert_eq!(
+            label(&in_zone("dan", "America/New_York")),
+            Some(Err("Thu 09:00 EST".to_string()))
+        );
+        // No zone from the instance (or one this build does not know): the schedule's own.
+        assert_eq!(label(&who("erin")), Some(Ok(())));
+        assert_eq!(label(&in_zone("erin", "Mars/Olympus")), Some(Ok(())));
+        // A schedule named for the person wins over everyone's, still in their own zone.
+        policy.schedules.insert(
+            "late".into(),
+            toml::from_str("zone = \"UTC\"\nhours = \"14:00-22:00\"").unwrap(),
+        );
+        policy.working_hours.insert("ALICE".into(), "late".into());
+        policy.validate().unwrap();
+        assert_eq!(
+            in_hours(&policy, &in_zone("alice", "Europe/Madrid"), now)
+                .map(|r| r.map_err(|(_, l)| l)),
+            Some(Err("Thu 14:00 CET".to_string()))
+        );
     }
 
     #[test]

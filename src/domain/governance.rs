@@ -138,6 +138,16 @@ impl PolicyReview {
             self.confirmed.confirmed_at.format("%Y-%m-%d %H:%M UTC"),
         )
     }
+
+    /// What confirming it did, once it is confirmed (`now`, by `by`).
+    pub fn confirmed_sentence(&self, now: &ConfirmedPolicy) -> String {
+        format!(
+            "Policy {} confirmed by {} and in force, in place of {}; the journal records it.",
+            short_hash(&now.hash),
+            clean_line(&now.confirmed_by, 80),
+            short_hash(&self.confirmed.hash)
+        )
+    }
 }
 
 /// `[policy.automation]`: which approval sources approve by themselves at the due date

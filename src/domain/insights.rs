@@ -541,6 +541,7 @@ mod tests {
             approver: super::super::change::UserRef {
                 sys_id: "u1".into(),
                 name: "Alice".into(),
+                ..Default::default()
             },
             decided_by: by.into(),
             source: source.into(),

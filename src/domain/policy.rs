@@ -282,33 +282,44 @@ impl Policy {
         self.justification.validate()
     }
 
-    /// The business-hours schedule a change's response time counts in, by its tier (in its
-    /// assignment group's zone where the schedule names one); `None`: around the clock.
+    /// The business-hours schedule an approval's response time counts in, by its change's
+    /// tier: in the change's assignment group's zone where the schedule names one, else in
+    /// the approver's own zone (as the instance keeps it) where the schedule says
+    /// `approver_zone = true`, else in the schedule's zone. `None`: around the clock.
     pub fn schedule_for(
         &self,
         tier: RiskTier,
-        change: &Change,
+        approval: &super::change::Approval,
     ) -> Option<super::schedule::Schedule> {
         let name = self.business_hours.get(&tier)?;
         let mut s = self.built.get(&self.schedules, name)?;
-        if let Some(z) = self
-            .schedules
-            .get(name)?
-            .group_zone(&change.assignment_group)
-        {
+        let spec = self.schedules.get(name)?;
+        let zone = spec
+            .group_zone(&approval.change.assignment_group)
+            .or_else(|| approval.approver.zone().filter(|_| spec.approver_zone));
+        if let Some(z) = zone {
             s.zone = z;
         }
         Some(s)
     }
 
-    /// The working hours of `person` (by name, ignoring case), where the policy gives them.
+    /// The working hours of `person`: the schedule the policy gives them by name (ignoring
+    /// case), else the one it gives everyone (`"*"`), counted in the person's own zone where
+    /// the instance keeps one (`sys_user.time_zone`: it knows where they are), else in the
+    /// schedule's. `None`: the policy gives them none.
     pub fn hours_of(&self, person: &super::change::UserRef) -> Option<super::schedule::Schedule> {
-        let name = self
-            .working_hours
-            .iter()
-            .find(|(p, _)| p.trim().eq_ignore_ascii_case(person.name.trim()))
-            .map(|(_, s)| s)?;
-        self.built.get(&self.schedules, name)
+        let named = |who: &str| {
+            self.working_hours
+                .iter()
+                .find(|(p, _)| p.trim().eq_ignore_ascii_case(who))
+                .map(|(_, s)| s)
+        };
+        let name = named(person.name.trim()).or_else(|| named("*"))?;
+        let mut s = self.built.get(&self.schedules, name)?;
+        if let Some(z) = person.zone() {
+            s.zone = z;
+        }
+        Some(s)
     }
 
     /// The controls covering `change` (by the tier the policy gives it), sorted, each once.

@@ -30,6 +30,11 @@ pub struct ScheduleSpec {
     /// "Asia/Singapore"`): the group's working hours, follow the sun.
     #[serde(default)]
     pub group_zones: BTreeMap<String, String>,
+    /// Count each approval in its approver's own zone, where the instance keeps one
+    /// (`sys_user.time_zone`); a group's zone above still wins. Left out of the policy's text
+    /// (and so its hash) when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approver_zone: bool,
 }
 
 fn weekdays() -> Vec<String> {
@@ -55,7 +60,7 @@ pub struct Schedule {
     holidays: std::sync::Arc<BTreeSet<NaiveDate>>,
 }
 
-fn parse_zone(z: &str) -> Result<Tz, String> {
+pub(crate) fn parse_zone(z: &str) -> Result<Tz, String> {
     z.trim().parse::<Tz>().map_err(|_| {
         format!(
             "{:?} is not a time zone; use an IANA name such as Europe/Berlin or America/New_York",
@@ -265,6 +270,7 @@ mod tests {
             hours: office_hours(),
             holidays: vec!["2026-12-25".into()],
             group_zones: BTreeMap::new(),
+            approver_zone: false,
         }
         .build()
         .unwrap()
@@ -324,6 +330,7 @@ mod tests {
             hours: office_hours(),
             holidays: vec![],
             group_zones: [("Network Ops APAC".to_string(), "Asia/Singapore".to_string())].into(),
+            approver_zone: false,
         };
         let apac = spec.for_group("network ops apac").unwrap();
         // 09:00 in Singapore (UTC+8) is 01:00 UTC.

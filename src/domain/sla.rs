@@ -83,7 +83,7 @@ impl SlaClock {
         }
         let requested_at = approval.requested_at;
         let schedule = match approval.due_date {
-            None => policy.schedule_for(tier, &approval.change),
+            None => policy.schedule_for(tier, approval),
             Some(_) => None,
         };
         let response = policy.response_time(tier);
@@ -176,7 +176,7 @@ impl SlaClock {
         if !self.business || now >= self.deadline {
             return None;
         }
-        let s = policy.schedule_for(tier, &approval.change)?;
+        let s = policy.schedule_for(tier, approval)?;
         Some(BusinessClock {
             left: s.between(now, self.deadline),
             paused_until: (!s.is_open(now)).then(|| s.local_label(s.next_open(now))),
@@ -303,5 +303,36 @@ mod tests {
         assert_eq!(c.escalation_level(t(1, 59, 59)), 1);
         assert_eq!(c.escalation_level(t(2, 0, 0)), 2);
         assert_eq!(c.escalation_level(t(9, 0, 0)), 3);
+    }
+
+    #[test]
+    fn a_schedule_on_the_approvers_zone_counts_in_the_zone_the_instance_keeps() {
+        let p: Policy = toml::from_str(
+            r#"
+            [sla_hours]
+            moderate = 4
+            [business_hours]
+            moderate = "emea"
+            [schedules.emea]
+            zone = "Europe/Berlin"
+            approver_zone = true
+            group_zones = { "Network Ops AMER" = "America/New_York" }
+            "#,
+        )
+        .unwrap();
+        p.validate().unwrap();
+        // Wednesday 2026-11-25 06:00 UTC: 07:00 in Berlin, 15:00 in Tokyo, 01:00 in New York.
+        let mut a = approval(t(6, 0, 0), None);
+        let deadline = |a: &Approval| SlaClock::for_approval(&p, RiskTier::Moderate, a).deadline;
+        // No zone from the instance: Berlin's hours, 09:00-13:00 local (08:00-12:00 UTC).
+        assert_eq!(deadline(&a), t(12, 0, 0));
+        // In Tokyo: two hours left today (to 17:00 JST, 08:00 UTC), two more from 09:00 JST
+        // Thursday (00:00 UTC): 02:00 UTC on the 26th.
+        a.approver.time_zone = "Asia/Tokyo".into();
+        assert_eq!(deadline(&a), t(2, 0, 0) + Duration::days(1));
+        // The group's zone wins over the approver's: New York, 09:00-13:00 EST (14:00-18:00
+        // UTC) today.
+        a.change.assignment_group = "Network Ops AMER".into();
+        assert_eq!(deadline(&a), t(18, 0, 0));
     }
 }

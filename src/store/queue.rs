@@ -335,6 +335,7 @@ impl Store {
                     index.people.push(UserRef {
                         sys_id: approver_id.to_string(),
                         name: text(2)?.to_string(),
+                        ..Default::default()
                     });
                     people.insert(approver_id.to_string(), i);
                     i

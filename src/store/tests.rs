@@ -26,6 +26,7 @@ fn approval(sys_id: &str, minute: u32) -> Approval {
         approver: UserRef {
             sys_id: "u1".into(),
             name: "Ada Lovelace".into(),
+            ..Default::default()
         },
         requested_at: Utc.with_ymd_and_hms(2025, 3, 1, 9, minute, 0).unwrap(),
         due_date: None,

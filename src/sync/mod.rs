@@ -569,6 +569,31 @@ pub enum SyncEvent {
     CabOffline {
         error: String,
     },
+    /// The queue is placed by this policy now (confirmed in the console), in this order.
+    PolicyInForce {
+        policy: Box<crate::domain::Policy>,
+        index: QueueIndex,
+    },
+}
+
+/// Places the queue by the policy confirmed last (see [`SyncCommand::PolicyConfirmed`]).
+fn policy_in_force(store: &mut Store) -> SyncEvent {
+    let placed = store.confirmed_policy().and_then(|c| {
+        let policy = c
+            .map(|c| c.policy)
+            .unwrap_or_else(|| store.policy().clone());
+        store.set_policy(&policy)?;
+        Ok((policy, store.queue_index()?))
+    });
+    match placed {
+        Ok((policy, index)) => SyncEvent::PolicyInForce {
+            policy: Box::new(policy),
+            index,
+        },
+        Err(e) => SyncEvent::StoreFailed {
+            error: e.to_string(),
+        },
+    }
 }
 
 /// What the UI can ask of the engine.
@@ -578,6 +603,9 @@ pub enum SyncCommand {
     Now,
     /// New decisions are in the outbox: deliver them now.
     Deliver,
+    /// Another connection confirmed a changed policy: place the queue by it (this engine's
+    /// syncs place rows by it from now on) and send the new order.
+    PolicyConfirmed,
 }
 
 #[derive(Debug, Clone)]
@@ -621,7 +649,13 @@ pub async fn run_engine<B: Backend + 'static>(
     }
     let Some(backend) = backend else {
         // Offline mode: stay until the UI goes away, never touching the network.
-        while commands.recv().await.is_some() {}
+        while let Some(cmd) = commands.recv().await {
+            if cmd == SyncCommand::PolicyConfirmed
+                && events.send(policy_in_force(&mut store)).is_err()
+            {
+                return;
+            }
+        }
         return;
     };
     let mut failures: u32 = 0;
@@ -638,6 +672,11 @@ pub async fn run_engine<B: Backend + 'static>(
             cmd = commands.recv() => match cmd {
                 Some(SyncCommand::Now | SyncCommand::Deliver) => {
                     next = Some(tokio::time::Instant::now())
+                }
+                Some(SyncCommand::PolicyConfirmed) => {
+                    if events.send(policy_in_force(&mut store)).is_err() {
+                        return;
+                    }
                 }
                 None => return,
             },

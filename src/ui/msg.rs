@@ -68,6 +68,16 @@ pub enum Msg {
         text: String,
         error: bool,
     },
+    /// The changed policy was confirmed (journaled): the sentence that says so. The queue is
+    /// placed by it next ([`Msg::PolicyInForce`]).
+    PolicyConfirmed {
+        sentence: String,
+    },
+    /// The store's queue is placed by this policy now, in this order.
+    PolicyInForce {
+        policy: Box<crate::domain::Policy>,
+        index: crate::domain::QueueIndex,
+    },
     Resize(u16, u16),
     Tick(DateTime<Utc>),
     /// Text pasted into the terminal (bracketed paste): typed into the field that has focus.
@@ -171,6 +181,11 @@ pub enum Msg {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// Confirm the changed policy (`by`: who, for the journal) and put it in force.
+    ConfirmPolicy {
+        policy: Box<crate::domain::Policy>,
+        by: String,
+    },
     Quit,
     Refresh,
     /// Put this text on the terminal's clipboard (OSC 52).

@@ -240,6 +240,7 @@ pub fn translate(ev: SyncEvent) -> Msg {
             delivery,
         },
         SyncEvent::Started => Msg::SyncStarted,
+        SyncEvent::PolicyInForce { policy, index } => Msg::PolicyInForce { policy, index },
         SyncEvent::Progress { fetched, total } => Msg::SyncProgress { fetched, total },
         SyncEvent::TextsArrived { ids } => Msg::TextsArrived { ids },
         SyncEvent::Synced {
@@ -585,6 +586,32 @@ fn perform(
                     error: e.to_string(),
                 })
                 .into()
+        }
+        Effect::ConfirmPolicy { policy, by } => {
+            let Some(store) = outbox.as_mut() else {
+                return Done::Answer(Msg::Said {
+                    text: "The policy cannot be confirmed here: the local store is not open. Run `signoff policy confirm`.".into(),
+                    error: true,
+                });
+            };
+            let confirmed = match store.confirm_policy(&policy, &by, clock.now()) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Done::Answer(Msg::Said {
+                        text: e.to_string(),
+                        error: true,
+                    });
+                }
+            };
+            let sentence = match &state.policy_review {
+                Some(p) => p.review.confirmed_sentence(&confirmed),
+                None => "The policy is confirmed and in force; the journal records it.".into(),
+            };
+            // The engine places the queue by it, between syncs, and sends the new order.
+            if let Some(l) = link {
+                let _ = l.commands.send(SyncCommand::PolicyConfirmed);
+            }
+            Done::Answer(Msg::PolicyConfirmed { sentence })
         }
         Effect::Refresh => {
             if let Some(l) = link {

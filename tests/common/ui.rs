@@ -29,6 +29,7 @@ pub fn decision(
         acting_user: UserRef {
             sys_id: "u1".into(),
             name: "Alice Moreno".into(),
+            ..Default::default()
         },
         on_behalf_of: None,
         created_at: at,
@@ -56,6 +57,7 @@ pub fn approval(n: usize, ty: &str, risk: &str, impact: &str, age_min: i64) -> A
         approver: UserRef {
             sys_id: "u1".into(),
             name: "Alice Moreno".into(),
+            ..Default::default()
         },
         requested_at: now() - Duration::minutes(age_min),
         due_date: None,
@@ -74,6 +76,7 @@ pub fn approval(n: usize, ty: &str, risk: &str, impact: &str, age_min: i64) -> A
             requested_by: UserRef {
                 sys_id: "u2".into(),
                 name: "Ben Ishikawa".into(),
+                ..Default::default()
             },
             assignment_group: "Network Operations".into(),
             configuration_item: "edge-router-ams-2".into(),

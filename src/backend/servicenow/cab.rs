@@ -57,6 +57,7 @@ fn user_ref(row: &Row<'_>, name: &str) -> UserRef {
     UserRef {
         sys_id: row.value(name),
         name: row.display(name),
+        ..Default::default()
     }
 }
 
@@ -81,6 +82,7 @@ fn user_list(row: &Row<'_>, name: &str) -> Vec<UserRef> {
                 String::new()
             },
             sys_id,
+            ..Default::default()
         })
         .collect()
 }

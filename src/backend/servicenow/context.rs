@@ -71,6 +71,7 @@ impl ServiceNow {
                         approver: UserRef {
                             sys_id: row.value("approver"),
                             name: row.display("approver"),
+                            ..Default::default()
                         },
                         group: row.display("group"),
                         state: row.display("state"),
@@ -173,6 +174,7 @@ impl ServiceNow {
                         approver: UserRef {
                             sys_id: row.value("approver"),
                             name: row.display("approver"),
+                            ..Default::default()
                         },
                         decided_by: row.value("sys_updated_by"),
                         comment: parse_history(&row.display("comments"))

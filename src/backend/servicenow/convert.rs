@@ -56,6 +56,8 @@ pub(crate) const APPROVAL_FIELDS: &[&str] = &[
     "sys_id",
     "state",
     "approver",
+    // Where the approver works (follow the sun, business hours in their zone).
+    "approver.time_zone",
     "sysapproval",
     "document_id",
     "source_table",
@@ -162,7 +164,8 @@ pub(crate) fn user(row: &Row<'_>) -> Result<User, BackendError> {
     Ok(user)
 }
 
-pub(crate) const DELEGATION_FIELDS: &str = "sys_id,user,delegate,starts,ends,approvals";
+pub(crate) const DELEGATION_FIELDS: &str =
+    "sys_id,user,user.time_zone,delegate,delegate.time_zone,starts,ends,approvals";
 
 /// A `sys_user_delegate` row.
 pub(crate) fn delegation(row: &Row<'_>) -> Result<Delegation, BackendError> {
@@ -175,6 +178,7 @@ pub(crate) fn delegation(row: &Row<'_>) -> Result<Delegation, BackendError> {
     let user_ref = |name: &str| UserRef {
         sys_id: row.value(name),
         name: row.display(name),
+        time_zone: row.value(&format!("{name}.time_zone")),
     };
     let user = user_ref("user");
     let delegate = user_ref("delegate");
@@ -235,6 +239,7 @@ pub(crate) fn approval(row: &Row<'_>) -> Result<Approval, BackendError> {
         approver: UserRef {
             sys_id: row.value("approver"),
             name: row.display("approver"),
+            time_zone: row.value("approver.time_zone"),
         },
         requested_at,
         due_date: date_time(row, "due_date").map_err(&bad)?,
@@ -294,11 +299,13 @@ fn change(row: &Row<'_>, prefix: &str, sys_id: String) -> Result<Change, String>
             let mut who = UserRef {
                 sys_id: row.value(&f("requested_by")),
                 name: line("requested_by"),
+                ..Default::default()
             };
             if who.sys_id.is_empty() && who.name.is_empty() {
                 who = UserRef {
                     sys_id: row.value(&f("opened_by")),
                     name: line("opened_by"),
+                    ..Default::default()
                 };
             }
             who

@@ -188,6 +188,16 @@ pub enum ConfirmThen {
     /// A move of the open meeting (start, end).
     Move(crate::domain::cab::Move),
     Quit,
+    /// Put the changed policy file in force ([`AppState::policy_review`]).
+    Policy,
+}
+
+/// A changed policy file waiting for confirmation in the console (issue 17): what changed,
+/// and who confirms it here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyPrompt {
+    pub review: crate::domain::governance::PolicyReview,
+    pub by: String,
 }
 
 pub struct AppState {
@@ -240,8 +250,10 @@ pub struct AppState {
     /// Decisions waiting in the outbox.
     pub outbox_pending: usize,
     pub delegations: DelegationsState,
-    /// A yes/no question over everything (ending a delegation, quitting).
+    /// A yes/no question over everything (ending a delegation, quitting, a changed policy).
     pub confirm: Option<Confirm>,
+    /// The changed policy file the console asks about (`confirm` holds the question).
+    pub policy_review: Option<PolicyPrompt>,
     /// Where decisions stand, by approval sys_id.
     pub deliveries: HashMap<String, Tracked>,
     /// Decisions on screen as open that the last sync's read of the outbox did not hold
@@ -305,6 +317,7 @@ impl AppState {
             outbox_pending: 0,
             delegations: DelegationsState::default(),
             confirm: None,
+            policy_review: None,
             deliveries: HashMap::new(),
             outbox_missing: HashSet::new(),
             decide: None,
@@ -1191,6 +1204,24 @@ impl AppState {
         vec![]
     }
 
+    /// Asks, over the first screen, whether to put a changed policy file in force: the diff,
+    /// and yes or no. Until then the confirmed policy stays in force.
+    pub fn ask_policy(&mut self, review: crate::domain::governance::PolicyReview, by: String) {
+        use crate::domain::governance::short_hash;
+        self.confirm = Some(Confirm {
+            question: format!(
+                "The policy in the config file changed. Put policy {} in force in place of {} (confirmed by {} on {})? The journal records who confirmed it.",
+                short_hash(&review.proposed_hash),
+                short_hash(&review.confirmed.hash),
+                crate::domain::text::clean_line(&review.confirmed.confirmed_by, 80),
+                review.confirmed.confirmed_at.format("%Y-%m-%d %H:%M UTC"),
+            ),
+            then: ConfirmThen::Policy,
+        });
+        self.policy_review = Some(PolicyPrompt { review, by });
+        self.dirty = true;
+    }
+
     fn confirm_cmd(&mut self, cmd: Cmd) -> Vec<Effect> {
         match cmd {
             Cmd::Yes => match self.confirm.take().map(|c| c.then) {
@@ -1199,10 +1230,22 @@ impl AppState {
                     vec![Effect::EndDelegation { sys_id }]
                 }
                 Some(ConfirmThen::Move(mv)) => self.make_move(mv),
+                Some(ConfirmThen::Policy) => match &self.policy_review {
+                    Some(p) => vec![Effect::ConfirmPolicy {
+                        policy: Box::new(p.review.proposed.clone()),
+                        by: p.by.clone(),
+                    }],
+                    None => vec![],
+                },
                 None => vec![],
             },
             Cmd::No => {
-                self.confirm = None;
+                if let Some(c) = self.confirm.take()
+                    && c.then == ConfirmThen::Policy
+                    && let Some(p) = self.policy_review.take()
+                {
+                    self.flash(p.review.sentence(), false);
+                }
                 vec![]
             }
             Cmd::Interrupt => vec![Effect::Quit],
@@ -2404,6 +2447,18 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         }
         Msg::Said { text, error } => {
             state.flash(text, error);
+            vec![]
+        }
+        Msg::PolicyConfirmed { sentence } => {
+            state.policy_review = None;
+            state.done(sentence);
+            vec![]
+        }
+        Msg::PolicyInForce { policy, index } => {
+            state.policy = *policy;
+            state.queue.set_policy(state.policy.clone());
+            state.set_queue(queue::QueueRows::Index(index));
+            state.dirty = true;
             vec![]
         }
         Msg::Tick(now) => {

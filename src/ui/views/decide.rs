@@ -324,16 +324,103 @@ pub fn confirm_question(
     state: &AppState,
     theme: &Theme,
 ) {
-    let width = 64.min(area.width.saturating_sub(4));
+    question_box(
+        frame,
+        area,
+        question,
+        Vec::new(),
+        64,
+        ["confirm", "back"],
+        state,
+        theme,
+    );
+}
+
+/// The console's question about a changed policy file: what changed (the changed lines with
+/// one of context, as many as fit), and whether to put it in force.
+pub fn policy_question(
+    frame: &mut Frame,
+    area: Rect,
+    question: &str,
+    state: &AppState,
+    theme: &Theme,
+) {
+    use crate::domain::governance::{DiffLine, changed_lines};
+    let Some(p) = &state.policy_review else {
+        return;
+    };
+    let width = 96.min(area.width.saturating_sub(4));
+    let inner_w = width.saturating_sub(4) as usize;
+    let lines = changed_lines(&p.review.diff, 1);
+    // Room for the diff: the box less its border, the question, two blank lines and the hints.
+    let asked = format::wrap(question, inner_w).len();
+    let room = (area.height as usize).saturating_sub(asked + 6).max(1);
+    let shown = if lines.len() > room {
+        room.saturating_sub(1)
+    } else {
+        lines.len()
+    };
+    let mut body: Vec<Line> = lines[..shown]
+        .iter()
+        .map(|l| {
+            let role = match l {
+                DiffLine::Same(_) => "muted",
+                DiffLine::Added(_) => "sla.on_track",
+                DiffLine::Removed(_) => "error",
+            };
+            Line::styled(
+                format!(" {}", format::fit(&l.render(), inner_w)),
+                theme.style(role),
+            )
+        })
+        .collect();
+    if shown < lines.len() {
+        body.push(Line::styled(
+            format!(
+                " … {} more lines: `signoff policy diff` shows them all",
+                lines.len() - shown
+            ),
+            theme.style("muted"),
+        ));
+    }
+    question_box(
+        frame,
+        area,
+        question,
+        body,
+        96,
+        ["put it in force", "keep the confirmed one"],
+        state,
+        theme,
+    );
+}
+
+/// A yes/no question over everything, with `body` below it (at most `max_width` wide).
+#[allow(clippy::too_many_arguments)]
+fn question_box(
+    frame: &mut Frame,
+    area: Rect,
+    question: &str,
+    body: Vec<Line<'_>>,
+    max_width: u16,
+    [yes, no]: [&'static str; 2],
+    state: &AppState,
+    theme: &Theme,
+) {
+    let width = max_width.min(area.width.saturating_sub(4));
     let inner_w = width.saturating_sub(4) as usize;
     let mut lines: Vec<Line> = format::wrap(question, inner_w)
         .into_iter()
         .map(|l| Line::styled(format!(" {l}"), theme.style("error")))
         .collect();
+    if !body.is_empty() {
+        lines.push(Line::from(""));
+        lines.extend(body);
+    }
     lines.push(Line::from(""));
     let hints = [
-        (state.keymap.key(Cmd::Yes), "confirm"),
-        (state.keymap.key(Cmd::No), "back"),
+        (state.keymap.key(Cmd::Yes), yes),
+        (state.keymap.key(Cmd::No), no),
     ];
     let mut hints = hint_line(&hints, "", theme);
     hints.spans.insert(0, Span::raw(" "));

@@ -132,7 +132,12 @@ pub fn draw(frame: &mut Frame, state: &AppState, now: DateTime<Utc>, theme: &The
         delegation::form(frame, area, state, theme);
     }
     if let Some(c) = &state.confirm {
-        decide::confirm_question(frame, area, &c.question, state, theme);
+        match c.then {
+            super::state::ConfirmThen::Policy => {
+                decide::policy_question(frame, area, &c.question, state, theme)
+            }
+            _ => decide::confirm_question(frame, area, &c.question, state, theme),
+        }
     }
     if state.help.is_some() {
         help::draw(frame, area, state, theme);
