@@ -10,7 +10,9 @@ decision, and misbehaves on every answer:
 * a write is answered with a redirect to another host;
 * the change records answer 403 (a plain approver), so the queue is built from summaries;
 * its CAB meeting, agenda and attendees carry the same escapes (in names, notes, numbers);
-  creating a meeting is answered with a redirect to another host.
+  creating a meeting is answered with a redirect to another host;
+* its SLAs on the changes (task_sla) carry them in their names and stages, with a breach
+  time that is not a time.
 
 It prints its port on the first line of stdout, then one line per request ("METHOD path").
 """
@@ -36,6 +38,7 @@ def approval(n):
         "sys_id": field(f"a{n:031d}"),
         "state": field("requested", evil("Requested")),
         "approver": field("u0000000000000000000000000000001", evil("Eve Example")),
+        "approver.time_zone": field(evil("Europe/Berlin"), evil("Europe/Berlin")),
         "sysapproval": field(chg, evil(f"CHG00{n:05d}")),
         "document_id": field(chg),
         "source_table": field("change_request"),
@@ -107,6 +110,18 @@ CAB = {
         "sys_created_on": field("2026-11-25 08:00:00"),
     }],
     "cab_runtime_state": [],
+    "task_sla": [{
+        "sys_id": field(f"s{n:031d}"),
+        "task": field(f"c{n:031d}", evil(f"CHG00{n:05d}")),
+        "sla": field("d1", evil("Approval response")),
+        "stage": field("in_progress", evil("In progress")),
+        "active": field("true"),
+        "start_time": field("2026-11-25 10:00:00"),
+        "planned_end_time": field("2026-11-25 18:00:00" if n == 1 else evil("soon")),
+        "has_breached": field(evil("maybe")),
+        "business_time_left": field(evil("1970")),
+        "business_percentage": field(evil("NaN")),
+    } for n in range(1, 3)],
 }
 
 

@@ -76,11 +76,15 @@ pub struct SlaClock {
 }
 
 impl SlaClock {
-    /// The clock for an approval in a tier under a policy.
+    /// The clock for an approval in a tier under a policy: the instance's own SLA on the change where the sync kept one, else signoff's estimate.
     pub fn for_approval(policy: &Policy, tier: RiskTier, approval: &Approval) -> SlaClock {
-        if let Some(clock) = Self::of_instance(policy, approval) {
-            return clock;
-        }
+        Self::of_instance(policy, approval)
+            .unwrap_or_else(|| Self::estimate(policy, tier, approval))
+    }
+
+    /// Signoff's own clock: the tier's response time (on its schedule) from the request, or
+    /// the approval's due date, capped by the window start.
+    pub fn estimate(policy: &Policy, tier: RiskTier, approval: &Approval) -> SlaClock {
         let requested_at = approval.requested_at;
         let schedule = match approval.due_date {
             None => policy.schedule_for(tier, approval),

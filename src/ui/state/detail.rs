@@ -42,17 +42,20 @@ pub fn delivery_role(d: &Delivery) -> &'static str {
     }
 }
 
-/// The selected change in full: empty when nothing is selected.
-pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
-    let Some(item) = state.queue.selected_whole() else {
-        return Vec::new();
-    };
+/// The SLA line of `a` on `clock`: the countdown, its status and deadline (business time left
+/// and paused where the clock counts working hours), the escalation level once breached.
+fn sla_line(
+    state: &AppState,
+    a: &crate::domain::Approval,
+    tier: crate::domain::RiskTier,
+    clock: &crate::domain::SlaClock,
+    now: DateTime<Utc>,
+) -> Vec<Seg> {
     let keys = &state.keymap;
-    let a = &item.approval;
     let c = &a.change;
     let label = |s: &'static str| ("muted", s.to_string());
     let raw = |s: String| ("text", s);
-    let status = item.sla.status(now);
+    let status = clock.status(now);
     let mut sla = if c.on_hold {
         vec![
             label("SLA       "),
@@ -65,20 +68,18 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
     } else {
         vec![
             label("SLA       "),
-            (sla_role(status), format::countdown(item.sla.remaining(now))),
+            (sla_role(status), format::countdown(clock.remaining(now))),
             raw(format!(
                 "  ({}, due {} from the {})",
                 status.label(),
-                format::local(item.sla.deadline, state.tz),
-                item.sla.source.label()
+                format::local(clock.deadline, state.tz),
+                clock.source.label()
             )),
         ]
     };
     // On business hours: whether the clock runs now, and the working time left first.
     if !c.on_hold
-        && let Some(b) = item
-            .sla
-            .business_clock(&state.policy, a, item.tier.tier, now)
+        && let Some(b) = clock.business_clock(&state.policy, a, tier, now)
     {
         sla = vec![label("SLA       ")];
         if let Some(until) = b.paused_until {
@@ -91,15 +92,29 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
         sla.push(raw(format!(
             "  ({}, due {})",
             status.label(),
-            format::local(item.sla.deadline, state.tz)
+            format::local(clock.deadline, state.tz)
         )));
     }
     if status == SlaStatus::Breached && !c.on_hold {
         sla.push((
             sla_role(status),
-            format!("  escalation level {}", item.sla.escalation_level(now)),
+            format!("  escalation level {}", clock.escalation_level(now)),
         ));
     }
+    sla
+}
+
+/// The selected change in full: empty when nothing is selected.
+pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
+    let Some(item) = state.queue.selected_whole() else {
+        return Vec::new();
+    };
+    let keys = &state.keymap;
+    let a = &item.approval;
+    let c = &a.change;
+    let label = |s: &'static str| ("muted", s.to_string());
+    let raw = |s: String| ("text", s);
+    let sla = sla_line(state, a, item.tier.tier, &item.sla, now);
     let window = match (c.start_date, c.end_date) {
         (Some(s), Some(e)) => format!(
             "{} ({} – {})",
@@ -244,8 +259,14 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
             }
             lines.push(line);
         }
+        // Signoff's own clock, not the instance's copied into the approval.
+        let own = crate::domain::SlaClock::estimate(&state.policy, item.tier.tier, a);
         let mut estimate = vec![label("          signoff's estimate: ")];
-        estimate.extend(sla.into_iter().skip(1));
+        estimate.extend(
+            sla_line(state, a, item.tier.tier, &own, now)
+                .into_iter()
+                .skip(1),
+        );
         lines.push(estimate);
     }
     // A timed auto-approval: it approves by itself at its due date unless paused.
