@@ -275,14 +275,7 @@ async fn the_instances_own_slas_on_a_change_count_instead_of_the_estimate() {
         .await;
     }
     let mut store = store;
-    let outcome = signoff::sync::sync_once(
-        &sn,
-        &mut store,
-        clock.as_ref(),
-        &signoff::backend::no_progress,
-    )
-    .await
-    .unwrap();
+    let outcome = common::sync(&sn, &mut store, &clock).await;
     assert!(!outcome.full, "{outcome:?}");
     let now = store
         .approvals_by_id(std::slice::from_ref(&a.sys_id))

@@ -311,9 +311,18 @@ async fn sync_inner<B: Backend>(
         // decoding the next pages goes on meanwhile: the pull never holds the whole queue.
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Approval>>(4);
         let fetch = backend.pending_approvals(&ids, progress, tx);
-        let (fetched, saved) = futures::join!(fetch, save_pages(store.page_writer()?, rx));
+        let writer = store.page_writer()?;
+        // The instance's SLAs meanwhile: stored as soon as they arrive, so the pages stored
+        // after them are placed by them at once (only the rows stored before are placed
+        // again).
+        let (fetched, saved, slas) = futures::join!(
+            fetch,
+            save_pages(writer, rx),
+            read_instance_slas(backend, store, now, true)
+        );
         let (fresh, high_water) = saved?;
         fetched?;
+        slas?;
         let added = fresh.iter().filter(|id| !cached.contains(*id)).count();
         let removed: Vec<String> = cached
             .iter()
@@ -337,7 +346,6 @@ async fn sync_inner<B: Backend>(
         store.set_meta(META_SOURCE, &source)?;
         store.set_meta(META_LAST_FULL, &crate::store::format_time(now))?;
         store.set_meta(META_LAST_RECONCILE, &crate::store::format_time(now))?;
-        read_instance_slas(backend, store, now, true).await?;
         return Ok(outcome);
     };
 

@@ -102,15 +102,19 @@ pub async fn synced_demo(
     let server = sim(seed, changes, 200).await;
     let (clock, sn) = demo_client(&server);
     let mut store = signoff::store::Store::open(&dir.join("synced.sqlite3")).unwrap();
-    signoff::sync::sync_once(
-        &sn,
-        &mut store,
-        clock.as_ref(),
-        &signoff::backend::no_progress,
-    )
-    .await
-    .unwrap();
+    sync(&sn, &mut store, &clock).await;
     (server, clock, sn, store)
+}
+
+/// One sync of `store` through `sn` on `clock`, which must succeed.
+pub async fn sync(
+    sn: &ServiceNow,
+    store: &mut signoff::store::Store,
+    clock: &Arc<ServerClock>,
+) -> signoff::sync::SyncOutcome {
+    signoff::sync::sync_once(sn, store, clock.as_ref(), &signoff::backend::no_progress)
+        .await
+        .unwrap()
 }
 
 /// The environment the binary runs with in these tests: nothing from this one but PATH, its
