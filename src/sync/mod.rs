@@ -244,20 +244,34 @@ async fn on_writer_thread<T: Send + 'static, A: Send + 'static>(
     })
 }
 
-/// Stores the pages of a full pull on a thread of its own as they arrive; returns the sys_ids
-/// seen and the pages' high-water mark.
+/// What a full pull hands the thread that stores it.
+enum Pulled {
+    Page(Vec<Approval>),
+    /// The instance's SLAs as [`fetch_instance_slas`] read them, and when.
+    Slas(InstanceSlas, DateTime<Utc>),
+}
+
+/// The SLAs read, and whether they are all of them (else: those updated since the last read).
+type InstanceSlas = (Vec<crate::domain::context::TaskSla>, bool);
+
+/// Stores the pages of a full pull, and the instance's SLAs read meanwhile, on a thread of its
+/// own as they arrive (the pages stored after the SLAs are placed by them at once); returns
+/// the sys_ids seen and the pages' high-water mark.
 async fn save_pages(
     writer: Store,
-    rx: tokio::sync::mpsc::Receiver<Vec<Approval>>,
+    rx: tokio::sync::mpsc::Receiver<Pulled>,
 ) -> Result<(HashSet<String>, Option<DateTime<Utc>>), StoreError> {
     on_writer_thread(
         writer,
         rx,
         (HashSet::new(), None),
-        |w, (fresh, hw), page| {
-            *hw = high_water_of(&page, *hw);
-            fresh.extend(page.iter().map(|a| a.sys_id.clone()));
-            w.put_approvals(&page)
+        |w, (fresh, hw), pulled| match pulled {
+            Pulled::Page(page) => {
+                *hw = high_water_of(&page, *hw);
+                fresh.extend(page.iter().map(|a| a.sys_id.clone()));
+                w.put_approvals(&page)
+            }
+            Pulled::Slas(slas, at) => store_instance_slas(w, slas, at),
         },
     )
     .await
@@ -309,20 +323,27 @@ async fn sync_inner<B: Backend>(
         };
         // Pages are stored as they arrive, by a writer on a thread of its own, so reading and
         // decoding the next pages goes on meanwhile: the pull never holds the whole queue.
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Approval>>(4);
-        let fetch = backend.pending_approvals(&ids, progress, tx);
-        let writer = store.page_writer()?;
-        // The instance's SLAs meanwhile: stored as soon as they arrive, so the pages stored
-        // after them are placed by them at once (only the rows stored before are placed
-        // again).
-        let (fetched, saved, slas) = futures::join!(
-            fetch,
-            save_pages(writer, rx),
-            read_instance_slas(backend, store, now, true)
-        );
+        let (tx, rx) = tokio::sync::mpsc::channel::<Pulled>(4);
+        let (page_tx, mut page_rx) = tokio::sync::mpsc::channel::<Vec<Approval>>(4);
+        let fetch = backend.pending_approvals(&ids, progress, page_tx);
+        let pages_tx = tx.clone();
+        let forward = async move {
+            while let Some(page) = page_rx.recv().await {
+                if pages_tx.send(Pulled::Page(page)).await.is_err() {
+                    break;
+                }
+            }
+        };
+        // The instance's SLAs meanwhile, to the same writer.
+        let slas = async move {
+            if let Some(slas) = fetch_instance_slas(backend, None).await {
+                let _ = tx.send(Pulled::Slas(slas, now)).await;
+            }
+        };
+        let (fetched, saved, (), ()) =
+            futures::join!(fetch, save_pages(store.page_writer()?, rx), forward, slas);
         let (fresh, high_water) = saved?;
         fetched?;
-        slas?;
         let added = fresh.iter().filter(|id| !cached.contains(*id)).count();
         let removed: Vec<String> = cached
             .iter()
@@ -442,38 +463,45 @@ async fn sync_inner<B: Backend>(
     if reconcile {
         store.set_meta(META_LAST_RECONCILE, &crate::store::format_time(now))?;
     }
-    read_instance_slas(backend, store, now, false).await?;
-    Ok(outcome)
-}
-
-/// Reads the instance's own SLAs on changes (`task_sla`): all running ones after a full
-/// pull (or when never read), else those updated since the last read. They are a better
-/// clock than signoff's estimate, not a condition of the queue: an instance that does not
-/// show them leaves the estimates, and a failed read is tried again at the next sync.
-async fn read_instance_slas<B: Backend>(
-    backend: &B,
-    store: &mut Store,
-    now: DateTime<Utc>,
-    full: bool,
-) -> Result<(), SyncError> {
+    // The SLAs updated since the last read (all of them when never read).
     let last = store
         .get_meta(META_SLAS_AT)?
         .and_then(|s| crate::store::parse_time(&s));
-    let since = last.filter(|_| !full).map(|t| t - OVERLAP);
+    if let Some(slas) = fetch_instance_slas(backend, last.map(|t| t - OVERLAP)).await {
+        store_instance_slas(store, slas, now)?;
+    }
+    Ok(outcome)
+}
+
+/// Reads the instance's own SLAs on changes (`task_sla`): all running ones (`since` none),
+/// else those updated since then. They are a better clock than signoff's estimate, not a
+/// condition of the queue: an instance that does not show them leaves the estimates (an
+/// empty list that replaces all), and a failed read (`None`) is tried again at the next sync.
+async fn fetch_instance_slas<B: Backend>(
+    backend: &B,
+    since: Option<DateTime<Utc>>,
+) -> Option<InstanceSlas> {
     match backend.instance_slas(since).await {
-        Ok(slas) => {
-            store.put_instance_slas(&slas, since.is_none())?;
-            store.set_meta(META_SLAS_AT, &crate::store::format_time(now))?;
-        }
+        Ok(slas) => Some((slas, since.is_none())),
         Err(BackendError::Forbidden { .. } | BackendError::NotFound { .. }) => {
             tracing::debug!("the instance does not show its SLAs to this user");
-            store.put_instance_slas(&[], true)?;
+            Some((Vec::new(), true))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "the changes' SLAs could not be read; the next sync tries again")
+            tracing::warn!(error = %e, "the changes' SLAs could not be read; the next sync tries again");
+            None
         }
     }
-    Ok(())
+}
+
+/// Keeps the SLAs read at `at` (the server's clock) and places the approvals they move.
+fn store_instance_slas(
+    store: &mut Store,
+    (slas, all): InstanceSlas,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    store.put_instance_slas(&slas, all)?;
+    store.set_meta(META_SLAS_AT, &crate::store::format_time(at))
 }
 
 /// The newest server update time among the approvals and their changes.
