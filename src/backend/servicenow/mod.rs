@@ -36,6 +36,8 @@ use wire::Row;
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Change-record queries run at once.
 const PARALLEL_QUERIES: usize = 4;
+/// Rows per page of the instance's SLAs: small rows, read in few requests.
+const SLA_PAGE_ROWS: usize = 1000;
 /// Change ids per `sys_idIN` query (keeps URLs well under common proxy limits).
 const IDS_PER_QUERY: usize = 100;
 /// Pages a streamed full pull keeps ready for a slower receiver (the store) before the
@@ -616,7 +618,8 @@ impl Backend for ServiceNow {
         let query = format!("{which}^task.sys_class_name=change_request^ORDERBYsys_id");
         // A row naming no task it could be joined with is of no use: left out, not an error.
         let rows = self
-            .get_all(
+            .get_all_in_pages_of(
+                SLA_PAGE_ROWS,
                 "task_sla",
                 &query,
                 &format!("sys_id,{}", convert::INSTANCE_SLA_FIELDS),

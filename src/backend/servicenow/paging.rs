@@ -234,7 +234,12 @@ pub(super) async fn read_page<T>(
 impl ServiceNow {
     /// The first page of a list query, as [`Self::get_all`] asks for it.
     pub(super) fn first_page_url(&self, table: &str, query: &str, fields: &str) -> Url {
-        let limit = self.page_size.to_string();
+        self.first_page_of(table, query, fields, self.page_size)
+    }
+
+    /// The first page of a list query, `limit` rows asked for.
+    fn first_page_of(&self, table: &str, query: &str, fields: &str, limit: usize) -> Url {
+        let limit = limit.to_string();
         self.table_url(
             table,
             &[
@@ -263,7 +268,32 @@ impl ServiceNow {
         convert: Convert<'_, T>,
         progress: Progress<'_>,
     ) -> Result<Vec<T>, BackendError> {
-        let first = self.first_page_url(table, query, fields);
+        self.get_all_in_pages_of(
+            self.page_size,
+            table,
+            query,
+            fields,
+            what,
+            convert,
+            progress,
+        )
+        .await
+    }
+
+    /// [`Self::get_all`] asking for `limit` rows a page (small rows read in fewer requests).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn get_all_in_pages_of<T: Send>(
+        &self,
+        limit: usize,
+        table: &str,
+        query: &str,
+        fields: &str,
+        what: &str,
+        convert: Convert<'_, T>,
+        progress: Progress<'_>,
+    ) -> Result<Vec<T>, BackendError> {
+        let limit = limit.clamp(1, MAX_PAGE_ROWS);
+        let first = self.first_page_of(table, query, fields, limit);
         let mut page = self.get_page(first.clone(), what, convert).await?;
         let total = page.total;
         let next = page.next.take();
@@ -272,8 +302,8 @@ impl ServiceNow {
         // The page size the server works with: the Link's limit, else what the first page held.
         let step = match plan {
             Some((_, step)) => step,
-            None if !page.rows.is_empty() => page.rows.len().min(self.page_size),
-            None => self.page_size,
+            None if !page.rows.is_empty() => page.rows.len().min(limit),
+            None => limit,
         };
         let mut tally = Tally::new(step);
         let go_on = tally.add(std::mem::take(&mut page.rows));
@@ -294,7 +324,7 @@ impl ServiceNow {
                         .await?;
                 }
                 (None, Some(total), _) if !had_link => {
-                    self.by_rows(&first, total, what, convert, progress, &mut tally)
+                    self.by_rows(&first, limit, total, what, convert, progress, &mut tally)
                         .await?;
                 }
                 (None, _, _) => {}
@@ -535,9 +565,11 @@ impl ServiceNow {
     /// No Link header at all (suppressed, or a proxy dropped it): pages by offset until the
     /// total is reached. A short page may be a server cap or ACL filtering; stepping by the
     /// rows received can only overlap (de-duplicated), never skip.
+    #[allow(clippy::too_many_arguments)]
     async fn by_rows<T>(
         &self,
         first: &Url,
+        limit: usize,
         total: usize,
         what: &str,
         convert: Convert<'_, T>,
@@ -548,15 +580,15 @@ impl ServiceNow {
         let mut last_len = tally.rows.len();
         loop {
             offset = offset.saturating_add(if last_len == 0 {
-                self.page_size
+                limit
             } else {
-                last_len.min(self.page_size)
+                last_len.min(limit)
             });
             if offset >= total {
                 return Ok(());
             }
             let mut page = self
-                .get_page(with_offset(first, offset, self.page_size), what, convert)
+                .get_page(with_offset(first, offset, limit), what, convert)
                 .await?;
             last_len = page.rows.len();
             let go_on = tally.add(std::mem::take(&mut page.rows));
