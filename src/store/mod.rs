@@ -838,13 +838,16 @@ fn upsert_rows(
         .prepare_cached("DELETE FROM approval_summaries WHERE sys_id = ?1")
         .map_err(err)?;
     // The instance's SLA clock on each change, as the last sync read them (a row from the
-    // server never carries it); looked up only when the instance runs any.
-    let slas = sla::any(conn).map_err(err)?;
+    // server never carries it); looked up, once for all the rows, when the instance runs any.
+    let slas = match sla::any(conn).map_err(err)? {
+        true => {
+            let changes: Vec<&str> = approvals.iter().map(|a| a.change.sys_id.as_str()).collect();
+            sla::counting_for(conn, path, &changes)?
+        }
+        false => Default::default(),
+    };
     for a in approvals {
-        let counting = match slas {
-            true => sla::counting(conn, path, &a.change.sys_id)?,
-            false => None,
-        };
+        let counting = slas.get(&a.change.sys_id).cloned();
         let with_sla;
         let a = if a.change.instance_sla == counting {
             a

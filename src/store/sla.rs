@@ -2,7 +2,7 @@
 //! Each approval carries the one that counts for its change ([`InstanceSla::counting`]), so
 //! its place in the queue (the SLA deadline column) follows the instance's clock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -40,6 +40,44 @@ pub(super) fn counting(
             detail: format!("a cached SLA of change {change_sys_id} is unreadable: {e}"),
         })?;
     Ok(InstanceSla::counting(&slas).cloned())
+}
+
+/// The counting SLA of each of `changes` that has one, in one query (a page of a pull).
+pub(super) fn counting_for(
+    conn: &Connection,
+    path: &Path,
+    changes: &[&str],
+) -> Result<HashMap<String, InstanceSla>, StoreError> {
+    let err = |e| StoreError::sqlite(path, "read the changes' SLAs", e);
+    let ids = serde_json::to_string(changes).map_err(|e| StoreError::Encode {
+        path: path.to_path_buf(),
+        what: "the changes whose SLAs to read".into(),
+        detail: e.to_string(),
+    })?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT change_sys_id, data FROM instance_slas
+             WHERE change_sys_id IN (SELECT value FROM json_each(?1))",
+        )
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([ids], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(err)?;
+    let mut by_change: HashMap<String, Vec<InstanceSla>> = HashMap::new();
+    for (change, data) in rows {
+        let sla = serde_json::from_str::<InstanceSla>(&data).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("a cached SLA of change {change} is unreadable: {e}"),
+        })?;
+        by_change.entry(change).or_default().push(sla);
+    }
+    Ok(by_change
+        .into_iter()
+        .filter_map(|(change, slas)| Some((change, InstanceSla::counting(&slas)?.clone())))
+        .collect())
 }
 
 impl Store {
