@@ -838,29 +838,19 @@ fn upsert_rows(
         .prepare_cached("DELETE FROM approval_summaries WHERE sys_id = ?1")
         .map_err(err)?;
     // The instance's SLA clock on each change, as the last sync read them (a row from the
-    // server never carries it); looked up, once for all the rows, when the instance runs any.
-    let slas = match sla::any(conn).map_err(err)? {
-        true => {
-            let changes: Vec<&str> = approvals.iter().map(|a| a.change.sys_id.as_str()).collect();
-            sla::counting_for(conn, path, &changes)?
-        }
-        false => Default::default(),
-    };
+    // server never carries it), looked up once for all the rows.
+    let changes: Vec<&str> = approvals.iter().map(|a| a.change.sys_id.as_str()).collect();
+    let slas = sla::counting_for(conn, path, &changes)?;
     for a in approvals {
-        let counting = slas.get(&a.change.sys_id).cloned();
-        let with_sla;
-        let a = if a.change.instance_sla == counting {
-            a
+        let counting = slas.get(&a.change.sys_id);
+        let a = if a.change.instance_sla.as_ref() == counting {
+            std::borrow::Cow::Borrowed(a)
         } else {
-            with_sla = Approval {
-                change: crate::domain::Change {
-                    instance_sla: counting,
-                    ..a.change.clone()
-                },
-                ..a.clone()
-            };
-            &with_sla
+            let mut a = a.clone();
+            a.change.instance_sla = counting.cloned();
+            std::borrow::Cow::Owned(a)
         };
+        let a = a.as_ref();
         let data = encode(path, a)?;
         // A row without long texts (a full pull's, before its second pass) is its own
         // summary: readers fall back to `data` when there is no summary row.

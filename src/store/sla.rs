@@ -11,38 +11,8 @@ use super::{Store, StoreError, upsert_rows};
 use crate::domain::Approval;
 use crate::domain::context::{InstanceSla, TaskSla};
 
-/// Whether any SLA is kept at all (most rows then need no look-up).
-pub(super) fn any(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM instance_slas)")?
-        .query_row([], |r| r.get(0))
-}
-
-/// The SLA whose clock counts for the approvals of a change, if the instance runs one.
-pub(super) fn counting(
-    conn: &Connection,
-    path: &Path,
-    change_sys_id: &str,
-) -> Result<Option<InstanceSla>, StoreError> {
-    let err = |e| StoreError::sqlite(path, "read the changes' SLAs", e);
-    let mut stmt = conn
-        .prepare_cached("SELECT data FROM instance_slas WHERE change_sys_id = ?1")
-        .map_err(err)?;
-    let all = stmt
-        .query_map([change_sys_id], |r| r.get::<_, String>(0))
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(err)?;
-    let slas = all
-        .iter()
-        .map(|d| serde_json::from_str::<InstanceSla>(d))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: format!("a cached SLA of change {change_sys_id} is unreadable: {e}"),
-        })?;
-    Ok(InstanceSla::counting(&slas).cloned())
-}
-
-/// The counting SLA of each of `changes` that has one, in one query (a page of a pull).
+/// The SLA whose clock counts for the approvals of each of `changes` that has one, in one
+/// query (a page of a pull, the changes a sync's SLAs touched).
 pub(super) fn counting_for(
     conn: &Connection,
     path: &Path,
@@ -133,13 +103,14 @@ impl Store {
             }
         }
         // The approvals whose clock is now another: placed again with it.
+        let touched: Vec<&str> = touched.iter().map(String::as_str).collect();
+        let now = counting_for(&tx, &path, &touched)?;
         let mut moved: Vec<Approval> = Vec::new();
         {
             let mut read = tx
                 .prepare_cached("SELECT data FROM approvals WHERE change_sys_id = ?1")
                 .map_err(err)?;
-            for change in &touched {
-                let now = counting(&tx, &path, change)?;
+            for change in touched {
                 let rows = read
                     .query_map([change], |r| r.get::<_, String>(0))
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -152,7 +123,7 @@ impl Store {
                                 "a cached approval of change {change} is unreadable: {e}"
                             ),
                         })?;
-                    if a.change.instance_sla != now {
+                    if a.change.instance_sla.as_ref() != now.get(change) {
                         moved.push(a);
                     }
                 }
