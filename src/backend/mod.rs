@@ -64,8 +64,9 @@ pub trait Backend: Send + Sync {
         out: TextSender,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// The instance's own SLAs (`task_sla`) on change requests, sanitised: every active one, or (`since`) every one updated since then in any
-    /// stage, so clocks that completed or were cancelled are seen to stop.
+    /// The instance's own SLAs (`task_sla`) on change requests, sanitised: every active one,
+    /// or (`since`) every one updated since then in any stage, so clocks that completed or
+    /// were cancelled are seen to stop.
     fn instance_slas(
         &self,
         since: Option<chrono::DateTime<chrono::Utc>>,

@@ -76,7 +76,8 @@ pub struct SlaClock {
 }
 
 impl SlaClock {
-    /// The clock for an approval in a tier under a policy: the instance's own SLA on the change where the sync kept one, else signoff's estimate.
+    /// The clock for an approval in a tier under a policy: the instance's own SLA on the
+    /// change where the sync kept one, else signoff's estimate.
     pub fn for_approval(policy: &Policy, tier: RiskTier, approval: &Approval) -> SlaClock {
         Self::of_instance(policy, approval)
             .unwrap_or_else(|| Self::estimate(policy, tier, approval))
@@ -108,17 +109,15 @@ impl SlaClock {
             deadline = start;
             source = DeadlineSource::WindowStart;
         }
-        let fraction = |d: Duration| {
-            Duration::milliseconds((d.num_milliseconds() as f64 * policy.warning_at).round() as i64)
-        };
         let warning_at = match &schedule {
             // The warning point in business time too, never after the deadline.
             Some(s) => s
-                .add(requested_at, fraction(s.between(requested_at, deadline)))
+                .add(
+                    requested_at,
+                    warning_share(policy, s.between(requested_at, deadline)),
+                )
                 .min(deadline),
-            None => requested_at
-                .checked_add_signed(fraction((deadline - requested_at).max(Duration::zero())))
-                .unwrap_or(deadline),
+            None => warning_point(policy, requested_at, deadline),
         };
         SlaClock {
             requested_at,
@@ -139,16 +138,11 @@ impl SlaClock {
         let sla = approval.change.instance_sla.as_ref()?;
         let deadline = sla.breach_at.filter(|_| sla.running())?;
         let requested_at = sla.start_at.unwrap_or(approval.requested_at).min(deadline);
-        let span = (deadline - requested_at).num_milliseconds() as f64 * policy.warning_at;
-        let warning_at = requested_at
-            .checked_add_signed(Duration::milliseconds(span.round() as i64))
-            .unwrap_or(deadline)
-            .min(deadline);
         Some(SlaClock {
             requested_at,
             deadline,
             source: DeadlineSource::InstanceSla,
-            warning_at,
+            warning_at: warning_point(policy, requested_at, deadline),
             escalation_step: policy.escalation_step(),
             max_escalation_level: policy.max_escalation_level,
             business: false,
@@ -202,6 +196,20 @@ impl SlaClock {
         let level = 1 + over / step;
         level.min(i64::from(self.max_escalation_level)) as u8
     }
+}
+
+/// The policy's share of a response time (`warning_at`) after which an approval warns.
+fn warning_share(policy: &Policy, d: Duration) -> Duration {
+    Duration::milliseconds((d.num_milliseconds() as f64 * policy.warning_at).round() as i64)
+}
+
+/// The warning point of a clock running around the clock from `from` to `deadline`.
+fn warning_point(policy: &Policy, from: DateTime<Utc>, deadline: DateTime<Utc>) -> DateTime<Utc> {
+    from.checked_add_signed(warning_share(
+        policy,
+        (deadline - from).max(Duration::zero()),
+    ))
+    .unwrap_or(deadline)
 }
 
 #[cfg(test)]

@@ -380,7 +380,6 @@ fn date_time(row: &Row<'_>, name: &str) -> Result<Option<DateTime<Utc>>, String>
     ))
 }
 
-/// A date-time field's value, `None` when empty or not a date-time.
 /// `sysparm_fields` for `task_sla` rows ([`instance_sla`]), with the task they time.
 pub(crate) const INSTANCE_SLA_FIELDS: &str = "task,sla,stage,active,start_time,planned_end_time,has_breached,business_time_left,business_percentage";
 
@@ -408,6 +407,7 @@ pub(crate) fn instance_sla(row: &Row<'_>) -> crate::domain::context::InstanceSla
     sla
 }
 
+/// A date-time field's value, `None` when empty or not a date-time.
 pub(crate) fn time_value(row: &Row<'_>, name: &str) -> Option<DateTime<Utc>> {
     date_time(row, name).ok().flatten()
 }
