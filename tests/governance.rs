@@ -327,14 +327,8 @@ async fn the_console_asks_about_a_changed_policy_and_on_yes_places_the_queue_by_
         panic!("{effects:?}");
     };
     assert_eq!(**policy, proposed);
-    let c = store.confirm_policy(policy, by, now).unwrap();
-    let sentence = s
-        .policy_review
-        .as_ref()
-        .unwrap()
-        .review
-        .confirmed_sentence(&c);
-    update(&mut s, Msg::PolicyConfirmed { sentence });
+    let confirmed = Box::new(store.confirm_policy(policy, by, now).unwrap());
+    update(&mut s, Msg::PolicyConfirmed { confirmed });
     assert!(s.policy_review.is_none());
     let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
     let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();

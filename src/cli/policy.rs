@@ -120,12 +120,7 @@ fn ask(r: &crate::domain::governance::PolicyReview) -> bool {
     for l in changed_lines(&r.diff, 2) {
         let _ = writeln!(err, "  {}", l.render());
     }
-    let _ = write!(
-        err,
-        "Put policy {} in force in place of {}? (the journal records who confirmed it) [y/N] ",
-        short_hash(&r.proposed_hash),
-        short_hash(&r.confirmed.hash)
-    );
+    let _ = write!(err, "{} [y/N] ", r.question());
     let _ = err.flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);

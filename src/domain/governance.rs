@@ -139,6 +139,17 @@ impl PolicyReview {
         )
     }
 
+    /// The question that puts it in force.
+    pub fn question(&self) -> String {
+        format!(
+            "Put policy {} in force in place of {} (confirmed by {} on {})? The journal records who confirmed it.",
+            short_hash(&self.proposed_hash),
+            short_hash(&self.confirmed.hash),
+            clean_line(&self.confirmed.confirmed_by, 80),
+            self.confirmed.confirmed_at.format("%Y-%m-%d %H:%M UTC"),
+        )
+    }
+
     /// What confirming it did, once it is confirmed (`now`, by `by`).
     pub fn confirmed_sentence(&self, now: &ConfirmedPolicy) -> String {
         format!(

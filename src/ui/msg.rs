@@ -68,10 +68,10 @@ pub enum Msg {
         text: String,
         error: bool,
     },
-    /// The changed policy was confirmed (journaled): the sentence that says so. The queue is
-    /// placed by it next ([`Msg::PolicyInForce`]).
+    /// The changed policy was confirmed (journaled). The queue is placed by it next
+    /// ([`Msg::PolicyInForce`]).
     PolicyConfirmed {
-        sentence: String,
+        confirmed: Box<crate::domain::governance::ConfirmedPolicy>,
     },
     /// The store's queue is placed by this policy now, in this order.
     PolicyInForce {

@@ -594,24 +594,21 @@ fn perform(
                     error: true,
                 });
             };
-            let confirmed = match store.confirm_policy(&policy, &by, clock.now()) {
-                Ok(c) => c,
-                Err(e) => {
-                    return Done::Answer(Msg::Said {
-                        text: e.to_string(),
-                        error: true,
-                    });
+            match store.confirm_policy(&policy, &by, clock.now()) {
+                Ok(confirmed) => {
+                    // The engine places the queue by it, between syncs, and sends the order.
+                    if let Some(l) = link {
+                        let _ = l.commands.send(SyncCommand::PolicyConfirmed);
+                    }
+                    Done::Answer(Msg::PolicyConfirmed {
+                        confirmed: Box::new(confirmed),
+                    })
                 }
-            };
-            let sentence = match &state.policy_review {
-                Some(p) => p.review.confirmed_sentence(&confirmed),
-                None => "The policy is confirmed and in force; the journal records it.".into(),
-            };
-            // The engine places the queue by it, between syncs, and sends the new order.
-            if let Some(l) = link {
-                let _ = l.commands.send(SyncCommand::PolicyConfirmed);
+                Err(e) => Done::Answer(Msg::Said {
+                    text: e.to_string(),
+                    error: true,
+                }),
             }
-            Done::Answer(Msg::PolicyConfirmed { sentence })
         }
         Effect::Refresh => {
             if let Some(l) = link {

@@ -198,6 +198,8 @@ pub enum ConfirmThen {
 pub struct PolicyPrompt {
     pub review: crate::domain::governance::PolicyReview,
     pub by: String,
+    /// The diff's changed lines with one of context, as the dialog shows them.
+    pub lines: Vec<crate::domain::governance::DiffLine>,
 }
 
 pub struct AppState {
@@ -1207,18 +1209,15 @@ impl AppState {
     /// Asks, over the first screen, whether to put a changed policy file in force: the diff,
     /// and yes or no. Until then the confirmed policy stays in force.
     pub fn ask_policy(&mut self, review: crate::domain::governance::PolicyReview, by: String) {
-        use crate::domain::governance::short_hash;
         self.confirm = Some(Confirm {
             question: format!(
-                "The policy in the config file changed. Put policy {} in force in place of {} (confirmed by {} on {})? The journal records who confirmed it.",
-                short_hash(&review.proposed_hash),
-                short_hash(&review.confirmed.hash),
-                crate::domain::text::clean_line(&review.confirmed.confirmed_by, 80),
-                review.confirmed.confirmed_at.format("%Y-%m-%d %H:%M UTC"),
+                "The policy in the config file changed. {}",
+                review.question()
             ),
             then: ConfirmThen::Policy,
         });
-        self.policy_review = Some(PolicyPrompt { review, by });
+        let lines = crate::domain::governance::changed_lines(&review.diff, 1);
+        self.policy_review = Some(PolicyPrompt { review, by, lines });
         self.dirty = true;
     }
 
@@ -2449,9 +2448,10 @@ fn update_inner(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             state.flash(text, error);
             vec![]
         }
-        Msg::PolicyConfirmed { sentence } => {
-            state.policy_review = None;
-            state.done(sentence);
+        Msg::PolicyConfirmed { confirmed } => {
+            if let Some(p) = state.policy_review.take() {
+                state.done(p.review.confirmed_sentence(&confirmed));
+            }
             vec![]
         }
         Msg::PolicyInForce { policy, index } => {

@@ -336,6 +336,9 @@ pub fn confirm_question(
     );
 }
 
+/// The policy dialog's widest (room for a policy line and its `+ `).
+const POLICY_WIDTH: u16 = 96;
+
 /// The console's question about a changed policy file: what changed (the changed lines with
 /// one of context, as many as fit), and whether to put it in force.
 pub fn policy_question(
@@ -345,13 +348,14 @@ pub fn policy_question(
     state: &AppState,
     theme: &Theme,
 ) {
-    use crate::domain::governance::{DiffLine, changed_lines};
+    use crate::domain::governance::DiffLine;
     let Some(p) = &state.policy_review else {
         return;
     };
-    let width = 96.min(area.width.saturating_sub(4));
-    let inner_w = width.saturating_sub(4) as usize;
-    let lines = changed_lines(&p.review.diff, 1);
+    let inner_w = POLICY_WIDTH
+        .min(area.width.saturating_sub(4))
+        .saturating_sub(4) as usize;
+    let lines = &p.lines;
     // Room for the diff: the box less its border, the question, two blank lines and the hints.
     let asked = format::wrap(question, inner_w).len();
     let room = (area.height as usize).saturating_sub(asked + 6).max(1);
@@ -388,7 +392,7 @@ pub fn policy_question(
         area,
         question,
         body,
-        96,
+        POLICY_WIDTH,
         ["put it in force", "keep the confirmed one"],
         state,
         theme,
