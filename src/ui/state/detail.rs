@@ -53,8 +53,6 @@ fn sla_line(
 ) -> Vec<Seg> {
     let keys = &state.keymap;
     let c = &a.change;
-    let label = |s: &'static str| ("muted", s.to_string());
-    let raw = |s: String| ("text", s);
     let status = clock.status(now);
     let mut sla = if c.on_hold {
         vec![
@@ -112,8 +110,6 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
     let keys = &state.keymap;
     let a = &item.approval;
     let c = &a.change;
-    let label = |s: &'static str| ("muted", s.to_string());
-    let raw = |s: String| ("text", s);
     let sla = sla_line(state, a, item.tier.tier, &item.sla, now);
     let window = match (c.start_date, c.end_date) {
         (Some(s), Some(e)) => format!(
@@ -569,8 +565,16 @@ pub fn content(state: &AppState, now: DateTime<Utc>) -> Vec<Vec<Seg>> {
     lines
 }
 
+fn label(s: &'static str) -> Seg {
+    ("muted", s.to_string())
+}
+
 fn label_owned(s: String) -> Seg {
     ("muted", s)
+}
+
+fn raw(s: String) -> Seg {
+    ("text", s)
 }
 
 /// Screen rows the content takes at `width` (wrapped as the view wraps it).
