@@ -489,6 +489,67 @@ async fn paging_headers_and_walk() {
     s.shutdown().await;
 }
 
+/// Without a count, a query ordered by sys_id is answered by walking the primary key from its
+/// bound (as a database does): the same rows as the counted answer, a `next` link exactly
+/// when rows are left, and a `last` only once the walk reached the end (nothing was counted).
+#[tokio::test]
+async fn keyed_pages_without_a_count_walk_the_key() {
+    let s = start(big_cap(300)).await;
+    let all: Vec<String> = rows(&s, "sysapproval_approver", "ORDERBYsys_id", "sys_id")
+        .await
+        .iter()
+        .map(|v| v["sys_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(all.len() > 100, "{} approvals", all.len());
+    let (lo, hi) = (&all[10], &all[all.len() - 10]);
+    // Two ORed branches with different bounds: the walk starts at the looser one, and each
+    // branch still applies its own.
+    let q = format!(
+        "state=requested^sys_id>{lo}^sys_id<{hi}^NQstate!=requested^sys_id>={}^ORDERBYsys_id",
+        all[40]
+    );
+    let fields = [("sysparm_query", q.as_str()), ("sysparm_fields", "sys_id")];
+    let counted = get(&s, "admin", "/api/now/table/sysapproval_approver", &fields).await;
+    let want: Vec<&str> = counted
+        .result()
+        .iter()
+        .map(|v| v["sys_id"].as_str().unwrap())
+        .collect();
+    assert!(want.len() > 20 && want.windows(2).all(|w| w[0] < w[1]));
+    let mut seen: Vec<String> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let off = offset.to_string();
+        let mut params = fields.to_vec();
+        params.extend([
+            ("sysparm_no_count", "true"),
+            ("sysparm_limit", "7"),
+            ("sysparm_offset", off.as_str()),
+        ]);
+        let r = get(&s, "admin", "/api/now/table/sysapproval_approver", &params).await;
+        assert_eq!(r.status, 200);
+        assert!(r.header("x-total-count").is_none());
+        let link = r.header("link").unwrap().to_string();
+        let page: Vec<String> = r
+            .result()
+            .iter()
+            .map(|v| v["sys_id"].as_str().unwrap().to_string())
+            .collect();
+        seen.extend(page);
+        offset += 7;
+        assert_eq!(
+            link.contains("rel=\"next\""),
+            offset < want.len(),
+            "at {offset}: {link}"
+        );
+        if !link.contains("rel=\"next\"") {
+            break;
+        }
+    }
+    assert_eq!(seen, want);
+    s.shutdown().await;
+}
+
 #[tokio::test]
 async fn display_value_shapes() {
     let s = start(config(40)).await;

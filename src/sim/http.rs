@@ -726,20 +726,45 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
         Err(detail) => return error(400, "Invalid query", Some(&detail)),
     };
     // Rows in table order, then sorted (stable): a query pinning sys_ids reads just those
-    // rows, as a database does by primary key.
-    let mut rows: Vec<u32> = match query.pinned_ids(db) {
-        Some(ids) => {
+    // rows, as a database does by primary key. Without a count, a query ordered by sys_id
+    // walks the primary key from its lower bound and stops one row past the page, as a
+    // database does with `ORDER BY sys_id LIMIT`: the row past it says whether a next page
+    // exists, and `total` is then only a lower bound.
+    let counted = !opts.flag("sysparm_no_count");
+    let walk = if counted { None } else { query.key_range(t) };
+    let (rows, total_known) = match (query.pinned_ids(db), walk) {
+        (Some(ids), _) => {
             let mut rows: Vec<u32> = ids.iter().filter_map(|id| db.find(t, id)).collect();
             rows.sort_unstable();
             rows.dedup();
             rows.retain(|&r| query.matches(db, r));
-            rows
+            query.sort(db, &mut rows);
+            (rows, true)
         }
-        None => (0..db.tables[t].rows.len() as u32)
-            .filter(|&r| query.matches(db, r))
-            .collect(),
+        (None, Some((lo, hi))) => {
+            let tab = &db.tables[t];
+            let want = offset.saturating_add(limit).saturating_add(1);
+            let rows: Vec<u32> = tab
+                .keys
+                .range::<str, _>((
+                    lo.as_ref().map(String::as_str),
+                    hi.as_ref().map(String::as_str),
+                ))
+                .filter_map(|k| tab.by_id.get(k).copied())
+                .filter(|&r| query.matches(db, r))
+                .take(want)
+                .collect();
+            let known = rows.len() < want;
+            (rows, known)
+        }
+        (None, None) => {
+            let mut rows: Vec<u32> = (0..db.tables[t].rows.len() as u32)
+                .filter(|&r| query.matches(db, r))
+                .collect();
+            query.sort(db, &mut rows);
+            (rows, true)
+        }
     };
-    query.sort(db, &mut rows);
     let total = rows.len();
     let fields = fields_for(db, t, opts, as_task, inner.config.dotwalk_change_fields);
     let zone = user_zone(db, user);
@@ -761,7 +786,15 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
         h.insert("X-Total-Count", HeaderValue::from(total as u64));
     }
     if !opts.flag("sysparm_suppress_pagination_header") {
-        let link = link_header(&opts.base, path, &opts.params, limit, offset, total);
+        let link = link_header(
+            &opts.base,
+            path,
+            &opts.params,
+            limit,
+            offset,
+            total,
+            total_known,
+        );
         if let Ok(v) = HeaderValue::from_str(&link) {
             h.insert(header::LINK, v);
         }
@@ -769,7 +802,9 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
     json_response(200, &json!({ "result": result }), h)
 }
 
-/// `Link` header without spaces (§1.5): first, prev (offset > 0), next (more rows), last.
+/// `Link` header without spaces (§1.5): first, prev (offset > 0), next (more rows), last
+/// (only when `total` is the count, not a lower bound: a query without a count cannot know
+/// where the last page starts).
 fn link_header(
     base: &str,
     path: &str,
@@ -777,6 +812,7 @@ fn link_header(
     limit: usize,
     offset: usize,
     total: usize,
+    total_known: bool,
 ) -> String {
     let url = |off: usize| {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
@@ -804,7 +840,9 @@ fn link_header(
     if offset + limit < total {
         parts.push(format!("{};rel=\"next\"", url(offset + limit)));
     }
-    parts.push(format!("{};rel=\"last\"", url(last)));
+    if total_known {
+        parts.push(format!("{};rel=\"last\"", url(last)));
+    }
     parts.join(",")
 }
 

@@ -9,8 +9,9 @@
 //! references on sys_id, booleans on `"true"`/`"false"`.
 
 use std::cmp::Ordering;
+use std::ops::Bound;
 
-use super::table::{Db, Path, parse_ts};
+use super::table::{Db, Path, SYS_ID, parse_ts};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
@@ -244,6 +245,42 @@ impl Query {
             ids.extend(pin);
         }
         Some(ids)
+    }
+
+    /// The `sys_id` range a query ordered by `sys_id` alone can be answered from by walking
+    /// the primary key in order (as a database walks its index), or `None` when the order is
+    /// another. Each bound is the loosest that every `^NQ` group sets with `sys_id>`, `>=`,
+    /// `<` or `<=` (unbounded when some group sets none); it is inclusive, so it only narrows
+    /// the walk and every row in it is still matched against the whole query.
+    pub fn key_range(&self, t: usize) -> Option<(Bound<String>, Bound<String>)> {
+        let own_id = |p: &Path| matches!(p.steps.as_slice(), [(pt, f)] if *pt == t && *f == SYS_ID);
+        match self.order.as_slice() {
+            [(p, false)] if own_id(p) => {}
+            _ => return None,
+        }
+        let loosest = |ops: &[Op], lower: bool| {
+            let mut loosest: Option<&str> = None;
+            for group in &self.groups {
+                let bound = group
+                    .iter()
+                    .filter_map(|clause| match clause.as_slice() {
+                        [c] if ops.contains(&c.op) && own_id(&c.path) => c.values.first(),
+                        _ => None,
+                    })
+                    .map(String::as_str)
+                    .filter(|v| !v.is_empty())
+                    .reduce(|a, b| if (a < b) == lower { b } else { a })?;
+                loosest = Some(match loosest {
+                    Some(l) if (l < bound) == lower => l,
+                    _ => bound,
+                });
+            }
+            loosest.map(|v| Bound::Included(v.to_string()))
+        };
+        Some((
+            loosest(&[Op::Gt, Op::Ge], true).unwrap_or(Bound::Unbounded),
+            loosest(&[Op::Lt, Op::Le], false).unwrap_or(Bound::Unbounded),
+        ))
     }
 
     /// Does `row` of the query's table match?

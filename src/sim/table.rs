@@ -10,7 +10,7 @@
 //! handles into one shared string pool ([`Interner`]); repeated strings (states, templates,
 //! references) are stored once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -119,6 +119,9 @@ pub struct Table {
     pub display: usize,
     pub rows: Vec<Box<[u32]>>,
     pub by_id: HashMap<Arc<str>, u32>,
+    /// The sys_ids in order: the primary key's index, which a database walks for a query
+    /// ordered by `sys_id` (see `Query::key_range`).
+    pub keys: BTreeSet<Arc<str>>,
 }
 
 impl Table {
@@ -136,6 +139,7 @@ impl Table {
             display,
             rows: Vec::new(),
             by_id: HashMap::new(),
+            keys: BTreeSet::new(),
         }
     }
     pub fn field(&self, name: &str) -> Option<usize> {
@@ -267,6 +271,7 @@ impl Db {
         let tab = &mut self.tables[t];
         let r = tab.rows.len() as u32;
         tab.rows.push(row);
+        tab.keys.insert(id.clone());
         tab.by_id.insert(id, r);
         r
     }
@@ -279,6 +284,7 @@ impl Db {
         }
         let gone = tab.rows.remove(row as usize);
         tab.by_id.remove(self.strings.get(gone[SYS_ID]));
+        tab.keys.remove(self.strings.get(gone[SYS_ID]));
         for v in tab.by_id.values_mut() {
             if *v > row {
                 *v -= 1;
