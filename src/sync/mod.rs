@@ -100,8 +100,10 @@ pub async fn sync_once<B: Backend>(
     let mut outcome = sync_inner(backend, store, clock, progress).await?;
     outcome.notices = backend.take_notices();
     if let Some(skew) = clock.skew() {
-        store.set_meta(META_SKEW, &skew.num_milliseconds().to_string())?;
-        store.set_meta(META_SKEW_AT, &crate::store::format_time(outcome.at))?;
+        store.set_metas(&[
+            (META_SKEW, &skew.num_milliseconds().to_string()),
+            (META_SKEW_AT, &crate::store::format_time(outcome.at)),
+        ])?;
     }
     Ok(outcome)
 }
@@ -189,7 +191,12 @@ async fn fill_with<B: Backend>(
         }
         drop(to_writer);
     };
-    let save = on_writer_thread(writer, from_fetch, 0, move |w, done, (asked, texts)| {
+    let save = on_writer_thread(writer, from_fetch, 0, move |w, done, batches| {
+        let (mut asked, mut texts) = (Vec::new(), Vec::new());
+        for (a, t) in batches {
+            asked.extend(a);
+            texts.extend(t);
+        }
         w.put_long_texts(&asked, &texts)?;
         *done += texts.len();
         stored(texts.into_iter().map(|(id, _)| id).collect());
@@ -212,14 +219,20 @@ pub fn stored_skew(store: &Store) -> Option<(chrono::Duration, Option<DateTime<U
     Some((chrono::Duration::milliseconds(ms), at))
 }
 
-/// Runs `step` on a thread of its own with `writer` for each item `rx` brings, folding into
-/// `acc`, until `rx` ends (then `acc`) or a step fails (then it stops listening, so the
-/// sender stops too, and returns the failure).
+/// At most this many answers share a transaction of [`on_writer_thread`], so a decision
+/// written meanwhile never waits long for the store.
+const WRITER_BATCH: usize = 8;
+
+/// Runs `step` on a thread of its own with `writer` for what `rx` brings, folding into `acc`,
+/// until `rx` ends (then `acc`) or a step fails (then it stops listening, so the sender
+/// stops too, and returns the failure). Each step gets every item waiting (at least one),
+/// so when answers arrive faster than they are stored they share one transaction: a commit
+/// writes each index page it touched once, however many rows touched it.
 async fn on_writer_thread<T: Send + 'static, A: Send + 'static>(
     mut writer: Store,
     mut rx: tokio::sync::mpsc::Receiver<T>,
     mut acc: A,
-    mut step: impl FnMut(&mut Store, &mut A, T) -> Result<(), StoreError> + Send + 'static,
+    mut step: impl FnMut(&mut Store, &mut A, Vec<T>) -> Result<(), StoreError> + Send + 'static,
 ) -> Result<A, StoreError> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let path = writer.path().to_path_buf();
@@ -228,7 +241,13 @@ async fn on_writer_thread<T: Send + 'static, A: Send + 'static>(
             let Some(item) = rx.blocking_recv() else {
                 break Ok(acc);
             };
-            if let Err(e) = step(&mut writer, &mut acc, item) {
+            let mut items = vec![item];
+            while items.len() < WRITER_BATCH
+                && let Ok(item) = rx.try_recv()
+            {
+                items.push(item);
+            }
+            if let Err(e) = step(&mut writer, &mut acc, items) {
                 break Err(e);
             }
         };
@@ -255,7 +274,8 @@ enum Pulled {
 type InstanceSlas = (Vec<crate::domain::context::TaskSla>, bool);
 
 /// Stores the pages of a full pull, and the instance's SLAs read meanwhile, on a thread of its
-/// own as they arrive (the pages stored after the SLAs are placed by them at once); returns
+/// own as they arrive (the pages stored after the SLAs are placed by them at once; pages
+/// waiting together share a transaction); returns
 /// the sys_ids seen and the pages' high-water mark.
 async fn save_pages(
     writer: Store,
@@ -265,13 +285,28 @@ async fn save_pages(
         writer,
         rx,
         (HashSet::new(), None),
-        |w, (fresh, hw), pulled| match pulled {
-            Pulled::Page(page) => {
-                *hw = high_water_of(&page, *hw);
-                fresh.extend(page.iter().map(|a| a.sys_id.clone()));
-                w.put_approvals(&page)
+        |w, (fresh, hw), pulled| {
+            // The pages waiting together go in one transaction; SLAs in their turn.
+            let mut rows: Vec<Approval> = Vec::new();
+            for item in pulled {
+                match item {
+                    Pulled::Page(page) => {
+                        *hw = high_water_of(&page, *hw);
+                        fresh.extend(page.iter().map(|a| a.sys_id.clone()));
+                        rows.extend(page);
+                    }
+                    Pulled::Slas(slas, at) => {
+                        if !rows.is_empty() {
+                            w.put_approvals(&std::mem::take(&mut rows))?;
+                        }
+                        store_instance_slas(w, slas, at)?;
+                    }
+                }
             }
-            Pulled::Slas(slas, at) => store_instance_slas(w, slas, at),
+            match rows.is_empty() {
+                true => Ok(()),
+                false => w.put_approvals(&rows),
+            }
         },
     )
     .await
@@ -362,11 +397,15 @@ async fn sync_inner<B: Backend>(
             notices: Vec::new(),
         };
         store.apply_changes(&user, &[], &removed, now, high_water)?;
-        store.set_delegations(&delegations)?;
-        store.set_meta(META_ACTING, &acting_key)?;
-        store.set_meta(META_SOURCE, &source)?;
-        store.set_meta(META_LAST_FULL, &crate::store::format_time(now))?;
-        store.set_meta(META_LAST_RECONCILE, &crate::store::format_time(now))?;
+        let (key, json) = store.delegations_setting(&delegations)?;
+        let at = crate::store::format_time(now);
+        store.set_metas(&[
+            (key, &json),
+            (META_ACTING, &acting_key),
+            (META_SOURCE, &source),
+            (META_LAST_FULL, &at),
+            (META_LAST_RECONCILE, &at),
+        ])?;
         return Ok(outcome);
     };
 
