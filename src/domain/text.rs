@@ -12,6 +12,10 @@ pub const MAX_TEXT: usize = 8_000;
 /// Removes escape sequences and control characters except newline and tab (a tab becomes four
 /// spaces), and normalises CRLF/CR to LF.
 pub fn sanitize_multiline(s: &str) -> String {
+    // Most text is printable ASCII and newlines, which pass as they are.
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b) || b == b'\n') {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -34,6 +38,15 @@ pub fn sanitize_multiline(s: &str) -> String {
 /// One line of display text: escape sequences and control characters removed, newlines and
 /// tabs become spaces, runs of whitespace collapse, and the result is trimmed.
 pub fn sanitize_line(s: &str) -> String {
+    // Printable ASCII with single inner spaces is already one clean line.
+    let b = s.as_bytes();
+    if b.first() != Some(&b' ')
+        && b.last() != Some(&b' ')
+        && b.iter().all(|c| (b' '..=b'~').contains(c))
+        && !b.windows(2).any(|w| w == b"  ")
+    {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     let mut last_space = true;
     let mut chars = s.chars().peekable();
@@ -200,6 +213,23 @@ mod tests {
             sanitize_multiline("plan\x1b[2J\x1b[Hstep\n\x1b]52;c;eA==\x07two"),
             "planstep\ntwo"
         );
+    }
+
+    /// Clean ASCII passes as it is; one character short of clean takes the long way.
+    #[test]
+    fn clean_ascii_passes_and_the_rest_is_cleaned() {
+        for s in ["", "CHG0030201", "Upgrade k8s-prod-us2 to 1.30 (~5 min)", "a b"] {
+            assert_eq!(sanitize_line(s), s);
+            assert_eq!(sanitize_multiline(s), s);
+        }
+        assert_eq!(sanitize_multiline("one\ntwo"), "one\ntwo");
+        assert_eq!(sanitize_line("one\ntwo"), "one two");
+        assert_eq!(sanitize_line(" a"), "a");
+        assert_eq!(sanitize_line("a "), "a");
+        assert_eq!(sanitize_line("a  b"), "a b");
+        assert_eq!(sanitize_line("a\x7fb"), "ab");
+        assert_eq!(sanitize_multiline("a\x7fb\tc"), "ab    c");
+        assert_eq!(sanitize_multiline("a\r\nb"), "a\nb");
     }
 
     #[test]
