@@ -6,6 +6,15 @@ use signoff::config::{Paths, ensure_private_dir, ensure_private_file};
 
 fn main() -> ExitCode {
     signoff::mark_start();
+    // Two malloc arenas instead of up to 16 on two cores: a full pull allocates on the
+    // runtime, its decoding threads and its writer at once, and each arena kept its own peak
+    // (a pull of 12,000 approvals peaked at 60-75 MB, 47-50 MB with two arenas).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tuning parameter; it is called before any other thread
+    // exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let cli = Cli::parse();
     let paths = match Paths::from_env() {
         Ok(p) => p,

@@ -218,7 +218,12 @@ mod tests {
     /// Clean ASCII passes as it is; one character short of clean takes the long way.
     #[test]
     fn clean_ascii_passes_and_the_rest_is_cleaned() {
-        for s in ["", "CHG0030201", "Upgrade k8s-prod-us2 to 1.30 (~5 min)", "a b"] {
+        for s in [
+            "",
+            "CHG0030201",
+            "Upgrade k8s-prod-us2 to 1.30 (~5 min)",
+            "a b",
+        ] {
             assert_eq!(sanitize_line(s), s);
             assert_eq!(sanitize_multiline(s), s);
         }

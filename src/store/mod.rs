@@ -213,13 +213,10 @@ impl Store {
     /// again, so power lost mid-pull costs a refetch, never a decision.
     pub fn page_writer(&self) -> Result<Store, StoreError> {
         let conn = connect(&self.path)?;
-        // A larger cache keeps the index pages a pull touches again and again, and fewer
-        // checkpoints (every 4,000 pages instead of 1,000) copy each of them fewer times.
-        conn.execute_batch(
-            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;
-             PRAGMA wal_autocheckpoint = 4000;",
-        )
-        .map_err(|e| StoreError::sqlite(&self.path, "configure the database", e))?;
+        // Fewer checkpoints (every 4,000 pages instead of 1,000) copy each of the index pages
+        // a pull touches again and again fewer times.
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000;")
+            .map_err(|e| StoreError::sqlite(&self.path, "configure the database", e))?;
         Ok(Store {
             conn,
             path: self.path.clone(),

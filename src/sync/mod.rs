@@ -221,7 +221,7 @@ pub fn stored_skew(store: &Store) -> Option<(chrono::Duration, Option<DateTime<U
 
 /// At most this many answers share a transaction of [`on_writer_thread`], so a decision
 /// written meanwhile never waits long for the store.
-const WRITER_BATCH: usize = 8;
+const WRITER_BATCH: usize = 4;
 
 /// Runs `step` on a thread of its own with `writer` for what `rx` brings, folding into `acc`,
 /// until `rx` ends (then `acc`) or a step fails (then it stops listening, so the sender
