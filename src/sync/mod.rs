@@ -275,8 +275,8 @@ type InstanceSlas = (Vec<crate::domain::context::TaskSla>, bool);
 
 /// Stores the pages of a full pull, and the instance's SLAs read meanwhile, on a thread of its
 /// own as they arrive (the pages stored after the SLAs are placed by them at once; pages
-/// waiting together share a transaction); returns
-/// the sys_ids seen and the pages' high-water mark.
+/// waiting together share a transaction); returns the sys_ids seen and the pages'
+/// high-water mark.
 async fn save_pages(
     writer: Store,
     rx: tokio::sync::mpsc::Receiver<Pulled>,
