@@ -782,7 +782,7 @@ fn list(inner: &Inner, db: &Db, table: &str, user: &SimUser, opts: &Opts, path: 
         return not_found();
     }
     let mut h = HeaderMap::new();
-    if !opts.flag("sysparm_no_count") {
+    if counted {
         h.insert("X-Total-Count", HeaderValue::from(total as u64));
     }
     if !opts.flag("sysparm_suppress_pagination_header") {

@@ -258,29 +258,29 @@ impl Query {
             [(p, false)] if own_id(p) => {}
             _ => return None,
         }
-        let loosest = |ops: &[Op], lower: bool| {
-            let mut loosest: Option<&str> = None;
-            for group in &self.groups {
-                let bound = group
-                    .iter()
-                    .filter_map(|clause| match clause.as_slice() {
-                        [c] if ops.contains(&c.op) && own_id(&c.path) => c.values.first(),
-                        _ => None,
-                    })
-                    .map(String::as_str)
-                    .filter(|v| !v.is_empty())
-                    .reduce(|a, b| if (a < b) == lower { b } else { a })?;
-                loosest = Some(match loosest {
-                    Some(l) if (l < bound) == lower => l,
-                    _ => bound,
-                });
-            }
-            loosest.map(|v| Bound::Included(v.to_string()))
+        // Each group's own bound on sys_id (`None` when some group sets none, which leaves the
+        // walk unbounded on that side): the tightest of its conditions.
+        let per_group = |ops: &[Op], lower: bool| -> Option<Vec<&str>> {
+            self.groups
+                .iter()
+                .map(|group| {
+                    let values = group
+                        .iter()
+                        .filter_map(|clause| match clause.as_slice() {
+                            [c] if ops.contains(&c.op) && own_id(&c.path) => c.values.first(),
+                            _ => None,
+                        })
+                        .map(String::as_str)
+                        .filter(|v| !v.is_empty());
+                    if lower { values.max() } else { values.min() }
+                })
+                .collect()
         };
-        Some((
-            loosest(&[Op::Gt, Op::Ge], true).unwrap_or(Bound::Unbounded),
-            loosest(&[Op::Lt, Op::Le], false).unwrap_or(Bound::Unbounded),
-        ))
+        // The groups are ORed: the walk covers the loosest of them.
+        let bound = |b: Option<&str>| b.map_or(Bound::Unbounded, |v| Bound::Included(v.into()));
+        let lo = per_group(&[Op::Gt, Op::Ge], true).and_then(|b| b.into_iter().min());
+        let hi = per_group(&[Op::Lt, Op::Le], false).and_then(|b| b.into_iter().max());
+        Some((bound(lo), bound(hi)))
     }
 
     /// Does `row` of the query's table match?
