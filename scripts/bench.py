@@ -53,7 +53,7 @@ APPROVAL_FIELDS = ["sys_id", "state", "approver", "approver.time_zone", "sysappr
 TASK_FIELDS = ["number", "short_description", "impact", "urgency", "state",
                "assignment_group", "cmdb_ci", "business_service", "opened_by", "sys_updated_on"]
 CHANGE_FIELDS = ["type", "risk", "requested_by", "start_date", "end_date", "on_hold", "category", "cab_required",
-                 "cmdb_ci.sys_class_name", "cmdb_ci.environment"]
+                 "cab_recommendation", "cmdb_ci.sys_class_name", "cmdb_ci.environment"]
 # Left out of the full pull's pages and fetched after the queue, by approval sys_id.
 LONG_TEXTS = ["description", "justification", "implementation_plan", "backout_plan",
               "test_plan", "risk_impact_analysis"]

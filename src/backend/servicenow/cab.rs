@@ -368,7 +368,7 @@ impl ServiceNow {
         let Some(record) = record else {
             return Ok(None);
         };
-        let meeting = meeting(&Row(&record))?;
+        let meeting = meeting(&Row::new(&record))?;
         let by_meeting = format!("cab_meeting={sys_id}");
         let items = self
             .cab_rows(
@@ -592,7 +592,7 @@ impl ServiceNow {
             .ok_or_else(|| BackendError::NotFound {
                 what: "CAB meeting".into(),
             })?;
-        let mut notes = Row(&record).value("meeting_notes");
+        let mut notes = Row::new(&record).value("meeting_notes");
         for l in lines {
             notes.push_str(&format!("<p>{}</p>", html_escape(l)));
         }
@@ -640,7 +640,7 @@ impl ServiceNow {
             )
             .await
             .map_err(|e| refused(e, CREATE_ADVICE))?;
-        let meeting = Row(&record).value("sys_id");
+        let meeting = Row::new(&record).value("sys_id");
         check_id(&meeting)?;
         for (n, (change, _)) in d.changes.iter().enumerate() {
             check_id(change)?;

@@ -44,7 +44,7 @@ impl ServiceNow {
             )
             .await?;
         if let Some(record) = record {
-            let row = Row(&record);
+            let row = Row::new(&record);
             // Newest first, both fields together.
             let mut journal = parse_history(&row.display("sysapproval.work_notes"));
             journal.extend(parse_history(&row.display("sysapproval.comments")));

@@ -449,10 +449,10 @@ mod tests {
         // Without any long text the row is a full pull's page: its texts follow.
         let mut light = v.as_object().unwrap().clone();
         light.remove("sysapproval.justification");
-        let pending = approval(&Row(&light)).unwrap();
+        let pending = approval(&Row::new(&light)).unwrap();
         assert_eq!(pending.change.detail_source, DetailSource::TextsPending);
         assert_eq!(pending.change.justification, "");
-        let a = approval(&Row(v.as_object().unwrap())).unwrap();
+        let a = approval(&Row::new(v.as_object().unwrap())).unwrap();
         assert_eq!(a.change.justification, "Security fix");
         assert_eq!(a.sys_id, "a1");
         assert_eq!(a.state, ApprovalState::Requested);
@@ -475,7 +475,7 @@ mod tests {
             "group": {"display_value": "GAPP0010001", "value": "g1"},
             "group.assignment_group": {"display_value": "Change Advisory Board", "value": "grp1"},
         });
-        let a = approval(&Row(v.as_object().unwrap())).unwrap();
+        let a = approval(&Row::new(v.as_object().unwrap())).unwrap();
         assert_eq!(a.group.as_deref(), Some("Change Advisory Board"));
     }
 
@@ -486,7 +486,7 @@ mod tests {
             "sys_created_on": "2026-11-25 10:00:00",
             "sysapproval.number": "CHG1",
         });
-        let a = approval(&Row(v.as_object().unwrap())).unwrap();
+        let a = approval(&Row::new(v.as_object().unwrap())).unwrap();
         assert_eq!(a.change.detail_source, DetailSource::Summary);
         assert_eq!(a.change.number, "CHG1");
         assert_eq!(a.change.risk, None);
@@ -497,39 +497,39 @@ mod tests {
         let base = json!({"sys_id": "a1", "state": "requested", "sysapproval": "c1", "sys_created_on": "2026-11-25 10:00:00"});
         let mut bad_date = base.clone();
         bad_date["due_date"] = json!("next tuesday");
-        let err = approval(&Row(bad_date.as_object().unwrap()))
+        let err = approval(&Row::new(bad_date.as_object().unwrap()))
             .unwrap_err()
             .to_string();
         assert!(err.contains("due_date") && err.contains("a1"), "{err}");
 
         let mut bad_risk = base.clone();
         bad_risk["sysapproval.risk"] = json!("9");
-        let err = approval(&Row(bad_risk.as_object().unwrap()))
+        let err = approval(&Row::new(bad_risk.as_object().unwrap()))
             .unwrap_err()
             .to_string();
         assert!(err.contains("sysapproval.risk"), "{err}");
 
         let mut no_id = base.clone();
         no_id["sys_id"] = json!("");
-        assert!(approval(&Row(no_id.as_object().unwrap())).is_err());
+        assert!(approval(&Row::new(no_id.as_object().unwrap())).is_err());
 
         let mut no_change = base.clone();
         no_change["sysapproval"] = json!("");
-        assert!(approval(&Row(no_change.as_object().unwrap())).is_err());
+        assert!(approval(&Row::new(no_change.as_object().unwrap())).is_err());
 
         // Ids go into URLs and queries: a change id that is not an identifier is refused.
         let mut bad_change = base.clone();
         bad_change["sysapproval"] = json!("c1^ORstate=approved");
-        let err = approval(&Row(bad_change.as_object().unwrap()))
+        let err = approval(&Row::new(bad_change.as_object().unwrap()))
             .unwrap_err()
             .to_string();
         assert!(err.contains("change sys_id"), "{err}");
         let mut bad_approver = base.clone();
         bad_approver["approver"] = json!("u1,u2");
-        assert!(approval(&Row(bad_approver.as_object().unwrap())).is_err());
+        assert!(approval(&Row::new(bad_approver.as_object().unwrap())).is_err());
 
         let mut no_created = base;
         no_created["sys_created_on"] = json!("");
-        assert!(approval(&Row(no_created.as_object().unwrap())).is_err());
+        assert!(approval(&Row::new(no_created.as_object().unwrap())).is_err());
     }
 }

@@ -403,6 +403,15 @@ pub(super) async fn decode(
 }
 
 fn parse_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, BackendError> {
+    json_body(headers, body)
+}
+
+/// An answer's body read as JSON into `T` (which may borrow from it), once its content type
+/// says JSON.
+pub(super) fn json_body<'a, T: serde::Deserialize<'a>>(
+    headers: &HeaderMap,
+    body: &'a [u8],
+) -> Result<T, BackendError> {
     let ct = header_str(headers, CONTENT_TYPE.as_str()).unwrap_or_default();
     if !ct.to_ascii_lowercase().contains("json") {
         let kind = if ct.is_empty() {

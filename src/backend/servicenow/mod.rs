@@ -673,7 +673,7 @@ impl Backend for ServiceNow {
         else {
             return Ok(None);
         };
-        let row = Row(&record);
+        let row = Row::new(&record);
         let approval = convert::approval(&row)?;
         Ok(Some(ServerApproval {
             // In display mode the journal reads back as its history (reference §7.2).
@@ -698,7 +698,7 @@ impl Backend for ServiceNow {
                 "the approval",
             )
             .await?;
-        let row = Row(&record);
+        let row = Row::new(&record);
         let got = ApprovalState::from_value(&row.value("state"));
         if got != state {
             return Err(BackendError::Protocol(format!(
@@ -728,7 +728,7 @@ impl Backend for ServiceNow {
         let record = self
             .patch_record("change_request", change_sys_id, &body, "the change request")
             .await?;
-        let row = Row(&record);
+        let row = Row::new(&record);
         if row.value("on_hold") != hold.to_string() {
             return Err(BackendError::Protocol(format!(
                 "the change's on_hold is {:?} after the update",
@@ -824,7 +824,7 @@ impl Backend for ServiceNow {
             .http
             .send(reqwest::Method::POST, url, Some(&body), "the delegation")
             .await?;
-        convert::delegation(&Row(&result_object(json)?))
+        convert::delegation(&Row::new(&result_object(json)?))
     }
 
     async fn update_delegation(
@@ -850,7 +850,7 @@ impl Backend for ServiceNow {
             .http
             .send(reqwest::Method::PATCH, url, Some(&body), "the delegation")
             .await?;
-        convert::delegation(&Row(&result_object(json)?))
+        convert::delegation(&Row::new(&result_object(json)?))
     }
 
     async fn delete_delegation(&self, sys_id: &str) -> Result<(), BackendError> {
@@ -1011,7 +1011,7 @@ pub fn fuzz_decode(bytes: &[u8]) {
         _ => return,
     };
     for map in &rows {
-        let row = Row(map);
+        let row = Row::new(map);
         if let Ok(a) = convert::approval(&row) {
             for s in [
                 &a.change.number,

@@ -11,11 +11,10 @@ use std::collections::HashSet;
 
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use serde_json::Value;
 use url::Url;
 
 use super::http::header_str;
-use super::wire::Row;
+use super::wire::{Json, Row};
 use super::{Convert, ServiceNow};
 use crate::backend::{BackendError, Progress};
 
@@ -175,7 +174,10 @@ impl RawPage {
     }
 }
 
-/// Decodes a page and converts its rows.
+/// Decodes a page and converts its rows. The rows are read in place ([`Json`]: strings
+/// borrowed from the answer, objects as lists of members) and converted as they are read, on
+/// the caller's task: cheaper than building a map per row and per field and freeing them
+/// after (most of what reading a page cost), and without a hand-over to another thread.
 pub(super) async fn read_page<T>(
     raw: RawPage,
     convert: Convert<'_, T>,
@@ -185,21 +187,18 @@ pub(super) async fn read_page<T>(
         bytes,
         next,
     } = raw;
-    let json = match bytes {
-        None => None,
-        Some(bytes) => Some(super::http::decode(&headers, bytes).await?),
-    };
     {
-        let rows = match json {
-            Some(Value::Object(mut m)) => match m.remove("result") {
-                Some(Value::Array(items)) => items
+        let body = match &bytes {
+            Some(bytes) => Some(super::http::json_body::<Json>(&headers, bytes)?),
+            None => None,
+        };
+        let rows = match &body {
+            Some(body @ Json::Object(_)) => match body.get("result") {
+                Some(Json::Array(items)) => items
                     .iter()
-                    .map(|v| match v {
-                        Value::Object(o) => {
-                            let row = Row(o);
-                            Ok((row.value("sys_id"), convert(&row)?))
-                        }
-                        _ => Err(BackendError::Protocol(
+                    .map(|v| match Row::of_json(v) {
+                        Some(row) => Ok((row.value("sys_id"), convert(&row)?)),
+                        None => Err(BackendError::Protocol(
                             "a result row is not a JSON object".into(),
                         )),
                     })

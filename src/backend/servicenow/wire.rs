@@ -5,16 +5,42 @@
 //! `{"display_value","link"}` (no value!), `{"display_value","value"}`, or typed numbers and
 //! booleans from other APIs. Every accessor here accepts all of them.
 
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// One record as the API sent it.
-pub(crate) struct Row<'a>(pub &'a Map<String, Value>);
+/// One record as the API sent it: a decoded JSON object, or the members of a list page's row
+/// read by [`Json`].
+#[derive(Clone, Copy)]
+pub(crate) struct Row<'a>(Members<'a>);
+
+#[derive(Clone, Copy)]
+enum Members<'a> {
+    Map(&'a Map<String, Value>),
+    List(&'a [(Cow<'a, str>, Json<'a>)]),
+}
 
 impl<'a> Row<'a> {
+    pub fn new(record: &'a Map<String, Value>) -> Self {
+        Row(Members::Map(record))
+    }
+
+    /// A row of a list page read by [`Json`]; `None` when it is not an object.
+    pub fn of_json(record: &'a Json<'a>) -> Option<Self> {
+        match record {
+            Json::Object(members) => Some(Row(Members::List(members))),
+            _ => None,
+        }
+    }
+
     /// The field, or `None` when the response did not include it (for instance a dot-walked
     /// field the instance could not resolve).
     pub fn field(&self, name: &str) -> Option<Field<'a>> {
-        self.0.get(name).map(Field)
+        match self.0 {
+            Members::Map(m) => m.get(name).map(Field::Value),
+            Members::List(l) => member(l, name).map(Field::Json),
+        }
     }
 
     /// The stored value, `""` when absent or empty.
@@ -28,37 +54,192 @@ impl<'a> Row<'a> {
     }
 }
 
+/// The member `name` of an object read by [`Json`]; the last one when a name repeats, as a
+/// decoded map keeps it.
+fn member<'s, 'a>(members: &'s [(Cow<'a, str>, Json<'a>)], name: &str) -> Option<&'s Json<'a>> {
+    members.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
 #[derive(Clone, Copy)]
-pub(crate) struct Field<'a>(pub &'a Value);
+pub(crate) enum Field<'a> {
+    Value(&'a Value),
+    Json(&'a Json<'a>),
+}
 
 impl Field<'_> {
     /// The stored ("value") form as a string.
     pub fn value(&self) -> String {
-        match self.0 {
-            Value::Object(m) => match m.get("value") {
+        match self {
+            Field::Value(Value::Object(m)) => match m.get("value") {
                 Some(v) => scalar(v),
                 // display_value=true references carry only display_value and link; the
                 // sys_id is the link's last path segment.
                 None => m
                     .get("link")
                     .and_then(Value::as_str)
-                    .and_then(|l| l.rsplit('/').next())
-                    .map(str::to_string)
+                    .map(last_segment)
                     .unwrap_or_default(),
             },
-            v => scalar(v),
+            Field::Value(v) => scalar(v),
+            Field::Json(Json::Object(m)) => match member(m, "value") {
+                Some(v) => v.scalar(),
+                None => match member(m, "link") {
+                    Some(Json::Str(l)) => last_segment(l),
+                    _ => String::new(),
+                },
+            },
+            Field::Json(v) => v.scalar(),
         }
     }
 
     /// The display form, or the stored form when no display value was sent.
     pub fn display(&self) -> String {
-        match self.0 {
-            Value::Object(m) => match m.get("display_value") {
-                Some(v) if !scalar(v).is_empty() => scalar(v),
-                _ => self.value(),
-            },
-            v => scalar(v),
+        let shown = match self {
+            Field::Value(Value::Object(m)) => m.get("display_value").map(scalar),
+            Field::Value(v) => return scalar(v),
+            Field::Json(Json::Object(m)) => member(m, "display_value").map(Json::scalar),
+            Field::Json(v) => return v.scalar(),
+        };
+        match shown {
+            Some(s) if !s.is_empty() => s,
+            _ => self.value(),
         }
+    }
+}
+
+fn last_segment(link: &str) -> String {
+    link.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// A JSON value as a list page's rows are read: strings borrowed from the answer unless they
+/// had escapes, objects as their members in order. A page's rows are each read once, field by
+/// field, so building (and then freeing) a map per row and per field would be most of the
+/// cost of reading them.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Json<'a> {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Str(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl<'a> Json<'a> {
+    /// The member `name` of an object.
+    pub fn get(&self, name: &str) -> Option<&Json<'a>> {
+        match self {
+            Json::Object(m) => member(m, name),
+            _ => None,
+        }
+    }
+
+    fn scalar(&self) -> String {
+        match self {
+            Json::Str(s) => s.to_string(),
+            Json::Null => String::new(),
+            Json::Bool(b) => b.to_string(),
+            Json::Number(n) => number(n),
+            // An unexpected nested shape: keep it visible rather than guess.
+            other => other.to_value().to_string(),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(n) => Value::Number(n.clone()),
+            Json::Str(s) => Value::String(s.to_string()),
+            Json::Array(a) => Value::Array(a.iter().map(Json::to_value).collect()),
+            Json::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+    fn visit_none<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Json<'de>, E> {
+        Ok(Json::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(n.into()))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(n.into()))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Json<'de>, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number))
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Borrowed(s)))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Owned(s.to_string())))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Owned(s)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+        let mut members = Vec::new();
+        while let Some(Key(k)) = map.next_key()? {
+            members.push((k, map.next_value()?));
+        }
+        Ok(Json::Object(members))
+    }
+}
+
+/// An object member's name, borrowed unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
     }
 }
 
@@ -67,29 +248,27 @@ fn scalar(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => {
-            // sn_chg_rest sends typed numbers such as 3.0 for the choice value "3".
-            if let Some(f) = n.as_f64()
-                && f.fract() == 0.0
-                && f.abs() < 1e15
-            {
-                return format!("{}", f as i64);
-            }
-            n.to_string()
-        }
+        Value::Number(n) => number(n),
         // An unexpected nested shape: keep it visible rather than guess.
         other => other.to_string(),
     }
+}
+
+fn number(n: &serde_json::Number) -> String {
+    // sn_chg_rest sends typed numbers such as 3.0 for the choice value "3".
+    if let Some(f) = n.as_f64()
+        && f.fract() == 0.0
+        && f.abs() < 1e15
+    {
+        return format!("{}", f as i64);
+    }
+    n.to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn row(v: &Value) -> Row<'_> {
-        Row(v.as_object().unwrap())
-    }
 
     #[test]
     fn every_shape_reads() {
@@ -102,9 +281,18 @@ mod tests {
             "bool": false,
             "empty_ref": "",
             "null": null,
-            "empty_all": {"display_value": "", "value": ""}
+            "empty_all": {"display_value": "", "value": ""},
+            "nested": [1, {"a": true}]
         });
-        let r = row(&v);
+        // Decoded whole, and as a list page's rows are read: the same answers.
+        let text = v.to_string();
+        let light: Json = serde_json::from_str(&text).unwrap();
+        for r in [Row::new(v.as_object().unwrap()), Row::of_json(&light).unwrap()] {
+            every_shape(r);
+        }
+    }
+
+    fn every_shape(r: Row<'_>) {
         assert_eq!(r.value("plain"), "requested");
         assert_eq!(r.value("ref_false"), "abc");
         assert_eq!(r.display("ref_false"), "abc");
@@ -119,5 +307,25 @@ mod tests {
         assert_eq!(r.display("empty_all"), "");
         assert_eq!(r.value("absent"), "");
         assert!(r.field("absent").is_none());
+        assert_eq!(r.value("nested"), r#"[1,{"a":true}]"#);
+    }
+
+    #[test]
+    fn light_json_borrows_plain_strings_and_keeps_escapes() {
+        let text = r#"{"a":"plain","b\u0041":"esc\"aped\n","n":3.5,"r":[null,false,7],"a":"last"}"#;
+        let v: Json = serde_json::from_str(text).unwrap();
+        let Json::Object(m) = &v else { panic!("{v:?}") };
+        assert!(matches!(&m[0], (Cow::Borrowed("a"), Json::Str(Cow::Borrowed("plain")))));
+        assert_eq!(m[1].0, "bA");
+        assert_eq!(v.get("bA"), Some(&Json::Str("esc\"aped\n".into())));
+        assert_eq!(v.get("n").map(Json::scalar).as_deref(), Some("3.5"));
+        assert_eq!(v.get("a"), Some(&Json::Str("last".into())), "the last of a repeated name");
+        let r = Row::of_json(&v).unwrap();
+        assert_eq!(r.value("r"), "[null,false,7]");
+        assert!(Row::of_json(&Json::Null).is_none());
+        // What serde_json accepts and refuses, this does too.
+        for bad in ["{\"a\":}", "[1,]", "{\"a\":\"\\x\"}", "\"\u{0}"] {
+            assert!(serde_json::from_str::<Json>(bad).is_err(), "{bad}");
+        }
     }
 }
