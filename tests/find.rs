@@ -31,7 +31,9 @@ async fn synced(dir: &std::path::Path) -> (Store, DateTime<Utc>) {
     sync_once(&sn, &mut store, clock.as_ref(), &no_progress)
         .await
         .unwrap();
-    fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap();
+    fill_long_texts(&sn, &store, None, || true, |_| {})
+        .await
+        .unwrap();
     let now = clock.now();
     server.shutdown().await;
     (store, now)

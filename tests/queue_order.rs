@@ -23,7 +23,9 @@ use signoff::ui::{AppState, Msg, QueueRows, Theme, update, views};
 /// of `changes` changes, synced through the adapter; and the sim's time.
 async fn synced_store(dir: &std::path::Path, changes: usize) -> (Store, DateTime<Utc>) {
     let (store, now, server, sn) = first_pass(dir, changes).await;
-    fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap();
+    fill_long_texts(&sn, &store, None, || true, |_| {})
+        .await
+        .unwrap();
     server.shutdown().await;
     (store, now)
 }
@@ -474,7 +476,9 @@ async fn the_detail_view_waits_for_the_long_texts_and_shows_them_when_they_arriv
         press(&mut s, KeyCode::Enter);
     }
     assert!(screen(&s, now, 150, 45).contains("still being fetched"));
-    fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap();
+    fill_long_texts(&sn, &store, None, || true, |_| {})
+        .await
+        .unwrap();
     let whole = store
         .approvals_by_id(std::slice::from_ref(&first.sys_id))
         .unwrap()

@@ -19,6 +19,7 @@ use signoff::sim::{DEMO_PASSWORD, DEMO_USER, Fault, SimServer};
 use signoff::store::Store;
 use signoff::sync::{
     Backoff, EngineConfig, SyncCommand, SyncEvent, fill_long_texts, run_engine, sync_once,
+    sync_then_texts,
 };
 use signoff::ui::{AppState, Msg, Theme, update, views};
 
@@ -525,7 +526,9 @@ async fn a_full_pull_stores_the_queue_first_and_the_long_texts_after() {
     assert_eq!(store.texts_pending(10_000).unwrap().len(), pending.len());
 
     // The second pass completes them: each row is then what the server gives whole.
-    let filled = fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap();
+    let filled = fill_long_texts(&sn, &store, None, || true, |_| {})
+        .await
+        .unwrap();
     assert_eq!(filled, pending.len());
     assert!(store.texts_pending(10).unwrap().is_empty());
     let whole = sn
@@ -551,9 +554,91 @@ async fn a_full_pull_stores_the_queue_first_and_the_long_texts_after() {
     assert!(now.iter().any(|a| !a.change.implementation_plan.is_empty()));
     // Nothing waits any more: another round asks for nothing.
     assert_eq!(
-        fill_long_texts(&sn, &store, || true, |_| {}).await.unwrap(),
+        fill_long_texts(&sn, &store, None, || true, |_| {})
+            .await
+            .unwrap(),
         0
     );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_full_pull_asks_for_the_long_texts_before_it_has_stored_its_pages() {
+    let server = start(300).await;
+    let sn = client(&server, DEMO_PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let clock = common::clock(&server);
+    let (outcome, ahead) = sync_then_texts(&sn, &mut store, clock.as_ref(), &no_progress)
+        .await
+        .unwrap();
+    assert!(outcome.full);
+    // The queue is stored whole before the texts are: what waits is what was asked for.
+    let pending = store.texts_pending(10_000).unwrap();
+    assert!(
+        pending.len() * 2 > outcome.total,
+        "{} of {}",
+        pending.len(),
+        outcome.total
+    );
+    assert_eq!(
+        store.load_snapshot().unwrap().approvals.len(),
+        outcome.total
+    );
+    let ahead = ahead.expect("a full pull asks for the texts of what it stored without them");
+    let filled = fill_long_texts(&sn, &store, Some(ahead), || true, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(filled, pending.len());
+    assert!(store.texts_pending(10).unwrap().is_empty());
+    // The same store a sync and a pass from the store's list leave.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut other = store_in(&dir2);
+    sync(&server, &sn, &mut other).await;
+    fill_long_texts(&sn, &other, None, || true, |_| {})
+        .await
+        .unwrap();
+    let by_id = |s: &Store| {
+        let mut a = s.load_snapshot().unwrap().approvals;
+        a.sort_by(|x, y| x.sys_id.cmp(&y.sys_id));
+        a
+    };
+    assert_eq!(by_id(&store), by_id(&other));
+
+    // An incremental sync has nothing to ask for ahead.
+    let (again, ahead) = sync_then_texts(&sn, &mut store, clock.as_ref(), &no_progress)
+        .await
+        .unwrap();
+    assert!(!again.full);
+    assert!(ahead.is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn texts_asked_for_ahead_and_never_stored_wait_for_the_next_pass() {
+    let server = start(300).await;
+    let sn = client(&server, DEMO_PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_in(&dir);
+    let clock = common::clock(&server);
+    let (_, ahead) = sync_then_texts(&sn, &mut store, clock.as_ref(), &no_progress)
+        .await
+        .unwrap();
+    let waiting = store.texts_pending(10_000).unwrap().len();
+    assert!(waiting > 0);
+    // Stopped before the first batch is stored (a decision came first): nothing is lost.
+    let filled = fill_long_texts(&sn, &store, ahead, || false, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(filled, 0);
+    assert_eq!(store.texts_pending(10_000).unwrap().len(), waiting);
+    assert_eq!(
+        fill_long_texts(&sn, &store, None, || true, |_| {})
+            .await
+            .unwrap(),
+        waiting
+    );
+    assert!(store.texts_pending(10).unwrap().is_empty());
     server.shutdown().await;
 }
 

@@ -6,7 +6,7 @@ use super::Failure;
 use super::connect::Session;
 use crate::backend::no_progress;
 use crate::domain::{Clock, Policy, QueueEntry};
-use crate::sync::sync_once;
+use crate::sync::sync_then_texts;
 use crate::ui;
 
 pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
@@ -19,10 +19,10 @@ pub async fn run(s: &Session, json: bool) -> Result<(), Failure> {
     let clock = s.clock_for(Some(&store));
     if !s.cli.offline {
         let backend = s.connect(&clock)?;
-        let outcome = sync_once(&backend, &mut store, clock.as_ref(), &no_progress)
+        let (outcome, ahead) = sync_then_texts(&backend, &mut store, clock.as_ref(), &no_progress)
             .await
             .map_err(super::sync::failure)?;
-        crate::sync::fill_long_texts(&backend, &store, || true, |_| {})
+        crate::sync::fill_long_texts(&backend, &store, ahead, || true, |_| {})
             .await
             .map_err(super::sync::failure)?;
         super::sync::print_notices(&outcome.notices);

@@ -6,7 +6,7 @@ use super::connect::Session;
 use super::{Failure, exit};
 use crate::backend::{Backend, no_progress};
 use crate::sync::{
-    Deliver, DeliveryReport, SyncError, deliver_pending, fill_long_texts, sync_once,
+    Deliver, DeliveryReport, SyncError, deliver_pending, fill_long_texts, sync_then_texts,
 };
 
 pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
@@ -44,11 +44,11 @@ pub async fn run(s: &Session) -> Result<ExitCode, Failure> {
             ),
         ));
     }
-    let outcome = sync_once(&backend, &mut store, clock.as_ref(), &no_progress)
+    let (outcome, ahead) = sync_then_texts(&backend, &mut store, clock.as_ref(), &no_progress)
         .await
         .map_err(failure)?;
     let queue_seconds = started.elapsed().as_secs_f64();
-    let long_texts = fill_long_texts(&backend, &store, || true, |_| {})
+    let long_texts = fill_long_texts(&backend, &store, ahead, || true, |_| {})
         .await
         .map_err(failure)?;
     print_notices(&outcome.notices);

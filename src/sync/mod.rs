@@ -97,7 +97,30 @@ pub async fn sync_once<B: Backend>(
     clock: &dyn Clock,
     progress: Progress<'_>,
 ) -> Result<SyncOutcome, SyncError> {
-    let mut outcome = sync_inner(backend, store, clock, progress).await?;
+    Ok(sync_with(backend, store, clock, progress, false).await?.0)
+}
+
+/// [`sync_once`] for a caller that goes on with the long texts ([`fill_long_texts`]): a full
+/// pull asks for them as soon as its last page has arrived, while the pages are still being
+/// stored, and hands over what it asked for (`None` after an incremental sync, or when no
+/// approval waits for its texts).
+pub async fn sync_then_texts<'a, B: Backend>(
+    backend: &'a B,
+    store: &mut Store,
+    clock: &dyn Clock,
+    progress: Progress<'_>,
+) -> Result<(SyncOutcome, Option<TextsAhead<'a>>), SyncError> {
+    sync_with(backend, store, clock, progress, true).await
+}
+
+async fn sync_with<'a, B: Backend>(
+    backend: &'a B,
+    store: &mut Store,
+    clock: &dyn Clock,
+    progress: Progress<'_>,
+    texts_ahead: bool,
+) -> Result<(SyncOutcome, Option<TextsAhead<'a>>), SyncError> {
+    let (mut outcome, ahead) = sync_inner(backend, store, clock, progress, texts_ahead).await?;
     outcome.notices = backend.take_notices();
     if let Some(skew) = clock.skew() {
         store.set_metas(&[
@@ -105,7 +128,50 @@ pub async fn sync_once<B: Backend>(
             (META_SKEW_AT, &crate::store::format_time(outcome.at)),
         ])?;
     }
-    Ok(outcome)
+    Ok((outcome, ahead))
+}
+
+/// The long texts of a full pull's approvals, asked for before the pull had stored its last
+/// page: the answers wait (a few) until [`fill_long_texts`] stores them.
+pub struct TextsAhead<'a> {
+    ids: Vec<String>,
+    fetch: futures::future::BoxFuture<'a, Result<(), BackendError>>,
+    /// The fetch's result when it ended while the pull was still storing.
+    fetched: Option<Result<(), BackendError>>,
+    rx: tokio::sync::mpsc::Receiver<Vec<(String, LongTexts)>>,
+}
+
+impl<'a> TextsAhead<'a> {
+    fn start<B: Backend>(backend: &'a B, mut ids: Vec<String>) -> Option<Self> {
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let asked = ids.clone();
+        Some(TextsAhead {
+            ids,
+            fetch: Box::pin(async move { backend.long_texts(&asked, tx).await }),
+            fetched: None,
+            rx,
+        })
+    }
+
+    /// Runs `work` while the fetch goes on.
+    async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        if self.fetched.is_some() {
+            return work.await;
+        }
+        let work = std::pin::pin!(work);
+        match futures::future::select(work, &mut self.fetch).await {
+            futures::future::Either::Left((done, _)) => done,
+            futures::future::Either::Right((fetched, work)) => {
+                self.fetched = Some(fetched);
+                work.await
+            }
+        }
+    }
 }
 
 /// Whether `newer` differs from `cached`, a row still waiting for its long texts, only by
@@ -120,45 +186,58 @@ fn only_texts_differ(cached: &Approval, newer: &Approval) -> bool {
 }
 
 /// The second pass of a full pull: fetches the long texts of the changes whose approvals were
-/// stored without them, each answer stored on a thread of its own while the next arrive;
-/// until none waits (an interrupted pass goes on at the next sync). Asks `go_on` before each
-/// batch is stored (false: stop, the rest waits); `stored` hears which approvals each stored
-/// batch completed. Returns how many it completed. The queue is usable before.
+/// stored without them (those `ahead` asked for already, else the store's list), each answer
+/// stored on a thread of its own while the next arrive; until none waits (an interrupted pass
+/// goes on at the next sync). Asks `go_on` before each batch is stored (false: stop, the rest
+/// waits); `stored` hears which approvals each stored batch completed. Returns how many it
+/// completed. The queue is usable before.
 pub fn fill_long_texts<'a, B: Backend>(
     backend: &'a B,
     store: &Store,
+    ahead: Option<TextsAhead<'a>>,
     mut go_on: impl FnMut() -> bool + Send + 'a,
     stored: impl Fn(Vec<String>) + Send + 'static,
 ) -> impl Future<Output = Result<usize, SyncError>> + Send + 'a {
     // What the store says is read now: the future holds no reference to it.
-    let prepared = store.texts_pending(usize::MAX).and_then(|ids| {
-        Ok(match ids.is_empty() {
-            true => None,
-            false => Some((ids, store.page_writer()?)),
-        })
-    });
+    let prepared =
+        match ahead {
+            Some(ahead) => store.page_writer().map(|w| Some((ahead, w))),
+            None => store.texts_pending(usize::MAX).and_then(|ids| {
+                match TextsAhead::start(backend, ids) {
+                    None => Ok(None),
+                    Some(ahead) => Ok(Some((ahead, store.page_writer()?))),
+                }
+            }),
+        };
     async move {
         match prepared? {
             None => Ok(0),
-            Some((ids, writer)) => fill_with(backend, ids, writer, &mut go_on, stored).await,
+            Some((ahead, writer)) => fill_with(ahead, writer, &mut go_on, stored).await,
         }
     }
 }
 
-async fn fill_with<B: Backend>(
-    backend: &B,
-    ids: Vec<String>,
+async fn fill_with(
+    ahead: TextsAhead<'_>,
     writer: Store,
     go_on: &mut (impl FnMut() -> bool + Send),
     stored: impl Fn(Vec<String>) + Send + 'static,
 ) -> Result<usize, SyncError> {
     type Batch = (Vec<String>, Vec<(String, LongTexts)>);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, LongTexts)>>(2);
+    let TextsAhead {
+        ids,
+        fetch,
+        fetched,
+        mut rx,
+    } = ahead;
     let (to_writer, from_fetch) = tokio::sync::mpsc::channel::<Batch>(2);
     // Set as the fetch ends, in the same poll that closes `rx` (one task polls both).
     let fetched_all = std::sync::atomic::AtomicBool::new(false);
     let fetch = async {
-        let result = backend.long_texts(&ids, tx).await;
+        let result = match fetched {
+            Some(result) => result,
+            None => fetch.await,
+        };
         fetched_all.store(result.is_ok(), std::sync::atomic::Ordering::SeqCst);
         result
     };
@@ -312,12 +391,13 @@ async fn save_pages(
     .await
 }
 
-async fn sync_inner<B: Backend>(
-    backend: &B,
+async fn sync_inner<'a, B: Backend>(
+    backend: &'a B,
     store: &mut Store,
     clock: &dyn Clock,
     progress: Progress<'_>,
-) -> Result<SyncOutcome, SyncError> {
+    texts_ahead: bool,
+) -> Result<(SyncOutcome, Option<TextsAhead<'a>>), SyncError> {
     let source = format!("{}|{}", backend.instance_label(), backend.login());
     let state = store.sync_state()?;
     let same_source = store.get_meta(META_SOURCE)?.as_deref() == Some(source.as_str());
@@ -362,12 +442,22 @@ async fn sync_inner<B: Backend>(
         let (page_tx, mut page_rx) = tokio::sync::mpsc::channel::<Vec<Approval>>(4);
         let fetch = backend.pending_approvals(&ids, progress, page_tx);
         let pages_tx = tx.clone();
-        let forward = async move {
+        // The approvals stored without their long texts, for the second pass.
+        let mut waiting: Vec<String> = Vec::new();
+        let forward = async {
             while let Some(page) = page_rx.recv().await {
+                if texts_ahead {
+                    waiting.extend(
+                        page.iter()
+                            .filter(|a| a.change.detail_source == DetailSource::TextsPending)
+                            .map(|a| a.sys_id.clone()),
+                    );
+                }
                 if pages_tx.send(Pulled::Page(page)).await.is_err() {
                     break;
                 }
             }
+            drop(pages_tx);
         };
         // The instance's SLAs meanwhile, to the same writer.
         let slas = async move {
@@ -375,8 +465,25 @@ async fn sync_inner<B: Backend>(
                 let _ = tx.send(Pulled::Slas(slas, now)).await;
             }
         };
-        let (fetched, saved, (), ()) =
-            futures::join!(fetch, save_pages(store.page_writer()?, rx), forward, slas);
+        let pull = async { futures::join!(fetch, forward, slas).0 };
+        let saving = save_pages(store.page_writer()?, rx);
+        let mut saving = std::pin::pin!(saving);
+        // Every page in (the writer may still be storing the last ones): the long texts are
+        // asked for at once, and their answers wait until the pull has been stored.
+        let (fetched, saved) =
+            match futures::future::select(std::pin::pin!(pull), &mut saving).await {
+                futures::future::Either::Left((fetched, _)) => (fetched, None),
+                futures::future::Either::Right((saved, pull)) => (pull.await, Some(saved)),
+            };
+        let mut ahead = match &fetched {
+            Ok(()) if texts_ahead => TextsAhead::start(backend, waiting),
+            _ => None,
+        };
+        let saved = match (saved, &mut ahead) {
+            (Some(saved), _) => saved,
+            (None, Some(ahead)) => ahead.alongside(saving).await,
+            (None, None) => saving.await,
+        };
         let (fresh, high_water) = saved?;
         fetched?;
         let added = fresh.iter().filter(|id| !cached.contains(*id)).count();
@@ -406,7 +513,7 @@ async fn sync_inner<B: Backend>(
             (META_LAST_FULL, &at),
             (META_LAST_RECONCILE, &at),
         ])?;
-        return Ok(outcome);
+        return Ok((outcome, ahead));
     };
 
     let since = high_water - OVERLAP;
@@ -509,7 +616,7 @@ async fn sync_inner<B: Backend>(
     if let Some(slas) = fetch_instance_slas(backend, last.map(|t| t - OVERLAP)).await {
         store_instance_slas(store, slas, now)?;
     }
-    Ok(outcome)
+    Ok((outcome, None))
 }
 
 /// Reads the instance's own SLAs on changes (`task_sla`): all running ones (`since` none),
@@ -776,8 +883,10 @@ pub async fn run_engine<B: Backend + 'static>(
                     deliver_now |= cmd == SyncCommand::Deliver;
                 }
                 let synced = result.is_ok();
+                let mut ahead = None;
                 let event = match result {
-                    Ok(outcome) => {
+                    Ok((outcome, texts)) => {
+                        ahead = texts;
                         failures = 0;
                         offline_since = None;
                         next = Some(if deliver_now {
@@ -840,6 +949,7 @@ pub async fn run_engine<B: Backend + 'static>(
                     let filled = fill_long_texts(
                         backend.as_ref(),
                         &store,
+                        ahead.take(),
                         || {
                             asked |= commands.try_recv().is_ok();
                             !asked
@@ -863,13 +973,13 @@ pub async fn run_engine<B: Backend + 'static>(
 
 /// One engine cycle: deliver the outbox (outbox first: decisions go out before the queue is
 /// pulled), then sync.
-async fn cycle<B: Backend>(
-    backend: &B,
+async fn cycle<'a, B: Backend>(
+    backend: &'a B,
     store: &mut Store,
     clock: &dyn Clock,
     progress: Progress<'_>,
     events: &mpsc::UnboundedSender<SyncEvent>,
-) -> Result<SyncOutcome, SyncError> {
+) -> Result<(SyncOutcome, Option<TextsAhead<'a>>), SyncError> {
     let report = |d: &crate::domain::Decision, delivery: &Delivery| {
         let _ = events.send(SyncEvent::Delivery {
             client_id: d.client_id.clone(),
@@ -882,7 +992,7 @@ async fn cycle<B: Backend>(
     if let Some(error) = delivered.stopped {
         return Err(SyncError::Backend(error));
     }
-    sync_once(backend, store, clock, progress).await
+    sync_then_texts(backend, store, clock, progress).await
 }
 
 /// A jitter fraction in [0, 1) from the clock's nanoseconds (and the process): spreads

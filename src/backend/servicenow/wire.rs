@@ -57,7 +57,11 @@ impl<'a> Row<'a> {
 /// The member `name` of an object read by [`Json`]; the last one when a name repeats, as a
 /// decoded map keeps it.
 fn member<'s, 'a>(members: &'s [(Cow<'a, str>, Json<'a>)], name: &str) -> Option<&'s Json<'a>> {
-    members.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+    members
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 #[derive(Clone, Copy)]
@@ -287,7 +291,10 @@ mod tests {
         // Decoded whole, and as a list page's rows are read: the same answers.
         let text = v.to_string();
         let light: Json = serde_json::from_str(&text).unwrap();
-        for r in [Row::new(v.as_object().unwrap()), Row::of_json(&light).unwrap()] {
+        for r in [
+            Row::new(v.as_object().unwrap()),
+            Row::of_json(&light).unwrap(),
+        ] {
             every_shape(r);
         }
     }
@@ -315,11 +322,18 @@ mod tests {
         let text = r#"{"a":"plain","b\u0041":"esc\"aped\n","n":3.5,"r":[null,false,7],"a":"last"}"#;
         let v: Json = serde_json::from_str(text).unwrap();
         let Json::Object(m) = &v else { panic!("{v:?}") };
-        assert!(matches!(&m[0], (Cow::Borrowed("a"), Json::Str(Cow::Borrowed("plain")))));
+        assert!(matches!(
+            &m[0],
+            (Cow::Borrowed("a"), Json::Str(Cow::Borrowed("plain")))
+        ));
         assert_eq!(m[1].0, "bA");
         assert_eq!(v.get("bA"), Some(&Json::Str("esc\"aped\n".into())));
         assert_eq!(v.get("n").map(Json::scalar).as_deref(), Some("3.5"));
-        assert_eq!(v.get("a"), Some(&Json::Str("last".into())), "the last of a repeated name");
+        assert_eq!(
+            v.get("a"),
+            Some(&Json::Str("last".into())),
+            "the last of a repeated name"
+        );
         let r = Row::of_json(&v).unwrap();
         assert_eq!(r.value("r"), "[null,false,7]");
         assert!(Row::of_json(&Json::Null).is_none());
