@@ -160,8 +160,9 @@ pub struct Inner {
     pub(crate) tokens: Mutex<oauth::Tokens>,
     /// What the records were generated from (kept in the data file).
     origin: persist::Origin,
-    /// Approval rows a policy approves by itself at their due date (found once).
-    auto_rows: Mutex<Option<Vec<u32>>>,
+    /// Approval rows a policy approves by itself at their due date, still requested, by due
+    /// time (found again after any write).
+    auto_rows: Mutex<Option<Vec<(i64, u32)>>>,
 }
 
 /// The records held for writing; see [`Inner::write_db`].
@@ -252,16 +253,21 @@ impl Inner {
             };
             let mut rows = lock(&self.auto_rows);
             let rows = rows.get_or_insert_with(|| {
-                (0..db.tables[t].rows.len() as u32)
-                    .filter(|&r| data::is_auto_approval(db.get(t, r, f_src)))
-                    .collect()
+                let mut rows: Vec<(i64, u32)> = (0..db.tables[t].rows.len() as u32)
+                    .filter(|&r| {
+                        data::is_auto_approval(db.get(t, r, f_src))
+                            && db.get(t, r, f_state) == "requested"
+                    })
+                    .filter_map(|r| Some((table::parse_ts(db.get(t, r, f_due))?, r)))
+                    .collect();
+                rows.sort_unstable();
+                rows
             });
+            // Most requests find the earliest still in the future and stop there.
             rows.iter()
-                .copied()
-                .filter(|&r| {
-                    db.get(t, r, f_state) == "requested"
-                        && table::parse_ts(db.get(t, r, f_due)).is_some_and(|d| d <= now)
-                })
+                .take_while(|(due, _)| *due <= now)
+                .map(|&(_, r)| r)
+                .filter(|&r| db.get(t, r, f_state) == "requested")
                 .collect()
         };
         if due.is_empty() {
