@@ -10,10 +10,11 @@
 //! handles into one shared string pool ([`Interner`]); repeated strings (states, templates,
 //! references) are stored once.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 /// Choice list: stored value → label.
 pub type Choices = &'static [(&'static str, &'static str)];
@@ -454,33 +455,47 @@ impl Db {
 
     /// Render one field of one record in the requested display mode (§1.4 table).
     pub fn render_field(&self, ctx: &RenderCtx, t: usize, row: u32, f: usize) -> Value {
+        serde_json::to_value(self.field_out(ctx, t, row, f)).unwrap_or(Value::Null)
+    }
+
+    /// One field in the shape the display mode asks for (§1.4 table), ready to be written.
+    pub fn field_out(&self, ctx: &RenderCtx, t: usize, row: u32, f: usize) -> FieldOut<'_> {
         let fd = &self.tables[t].fields[f];
         let v = self.get(t, row, f);
+        let value = Cow::Borrowed(v);
         match fd.kind {
             Kind::Ref { link, .. } => {
                 if v.is_empty() {
-                    return match ctx.mode {
-                        Mode::All => json!({"display_value": "", "value": ""}),
-                        _ => json!(""),
-                    };
+                    return FieldOut::empty(ctx.mode);
                 }
-                let url = format!("{}/api/now/table/{}/{}", ctx.base, link, v);
-                let dv = || self.display_of(t, row, f);
+                let url = || format!("{}/api/now/table/{}/{}", ctx.base, link, v);
+                let dv = || Cow::Owned(self.display_of(t, row, f));
                 match (ctx.mode, ctx.exclude_links) {
-                    (Mode::Value, true) => json!(v),
-                    (Mode::Value, false) => json!({"link": url, "value": v}),
-                    (Mode::Display, true) => json!(dv()),
-                    (Mode::Display, false) => json!({"display_value": dv(), "link": url}),
-                    (Mode::All, true) => json!({"display_value": dv(), "value": v}),
-                    (Mode::All, false) => {
-                        json!({"display_value": dv(), "link": url, "value": v})
-                    }
+                    (Mode::Value, true) => FieldOut::Plain(value),
+                    (Mode::Value, false) => FieldOut::ValueLink { link: url(), value },
+                    (Mode::Display, true) => FieldOut::Plain(dv()),
+                    (Mode::Display, false) => FieldOut::DisplayLink {
+                        display_value: dv(),
+                        link: url(),
+                    },
+                    (Mode::All, true) => FieldOut::All {
+                        display_value: dv(),
+                        value,
+                    },
+                    (Mode::All, false) => FieldOut::AllLink {
+                        display_value: dv(),
+                        link: url(),
+                        value,
+                    },
                 }
             }
             Kind::Journal => match ctx.mode {
-                Mode::Value => json!(""),
-                Mode::Display => json!(self.journal_text(t, row, f)),
-                Mode::All => json!({"display_value": self.journal_text(t, row, f), "value": ""}),
+                Mode::Value => FieldOut::Plain(Cow::Borrowed("")),
+                Mode::Display => FieldOut::Plain(Cow::Owned(self.journal_text(t, row, f))),
+                Mode::All => FieldOut::All {
+                    display_value: Cow::Owned(self.journal_text(t, row, f)),
+                    value: Cow::Borrowed(""),
+                },
             },
             Kind::DateTime if !ctx.zone.is_empty() => {
                 let dv = parse_ts(v).map_or_else(
@@ -488,27 +503,34 @@ impl Db {
                     |utc| fmt_ts(utc + zone_offset(ctx.zone, utc)),
                 );
                 match ctx.mode {
-                    Mode::Value => json!(v),
-                    Mode::Display => json!(dv),
-                    Mode::All => json!({"display_value": dv, "value": v}),
+                    Mode::Value => FieldOut::Plain(value),
+                    Mode::Display => FieldOut::Plain(Cow::Owned(dv)),
+                    Mode::All => FieldOut::All {
+                        display_value: Cow::Owned(dv),
+                        value,
+                    },
                 }
             }
             _ => match ctx.mode {
-                Mode::Value => json!(v),
-                Mode::Display => json!(self.display_of(t, row, f)),
-                Mode::All => json!({"display_value": self.display_of(t, row, f), "value": v}),
+                Mode::Value => FieldOut::Plain(value),
+                Mode::Display => FieldOut::Plain(Cow::Owned(self.display_of(t, row, f))),
+                Mode::All => FieldOut::All {
+                    display_value: Cow::Owned(self.display_of(t, row, f)),
+                    value,
+                },
             },
         }
     }
 
     /// Render a path (dot-walked or not); an empty reference on the way renders as empty.
     pub fn render_path(&self, ctx: &RenderCtx, path: &Path, row: u32) -> Value {
+        serde_json::to_value(self.path_out(ctx, path, row)).unwrap_or(Value::Null)
+    }
+
+    fn path_out(&self, ctx: &RenderCtx, path: &Path, row: u32) -> FieldOut<'_> {
         match self.walk(path, row) {
-            Some((t, r, f)) => self.render_field(ctx, t, r, f),
-            None => match ctx.mode {
-                Mode::All => json!({"display_value": "", "value": ""}),
-                _ => json!(""),
-            },
+            Some((t, r, f)) => self.field_out(ctx, t, r, f),
+            None => FieldOut::empty(ctx.mode),
         }
     }
 
@@ -521,23 +543,88 @@ impl Db {
         row: u32,
         fields: Option<&[(String, Path)]>,
     ) -> Value {
-        let mut m = Map::new();
-        match fields {
-            None => {
-                for f in 0..self.tables[t].fields.len() {
-                    m.insert(
-                        self.tables[t].fields[f].name.to_string(),
-                        self.render_field(ctx, t, row, f),
-                    );
-                }
-            }
-            Some(list) => {
-                for (name, path) in list {
-                    m.insert(name.clone(), self.render_path(ctx, path, row));
-                }
-            }
+        serde_json::to_value(self.row_out(ctx, t, row, fields)).unwrap_or(Value::Null)
+    }
+
+    /// A record as [`Db::render_row`] renders it, written as it is serialised (a list page
+    /// is written straight to its body, without a map per row and per field): its members
+    /// in name order, a repeated name once.
+    pub fn row_out(
+        &self,
+        ctx: &RenderCtx,
+        t: usize,
+        row: u32,
+        fields: Option<&[(String, Path)]>,
+    ) -> RowOut<'_> {
+        let mut members: Vec<(Cow<'_, str>, FieldOut<'_>)> = match fields {
+            None => (0..self.tables[t].fields.len())
+                .map(|f| {
+                    let name = Cow::Borrowed(self.tables[t].fields[f].name);
+                    (name, self.field_out(ctx, t, row, f))
+                })
+                .collect(),
+            Some(list) => list
+                .iter()
+                .map(|(name, path)| (Cow::Owned(name.clone()), self.path_out(ctx, path, row)))
+                .collect(),
+        };
+        // As a map keeps them: by name, the last of a repeated one.
+        members.reverse();
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        members.dedup_by(|later, first| later.0 == first.0);
+        RowOut(members)
+    }
+}
+
+/// One field as it is written (§1.4): a plain string, or an object of the display value, the
+/// link and the value (members in name order).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum FieldOut<'a> {
+    Plain(Cow<'a, str>),
+    All {
+        display_value: Cow<'a, str>,
+        value: Cow<'a, str>,
+    },
+    AllLink {
+        display_value: Cow<'a, str>,
+        link: String,
+        value: Cow<'a, str>,
+    },
+    ValueLink {
+        link: String,
+        value: Cow<'a, str>,
+    },
+    DisplayLink {
+        display_value: Cow<'a, str>,
+        link: String,
+    },
+}
+
+impl FieldOut<'_> {
+    /// An empty reference (or a dot-walk through one).
+    fn empty(mode: Mode) -> Self {
+        match mode {
+            Mode::All => FieldOut::All {
+                display_value: Cow::Borrowed(""),
+                value: Cow::Borrowed(""),
+            },
+            _ => FieldOut::Plain(Cow::Borrowed("")),
         }
-        Value::Object(m)
+    }
+}
+
+/// A record's members, written as a JSON object.
+pub struct RowOut<'a>(Vec<(Cow<'a, str>, FieldOut<'a>)>);
+
+impl serde::Serialize for RowOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 

@@ -174,6 +174,9 @@ impl RawPage {
     }
 }
 
+/// Rows of a page converted between two chances for the other requests in flight.
+const ROWS_BETWEEN_YIELDS: usize = 200;
+
 /// Decodes a page and converts its rows. The rows are read in place ([`Json`]: strings
 /// borrowed from the answer, objects as lists of members) and converted as they are read, on
 /// the caller's task: cheaper than building a map per row and per field and freeing them
@@ -194,15 +197,23 @@ pub(super) async fn read_page<T>(
         };
         let rows = match &body {
             Some(body @ Json::Object(_)) => match body.get("result") {
-                Some(Json::Array(items)) => items
-                    .iter()
-                    .map(|v| match Row::of_json(v) {
-                        Some(row) => Ok((row.value("sys_id"), convert(&row)?)),
-                        None => Err(BackendError::Protocol(
-                            "a result row is not a JSON object".into(),
-                        )),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
+                Some(Json::Array(items)) => {
+                    let mut rows = Vec::with_capacity(items.len());
+                    for (i, v) in items.iter().enumerate() {
+                        // A long page lets the other requests in flight be answered (and
+                        // the next ones sent) while it is read.
+                        if i > 0 && i % ROWS_BETWEEN_YIELDS == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                        let Some(row) = Row::of_json(v) else {
+                            return Err(BackendError::Protocol(
+                                "a result row is not a JSON object".into(),
+                            ));
+                        };
+                        rows.push((row.value("sys_id"), convert(&row)?));
+                    }
+                    rows
+                }
                 Some(_) => {
                     return Err(BackendError::Protocol(
                         "the list answer's \"result\" is not an array".into(),
@@ -457,7 +468,9 @@ impl ServiceNow {
                     None => None,
                 }
             };
-            let (page, ahead) = futures::join!(read_page(raw, convert), ahead);
+            // `ahead` first: its request is sent before this page is read, which takes a while
+            // and yields nothing.
+            let (ahead, page) = futures::join!(ahead, read_page(raw, convert));
             let page = page?;
             pages += 1;
             let keys: Vec<&str> = page.rows.iter().map(|(id, _)| id.as_str()).collect();
