@@ -26,11 +26,18 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e, 1),
     };
     // One-shot commands are IO-bound: a single-threaded runtime keeps their memory small
-    // (no per-thread allocator arenas). The TUI, demo and sim get worker threads.
-    let mut builder = if matches!(cli.command, Some(Command::Queue { .. })) {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
+    // (no per-thread allocator arenas). `sync` reads pages on the main thread and stores them
+    // on a thread of its own; one worker for the connections is enough, and a second only
+    // added wake-ups competing for the cores (on two cores, 2-3% on a full pull). The TUI,
+    // demo and sim get a worker per core.
+    let mut builder = match cli.command {
+        Some(Command::Queue { .. }) => tokio::runtime::Builder::new_current_thread(),
+        Some(Command::Sync) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(1);
+            b
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
