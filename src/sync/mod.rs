@@ -97,7 +97,8 @@ pub async fn sync_once<B: Backend>(
     clock: &dyn Clock,
     progress: Progress<'_>,
 ) -> Result<SyncOutcome, SyncError> {
-    Ok(sync_with(backend, store, clock, progress, false).await?.0)
+    let (outcome, _) = sync_inner(backend, store, clock, progress, false).await?;
+    finish(backend, store, clock, outcome)
 }
 
 /// [`sync_once`] for a caller that goes on with the long texts ([`fill_long_texts`]): a full
@@ -110,17 +111,17 @@ pub async fn sync_then_texts<'a, B: Backend>(
     clock: &dyn Clock,
     progress: Progress<'_>,
 ) -> Result<(SyncOutcome, Option<TextsAhead<'a>>), SyncError> {
-    sync_with(backend, store, clock, progress, true).await
+    let (outcome, ahead) = sync_inner(backend, store, clock, progress, true).await?;
+    Ok((finish(backend, store, clock, outcome)?, ahead))
 }
 
-async fn sync_with<'a, B: Backend>(
-    backend: &'a B,
+/// What every sync ends with: the backend's notices, and the server clock's skew recorded.
+fn finish<B: Backend>(
+    backend: &B,
     store: &mut Store,
     clock: &dyn Clock,
-    progress: Progress<'_>,
-    texts_ahead: bool,
-) -> Result<(SyncOutcome, Option<TextsAhead<'a>>), SyncError> {
-    let (mut outcome, ahead) = sync_inner(backend, store, clock, progress, texts_ahead).await?;
+    mut outcome: SyncOutcome,
+) -> Result<SyncOutcome, SyncError> {
     outcome.notices = backend.take_notices();
     if let Some(skew) = clock.skew() {
         store.set_metas(&[
@@ -128,7 +129,7 @@ async fn sync_with<'a, B: Backend>(
             (META_SKEW_AT, &crate::store::format_time(outcome.at)),
         ])?;
     }
-    Ok((outcome, ahead))
+    Ok(outcome)
 }
 
 /// The long texts of a full pull's approvals, asked for before the pull had stored its last
