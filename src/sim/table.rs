@@ -453,13 +453,9 @@ impl Db {
         out
     }
 
-    /// Render one field of one record in the requested display mode (§1.4 table).
-    pub fn render_field(&self, ctx: &RenderCtx, t: usize, row: u32, f: usize) -> Value {
-        serde_json::to_value(self.field_out(ctx, t, row, f)).unwrap_or(Value::Null)
-    }
-
-    /// One field in the shape the display mode asks for (§1.4 table), ready to be written.
-    pub fn field_out(&self, ctx: &RenderCtx, t: usize, row: u32, f: usize) -> FieldOut<'_> {
+    /// One field of one record in the shape the display mode asks for (§1.4 table), ready to
+    /// be written.
+    fn field_out(&self, ctx: &RenderCtx, t: usize, row: u32, f: usize) -> FieldOut<'_> {
         let fd = &self.tables[t].fields[f];
         let v = self.get(t, row, f);
         let value = Cow::Borrowed(v);
@@ -522,11 +518,7 @@ impl Db {
         }
     }
 
-    /// Render a path (dot-walked or not); an empty reference on the way renders as empty.
-    pub fn render_path(&self, ctx: &RenderCtx, path: &Path, row: u32) -> Value {
-        serde_json::to_value(self.path_out(ctx, path, row)).unwrap_or(Value::Null)
-    }
-
+    /// A path (dot-walked or not); an empty reference on the way renders as empty.
     fn path_out(&self, ctx: &RenderCtx, path: &Path, row: u32) -> FieldOut<'_> {
         match self.walk(path, row) {
             Some((t, r, f)) => self.field_out(ctx, t, r, f),

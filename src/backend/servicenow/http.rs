@@ -394,16 +394,12 @@ pub(super) async fn decode(
     bytes: bytes::Bytes,
 ) -> Result<Value, BackendError> {
     if bytes.len() < DECODE_APART {
-        return parse_json(headers, &bytes);
+        return json_body(headers, &bytes);
     }
     let h = headers.clone();
-    tokio::task::spawn_blocking(move || parse_json(&h, &bytes))
+    tokio::task::spawn_blocking(move || json_body(&h, &bytes))
         .await
         .map_err(|e| BackendError::Protocol(format!("decoding the answer stopped ({e})")))?
-}
-
-fn parse_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, BackendError> {
-    json_body(headers, body)
 }
 
 /// An answer's body read as JSON into `T` (which may borrow from it), once its content type
