@@ -73,41 +73,85 @@ pub(crate) enum Field<'a> {
 impl Field<'_> {
     /// The stored ("value") form as a string.
     pub fn value(&self) -> String {
-        match self {
-            Field::Value(Value::Object(m)) => match m.get("value") {
-                Some(v) => scalar(v),
-                // display_value=true references carry only display_value and link; the
-                // sys_id is the link's last path segment.
-                None => m
-                    .get("link")
-                    .and_then(Value::as_str)
-                    .map(last_segment)
-                    .unwrap_or_default(),
-            },
-            Field::Value(v) => scalar(v),
-            Field::Json(Json::Object(m)) => match member(m, "value") {
-                Some(v) => v.scalar(),
-                None => match member(m, "link") {
-                    Some(Json::Str(l)) => last_segment(l),
-                    _ => String::new(),
-                },
-            },
-            Field::Json(v) => v.scalar(),
+        match *self {
+            Field::Value(v) => value_of(v),
+            Field::Json(v) => value_of(v),
         }
     }
 
     /// The display form, or the stored form when no display value was sent.
     pub fn display(&self) -> String {
-        let shown = match self {
-            Field::Value(Value::Object(m)) => m.get("display_value").map(scalar),
-            Field::Value(v) => return scalar(v),
-            Field::Json(Json::Object(m)) => member(m, "display_value").map(Json::scalar),
-            Field::Json(v) => return v.scalar(),
-        };
-        match shown {
-            Some(s) if !s.is_empty() => s,
-            _ => self.value(),
+        match *self {
+            Field::Value(v) => display_of(v),
+            Field::Json(v) => display_of(v),
         }
+    }
+}
+
+/// What the accessors read of a field, in either shape a row comes in.
+trait Node<'a>: Copy {
+    fn is_object(self) -> bool;
+    fn member(self, name: &str) -> Option<Self>;
+    fn text(self) -> Option<&'a str>;
+    fn scalar(self) -> String;
+}
+
+impl<'a> Node<'a> for &'a Value {
+    fn is_object(self) -> bool {
+        self.is_object()
+    }
+    fn member(self, name: &str) -> Option<Self> {
+        self.get(name)
+    }
+    fn text(self) -> Option<&'a str> {
+        self.as_str()
+    }
+    fn scalar(self) -> String {
+        scalar(self)
+    }
+}
+
+impl<'a> Node<'a> for &'a Json<'a> {
+    fn is_object(self) -> bool {
+        matches!(self, Json::Object(_))
+    }
+    fn member(self, name: &str) -> Option<Self> {
+        self.get(name)
+    }
+    fn text(self) -> Option<&'a str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn scalar(self) -> String {
+        Json::scalar(self)
+    }
+}
+
+fn value_of<'a>(field: impl Node<'a>) -> String {
+    if !field.is_object() {
+        return field.scalar();
+    }
+    match field.member("value") {
+        Some(v) => v.scalar(),
+        // display_value=true references carry only display_value and link; the sys_id is
+        // the link's last path segment.
+        None => field
+            .member("link")
+            .and_then(Node::text)
+            .map(last_segment)
+            .unwrap_or_default(),
+    }
+}
+
+fn display_of<'a>(field: impl Node<'a>) -> String {
+    if !field.is_object() {
+        return field.scalar();
+    }
+    match field.member("display_value").map(Node::scalar) {
+        Some(s) if !s.is_empty() => s,
+        _ => value_of(field),
     }
 }
 
