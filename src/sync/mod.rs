@@ -135,7 +135,8 @@ fn finish<B: Backend>(
 /// The long texts of a full pull's approvals, asked for before the pull had stored its last
 /// page: the answers wait (a few) until [`fill_long_texts`] stores them.
 pub struct TextsAhead<'a> {
-    ids: Vec<String>,
+    /// The approvals asked for (shared with the fetch).
+    ids: Arc<[String]>,
     fetch: futures::future::BoxFuture<'a, Result<(), BackendError>>,
     /// The fetch's result when it ended while the pull was still storing.
     fetched: Option<Result<(), BackendError>>,
@@ -150,7 +151,8 @@ impl<'a> TextsAhead<'a> {
             return None;
         }
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let asked = ids.clone();
+        let ids: Arc<[String]> = ids.into();
+        let asked = Arc::clone(&ids);
         Some(TextsAhead {
             ids,
             fetch: Box::pin(async move { backend.long_texts(&asked, tx).await }),
@@ -950,7 +952,7 @@ pub async fn run_engine<B: Backend + 'static>(
                     let filled = fill_long_texts(
                         backend.as_ref(),
                         &store,
-                        ahead.take(),
+                        ahead,
                         || {
                             asked |= commands.try_recv().is_ok();
                             !asked
